@@ -1,0 +1,135 @@
+"""The application factory: `create_app()` builds a configured Amora app."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+from flask import Flask, g, session
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import config as config_module
+from extensions import csrf, db, limiter, login_manager, migrate, sock
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
+    app.config.update(config_module.load_config())
+    if config:
+        app.config.update(config)
+    if app.config["APP_ENV"] == "production" and not app.config.get("SECRET_KEY"):
+        raise config_module.ConfigError("SECRET_KEY must be set when APP_ENV=production")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
+    app.config["PERMANENT_SESSION_LIFETIME"] = 60 * 60 * 24 * 30
+
+    _configure_logging(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+
+    import cli
+
+    cli.register(app)
+    return app
+
+
+def _engine_options(app: Flask) -> dict:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite: enforce foreign keys, and let readers and one writer work side by side."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def _configure_logging(app: Flask) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    amora = logging.getLogger("amora")
+    if not amora.handlers:
+        amora.addHandler(handler)
+    amora.setLevel(logging.INFO)
+    amora.propagate = False
+    app.logger.setLevel(logging.INFO)
+
+
+def _init_extensions(app: Flask) -> None:
+    import models  # noqa: F401  (registers every table with the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    sock.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # our server-side session rows do this job
+
+    from services import accounts
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return accounts.load_session_user(user_id, session.get("sid"))
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints import auth, errors, health, main, settings
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(settings.bp)
+    app.register_blueprint(health.bp)
+    errors.register(app)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from blueprints import navigation
+    from blueprints.guards import enforce_read_only_for_suspended
+
+    @app.before_request
+    def _per_request() -> None:
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    app.before_request(enforce_read_only_for_suspended)
+    app.context_processor(navigation.context)
+
+    @app.after_request
+    def _security_headers(response):
+        nonce = getattr(g, "csp_nonce", "")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; "
+            f"script-src 'self' 'nonce-{nonce}'; "
+            "style-src 'self'; "
+            "img-src 'self' data: blob:; "
+            "media-src 'self' blob:; "
+            "connect-src 'self' ws: wss:; "
+            "font-src 'self'; "
+            "object-src 'none'; "
+            "base-uri 'self'; "
+            "frame-ancestors 'none'"
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["Permissions-Policy"] = (
+            "geolocation=(self), camera=(self), microphone=(self), payment=(self)"
+        )
+        if app.config["APP_ENV"] == "production":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if current_user and current_user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "private, no-store")
+        response.vary.add("HX-Request")  # htmx gets partials, browsers full pages
+        return response

@@ -1,0 +1,52 @@
+"""Who may do what: decorators and request guards shared by the blueprints."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from flask import abort, flash, request, url_for
+from flask_login import current_user, login_required
+
+from blueprints.htmx import redirect_to
+
+# While suspended a user may still read everything and do these (SPEC §1: read-only).
+SUSPENDED_ALLOWED_ENDPOINTS = {"auth.logout", "auth.login", "static"}
+
+
+def enforce_read_only_for_suspended():
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    if not current_user.is_authenticated or not current_user.is_suspended:
+        return None
+    if request.endpoint in SUSPENDED_ALLOWED_ENDPOINTS:
+        return None
+    reason = current_user.status_reason or "no reason was given"
+    abort(403, description=f"Your account is suspended ({reason}), so it is read-only.")
+
+
+def verified_required(view: Callable) -> Callable:
+    """Paying, messaging and uploading need a verified email address (SPEC §1)."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.email_verified:
+            if request.method == "GET":
+                flash("Verify your email address first: we sent you a link.", "warning")
+                return redirect_to(url_for("settings.account"))
+            abort(403, description="Verify your email address first: we sent you a link.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

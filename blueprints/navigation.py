@@ -1,0 +1,39 @@
+"""The navigation bar: one list, filtered by role and by which pages exist in this build."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from flask_login import current_user
+
+# (endpoint, label, who sees it): "anon", "user", "creator", "admin".
+NAV_ITEMS: list[tuple[str, str, str]] = [
+    ("dating.discover", "Discover", "user"),
+    ("feed.index", "Feed", "user"),
+    ("messages.inbox", "Messages", "user"),
+    ("random_chat.index", "Random chat", "user"),
+    ("wallet.index", "Wallet", "user"),
+    ("creator.dashboard", "Creator", "creator"),
+    ("admin.index", "Admin", "admin"),
+    ("settings.account", "Settings", "user"),
+]
+
+
+def _visible(audience: str) -> bool:
+    if audience == "anon":
+        return not current_user.is_authenticated
+    if not current_user.is_authenticated:
+        return False
+    if audience == "creator":
+        return current_user.is_creator
+    if audience == "admin":
+        return current_user.is_admin
+    return True
+
+
+def context() -> dict:
+    items = [
+        (endpoint, label)
+        for endpoint, label, audience in NAV_ITEMS
+        if endpoint in current_app.view_functions and _visible(audience)
+    ]
+    return {"nav_items": items, "csp_nonce": getattr(g, "csp_nonce", "")}

@@ -1,0 +1,90 @@
+"""Configuration: the one place that reads environment variables.
+
+Every variable is documented in `.env.example`. `create_app(config)` may override any key, which
+is how the tests pick a database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely (for example production without SECRET_KEY)."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(app_env: str) -> str:
+    """SECRET_KEY from the environment; outside production, generated once into instance/."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if app_env == "production":
+        raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+    path = INSTANCE_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config() -> dict:
+    """Read the environment into a plain dict of Flask config keys."""
+    app_env = os.environ.get("APP_ENV", "development")
+    if app_env not in {"development", "production", "test"}:
+        raise ConfigError(f"APP_ENV must be development, production or test, not {app_env!r}")
+    production = app_env == "production"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'amora.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    redis_url = os.environ.get("REDIS_URL") or None
+    return {
+        "APP_ENV": app_env,
+        "SECRET_KEY": _secret_key(app_env),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Amora <no-reply@amora.local>"),
+        "SMTP_URL": os.environ.get("SMTP_URL") or None,
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RQ_QUEUE": os.environ.get("RQ_QUEUE", "amora"),
+        "EMAIL_VERIFY_HOURS": _int("EMAIL_VERIFY_HOURS", 24),
+        "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 60),
+        "MIN_AGE": 18,
+    }

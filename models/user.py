@@ -1,0 +1,109 @@
+"""Accounts: users, their server-side login sessions and single-use email tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from services import clock
+
+ROLES = ("fan", "admin")
+STATUSES = ("active", "suspended", "banned", "deleted")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('fan', 'admin')", name="role"),
+        CheckConstraint("status IN ('active', 'suspended', 'banned', 'deleted')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(60))
+    date_of_birth: Mapped[dt.date]
+    role: Mapped[str] = mapped_column(String(16), default="fan")
+    is_creator: Mapped[bool] = mapped_column(default=False)
+    creator_verified_at: Mapped[dt.datetime | None]
+    email_verified_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    last_active_at: Mapped[dt.datetime | None]
+
+    sessions: Mapped[list[UserSession]] = relationship(back_populates="user")
+
+    # flask-login: a banned or deleted account is never "active", so it cannot log in.
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.status in ("active", "suspended")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == "suspended"
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def age(self) -> int:
+        return age_on(self.date_of_birth, clock.today())
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+def age_on(date_of_birth: dt.date, day: dt.date) -> int:
+    """Whole years between a birth date and `day` (a 29 February birthday counts on 1 March)."""
+    years = day.year - date_of_birth.year
+    if (day.month, day.day) < (date_of_birth.month, date_of_birth.day):
+        years -= 1
+    return years
+
+
+class UserSession(db.Model):
+    """One row per login; the browser holds only a random token whose hash is stored here."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(60))
+
+    user: Mapped[User] = relationship(back_populates="sessions")
+
+
+class EmailToken(db.Model):
+    """A single-use link token (email verification, password reset); only its hash is kept."""
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,43 @@
+"""The one clock the domain reads. Times are naive UTC everywhere (SQLite keeps no zone).
+
+Tests freeze or move it with `frozen(...)`/`advance(...)` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+
+_frozen_at: dt.datetime | None = None
+
+
+def now() -> dt.datetime:
+    """The current UTC time, without tzinfo, to the microsecond."""
+    if _frozen_at is not None:
+        return _frozen_at
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def today() -> dt.date:
+    return now().date()
+
+
+@contextlib.contextmanager
+def frozen(at: dt.datetime) -> Iterator[None]:
+    """Freeze `now()` at `at` (naive UTC) for the duration of the block."""
+    global _frozen_at
+    previous = _frozen_at
+    _frozen_at = at
+    try:
+        yield
+    finally:
+        _frozen_at = previous
+
+
+def advance(delta: dt.timedelta) -> None:
+    """Move a frozen clock forward; only meaningful inside `frozen()`."""
+    global _frozen_at
+    if _frozen_at is None:
+        raise RuntimeError("advance() needs a frozen clock")
+    _frozen_at = _frozen_at + delta

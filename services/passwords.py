@@ -1,0 +1,78 @@
+"""Password hashing (argon2id) and the password policy of SPEC §1."""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_LENGTH = 10
+MAX_LENGTH = 200  # argon2 takes any length; this bounds the work an attacker can make us do.
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_COMMON_FILE = Path(__file__).parent / "data" / "common_passwords.txt"
+# A hash of a random password, verified against when no user matches, so that a login for an
+# unknown email costs the same time as one for a known email (no user enumeration by timing).
+_DUMMY_HASH = _hasher.hash("not-a-real-password-3c1f0b7e")
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = _COMMON_FILE.read_text(encoding="utf-8", errors="replace").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line and not line.startswith("#"))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches; runs a full verification even without a hash."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def is_common(password: str) -> bool:
+    """In the bundled list, or a listed word with a short tail of digits/symbols ("sunshine12!")."""
+    lowered = password.lower()
+    common = _common_passwords()
+    if lowered in common:
+        return True
+    base = lowered.rstrip(string.digits + string.punctuation + " ")
+    if len(base) >= 4 and len(lowered) - len(base) <= 4 and base in common:
+        return True
+    if len(set(lowered)) <= 2:
+        return True
+    return _is_sequence(lowered)
+
+
+def _is_sequence(text: str) -> bool:
+    """abcdefghij, 0123456789, 9876543210…: every step the same ±1."""
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return steps in ({1}, {-1})
+
+
+def password_problem(password: str, *, email: str = "", display_name: str = "") -> str | None:
+    """The reason a password is refused, or None when it is acceptable."""
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters."
+    if len(password) > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    if is_common(password):
+        return "This password is too common; choose one that is harder to guess."
+    lowered = re.sub(r"\s+", "", password.lower())
+    local_part = email.split("@", 1)[0].lower()
+    for personal in (local_part, re.sub(r"\s+", "", display_name.lower())):
+        if len(personal) >= 5 and personal in lowered:
+            return "Don't use your name or email address in your password."
+    return None
