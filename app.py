@@ -25,6 +25,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
     app.config["PERMANENT_SESSION_LIFETIME"] = 60 * 60 * 24 * 30
 
+    if app.config["TRUST_PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUST_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     _configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -68,7 +73,9 @@ def _init_extensions(app: Flask) -> None:
     import models  # noqa: F401  (registers every table with the metadata)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
+    migrate.init_app(
+        app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
+    )
     csrf.init_app(app)
     limiter.init_app(app)
     sock.init_app(app)
@@ -102,6 +109,10 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _per_request() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
+        if app.config["EMBEDDED_SCHEDULER"]:
+            from workers.schedule import start_embedded
+
+            start_embedded(app)
 
     app.before_request(enforce_read_only_for_suspended)
     app.context_processor(navigation.context)

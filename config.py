@@ -87,4 +87,8 @@ def load_config() -> dict:
         "EMAIL_VERIFY_HOURS": _int("EMAIL_VERIFY_HOURS", 24),
         "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 60),
         "MIN_AGE": 18,
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0 = none).
+        "TRUST_PROXY_HOPS": _int("TRUST_PROXY_HOPS", 0),
+        # Run periodic jobs in the web process when there is no Redis (and thus no worker).
+        "EMBEDDED_SCHEDULER": _bool("EMBEDDED_SCHEDULER", redis_url is None and app_env != "test"),
     }

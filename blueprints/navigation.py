@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context
 from flask_login import current_user
 
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
@@ -31,6 +31,8 @@ def _visible(audience: str) -> bool:
 
 
 def context() -> dict:
+    if not has_request_context():  # mail rendered by a job has no navigation
+        return {}
     items = [
         (endpoint, label)
         for endpoint, label, audience in NAV_ITEMS

@@ -12,7 +12,7 @@ import secrets
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -127,7 +127,9 @@ def _issue_token(user: User, purpose: str, lifetime: dt.timedelta) -> str:
 
 
 def _external_url(endpoint: str, **values) -> str:
-    return current_app.config["BASE_URL"] + url_for(endpoint, **values)
+    """An absolute link for mail, built from BASE_URL (works in jobs, outside any request)."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["BASE_URL"] + path
 
 
 def _send_verification(user: User) -> None:
@@ -390,3 +392,63 @@ def set_status(user: User, status: str, reason: str | None = None) -> None:
     if status == "banned":
         _revoke_sessions(user.id, "banned")
     db.session.commit()
+
+
+def revoke_session(user: User, session_id: int) -> None:
+    """Log out one of the user's own devices (another user's session id is simply not found)."""
+    from services.errors import NotFound
+
+    result = db.session.execute(
+        update(UserSession)
+        .where(
+            UserSession.id == session_id,
+            UserSession.user_id == user.id,
+            UserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now(), revoked_reason="revoked by user")
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise NotFound("That session does not exist or has already ended.")
+    db.session.commit()
+
+
+# --- administration -----------------------------------------------------------------------
+
+
+def create_admin(
+    email: str, password: str | None, display_name: str = "Admin"
+) -> tuple[User, bool]:
+    """Make `email` an admin: promote an existing account, or create a verified one.
+
+    Returns (user, created). A new account needs a password that passes the usual rules.
+    """
+    try:
+        email = normalize_email(email)
+    except ValueError as exc:
+        raise ValidationFailed({"email": "Enter a valid email address."}) from exc
+    user = find_by_email(email)
+    if user is not None:
+        if user.status in ("banned", "deleted"):
+            raise DomainError(f"{email} is {user.status}; it cannot become an admin.")
+        user.role = "admin"
+        if user.email_verified_at is None:
+            user.email_verified_at = clock.now()
+        db.session.commit()
+        return user, False
+    problem = passwords.password_problem(password or "", email=email, display_name=display_name)
+    if problem:
+        raise ValidationFailed({"password": problem})
+    user = User(
+        email=email,
+        password_hash=passwords.hash_password(password or ""),
+        display_name=_clean_display_name(display_name),
+        # Admin accounts are staff accounts; a birth date is required by the schema, and the
+        # admin confirms being an adult by running the command.
+        date_of_birth=dt.date(1970, 1, 1),
+        role="admin",
+        email_verified_at=clock.now(),
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user, True

@@ -43,13 +43,13 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 def is_common(password: str) -> bool:
-    """In the bundled list, or a listed word with a short tail of digits/symbols ("sunshine12!")."""
+    """In the bundled list, or a listed word with a short digit/symbol tail ("Sunshine2024!")."""
     lowered = password.lower()
     common = _common_passwords()
     if lowered in common:
         return True
     base = lowered.rstrip(string.digits + string.punctuation + " ")
-    if len(base) >= 4 and len(lowered) - len(base) <= 4 and base in common:
+    if len(base) >= 4 and len(lowered) - len(base) <= 6 and base in common:
         return True
     if len(set(lowered)) <= 2:
         return True

@@ -116,3 +116,9 @@ def run_job(path: str, *args: Any, job_kwargs: dict | None = None) -> Any:
         _worker_app = create_app()
     with _worker_app.app_context():
         return _resolve(path)(*args, **(job_kwargs or {}))
+
+
+def set_worker_app(app: Flask) -> None:
+    """Run RQ jobs in this process with `app` (used by `flask worker` and the tests)."""
+    global _worker_app
+    _worker_app = app

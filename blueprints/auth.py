@@ -1,0 +1,166 @@
+"""Sign-up, email verification, login/logout and password reset (SPEC §1)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from blueprints.forms.auth import (
+    ForgotPasswordForm,
+    LoginForm,
+    ResetPasswordForm,
+    SignUpForm,
+)
+from blueprints.htmx import apply_errors, redirect_to, render_form
+from extensions import limiter
+from services import accounts
+from services.errors import DomainError, ValidationFailed
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+def _log_in(user) -> None:
+    """Start a fresh server-side session and bind the signed cookie to it."""
+    session.clear()  # no session fixation: nothing from before the login survives
+    raw = accounts.start_session(user, request.remote_addr, request.headers.get("User-Agent"))
+    session["sid"] = raw
+    session.permanent = True
+    login_user(user)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("10 per hour; 3 per minute", methods=["POST"])
+def signup():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = SignUpForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.sign_up(
+                form.email.data, form.password.data, form.display_name.data, form.date_of_birth.data
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            _log_in(user)
+            flash(
+                f"Welcome to Amora, {user.display_name}! We sent a link to {user.email}: "
+                "click it to confirm your address.",
+                "success",
+            )
+            return redirect_to(url_for("main.index"))
+    if form.is_submitted():
+        status = 422
+    return render_form("auth/signup.html", "auth/_signup_form.html", status, form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def login():
+    next_url = _safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("main.index"))
+    form = LoginForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            _log_in(user)
+            if user.is_suspended:
+                flash(
+                    "Your account is suspended, so it is read-only: "
+                    f"{user.status_reason or 'no reason was given'}.",
+                    "warning",
+                )
+            return redirect_to(next_url or url_for("main.index"))
+    if form.is_submitted():
+        status = 422
+    return render_form(
+        "auth/login.html", "auth/_login_form.html", status, form=form, error=error, next=next_url
+    )
+
+
+@bp.post("/logout")
+def logout():
+    accounts.end_session(session.get("sid"))
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect_to(url_for("main.index"))
+
+
+@bp.get("/verify/<token>")
+def verify_email(token: str):
+    try:
+        user = accounts.verify_email(token)
+    except DomainError as exc:
+        return render_template("auth/link_problem.html", message=exc.message), 400
+    flash(f"Thanks, {user.email} is confirmed.", "success")
+    return redirect(url_for("main.index" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.post("/verify/resend")
+@login_required
+@limiter.limit("3 per hour")
+def resend_verification():
+    try:
+        accounts.resend_verification(current_user)
+    except DomainError as exc:
+        flash(exc.message, "info")
+    else:
+        flash(f"We sent a new link to {current_user.email}.", "success")
+    return redirect_to(url_for("settings.account"))
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit("5 per hour; 2 per minute", methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    sent = False
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data)
+        sent = True
+    status = 422 if form.is_submitted() and not sent else 200
+    return render_form("auth/forgot.html", "auth/_forgot_form.html", status, form=form, sent=sent)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def reset_password(token: str):
+    try:
+        accounts.check_reset_token(token)
+    except DomainError as exc:
+        return render_template("auth/link_problem.html", message=exc.message), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.password.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        except DomainError as exc:
+            return render_template("auth/link_problem.html", message=exc.message), 400
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash(
+                "Your password is changed and every device was logged out. Log in again.", "success"
+            )
+            return redirect_to(url_for("auth.login"))
+    status = 422 if form.is_submitted() else 200
+    return render_form("auth/reset.html", "auth/_reset_form.html", status, form=form, token=token)

@@ -1,0 +1,80 @@
+"""Forms for signing up, logging in and managing passwords.
+
+The forms check shape (present, not absurdly long, a real date); the rules themselves (age,
+password strength, duplicate email) live in `services/accounts.py` so that every caller gets them.
+CSRF is checked globally by CSRFProtect, so the forms do not add their own token check.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+
+
+class _Form(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect already checks every POST before the view runs
+
+
+class SignUpForm(_Form):
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address."), Length(max=254)]
+    )
+    display_name = StringField(
+        "Display name",
+        validators=[DataRequired("Choose a display name."), Length(max=60)],
+        description="Shown to other people. You can change it later.",
+    )
+    date_of_birth = DateField(
+        "Date of birth",
+        validators=[InputRequired("Enter your date of birth.")],
+        description="You must be 18 or older. Only your age is shown.",
+    )
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired("Choose a password."), Length(max=200)],
+        description="At least 10 characters, and not a common password.",
+    )
+
+
+class LoginForm(_Form):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
+    password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
+
+
+class ForgotPasswordForm(_Form):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
+
+
+class ResetPasswordForm(_Form):
+    password = PasswordField(
+        "New password",
+        validators=[InputRequired("Choose a new password."), Length(max=200)],
+        description="At least 10 characters, and not a common password.",
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[
+            InputRequired("Repeat the new password."),
+            EqualTo("password", "The two passwords do not match."),
+        ],
+    )
+
+
+class ChangePasswordForm(_Form):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired("Enter your current password.")]
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[InputRequired("Choose a new password."), Length(max=200)],
+        description="At least 10 characters. Your other devices will be logged out.",
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[
+            InputRequired("Repeat the new password."),
+            EqualTo("new_password", "The two passwords do not match."),
+        ],
+    )

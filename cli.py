@@ -1,0 +1,180 @@
+"""Command-line tools: `flask seed-demo`, `flask create-admin`, `flask worker`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from extensions import db
+from models import User
+from services import accounts, clock, passwords
+from services.errors import DomainError, ValidationFailed
+
+DEMO_PASSWORD = "amora-demo-2026"  # noqa: S105 (the published demo login)
+DEMO_DOMAIN = "demo.amora.local"
+
+CREATOR_NAMES = [
+    "Luna Rivers",
+    "Kai Morgan",
+    "Sofia Marquez",
+    "Jasper Lane",
+    "Mira Chen",
+    "Theo Blackwood",
+    "Aria Patel",
+    "Noah Sinclair",
+    "Zara Okafor",
+    "Elio Romano",
+]
+FAN_FIRST = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Finn",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jay",
+    "Kira",
+    "Leo",
+    "Maya",
+    "Nico",
+    "Olivia",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+]
+FAN_LAST = ["Adams", "Brooks", "Carter", "Diaz", "Evans", "Fischer", "Garcia", "Hughes"]
+
+
+def _demo_people() -> list[dict]:
+    """The demo world, deterministic so that seeding twice changes nothing."""
+    people = [
+        {
+            "email": f"admin@{DEMO_DOMAIN}",
+            "name": "Ada Admin",
+            "dob": dt.date(1985, 4, 12),
+            "role": "admin",
+            "creator": False,
+        }
+    ]
+    for i, name in enumerate(CREATOR_NAMES, start=1):
+        people.append(
+            {
+                "email": f"creator{i}@{DEMO_DOMAIN}",
+                "name": name,
+                "dob": dt.date(1988 + i % 10, 1 + i % 12, 1 + (i * 3) % 28),
+                "role": "fan",
+                "creator": True,
+            }
+        )
+    for i in range(1, 41):
+        first = FAN_FIRST[(i - 1) % len(FAN_FIRST)]
+        last = FAN_LAST[(i * 7) % len(FAN_LAST)]
+        people.append(
+            {
+                "email": f"fan{i}@{DEMO_DOMAIN}",
+                "name": f"{first} {last[0]}.",
+                "dob": dt.date(1975 + (i * 5) % 30, 1 + (i * 5) % 12, 1 + (i * 11) % 28),
+                "role": "fan",
+                "creator": False,
+            }
+        )
+    return people
+
+
+def seed_demo() -> int:
+    """Create the demo accounts that do not exist yet; returns how many were created."""
+    password_hash = passwords.hash_password(DEMO_PASSWORD)  # one hash: seeding stays fast
+    existing = set(
+        db.session.scalars(select(User.email).where(User.email.like(f"%@{DEMO_DOMAIN}")))
+    )
+    now = clock.now()
+    created = 0
+    for person in _demo_people():
+        if person["email"] in existing:
+            continue
+        db.session.add(
+            User(
+                email=person["email"],
+                password_hash=password_hash,
+                display_name=person["name"],
+                date_of_birth=person["dob"],
+                role=person["role"],
+                is_creator=person["creator"],
+                creator_verified_at=now if person["creator"] else None,
+                email_verified_at=now,
+                created_at=now,
+            )
+        )
+        created += 1
+    db.session.commit()
+    return created
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command() -> None:
+        """Create a demo world (an admin, 10 creators, 40 fans); safe to run again."""
+        if current_app.config["APP_ENV"] == "production":
+            raise click.ClickException("seed-demo refuses to run with APP_ENV=production.")
+        created = seed_demo()
+        click.echo(f"Demo data: {created} accounts created." if created else "Demo data: present.")
+        click.echo(f"Demo logins (password {DEMO_PASSWORD}):")
+        click.echo(f"  admin    admin@{DEMO_DOMAIN}")
+        click.echo(f"  creator  creator1@{DEMO_DOMAIN} … creator10@{DEMO_DOMAIN}")
+        click.echo(f"  fan      fan1@{DEMO_DOMAIN} … fan40@{DEMO_DOMAIN}")
+
+    @app.cli.command("create-admin")
+    @click.argument("email")
+    @click.option("--name", default="Admin", show_default=True, help="Display name.")
+    @click.option(
+        "--password",
+        envvar="ADMIN_PASSWORD",
+        help="Password for a new account (prompted when not given; env ADMIN_PASSWORD).",
+    )
+    def create_admin_command(email: str, name: str, password: str | None) -> None:
+        """Make EMAIL an admin: promote that account, or create it (verified)."""
+        if password is None and accounts.find_by_email(email) is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            user, created = accounts.create_admin(email, password, name)
+        except ValidationFailed as exc:
+            raise click.ClickException(exc.message) from exc
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        verb = "Created" if created else "Promoted"
+        click.echo(f"{verb} admin {user.email} (id {user.id}).")
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+    def worker_command(burst: bool) -> None:
+        """Run the RQ worker with its scheduler and Amora's periodic jobs (needs REDIS_URL)."""
+        from rq import Worker
+
+        from workers.queue import get_queue, redis_connection, set_worker_app
+        from workers.schedule import PeriodicEnqueuer
+
+        if not current_app.config.get("REDIS_URL"):
+            raise click.ClickException(
+                "REDIS_URL is not set: without Redis, jobs run inside the web process "
+                "(make run) and no worker is needed."
+            )
+        logging.basicConfig(level=logging.INFO)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        set_worker_app(app)
+        periodic = PeriodicEnqueuer(app)
+        if not burst:
+            periodic.start()
+        worker = Worker([get_queue(app)], connection=redis_connection(app))
+        try:
+            worker.work(with_scheduler=True, burst=burst)
+        finally:
+            periodic.stop()

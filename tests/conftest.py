@@ -1,0 +1,327 @@
+"""Fixtures: an app on SQLite and on PostgreSQL, real Redis, a live server and Chromium.
+
+* `app` is parametrized over both databases; each test gets a fresh app over a database that
+  was built once per session through the migrations and is emptied after every test.
+* Servers that cannot be reached make a test skip locally with the reason, and fail under
+  `CI=true` (a skipped PostgreSQL test would hide a real failure in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+# Before the app is imported: keep secrets, the SQLite file and media out of the checkout.
+_TMP = Path(tempfile.mkdtemp(prefix="amora-tests-"))
+os.environ["INSTANCE_DIR"] = str(_TMP / "instance")
+os.environ["APP_ENV"] = "test"
+for _name in ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY"):
+    os.environ.pop(_name, None)
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+import redis as redis_lib  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from app import create_app  # noqa: E402
+from extensions import db  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def unavailable(reason: str):
+    """Skip with a loud reason locally; under CI a missing server is a failure."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(f"SKIPPED, real server missing: {reason}")
+
+
+BASE_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "BASE_URL": "http://localhost",
+    "RATELIMIT_ENABLED": False,
+    "JOBS_RAISE": True,
+    "EMBEDDED_SCHEDULER": False,
+}
+
+
+def _migrate(url: str) -> None:
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_url():
+    path = _TMP / "test.db"
+    url = f"sqlite:///{path}"
+    _migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A brand-new database on the local server for this test session, dropped at the end."""
+    name = f"amora_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc})")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{url}/{name}"
+    _migrate(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
+def make_app(database_url: str, **overrides):
+    return create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request):
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def _cleanup(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url):
+    """A fresh app per test. No app context is held open, so each request gets its own, as in
+    production; service-level tests use `ctx`."""
+    app = make_app(database_url)
+    yield app
+    _cleanup(app)
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for calling services directly."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def pg_app(postgres_url):
+    """An app on PostgreSQL only, for behaviour that depends on real concurrency."""
+    app = make_app(postgres_url)
+    yield app
+    _cleanup(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_url():
+    connection = redis_lib.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except (redis_lib.RedisError, OSError) as exc:
+        unavailable(f"Redis at {TEST_REDIS_URL} is not reachable ({exc})")
+    connection.flushdb()
+    yield TEST_REDIS_URL
+    connection.flushdb()
+
+
+# --- helpers that speak the domain -----------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client) -> str:
+    page = client.get("/login") if not _logged_in(client) else client.get("/settings")
+    match = CSRF_RE.search(page.get_data(as_text=True))
+    assert match, "every page carries the CSRF token in a meta tag"
+    return match.group(1)
+
+
+def _logged_in(client) -> bool:
+    with client.session_transaction() as session:
+        return "sid" in session
+
+
+class AuthActions:
+    """Sign up, log in and out through the real forms, CSRF token included."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def post(self, url: str, data: dict | None = None, **kwargs):
+        data = {"csrf_token": csrf_token(self.client), **(data or {})}
+        return self.client.post(url, data=data, **kwargs)
+
+    def signup(
+        self,
+        email="ana@example.com",
+        password="plum-orbit-kettle-42",
+        name="Ana",
+        dob="1995-06-01",
+        **kwargs,
+    ):
+        return self.post(
+            "/signup",
+            {"email": email, "password": password, "display_name": name, "date_of_birth": dob},
+            **kwargs,
+        )
+
+    def login(self, email="ana@example.com", password="plum-orbit-kettle-42", **kwargs):
+        return self.post("/login", {"email": email, "password": password}, **kwargs)
+
+    def logout(self):
+        return self.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+def last_mail(app, to_email: str):
+    """The newest message recorded in the outbox for `to_email`."""
+    from sqlalchemy import select
+
+    from models import Outbox
+
+    with app.app_context():
+        message = db.session.scalars(
+            select(Outbox).where(Outbox.to_email == to_email).order_by(Outbox.id.desc())
+        ).first()
+        assert message is not None, f"no mail to {to_email}"
+        db.session.expunge(message)
+        return message
+
+
+def last_mail_link(app, to_email: str) -> str:
+    """The link in the newest message to `to_email` (as a user would click it)."""
+    message = last_mail(app, to_email)
+    match = re.search(r"https?://\S+", message.body)
+    assert match, "the mail contains a link"
+    return match.group(0)
+
+
+# --- live server and browser -----------------------------------------------------------------
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(sqlite_url):
+    """The app served over HTTP on a free port (SQLite, embedded mode: jobs run inline)."""
+    app = make_app(sqlite_url, JOBS_RAISE=False)
+    with LiveServer(app) as server:
+        app.config["BASE_URL"] = server.url
+        yield server
+    _cleanup(app)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--no-first-run",
+        ],
+    )
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+    )
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not errors, f"the browser reported errors: {errors}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TMP, ignore_errors=True)

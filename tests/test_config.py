@@ -1,0 +1,79 @@
+"""Configuration comes from the environment, with safe defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import config
+from app import create_app
+
+
+def test_production_refuses_to_start_without_secret_key(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(config.ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_starts_with_a_secret_key_and_secure_cookies(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    app = create_app()
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_secret_key_is_generated_once_into_the_instance_folder(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path / "instance")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = config.load_config()["SECRET_KEY"]
+    second = config.load_config()["SECRET_KEY"]
+    assert first == second and len(first) >= 40
+    key_file = tmp_path / "instance" / "secret_key"
+    assert key_file.read_text() == first
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by the owner only
+
+
+def test_defaults_are_embedded_mode(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    for name in ("DATABASE_URL", "REDIS_URL", "SMTP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = config.load_config()
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'amora.db'}"
+    assert settings["REDIS_URL"] is None
+    assert settings["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["postgres://u@db:5432/amora", "postgresql://u@db:5432/amora"],
+)
+def test_postgres_urls_use_psycopg3(monkeypatch, given):
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert config.load_config()["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db:5432/amora"
+
+
+def test_redis_url_moves_rate_limits_to_redis(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/3")
+    settings = config.load_config()
+    assert settings["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/3"
+    assert settings["EMBEDDED_SCHEDULER"] is False
+
+
+@pytest.mark.parametrize(("name", "value"), [("APP_ENV", "staging"), ("MAX_CONTENT_LENGTH", "big")])
+def test_bad_values_are_refused_with_the_variable_name(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigError, match=name):
+        config.load_config()
+
+
+def test_env_example_documents_every_variable_config_reads():
+    text = Path(config.__file__).read_text()
+    read = set(re.findall(r'(?:environ\.get|_int|_bool)\(\s*"([A-Z_]+)"', text))
+    example = (config.ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.M))
+    assert read - {"INSTANCE_DIR"} <= documented, read - documented
