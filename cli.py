@@ -15,7 +15,7 @@ from services import accounts, clock, passwords
 from services.errors import DomainError, ValidationFailed
 
 DEMO_PASSWORD = "amora-demo-2026"  # noqa: S105 (the published demo login)
-DEMO_DOMAIN = "demo.amora.local"
+DEMO_DOMAIN = "demo.example.com"  # example.com: reserved for examples, yet valid email
 
 CREATOR_NAMES = [
     "Luna Rivers",

@@ -1,0 +1,243 @@
+"""Accounts through HTTP, as a browser or htmx sends them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from extensions import db
+from models import User
+from services import accounts
+from tests.conftest import csrf_token, last_mail_link
+
+HTMX = {"HX-Request": "true"}
+
+
+def users(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(User))
+
+
+def test_landing_page_invites_to_sign_up(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b"Create a free account" in page.data and b"Log in" in page.data
+
+
+def test_sign_up_logs_in_and_asks_to_confirm_the_email(app, client, auth):
+    response = auth.signup(follow_redirects=True)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Welcome to Amora, Ana" in html
+    assert "Confirm your email address" in html
+    assert "/verify/" in last_mail_link(app, "ana@example.com")
+
+
+def test_sign_up_errors_come_back_as_the_form_partial_for_htmx(app, client, auth):
+    response = auth.signup(email="nope", password="123456789", dob="2015-01-01", headers=HTMX)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" not in html  # a partial, swapped in place
+    assert "Enter a valid email address" in html
+    assert "Use at least 10 characters" in html
+    assert "18 or older" in html
+    assert 'aria-invalid="true"' in html
+    assert users(app) == 0
+
+
+def test_sign_up_without_javascript_gets_the_whole_page_with_errors(app, auth):
+    response = auth.signup(password="password123")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and "too common" in html
+    assert users(app) == 0
+
+
+def test_duplicate_email_has_a_clear_message(app, client, auth):
+    auth.signup()
+    auth.logout()
+    response = auth.signup(email="ANA@example.com", headers=HTMX)
+    assert response.status_code == 422
+    assert b"already exists" in response.data
+    assert users(app) == 1
+
+
+def test_a_bad_date_is_a_field_error_not_a_crash(app, auth):
+    response = auth.signup(dob="31/31/1990", headers=HTMX)
+    assert response.status_code == 422
+    assert b"date" in response.data.lower()
+
+
+def test_login_and_logout(app, client, auth):
+    auth.signup()
+    auth.logout()
+    assert b"Log in" in client.get("/").data
+    response = auth.login(headers=HTMX)
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/"
+    assert b"Hi, Ana" in client.get("/").data
+    assert auth.logout().status_code == 303
+    assert b"Create a free account" in client.get("/").data
+    assert client.get("/settings").status_code == 302  # to the login page
+
+
+def test_login_error_does_not_reveal_whether_the_email_exists(app, client, auth):
+    auth.signup()
+    auth.logout()
+    wrong_password = auth.login(password="not-the-password-1", headers=HTMX)
+    unknown_email = auth.login(email="ghost@example.com", headers=HTMX)
+    assert wrong_password.status_code == unknown_email.status_code == 422
+    assert b"Email or password is incorrect." in wrong_password.data
+    assert wrong_password.data.replace(b"ana@example.com", b"ghost@example.com") == (
+        unknown_email.data
+    )
+
+
+def test_login_follows_only_same_site_next_links(app, client, auth):
+    auth.signup()
+    auth.logout()
+    inside = auth.post(
+        "/login?next=/settings", {"email": "ana@example.com", "password": "plum-orbit-kettle-42"}
+    )
+    assert inside.headers["Location"] == "/settings"
+    auth.logout()
+    outside = auth.post(
+        "/login?next=//evil.example/steal",
+        {"email": "ana@example.com", "password": "plum-orbit-kettle-42"},
+    )
+    assert outside.headers["Location"] == "/"
+
+
+def test_the_verification_link_confirms_the_email_once(app, client, auth):
+    auth.signup()
+    link = last_mail_link(app, "ana@example.com").replace("http://localhost", "")
+    first = client.get(link, follow_redirects=True)
+    assert b"is confirmed" in first.data
+    assert b"Confirm your email address" not in first.data
+    again = client.get(link)
+    assert again.status_code == 400 and b"already been used" in again.data
+
+
+def test_a_made_up_verification_link_is_a_clear_400(client):
+    response = client.get("/verify/not-a-real-token")
+    assert response.status_code == 400 and b"not valid" in response.data
+
+
+def test_password_reset_over_http(app, client, auth):
+    auth.signup()
+    auth.logout()
+    sent = auth.post("/forgot", {"email": "ana@example.com"}, headers=HTMX)
+    assert b"If an account exists" in sent.data
+    link = last_mail_link(app, "ana@example.com").replace("http://localhost", "")
+    assert "/reset/" in link
+    assert client.get(link).status_code == 200
+    mismatch = auth.post(
+        link, {"password": "new-granite-meadow-7", "confirm": "other"}, headers=HTMX
+    )
+    assert mismatch.status_code == 422 and b"do not match" in mismatch.data
+    done = auth.post(
+        link,
+        {"password": "new-granite-meadow-7", "confirm": "new-granite-meadow-7"},
+        follow_redirects=True,
+    )
+    assert b"Log in again" in done.data
+    assert client.get(link).status_code == 400  # used
+    assert auth.login(password="new-granite-meadow-7").status_code == 303
+
+
+def test_forgot_password_answers_the_same_for_unknown_emails(client, auth):
+    response = auth.post("/forgot", {"email": "ghost@example.com"}, headers=HTMX)
+    assert response.status_code == 200 and b"If an account exists" in response.data
+
+
+def test_a_post_without_the_csrf_token_is_refused_with_a_clear_page(app, client):
+    response = client.post("/signup", data={"email": "ana@example.com"})
+    assert response.status_code == 400
+    assert b"security token" in response.data
+    assert users(app) == 0
+
+
+def test_an_oversized_body_is_a_413_not_a_crash(app, client, auth):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    response = auth.post("/signup", {"display_name": "x" * 5000})
+    assert response.status_code == 413 and b"too large" in response.data
+    assert users(app) == 0
+
+
+def test_a_suspended_user_can_read_but_not_write(app, client, auth):
+    auth.signup()
+    with app.app_context():
+        accounts.set_status(accounts.find_by_email("ana@example.com"), "suspended", "spam reports")
+    page = client.get("/settings")
+    assert page.status_code == 200 and b"spam reports" in page.data
+    response = auth.post(
+        "/settings/password",
+        {
+            "current_password": "plum-orbit-kettle-42",
+            "new_password": "new-granite-meadow-7",
+            "confirm": "new-granite-meadow-7",
+        },
+    )
+    assert response.status_code == 403 and b"spam reports" in response.data
+    assert auth.logout().status_code == 303
+
+
+def test_a_banned_user_is_logged_out_on_the_next_request(app, client, auth):
+    auth.signup()
+    with app.app_context():
+        accounts.set_status(accounts.find_by_email("ana@example.com"), "banned", "fraud")
+    assert client.get("/settings").status_code == 302
+    response = auth.login(headers=HTMX)
+    assert response.status_code == 422 and b"banned: fraud" in response.data
+
+
+def test_changing_the_password_logs_out_other_devices(app, auth):
+    other = app.test_client()
+    auth.signup()
+    AuthOther = type(auth)(other)
+    AuthOther.login()
+    assert other.get("/settings").status_code == 200
+    response = auth.post(
+        "/settings/password",
+        {
+            "current_password": "plum-orbit-kettle-42",
+            "new_password": "new-granite-meadow-7",
+            "confirm": "new-granite-meadow-7",
+        },
+        headers=HTMX,
+    )
+    assert response.status_code == 200 and b"1 other device was logged out" in response.data
+    assert other.get("/settings").status_code == 302
+
+
+def test_settings_lists_devices_and_revokes_the_others(app, auth):
+    other = app.test_client()
+    AuthOther = type(auth)(other)  # noqa: E702
+    auth.signup()
+    AuthOther.login(headers={"User-Agent": "PhoneBrowser/1.0"})
+    page = auth.client.get("/settings").get_data(as_text=True)
+    assert "PhoneBrowser/1.0" in page and "this device" in page
+    response = auth.post("/settings/sessions/revoke-others", headers=HTMX)
+    assert b"Logged out 1 other device" in response.data
+    assert other.get("/settings").status_code == 302
+    assert auth.client.get("/settings").status_code == 200
+
+
+def test_revoking_someone_elses_session_is_not_found(app, auth, client):
+    bob = type(auth)(app.test_client())
+    bob.signup(email="bob@example.com", name="Bob")
+    auth.signup()
+    from models import UserSession
+
+    with app.app_context():
+        bob_id = accounts.find_by_email("bob@example.com").id
+        bob_session = db.session.scalars(
+            select(UserSession.id).where(UserSession.user_id == bob_id)
+        ).one()
+    response = auth.post(f"/settings/sessions/{bob_session}/revoke", headers=HTMX)
+    assert response.status_code == 404
+    assert bob.client.get("/settings").status_code == 200
+
+
+def test_csrf_token_is_in_the_page_for_htmx(client):
+    html = client.get("/login").get_data(as_text=True)
+    token = csrf_token(client)
+    assert f'"X-CSRFToken": "{token}"' in html

@@ -1,0 +1,57 @@
+"""Rate limits on the endpoints an attacker would hammer, stored in the real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import AuthActions
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def limited(redis_app):
+    redis_app.config["RATELIMIT_ENABLED"] = True
+    from extensions import limiter
+
+    limiter.init_app(redis_app)  # re-read the config: enabled, Redis storage
+    return redis_app
+
+
+@pytest.mark.redis
+def test_login_is_limited_per_ip_with_a_friendly_429(limited):
+    auth = AuthActions(limited.test_client())
+    for _ in range(10):
+        assert auth.login(email="ana@example.com", password="wrong-guess-123").status_code == 422
+    blocked = auth.login(email="ana@example.com", password="wrong-guess-123")
+    assert blocked.status_code == 429
+    assert b"Too many attempts" in blocked.data and b"Try again in" in blocked.data
+    assert 0 < int(blocked.headers["Retry-After"]) <= 60
+    partial = auth.login(email="ana@example.com", password="wrong-guess-123", headers=HTMX)
+    assert partial.status_code == 429 and b"<html" not in partial.data
+    assert partial.headers["HX-Retarget"] == "#flashes"
+
+
+@pytest.mark.redis
+def test_limits_are_shared_through_redis_across_app_processes(limited, database_url, redis_url):
+    """A second web process (another app on the same Redis) sees the same counters."""
+    first = AuthActions(limited.test_client())
+    for _ in range(3):
+        first.post("/forgot", {"email": "ana@example.com"})
+    from tests.conftest import make_app
+
+    other = make_app(
+        database_url, REDIS_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_ENABLED=True
+    )
+    from extensions import limiter
+
+    limiter.init_app(other)
+    second = AuthActions(other.test_client())
+    response = second.post("/forgot", {"email": "ana@example.com"})
+    assert response.status_code == 429  # "2 per minute" was already spent by the first process
+
+
+@pytest.mark.redis
+def test_reading_pages_is_not_limited(limited):
+    client = limited.test_client()
+    assert all(client.get("/login").status_code == 200 for _ in range(30))
