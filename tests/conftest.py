@@ -306,10 +306,14 @@ def page(browser, request):
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: errors.append(msg.text) if msg.type == "error" else None,
-    )
+
+    def on_console(message):
+        # A 4xx the test provoked on purpose is logged by the browser; it is not a page bug.
+        expected = re.match(r"Failed to load resource: .* status of 4\d\d", message.text)
+        if message.type == "error" and not expected:
+            errors.append(f"{message.text} @ {message.location}")
+
+    page.on("console", on_console)
     yield page
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:

@@ -1,0 +1,119 @@
+"""Accounts clicked through in Chromium: sign up → verify from the outbox → log in → log out →
+reset the password."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ARTIFACTS, last_mail_link
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_up_verify_login_logout_and_reset(live_server, page):
+    base = live_server.url
+    page.goto(base + "/")
+    page.get_by_role("link", name="Sign up").first.click()
+
+    # A first try with mistakes: errors appear in place (htmx), nothing is lost.
+    page.get_by_label("Email").fill("mia@example.com")
+    page.get_by_label("Display name").fill("Mia")
+    page.get_by_label("Date of birth").fill("2012-04-02")
+    page.get_by_label("Password").fill("password123")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text("You must be 18 or older to join Amora.")).to_be_visible()
+    expect(page.get_by_text("This password is too common")).to_be_visible()
+    expect(page.get_by_label("Email")).to_have_value("mia@example.com")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "signup-errors.png"), full_page=True)
+
+    page.get_by_label("Date of birth").fill("1996-04-02")
+    page.get_by_label("Password").fill("velvet-harbor-lamp-31")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text("Welcome to Amora, Mia!")).to_be_visible()
+    expect(page.get_by_text("Confirm your email address to pay")).to_be_visible()
+
+    # The link from the outbox, as the user would click it in their mail.
+    page.goto(last_mail_link(live_server.app, "mia@example.com"))
+    expect(page.get_by_text("Thanks, mia@example.com is confirmed.")).to_be_visible()
+    expect(page.get_by_text("Confirm your email address to pay")).to_have_count(0)
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+
+    # Wrong password: the generic message, in place.
+    page.get_by_role("link", name="Log in").first.click()
+    page.get_by_label("Email").fill("mia@example.com")
+    page.get_by_label("Password").fill("not-my-password-9")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("Email or password is incorrect.")).to_be_visible()
+
+    page.get_by_label("Password").fill("velvet-harbor-lamp-31")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Hi, Mia")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+    page.get_by_role("button", name="Log out").click()
+
+    # Forgotten password.
+    page.get_by_role("link", name="Log in").first.click()
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill("mia@example.com")
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_text("If an account exists for mia@example.com")).to_be_visible()
+
+    page.goto(last_mail_link(live_server.app, "mia@example.com"))
+    page.get_by_label("New password", exact=True).fill("copper-willow-dawn-58")
+    page.get_by_label("Repeat the new password").fill("copper-willow-dawn-58")
+    page.get_by_role("button", name="Set the new password").click()
+    expect(page.get_by_text("Your password is changed")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/login$"))
+
+    page.get_by_label("Email").fill("mia@example.com")
+    page.get_by_label("Password").fill("copper-willow-dawn-58")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Hi, Mia")).to_be_visible()
+
+
+def test_settings_change_password_in_place_and_see_devices(live_server, page, browser):
+    base = live_server.url
+    page.goto(base + "/signup")
+    page.get_by_label("Email").fill("leo@example.com")
+    page.get_by_label("Display name").fill("Leo")
+    page.get_by_label("Date of birth").fill("1990-01-15")
+    page.get_by_label("Password").fill("amber-canyon-river-77")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text("Welcome to Amora, Leo!")).to_be_visible()
+
+    # A second device logs in.
+    other = browser.new_context()
+    phone = other.new_page()
+    phone.goto(base + "/login")
+    phone.get_by_label("Email").fill("leo@example.com")
+    phone.get_by_label("Password").fill("amber-canyon-river-77")
+    phone.get_by_role("button", name="Log in").click()
+    expect(phone.get_by_role("heading", name="Hi, Leo")).to_be_visible()
+
+    page.get_by_role("link", name="Settings").first.click()
+    expect(page.get_by_text("this device")).to_be_visible()
+    expect(page.locator("#sessions tbody tr")).to_have_count(2)
+    page.screenshot(path=str(ARTIFACTS / "settings.png"), full_page=True)
+
+    page.get_by_label("Current password").fill("amber-canyon-river-77")
+    page.get_by_label("New password", exact=True).fill("frost-meadow-signal-12")
+    page.get_by_label("Repeat the new password").fill("frost-meadow-signal-12")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Password changed. 1 other device was logged out.")).to_be_visible()
+
+    phone.reload()
+    expect(phone.get_by_role("link", name="Sign up")).to_be_visible()
+    other.close()
+
+
+def test_pages_without_javascript_errors_and_a_clear_404(live_server, page):
+    page.goto(live_server.url + "/nowhere")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    page.goto(live_server.url + "/terms")
+    expect(page.get_by_text("never runs personas")).to_be_visible()
