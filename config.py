@@ -52,6 +52,28 @@ def _secret_key(app_env: str) -> str:
     return key
 
 
+DEFAULT_CREDIT_PACKS = "100:1199:99900,500:5499:449900,1000:10499:849900,5000:49999:3999900"
+
+
+def _credit_packs(raw: str) -> list[dict]:
+    """`credits:usd_cents:inr_paise,...` → packs with an id and a price per currency."""
+    packs = []
+    for item in raw.split(","):
+        try:
+            credits, usd, inr = (int(part) for part in item.strip().split(":"))
+        except ValueError as exc:
+            raise ConfigError(
+                f"CREDIT_PACKS entries look like credits:usd_cents:inr_paise, got {item!r}"
+            ) from exc
+        if min(credits, usd, inr) <= 0:
+            raise ConfigError(f"CREDIT_PACKS values must be positive, got {item!r}")
+        packs.append({"id": f"pack-{credits}", "credits": credits,
+                      "prices": {"USD": usd, "INR": inr}})
+    if len({p["id"] for p in packs}) != len(packs):
+        raise ConfigError("CREDIT_PACKS has two packs with the same number of credits")
+    return packs
+
+
 def load_config() -> dict:
     """Read the environment into a plain dict of Flask config keys."""
     app_env = os.environ.get("APP_ENV", "development")
@@ -87,6 +109,21 @@ def load_config() -> dict:
         "EMAIL_VERIFY_HOURS": _int("EMAIL_VERIFY_HOURS", 24),
         "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 60),
         "MIN_AGE": 18,
+        # Credits and the ledger (SPEC §3, §6, §7).
+        "CREDIT_PACKS": _credit_packs(os.environ.get("CREDIT_PACKS", DEFAULT_CREDIT_PACKS)),
+        "CREDIT_VALUE_MINOR": _int("CREDIT_VALUE_MINOR", 10),
+        "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 2000),
+        "EARNINGS_HOLD_DAYS": _int("EARNINGS_HOLD_DAYS", 7),
+        "LEDGER_HOT_BUCKETS": _int("LEDGER_HOT_BUCKETS", 8),
+        # Payment providers: a provider without keys is hidden.
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
+        "RAZORPAY_KEY_ID": os.environ.get("RAZORPAY_KEY_ID") or None,
+        "RAZORPAY_KEY_SECRET": os.environ.get("RAZORPAY_KEY_SECRET") or None,
+        "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or None,
+        "RAZORPAY_API_BASE": os.environ.get("RAZORPAY_API_BASE", "https://api.razorpay.com"),
+        "DEV_PAYMENTS": _bool("DEV_PAYMENTS", not production),
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0 = none).
         "TRUST_PROXY_HOPS": _int("TRUST_PROXY_HOPS", 0),
         # Run periodic jobs in the web process when there is no Redis (and thus no worker).

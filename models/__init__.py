@@ -1,6 +1,21 @@
 """SQLAlchemy tables. Importing this package registers every model with the metadata."""
 
+from models.alerts import Alert, AuditLog
+from models.ledger import Entry, LedgerAccount, Transfer
 from models.outbox import Outbox
+from models.payments import Order, PaymentEvent
 from models.user import EmailToken, User, UserSession
 
-__all__ = ["EmailToken", "Outbox", "User", "UserSession"]
+__all__ = [
+    "Alert",
+    "AuditLog",
+    "EmailToken",
+    "Entry",
+    "LedgerAccount",
+    "Order",
+    "Outbox",
+    "PaymentEvent",
+    "Transfer",
+    "User",
+    "UserSession",
+]

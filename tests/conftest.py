@@ -97,10 +97,15 @@ def _empty_tables() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    else:
+        db.session.commit()
+        return
+    db.session.remove()
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # self-references, any order
         for table in tables:
-            db.session.execute(text(f"DELETE FROM {table}"))
-    db.session.commit()
+            connection.exec_driver_sql(f"DELETE FROM {table}")
+        connection.commit()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 def make_app(database_url: str, **overrides):

@@ -1,0 +1,743 @@
+"""The ledger (SPEC §6): the only module that writes ledger tables.
+
+Every movement of credits is a `Transfer` whose entries sum to zero. Balances are cached on the
+account rows and changed by conditional updates in the same transaction as the entries:
+
+    UPDATE ledger_accounts SET balance = balance + :delta
+    WHERE id = :id AND (user_id IS NULL OR (frozen_at IS NULL AND balance + :delta >= 0))
+
+so two concurrent spends can never take a wallet below zero, on SQLite or PostgreSQL, without
+application locks. Accounts are updated in ascending id order, so concurrent transfers lock rows
+in the same order and cannot deadlock each other.
+
+These functions do NOT commit: they join the caller's transaction, so that the business row
+(message, order, unlock…) and its money are written together or not at all. A failed call rolls
+the session back and raises; the caller's service call is then over.
+
+Idempotency: every transfer has a unique key. Asking again with a key that already exists returns
+the existing transfer (`created=False`). If another transaction is inserting the same key at the
+same moment, the database makes us wait for it, and we roll back and raise `DuplicateTransfer`:
+the other one did the work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import BigInteger, String, and_, cast, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Entry, LedgerAccount, Order, Transfer, User
+from models.ledger import SYSTEM_KINDS, USER_KINDS
+from services import clock
+from services.errors import Conflict, DomainError, NotAllowed, NotFound
+
+HOT_KINDS = ("payments_clearing", "platform_revenue", "holds")
+SPEND_KINDS = ("message", "tip", "unlock", "subscription", "intro")
+MAX_AMOUNT = 10**12  # far above any real amount; refuses absurd input before the database does
+
+
+class InsufficientCredits(DomainError):
+    status = 402
+
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(
+            f"You need {needed} credits but have {available}. Buy credits to continue."
+        )
+        self.needed = needed
+        self.available = available
+
+
+class AccountFrozen(NotAllowed):
+    pass
+
+
+class DuplicateTransfer(Conflict):
+    """The same idempotency key was being written by another transaction; it did the work."""
+
+
+def _sum(expression):
+    """SUM as a BIGINT, 0 when empty (PostgreSQL's SUM of bigint is numeric → Decimal)."""
+    return cast(func.coalesce(func.sum(expression), 0), BigInteger)
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+def _insert_ignore(values: dict, index_elements: list[str], where) -> None:
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(LedgerAccount).values(**values)
+    stmt = stmt.on_conflict_do_nothing(index_elements=index_elements, index_where=where)
+    db.session.execute(stmt)
+
+
+def user_account(user_id: int, kind: str = "wallet") -> LedgerAccount:
+    """The user's account of this kind, created on first use."""
+    if kind not in USER_KINDS:
+        raise ValueError(f"not a user account kind: {kind}")
+    query = select(LedgerAccount).where(
+        LedgerAccount.user_id == user_id, LedgerAccount.kind == kind
+    )
+    account = db.session.scalar(query)
+    if account is None:
+        _insert_ignore(
+            {
+                "kind": kind,
+                "user_id": user_id,
+                "bucket": 0,
+                "balance": 0,
+                "created_at": clock.now(),
+            },
+            ["user_id", "kind"],
+            LedgerAccount.user_id.is_not(None),
+        )
+        account = db.session.scalar(query)
+    return account
+
+
+def system_account(kind: str, bucket: int | None = None) -> LedgerAccount:
+    """A system account; hot kinds are spread over `LEDGER_HOT_BUCKETS` rows picked at random."""
+    if kind not in SYSTEM_KINDS:
+        raise ValueError(f"not a system account kind: {kind}")
+    if bucket is None:
+        buckets = current_app.config["LEDGER_HOT_BUCKETS"] if kind in HOT_KINDS else 1
+        bucket = random.randrange(buckets)
+    query = select(LedgerAccount).where(
+        LedgerAccount.user_id.is_(None), LedgerAccount.kind == kind, LedgerAccount.bucket == bucket
+    )
+    account = db.session.scalar(query)
+    if account is None:
+        _insert_ignore(
+            {
+                "kind": kind,
+                "user_id": None,
+                "bucket": bucket,
+                "balance": 0,
+                "created_at": clock.now(),
+            },
+            ["kind", "bucket"],
+            LedgerAccount.user_id.is_(None),
+        )
+        account = db.session.scalar(query)
+    return account
+
+
+def system_balance(kind: str) -> int:
+    """A system account's balance, summed over its buckets."""
+    return db.session.scalar(
+        select(_sum(LedgerAccount.balance)).where(
+            LedgerAccount.user_id.is_(None), LedgerAccount.kind == kind
+        )
+    )
+
+
+def balances(user_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.user_id == user_id)
+    )
+    found = {kind: balance for kind, balance in rows}
+    return {kind: found.get(kind, 0) for kind in USER_KINDS}
+
+
+def wallet_balance(user_id: int) -> int:
+    return balances(user_id)["wallet"]
+
+
+def is_frozen(user_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(LedgerAccount.frozen_at).where(
+                LedgerAccount.user_id == user_id, LedgerAccount.kind == "wallet"
+            )
+        )
+        is not None
+    )
+
+
+# --- the one primitive ---------------------------------------------------------------------
+
+
+def _check_amount(amount: object, *, allow_zero: bool = False) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise DomainError("Amounts are whole numbers of credits.")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise DomainError("The amount must be a positive number of credits.")
+    if amount > MAX_AMOUNT:
+        raise DomainError("That amount is too large.")
+    return amount
+
+
+def post(
+    kind: str,
+    key: str,
+    legs: Sequence[tuple[LedgerAccount, int]],
+    *,
+    reference: tuple[str, object] | None = None,
+    memo: str | None = None,
+    actor_id: int | None = None,
+    reverses_id: int | None = None,
+    overdraw: Iterable[int] = (),
+) -> tuple[Transfer, bool]:
+    """Write one balanced transfer. Returns (transfer, created).
+
+    `overdraw`: ids of user accounts allowed below zero in this transfer (a chargeback only).
+    """
+    if not key or len(key) > 200:
+        raise ValueError("an idempotency key of 1 to 200 characters is required")
+    existing = db.session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
+    if existing is not None:
+        if existing.kind != kind:
+            raise Conflict(f"Idempotency key {key!r} was used for a {existing.kind} transfer.")
+        return existing, False
+
+    merged: dict[int, int] = defaultdict(int)
+    for account, amount in legs:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("ledger amounts are integers")
+        merged[account.id] += amount
+    merged = {account_id: amount for account_id, amount in merged.items() if amount}
+    if len(merged) < 2 or sum(merged.values()) != 0:
+        raise ValueError(f"a transfer needs two or more legs that sum to zero, got {legs!r}")
+
+    transfer = Transfer(
+        kind=kind,
+        idempotency_key=key,
+        reference_type=reference[0] if reference else None,
+        reference_id=str(reference[1]) if reference else None,
+        memo=memo,
+        actor_id=actor_id,
+        reverses_id=reverses_id,
+        created_at=clock.now(),
+    )
+    db.session.add(transfer)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise DuplicateTransfer("This operation is already being processed.") from exc
+
+    overdraw = set(overdraw)
+    balances_after: dict[int, int] = {}
+    for account_id in sorted(merged):  # one lock order for everyone: no deadlocks
+        delta = merged[account_id]
+        stmt = update(LedgerAccount).where(LedgerAccount.id == account_id)
+        if delta < 0 and account_id not in overdraw:
+            stmt = stmt.where(
+                or_(
+                    LedgerAccount.user_id.is_(None),
+                    and_(LedgerAccount.frozen_at.is_(None), LedgerAccount.balance + delta >= 0),
+                )
+            )
+        row = db.session.execute(
+            stmt.values(balance=LedgerAccount.balance + delta).returning(LedgerAccount.balance),
+            execution_options={"synchronize_session": False},
+        ).first()
+        if row is None:
+            account = db.session.get(LedgerAccount, account_id)
+            db.session.refresh(account)
+            frozen, available = account.frozen_at is not None, account.balance
+            db.session.rollback()
+            if frozen:
+                raise AccountFrozen(
+                    "This wallet is frozen while a payment dispute is reviewed. Contact support."
+                )
+            raise InsufficientCredits(-delta, available)
+        balances_after[account_id] = row[0]
+
+    now = clock.now()
+    for account_id in sorted(merged):
+        db.session.add(
+            Entry(
+                transfer_id=transfer.id,
+                account_id=account_id,
+                amount=merged[account_id],
+                balance_after=balances_after[account_id],
+                created_at=now,
+            )
+        )
+    db.session.flush()
+    # Cached Python objects of these accounts are stale now; reload them on next access.
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, LedgerAccount) and obj.id in merged:
+            db.session.expire(obj, ["balance"])
+    return transfer, True
+
+
+# --- what the rest of Amora calls -------------------------------------------------------------
+
+
+def fee_for(amount: int) -> int:
+    """The platform's fee on a fan → creator payment (SPEC §3), rounded half up."""
+    bps = current_app.config["PLATFORM_FEE_BPS"]
+    return (amount * bps + 5000) // 10000
+
+
+def grant_purchase(user_id: int, credits: int, key: str, order_id: int) -> tuple[Transfer, bool]:
+    """Credits bought with real money arrive in the wallet (payments_clearing → wallet)."""
+    credits = _check_amount(credits)
+    return post(
+        "purchase",
+        key,
+        [(system_account("payments_clearing"), -credits), (user_account(user_id), credits)],
+        reference=("order", order_id),
+    )
+
+
+def spend(
+    fan_id: int,
+    creator_id: int,
+    amount: int,
+    kind: str,
+    key: str,
+    *,
+    reference: tuple[str, object] | None = None,
+    memo: str | None = None,
+) -> tuple[Transfer, bool]:
+    """A fan pays a creator: the fee to platform_revenue, the rest to the creator's pending
+    earnings. Raises InsufficientCredits (nothing written) when the wallet is short."""
+    if kind not in SPEND_KINDS:
+        raise ValueError(f"not a spending kind: {kind}")
+    amount = _check_amount(amount)
+    if fan_id == creator_id:
+        raise DomainError("You cannot pay yourself.")
+    fee = fee_for(amount)
+    legs = [
+        (user_account(fan_id), -amount),
+        (user_account(creator_id, "earnings_pending"), amount - fee),
+    ]
+    if fee:
+        legs.append((system_account("platform_revenue"), fee))
+    return post(kind, key, legs, reference=reference, memo=memo)
+
+
+def hold(fan_id: int, amount: int, key: str, reference: tuple[str, object]) -> Transfer:
+    """Reserve credits (two-phase): wallet → holds, until `settle_holds` closes them."""
+    amount = _check_amount(amount)
+    transfer, _ = post(
+        "call_hold",
+        key,
+        [(user_account(fan_id), -amount), (system_account("holds"), amount)],
+        reference=reference,
+    )
+    return transfer
+
+
+def open_hold_amount(fan_id: int, reference: tuple[str, object]) -> int:
+    """Credits still held for `reference` (holds placed minus holds settled or released)."""
+    wallet = user_account(fan_id)
+    total = db.session.scalar(
+        select(_sum(-Entry.amount))
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(
+            Entry.account_id == wallet.id,
+            Transfer.kind.in_(("call_hold", "call_settle")),
+            Transfer.reference_type == reference[0],
+            Transfer.reference_id == str(reference[1]),
+        )
+    )
+    settled_to_creator = db.session.scalar(
+        select(_sum(Entry.amount))
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
+        .where(
+            Transfer.kind == "call_settle",
+            Transfer.reference_type == reference[0],
+            Transfer.reference_id == str(reference[1]),
+            or_(LedgerAccount.kind == "earnings_pending", LedgerAccount.kind == "platform_revenue"),
+        )
+    )
+    return total - settled_to_creator
+
+
+def settle_holds(
+    fan_id: int, creator_id: int, reference: tuple[str, object], charge: int, key: str
+) -> tuple[Transfer | None, bool]:
+    """Close every open hold for `reference`: `charge` goes to the creator (split with the fee),
+    the rest returns to the fan's wallet. `charge=0` releases everything."""
+    charge = _check_amount(charge, allow_zero=True)
+    held = open_hold_amount(fan_id, reference)
+    if charge > held:
+        raise DomainError(f"Cannot charge {charge} credits: only {held} are held.")
+    if held == 0:
+        return None, False
+    fee = fee_for(charge)
+    legs = [(system_account("holds"), -held)]
+    if held - charge:
+        legs.append((user_account(fan_id), held - charge))
+    if charge - fee:
+        legs.append((user_account(creator_id, "earnings_pending"), charge - fee))
+    if fee:
+        legs.append((system_account("platform_revenue"), fee))
+    return post("call_settle", key, legs, reference=reference)
+
+
+def reverse(
+    transfer_id: int,
+    key: str,
+    *,
+    kind: str = "adjustment",
+    memo: str | None = None,
+    actor_id: int | None = None,
+) -> tuple[Transfer, bool]:
+    """A new transfer with every leg of `transfer_id` negated (SPEC §6: corrections are new
+    reversing transfers). Conditional debits apply: a wallet cannot go below zero."""
+    original = db.session.get(Transfer, transfer_id)
+    if original is None:
+        raise NotFound("No such transfer.")
+    if original.reverses_id is not None:
+        raise DomainError("A reversal cannot itself be reversed; make an adjustment instead.")
+    already = db.session.scalar(select(Transfer).where(Transfer.reverses_id == original.id))
+    if already is not None and already.idempotency_key != key:
+        raise Conflict(f"Transfer {original.id} was already reversed by transfer {already.id}.")
+    legs = [(entry.account, -entry.amount) for entry in original.entries]
+    return post(
+        kind,
+        key,
+        legs,
+        reference=(original.reference_type or "transfer", original.reference_id or original.id),
+        memo=memo or f"reverses transfer {original.id}",
+        actor_id=actor_id,
+        reverses_id=original.id,
+    )
+
+
+def take_back_purchase(
+    user_id: int, credits: int, key: str, order_id: int, *, chargeback: bool
+) -> tuple[int, Transfer | None]:
+    """Refund (kind refund) or chargeback (kind chargeback): credits leave the wallet back to
+    payments_clearing. A refund takes at most what the wallet holds; a chargeback takes it all,
+    may leave the wallet below zero, and freezes it. Returns (credits taken, transfer)."""
+    credits = _check_amount(credits, allow_zero=True)
+    wallet = user_account(user_id)
+    db.session.refresh(wallet)
+    taken = credits if chargeback else min(credits, max(wallet.balance, 0))
+    if chargeback:
+        freeze(user_id, "chargeback")  # first: the database refuses a negative unfrozen wallet
+    if taken == 0:
+        return 0, None
+    transfer, _ = post(
+        "chargeback" if chargeback else "refund",
+        key,
+        [(wallet, -taken), (system_account("payments_clearing"), taken)],
+        reference=("order", order_id),
+        overdraw=[wallet.id] if chargeback else [],
+    )
+    return taken, transfer
+
+
+def freeze(user_id: int, reason: str) -> None:
+    wallet = user_account(user_id)
+    if wallet.frozen_at is None:
+        wallet.frozen_at = clock.now()
+        wallet.frozen_reason = reason
+        db.session.flush()
+
+
+def unfreeze(user_id: int) -> None:
+    """An admin clears a frozen wallet (it keeps any negative balance, which purchases repay)."""
+    wallet = user_account(user_id)
+    wallet.frozen_at = None
+    wallet.frozen_reason = None
+    db.session.flush()
+
+
+def adjust(user_id: int, amount: int, reason: str, actor_id: int | None, key: str) -> Transfer:
+    """Support credits or debits a wallet against `promotions`, with a reason (audited by the
+    caller). A debit cannot take the wallet below zero."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise DomainError("The adjustment must be a non-zero whole number of credits.")
+    _check_amount(abs(amount))
+    if not (reason or "").strip():
+        raise DomainError("Give a reason for the adjustment.")
+    transfer, _ = post(
+        "adjustment",
+        key,
+        [(user_account(user_id), amount), (system_account("promotions"), -amount)],
+        reference=("user", user_id),
+        memo=reason.strip(),
+        actor_id=actor_id,
+    )
+    return transfer
+
+
+def release_matured_earnings(now: dt.datetime | None = None) -> int:
+    """Move creators' pending earnings older than `EARNINGS_HOLD_DAYS` to available.
+
+    Matured = credits that entered pending before the cutoff, minus what was already released
+    and what reversals/chargebacks took out of pending (those are taken from pending first).
+    Idempotent per creator and cutoff day. Returns how many creators got a release."""
+    now = now or clock.now()
+    cutoff = now - dt.timedelta(days=current_app.config["EARNINGS_HOLD_DAYS"])
+    pending = LedgerAccount
+    rows = db.session.execute(
+        select(
+            pending.id,
+            pending.user_id,
+            pending.balance,
+            cast(
+                func.coalesce(
+                    func.sum(Entry.amount).filter(Entry.amount > 0, Entry.created_at <= cutoff), 0
+                ),
+                BigInteger,
+            ),
+            cast(func.coalesce(func.sum(-Entry.amount).filter(Entry.amount < 0), 0), BigInteger),
+        )
+        .join(Entry, Entry.account_id == pending.id)
+        .where(pending.kind == "earnings_pending", pending.balance > 0)
+        .group_by(pending.id, pending.user_id, pending.balance)
+    ).all()
+    released = 0
+    for account_id, user_id, balance, matured, taken_out in rows:
+        amount = min(balance, matured - taken_out)
+        if amount <= 0:
+            continue
+        post(
+            "earnings_release",
+            f"earnings_release:{account_id}:{cutoff.date().isoformat()}",
+            [
+                (db.session.get(LedgerAccount, account_id), -amount),
+                (user_account(user_id, "earnings_available"), amount),
+            ],
+            reference=("user", user_id),
+        )
+        released += 1
+    db.session.commit()
+    return released
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryRow:
+    entry_id: int
+    transfer_id: int
+    kind: str
+    amount: int
+    balance_after: int
+    created_at: dt.datetime
+    counterparty: str
+    memo: str | None
+
+
+def _describe(accounts: list[LedgerAccount], names: dict[int, str], user_id: int) -> str:
+    others = [a for a in accounts if a.user_id != user_id]
+    people = sorted({names.get(a.user_id, "a member") for a in others if a.user_id})
+    if people:
+        return ", ".join(people)
+    labels = {
+        "payments_clearing": "Payment",
+        "platform_revenue": "Amora",
+        "payouts_clearing": "Payout",
+        "promotions": "Amora support",
+        "holds": "Held",
+    }
+    systems = sorted({labels[a.kind] for a in others if a.kind in labels})
+    if systems:
+        return ", ".join(systems)
+    return "Your other balance"
+
+
+def history(
+    user_id: int, kind: str = "wallet", before_entry_id: int | None = None, limit: int = 20
+) -> list[HistoryRow]:
+    """The newest entries of a user's account, with the kind, counterparty and running balance."""
+    account = db.session.scalar(
+        select(LedgerAccount).where(LedgerAccount.user_id == user_id, LedgerAccount.kind == kind)
+    )
+    if account is None:
+        return []
+    query = (
+        select(Entry, Transfer)
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(Entry.account_id == account.id)
+        .order_by(Entry.id.desc())
+        .limit(limit)
+    )
+    if before_entry_id is not None:
+        query = query.where(Entry.id < before_entry_id)
+    page = db.session.execute(query).all()
+    transfer_ids = [transfer.id for _, transfer in page]
+    legs: dict[int, list[LedgerAccount]] = defaultdict(list)
+    if transfer_ids:
+        for transfer_id, leg_account in db.session.execute(
+            select(Entry.transfer_id, LedgerAccount)
+            .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
+            .where(Entry.transfer_id.in_(transfer_ids))
+        ).all():
+            legs[transfer_id].append(leg_account)
+    user_ids = {a.user_id for accounts in legs.values() for a in accounts if a.user_id}
+    names = (
+        dict(
+            db.session.execute(
+                select(User.id, User.display_name).where(User.id.in_(user_ids))
+            ).all()
+        )
+        if user_ids
+        else {}
+    )
+    return [
+        HistoryRow(
+            entry_id=entry.id,
+            transfer_id=transfer.id,
+            kind=transfer.kind,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            created_at=entry.created_at,
+            counterparty=_describe(legs[transfer.id], names, user_id),
+            memo=transfer.memo if transfer.kind == "adjustment" else None,
+        )
+        for entry, transfer in page
+    ]
+
+
+# --- verification (`flask ledger verify`) ----------------------------------------------------
+
+
+@dataclass
+class Violation:
+    invariant: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.invariant}] {self.detail}"
+
+
+def verify() -> list[Violation]:
+    """Check every invariant of SPEC §6 against the whole ledger; [] when all hold."""
+    found: list[Violation] = []
+
+    # 1. Each transfer balances and has at least two entries; all balances sum to zero.
+    for transfer_id, total, count in db.session.execute(
+        select(Transfer.id, _sum(Entry.amount), func.count(Entry.id))
+        .outerjoin(Entry, Entry.transfer_id == Transfer.id)
+        .group_by(Transfer.id)
+        .having(or_(_sum(Entry.amount) != 0, func.count(Entry.id) < 2))
+    ):
+        found.append(
+            Violation(
+                "1 balanced", f"transfer {transfer_id}: entries sum to {total} over {count} entries"
+            )
+        )
+    grand_total = db.session.scalar(select(_sum(LedgerAccount.balance)))
+    if grand_total != 0:
+        found.append(Violation("1 balanced", f"all account balances sum to {grand_total}, not 0"))
+
+    # 2. Cached balances equal the sum of entries, and each entry's balance_after chains.
+    sums = (
+        select(Entry.account_id, _sum(Entry.amount).label("total"))
+        .group_by(Entry.account_id)
+        .subquery()
+    )
+    for account_id, cached, total in db.session.execute(
+        select(LedgerAccount.id, LedgerAccount.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.balance != func.coalesce(sums.c.total, 0))
+    ):
+        found.append(
+            Violation(
+                "2 cached balance", f"account {account_id}: cached {cached}, entries sum to {total}"
+            )
+        )
+    previous = func.lag(Entry.balance_after).over(partition_by=Entry.account_id, order_by=Entry.id)
+    chained = select(
+        Entry.id,
+        Entry.account_id,
+        Entry.amount,
+        Entry.balance_after,
+        func.coalesce(previous, 0).label("before"),
+    ).subquery()
+    for entry_id, account_id, amount, after, before in db.session.execute(
+        select(chained).where(chained.c.before + chained.c.amount != chained.c.balance_after)
+    ):
+        found.append(
+            Violation(
+                "2 cached balance",
+                f"entry {entry_id} on account {account_id}: {before} + {amount} != {after}",
+            )
+        )
+
+    # 3. No user account below zero, except a frozen wallet after a chargeback.
+    for account_id, user_id, kind, balance, frozen in db.session.execute(
+        select(
+            LedgerAccount.id,
+            LedgerAccount.user_id,
+            LedgerAccount.kind,
+            LedgerAccount.balance,
+            LedgerAccount.frozen_at,
+        ).where(LedgerAccount.user_id.is_not(None), LedgerAccount.balance < 0)
+    ):
+        charged_back = db.session.scalar(
+            select(func.count(Entry.id))
+            .join(Transfer, Transfer.id == Entry.transfer_id)
+            .where(Entry.account_id == account_id, Transfer.kind == "chargeback")
+        )
+        if frozen is None or not charged_back:
+            found.append(
+                Violation(
+                    "3 no negative balance",
+                    f"account {account_id} ({kind} of "
+                    f"user {user_id}) is at {balance} without a frozen chargeback",
+                )
+            )
+
+    # 4. One idempotency key never moved money twice: one purchase per order, one reversal per
+    #    transfer (keys and reversals are also unique in the schema).
+    for order_id, count in db.session.execute(
+        select(Transfer.reference_id, func.count(Transfer.id))
+        .where(Transfer.kind == "purchase")
+        .group_by(Transfer.reference_id)
+        .having(func.count(Transfer.id) > 1)
+    ):
+        found.append(Violation("4 idempotency", f"order {order_id} was granted {count} times"))
+    for key, count in db.session.execute(
+        select(Transfer.idempotency_key, func.count())
+        .group_by(Transfer.idempotency_key)
+        .having(func.count() > 1)
+    ):
+        found.append(Violation("4 idempotency", f"key {key!r} used by {count} transfers"))
+
+    # 5. Credits issued = Σ paid orders − refunds − chargebacks + adjustments.
+    issued = -system_balance("payments_clearing") - system_balance("promotions")
+    ordered = db.session.scalar(select(_sum(Order.credits)).where(Order.paid_at.is_not(None)))
+    refunded = db.session.scalar(select(_sum(Order.credits_refunded)))
+    charged_back = db.session.scalar(select(_sum(Order.credits_charged_back)))
+    adjustments = -system_balance("promotions")
+    expected = ordered - refunded - charged_back + adjustments
+    if issued != expected:
+        found.append(
+            Violation(
+                "5 credits issued",
+                f"ledger says {issued} credits issued; orders say {ordered} paid − {refunded} "
+                f"refunded − {charged_back} charged back + {adjustments} adjusted = {expected}",
+            )
+        )
+    for order_id, credits, granted in db.session.execute(
+        select(Order.id, Order.credits, _sum(Entry.amount))
+        .join(
+            Transfer,
+            and_(
+                Transfer.reference_type == "order",
+                Transfer.reference_id == cast(Order.id, String),
+                Transfer.kind == "purchase",
+            ),
+        )
+        .join(Entry, and_(Entry.transfer_id == Transfer.id, Entry.amount > 0))
+        .group_by(Order.id, Order.credits)
+        .having(_sum(Entry.amount) != Order.credits)
+    ):
+        found.append(
+            Violation(
+                "5 credits issued",
+                f"order {order_id} is for {credits} credits but {granted} were granted",
+            )
+        )
+    return found
