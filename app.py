@@ -93,13 +93,40 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, errors, health, main, settings
+    from blueprints import auth, errors, health, main, settings, wallet, webhooks
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(wallet.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
+
+
+CSP_BASE = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "media-src": ["'self'", "blob:"],
+    "connect-src": ["'self'", "ws:", "wss:"],
+    "font-src": ["'self'"],
+    "frame-src": ["'none'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+
+def _content_security_policy() -> str:
+    """The CSP: a nonce per response; a page may add hosts it needs through `g.csp_extra`
+    (the Razorpay checkout page adds Razorpay's script and frame)."""
+    directives = {name: list(values) for name, values in CSP_BASE.items()}
+    directives["script-src"].append(f"'nonce-{getattr(g, 'csp_nonce', '')}'")
+    for name, values in getattr(g, "csp_extra", {}).items():
+        directives[name] = [v for v in directives.get(name, []) if v != "'none'"] + values
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
 def _register_request_hooks(app: Flask) -> None:
@@ -119,19 +146,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response):
-        nonce = getattr(g, "csp_nonce", "")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; "
-            f"script-src 'self' 'nonce-{nonce}'; "
-            "style-src 'self'; "
-            "img-src 'self' data: blob:; "
-            "media-src 'self' blob:; "
-            "connect-src 'self' ws: wss:; "
-            "font-src 'self'; "
-            "object-src 'none'; "
-            "base-uri 'self'; "
-            "frame-ancestors 'none'"
-        )
+        response.headers["Content-Security-Policy"] = _content_security_policy()
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"

@@ -7,6 +7,7 @@ import logging
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from extensions import db
@@ -152,6 +153,49 @@ def register(app: Flask) -> None:
             raise click.ClickException(exc.message) from exc
         verb = "Created" if created else "Promoted"
         click.echo(f"{verb} admin {user.email} (id {user.id}).")
+
+    ledger_cli = AppGroup("ledger", help="Inspect and correct the credits ledger.")
+    app.cli.add_command(ledger_cli)
+
+    @ledger_cli.command("verify")
+    def ledger_verify() -> None:
+        """Check every ledger invariant (SPEC §6); exit 1 on any violation."""
+        from services import ledger
+
+        violations = ledger.verify()
+        for violation in violations:
+            click.echo(str(violation))
+        if violations:
+            raise SystemExit(f"{len(violations)} ledger violation(s).")
+        click.echo("Ledger OK: every invariant holds.")
+
+    @ledger_cli.command("balance")
+    @click.argument("email")
+    def ledger_balance(email: str) -> None:
+        """Print a user's balances."""
+        from services import ledger
+
+        user = accounts.find_by_email(email)
+        if user is None:
+            raise click.ClickException(f"No account for {email}.")
+        for kind, amount in ledger.balances(user.id).items():
+            click.echo(f"{kind:<20} {amount:>12,}")
+        if ledger.is_frozen(user.id):
+            click.echo("wallet is FROZEN (chargeback)")
+
+    @ledger_cli.command("adjust", context_settings={"ignore_unknown_options": True})
+    @click.argument("email")
+    @click.argument("amount", type=int)
+    @click.option("--reason", required=True, help="Why; stored on the transfer and audited.")
+    def ledger_adjust(email: str, amount: int, reason: str) -> None:
+        """Credit (positive AMOUNT) or debit (negative, e.g. -50) a wallet, with a reason."""
+        from services import ledger
+
+        try:
+            transfer = ledger.support_adjust(email, amount, reason)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"Adjusted {email} by {amount:+,} credits (transfer {transfer.id}).")
 
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")

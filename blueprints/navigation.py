@@ -38,4 +38,9 @@ def context() -> dict:
         for endpoint, label, audience in NAV_ITEMS
         if endpoint in current_app.view_functions and _visible(audience)
     ]
-    return {"nav_items": items, "csp_nonce": getattr(g, "csp_nonce", "")}
+    context = {"nav_items": items, "csp_nonce": getattr(g, "csp_nonce", "")}
+    if current_user.is_authenticated:
+        from services import ledger
+
+        context["nav_credits"] = ledger.wallet_balance(current_user.id)
+    return context

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -447,6 +448,22 @@ def unfreeze(user_id: int) -> None:
     wallet.frozen_at = None
     wallet.frozen_reason = None
     db.session.flush()
+
+
+def support_adjust(email: str, amount: int, reason: str, actor_id: int | None = None) -> Transfer:
+    """`flask ledger adjust` and the admin console: an audited adjustment, one transaction."""
+    from services import accounts, audit
+
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise NotFound(f"No account for {email}.")
+    transfer = adjust(user.id, amount, reason, actor_id, f"adjustment:{secrets.token_hex(12)}")
+    audit.record(
+        "ledger.adjust", actor_id=actor_id, target=("user", user.id), note=reason.strip(),
+        amount=amount, transfer_id=transfer.id,
+    )
+    db.session.commit()
+    return transfer
 
 
 def adjust(user_id: int, amount: int, reason: str, actor_id: int | None, key: str) -> Transfer:

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from flask import Flask
 
 from workers import housekeeping
+from workers import ledger as ledger_jobs
 from workers.queue import _dispatch, job_path, redis_connection
 
 log = logging.getLogger("amora.jobs")
 
 PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (housekeeping.purge_expired, 60 * 60),
+    (ledger_jobs.release_earnings, 60 * 60),  # idempotent per day; hourly catches up after downtime
 ]
 
 TICK_SECONDS = 5

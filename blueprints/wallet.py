@@ -1,0 +1,139 @@
+"""Wallet: balance, buying credits, orders and the history of every credit (SPEC §6, §7)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from blueprints.guards import verified_required
+from blueprints.htmx import is_htmx, redirect_to
+from extensions import limiter
+from services import ledger
+from services.errors import DomainError
+from services.payments import get_provider, orders
+from services.payments.razorpay_provider import CHECKOUT_SCRIPT
+
+bp = Blueprint("wallet", __name__, url_prefix="/wallet")
+HISTORY_PAGE = 20
+
+
+def _history_page(before: int | None):
+    rows = ledger.history(current_user.id, before_entry_id=before, limit=HISTORY_PAGE + 1)
+    return rows[:HISTORY_PAGE], len(rows) > HISTORY_PAGE
+
+
+@bp.get("")
+@login_required
+def index():
+    rows, more = _history_page(None)
+    return render_template(
+        "wallet/index.html",
+        balances=ledger.balances(current_user.id),
+        frozen=ledger.is_frozen(current_user.id),
+        offers=orders.offers(),
+        rows=rows,
+        more=more,
+        recent=orders.recent_orders(current_user),
+    )
+
+
+@bp.get("/history")
+@login_required
+def history():
+    before = request.args.get("before", type=int)
+    if before is not None and before <= 0:
+        abort(400, description="The page marker is not valid.")
+    rows, more = _history_page(before)
+    return render_template("wallet/_history_rows.html", rows=rows, more=more)
+
+
+@bp.post("/orders")
+@verified_required
+@limiter.limit("10 per minute; 40 per hour")
+def create_order():
+    try:
+        order, checkout = orders.create_order(
+            current_user, request.form.get("pack_id", ""), request.form.get("provider", "")
+        )
+    except DomainError as exc:
+        if is_htmx():
+            raise
+        flash(exc.message, "error")
+        return redirect_to(url_for("wallet.index"))
+    if checkout.redirect_url:
+        return redirect_to(checkout.redirect_url)
+    return redirect_to(url_for("wallet.provider_checkout", order_id=order.id))
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order(order_id: int):
+    found = orders.order_for(current_user, order_id)
+    return render_template(
+        "wallet/order.html",
+        order=found,
+        cancelled=request.args.get("cancelled") == "1",
+        balance=ledger.wallet_balance(current_user.id),
+    )
+
+
+@bp.get("/orders/<int:order_id>/status")
+@login_required
+def order_status(order_id: int):
+    found = orders.order_for(current_user, order_id)
+    return render_template(
+        "wallet/_order_status.html", order=found, balance=ledger.wallet_balance(current_user.id)
+    )
+
+
+@bp.get("/orders/<int:order_id>/dev")
+@login_required
+def dev_checkout(order_id: int):
+    found = orders.order_for(current_user, order_id)
+    if found.provider != "dev" or get_provider("dev") is None:
+        abort(404)
+    return render_template("wallet/dev_checkout.html", order=found)
+
+
+@bp.post("/orders/<int:order_id>/dev")
+@verified_required
+@limiter.limit("20 per minute")
+def dev_checkout_submit(order_id: int):
+    found = orders.dev_checkout_outcome(current_user, order_id, request.form.get("outcome", ""))
+    return redirect_to(url_for("wallet.order", order_id=found.id))
+
+
+@bp.get("/orders/<int:order_id>/checkout")
+@verified_required
+def provider_checkout(order_id: int):
+    """Our page around Razorpay Checkout (its script needs these two hosts in the CSP)."""
+    found = orders.order_for(current_user, order_id)
+    provider = get_provider(found.provider)
+    if found.provider != "razorpay" or provider is None or found.status != "pending":
+        return redirect_to(url_for("wallet.order", order_id=found.id))
+    g.csp_extra = {
+        "script-src": ["https://checkout.razorpay.com"],
+        "frame-src": ["https://api.razorpay.com"],
+        "connect-src": ["https://lumberjack.razorpay.com", "https://api.razorpay.com"],
+    }
+    from flask import current_app
+
+    return render_template(
+        "wallet/razorpay_checkout.html",
+        order=found,
+        key_id=current_app.config["RAZORPAY_KEY_ID"],
+        checkout_script=CHECKOUT_SCRIPT,
+    )
+
+
+@bp.post("/orders/<int:order_id>/razorpay")
+@verified_required
+@limiter.limit("20 per minute")
+def razorpay_return(order_id: int):
+    found = orders.razorpay_return(
+        current_user,
+        order_id,
+        request.form.get("razorpay_payment_id", ""),
+        request.form.get("razorpay_signature", ""),
+    )
+    return redirect_to(url_for("wallet.order", order_id=found.id))

@@ -1,0 +1,26 @@
+"""Payment provider webhooks: `POST /webhooks/<provider>` (no CSRF: providers sign instead)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from extensions import csrf, limiter
+from services.errors import NotFound
+from services.payments import orders
+from services.payments.base import InvalidSignature
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)
+
+
+@bp.post("/<provider>")
+@limiter.limit("600 per minute")
+def receive(provider: str):
+    body = request.get_data(cache=False)
+    try:
+        outcome = orders.handle_webhook(provider, body, dict(request.headers))
+    except InvalidSignature as exc:
+        return jsonify(error=exc.message), 400
+    except NotFound as exc:
+        return jsonify(error=exc.message), 404
+    return jsonify(ok=True, outcome=outcome)

@@ -1,0 +1,329 @@
+"""Orders for credit packs and the webhook pipeline (SPEC §7).
+
+    pick a pack → Order (pending) → provider checkout → signed webhook → verify signature,
+    amount and currency → grant credits once (key = provider:payment id) → order paid
+
+Webhooks may arrive twice, late, concurrently, or before the buyer is back from checkout:
+each accepted event is stored once (unique provider + event id), the order row is locked while
+it changes, and the ledger's idempotency key makes a second grant impossible anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Alert, Order, PaymentEvent, User
+from services import clock, ledger
+from services.errors import DomainError, NotAllowed, NotFound
+from services.payments import get_provider, providers
+from services.payments.base import Checkout, InvalidSignature, ProviderEvent, ProviderUnavailable
+
+log = logging.getLogger("amora.payments")
+
+
+def packs() -> list[dict]:
+    return current_app.config["CREDIT_PACKS"]
+
+
+def find_pack(pack_id: str) -> dict | None:
+    return next((p for p in packs() if p["id"] == pack_id), None)
+
+
+def price_label(amount_minor: int, currency: str) -> str:
+    symbol = {"USD": "$", "INR": "₹"}.get(currency, currency + " ")
+    return f"{symbol}{amount_minor // 100:,}.{amount_minor % 100:02d}"
+
+
+def offers() -> list[dict]:
+    """Each pack with its price per enabled provider, for the wallet page."""
+    enabled = providers()
+    return [
+        {
+            **pack,
+            "options": [
+                {
+                    "provider": p.name,
+                    "label": p.label,
+                    "price": price_label(pack["prices"][p.currency], p.currency),
+                }
+                for p in enabled
+            ],
+        }
+        for pack in packs()
+    ]
+
+
+def create_order(user: User, pack_id: str, provider_name: str) -> tuple[Order, Checkout]:
+    """A pending order and where to send the buyer to pay for it."""
+    if not user.email_verified:
+        raise NotAllowed("Confirm your email address before buying credits.")
+    pack = find_pack(pack_id or "")
+    if pack is None:
+        raise DomainError("That credit pack does not exist.", field="pack_id")
+    provider = get_provider(provider_name or "")
+    if provider is None:
+        raise DomainError("That payment method is not available.", field="provider")
+    if ledger.is_frozen(user.id):
+        raise NotAllowed(
+            "Purchases are blocked while a payment dispute on your account is reviewed."
+        )
+    order = Order(
+        user_id=user.id,
+        provider=provider.name,
+        pack_id=pack["id"],
+        credits=pack["credits"],
+        amount_minor=pack["prices"][provider.currency],
+        currency=provider.currency,
+    )
+    db.session.add(order)
+    db.session.commit()  # the order exists before any call to the provider
+    try:
+        checkout = provider.start(order)
+    except ProviderUnavailable as exc:
+        order.status = "failed"
+        order.failure_reason = exc.message
+        db.session.commit()
+        raise
+    db.session.commit()
+    return order, checkout
+
+
+def order_for(user: User, order_id: int) -> Order:
+    """The user's own order (someone else's is "not found", never "forbidden")."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.user_id != user.id:
+        raise NotFound("There is no such order.")
+    return order
+
+
+def recent_orders(user: User, limit: int = 10) -> list[Order]:
+    return list(
+        db.session.scalars(
+            select(Order).where(Order.user_id == user.id).order_by(Order.id.desc()).limit(limit)
+        )
+    )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+def handle_webhook(provider_name: str, body: bytes, headers: dict[str, str]) -> str:
+    """Verify and apply one webhook; returns what happened. Raises InvalidSignature (→ 400)."""
+    provider = get_provider(provider_name)
+    if provider is None:
+        raise NotFound("Unknown payment provider.")
+    try:
+        event = provider.parse_webhook(body, headers)
+    except InvalidSignature:
+        log.warning("rejected %s webhook: bad signature", provider_name)
+        raise
+    return apply_event(provider_name, event)
+
+
+def apply_event(provider_name: str, event: ProviderEvent) -> str:
+    """Apply a verified, normalized event exactly once. One transaction."""
+    record = PaymentEvent(
+        provider=provider_name,
+        event_id=event.event_id[:200],
+        event_type=event.raw_type[:80],
+        outcome="received",
+        payload=event.payload,
+    )
+    db.session.add(record)
+    try:
+        db.session.flush()  # a second delivery of the same event stops here
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+
+    if event.type == "ignored":
+        record.outcome = "ignored"
+        db.session.commit()
+        return "ignored"
+
+    order = _locked_order(provider_name, event)
+    if order is None:
+        record.outcome = "unknown_order"
+        _alert("payment_unknown_order", None, f"{provider_name} {event.raw_type} for an order "
+               "we do not know", event)
+        db.session.commit()
+        return "unknown_order"
+    record.order_id = order.id
+
+    try:
+        outcome = {
+            "paid": _paid,
+            "failed": _failed,
+            "refunded": _refunded,
+            "disputed": _disputed,
+        }[event.type](provider_name, order, event)
+    except ledger.DuplicateTransfer:
+        return "duplicate"  # another delivery of this payment is being applied right now
+    record.outcome = outcome
+    db.session.commit()
+    log.info("%s %s → order %s: %s", provider_name, event.raw_type, order.id, outcome)
+    return outcome
+
+
+def _locked_order(provider_name: str, event: ProviderEvent) -> Order | None:
+    conditions = []
+    if event.order_id is not None:
+        conditions.append(Order.id == event.order_id)
+    if event.provider_order_id:
+        conditions.append(Order.provider_order_id == event.provider_order_id)
+    if event.payment_id:
+        conditions.append(Order.provider_payment_id == event.payment_id)
+    if not conditions:
+        return None
+    # FOR UPDATE: events about one order are applied one after the other (PostgreSQL; SQLite
+    # serializes writers anyway).
+    return db.session.scalar(
+        select(Order)
+        .where(Order.provider == provider_name, or_(*conditions))
+        .order_by(Order.id)
+        .limit(1)
+        .with_for_update()
+    )
+
+
+def _alert(kind: str, user_id: int | None, summary: str, event: ProviderEvent,
+           severity: str = "medium", **detail) -> None:
+    db.session.add(
+        Alert(kind=kind, severity=severity, user_id=user_id, summary=summary[:300],
+              detail={"event_id": event.event_id, "event_type": event.raw_type,
+                      "payment_id": event.payment_id, **detail})
+    )
+
+
+def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
+    if order.paid_at is not None:
+        return "already_paid"
+    if event.amount_minor != order.amount_minor or (event.currency or "").upper() != order.currency:
+        _alert(
+            "payment_amount_mismatch",
+            order.user_id,
+            f"Order {order.id}: paid {event.amount_minor} {event.currency}, expected "
+            f"{order.amount_minor} {order.currency}. No credits granted.",
+            event,
+            severity="high",
+            order_id=order.id,
+        )
+        return "amount_mismatch"
+    if not event.payment_id:
+        return "no_payment_id"
+    ledger.grant_purchase(order.user_id, order.credits, f"{provider_name}:{event.payment_id}",
+                          order.id)
+    order.status = "paid"
+    order.paid_at = clock.now()
+    order.provider_payment_id = event.payment_id
+    order.failure_reason = None
+    return "granted"
+
+
+def _failed(provider_name: str, order: Order, event: ProviderEvent) -> str:
+    if order.status != "pending":
+        return "ignored_not_pending"
+    order.status = "failed"
+    order.failure_reason = event.reason or "The payment was declined."
+    return "failed"
+
+
+def _refunded(provider_name: str, order: Order, event: ProviderEvent) -> str:
+    if order.paid_at is None:
+        return "ignored_not_paid"
+    refunded_minor = min(event.refunded_minor or 0, order.amount_minor)
+    # Credits follow the share of money refunded; a full refund takes back every credit.
+    target = order.credits * refunded_minor // order.amount_minor
+    to_take = target - order.credits_refunded - order.credits_charged_back
+    if to_take <= 0:
+        return "already_refunded"
+    key = f"{provider_name}:refund:{event.payment_id}:{refunded_minor}"
+    taken, _ = ledger.take_back_purchase(order.user_id, to_take, key, order.id, chargeback=False)
+    order.credits_refunded += taken
+    if taken < to_take:
+        _alert(
+            "refund_shortfall",
+            order.user_id,
+            f"Order {order.id} refunded, but {to_take - taken} credits had already been spent.",
+            event,
+            order_id=order.id,
+            credits_short=to_take - taken,
+        )
+    if refunded_minor >= order.amount_minor and order.status == "paid":
+        order.status = "refunded"
+    return "refunded"
+
+
+def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
+    if order.paid_at is None or order.status == "disputed":
+        return "ignored_not_disputable"
+    to_take = order.credits - order.credits_refunded
+    key = f"{provider_name}:dispute:{event.dispute_id or event.payment_id}"
+    taken, _ = ledger.take_back_purchase(order.user_id, to_take, key, order.id, chargeback=True)
+    order.credits_charged_back += taken
+    order.status = "disputed"
+    _alert(
+        "chargeback",
+        order.user_id,
+        f"Chargeback on order {order.id}: {taken} credits clawed back, wallet frozen, "
+        "purchases blocked until an admin clears the account.",
+        event,
+        severity="high",
+        order_id=order.id,
+        dispute_id=event.dispute_id,
+    )
+    return "charged_back"
+
+
+# --- dev checkout ------------------------------------------------------------------------------
+
+
+def dev_checkout_outcome(user: User, order_id: int, outcome: str) -> Order:
+    """The buyer pressed Pay or Decline on the dev checkout page: a signed webhook is sent
+    (by a job, as a provider would) through the same pipeline."""
+    from services.payments.dev import SIGNATURE_HEADER, DevProvider, sign
+    from workers import payments as payment_jobs
+    from workers.queue import enqueue
+
+    provider = get_provider("dev")
+    if provider is None:
+        raise NotFound("The test payment provider is off.")
+    order = order_for(user, order_id)
+    if order.provider != "dev":
+        raise NotFound("There is no such order.")
+    if order.status != "pending":
+        raise DomainError("This order is already settled.")
+    if outcome not in ("pay", "decline"):
+        raise DomainError("Choose Pay or Decline.")
+    assert isinstance(provider, DevProvider)
+    body = provider.event_body(
+        order,
+        "succeeded" if outcome == "pay" else "failed",
+        reason=None if outcome == "pay" else "Declined on the test checkout.",
+    )
+    enqueue(payment_jobs.deliver_webhook, "dev", body.decode(), {SIGNATURE_HEADER: sign(body)})
+    db.session.commit()
+    return order
+
+
+def razorpay_return(user: User, order_id: int, payment_id: str, signature: str) -> Order:
+    """Razorpay Checkout finished in the browser: verify the signature, then ask Razorpay
+    about the payment and apply it (the webhook may come before or after; credits come once)."""
+    from services.payments.razorpay_provider import RazorpayProvider
+
+    order = order_for(user, order_id)
+    provider = get_provider("razorpay")
+    if provider is None or order.provider != "razorpay" or not order.provider_order_id:
+        raise NotFound("There is no such order.")
+    assert isinstance(provider, RazorpayProvider)
+    provider.verify_return(order.provider_order_id, payment_id or "", signature or "")
+    event = provider.fetch_payment(payment_id)
+    if event.provider_order_id != order.provider_order_id:
+        raise InvalidSignature("That payment belongs to another order.")
+    apply_event("razorpay", event)
+    return order_for(user, order_id)
