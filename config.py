@@ -67,8 +67,9 @@ def _credit_packs(raw: str) -> list[dict]:
             ) from exc
         if min(credits, usd, inr) <= 0:
             raise ConfigError(f"CREDIT_PACKS values must be positive, got {item!r}")
-        packs.append({"id": f"pack-{credits}", "credits": credits,
-                      "prices": {"USD": usd, "INR": inr}})
+        packs.append(
+            {"id": f"pack-{credits}", "credits": credits, "prices": {"USD": usd, "INR": inr}}
+        )
     if len({p["id"] for p in packs}) != len(packs):
         raise ConfigError("CREDIT_PACKS has two packs with the same number of credits")
     return packs

@@ -459,8 +459,12 @@ def support_adjust(email: str, amount: int, reason: str, actor_id: int | None = 
         raise NotFound(f"No account for {email}.")
     transfer = adjust(user.id, amount, reason, actor_id, f"adjustment:{secrets.token_hex(12)}")
     audit.record(
-        "ledger.adjust", actor_id=actor_id, target=("user", user.id), note=reason.strip(),
-        amount=amount, transfer_id=transfer.id,
+        "ledger.adjust",
+        actor_id=actor_id,
+        target=("user", user.id),
+        note=reason.strip(),
+        amount=amount,
+        transfer_id=transfer.id,
     )
     db.session.commit()
     return transfer

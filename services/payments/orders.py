@@ -149,8 +149,12 @@ def apply_event(provider_name: str, event: ProviderEvent) -> str:
     order = _locked_order(provider_name, event)
     if order is None:
         record.outcome = "unknown_order"
-        _alert("payment_unknown_order", None, f"{provider_name} {event.raw_type} for an order "
-               "we do not know", event)
+        _alert(
+            "payment_unknown_order",
+            None,
+            f"{provider_name} {event.raw_type} for an order we do not know",
+            event,
+        )
         db.session.commit()
         return "unknown_order"
     record.order_id = order.id
@@ -191,12 +195,27 @@ def _locked_order(provider_name: str, event: ProviderEvent) -> Order | None:
     )
 
 
-def _alert(kind: str, user_id: int | None, summary: str, event: ProviderEvent,
-           severity: str = "medium", **detail) -> None:
+def _alert(
+    kind: str,
+    user_id: int | None,
+    summary: str,
+    event: ProviderEvent,
+    severity: str = "medium",
+    **detail,
+) -> None:
     db.session.add(
-        Alert(kind=kind, severity=severity, user_id=user_id, summary=summary[:300],
-              detail={"event_id": event.event_id, "event_type": event.raw_type,
-                      "payment_id": event.payment_id, **detail})
+        Alert(
+            kind=kind,
+            severity=severity,
+            user_id=user_id,
+            summary=summary[:300],
+            detail={
+                "event_id": event.event_id,
+                "event_type": event.raw_type,
+                "payment_id": event.payment_id,
+                **detail,
+            },
+        )
     )
 
 
@@ -216,8 +235,9 @@ def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
         return "amount_mismatch"
     if not event.payment_id:
         return "no_payment_id"
-    ledger.grant_purchase(order.user_id, order.credits, f"{provider_name}:{event.payment_id}",
-                          order.id)
+    ledger.grant_purchase(
+        order.user_id, order.credits, f"{provider_name}:{event.payment_id}", order.id
+    )
     order.status = "paid"
     order.paid_at = clock.now()
     order.provider_payment_id = event.payment_id

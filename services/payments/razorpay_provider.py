@@ -52,8 +52,12 @@ class RazorpayProvider:
                     "notes": {"order_id": str(order.id), "user_id": str(order.user_id)},
                 }
             )
-        except (razorpay.errors.BadRequestError, razorpay.errors.ServerError,
-                razorpay.errors.GatewayError, requests.RequestException) as exc:
+        except (
+            razorpay.errors.BadRequestError,
+            razorpay.errors.ServerError,
+            razorpay.errors.GatewayError,
+            requests.RequestException,
+        ) as exc:
             raise ProviderUnavailable(
                 "Razorpay could not start the payment. Please try again in a moment."
             ) from exc
@@ -85,8 +89,12 @@ class RazorpayProvider:
         """Ask Razorpay about a payment (after a verified return) as a normalized event."""
         try:
             payment = client().payment.fetch(payment_id)
-        except (razorpay.errors.BadRequestError, razorpay.errors.ServerError,
-                razorpay.errors.GatewayError, requests.RequestException) as exc:
+        except (
+            razorpay.errors.BadRequestError,
+            razorpay.errors.ServerError,
+            razorpay.errors.GatewayError,
+            requests.RequestException,
+        ) as exc:
             raise ProviderUnavailable("Razorpay did not answer; your payment is safe.") from exc
         status = payment.get("status")
         return ProviderEvent(
@@ -108,8 +116,7 @@ class RazorpayProvider:
                 text, signature, current_app.config["RAZORPAY_WEBHOOK_SECRET"]
             )
             raw = json.loads(text)
-        except (razorpay.errors.SignatureVerificationError, UnicodeDecodeError,
-                ValueError) as exc:
+        except (razorpay.errors.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
             raise InvalidSignature("Bad Razorpay signature.") from exc
         kind = raw.get("event", "")
         payload = raw.get("payload", {}) or {}

@@ -51,8 +51,11 @@ class StripeProvider:
                     },
                 }
             ],
-            "metadata": {"order_id": str(order.id), "user_id": str(order.user_id),
-                         "credits": str(order.credits)},
+            "metadata": {
+                "order_id": str(order.id),
+                "user_id": str(order.user_id),
+                "credits": str(order.credits),
+            },
             "payment_intent_data": {"metadata": {"order_id": str(order.id)}},
             "success_url": _external("wallet.order", order_id=order.id),
             "cancel_url": _external("wallet.order", order_id=order.id, cancelled=1),
