@@ -117,7 +117,59 @@ def seed_demo() -> int:
         )
         created += 1
     db.session.commit()
+    _seed_wallets()
     return created
+
+
+def _seed_wallets() -> None:
+    """Demo fans who have never bought credits get a paid order (through the ledger, as the
+    payment pipeline does) and tip a creator, so wallets, earnings and histories are alive."""
+    from models import Order
+    from services import ledger
+
+    packs = current_app.config["CREDIT_PACKS"]
+    creators = db.session.scalars(
+        select(User)
+        .where(User.email.like(f"creator%@{DEMO_DOMAIN}"), User.is_creator.is_(True))
+        .order_by(User.id)
+    ).all()
+    fans = db.session.scalars(
+        select(User)
+        .where(
+            User.email.like(f"fan%@{DEMO_DOMAIN}"),
+            ~select(Order.id).where(Order.user_id == User.id).exists(),
+        )
+        .order_by(User.id)
+    ).all()
+    now = clock.now()
+    for index, fan in enumerate(fans):
+        pack = packs[index % min(2, len(packs))]
+        order = Order(
+            user_id=fan.id,
+            provider="dev",
+            pack_id=pack["id"],
+            credits=pack["credits"],
+            amount_minor=pack["prices"]["USD"],
+            currency="USD",
+            status="paid",
+            paid_at=now,
+        )
+        db.session.add(order)
+        db.session.flush()
+        order.provider_order_id = f"devorder_{order.id}"
+        order.provider_payment_id = f"devpay_{order.id}"
+        ledger.grant_purchase(fan.id, order.credits, f"dev:devpay_{order.id}", order.id)
+        if creators:
+            creator = creators[index % len(creators)]
+            ledger.spend(
+                fan.id,
+                creator.id,
+                5 + index % 20,
+                "tip",
+                f"seed:tip:{fan.id}",
+                reference=("user", creator.id),
+            )
+    db.session.commit()
 
 
 def register(app: Flask) -> None:
