@@ -249,6 +249,19 @@ def register(app: Flask) -> None:
             raise click.ClickException(exc.message) from exc
         click.echo(f"Adjusted {email} by {amount:+,} credits (transfer {transfer.id}).")
 
+    @ledger_cli.command("unfreeze")
+    @click.argument("email")
+    @click.option("--reason", required=True, help="Why the account is cleared; audited.")
+    def ledger_unfreeze(email: str, reason: str) -> None:
+        """Clear a wallet frozen by a chargeback, so the fan can buy and spend again."""
+        from services import ledger
+
+        try:
+            ledger.support_unfreeze(email, reason)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"Unfroze the wallet of {email}.")
+
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
     def worker_command(burst: bool) -> None:

@@ -470,6 +470,24 @@ def support_adjust(email: str, amount: int, reason: str, actor_id: int | None = 
     return transfer
 
 
+def support_unfreeze(email: str, reason: str, actor_id: int | None = None) -> None:
+    """Clear a chargeback freeze (audited), one transaction."""
+    from services import accounts, audit
+
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise NotFound(f"No account for {email}.")
+    if not (reason or "").strip():
+        raise DomainError("Give a reason.")
+    if not is_frozen(user.id):
+        raise DomainError(f"The wallet of {email} is not frozen.")
+    unfreeze(user.id)
+    audit.record(
+        "ledger.unfreeze", actor_id=actor_id, target=("user", user.id), note=reason.strip()
+    )
+    db.session.commit()
+
+
 def adjust(user_id: int, amount: int, reason: str, actor_id: int | None, key: str) -> Transfer:
     """Support credits or debits a wallet against `promotions`, with a reason (audited by the
     caller). A debit cannot take the wallet below zero."""

@@ -344,3 +344,16 @@ def test_ledger_verify_exits_1_on_a_violation(app, runner):
         db.session.commit()
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 1 and "cached 99, entries sum to 100" in result.output
+
+
+def test_support_can_unfreeze_a_charged_back_wallet(app, client, runner):
+    auth, order_id = _paid_order(app, client)
+    body, headers = dev_webhook(app, order_id, "disputed", dispute_id="dp_9")
+    client.post("/webhooks/dev", data=body, headers=headers)
+    not_yet = runner.invoke(args=["ledger", "unfreeze", "ana@example.com", "--reason", " "])
+    assert not_yet.exit_code != 0
+    done = runner.invoke(args=["ledger", "unfreeze", "ana@example.com", "--reason", "won"])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(args=["ledger", "unfreeze", "ana@example.com", "--reason", "x"])
+    assert again.exit_code != 0 and "not frozen" in again.output
+    assert buy(auth).headers["Location"].endswith("/dev")  # can buy again
