@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -11,11 +12,13 @@ from blueprints.forms.auth import (
     ForgotPasswordForm,
     LoginForm,
     ResetPasswordForm,
+    SecondFactorForm,
     SignUpForm,
 )
 from blueprints.htmx import apply_errors, redirect_to, render_form
-from extensions import limiter
-from services import accounts
+from extensions import db, limiter
+from models import User
+from services import accounts, clock, throttle, twofactor
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("auth", __name__)
@@ -74,25 +77,115 @@ def login():
     form = LoginForm()
     error = None
     status = 200
+    headers = {}
     if form.validate_on_submit():
+        ip = request.remote_addr
         try:
+            throttle.check(form.email.data, ip)
             user = accounts.authenticate(form.email.data, form.password.data)
+        except throttle.Throttled as exc:
+            error, status = exc.message, 429
+            headers["Retry-After"] = str(exc.retry_after)
         except DomainError as exc:
+            throttle.record(form.email.data, accounts.find_by_email(form.email.data), ip, False)
             error = exc.message
         else:
-            _log_in(user)
-            if user.is_suspended:
-                flash(
-                    "Your account is suspended, so it is read-only: "
-                    f"{user.status_reason or 'no reason was given'}.",
-                    "warning",
-                )
-            return redirect_to(next_url or url_for("main.index"))
+            throttle.record(form.email.data, user, ip, True)
+            if user.has_2fa:
+                session.clear()
+                session[PENDING_2FA] = {
+                    "uid": user.id,
+                    "at": clock.now().isoformat(),
+                    "next": next_url,
+                    "failures": 0,
+                }
+                return redirect_to(url_for("auth.second_factor"))
+            return _complete_login(user, next_url)
+    if form.is_submitted() and status == 200:
+        status = 422
+    response = render_form(
+        "auth/login.html", "auth/_login_form.html", status, form=form, error=error, next=next_url
+    )
+    response.headers.update(headers)
+    return response
+
+
+def _complete_login(user, next_url: str | None):
+    _log_in(user)
+    if user.is_suspended:
+        flash(
+            "Your account is suspended, so it is read-only: "
+            f"{user.status_reason or 'no reason was given'}.",
+            "warning",
+        )
+    return redirect_to(next_url or url_for("main.index"))
+
+
+PENDING_2FA = "pending_2fa"
+PENDING_2FA_MINUTES = 10
+MAX_2FA_FAILURES = 5
+
+
+def _pending_user():
+    """The user who passed the password step in this browser, if recent enough."""
+    pending = session.get(PENDING_2FA)
+    if not pending:
+        return None, None
+    started = dt.datetime.fromisoformat(pending["at"])
+    if clock.now() - started > dt.timedelta(minutes=PENDING_2FA_MINUTES):
+        session.pop(PENDING_2FA, None)
+        return None, None
+    user = db.session.get(User, pending["uid"])
+    if user is None or not user.is_active or not user.has_2fa:
+        session.pop(PENDING_2FA, None)
+        return None, None
+    return user, pending
+
+
+@bp.route("/login/verify", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def second_factor():
+    user, pending = _pending_user()
+    if user is None:
+        flash("Log in again: the sign-in took too long or was interrupted.", "info")
+        return redirect_to(url_for("auth.login"))
+    form = SecondFactorForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            twofactor.verify_login_code(user, form.code.data)
+        except ValidationFailed as exc:
+            pending["failures"] += 1
+            session[PENDING_2FA] = pending
+            throttle.record(user.email, user, request.remote_addr, False, stage="second_factor")
+            if pending["failures"] >= MAX_2FA_FAILURES:
+                session.pop(PENDING_2FA, None)
+                flash("Too many wrong codes. Log in again.", "error")
+                return redirect_to(url_for("auth.login"))
+            apply_errors(form, exc.errors)
+        else:
+            session.pop(PENDING_2FA, None)
+            return _complete_login(user, pending.get("next"))
     if form.is_submitted():
         status = 422
     return render_form(
-        "auth/login.html", "auth/_login_form.html", status, form=form, error=error, next=next_url
+        "auth/second_factor.html",
+        "auth/_second_factor_form.html",
+        status,
+        form=form,
+        email_sent=request.args.get("sent") == "1",
     )
+
+
+@bp.post("/login/verify/email")
+@limiter.limit("3 per 10 minutes")
+def second_factor_email():
+    user, _ = _pending_user()
+    if user is None:
+        return redirect_to(url_for("auth.login"))
+    twofactor.send_login_code(user)
+    flash(f"We emailed a 6-digit code to {user.email}. It works for 10 minutes.", "success")
+    return redirect_to(url_for("auth.second_factor"))
 
 
 @bp.post("/logout")

@@ -42,11 +42,19 @@ def verified_required(view: Callable) -> Callable:
 
 
 def admin_required(view: Callable) -> Callable:
+    """Admins only, and only with two-factor authentication on (SPEC §1, §9): an admin without
+    it is sent to set it up before any admin page."""
+
     @functools.wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
         if not current_user.is_admin:
             abort(403)
+        if not current_user.has_2fa:
+            if request.method == "GET":
+                flash("Admins must turn on two-factor authentication first.", "warning")
+                return redirect_to(url_for("settings.security"))
+            abort(403, description="Admins must turn on two-factor authentication first.")
         return view(*args, **kwargs)
 
     return wrapped

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, session, url_for
+from flask import Blueprint, flash, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from blueprints.forms.auth import ChangePasswordForm
+from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
-from services import accounts
+from extensions import limiter
+from services import accounts, twofactor
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -24,9 +25,98 @@ def _sessions_context() -> dict:
 @bp.get("")
 @login_required
 def account():
+    return render_template("settings/account.html", password_form=ChangePasswordForm())
+
+
+@bp.get("/security")
+@login_required
+def security():
     return render_template(
-        "settings/account.html", password_form=ChangePasswordForm(), **_sessions_context()
+        "settings/security.html",
+        disable_form=DisableTwoFactorForm(),
+        recovery_left=twofactor.recovery_codes_left(current_user) if current_user.has_2fa else 0,
+        **_sessions_context(),
     )
+
+
+SETUP_KEY = "totp_setup"
+
+
+@bp.route("/security/2fa/setup", methods=["GET", "POST"])
+@login_required
+def twofactor_setup():
+    """Show a new secret as a QR code; it is saved only once a code from the app confirms it."""
+    if current_user.has_2fa:
+        flash("Two-factor authentication is already on.", "info")
+        return redirect_to(url_for("settings.security"))
+    if request.method == "POST" or SETUP_KEY not in session:
+        session[SETUP_KEY] = twofactor.new_secret()
+    secret = session[SETUP_KEY]
+    uri = twofactor.provisioning_uri(current_user, secret)
+    return render_template(
+        "settings/twofactor_setup.html",
+        form=EnableTwoFactorForm(),
+        secret=secret,
+        qr=twofactor.qr_data_uri(uri),
+    )
+
+
+@bp.post("/security/2fa/enable")
+@login_required
+@limiter.limit("10 per 10 minutes")
+def twofactor_enable():
+    form = EnableTwoFactorForm()
+    secret = session.get(SETUP_KEY)
+    if secret is None:
+        return redirect_to(url_for("settings.twofactor_setup"))
+    if form.validate_on_submit():
+        try:
+            codes = twofactor.enable(current_user, secret, form.code.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            session.pop(SETUP_KEY, None)
+            return render_template("settings/recovery_codes.html", codes=codes, first=True)
+    uri = twofactor.provisioning_uri(current_user, secret)
+    return render_template(
+        "settings/twofactor_setup.html",
+        form=form,
+        secret=secret,
+        qr=twofactor.qr_data_uri(uri),
+    ), 422
+
+
+@bp.post("/security/2fa/disable")
+@login_required
+@limiter.limit("10 per 10 minutes")
+def twofactor_disable():
+    form = DisableTwoFactorForm()
+    if form.validate_on_submit():
+        try:
+            twofactor.disable(current_user, form.password.data, form.code.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash("Two-factor authentication is off.", "success")
+            return redirect_to(url_for("settings.security"))
+    return render_template(
+        "settings/security.html",
+        disable_form=form,
+        recovery_left=twofactor.recovery_codes_left(current_user),
+        **_sessions_context(),
+    ), 422
+
+
+@bp.post("/security/recovery-codes")
+@login_required
+@limiter.limit("10 per 10 minutes")
+def regenerate_recovery_codes():
+    try:
+        codes = twofactor.regenerate_recovery_codes(current_user, request.form.get("code", ""))
+    except ValidationFailed as exc:
+        flash(exc.message, "error")
+        return redirect_to(url_for("settings.security"))
+    return render_template("settings/recovery_codes.html", codes=codes, first=False)
 
 
 @bp.post("/password")
@@ -52,9 +142,7 @@ def change_password():
         if done:
             flash(done, "success")
             return redirect_to(url_for("settings.account"))
-        return render_template(
-            "settings/account.html", password_form=form, **_sessions_context()
-        ), 422
+        return render_template("settings/account.html", password_form=form), 422
     return render_form(
         "settings/account.html",
         "settings/_password_form.html",
@@ -72,7 +160,7 @@ def revoke_other_sessions():
     if is_htmx():
         return render_template("settings/_sessions.html", notice=message, **_sessions_context())
     flash(message, "success")
-    return redirect_to(url_for("settings.account"))
+    return redirect_to(url_for("settings.security"))
 
 
 @bp.post("/sessions/<int:session_id>/revoke")
@@ -86,10 +174,10 @@ def revoke_session(session_id: int):
                 "settings/_sessions.html", notice=exc.message, **_sessions_context()
             ), exc.status
         flash(exc.message, "error")
-        return redirect_to(url_for("settings.account"))
+        return redirect_to(url_for("settings.security"))
     if is_htmx():
         return render_template(
             "settings/_sessions.html", notice="That device is logged out.", **_sessions_context()
         )
     flash("That device is logged out.", "success")
-    return redirect_to(url_for("settings.account"))
+    return redirect_to(url_for("settings.security"))

@@ -4,6 +4,7 @@ from models.alerts import Alert, AuditLog
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
+from models.security import LoginAttempt, RecoveryCode
 from models.user import EmailToken, User, UserSession
 
 __all__ = [
@@ -12,9 +13,11 @@ __all__ = [
     "EmailToken",
     "Entry",
     "LedgerAccount",
+    "LoginAttempt",
     "Order",
     "Outbox",
     "PaymentEvent",
+    "RecoveryCode",
     "Transfer",
     "User",
     "UserSession",

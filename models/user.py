@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -35,6 +35,11 @@ class User(UserMixin, db.Model):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     last_active_at: Mapped[dt.datetime | None]
+    # Two-factor authentication (SPEC §9). `totp_last_step` is the last 30-second step a code
+    # was accepted for: a code is never accepted twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[dt.datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user")
 
@@ -46,6 +51,10 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def has_2fa(self) -> bool:
+        return self.totp_enabled_at is not None
 
     @property
     def is_suspended(self) -> bool:
@@ -95,7 +104,9 @@ class EmailToken(db.Model):
 
     __tablename__ = "email_tokens"
     __table_args__ = (
-        CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),
+        CheckConstraint(
+            "purpose IN ('verify_email', 'reset_password', 'login_code')", name="purpose"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

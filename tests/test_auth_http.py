@@ -213,7 +213,7 @@ def test_settings_lists_devices_and_revokes_the_others(app, auth):
     AuthOther = type(auth)(other)  # noqa: E702
     auth.signup()
     AuthOther.login(headers={"User-Agent": "PhoneBrowser/1.0"})
-    page = auth.client.get("/settings").get_data(as_text=True)
+    page = auth.client.get("/settings/security").get_data(as_text=True)
     assert "PhoneBrowser/1.0" in page and "this device" in page
     response = auth.post("/settings/sessions/revoke-others", headers=HTMX)
     assert b"Logged out 1 other device" in response.data

@@ -97,10 +97,12 @@ def test_settings_change_password_in_place_and_see_devices(live_server, page, br
     expect(phone.get_by_role("heading", name="Hi, Leo")).to_be_visible()
 
     page.get_by_role("link", name="Settings").first.click()
+    page.get_by_role("link", name="Security").click()
     expect(page.get_by_text("this device")).to_be_visible()
     expect(page.locator("#sessions tbody tr")).to_have_count(2)
     page.screenshot(path=str(ARTIFACTS / "settings.png"), full_page=True)
 
+    page.get_by_role("link", name="Account").click()
     page.get_by_label("Current password").fill("amber-canyon-river-77")
     page.get_by_label("New password", exact=True).fill("frost-meadow-signal-12")
     page.get_by_label("Repeat the new password").fill("frost-meadow-signal-12")

@@ -78,3 +78,27 @@ class ChangePasswordForm(_Form):
             EqualTo("new_password", "The two passwords do not match."),
         ],
     )
+
+
+class SecondFactorForm(_Form):
+    code = StringField(
+        "Code",
+        validators=[DataRequired("Enter the code."), Length(max=20)],
+        description="The 6 digits from your authenticator app, an emailed code, "
+        "or one of your recovery codes.",
+    )
+
+
+class EnableTwoFactorForm(_Form):
+    code = StringField(
+        "Code from your app",
+        validators=[DataRequired("Enter the 6-digit code your app shows."), Length(max=20)],
+    )
+
+
+class DisableTwoFactorForm(_Form):
+    password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
+    code = StringField(
+        "Code from your app or a recovery code",
+        validators=[DataRequired("Enter a code."), Length(max=20)],
+    )

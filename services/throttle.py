@@ -1,0 +1,124 @@
+"""Login throttling per account and per IP (SPEC §9), on top of Flask-Limiter's request limits.
+
+After a few failed passwords for one email address, each further attempt must wait longer
+(1 s, 2 s, 4 s … up to a minute); after `ACCOUNT_LOCK_AFTER` failures the address is locked for
+`LOCK_MINUTES` and its owner gets an email. An IP address that fails against many accounts is
+slowed and locked the same way. Unknown addresses are throttled exactly like real ones, so the
+answers never reveal whether an account exists. A successful login resets the account's count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from sqlalchemy import func, select
+
+from extensions import db
+from models import LoginAttempt
+from services import audit, clock, mail
+from services.errors import DomainError
+
+WINDOW = dt.timedelta(minutes=15)
+LOCK_MINUTES = 15
+ACCOUNT_FREE_FAILURES = 3
+ACCOUNT_LOCK_AFTER = 10
+IP_FREE_FAILURES = 20
+IP_LOCK_AFTER = 50
+MAX_DELAY_SECONDS = 60
+
+
+class Throttled(DomainError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _failures(column, value: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Failures for `column == value` since `since` and since the last success."""
+    last_success = db.session.scalar(
+        select(func.max(LoginAttempt.created_at)).where(
+            column == value, LoginAttempt.succeeded.is_(True), LoginAttempt.created_at >= since
+        )
+    )
+    start = max(since, last_success) if last_success else since
+    count, latest = db.session.execute(
+        select(func.count(LoginAttempt.id), func.max(LoginAttempt.created_at)).where(
+            column == value,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.created_at >= start,
+        )
+    ).one()
+    return count, latest
+
+
+def _wait(
+    failures: int, latest: dt.datetime | None, free: int, lock_after: int, now: dt.datetime
+) -> int:
+    """Seconds to wait before the next attempt (0 = go ahead)."""
+    if latest is None or failures < free:
+        return 0
+    if failures >= lock_after:
+        delay = LOCK_MINUTES * 60
+    else:
+        delay = min(2 ** (failures - free), MAX_DELAY_SECONDS)
+    remaining = (latest + dt.timedelta(seconds=delay) - now).total_seconds()
+    return max(0, math.ceil(remaining))
+
+
+def check(email: str, ip: str | None) -> None:
+    """Raise Throttled when this email or IP must wait before trying another password."""
+    now = clock.now()
+    since = now - WINDOW
+    email = (email or "").strip().lower()
+    failures, latest = _failures(LoginAttempt.email, email, since)
+    wait = _wait(failures, latest, ACCOUNT_FREE_FAILURES, ACCOUNT_LOCK_AFTER, now)
+    if failures >= ACCOUNT_LOCK_AFTER and wait:
+        raise Throttled(
+            f"Too many failed attempts: this account is locked for {_minutes(wait)}. "
+            "We emailed its owner.",
+            wait,
+        )
+    if ip:
+        ip_failures, ip_latest = _failures(LoginAttempt.ip, ip, since)
+        ip_wait = _wait(ip_failures, ip_latest, IP_FREE_FAILURES, IP_LOCK_AFTER, now)
+        wait = max(wait, ip_wait)
+    if wait:
+        raise Throttled(f"Too many failed attempts. Try again in {wait} seconds.", wait)
+
+
+def _minutes(seconds: int) -> str:
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def record(email: str, user, ip: str | None, succeeded: bool, stage: str = "password") -> None:
+    """Store one attempt; on the failure that locks an account, email its owner. Commits."""
+    email = (email or "").strip().lower()[:254]
+    db.session.add(
+        LoginAttempt(
+            email=email,
+            user_id=user.id if user is not None else None,
+            ip=(ip or "")[:45] or None,
+            succeeded=succeeded,
+            stage=stage,
+            created_at=clock.now(),
+        )
+    )
+    db.session.flush()
+    if not succeeded and user is not None:
+        failures, _ = _failures(LoginAttempt.email, email, clock.now() - WINDOW)
+        if failures == ACCOUNT_LOCK_AFTER:
+            mail.send(
+                user,
+                user.email,
+                "account_locked",
+                "Your Amora account was locked after failed logins",
+                "account_locked",
+                minutes=LOCK_MINUTES,
+                ip=ip or "an unknown address",
+            )
+            audit.record("login.locked", actor_id=None, target=("user", user.id), failures=failures)
+    db.session.commit()
