@@ -125,6 +125,10 @@ def load_config() -> dict:
         "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or None,
         "RAZORPAY_API_BASE": os.environ.get("RAZORPAY_API_BASE", "https://api.razorpay.com"),
         "DEV_PAYMENTS": _bool("DEV_PAYMENTS", not production),
+        # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.
+        "RISK_STEP_UP": _int("RISK_STEP_UP", 40),
+        "RISK_REVIEW": _int("RISK_REVIEW", 60),
+        "RISK_BLOCK": _int("RISK_BLOCK", 85),
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0 = none).
         "TRUST_PROXY_HOPS": _int("TRUST_PROXY_HOPS", 0),
         # Run periodic jobs in the web process when there is no Redis (and thus no worker).

@@ -18,7 +18,7 @@ from blueprints.forms.auth import (
 from blueprints.htmx import apply_errors, redirect_to, render_form
 from extensions import db, limiter
 from models import User
-from services import accounts, clock, throttle, twofactor
+from services import accounts, clock, devices, risk, throttle, twofactor
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("auth", __name__)
@@ -32,10 +32,12 @@ def _safe_next(target: str | None) -> str | None:
     return None if parts.scheme or parts.netloc else target
 
 
-def _log_in(user) -> None:
+def _log_in(user, fingerprint: str | None = None) -> None:
     """Start a fresh server-side session and bind the signed cookie to it."""
     session.clear()  # no session fixation: nothing from before the login survives
-    raw = accounts.start_session(user, request.remote_addr, request.headers.get("User-Agent"))
+    raw = accounts.start_session(
+        user, request.remote_addr, request.headers.get("User-Agent"), fingerprint
+    )
     session["sid"] = raw
     session.permanent = True
     login_user(user)
@@ -50,13 +52,19 @@ def signup():
     status = 200
     if form.validate_on_submit():
         try:
+            fingerprint = devices.clean_fingerprint(form.device_fp.data)
             user = accounts.sign_up(
                 form.email.data, form.password.data, form.display_name.data, form.date_of_birth.data
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
+        except devices.BadFingerprint as exc:
+            form.form_errors.append(exc.message)
         else:
-            _log_in(user)
+            risk.assess(
+                risk.Signals("signup", user, ip=request.remote_addr, fingerprint=fingerprint)
+            )
+            _log_in(user, fingerprint)
             flash(
                 f"Welcome to Amora, {user.display_name}! We sent a link to {user.email}: "
                 "click it to confirm your address.",
@@ -81,26 +89,37 @@ def login():
     if form.validate_on_submit():
         ip = request.remote_addr
         try:
+            fingerprint = devices.clean_fingerprint(form.device_fp.data)
             throttle.check(form.email.data, ip)
             user = accounts.authenticate(form.email.data, form.password.data)
         except throttle.Throttled as exc:
             error, status = exc.message, 429
             headers["Retry-After"] = str(exc.retry_after)
+        except devices.BadFingerprint as exc:
+            error, status = exc.message, 400
         except DomainError as exc:
             throttle.record(form.email.data, accounts.find_by_email(form.email.data), ip, False)
             error = exc.message
         else:
             throttle.record(form.email.data, user, ip, True)
-            if user.has_2fa:
+            assessment = risk.assess_login(user, ip, fingerprint)
+            if assessment.decision == "block":
+                error, status = BLOCKED_LOGIN, 403
+            elif user.has_2fa or assessment.decision != "allow":
                 session.clear()
                 session[PENDING_2FA] = {
                     "uid": user.id,
                     "at": clock.now().isoformat(),
                     "next": next_url,
                     "failures": 0,
+                    "fp": fingerprint,
+                    "email_only": not user.has_2fa,
                 }
+                if not user.has_2fa:  # a risky sign-in steps up to an emailed code
+                    twofactor.send_login_code(user)
                 return redirect_to(url_for("auth.second_factor"))
-            return _complete_login(user, next_url)
+            else:
+                return _complete_login(user, next_url, fingerprint)
     if form.is_submitted() and status == 200:
         status = 422
     response = render_form(
@@ -110,8 +129,14 @@ def login():
     return response
 
 
-def _complete_login(user, next_url: str | None):
-    _log_in(user)
+BLOCKED_LOGIN = (
+    "This sign-in looks unsafe and was blocked. Reset your password, or contact support if "
+    "you think this is a mistake."
+)
+
+
+def _complete_login(user, next_url: str | None, fingerprint: str | None = None):
+    _log_in(user, fingerprint)
     if user.is_suspended:
         flash(
             "Your account is suspended, so it is read-only: "
@@ -136,7 +161,7 @@ def _pending_user():
         session.pop(PENDING_2FA, None)
         return None, None
     user = db.session.get(User, pending["uid"])
-    if user is None or not user.is_active or not user.has_2fa:
+    if user is None or not user.is_active or not (user.has_2fa or pending.get("email_only")):
         session.pop(PENDING_2FA, None)
         return None, None
     return user, pending
@@ -165,7 +190,7 @@ def second_factor():
             apply_errors(form, exc.errors)
         else:
             session.pop(PENDING_2FA, None)
-            return _complete_login(user, pending.get("next"))
+            return _complete_login(user, pending.get("next"), pending.get("fp"))
     if form.is_submitted():
         status = 422
     return render_form(
@@ -173,7 +198,7 @@ def second_factor():
         "auth/_second_factor_form.html",
         status,
         form=form,
-        email_sent=request.args.get("sent") == "1",
+        email_only=pending.get("email_only"),
     )
 
 

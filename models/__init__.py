@@ -4,12 +4,13 @@ from models.alerts import Alert, AuditLog
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
-from models.security import LoginAttempt, RecoveryCode
+from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
 from models.user import EmailToken, User, UserSession
 
 __all__ = [
     "Alert",
     "AuditLog",
+    "Device",
     "EmailToken",
     "Entry",
     "LedgerAccount",
@@ -18,7 +19,9 @@ __all__ = [
     "Outbox",
     "PaymentEvent",
     "RecoveryCode",
+    "RiskEvent",
     "Transfer",
     "User",
+    "UserDevice",
     "UserSession",
 ]

@@ -17,7 +17,7 @@ class Alert(db.Model):
     __tablename__ = "alerts"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('open', 'investigating', 'resolved', 'dismissed')", name="status"
+            "status IN ('open', 'investigating', 'resolved', 'false_positive')", name="status"
         ),
         CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
     )
@@ -30,6 +30,7 @@ class Alert(db.Model):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     summary: Mapped[str] = mapped_column(String(300))
+    score: Mapped[int | None]
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now, index=True)
 

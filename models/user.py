@@ -91,6 +91,7 @@ class UserSession(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(400))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     revoked_at: Mapped[dt.datetime | None]

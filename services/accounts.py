@@ -206,16 +206,23 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
-def start_session(user: User, ip: str | None, user_agent: str | None) -> str:
-    """Record a login; returns the raw token that the browser's signed cookie will carry."""
+def start_session(
+    user: User, ip: str | None, user_agent: str | None, fingerprint: str | None = None
+) -> str:
+    """Record a login (and the device it came from); returns the raw token that the browser's
+    signed cookie will carry."""
+    from services import devices
+
     raw = secrets.token_urlsafe(32)
     now = clock.now()
+    device = devices.link(user, fingerprint, ip, user_agent, notify=True)
     db.session.add(
         UserSession(
             user_id=user.id,
             token_hash=_hash_token(raw),
             ip=(ip or "")[:45] or None,
             user_agent=(user_agent or "")[:400] or None,
+            device_id=device.id if device else None,
             created_at=now,
             last_seen_at=now,
         )

@@ -266,9 +266,10 @@ def post(
         )
     db.session.flush()
     # Cached Python objects of these accounts are stale now; reload them on next access.
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, LedgerAccount) and obj.id in merged:
-            db.session.expire(obj, ["balance"])
+    # (Keys, not attributes: an object from a rolled-back transaction must not be touched.)
+    for identity in list(db.session.identity_map.keys()):
+        if identity[0] is LedgerAccount and identity[1][0] in merged:
+            db.session.expire(db.session.identity_map[identity], ["balance"])
     return transfer, True
 
 
@@ -417,6 +418,9 @@ def take_back_purchase(
     payments_clearing. A refund takes at most what the wallet holds; a chargeback takes it all,
     may leave the wallet below zero, and freezes it. Returns (credits taken, transfer)."""
     credits = _check_amount(credits, allow_zero=True)
+    existing = db.session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
+    if existing is not None:
+        return 0, existing  # applied before: nothing more is taken
     wallet = user_account(user_id)
     db.session.refresh(wallet)
     taken = credits if chargeback else min(credits, max(wallet.balance, 0))
@@ -481,6 +485,13 @@ def support_unfreeze(email: str, reason: str, actor_id: int | None = None) -> No
         raise DomainError("Give a reason.")
     if not is_frozen(user.id):
         raise DomainError(f"The wallet of {email} is not frozen.")
+    balance = wallet_balance(user.id)
+    if balance < 0:
+        # SPEC §6 inv. 3: a wallet is below zero only while frozen.
+        raise DomainError(
+            f"The wallet of {email} is at {balance} credits. It stays frozen until it is back "
+            f"to zero: adjust it by +{-balance} first (with the reason)."
+        )
     unfreeze(user.id)
     audit.record(
         "ledger.unfreeze", actor_id=actor_id, target=("user", user.id), note=reason.strip()
@@ -538,7 +549,7 @@ def release_matured_earnings(now: dt.datetime | None = None) -> int:
         amount = min(balance, matured - taken_out)
         if amount <= 0:
             continue
-        post(
+        _, created = post(
             "earnings_release",
             f"earnings_release:{account_id}:{cutoff.date().isoformat()}",
             [
@@ -547,7 +558,7 @@ def release_matured_earnings(now: dt.datetime | None = None) -> int:
             ],
             reference=("user", user_id),
         )
-        released += 1
+        released += created
     db.session.commit()
     return released
 

@@ -8,7 +8,7 @@ CSRF is checked globally by CSRFProtect, so the forms do not add their own token
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, StringField
+from wtforms import DateField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 
@@ -36,11 +36,13 @@ class SignUpForm(_Form):
         validators=[InputRequired("Choose a password."), Length(max=200)],
         description="At least 10 characters, and not a common password.",
     )
+    device_fp = HiddenField()  # filled by static/fingerprint.js
 
 
 class LoginForm(_Form):
     email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
     password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
+    device_fp = HiddenField()
 
 
 class ForgotPasswordForm(_Form):

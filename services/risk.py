@@ -1,0 +1,296 @@
+"""The risk engine (SPEC §9): explicit rules → a score from 0 to 100 with reasons → a decision.
+
+Each rule is a small function of a `Signals` object returning `(points, reason)` or None. The
+score is the sum of the points, capped at 100; thresholds from the configuration decide:
+
+    score < RISK_STEP_UP  → allow
+    score < RISK_REVIEW   → step_up (a second factor: TOTP, or an emailed code)
+    score < RISK_BLOCK    → review  (allowed, and an alert for admins)
+    otherwise             → block   (refused, and an alert)
+
+Every assessment is stored as a `RiskEvent` with its reasons. Login scoring runs inline, so its
+rules are indexed lookups only (bench/risk.py measures it); purchases and payouts are scored by a
+worker job; `sweep()` runs periodically for patterns across accounts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from extensions import db
+from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserDevice, UserSession
+from services import clock
+
+Rule = Callable[["Signals"], tuple[int, str] | None]
+
+
+@dataclass
+class Signals:
+    """What the rules may look at. Fields are filled lazily by the queries they need."""
+
+    kind: str
+    user: User | None
+    ip: str | None = None
+    fingerprint: str | None = None
+    now: dt.datetime = field(default_factory=clock.now)
+    order: Order | None = None
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+def new_device(s: Signals) -> tuple[int, str] | None:
+    if s.user is None or s.kind not in ("login", "purchase"):
+        return None
+    if s.fingerprint is None:
+        return 10, "No device check from this browser (scripts blocked or tampered)"
+    known = db.session.scalar(
+        select(UserDevice.id)
+        .join(Device, Device.id == UserDevice.device_id)
+        .where(UserDevice.user_id == s.user.id, Device.fingerprint == s.fingerprint)
+    )
+    if known is None:
+        ever = db.session.scalar(select(UserDevice.id).where(UserDevice.user_id == s.user.id))
+        if ever is not None:
+            return 15, "Sign-in from a device this account never used"
+    return None
+
+
+def shared_device(s: Signals) -> tuple[int, str] | None:
+    if s.fingerprint is None:
+        return None
+    others = db.session.scalar(
+        select(func.count(UserDevice.id))
+        .join(Device, Device.id == UserDevice.device_id)
+        .where(
+            Device.fingerprint == s.fingerprint,
+            UserDevice.user_id != (s.user.id if s.user else -1),
+        )
+    )
+    if others >= 5:
+        return 35, f"Device shared by {others} other accounts"
+    if others >= 2:
+        return 20, f"Device shared by {others} other accounts"
+    return None
+
+
+def shared_ip(s: Signals) -> tuple[int, str] | None:
+    if not s.ip:
+        return None
+    since = s.now - dt.timedelta(days=30)
+    accounts = db.session.scalar(
+        select(func.count(func.distinct(UserSession.user_id))).where(
+            UserSession.ip == s.ip,
+            UserSession.created_at >= since,
+            UserSession.user_id != (s.user.id if s.user else -1),
+        )
+    )
+    if accounts >= 10:
+        return 25, f"IP address used by {accounts} other accounts this month"
+    if accounts >= 4:
+        return 10, f"IP address used by {accounts} other accounts this month"
+    return None
+
+
+def failed_login_velocity(s: Signals) -> tuple[int, str] | None:
+    if s.user is None or s.kind != "login":
+        return None
+    since = s.now - dt.timedelta(minutes=30)
+    failures = db.session.scalar(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.email == s.user.email,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.created_at >= since,
+        )
+    )
+    if failures >= 8:
+        return 30, f"{failures} failed logins in 30 minutes"
+    if failures >= 3:
+        return 15, f"{failures} failed logins in 30 minutes"
+    return None
+
+
+def account_age(s: Signals) -> tuple[int, str] | None:
+    if s.user is None or s.kind not in ("purchase", "payout"):
+        return None
+    age = s.now - s.user.created_at
+    if age < dt.timedelta(hours=1):
+        return 15, "Account less than an hour old"
+    if age < dt.timedelta(days=1):
+        return 5, "Account less than a day old"
+    return None
+
+
+def purchase_velocity(s: Signals) -> tuple[int, str] | None:
+    if s.user is None or s.kind != "purchase":
+        return None
+    since = s.now - dt.timedelta(hours=1)
+    orders = db.session.scalar(
+        select(func.count(Order.id)).where(Order.user_id == s.user.id, Order.created_at >= since)
+    )
+    if orders >= 6:
+        return 30, f"{orders} purchases started in an hour"
+    if orders >= 3:
+        return 10, f"{orders} purchases started in an hour"
+    return None
+
+
+def refunds_and_chargebacks(s: Signals) -> tuple[int, str] | None:
+    if s.user is None:
+        return None
+    disputed, refunded = db.session.execute(
+        select(
+            func.count(Order.id).filter(Order.status == "disputed"),
+            func.count(Order.id).filter(Order.status == "refunded"),
+        ).where(Order.user_id == s.user.id)
+    ).one()
+    if disputed:
+        return 60, f"{disputed} chargeback(s) on this account"
+    if refunded >= 2:
+        return 15, f"{refunded} refunded purchases"
+    return None
+
+
+RULES: list[Rule] = [
+    new_device,
+    shared_device,
+    shared_ip,
+    failed_login_velocity,
+    account_age,
+    purchase_velocity,
+    refunds_and_chargebacks,
+]
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+@dataclass
+class Assessment:
+    score: int
+    decision: str
+    reasons: list[dict]
+
+
+def decide(score: int) -> str:
+    config = current_app.config
+    if score >= config["RISK_BLOCK"]:
+        return "block"
+    if score >= config["RISK_REVIEW"]:
+        return "review"
+    if score >= config["RISK_STEP_UP"]:
+        return "step_up"
+    return "allow"
+
+
+def evaluate(signals: Signals, rules: list[Rule] | None = None) -> Assessment:
+    reasons = []
+    for rule in rules if rules is not None else RULES:
+        result = rule(signals)
+        if result is not None:
+            points, reason = result
+            reasons.append({"rule": rule.__name__, "points": points, "reason": reason})
+    score = min(100, sum(r["points"] for r in reasons))
+    return Assessment(score=score, decision=decide(score), reasons=reasons)
+
+
+def assess(signals: Signals) -> Assessment:
+    """Evaluate, store the RiskEvent, and raise an alert for review/block. Caller commits."""
+    assessment = evaluate(signals)
+    device = None
+    if signals.fingerprint:
+        device = db.session.scalar(
+            select(Device.id).where(Device.fingerprint == signals.fingerprint)
+        )
+    db.session.add(
+        RiskEvent(
+            user_id=signals.user.id if signals.user else None,
+            kind=signals.kind,
+            score=assessment.score,
+            decision=assessment.decision,
+            reasons=assessment.reasons,
+            ip=signals.ip,
+            device_id=device,
+            created_at=signals.now,
+        )
+    )
+    if assessment.decision in ("review", "block"):
+        top = max(assessment.reasons, key=lambda r: r["points"])
+        db.session.add(
+            Alert(
+                kind=f"risk_{signals.kind}",
+                severity="high" if assessment.decision == "block" else "medium",
+                user_id=signals.user.id if signals.user else None,
+                score=assessment.score,
+                summary=f"{signals.kind.capitalize()} scored {assessment.score} "
+                f"({assessment.decision}): {top['reason']}",
+                detail={
+                    "reasons": assessment.reasons,
+                    "ip": signals.ip,
+                    "order_id": signals.order.id if signals.order else None,
+                },
+            )
+        )
+    return assessment
+
+
+def assess_login(user: User, ip: str | None, fingerprint: str | None) -> Assessment:
+    assessment = assess(Signals("login", user, ip=ip, fingerprint=fingerprint))
+    db.session.commit()
+    return assessment
+
+
+def assess_purchase(order_id: int) -> Assessment | None:
+    """On the worker: a high-risk purchase still waiting for payment is declined."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        return None
+    assessment = assess(Signals("purchase", order.user, order=order))
+    if assessment.decision == "block" and order.status == "pending":
+        order.status = "failed"
+        order.failure_reason = "This purchase was declined by our security checks. Contact support."
+    db.session.commit()
+    return assessment
+
+
+def sweep(now: dt.datetime | None = None) -> int:
+    """Periodic: devices shared by many accounts; one open alert per device. Returns how many
+    new alerts were raised."""
+    now = now or clock.now()
+    raised = 0
+    crowded = db.session.execute(
+        select(UserDevice.device_id, func.count(UserDevice.user_id))
+        .group_by(UserDevice.device_id)
+        .having(func.count(UserDevice.user_id) >= 3)
+    ).all()
+    for device_id, count in crowded:
+        existing = db.session.scalar(
+            select(Alert.id).where(
+                Alert.kind == "multi_account_device",
+                Alert.status.in_(("open", "investigating")),
+                Alert.detail["device_id"].as_integer() == device_id,
+            )
+        )
+        if existing is not None:
+            continue
+        users = db.session.scalars(
+            select(UserDevice.user_id).where(UserDevice.device_id == device_id)
+        ).all()
+        db.session.add(
+            Alert(
+                kind="multi_account_device",
+                severity="medium",
+                score=min(100, 20 * count),
+                summary=f"{count} accounts use the same device",
+                detail={"device_id": device_id, "user_ids": list(users)},
+                created_at=now,
+            )
+        )
+        raised += 1
+    db.session.commit()
+    return raised
