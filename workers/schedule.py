@@ -20,6 +20,7 @@ from flask import Flask
 
 from workers import housekeeping
 from workers import ledger as ledger_jobs
+from workers import risk as risk_jobs
 from workers.queue import _dispatch, job_path, redis_connection
 
 log = logging.getLogger("amora.jobs")
@@ -27,6 +28,7 @@ log = logging.getLogger("amora.jobs")
 PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (housekeeping.purge_expired, 60 * 60),
     (ledger_jobs.release_earnings, 60 * 60),  # idempotent per day; hourly catches up after downtime
+    (risk_jobs.sweep, 15 * 60),
 ]
 
 TICK_SECONDS = 5

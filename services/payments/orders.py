@@ -81,7 +81,15 @@ def create_order(user: User, pack_id: str, provider_name: str) -> tuple[Order, C
         currency=provider.currency,
     )
     db.session.add(order)
+    db.session.flush()
+    from workers import risk as risk_jobs
+    from workers.queue import enqueue
+
+    enqueue(risk_jobs.score_purchase, order.id)  # SPEC §7: purchases are risk-scored
     db.session.commit()  # the order exists before any call to the provider
+    db.session.refresh(order)
+    if order.status == "failed":  # declined by the risk check (inline in embedded mode)
+        raise NotAllowed(order.failure_reason or "This purchase was declined.")
     try:
         checkout = provider.start(order)
     except ProviderUnavailable as exc:
