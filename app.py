@@ -142,6 +142,9 @@ def _register_request_hooks(app: Flask) -> None:
             start_embedded(app)
 
     app.before_request(enforce_read_only_for_suspended)
+    from services.devices import describe_user_agent
+
+    app.add_template_filter(describe_user_agent, "device_name")
     app.context_processor(navigation.context)
 
     @app.after_request

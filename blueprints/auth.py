@@ -215,7 +215,9 @@ def second_factor_email():
 
 @bp.post("/logout")
 def logout():
-    accounts.end_session(session.get("sid"))
+    accounts.end_session(
+        session.get("sid"), current_user.id if current_user.is_authenticated else None
+    )
     logout_user()
     session.clear()
     flash("You are logged out.", "info")

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from extensions import db
 from models import EmailToken, User, UserSession
 from models.user import age_on
-from services import clock, mail, passwords
+from services import audit, clock, mail, passwords
 from services.errors import DomainError, NotAllowed, ValidationFailed
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
@@ -106,6 +106,7 @@ def sign_up(email: str, password: str, display_name: str, date_of_birth: dt.date
         db.session.rollback()
         raise ValidationFailed({"email": _DUPLICATE_EMAIL}) from exc
     _send_verification(user)
+    audit.record("account.created", actor_id=user.id, target=("user", user.id))
     db.session.commit()
     return user
 
@@ -228,6 +229,12 @@ def start_session(
         )
     )
     user.last_active_at = now
+    audit.record(
+        "login.succeeded",
+        actor_id=user.id,
+        target=("user", user.id),
+        device_id=device.id if device else None,
+    )
     db.session.commit()
     return raw
 
@@ -258,14 +265,16 @@ def load_session_user(user_id: str | int, raw_token: str | None) -> User | None:
     return user
 
 
-def end_session(raw_token: str | None) -> None:
+def end_session(raw_token: str | None, user_id: int | None = None) -> None:
     if not raw_token:
         return
-    db.session.execute(
+    ended = db.session.execute(
         update(UserSession)
         .where(UserSession.token_hash == _hash_token(raw_token), UserSession.revoked_at.is_(None))
         .values(revoked_at=clock.now(), revoked_reason="logout")
     )
+    if ended.rowcount and user_id is not None:
+        audit.record("logout", actor_id=user_id, target=("user", user_id))
     db.session.commit()
 
 
@@ -296,6 +305,7 @@ def is_current_session(user_session: UserSession, raw_token: str | None) -> bool
 
 def revoke_other_sessions(user: User, keep_raw_token: str | None) -> int:
     count = _revoke_sessions(user.id, "revoked by user", keep_raw_token)
+    audit.record("sessions.revoked_others", actor_id=user.id, target=("user", user.id), count=count)
     db.session.commit()
     return count
 
@@ -355,10 +365,13 @@ def reset_password(raw_token: str, new_password: str) -> User:
         )
         .values(used_at=clock.now())
     )
-    _revoke_sessions(user.id, "password reset")
+    revoked = _revoke_sessions(user.id, "password reset")
     # Following the emailed link proves the address, too.
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
+    audit.record(
+        "password.reset", actor_id=user.id, target=("user", user.id), sessions_revoked=revoked
+    )
     db.session.commit()
     return user
 
@@ -376,6 +389,9 @@ def change_password(
         raise ValidationFailed({"new_password": problem})
     user.password_hash = passwords.hash_password(new_password)
     revoked = _revoke_sessions(user.id, "password changed", keep_raw_token)
+    audit.record(
+        "password.changed", actor_id=user.id, target=("user", user.id), sessions_revoked=revoked
+    )
     db.session.commit()
     return revoked
 
@@ -383,7 +399,9 @@ def change_password(
 # --- account states -----------------------------------------------------------------------
 
 
-def set_status(user: User, status: str, reason: str | None = None) -> None:
+def set_status(
+    user: User, status: str, reason: str | None = None, actor_id: int | None = None
+) -> None:
     """Move an account between active, suspended and banned (SPEC §1).
 
     Banning ends every session at once; suspending keeps the user logged in, read-only.
@@ -398,6 +416,9 @@ def set_status(user: User, status: str, reason: str | None = None) -> None:
     user.status_reason = (reason or "").strip() or None if status != "active" else None
     if status == "banned":
         _revoke_sessions(user.id, "banned")
+    audit.record(
+        f"account.{status}", actor_id=actor_id, target=("user", user.id), note=user.status_reason
+    )
     db.session.commit()
 
 
@@ -417,6 +438,7 @@ def revoke_session(user: User, session_id: int) -> None:
     if result.rowcount != 1:
         db.session.rollback()
         raise NotFound("That session does not exist or has already ended.")
+    audit.record("session.revoked", actor_id=user.id, target=("session", session_id))
     db.session.commit()
 
 
@@ -441,6 +463,7 @@ def create_admin(
         user.role = "admin"
         if user.email_verified_at is None:
             user.email_verified_at = clock.now()
+        audit.record("admin.promoted", actor_id=None, target=("user", user.id))
         db.session.commit()
         return user, False
     problem = passwords.password_problem(password or "", email=email, display_name=display_name)
@@ -457,5 +480,7 @@ def create_admin(
         email_verified_at=clock.now(),
     )
     db.session.add(user)
+    db.session.flush()
+    audit.record("admin.created", actor_id=None, target=("user", user.id))
     db.session.commit()
     return user, True

@@ -45,7 +45,7 @@ class Signals:
 
 
 def new_device(s: Signals) -> tuple[int, str] | None:
-    if s.user is None or s.kind not in ("login", "purchase"):
+    if s.user is None or s.kind != "login":
         return None
     if s.fingerprint is None:
         return 10, "No device check from this browser (scripts blocked or tampered)"

@@ -88,6 +88,7 @@ def test_login_error_does_not_reveal_whether_the_email_exists(app, client, auth)
     unknown_email = auth.login(email="ghost@example.com", headers=HTMX)
     assert wrong_password.status_code == unknown_email.status_code == 422
     assert b"Email or password is incorrect." in wrong_password.data
+
     # Identical apart from the address typed (and the CSRF token's timestamp).
     def normalized(response) -> str:
         html = response.get_data(as_text=True).replace("ana@example.com", "ghost@example.com")
@@ -246,3 +247,29 @@ def test_csrf_token_is_in_the_page_for_htmx(client):
     html = client.get("/login").get_data(as_text=True)
     token = csrf_token(client)
     assert f'"X-CSRFToken": "{token}"' in html
+
+
+def test_security_relevant_actions_are_audited(app, auth):
+    from models import AuditLog
+
+    auth.signup()
+    auth.post(
+        "/settings/password",
+        {
+            "current_password": "plum-orbit-kettle-42",
+            "new_password": "new-granite-meadow-7",
+            "confirm": "new-granite-meadow-7",
+        },
+    )
+    auth.logout()
+    with app.app_context():
+        rows = db.session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
+        user_id = accounts.find_by_email("ana@example.com").id
+    assert [r.action for r in rows] == [
+        "account.created",
+        "login.succeeded",
+        "password.changed",
+        "logout",
+    ]
+    assert all(r.actor_id == user_id and r.target_id == str(user_id) for r in rows)
+    assert rows[2].ip == "127.0.0.1"

@@ -126,7 +126,7 @@ def test_failures_are_audited(ctx):
     with pytest.raises(ValidationFailed):
         twofactor.verify_login_code(user, "123-nope")
     actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
-    assert actions == ["2fa.enabled", "2fa.failed"]
+    assert actions == ["account.created", "2fa.enabled", "2fa.failed"]
 
 
 def test_disabling_needs_the_password_and_a_code(ctx):
