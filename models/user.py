@@ -84,7 +84,10 @@ class UserSession(db.Model):
     """One row per login; the browser holds only a random token whose hash is stored here."""
 
     __tablename__ = "user_sessions"
-    __table_args__ = (Index("ix_user_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
+    __table_args__ = (
+        Index("ix_user_sessions_user_id_revoked_at", "user_id", "revoked_at"),
+        Index("ix_user_sessions_ip_created_at", "ip", "created_at"),  # risk: accounts per IP
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
