@@ -93,12 +93,24 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, errors, health, main, settings, wallet, webhooks
+    from blueprints import (
+        auth,
+        dating,
+        errors,
+        health,
+        main,
+        profile,
+        settings,
+        wallet,
+        webhooks,
+    )
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(wallet.bp)
+    app.register_blueprint(dating.bp)
+    app.register_blueprint(profile.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)

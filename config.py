@@ -125,6 +125,8 @@ def load_config() -> dict:
         "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or None,
         "RAZORPAY_API_BASE": os.environ.get("RAZORPAY_API_BASE", "https://api.razorpay.com"),
         "DEV_PAYMENTS": _bool("DEV_PAYMENTS", not production),
+        # Dating: what an intro message before a match costs (SPEC §2).
+        "INTRO_PRICE": _int("INTRO_PRICE", 20),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.
         "RISK_STEP_UP": _int("RISK_STEP_UP", 40),
         "RISK_REVIEW": _int("RISK_REVIEW", 60),

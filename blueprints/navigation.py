@@ -7,7 +7,9 @@ from flask_login import current_user
 
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
-    ("dating.discover", "Discover", "user"),
+    ("dating.discover_page", "Discover", "user"),
+    ("dating.matches", "Matches", "user"),
+    ("profile.edit", "Profile", "user"),
     ("feed.index", "Feed", "user"),
     ("messages.inbox", "Messages", "user"),
     ("random_chat.index", "Random chat", "user"),
@@ -42,5 +44,8 @@ def context() -> dict:
     if current_user.is_authenticated:
         from services import ledger
 
+        from services import likes
+
         context["nav_credits"] = ledger.wallet_balance(current_user.id)
+        context["nav_unread"] = likes.unread_count(current_user.id)
     return context

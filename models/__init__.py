@@ -1,6 +1,17 @@
 """SQLAlchemy tables. Importing this package registers every model with the metadata."""
 
 from models.alerts import Alert, AuditLog
+from models.dating import (
+    Block,
+    Like,
+    Match,
+    MatchAnswer,
+    Notification,
+    Photo,
+    Profile,
+    ProfileInterest,
+    Report,
+)
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
@@ -10,6 +21,15 @@ from models.user import EmailToken, User, UserSession
 __all__ = [
     "Alert",
     "AuditLog",
+    "Block",
+    "Like",
+    "Match",
+    "MatchAnswer",
+    "Notification",
+    "Photo",
+    "Profile",
+    "ProfileInterest",
+    "Report",
     "Device",
     "EmailToken",
     "Entry",

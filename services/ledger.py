@@ -320,6 +320,21 @@ def spend(
     return post(kind, key, legs, reference=reference, memo=memo)
 
 
+def pay_platform(
+    user_id: int, amount: int, kind: str, key: str, *, reference: tuple[str, object] | None = None
+) -> tuple[Transfer, bool]:
+    """A fan pays Amora itself (an intro to someone who is not a creator): wallet → revenue."""
+    if kind not in SPEND_KINDS:
+        raise ValueError(f"not a spending kind: {kind}")
+    amount = _check_amount(amount)
+    return post(
+        kind,
+        key,
+        [(user_account(user_id), -amount), (system_account("platform_revenue"), amount)],
+        reference=reference,
+    )
+
+
 def hold(fan_id: int, amount: int, key: str, reference: tuple[str, object]) -> Transfer:
     """Reserve credits (two-phase): wallet → holds, until `settle_holds` closes them."""
     amount = _check_amount(amount)

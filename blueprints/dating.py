@@ -1,0 +1,228 @@
+"""Dating pages: discover, people, likes and matches, block and report, notifications."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+
+from blueprints.htmx import is_htmx, redirect_to
+from extensions import db, limiter
+from models import Profile, User
+from services import discover, likes, matching, profiles, safety
+from services.errors import DomainError, ValidationFailed
+
+bp = Blueprint("dating", __name__)
+
+
+def _profile_or_setup():
+    profile = profiles.get(current_user.id)
+    if profile is None or profile.latitude is None or profile.gender is None:
+        flash(
+            "First tell us your gender and where you are, so we can show people near you.", "info"
+        )
+        return None
+    return profile
+
+
+@bp.get("/discover")
+@login_required
+def discover_page():
+    profile = _profile_or_setup()
+    if profile is None:
+        return redirect_to(url_for("profile.edit"))
+    return _results(profile, template="dating/discover.html")
+
+
+@bp.get("/discover/results")
+@login_required
+def discover_results():
+    profile = _profile_or_setup()
+    if profile is None:
+        return redirect_to(url_for("profile.edit"))
+    return _results(profile, template="dating/_results.html")
+
+
+def _results(profile: Profile, template: str):
+    args = request.args
+    status = 200
+    errors: dict[str, str] = {}
+    try:
+        filters = discover.parse_filters(profile, args)
+        cards, next_cursor = discover.search(current_user, filters, args.get("cursor"))
+    except ValidationFailed as exc:
+        errors = exc.errors
+        filters = discover.parse_filters(profile, MultiDict())
+        cards, next_cursor, status = [], None, 422
+    query = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "cursor"])
+    more_url = (
+        url_for("dating.discover_results", **query.to_dict(flat=False), cursor=next_cursor)
+        if next_cursor
+        else None
+    )
+    return render_template(
+        template,
+        profile=profile,
+        filters=filters,
+        cards=cards,
+        more_url=more_url,
+        errors=errors,
+        first_page=not args.get("cursor"),
+    ), status
+
+
+def _person_or_404(user_id: int) -> User:
+    person = db.session.get(User, user_id)
+    if (
+        person is None
+        or person.status in ("banned", "deleted")
+        or safety.blocked_between(current_user.id, user_id)
+    ):
+        abort(404)
+    return person
+
+
+@bp.get("/people/<int:user_id>")
+@login_required
+def person(user_id: int):
+    person = _person_or_404(user_id)
+    profile = profiles.get(user_id)
+    me = profiles.get(current_user.id)
+    distance = None
+    if profile and me and profile.latitude is not None and me.latitude is not None:
+        from services import geo
+
+        distance = geo.rounded_distance(
+            geo.haversine_km(me.latitude, me.longitude, profile.latitude, profile.longitude)
+        )
+    match = (
+        matching.match_percentages(current_user.id, [user_id]).get(user_id)
+        if user_id != current_user.id
+        else None
+    )
+    return render_template(
+        "dating/person.html",
+        person=person,
+        profile=profile,
+        distance=distance,
+        match=match,
+        reaction=likes.my_reaction(current_user.id, user_id),
+        matched=likes.is_match(current_user.id, user_id),
+        interests=profiles.interests_of(user_id),
+        reasons=safety.REPORT_REASONS,
+    )
+
+
+@bp.post("/people/<int:user_id>/like")
+@login_required
+@limiter.limit("120 per hour")
+def like(user_id: int):
+    return _react(user_id, "like")
+
+
+@bp.post("/people/<int:user_id>/pass")
+@login_required
+@limiter.limit("300 per hour")
+def pass_(user_id: int):
+    return _react(user_id, "pass")
+
+
+def _react(user_id: int, kind: str):
+    person = _person_or_404(user_id)
+    matched = likes.react(current_user, user_id, kind)
+    if is_htmx():
+        return render_template(
+            "dating/_reaction.html",
+            person=person,
+            reaction=kind,
+            matched=matched or likes.is_match(current_user.id, user_id),
+        )
+    if matched:
+        flash(f"It's a match! You and {person.display_name} like each other.", "success")
+    return redirect_to(url_for("dating.person", user_id=user_id))
+
+
+@bp.post("/people/<int:user_id>/block")
+@login_required
+@limiter.limit("60 per hour")
+def block(user_id: int):
+    person = db.session.get(User, user_id)
+    if person is None:
+        abort(404)
+    safety.block(current_user, user_id)
+    flash(f"You blocked {person.display_name}. You will not see each other any more.", "success")
+    return redirect_to(url_for("dating.discover_page"))
+
+
+@bp.post("/blocks/<int:user_id>/remove")
+@login_required
+def unblock(user_id: int):
+    safety.unblock(current_user, user_id)
+    flash("Unblocked.", "success")
+    return redirect_to(url_for("dating.blocked"))
+
+
+@bp.get("/blocks")
+@login_required
+def blocked():
+    return render_template("dating/blocked.html", people=safety.blocked_people(current_user))
+
+
+@bp.post("/people/<int:user_id>/report")
+@login_required
+@limiter.limit("20 per hour")
+def report(user_id: int):
+    person = _person_or_404(user_id)
+    profile = profiles.get(user_id)
+    try:
+        safety.report(
+            current_user,
+            user_id,
+            "profile",
+            str(user_id),
+            request.form.get("reason", ""),
+            request.form.get("details"),
+            snapshot={"display_name": person.display_name, "bio": profile.bio if profile else ""},
+        )
+    except DomainError as exc:
+        if is_htmx():
+            return render_template("dating/_report_done.html", error=exc.message), exc.status
+        flash(exc.message, "error")
+        return redirect_to(url_for("dating.person", user_id=user_id))
+    if is_htmx():
+        return render_template("dating/_report_done.html", error=None)
+    flash("Thanks. Our moderators will review your report.", "success")
+    return redirect_to(url_for("dating.person", user_id=user_id))
+
+
+@bp.post("/people/<int:user_id>/intro")
+@login_required
+@limiter.limit("30 per hour")
+def pay_intro(user_id: int):
+    person = _person_or_404(user_id)
+    if likes.pay_intro(current_user, user_id):
+        flash(f"Intro unlocked: you can message {person.display_name}.", "success")
+    else:
+        flash(f"You can already message {person.display_name}.", "info")
+    return redirect_to(url_for("dating.person", user_id=user_id))
+
+
+@bp.get("/matches")
+@login_required
+def matches():
+    return render_template("dating/matches.html", matches=likes.matches_of(current_user))
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    items = likes.notifications(current_user.id)
+    response = render_template("dating/notifications.html", items=items)
+    likes.mark_all_read(current_user.id)
+    return response
+
+
+@bp.get("/notifications/badge")
+@login_required
+def notifications_badge():
+    return render_template("dating/_badge.html", unread=likes.unread_count(current_user.id))

@@ -1,0 +1,203 @@
+"""Dating (SPEC §2): profiles, photos, match answers, likes and matches, blocks, reports,
+notifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.user import User
+from services import clock
+
+GENDERS = ("woman", "man", "nonbinary")
+
+
+class Profile(db.Model):
+    """One per user who has one. Coordinates are rounded to 0.01° (about 1 km) when stored and
+    are never shown; `date_of_birth` is copied from the user so that discovery can filter by
+    age in the same index as place."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (
+        CheckConstraint("gender IS NULL OR gender IN ('woman', 'man', 'nonbinary')", name="gender"),
+        CheckConstraint("age_min >= 18 AND age_max <= 120 AND age_min <= age_max", name="ages"),
+        CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude"),
+        CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude"),
+        # The bounding-box prefilter of discovery: latitude range first, then longitude.
+        Index("ix_profiles_geo", "latitude", "longitude"),
+        Index("ix_profiles_dob", "date_of_birth"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    gender: Mapped[str | None] = mapped_column(String(12))
+    seeking: Mapped[str] = mapped_column(String(40), default="woman,man,nonbinary")
+    age_min: Mapped[int] = mapped_column(default=18)
+    age_max: Mapped[int] = mapped_column(default=99)
+    bio: Mapped[str] = mapped_column(Text, default="")
+    date_of_birth: Mapped[dt.date]
+    city_id: Mapped[int | None]
+    place_name: Mapped[str | None] = mapped_column(String(120))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    photo_count: Mapped[int] = mapped_column(default=0)
+    is_creator: Mapped[bool] = mapped_column(default=False)
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    discoverable: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    user: Mapped[User] = relationship()
+    interests: Mapped[list[ProfileInterest]] = relationship(
+        cascade="all, delete-orphan", order_by="ProfileInterest.tag"
+    )
+
+    @property
+    def seeking_list(self) -> list[str]:
+        return [g for g in (self.seeking or "").split(",") if g]
+
+
+class ProfileInterest(db.Model):
+    __tablename__ = "profile_interests"
+    __table_args__ = (
+        UniqueConstraint("user_id", "tag", name="uq_profile_interests_user_tag"),
+        Index("ix_profile_interests_tag_user_id", "tag", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("profiles.user_id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(32))
+
+
+class Photo(db.Model):
+    __tablename__ = "photos"
+    __table_args__ = (Index("ix_photos_user_id_position", "user_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    thumb_key: Mapped[str | None] = mapped_column(String(200))
+    width: Mapped[int]
+    height: Mapped[int]
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class MatchAnswer(db.Model):
+    """My answer to a question of the bank: my choice, the choices I accept from others (a bit
+    mask over choice numbers), and how much it matters (0, 1, 10, 50, 250)."""
+
+    __tablename__ = "match_answers"
+    __table_args__ = (
+        UniqueConstraint("user_id", "question_id", name="uq_match_answers_user_question"),
+        Index("ix_match_answers_question_id_user_id", "question_id", "user_id"),
+        CheckConstraint("importance IN (0, 1, 10, 50, 250)", name="importance"),
+        CheckConstraint("choice BETWEEN 0 AND 3 AND acceptable BETWEEN 1 AND 15", name="choice"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    question_id: Mapped[str] = mapped_column(String(8))
+    choice: Mapped[int]
+    acceptable: Mapped[int]
+    importance: Mapped[int]
+    answered_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class Like(db.Model):
+    """A like or a pass from one user to another; two likes make a match."""
+
+    __tablename__ = "likes"
+    __table_args__ = (
+        UniqueConstraint("liker_id", "liked_id", name="uq_likes_pair"),
+        Index("ix_likes_liked_id_liker_id", "liked_id", "liker_id"),
+        CheckConstraint("liker_id <> liked_id", name="not_self"),
+        CheckConstraint("kind IN ('like', 'pass')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    liker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    liked_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class Match(db.Model):
+    """A mutual like; `user_a_id` < `user_b_id` so that a pair has exactly one row."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        UniqueConstraint("user_a_id", "user_b_id", name="uq_matches_pair"),
+        CheckConstraint("user_a_id < user_b_id", name="ordered"),
+        Index("ix_matches_user_b_id", "user_b_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_a_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_b_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class Block(db.Model):
+    __tablename__ = "blocks"
+    __table_args__ = (
+        UniqueConstraint("blocker_id", "blocked_id", name="uq_blocks_pair"),
+        Index("ix_blocks_blocked_id", "blocked_id"),
+        CheckConstraint("blocker_id <> blocked_id", name="not_self"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    blocker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class Report(db.Model):
+    """A report for the moderation queue: who, about whom, why, and the reported object."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("reporter_id", "subject_type", "subject_id", name="uq_reports_once"),
+        CheckConstraint("status IN ('open', 'actioned', 'dismissed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reported_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    subject_type: Mapped[str] = mapped_column(String(24))  # profile, photo, message, …
+    subject_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    details: Mapped[str | None] = mapped_column(Text)
+    snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class Notification(db.Model):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(String(300))
+    link: Mapped[str | None] = mapped_column(String(300))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    read_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

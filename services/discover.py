@@ -1,0 +1,254 @@
+"""Discover (SPEC §2): people near me who fit my filters, sorted, in keyset pages.
+
+1. SQL narrows the candidates with the indexed bounding box (two longitude ranges across the
+   antimeridian, every longitude near a pole) and every other filter — gender, age, blocks in
+   either direction, banned accounts, people I already liked or passed.
+2. The exact haversine distance keeps those within the radius.
+3. Sorting and the keyset cursor (sort value, user id) pick one page; match % is computed for
+   the whole candidate set only when sorting by it, else for the page alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, exists, or_, select
+
+from extensions import db
+from models import Like, Profile, ProfileInterest, User
+from models.dating import GENDERS
+from services import clock, geo, matching, profiles, safety
+from services.errors import ValidationFailed
+
+SORTS = ("distance", "match", "newest", "active")
+ONLINE_WINDOW = dt.timedelta(minutes=5)
+PAGE = 20
+
+
+@dataclass
+class Filters:
+    genders: list[str]
+    age_min: int
+    age_max: int
+    radius_km: float
+    sort: str = "distance"
+    online_only: bool = False
+    with_photos: bool = False
+    verified_only: bool = False
+    kind: str = "all"  # all | creators | daters
+    interests: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Card:
+    user_id: int
+    display_name: str
+    age: int
+    distance_km: float
+    distance_label: str
+    place: str | None
+    match: int | None
+    online: bool
+    photo_count: int
+    is_creator: bool
+    is_verified: bool
+
+
+def parse_filters(me_profile: Profile, args: dict) -> Filters:
+    """Filters from a query string, defaulting to what my profile seeks. Bad values are field
+    errors, not silently fixed."""
+    errors: dict[str, str] = {}
+
+    def number(name: str, default: float, kind=int):
+        raw = args.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            return kind(raw)
+        except (TypeError, ValueError):
+            errors[name] = "Enter a number."
+            return default
+
+    genders = [g for g in args.getlist("gender")] if hasattr(args, "getlist") else []
+    genders = genders or me_profile.seeking_list
+    if any(g not in GENDERS for g in genders):
+        errors["gender"] = "Choose among woman, man and non-binary."
+    age_min = number("age_min", me_profile.age_min)
+    age_max = number("age_max", me_profile.age_max)
+    if not (18 <= age_min <= age_max <= 120):
+        errors["age_min"] = "Ages go from 18 to 120, the lower one first."
+    radius = number("radius", 50, float)
+    if not (0 < radius <= geo.MAX_RADIUS_KM) or radius != radius:
+        errors["radius"] = (
+            f"The distance must be more than 0 and at most {geo.MAX_RADIUS_KM:,.0f} km."
+        )
+    sort = args.get("sort") or "distance"
+    if sort not in SORTS:
+        errors["sort"] = "Unknown sort order."
+    kind = args.get("kind") or "all"
+    if kind not in ("all", "creators", "daters"):
+        errors["kind"] = "Unknown kind."
+    interests = [t.strip().lower() for t in (args.get("interests") or "").split(",") if t.strip()]
+    if errors:
+        raise ValidationFailed(errors)
+    return Filters(
+        genders=genders,
+        age_min=age_min,
+        age_max=age_max,
+        radius_km=radius,
+        sort=sort,
+        online_only=bool(args.get("online")),
+        with_photos=bool(args.get("photos")),
+        verified_only=bool(args.get("verified")),
+        kind=kind,
+        interests=interests[:12],
+    )
+
+
+def _encode(cursor: tuple) -> str:
+    return base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode().rstrip("=")
+
+
+def _decode(raw: str | None) -> tuple | None:
+    if not raw:
+        return None
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
+            return value[0], value[1]
+    except (ValueError, json.JSONDecodeError):
+        pass
+    raise ValidationFailed({"cursor": "That page marker is not valid; start from the top."})
+
+
+def search(
+    me: User, filters: Filters, cursor: str | None = None, limit: int = PAGE
+) -> tuple[list[Card], str | None]:
+    me_profile = profiles.require_complete(me)
+    after = _decode(cursor)
+    today = clock.today()
+    now = clock.now()
+    box = geo.bounding_box(me_profile.latitude, me_profile.longitude, filters.radius_km)
+    # Born after `oldest` (not yet age_max + 1) and on or before `youngest` (age_min reached).
+    youngest = _years_before(today, filters.age_min)
+    oldest = _years_before(today, filters.age_max + 1)
+
+    query = (
+        select(
+            Profile.user_id,
+            Profile.latitude,
+            Profile.longitude,
+            Profile.created_at,
+            User.last_active_at,
+        )
+        .join(User, User.id == Profile.user_id)
+        .where(
+            Profile.user_id != me.id,
+            Profile.discoverable.is_(True),
+            User.status == "active",
+            Profile.latitude.between(box.min_lat, box.max_lat),
+            or_(*[Profile.longitude.between(low, high) for low, high in box.lon_ranges]),
+            Profile.gender.in_(filters.genders),
+            Profile.date_of_birth > oldest,
+            Profile.date_of_birth <= youngest,
+            ~safety.block_exists(me.id, Profile.user_id),
+            ~exists().where(Like.liker_id == me.id, Like.liked_id == Profile.user_id),
+        )
+    )
+    if filters.online_only:
+        query = query.where(User.last_active_at >= now - ONLINE_WINDOW)
+    if filters.with_photos:
+        query = query.where(Profile.photo_count > 0)
+    if filters.verified_only:
+        query = query.where(Profile.is_verified.is_(True))
+    if filters.kind == "creators":
+        query = query.where(Profile.is_creator.is_(True))
+    elif filters.kind == "daters":
+        query = query.where(Profile.is_creator.is_(False))
+    if filters.interests:
+        query = query.where(
+            exists().where(
+                and_(
+                    ProfileInterest.user_id == Profile.user_id,
+                    ProfileInterest.tag.in_(filters.interests),
+                )
+            )
+        )
+
+    candidates = []
+    for user_id, lat, lon, created_at, last_active in db.session.execute(query):
+        km = geo.haversine_km(me_profile.latitude, me_profile.longitude, lat, lon)
+        if km <= filters.radius_km:
+            candidates.append((user_id, km, created_at, last_active))
+
+    percentages: dict[int, int | None] = {}
+    if filters.sort == "match":
+        percentages = matching.match_percentages(me.id, [c[0] for c in candidates])
+
+    def key(item) -> tuple:
+        user_id, km, created_at, last_active = item
+        if filters.sort == "distance":
+            return (round(km, 3), user_id)
+        if filters.sort == "match":
+            return (
+                -(percentages.get(user_id) if percentages.get(user_id) is not None else -1),
+                user_id,
+            )
+        if filters.sort == "newest":
+            return (-created_at.timestamp(), user_id)
+        return (-(last_active.timestamp() if last_active else 0), user_id)
+
+    ordered = sorted(candidates, key=key)
+    if after is not None:
+        ordered = [c for c in ordered if key(c) > (after[0], after[1])]
+    page = ordered[:limit]
+    next_cursor = _encode(list(key(page[-1]))) if len(ordered) > limit else None
+    if filters.sort != "match":
+        percentages = matching.match_percentages(me.id, [c[0] for c in page])
+    return _cards(page, percentages, now), next_cursor
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _cards(page, percentages, now) -> list[Card]:
+    ids = [c[0] for c in page]
+    rows = (
+        {
+            p.user_id: (p, u)
+            for p, u in db.session.execute(
+                select(Profile, User)
+                .join(User, User.id == Profile.user_id)
+                .where(Profile.user_id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
+    cards = []
+    for user_id, km, _, last_active in page:
+        profile, user = rows[user_id]
+        cards.append(
+            Card(
+                user_id=user_id,
+                display_name=user.display_name,
+                age=user.age,
+                distance_km=km,
+                distance_label=geo.rounded_distance(km),
+                place=profile.place_name,
+                match=percentages.get(user_id),
+                online=bool(last_active and now - last_active <= ONLINE_WINDOW),
+                photo_count=profile.photo_count,
+                is_creator=profile.is_creator,
+                is_verified=profile.is_verified,
+            )
+        )
+    return cards

@@ -1,0 +1,71 @@
+"""Distances on the Earth for discovery (SPEC §2).
+
+Discovery first narrows candidates with an indexed bounding box, then keeps those whose
+great-circle (haversine) distance is within the radius. The box is exact for a spherical Earth
+(Jan Philip Matuschek, "Finding Points Within a Distance of a Latitude/Longitude Using Bounding
+Coordinates"): near a pole the box spans every longitude, and across the ±180° meridian it is
+split in two longitude ranges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
+MAX_RADIUS_KM = 20_037.5  # half the circumference: every point on Earth
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = phi2 - phi1
+    dlambda = math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    min_lat: float
+    max_lat: float
+    lon_ranges: tuple[tuple[float, float], ...]  # one, or two across the antimeridian
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.min_lat <= lat <= self.max_lat and any(
+            low <= lon <= high for low, high in self.lon_ranges
+        )
+
+
+def bounding_box(lat: float, lon: float, radius_km: float) -> BoundingBox:
+    """The smallest latitude/longitude box containing every point within `radius_km`."""
+    angular = radius_km / EARTH_RADIUS_KM
+    min_lat = lat - math.degrees(angular)
+    max_lat = lat + math.degrees(angular)
+    if min_lat <= -90 or max_lat >= 90 or angular >= math.pi / 2:
+        # A pole is inside the circle: all longitudes.
+        return BoundingBox(max(min_lat, -90.0), min(max_lat, 90.0), ((-180.0, 180.0),))
+    dlon = math.degrees(math.asin(math.sin(angular) / math.cos(math.radians(lat))))
+    low, high = lon - dlon, lon + dlon
+    if low < -180:
+        ranges = ((low + 360, 180.0), (-180.0, high))
+    elif high > 180:
+        ranges = ((low, 180.0), (-180.0, high - 360))
+    else:
+        ranges = ((low, high),)
+    return BoundingBox(min_lat, max_lat, ranges)
+
+
+def coarsen(value: float) -> float:
+    """Stored precision: 0.01° (about 1.1 km of latitude), so an exact home is never kept."""
+    return round(value, 2)
+
+
+def rounded_distance(km: float) -> str:
+    """What a card shows: never more precise than the stored position allows."""
+    if km < 2:
+        return "less than 2 km away"
+    if km < 10:
+        return f"{round(km)} km away"
+    if km < 100:
+        return f"{round(km / 5) * 5} km away"
+    return f"{round(km / 10) * 10:,} km away"

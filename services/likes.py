@@ -1,0 +1,188 @@
+"""Likes, passes and matches (SPEC §2), with notifications."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Like, Match, Notification, User
+from services import clock, safety
+from services.errors import DomainError, NotFound
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def is_match(a: int, b: int) -> bool:
+    low, high = _pair(a, b)
+    return (
+        db.session.scalar(select(Match.id).where(Match.user_a_id == low, Match.user_b_id == high))
+        is not None
+    )
+
+
+def react(me: User, other_id: int, kind: str) -> bool:
+    """Like or pass. Returns True when this like made a match (both are notified)."""
+    if kind not in ("like", "pass"):
+        raise DomainError("Choose like or pass.")
+    if other_id == me.id:
+        raise DomainError("You cannot like yourself.")
+    other = db.session.get(User, other_id)
+    if other is None or other.status in ("banned", "deleted"):
+        raise NotFound("That person is not here.")
+    if safety.blocked_between(me.id, other.id):
+        raise NotFound("That person is not here.")
+    existing = db.session.scalar(
+        select(Like).where(Like.liker_id == me.id, Like.liked_id == other.id)
+    )
+    if existing is None:
+        db.session.add(Like(liker_id=me.id, liked_id=other.id, kind=kind))
+    else:
+        existing.kind = kind
+        existing.created_at = clock.now()
+    matched = False
+    if kind == "like":
+        liked_back = db.session.scalar(
+            select(Like.id).where(
+                Like.liker_id == other.id, Like.liked_id == me.id, Like.kind == "like"
+            )
+        )
+        if liked_back and not is_match(me.id, other.id):
+            low, high = _pair(me.id, other.id)
+            db.session.add(Match(user_a_id=low, user_b_id=high))
+            for person, partner in ((me, other), (other, me)):
+                db.session.add(
+                    Notification(
+                        user_id=person.id,
+                        kind="match",
+                        actor_id=partner.id,
+                        text=f"You and {partner.display_name} like each other!",
+                        link=f"/people/{partner.id}",
+                    )
+                )
+            matched = True
+        elif not liked_back and existing is None:
+            db.session.add(
+                Notification(
+                    user_id=other.id,
+                    kind="like",
+                    actor_id=None,
+                    text="Someone liked you. Like them back to match!",
+                    link="/discover",
+                )
+            )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # both liked at the same instant: the other request matched
+        matched = is_match(me.id, other.id)
+    return matched
+
+
+def matches_of(me: User) -> list[tuple[User, Match]]:
+    rows = db.session.execute(
+        select(User, Match)
+        .join(
+            Match,
+            or_(
+                (Match.user_a_id == me.id) & (Match.user_b_id == User.id),
+                (Match.user_b_id == me.id) & (Match.user_a_id == User.id),
+            ),
+        )
+        .where(User.status.in_(("active", "suspended")))
+        .order_by(Match.created_at.desc())
+    ).all()
+    return [(user, match) for user, match in rows]
+
+
+def my_reaction(me_id: int, other_id: int) -> str | None:
+    return db.session.scalar(
+        select(Like.kind).where(Like.liker_id == me_id, Like.liked_id == other_id)
+    )
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+def unread_count(user_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.user_id == user_id, Notification.read_at.is_(None)
+        )
+    )
+
+
+def notifications(user_id: int, limit: int = 50) -> list[Notification]:
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user_id)
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def mark_all_read(user_id: int) -> None:
+    db.session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+    )
+    db.session.commit()
+
+
+# --- intros before a match ----------------------------------------------------------------
+
+
+def intro_paid(me_id: int, other_id: int) -> bool:
+    from models import Transfer
+
+    return (
+        db.session.scalar(
+            select(Transfer.id).where(Transfer.idempotency_key == f"intro:{me_id}:{other_id}")
+        )
+        is not None
+    )
+
+
+def can_message(me: User, other: User) -> bool:
+    """Free once matched; before that, after paying for an intro (SPEC §2)."""
+    if safety.blocked_between(me.id, other.id):
+        return False
+    return is_match(me.id, other.id) or intro_paid(me.id, other.id)
+
+
+def pay_intro(me: User, other_id: int) -> bool:
+    """Pay INTRO_PRICE to message someone before matching; once per pair. Returns True when
+    credits moved now (False: already paid or already matched)."""
+    from flask import current_app
+
+    from services import ledger
+    from services.errors import NotAllowed
+
+    if other_id == me.id:
+        raise DomainError("You cannot message yourself.")
+    other = db.session.get(User, other_id)
+    if (
+        other is None
+        or other.status in ("banned", "deleted")
+        or safety.blocked_between(me.id, other_id)
+    ):
+        raise NotFound("That person is not here.")
+    if not me.email_verified:
+        raise NotAllowed("Confirm your email address before paying for an intro.")
+    if is_match(me.id, other_id):
+        return False
+    price = current_app.config["INTRO_PRICE"]
+    key = f"intro:{me.id}:{other_id}"
+    if other.is_creator:
+        _, created = ledger.spend(
+            me.id, other_id, price, "intro", key, reference=("user", other_id)
+        )
+    else:
+        _, created = ledger.pay_platform(me.id, price, "intro", key, reference=("user", other_id))
+    db.session.commit()
+    return created

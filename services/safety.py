@@ -1,0 +1,143 @@
+"""Block and report (SPEC §2): a block hides both people from each other everywhere; a report
+goes to the moderation queue with a snapshot of what was reported."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Block, Like, Match, Report, User
+from services import audit
+from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+REPORT_REASONS = {
+    "spam": "Spam or scam",
+    "fake": "Fake profile or impersonation",
+    "harassment": "Harassment or hate",
+    "explicit": "Unwanted explicit content",
+    "underage": "May be under 18",
+    "other": "Something else",
+}
+
+
+def blocked_between(user_a: int, user_b: int) -> bool:
+    return db.session.scalar(select(block_exists(user_a, user_b))) or False
+
+
+def block_exists(user_a, user_b):
+    """SQL: a block between the two, in either direction (usable in WHERE clauses)."""
+    return exists().where(
+        or_(
+            and_(Block.blocker_id == user_a, Block.blocked_id == user_b),
+            and_(Block.blocker_id == user_b, Block.blocked_id == user_a),
+        )
+    )
+
+
+def _visible_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or user.status in ("banned", "deleted"):
+        raise NotFound("That person is not here.")
+    return user
+
+
+def block(me: User, other_id: int) -> None:
+    if other_id == me.id:
+        raise DomainError("You cannot block yourself.")
+    other = _visible_user(other_id)
+    if db.session.scalar(
+        select(Block.id).where(Block.blocker_id == me.id, Block.blocked_id == other.id)
+    ):
+        return  # already blocked: nothing to do
+    db.session.add(Block(blocker_id=me.id, blocked_id=other.id))
+    # A block ends what was between them: the match goes, and their likes.
+    low, high = sorted((me.id, other.id))
+    db.session.execute(
+        Match.__table__.delete().where(Match.user_a_id == low, Match.user_b_id == high)
+    )
+    db.session.execute(
+        Like.__table__.delete().where(
+            or_(
+                and_(Like.liker_id == me.id, Like.liked_id == other.id),
+                and_(Like.liker_id == other.id, Like.liked_id == me.id),
+            )
+        )
+    )
+    audit.record("user.blocked", actor_id=me.id, target=("user", other.id))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # a double click raced itself: the block exists
+
+
+def unblock(me: User, other_id: int) -> None:
+    deleted = db.session.execute(
+        Block.__table__.delete().where(Block.blocker_id == me.id, Block.blocked_id == other_id)
+    )
+    if deleted.rowcount == 0:
+        raise NotFound("You have not blocked that person.")
+    db.session.commit()
+
+
+def blocked_people(me: User) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Block, Block.blocked_id == User.id)
+            .where(Block.blocker_id == me.id)
+            .order_by(Block.created_at.desc())
+        )
+    )
+
+
+def report(
+    me: User,
+    reported_user_id: int,
+    subject_type: str,
+    subject_id: str,
+    reason: str,
+    details: str | None,
+    snapshot: dict | None = None,
+) -> Report:
+    if reported_user_id == me.id:
+        raise DomainError("You cannot report yourself.")
+    if reason not in REPORT_REASONS:
+        raise ValidationFailed({"reason": "Choose a reason."})
+    details = (details or "").strip()
+    if len(details) > 2000:
+        raise ValidationFailed({"details": "Keep it under 2000 characters."})
+    _visible_user(reported_user_id)
+    already = db.session.scalar(
+        select(Report.id).where(
+            Report.reporter_id == me.id,
+            Report.subject_type == subject_type,
+            Report.subject_id == str(subject_id),
+        )
+    )
+    if already:
+        raise Conflict("You already reported this. Our moderators will look at it.")
+    row = Report(
+        reporter_id=me.id,
+        reported_user_id=reported_user_id,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        reason=reason,
+        details=details or None,
+        snapshot=snapshot or {},
+    )
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("You already reported this. Our moderators will look at it.") from exc
+    audit.record(
+        "user.reported",
+        actor_id=me.id,
+        target=("user", reported_user_id),
+        reason=reason,
+        subject=f"{subject_type}:{subject_id}",
+    )
+    db.session.commit()
+    return row

@@ -1,0 +1,279 @@
+"""Dating (SPEC §2): profiles, discover filters, match %, likes and matches, block and report."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from extensions import db
+from models import Like, Match, Notification, Report
+from services import discover, ledger, likes, matching, profiles, safety
+from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from tests.conftest import AuthActions
+from tests.dating_helpers import answer, dater
+from tests.ledger_helpers import paid_order
+
+PARIS = (48.8566, 2.3522)
+VERSAILLES = (48.8049, 2.1204)  # ~18 km
+LYON = (45.764, 4.8357)  # ~392 km
+
+
+def found(me, **args) -> list[str]:
+    params = MultiDict()
+    for key, value in args.items():
+        for item in value if isinstance(value, list) else [value]:
+            params.add(key, str(item))
+    filters = discover.parse_filters(profiles.get(me.id), params)
+    cards, _ = discover.search(me, filters)
+    return [c.display_name for c in cards]
+
+
+def test_discover_filters_by_distance_gender_and_age(ctx):
+    me = dater("Me", gender="man", seeking=("woman",))
+    dater("Near", lat=VERSAILLES[0], lon=VERSAILLES[1])
+    dater("Far", lat=LYON[0], lon=LYON[1])
+    dater("Man", gender="man", lat=PARIS[0], lon=PARIS[1])
+    dater("Older", age=60)
+    assert found(me, radius=25) == ["Older", "Near"] or set(found(me, radius=25)) == {
+        "Older",
+        "Near",
+    }
+    assert "Far" in found(me, radius=500)
+    assert found(me, radius=25, age_max=40) == ["Near"]
+    assert "Man" in found(me, radius=25, gender=["man"])
+    assert "Man" not in found(me, radius=25)  # defaults to whom I seek
+
+
+def test_cards_show_a_rounded_distance_never_the_exact_place(ctx):
+    me = dater("Me", gender="man")
+    dater("Near", lat=VERSAILLES[0], lon=VERSAILLES[1])
+    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"radius": "25"}))
+    card = discover.search(me, filters)[0][0]
+    assert card.distance_label == "20 km away"
+    assert profiles.get(card.user_id).latitude == 48.80  # stored to 0.01°
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"radius": "0"}, "radius"),
+        ({"radius": "-5"}, "radius"),
+        ({"radius": "99999"}, "radius"),
+        ({"radius": "far"}, "radius"),
+        ({"age_min": "12"}, "age_min"),
+        ({"age_min": "50", "age_max": "30"}, "age_min"),
+        ({"gender": "robot"}, "gender"),
+        ({"sort": "random"}, "sort"),
+    ],
+)
+def test_bad_filters_are_field_errors(ctx, args, field):
+    me = dater("Me")
+    with pytest.raises(ValidationFailed) as failure:
+        discover.parse_filters(profiles.get(me.id), MultiDict(args))
+    assert field in failure.value.errors
+
+
+def test_keyset_pages_cover_everyone_once(ctx):
+    me = dater("Me", gender="man")
+    for i in range(25):
+        dater(f"P{i:02d}", lat=PARIS[0] + i * 0.01, lon=PARIS[1])
+    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"radius": "50"}))
+    first, cursor = discover.search(me, filters, limit=10)
+    second, cursor2 = discover.search(me, filters, cursor, limit=10)
+    third, cursor3 = discover.search(me, filters, cursor2, limit=10)
+    names = [c.display_name for c in first + second + third]
+    assert len(names) == 25 == len(set(names)) and cursor3 is None
+    distances = [c.distance_km for c in first + second + third]
+    assert distances == sorted(distances)
+    with pytest.raises(ValidationFailed):
+        discover.search(me, filters, "not-a-cursor")
+
+
+def test_discover_across_the_antimeridian(ctx):
+    me = dater("Me", lat=-18.14, lon=178.43)  # Suva
+    dater("East", lat=-18.2, lon=-179.9)  # ~180 km, across ±180°
+    assert found(me, radius=300) == ["East"]
+
+
+def test_blocked_and_banned_people_never_appear_in_either_direction(ctx):
+    me, them = dater("Me"), dater("Them")
+    assert "Them" in found(me) and "Me" in found(them)
+    safety.block(them, me.id)
+    assert "Them" not in found(me) and "Me" not in found(them)
+    with pytest.raises(NotFound):
+        likes.react(me, them.id, "like")
+    from services import accounts
+
+    other = dater("Banned")
+    accounts.set_status(other, "banned", "spam")
+    assert "Banned" not in found(me)
+
+
+def test_a_mutual_like_is_a_match_and_both_are_notified(ctx):
+    ana, bob = dater("Ana"), dater("Bob", gender="man")
+    assert likes.react(ana, bob.id, "like") is False
+    assert "Bob" not in found(ana)  # acted on: no longer in discover
+    assert likes.react(bob, ana.id, "like") is True
+    assert likes.is_match(ana.id, bob.id)
+    texts = db.session.scalars(select(Notification.text).order_by(Notification.id)).all()
+    assert texts == [
+        "Someone liked you. Like them back to match!",
+        "You and Ana like each other!",
+        "You and Bob like each other!",
+    ]
+    assert likes.unread_count(ana.id) == 1 and likes.unread_count(bob.id) == 2
+    assert [u.display_name for u, _ in likes.matches_of(ana)] == ["Bob"]
+
+
+def test_liking_yourself_or_twice(ctx):
+    ana, bob = dater("Ana"), dater("Bob")
+    with pytest.raises(DomainError):
+        likes.react(ana, ana.id, "like")
+    likes.react(ana, bob.id, "like")
+    likes.react(ana, bob.id, "like")
+    assert db.session.scalar(select(func.count()).select_from(Like)) == 1
+
+
+def test_blocking_ends_a_match(ctx):
+    ana, bob = dater("Ana"), dater("Bob")
+    likes.react(ana, bob.id, "like")
+    likes.react(bob, ana.id, "like")
+    safety.block(ana, bob.id)
+    assert db.session.scalar(select(func.count()).select_from(Match)) == 0
+    assert not likes.can_message(bob, ana)
+
+
+def test_reporting_twice_is_refused(ctx):
+    ana, bob = dater("Ana"), dater("Bob")
+    safety.report(ana, bob.id, "profile", str(bob.id), "fake", "stock photos")
+    with pytest.raises(Conflict):
+        safety.report(ana, bob.id, "profile", str(bob.id), "spam", None)
+    with pytest.raises(ValidationFailed):
+        safety.report(bob, ana.id, "profile", str(ana.id), "because", None)
+    with pytest.raises(DomainError):
+        safety.report(ana, ana.id, "profile", str(ana.id), "spam", None)
+    assert db.session.scalar(select(func.count()).select_from(Report)) == 1
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(91, 0), (-90.5, 0), (0, 180.1), ("x", 0), (None, 1)])
+def test_coordinates_out_of_range_are_refused(ctx, lat, lon):
+    me = dater("Me")
+    with pytest.raises(ValidationFailed):
+        profiles.set_location_coordinates(me, lat, lon)
+    assert profiles.get(me.id).latitude == 48.86
+
+
+def test_unknown_city_is_refused_and_a_known_one_sets_the_place(ctx):
+    me = dater("Me")
+    with pytest.raises(ValidationFailed):
+        profiles.set_location_city(me, 999999999)
+    from services import cities
+
+    tromso = cities.search("tromso")[0]
+    profiles.set_location_city(me, tromso.id)
+    profile = profiles.get(me.id)
+    assert profile.place_name.startswith("Tromsø") and profile.latitude == round(tromso.latitude, 2)
+
+
+def test_intro_before_a_match_costs_credits_once(ctx):
+    ana, bob = dater("Ana"), dater("Bob")
+    with pytest.raises(ledger.InsufficientCredits):
+        likes.pay_intro(ana, bob.id)
+    assert not likes.can_message(ana, bob)
+    paid_order(ana, 100)
+    assert likes.pay_intro(ana, bob.id) is True
+    assert likes.pay_intro(ana, bob.id) is False
+    assert ledger.wallet_balance(ana.id) == 80 and likes.can_message(ana, bob)
+    assert not likes.can_message(bob, ana)  # the intro is Ana's, not Bob's
+    assert ledger.verify() == []
+
+
+# --- match % ---------------------------------------------------------------------------------
+
+
+def test_match_percentage_formula_by_hand():
+    # sat(A,B) = 250/260, sat(B,A) = 1/51 with 3 common questions:
+    # √(0.9615 · 0.0196) − 1/3 < 0 → floored at 0.
+    assert matching.percentage(250 / 260, 1 / 51, 3) == 0
+    # Both fully satisfied on 4 questions: 100% − 25% = 75%.
+    assert matching.percentage(1.0, 1.0, 4) == 75
+    # sat 0.9 and 0.8 on 10 questions: √0.72 = 0.8485 − 0.1 = 0.7485 → 74%.
+    assert matching.percentage(0.9, 0.8, 10) == 74
+    assert matching.percentage(1.0, 1.0, 2) is None  # fewer than 3 in common: not shown
+
+
+def test_match_percentages_from_answers(ctx):
+    a, b, c = dater("A"), dater("B"), dater("C")
+    # A and B agree on q001–q004 (accept each other's answers), importance "very".
+    for qid in ("q001", "q002", "q003", "q004"):
+        answer(a, qid, 0, [0], 50)
+        answer(b, qid, 0, [0], 50)
+    # On q005 B's answer is unacceptable to A (importance "a little").
+    answer(a, "q005", 0, [0], 1)
+    answer(b, "q005", 1, [0, 1], 10)
+    # C answered only two in common.
+    answer(c, "q001", 0, [0], 50)
+    answer(c, "q002", 0, [0], 50)
+    result = matching.match_percentages(a.id, [b.id, c.id])
+    sat_ab = 200 / 201  # four "very" satisfied, the "a little" one not
+    sat_ba = 1.0  # B accepts everything A answered
+    expected = math.floor((math.sqrt(sat_ab * sat_ba) - 1 / 5) * 100)
+    assert result == {b.id: expected, c.id: None}
+    assert expected == 79
+
+
+def test_answering_rules(ctx):
+    me = dater("Me")
+    with pytest.raises(NotFound):
+        matching.answer(me, "q999", 0, [0], 10)
+    with pytest.raises(ValidationFailed):
+        matching.answer(me, "q001", 7, [0], 10)
+    with pytest.raises(ValidationFailed):
+        matching.answer(me, "q001", 0, [], 10)
+    with pytest.raises(ValidationFailed):
+        matching.answer(me, "q001", 0, [0], 3)
+    matching.answer(me, "q001", 0, [0, 1], 250)
+    assert matching.progress(me.id)[0] == 1
+    assert matching.next_question(me).id == "q002"
+
+
+def test_sort_by_match(ctx):
+    me = dater("Me")
+    good, bad = dater("Good"), dater("Bad")
+    for qid in ("q001", "q002", "q003", "q004"):
+        answer(me, qid, 0, [0], 50)
+        answer(good, qid, 0, [0], 50)
+        answer(bad, qid, 1, [1], 50)
+    assert found(me, sort="match")[:2] == ["Good", "Bad"]
+
+
+# --- over HTTP -------------------------------------------------------------------------------
+
+
+def test_discover_asks_for_a_profile_first(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    response = auth.client.get("/discover")
+    assert response.status_code == 303 and response.headers["Location"] == "/profile"
+
+
+def test_profile_pages_and_blocked_profiles_are_404(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    with app.app_context():
+        from services import accounts
+
+        me = accounts.find_by_email("ana@example.com")
+        them = dater("Them")
+        them_id = them.id
+        profiles.update_basics(me, gender="woman", seeking=["man"], age_min=20, age_max=50, bio="")
+        profiles.set_location_coordinates(me, *PARIS)
+    page = auth.client.get(f"/people/{them_id}")
+    assert page.status_code == 200 and b"Them" in page.data
+    assert auth.post(f"/people/{them_id}/block").status_code == 303
+    assert auth.client.get(f"/people/{them_id}").status_code == 404
+    assert auth.post(f"/people/{them_id}/like", headers={"HX-Request": "true"}).status_code == 404
+    assert auth.client.get("/people/99999").status_code == 404
