@@ -42,9 +42,7 @@ def context() -> dict:
     ]
     context = {"nav_items": items, "csp_nonce": getattr(g, "csp_nonce", "")}
     if current_user.is_authenticated:
-        from services import ledger
-
-        from services import likes
+        from services import ledger, likes
 
         context["nav_credits"] = ledger.wallet_balance(current_user.id)
         context["nav_unread"] = likes.unread_count(current_user.id)
