@@ -118,6 +118,7 @@ def seed_demo() -> int:
         created += 1
     db.session.commit()
     _seed_wallets()
+    _seed_profiles()
     return created
 
 
@@ -169,6 +170,74 @@ def _seed_wallets() -> None:
                 f"seed:tip:{fan.id}",
                 reference=("user", creator.id),
             )
+    db.session.commit()
+
+
+DEMO_PLACES = [  # (latitude, longitude, label): most demo people near Paris and London
+    (48.8566, 2.3522, "Paris, France"),
+    (48.8566, 2.3522, "Paris, France"),
+    (51.5074, -0.1278, "London, United Kingdom"),
+    (52.5200, 13.4050, "Berlin, Germany"),
+    (40.7128, -74.0060, "New York City, United States"),
+]
+DEMO_INTERESTS = [
+    "hiking",
+    "jazz",
+    "cooking",
+    "board games",
+    "travel",
+    "photography",
+    "yoga",
+    "cinema",
+    "running",
+    "books",
+    "techno",
+    "museums",
+]
+DEMO_BIOS = [
+    "Weekend hiker, weekday coffee snob. Looking for someone to get lost with.",
+    "I cook too much pasta and I am always looking for people to share it with.",
+    "Museums in the morning, jazz at night. Tell me your favourite record.",
+    "New in town, curious about everything. Let's find the best bakery together.",
+]
+
+
+def _seed_profiles() -> None:
+    """Dating profiles, places and a few answers for demo people who have none yet."""
+    import random
+
+    from models import Profile
+    from services import matching, profiles
+
+    people = db.session.scalars(
+        select(User)
+        .where(
+            User.email.like(f"%@{DEMO_DOMAIN}"),
+            User.role == "fan",
+            ~select(Profile.user_id).where(Profile.user_id == User.id).exists(),
+        )
+        .order_by(User.id)
+    ).all()
+    questions = list(matching.bank().values())[:15]
+    for index, user in enumerate(people):
+        rng = random.Random(user.email)  # the same world every time
+        gender = ("woman", "man", "nonbinary")[index % 3 if index % 7 else 2]
+        lat, lon, _ = DEMO_PLACES[index % len(DEMO_PLACES)]
+        profile = profiles.ensure(user)
+        profile.gender = gender
+        profile.seeking = "woman,man,nonbinary"
+        profile.bio = DEMO_BIOS[index % len(DEMO_BIOS)]
+        db.session.commit()
+        profiles.set_location_coordinates(
+            user, lat + rng.uniform(-0.15, 0.15), lon + rng.uniform(-0.2, 0.2)
+        )
+        profiles.set_interests(user, ", ".join(rng.sample(DEMO_INTERESTS, 3)))
+        for question in questions[: 8 + index % 8]:
+            choices = len(question.choices)
+            mine = rng.randrange(choices)
+            accepted = sorted({mine, rng.randrange(choices)})
+            matching.answer(user, question.id, mine, accepted, rng.choice([1, 10, 10, 50, 250]))
+        user.last_active_at = clock.now() if index % 4 == 0 else None
     db.session.commit()
 
 

@@ -27,6 +27,16 @@ def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
     assert _count(app) == 51
     with app.app_context():
         assert accounts.authenticate(f"fan7@{DEMO_DOMAIN}", DEMO_PASSWORD).email_verified
+        # The demo world is alive: fans have places, answers and people near them.
+        from werkzeug.datastructures import MultiDict
+
+        from services import discover, profiles
+
+        fan = accounts.find_by_email(f"fan1@{DEMO_DOMAIN}")
+        filters = discover.parse_filters(profiles.get(fan.id), MultiDict({"radius": "100"}))
+        cards, _ = discover.search(fan, filters)
+        assert len(cards) >= 5
+        assert any(card.match is not None for card in cards)
 
 
 def test_seed_demo_refuses_production(app, runner):

@@ -1,0 +1,93 @@
+"""Dating in Chromium: set a place → filter by 25 km → like someone → they like back →
+both see the match."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from extensions import db
+from services import accounts
+from tests.conftest import ARTIFACTS
+from tests.dating_helpers import dater
+
+pytestmark = pytest.mark.browser
+PASSWORD = "velvet-harbor-lamp-31"
+
+
+def sign_up(page, base, email, name):
+    page.goto(base + "/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Display name").fill(name)
+    page.get_by_label("Date of birth").fill("1993-03-03")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+
+
+def set_up_profile(page, gender_label, city_query, city_label, use_geolocation=False):
+    page.get_by_role("link", name="Discover").first.click()
+    expect(page).to_have_url(re.compile(r"/profile$"))  # asked to set up first
+    page.get_by_label("I am").select_option(label=gender_label)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#basics-form").get_by_text("Saved.")).to_be_visible()
+    if use_geolocation:
+        page.get_by_role("button", name="Use my current location").click()
+    else:
+        page.get_by_label("Or pick a city").fill(city_query)
+        page.get_by_role("button", name=city_label).first.click()
+    expect(page.locator("#place-name")).to_contain_text(city_label.split(",")[0])
+
+
+def test_set_location_filter_like_and_match(live_server, browser):
+    base = live_server.url
+    with live_server.app.app_context():
+        dater("Faraway", lat=45.764, lon=4.8357)  # Lyon, ~390 km from Paris
+        db.session.commit()
+
+    mia_context = browser.new_context(
+        geolocation={"latitude": 48.8566, "longitude": 2.3522}, permissions=["geolocation"]
+    )
+    mia = mia_context.new_page()
+    sign_up(mia, base, "mia@example.com", "Mia")
+    set_up_profile(mia, "A woman", "", "Paris", use_geolocation=True)
+
+    leo_context = browser.new_context()
+    leo = leo_context.new_page()
+    sign_up(leo, base, "leo@example.com", "Leo")
+    set_up_profile(leo, "A man", "Argent", "Argenteuil, France")
+
+    # Mia discovers, narrows to 25 km: Leo (≈13 km) stays, Faraway (≈390 km) goes.
+    mia.get_by_role("link", name="Discover").first.click()
+    mia.get_by_label("Within").select_option("500")
+    expect(mia.get_by_role("heading", name="Faraway, 30")).to_be_visible()
+    mia.get_by_label("Within").select_option("25")
+    expect(mia.get_by_role("heading", name="Faraway, 30")).to_have_count(0)
+    card = mia.locator("article.person-card", has_text="Leo")
+    expect(card).to_contain_text("10 km away")
+    assert "radius=25" in mia.url  # the filters are in the address
+    ARTIFACTS.mkdir(exist_ok=True)
+    mia.screenshot(path=str(ARTIFACTS / "discover.png"), full_page=True)
+    card.get_by_role("button", name="Like Leo").click()
+    expect(card.get_by_text("You liked Leo.")).to_be_visible()
+
+    # Leo sees a notification, finds Mia and likes her back.
+    leo.reload()
+    expect(leo.locator("#nav-bell .count")).to_have_text("1")
+    leo.get_by_role("link", name="Discover").first.click()
+    leo.get_by_label("Within").select_option("25")
+    mia_card = leo.locator("article.person-card", has_text="Mia")
+    mia_card.get_by_role("button", name="Like Mia").click()
+    expect(mia_card.get_by_text("It's a match!")).to_be_visible()
+
+    for page, other in ((leo, "Mia"), (mia, "Leo")):
+        page.get_by_role("link", name="Matches").first.click()
+        expect(page.locator("article.person-card", has_text=other)).to_be_visible()
+    mia.locator("#nav-bell").click()
+    expect(mia.get_by_text("You and Leo like each other!")).to_be_visible()
+    with live_server.app.app_context():
+        assert accounts.find_by_email("mia@example.com") is not None
+    mia_context.close()
+    leo_context.close()
