@@ -186,10 +186,13 @@ def post(
     actor_id: int | None = None,
     reverses_id: int | None = None,
     overdraw: Iterable[int] = (),
+    despite_freeze: Iterable[int] = (),
 ) -> tuple[Transfer, bool]:
     """Write one balanced transfer. Returns (transfer, created).
 
     `overdraw`: ids of user accounts allowed below zero in this transfer (a chargeback only).
+    `despite_freeze`: ids of frozen accounts that may still be debited, never below zero (a
+    refund must go through even while a chargeback is reviewed).
     """
     if not key or len(key) > 200:
         raise ValueError("an idempotency key of 1 to 200 characters is required")
@@ -226,11 +229,16 @@ def post(
         raise DuplicateTransfer("This operation is already being processed.") from exc
 
     overdraw = set(overdraw)
+    despite_freeze = set(despite_freeze)
     balances_after: dict[int, int] = {}
     for account_id in sorted(merged):  # one lock order for everyone: no deadlocks
         delta = merged[account_id]
         stmt = update(LedgerAccount).where(LedgerAccount.id == account_id)
-        if delta < 0 and account_id not in overdraw:
+        if delta >= 0 or account_id in overdraw:
+            pass  # credits, or a chargeback's claw-back: no condition
+        elif account_id in despite_freeze:
+            stmt = stmt.where(LedgerAccount.balance + delta >= 0)
+        else:
             stmt = stmt.where(
                 or_(
                     LedgerAccount.user_id.is_(None),
@@ -449,6 +457,7 @@ def take_back_purchase(
         [(wallet, -taken), (system_account("payments_clearing"), taken)],
         reference=("order", order_id),
         overdraw=[wallet.id] if chargeback else [],
+        despite_freeze=[wallet.id],
     )
     return taken, transfer
 
