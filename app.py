@@ -99,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
         errors,
         health,
         main,
+        media,
         profile,
         settings,
         wallet,
@@ -111,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(wallet.bp)
     app.register_blueprint(dating.bp)
     app.register_blueprint(profile.bp)
+    app.register_blueprint(media.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
@@ -157,6 +159,9 @@ def _register_request_hooks(app: Flask) -> None:
     from services.devices import describe_user_agent
 
     app.add_template_filter(describe_user_agent, "device_name")
+    from services.media import url_for_key
+
+    app.add_template_global(url_for_key, "media_url")
     app.context_processor(navigation.context)
 
     @app.after_request

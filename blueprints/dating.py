@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 from blueprints.htmx import is_htmx, redirect_to
 from extensions import db, limiter
 from models import Profile, User
-from services import discover, likes, matching, profiles, safety
+from services import discover, likes, matching, media, profiles, safety
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("dating", __name__)
@@ -109,6 +109,7 @@ def person(user_id: int):
         reaction=likes.my_reaction(current_user.id, user_id),
         matched=likes.is_match(current_user.id, user_id),
         interests=profiles.interests_of(user_id),
+        photos=media.photos_of(user_id),
         reasons=safety.REPORT_REASONS,
     )
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from blueprints.htmx import is_htmx
 from extensions import limiter
-from services import cities, matching, profiles
+from services import cities, matching, media, profiles
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("profile", __name__)
@@ -22,6 +22,8 @@ def _context(**extra) -> dict:
         "answered": answered,
         "total": total,
         "errors": {},
+        "photos": media.photos_of(current_user.id),
+        "photo_url": media.url_for_key,
         **extra,
     }
 
@@ -132,3 +134,48 @@ def answer():
     return render_template(
         template, question=question, importance=matching.IMPORTANCE, error=error, **_progress()
     ), status
+
+
+@bp.post("/profile/photos/presign")
+@login_required
+@limiter.limit("60 per hour")
+def photo_presign():
+    data = request.get_json(silent=True) or {}
+    try:
+        upload = media.start_upload(
+            current_user, "photo", str(data.get("content_type", "")), data.get("size")
+        )
+    except DomainError as exc:
+        message = (
+            " ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else (exc.message)
+        )
+        return jsonify(error=message), exc.status
+    return jsonify(upload)
+
+
+@bp.post("/profile/photos/confirm")
+@login_required
+@limiter.limit("60 per hour")
+def photo_confirm():
+    data = request.get_json(silent=True) or {}
+    try:
+        media.confirm_upload(current_user, str(data.get("key", "")))
+    except DomainError as exc:
+        message = (
+            " ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else (exc.message)
+        )
+        return render_template("profile/_photos.html", **_context(photo_error=message)), (
+            exc.status
+        )
+    return render_template("profile/_photos.html", **_context())
+
+
+@bp.post("/profile/photos/<int:photo_id>/delete")
+@login_required
+def photo_delete(photo_id: int):
+    media.delete_photo(current_user, photo_id)
+    if is_htmx():
+        return render_template("profile/_photos.html", **_context())
+    from flask import redirect, url_for
+
+    return redirect(url_for("profile.edit"), code=303)

@@ -13,6 +13,7 @@ from models.dating import (
     Report,
 )
 from models.ledger import Entry, LedgerAccount, Transfer
+from models.media import MediaObject
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
@@ -25,6 +26,7 @@ __all__ = [
     "Like",
     "Match",
     "MatchAnswer",
+    "MediaObject",
     "Notification",
     "Photo",
     "Profile",

@@ -89,6 +89,9 @@ class Photo(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    media_id: Mapped[int] = mapped_column(
+        ForeignKey("media_objects.id", ondelete="CASCADE"), unique=True
+    )
     storage_key: Mapped[str] = mapped_column(String(200), unique=True)
     thumb_key: Mapped[str | None] = mapped_column(String(200))
     width: Mapped[int]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, or_, select
 
 from extensions import db
-from models import Like, Profile, ProfileInterest, User
+from models import Like, Photo, Profile, ProfileInterest, User
 from models.dating import GENDERS
 from services import clock, geo, matching, profiles, safety
 from services.errors import ValidationFailed
@@ -55,6 +55,7 @@ class Card:
     photo_count: int
     is_creator: bool
     is_verified: bool
+    photo_key: str | None = None
 
 
 def parse_filters(me_profile: Profile, args: dict) -> Filters:
@@ -233,6 +234,17 @@ def _cards(page, percentages, now) -> list[Card]:
         if ids
         else {}
     )
+    thumbs = (
+        dict(
+            db.session.execute(
+                select(Photo.user_id, Photo.thumb_key).where(
+                    Photo.user_id.in_(ids), Photo.position == 0
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
     cards = []
     for user_id, km, _, last_active in page:
         profile, user = rows[user_id]
@@ -249,6 +261,7 @@ def _cards(page, percentages, now) -> list[Card]:
                 photo_count=profile.photo_count,
                 is_creator=profile.is_creator,
                 is_verified=profile.is_verified,
+                photo_key=thumbs.get(user_id),
             )
         )
     return cards

@@ -91,3 +91,19 @@ def test_set_location_filter_like_and_match(live_server, browser):
         assert accounts.find_by_email("mia@example.com") is not None
     mia_context.close()
     leo_context.close()
+
+
+def test_upload_a_photo_to_the_profile(live_server, page, tmp_path):
+    from tests.test_media import jpeg_bytes
+
+    sign_up(page, live_server.url, "zia@example.com", "Zia")
+    page.goto(live_server.url + "/profile")
+    picture = tmp_path / "me.jpg"
+    picture.write_bytes(jpeg_bytes((900, 700)))
+    page.get_by_label("Add a photo").set_input_files(str(picture))
+    image = page.get_by_role("img", name="Your photo 1")
+    expect(image).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 400
+    page.screenshot(path=str(ARTIFACTS / "profile-photos.png"), full_page=True)
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_role("img", name="Your photo 1")).to_have_count(0)

@@ -1,0 +1,49 @@
+"""The local storage's endpoints: the pre-signed upload target and signed downloads. (With S3
+the browser talks to the bucket instead and these are not used.)"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request, send_file
+
+from extensions import csrf, limiter
+from services import media
+from services.errors import DomainError
+
+bp = Blueprint("media", __name__, url_prefix="/media")
+csrf.exempt(bp)  # the upload carries its own signed policy, like an S3 pre-signed POST
+
+
+@bp.post("/upload")
+@limiter.limit("60 per hour")
+def upload():
+    request.max_content_length = media.MAX_PHOTO_BYTES + 64 * 1024
+    form = request.form
+    try:
+        policy = media.LocalStorage.check_policy(form.get("policy", ""), form.get("signature", ""))
+    except (DomainError, ValueError, KeyError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else "The upload form is not valid."
+        return jsonify(error=message), 403
+    file = request.files.get("file")
+    if form.get("key") != policy["key"] or form.get("Content-Type") != policy["content_type"]:
+        return jsonify(error="The upload does not match its form."), 403
+    if file is None:
+        return jsonify(error="No file was sent."), 400
+    data = file.read(policy["max_bytes"] + 1)
+    if len(data) > policy["max_bytes"]:
+        return jsonify(error="The file is too large."), 413
+    media.storage().write(policy["key"], data, policy["content_type"])
+    return "", 204
+
+
+@bp.get("/file/<path:key>")
+def file(key: str):
+    expires = request.args.get("expires", type=int) or 0
+    if not media.LocalStorage.check_url(key, expires, request.args.get("sig", "")):
+        abort(403, description="This link has expired. Reload the page.")
+    store = media.storage()
+    info = store.head(key)
+    if info is None:
+        abort(404)
+    response = send_file(store._path(key), mimetype=info.content_type, max_age=300)
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response

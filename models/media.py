@@ -1,0 +1,33 @@
+"""Media objects: every file a user uploads, from the pre-signed upload to its processing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from services import clock
+
+
+class MediaObject(db.Model):
+    __tablename__ = "media_objects"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'uploaded', 'ready', 'rejected')", name="status"),
+        Index("ix_media_objects_user_id_status", "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))  # photo, …
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    max_bytes: Mapped[int]
+    size: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    variants: Mapped[dict] = mapped_column(JSON, default=dict)  # name → storage key
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

@@ -1,0 +1,294 @@
+"""Media (SPEC §10): one storage interface; uploads go straight from the browser to storage.
+
+    1. `start_upload()` records a pending MediaObject and returns a pre-signed POST (URL plus
+       form fields) that only accepts that key, that content type and up to that size, for a
+       few minutes.
+    2. The browser posts the file there directly.
+    3. `confirm_upload()` checks the object really exists with an allowed type and size, and
+       queues the processing job (Pillow: checks it is an image, strips metadata, resizes,
+       makes a thumbnail).
+    4. Files are served only through short-lived signed URLs (`url_for_key`).
+
+The embedded default is `LocalStorage` under instance/media, which signs its own POST policy
+and download links with the app's secret; `S3Storage` arrives with the creator economy and
+uses boto3's pre-signed POST and URLs against any S3-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from flask import current_app, url_for
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import func, select
+
+from extensions import db
+from models import MediaObject, Photo, Profile, User
+from services import clock
+from services.errors import DomainError, NotFound, ValidationFailed
+
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_PHOTOS = 9
+UPLOAD_SECONDS = 600
+URL_SECONDS = 3600
+MAX_PIXELS = 40_000_000  # refuse decompression bombs
+
+
+@dataclass
+class ObjectInfo:
+    size: int
+    content_type: str
+
+
+class Storage(Protocol):
+    def presigned_post(self, key: str, content_type: str, max_bytes: int) -> dict: ...
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def write(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def signed_url(self, key: str, seconds: int) -> str: ...
+
+
+def _sign(payload: str) -> str:
+    secret = current_app.config["SECRET_KEY"].encode()
+    key = hmac.new(secret, b"amora local media", hashlib.sha256).digest()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+class LocalStorage:
+    """Files under instance/media, with an upload endpoint that honours signed policies."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise DomainError("Invalid media key.")
+        return path
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int) -> dict:
+        policy = base64.urlsafe_b64encode(
+            json.dumps(
+                {
+                    "key": key,
+                    "content_type": content_type,
+                    "max_bytes": max_bytes,
+                    "expires": int(time.time()) + UPLOAD_SECONDS,
+                }
+            ).encode()
+        ).decode()
+        return {
+            "url": url_for("media.upload"),
+            "fields": {
+                "key": key,
+                "Content-Type": content_type,
+                "policy": policy,
+                "signature": _sign(policy),
+            },
+        }
+
+    @staticmethod
+    def check_policy(policy: str, signature: str) -> dict:
+        if not hmac.compare_digest(_sign(policy), signature or ""):
+            raise DomainError("The upload form is not valid.")
+        data = json.loads(base64.urlsafe_b64decode(policy.encode()))
+        if data["expires"] < time.time():
+            raise DomainError("The upload form has expired; try again.")
+        return data
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        meta = path.with_name(path.name + ".meta.json")
+        if not path.exists() or not meta.exists():
+            return None
+        return ObjectInfo(
+            size=path.stat().st_size, content_type=json.loads(meta.read_text())["content_type"]
+        )
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.with_name(path.name + ".meta.json").write_text(
+            json.dumps({"content_type": content_type})
+        )
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        for candidate in (path, path.with_name(path.name + ".meta.json")):
+            candidate.unlink(missing_ok=True)
+
+    def signed_url(self, key: str, seconds: int) -> str:
+        expires = int(time.time()) + seconds
+        return url_for("media.file", key=key, expires=expires, sig=_sign(f"{key}:{expires}"))
+
+    @staticmethod
+    def check_url(key: str, expires: int, sig: str) -> bool:
+        return expires >= time.time() and hmac.compare_digest(_sign(f"{key}:{expires}"), sig)
+
+
+def storage() -> Storage:
+    return LocalStorage(Path(current_app.instance_path) / "media")
+
+
+def url_for_key(key: str | None, seconds: int = URL_SECONDS) -> str | None:
+    return storage().signed_url(key, seconds) if key else None
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+def start_upload(user: User, purpose: str, content_type: str, size: object) -> dict:
+    """A pending object and the pre-signed POST for it."""
+    if purpose != "photo":
+        raise DomainError("Unknown upload kind.")
+    if content_type not in IMAGE_TYPES:
+        raise ValidationFailed({"file": "Photos must be JPEG, PNG or WebP images."})
+    try:
+        declared = int(size)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed({"file": "The file size is missing."}) from exc
+    if not 0 < declared <= MAX_PHOTO_BYTES:
+        raise ValidationFailed({"file": f"Photos can be up to {MAX_PHOTO_BYTES // 2**20} MB."})
+    if photo_count(user.id) >= MAX_PHOTOS:
+        raise ValidationFailed({"file": f"You can have up to {MAX_PHOTOS} photos."})
+    key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{IMAGE_TYPES[content_type]}"
+    db.session.add(
+        MediaObject(
+            user_id=user.id,
+            purpose=purpose,
+            key=key,
+            content_type=content_type,
+            max_bytes=MAX_PHOTO_BYTES,
+        )
+    )
+    db.session.commit()
+    return {"key": key, **storage().presigned_post(key, content_type, MAX_PHOTO_BYTES)}
+
+
+def confirm_upload(user: User, key: str) -> MediaObject:
+    """The browser says the upload finished: check it, then process it on the worker."""
+    from workers import media as media_jobs
+    from workers.queue import enqueue
+
+    obj = db.session.scalar(select(MediaObject).where(MediaObject.key == (key or "")))
+    if obj is None or obj.user_id != user.id:
+        raise NotFound("There is no such upload.")  # someone else's key is "not found" too
+    if obj.status != "pending":
+        return obj  # confirming twice is harmless
+    info = storage().head(obj.key)
+    if info is None:
+        raise DomainError("The file never arrived. Try uploading it again.")
+    if info.content_type != obj.content_type or info.size > obj.max_bytes or info.size == 0:
+        storage().delete(obj.key)
+        obj.status = "rejected"
+        obj.error = "Wrong type or size."
+        db.session.commit()
+        raise ValidationFailed({"file": "That file is not an allowed photo."})
+    obj.size = info.size
+    obj.status = "uploaded"
+    enqueue(media_jobs.process, obj.id)
+    db.session.commit()
+    db.session.refresh(obj)
+    return obj
+
+
+def process(media_id: int) -> None:
+    """Worker: decode with Pillow (it must really be an image), strip metadata by re-encoding,
+    fit within 1600 px, make a 400 px thumbnail, then publish the photo. Idempotent."""
+    obj = db.session.get(MediaObject, media_id)
+    if obj is None or obj.status != "uploaded":
+        return
+    store = storage()
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        with Image.open(io.BytesIO(store.read(obj.key))) as source:
+            source.verify()
+        with Image.open(io.BytesIO(store.read(obj.key))) as source:
+            image = ImageOps.exif_transpose(source).convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
+        store.delete(obj.key)
+        obj.status = "rejected"
+        obj.error = "Not a readable image."
+        db.session.commit()
+        return
+    variants = {}
+    for name, size in (("display", 1600), ("thumb", 400)):
+        copy = image.copy()
+        copy.thumbnail((size, size))
+        buffer = io.BytesIO()
+        copy.save(buffer, "JPEG", quality=85, optimize=True)
+        variant_key = f"{obj.key.rsplit('.', 1)[0]}.{name}.jpg"
+        store.write(variant_key, buffer.getvalue(), "image/jpeg")
+        variants[name] = variant_key
+    store.delete(obj.key)  # the original, with its metadata, is not kept
+    obj.variants = variants
+    obj.width, obj.height = image.size
+    obj.status = "ready"
+    if obj.purpose == "photo":
+        position = photo_count(obj.user_id)
+        db.session.add(
+            Photo(
+                user_id=obj.user_id,
+                media_id=obj.id,
+                storage_key=variants["display"],
+                thumb_key=variants["thumb"],
+                width=image.width,
+                height=image.height,
+                position=position,
+            )
+        )
+        profile = db.session.get(Profile, obj.user_id)
+        if profile is not None:
+            profile.photo_count = position + 1
+            profile.updated_at = clock.now()
+    db.session.commit()
+
+
+def photo_count(user_id: int) -> int:
+    return db.session.scalar(select(func.count(Photo.id)).where(Photo.user_id == user_id))
+
+
+def photos_of(user_id: int) -> list[Photo]:
+    return list(
+        db.session.scalars(
+            select(Photo).where(Photo.user_id == user_id).order_by(Photo.position, Photo.id)
+        )
+    )
+
+
+def delete_photo(user: User, photo_id: int) -> None:
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.user_id != user.id:
+        raise NotFound("There is no such photo.")
+    for key in (photo.storage_key, photo.thumb_key):
+        if key:
+            storage().delete(key)
+    db.session.delete(photo)
+    db.session.flush()
+    remaining = photos_of(user.id)
+    for index, item in enumerate(remaining):
+        item.position = index
+    profile = db.session.get(Profile, user.id)
+    if profile is not None:
+        profile.photo_count = len(remaining)
+    db.session.commit()
