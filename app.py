@@ -162,6 +162,9 @@ def _register_request_hooks(app: Flask) -> None:
     from services.media import url_for_key
 
     app.add_template_global(url_for_key, "media_url")
+    from services.clock import last_seen
+
+    app.add_template_filter(last_seen, "last_seen")
     app.context_processor(navigation.context)
 
     @app.after_request

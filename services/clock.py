@@ -41,3 +41,19 @@ def advance(delta: dt.timedelta) -> None:
     if _frozen_at is None:
         raise RuntimeError("advance() needs a frozen clock")
     _frozen_at = _frozen_at + delta
+
+
+def last_seen(moment: dt.datetime | None) -> str:
+    """"Online now", "Active 5 minutes ago", … for a last-activity time."""
+    if moment is None:
+        return "Not active recently"
+    seconds = (now() - moment).total_seconds()
+    if seconds < 5 * 60:
+        return "Online now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            if unit == "day" and count > 30:
+                return "Active more than a month ago"
+            return f"Active {count} {unit}{'s' if count != 1 else ''} ago"
+    return "Online now"
