@@ -100,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
         health,
         main,
         media,
+        messages,
         profile,
         settings,
         wallet,
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(dating.bp)
     app.register_blueprint(profile.bp)
     app.register_blueprint(media.bp)
+    app.register_blueprint(messages.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)

@@ -46,4 +46,7 @@ def context() -> dict:
 
         context["nav_credits"] = ledger.wallet_balance(current_user.id)
         context["nav_unread"] = likes.unread_count(current_user.id)
+        from services import messaging
+
+        context["nav_unread_messages"] = messaging.unread_total(current_user.id)
     return context

@@ -14,6 +14,7 @@ from models.dating import (
 )
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.media import MediaObject
+from models.messaging import Conversation, CreatorSettings, Message
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
@@ -23,10 +24,13 @@ __all__ = [
     "Alert",
     "AuditLog",
     "Block",
+    "Conversation",
+    "CreatorSettings",
     "Like",
     "Match",
     "MatchAnswer",
     "MediaObject",
+    "Message",
     "Notification",
     "Photo",
     "Profile",

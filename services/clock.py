@@ -44,7 +44,7 @@ def advance(delta: dt.timedelta) -> None:
 
 
 def last_seen(moment: dt.datetime | None) -> str:
-    """"Online now", "Active 5 minutes ago", … for a last-activity time."""
+    """ "Online now", "Active 5 minutes ago", … for a last-activity time."""
     if moment is None:
         return "Not active recently"
     seconds = (now() - moment).total_seconds()

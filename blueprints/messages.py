@@ -1,0 +1,216 @@
+"""Messages: the inbox, a conversation (htmx over HTTP), and the WebSocket at /ws.
+
+The socket carries small JSON events (a message arrived, someone is typing, messages were
+read); the page then fetches the new messages as HTML over plain HTTP, which also works without
+the socket. On (re)connect the client sends the last message id it has and gets the ids it
+missed, so each message lands on screen exactly once (the DOM keys them by id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+
+from flask import Blueprint, abort, current_app, render_template, request, session
+from flask_login import current_user, login_required
+from simple_websocket import ConnectionClosed
+
+from blueprints.htmx import is_htmx
+from extensions import db, limiter, sock
+from models import User
+from services import accounts, ledger, messaging, realtime, safety
+from services.errors import DomainError
+
+bp = Blueprint("messages", __name__)
+log = logging.getLogger("amora.messages")
+
+
+@bp.get("/messages")
+@login_required
+def inbox():
+    return render_template(
+        "messages/inbox.html", conversations=messaging.conversations_of(current_user)
+    )
+
+
+def _other_or_404(other_id: int) -> User:
+    other = db.session.get(User, other_id)
+    if (
+        other is None
+        or other.id == current_user.id
+        or other.status in ("banned", "deleted")
+        or safety.blocked_between(current_user.id, other_id)
+    ):
+        abort(404)
+    return other
+
+
+@bp.get("/messages/<int:other_id>")
+@login_required
+def conversation(other_id: int):
+    other = _other_or_404(other_id)
+    items = messaging.messages_between(current_user, other_id)
+    messaging.mark_read(current_user, other_id)
+    allowed, reason = messaging.may_write(current_user, other)
+    return render_template(
+        "messages/conversation.html",
+        other=other,
+        items=items,
+        allowed=allowed,
+        reason=reason,
+        price=messaging.message_price(current_user, other),
+        balance=ledger.wallet_balance(current_user.id),
+    )
+
+
+@bp.get("/messages/<int:other_id>/since")
+@login_required
+def since(other_id: int):
+    _other_or_404(other_id)
+    after = request.args.get("after", type=int) or 0
+    items = messaging.messages_between(current_user, other_id, after_id=after)
+    if items:
+        messaging.mark_read(current_user, other_id)
+    return render_template("messages/_items.html", items=items)
+
+
+@bp.post("/messages/<int:other_id>")
+@login_required
+@limiter.limit("30 per minute; 600 per hour")
+def send(other_id: int):
+    other = _other_or_404(other_id)
+    try:
+        message = messaging.send(current_user, other.id, request.form.get("body", ""))
+    except ledger.InsufficientCredits as exc:
+        return render_template("messages/_compose_error.html", error=exc.message, buy=True), 402
+    except DomainError as exc:
+        message_text = " ".join(exc.errors.values()) if hasattr(exc, "errors") else exc.message
+        return render_template("messages/_compose_error.html", error=message_text), exc.status
+    if is_htmx():
+        return render_template(
+            "messages/_sent.html", items=[message], balance=ledger.wallet_balance(current_user.id)
+        )
+    from flask import redirect, url_for
+
+    return redirect(url_for("messages.conversation", other_id=other.id), code=303)
+
+
+@bp.get("/messages/unread")
+@login_required
+def unread_badge():
+    return render_template("messages/_unread.html", unread=messaging.unread_total(current_user.id))
+
+
+# --- the socket --------------------------------------------------------------------------------
+
+
+SESSION_CHECK_SECONDS = 1.0
+
+
+@sock.route("/ws", bp=bp)
+@limiter.limit("30 per minute")
+def socket(ws):
+    if not current_user.is_authenticated:
+        ws.send(json.dumps({"type": "error", "error": "Log in first."}))
+        ws.close(reason=1008, message="unauthenticated")
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    user_id, raw_sid = current_user.id, session.get("sid")
+    subscription = realtime.broker().subscribe(user_id)
+    send_lock = threading.Lock()
+    alive = threading.Event()
+    alive.set()
+
+    def send_json(event: dict) -> None:
+        with send_lock:
+            ws.send(json.dumps(event))
+
+    def pump() -> None:
+        """Broker → socket; also closes the socket within a second of a revoke or ban."""
+        checked = 0.0
+        while alive.is_set():
+            try:
+                event = subscription.get(timeout=0.25)
+            except Exception:  # the broker went away (Redis restarted): the client reconnects
+                log.warning("socket of user %s lost its broker subscription", user_id)
+                with contextlib.suppress(ConnectionClosed):
+                    ws.close(reason=1011, message="broker unavailable")
+                break
+            if event is not None:
+                try:
+                    send_json(event)
+                except ConnectionClosed:
+                    break
+            now = time.monotonic()
+            if now - checked >= SESSION_CHECK_SECONDS:
+                checked = now
+                with app.app_context():
+                    still = accounts.load_session_user(user_id, raw_sid) is not None
+                    db.session.remove()
+                if not still:
+                    with contextlib.suppress(ConnectionClosed):
+                        send_json({"type": "closed", "reason": "Your session has ended."})
+                        ws.close(reason=1008, message="session ended")
+                    break
+        alive.clear()
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            while alive.is_set():
+                raw = ws.receive(timeout=1)
+                if raw is None:
+                    continue
+                try:
+                    frame = json.loads(raw)
+                    kind = frame["type"]
+                except (ValueError, KeyError, TypeError):
+                    send_json({"type": "error", "error": "Frames are JSON objects with a type."})
+                    continue
+                _handle(frame, kind, user_id, send_json)
+    finally:
+        alive.clear()
+        subscription.close()
+        thread.join(2)
+
+
+def _handle(frame: dict, kind: str, user_id: int, send_json) -> None:
+    user = db.session.get(User, user_id)
+    if kind == "hello":
+        try:
+            last_id = max(0, int(frame.get("last_id") or 0))
+        except (TypeError, ValueError):
+            send_json({"type": "error", "error": "last_id must be a number."})
+            return
+        for message in messaging.missed(user, last_id):
+            send_json(
+                {
+                    "type": "message",
+                    "id": message.id,
+                    "conversation_id": message.conversation_id,
+                    "sender_id": message.sender_id,
+                    "recipient_id": message.recipient_id,
+                    "catch_up": True,
+                }
+            )
+        send_json({"type": "ready"})
+    elif kind == "typing":
+        try:
+            other_id = int(frame.get("to"))
+        except (TypeError, ValueError):
+            send_json({"type": "error", "error": "typing needs a `to` user id."})
+            return
+        target = db.session.get(User, other_id)
+        if target is None or not messaging.may_write(user, target)[0]:
+            send_json({"type": "error", "error": "You cannot write to that person."})
+            return
+        realtime.broker().publish(other_id, {"type": "typing", "from": user_id})
+    elif kind == "ping":
+        send_json({"type": "pong"})
+    else:
+        send_json({"type": "error", "error": f"Unknown frame type {kind!r}."})
+    db.session.remove()

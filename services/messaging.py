@@ -1,0 +1,243 @@
+"""Messages (SPEC §4): who may write to whom, what it costs, and delivery.
+
+A fan writing to a creator pays the creator's message price, charged through the ledger in the
+same transaction that stores the message; without enough credits nothing is stored. Between
+people who are not creators, messages are free once they matched, or after an intro was paid
+(SPEC §2). A creator's replies are free. Blocked people cannot write to each other.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from extensions import db
+from models import Conversation, CreatorSettings, Message, User
+from services import clock, ledger, likes, safety
+from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+
+MAX_LENGTH = 5000
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def message_price(sender: User, recipient: User) -> int:
+    """Credits this message costs the sender (0 = free)."""
+    if not recipient.is_creator or sender.is_creator and sender.id == recipient.id:
+        return 0
+    settings = db.session.get(CreatorSettings, recipient.id)
+    return settings.message_price if settings else 0
+
+
+def may_write(sender: User, recipient: User) -> tuple[bool, str | None]:
+    """Whether `sender` may write to `recipient` now, and why not."""
+    if safety.blocked_between(sender.id, recipient.id):
+        return False, "You cannot message this person."
+    if recipient.is_creator or sender.is_creator:
+        return True, None  # fans write to creators (paid); creators reply to their fans
+    if likes.can_message(sender, recipient):
+        return True, None
+    return False, "Match first, or unlock an intro, to message this person."
+
+
+def conversation_between(a: int, b: int, create: bool = False) -> Conversation | None:
+    low, high = _pair(a, b)
+    conversation = db.session.scalar(
+        select(Conversation).where(Conversation.user_a_id == low, Conversation.user_b_id == high)
+    )
+    if conversation is None and create:
+        # INSERT … ON CONFLICT DO NOTHING: the first messages of two people may race.
+        dialect = db.session.get_bind().dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        db.session.execute(
+            module.insert(Conversation)
+            .values(user_a_id=low, user_b_id=high, created_at=clock.now())
+            .on_conflict_do_nothing(index_elements=["user_a_id", "user_b_id"])
+        )
+        conversation = db.session.scalar(
+            select(Conversation).where(
+                Conversation.user_a_id == low, Conversation.user_b_id == high
+            )
+        )
+    return conversation
+
+
+def send(sender: User, recipient_id: int, body: str) -> Message:
+    """Store (and charge) a message in one transaction, then publish it to both people."""
+    text = (body or "").strip()
+    if not text:
+        raise ValidationFailed({"body": "Write something first."})
+    if len(text) > MAX_LENGTH:
+        raise ValidationFailed({"body": f"Messages can be up to {MAX_LENGTH:,} characters."})
+    if recipient_id == sender.id:
+        raise DomainError("You cannot message yourself.")
+    recipient = db.session.get(User, recipient_id)
+    if recipient is None or recipient.status in ("banned", "deleted"):
+        raise NotFound("That person is not here.")
+    allowed, reason = may_write(sender, recipient)
+    if not allowed:
+        raise NotAllowed(reason or "You cannot message this person.")
+    price = message_price(sender, recipient)
+    if price and not sender.email_verified:
+        raise NotAllowed("Confirm your email address before sending paid messages.")
+    conversation = conversation_between(sender.id, recipient.id, create=True)
+    message = Message(
+        conversation_id=conversation.id,
+        sender_id=sender.id,
+        recipient_id=recipient.id,
+        body=text,
+        price=price,
+        created_at=clock.now(),
+    )
+    db.session.add(message)
+    db.session.flush()
+    if price:
+        # Raises InsufficientCredits and rolls everything back: the message is not stored.
+        transfer, _ = ledger.spend(
+            sender.id,
+            recipient.id,
+            price,
+            "message",
+            f"message:{message.id}:{secrets.token_hex(4)}",
+            reference=("message", message.id),
+        )
+        message.transfer_id = transfer.id
+    conversation.last_message_at = message.created_at
+    db.session.commit()
+    publish_message(message)
+    return message
+
+
+def publish_message(message: Message) -> None:
+    from services import realtime
+
+    event = {
+        "type": "message",
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "sender_id": message.sender_id,
+        "recipient_id": message.recipient_id,
+    }
+    hub = realtime.broker()
+    hub.publish(message.recipient_id, event)
+    hub.publish(message.sender_id, event)
+
+
+def conversations_of(user: User) -> list[dict]:
+    """The inbox: the other person, the last message and how many are unread."""
+    rows = db.session.scalars(
+        select(Conversation)
+        .where(
+            or_(Conversation.user_a_id == user.id, Conversation.user_b_id == user.id),
+            Conversation.last_message_at.is_not(None),
+        )
+        .order_by(Conversation.last_message_at.desc())
+    ).all()
+    if not rows:
+        return []
+    ids = [c.id for c in rows]
+    unread = dict(
+        db.session.execute(
+            select(Message.conversation_id, func.count(Message.id))
+            .where(
+                Message.conversation_id.in_(ids),
+                Message.recipient_id == user.id,
+                Message.read_at.is_(None),
+            )
+            .group_by(Message.conversation_id)
+        ).all()
+    )
+    last_ids = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(ids))
+        .group_by(Message.conversation_id)
+    )
+    last = {
+        m.conversation_id: m
+        for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))
+    }
+    others = {
+        u.id: u
+        for u in db.session.scalars(
+            select(User).where(User.id.in_([c.other(user.id) for c in rows]))
+        )
+    }
+    result = []
+    for conversation in rows:
+        other = others[conversation.other(user.id)]
+        if safety.blocked_between(user.id, other.id):
+            continue
+        result.append(
+            {
+                "conversation": conversation,
+                "other": other,
+                "last": last.get(conversation.id),
+                "unread": unread.get(conversation.id, 0),
+            }
+        )
+    return result
+
+
+def messages_between(
+    user: User, other_id: int, after_id: int = 0, limit: int = 200
+) -> list[Message]:
+    conversation = conversation_between(user.id, other_id)
+    if conversation is None:
+        return []
+    query = (
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.id > after_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(db.session.scalars(query).all()))
+
+
+def missed(user: User, after_id: int, limit: int = 500) -> list[Message]:
+    """Every message to or from `user` after `after_id`, oldest first (catch-up)."""
+    return list(
+        db.session.scalars(
+            select(Message)
+            .where(
+                or_(Message.recipient_id == user.id, Message.sender_id == user.id),
+                Message.id > after_id,
+            )
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_read(user: User, other_id: int) -> int:
+    conversation = conversation_between(user.id, other_id)
+    if conversation is None:
+        return 0
+    result = db.session.execute(
+        update(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.recipient_id == user.id,
+            Message.read_at.is_(None),
+        )
+        .values(read_at=clock.now())
+    )
+    db.session.commit()
+    if result.rowcount:
+        from services import realtime
+
+        realtime.broker().publish(
+            other_id, {"type": "read", "by": user.id, "conversation_id": conversation.id}
+        )
+    return result.rowcount
+
+
+def unread_total(user_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(Message.id)).where(
+            Message.recipient_id == user_id, Message.read_at.is_(None)
+        )
+    )

@@ -1,0 +1,126 @@
+"""Real-time fan-out (SPEC §4): one channel per user.
+
+`broker().publish(user_id, event)` reaches every open socket of that user, in this process or
+(with Redis) in any process. Events are small JSON dicts; the socket handler turns them into
+HTML. Persist first, then publish: a lost event is recovered by the client's catch-up on
+reconnect (it sends the last message id it has), never the other way round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+from collections import defaultdict
+from typing import Protocol
+
+from flask import Flask, current_app
+
+
+class Subscription(Protocol):
+    def get(self, timeout: float) -> dict | None: ...
+
+    def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    def publish(self, user_id: int, event: dict) -> None: ...
+
+    def subscribe(self, user_id: int) -> Subscription: ...
+
+
+class _LocalSubscription:
+    def __init__(self, broker: InProcessBroker, user_id: int) -> None:
+        self.broker, self.user_id = broker, user_id
+        self.queue: queue.Queue[dict] = queue.Queue(maxsize=1000)
+
+    def get(self, timeout: float) -> dict | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.broker._remove(self)
+
+
+class InProcessBroker:
+    """The embedded default: queues in this process (one web process, no Redis)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[int, list[_LocalSubscription]] = defaultdict(list)
+
+    def publish(self, user_id: int, event: dict) -> None:
+        with self._lock:
+            targets = list(self._subscribers.get(user_id, ()))
+        for subscription in targets:
+            # A stuck client catches up from the database when it reconnects.
+            with contextlib.suppress(queue.Full):
+                subscription.queue.put_nowait(event)
+
+    def subscribe(self, user_id: int) -> _LocalSubscription:
+        subscription = _LocalSubscription(self, user_id)
+        with self._lock:
+            self._subscribers[user_id].append(subscription)
+        return subscription
+
+    def _remove(self, subscription: _LocalSubscription) -> None:
+        with self._lock:
+            items = self._subscribers.get(subscription.user_id, [])
+            if subscription in items:
+                items.remove(subscription)
+
+    def online(self, user_id: int) -> bool:
+        with self._lock:
+            return bool(self._subscribers.get(user_id))
+
+
+class _RedisSubscription:
+    def __init__(self, connection, channel: str) -> None:
+        self.pubsub = connection.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+
+    def get(self, timeout: float) -> dict | None:
+        message = self.pubsub.get_message(timeout=timeout)
+        if message is None or message.get("type") != "message":
+            return None
+        return json.loads(message["data"])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead connection must not raise
+            self.pubsub.close()
+
+
+class RedisBroker:
+    """Redis pub/sub, channel `amora:user:<id>`: every web process sees every event."""
+
+    def __init__(self, url: str) -> None:
+        from redis import Redis
+
+        self.connection = Redis.from_url(url)
+
+    @staticmethod
+    def channel(user_id: int) -> str:
+        return f"amora:user:{user_id}"
+
+    def publish(self, user_id: int, event: dict) -> None:
+        self.connection.publish(self.channel(user_id), json.dumps(event))
+
+    def subscribe(self, user_id: int) -> _RedisSubscription:
+        return _RedisSubscription(self.connection, self.channel(user_id))
+
+
+_brokers: dict[str, Broker] = {}
+_brokers_lock = threading.Lock()
+
+
+def broker(app: Flask | None = None) -> Broker:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    url = app.config.get("REDIS_URL")
+    key = url or f"local:{id(app)}"
+    with _brokers_lock:
+        if key not in _brokers:
+            _brokers[key] = RedisBroker(url) if url else InProcessBroker()
+        return _brokers[key]

@@ -1,0 +1,327 @@
+"""Messaging (SPEC §4): who may write, paid messages through the ledger, catch-up, sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+
+import pytest
+import simple_websocket
+from sqlalchemy import func, select
+
+from extensions import db
+from models import CreatorSettings, Message
+from services import accounts, ledger, likes, messaging, safety
+from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from tests.conftest import AuthActions, LiveServer, _cleanup, make_app
+from tests.dating_helpers import dater
+from tests.ledger_helpers import paid_order
+
+HTMX = {"HX-Request": "true"}
+
+
+def creator(name="Luna", price=5):
+    user = dater(name, creator=True)
+    db.session.add(CreatorSettings(user_id=user.id, message_price=price))
+    db.session.commit()
+    return user
+
+
+def messages_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Message))
+
+
+def test_a_fan_pays_the_creator_price_with_the_message(ctx):
+    fan, luna = dater("Fan"), creator()
+    paid_order(fan, 12)
+    message = messaging.send(fan, luna.id, "  Hi Luna!  ")
+    assert message.body == "Hi Luna!" and message.price == 5 and message.transfer_id
+    assert ledger.wallet_balance(fan.id) == 7
+    assert ledger.balances(luna.id)["earnings_pending"] == 4  # 5 − 20% fee, rounded half up
+    reply = messaging.send(luna, fan.id, "Hello!")
+    assert reply.price == 0  # creators reply free
+    assert ledger.verify() == []
+
+
+def test_without_enough_credits_nothing_is_stored(ctx):
+    fan, luna = dater("Fan"), creator(price=50)
+    paid_order(fan, 10)
+    with pytest.raises(ledger.InsufficientCredits):
+        messaging.send(fan, luna.id, "Hi")
+    assert messages_count() == 0 and ledger.wallet_balance(fan.id) == 10
+
+
+def test_daters_write_free_after_a_match_or_a_paid_intro(ctx):
+    ana, bob, cy = dater("Ana"), dater("Bob"), dater("Cy")
+    with pytest.raises(NotAllowed, match="Match first"):
+        messaging.send(ana, bob.id, "hey")
+    likes.react(ana, bob.id, "like")
+    likes.react(bob, ana.id, "like")
+    assert messaging.send(ana, bob.id, "hey").price == 0
+    paid_order(ana, 100)
+    likes.pay_intro(ana, cy.id)
+    assert messaging.send(ana, cy.id, "hello there").price == 0
+    with pytest.raises(NotAllowed):
+        messaging.send(cy, ana.id, "who are you")  # the intro is one-way until they match
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [("", ValidationFailed), ("   ", ValidationFailed), ("x" * 5001, ValidationFailed)],
+)
+def test_bad_messages(ctx, body, error):
+    fan, luna = dater("Fan"), creator(price=0)
+    with pytest.raises(error):
+        messaging.send(fan, luna.id, body)
+    assert messages_count() == 0
+
+
+def test_no_messages_to_yourself_nobody_or_a_blocked_person(ctx):
+    fan, luna = dater("Fan"), creator(price=0)
+    with pytest.raises(DomainError):
+        messaging.send(fan, fan.id, "me")
+    with pytest.raises(NotFound):
+        messaging.send(fan, 99999, "ghost")
+    safety.block(luna, fan.id)
+    with pytest.raises(NotAllowed):
+        messaging.send(fan, luna.id, "hi")
+    accounts.set_status(luna, "banned", "spam")
+    with pytest.raises(NotFound):
+        messaging.send(fan, luna.id, "hi")
+
+
+def test_catch_up_returns_what_was_missed_in_order(ctx):
+    fan, luna = dater("Fan"), creator(price=0)
+    first = messaging.send(fan, luna.id, "one")
+    second = messaging.send(luna, fan.id, "two")
+    third = messaging.send(fan, luna.id, "three")
+    assert [m.id for m in messaging.missed(luna, first.id)] == [second.id, third.id]
+    assert second.id < third.id
+    assert messaging.unread_total(luna.id) == 2
+    messaging.mark_read(luna, fan.id)
+    assert messaging.unread_total(luna.id) == 0
+
+
+def test_sending_over_http(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    with app.app_context():
+        fan = accounts.find_by_email("ana@example.com")
+        fan.email_verified_at = fan.created_at
+        luna = creator(price=3)
+        luna_id = luna.id
+        paid_order(fan, 4)
+    sent = auth.post(f"/messages/{luna_id}", {"body": "Hi <b>Luna</b>"}, headers=HTMX)
+    html = sent.get_data(as_text=True)
+    assert sent.status_code == 200 and "Hi &lt;b&gt;Luna&lt;/b&gt;" in html
+    assert 'id="chat-balance" hx-swap-oob="true">1<' in html
+    broke = auth.post(f"/messages/{luna_id}", {"body": "again"}, headers=HTMX)
+    assert broke.status_code == 402 and b"Buy credits" in broke.data
+    page = auth.client.get(f"/messages/{luna_id}").get_data(as_text=True)
+    assert page.count('class="message mine"') == 1
+    assert auth.client.get("/messages/99999").status_code == 404
+
+
+@pytest.mark.postgres
+def test_concurrent_paid_messages_never_overdraw(pg_app):
+    with pg_app.app_context():
+        fan, luna = dater("Fan"), creator(price=7)
+        paid_order(fan, 50)
+        fan_id, luna_id = fan.id, luna.id
+    results, barrier = [], threading.Barrier(12)
+
+    def send():
+        with pg_app.app_context():
+            barrier.wait()
+            try:
+                messaging.send(db.session.get(type(fan), fan_id), luna_id, "hi")
+                results.append("sent")
+            except ledger.InsufficientCredits:
+                results.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=send) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with pg_app.app_context():
+        assert results.count("sent") == 7 == messages_count()
+        assert ledger.wallet_balance(fan_id) == 1 and ledger.verify() == []
+
+
+# --- sockets ---------------------------------------------------------------------------------
+
+
+def _login_cookie(app, email: str, verified=True) -> str:
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.signup(email=email, name=email.split("@")[0].title())
+    if verified:
+        with app.app_context():
+            user = accounts.find_by_email(email)
+            user.email_verified_at = user.created_at
+            db.session.commit()
+    return f"session={client.get_cookie('session').value}"
+
+
+def _socket(server_url: str, cookie: str | None):
+    url = server_url.replace("http://", "ws://") + "/ws"
+    return simple_websocket.Client.connect(url, headers={"Cookie": cookie} if cookie else None)
+
+
+def _close(ws) -> None:
+    with contextlib.suppress(simple_websocket.ConnectionClosed):
+        ws.close()
+
+
+def _receive(ws, kind: str, timeout=5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        raw = ws.receive(timeout=max(0.05, deadline - time.monotonic()))
+        if raw is None:
+            continue
+        event = json.loads(raw)
+        if event["type"] == kind:
+            return event
+    raise AssertionError(f"no {kind!r} event within {timeout}s")
+
+
+def test_a_socket_receives_messages_live_and_survives_bad_frames(live_server):
+    app = live_server.app
+    cookie = _login_cookie(app, "luna@example.com")
+    with app.app_context():
+        luna = accounts.find_by_email("luna@example.com")
+        luna.is_creator = True
+        db.session.commit()
+        luna_id = luna.id
+    fan_cookie = _login_cookie(app, "fan@example.com")
+    ws = _socket(live_server.url, cookie)
+    try:
+        ws.send("not json")
+        assert "JSON" in _receive(ws, "error")["error"]
+        ws.send(json.dumps({"type": "hello", "last_id": 0}))
+        _receive(ws, "ready")
+        fan = _socket(live_server.url, fan_cookie)
+        fan.send(json.dumps({"type": "typing", "to": luna_id}))
+        _receive(ws, "typing")
+        with app.app_context():
+            sender = accounts.find_by_email("fan@example.com")
+            message = messaging.send(sender, luna_id, "live?")
+            message_id = message.id
+        event = _receive(ws, "message")
+        assert event["id"] == message_id and event["recipient_id"] == luna_id
+        _close(fan)
+    finally:
+        _close(ws)
+
+
+def test_an_unauthenticated_socket_is_refused(live_server):
+    try:
+        ws = _socket(live_server.url, None)
+        assert "Log in" in _receive(ws, "error")["error"]
+        ws.close()
+    except simple_websocket.ConnectionClosed as closed:
+        assert closed.reason == 1008  # policy violation: the close may overtake the frame
+
+
+def test_reconnecting_catches_up_each_missed_message_once_in_order(live_server):
+    app = live_server.app
+    cookie = _login_cookie(app, "luna@example.com")
+    _login_cookie(app, "fan@example.com")
+    with app.app_context():
+        luna = accounts.find_by_email("luna@example.com")
+        luna.is_creator = True
+        db.session.commit()
+        fan = accounts.find_by_email("fan@example.com")
+        first = messaging.send(fan, luna.id, "before the drop").id
+        sent = [messaging.send(fan, luna.id, f"missed {i}").id for i in range(3)]
+    ws = _socket(live_server.url, cookie)
+    try:
+        ws.send(json.dumps({"type": "hello", "last_id": first}))
+        got = []
+        while True:
+            event = json.loads(ws.receive(timeout=5))
+            if event["type"] == "ready":
+                break
+            got.append(event["id"])
+        assert got == sent
+    finally:
+        _close(ws)
+
+
+def test_a_banned_users_socket_is_closed_within_a_second_or_two(live_server):
+    app = live_server.app
+    cookie = _login_cookie(app, "eve@example.com")
+    ws = _socket(live_server.url, cookie)
+    try:
+        ws.send(json.dumps({"type": "hello", "last_id": 0}))
+        _receive(ws, "ready")
+        with app.app_context():
+            accounts.set_status(accounts.find_by_email("eve@example.com"), "banned", "spam")
+        started = time.monotonic()
+        try:
+            assert _receive(ws, "closed", timeout=4)["reason"]
+        except simple_websocket.ConnectionClosed as closed:
+            assert closed.reason == 1008  # the close frame may overtake the last event
+        assert time.monotonic() - started < 2.5
+    finally:
+        _close(ws)
+
+
+@pytest.mark.redis
+def test_two_processes_share_one_redis(postgres_url, redis_url):
+    """A message sent through process A reaches a socket open on process B."""
+    app_a = make_app(
+        postgres_url, REDIS_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url, JOBS_RAISE=False
+    )
+    app_b = make_app(
+        postgres_url, REDIS_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url, JOBS_RAISE=False
+    )
+    try:
+        with LiveServer(app_a) as server_a, LiveServer(app_b) as server_b:
+            luna_cookie = _login_cookie(app_b, "luna@example.com")
+            with app_a.app_context():
+                luna = accounts.find_by_email("luna@example.com")
+                luna.is_creator = True
+                db.session.commit()
+                luna_id = luna.id
+            import requests
+
+            browser = requests.Session()  # the fan, on process A, over real HTTP
+
+            def token() -> str:
+                page = browser.get(f"{server_a.url}/terms").text
+                return page.split('name="csrf-token" content="')[1].split('"')[0]
+
+            browser.post(
+                f"{server_a.url}/signup",
+                data={
+                    "email": "fan@example.com",
+                    "password": "plum-orbit-kettle-42",
+                    "display_name": "Fan",
+                    "date_of_birth": "1990-01-01",
+                    "csrf_token": token(),
+                },
+            )
+            ws = _socket(server_b.url, luna_cookie)
+            try:
+                ws.send(json.dumps({"type": "hello", "last_id": 0}))
+                _receive(ws, "ready")
+                response = browser.post(
+                    f"{server_a.url}/messages/{luna_id}",
+                    data={"body": "across processes", "csrf_token": token()},
+                    headers=HTMX,
+                )
+                assert response.status_code == 200, response.text
+                event = _receive(ws, "message")
+                assert event["recipient_id"] == luna_id
+            finally:
+                _close(ws)
+    finally:
+        _cleanup(app_a)
+        with app_b.app_context():
+            db.engine.dispose()
