@@ -1,0 +1,80 @@
+"""Messaging in Chromium with two browsers: a fan buys credits, messages a creator, the creator
+sees it live and replies, the fan sees the reply live and the balance drop."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from extensions import db
+from models import CreatorSettings
+from services import accounts
+from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+PASSWORD = "velvet-harbor-lamp-31"
+
+
+def sign_up(page, base, email, name):
+    page.goto(base + "/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Display name").fill(name)
+    page.get_by_label("Date of birth").fill("1991-05-05")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+
+
+def test_fan_and_creator_chat_live(live_server, browser):
+    base = live_server.app.config["BASE_URL"]
+    creator_context, fan_context = browser.new_context(), browser.new_context()
+    luna, fan = creator_context.new_page(), fan_context.new_page()
+    sign_up(luna, base, "luna@example.com", "Luna")
+    sign_up(fan, base, "sam@example.com", "Sam")
+    with live_server.app.app_context():
+        creator = accounts.find_by_email("luna@example.com")
+        creator.is_creator = True
+        db.session.add(CreatorSettings(user_id=creator.id, message_price=5))
+        for email in ("luna@example.com", "sam@example.com"):
+            user = accounts.find_by_email(email)
+            user.email_verified_at = user.created_at
+        db.session.commit()
+        luna_id, sam_id = creator.id, accounts.find_by_email("sam@example.com").id
+
+    # The fan buys credits through the dev checkout.
+    fan.goto(base + "/wallet")
+    fan.get_by_role("button", name=re.compile(r"Buy 100 credits")).click()
+    expect(fan.get_by_role("heading", name="Amora test checkout")).to_be_visible()
+    fan.get_by_role("button", name="Pay", exact=True).click()
+    expect(fan.get_by_text("Paid.")).to_be_visible()
+
+    # Both open the conversation.
+    fan.goto(f"{base}/people/{luna_id}")
+    fan.get_by_role("link", name="Message", exact=True).click()
+    expect(fan.get_by_role("button", name="Send · 5 credits")).to_be_visible()
+    luna.goto(f"{base}/messages/{sam_id}")
+    expect(luna.get_by_role("textbox", name="Message")).to_be_visible()
+    luna.wait_for_timeout(300)  # the socket says hello
+
+    fan.get_by_role("textbox", name="Message").fill("Hi Luna, love your work!")
+    fan.get_by_role("button", name="Send · 5 credits").click()
+    expect(fan.locator("li.message.mine", has_text="love your work")).to_be_visible()
+    expect(fan.locator("#chat-balance")).to_have_text("95")
+    expect(fan.locator("#nav-credits")).to_have_text("95 credits")
+
+    # The creator sees it without reloading, and replies (free).
+    expect(luna.locator("li.message.theirs", has_text="love your work")).to_be_visible()
+    luna.get_by_role("textbox", name="Message").fill("Thank you, Sam!")
+    luna.get_by_role("button", name="Send").click()
+    expect(fan.locator("li.message.theirs", has_text="Thank you, Sam!")).to_be_visible()
+    expect(fan.locator("li.message")).to_have_count(2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    fan.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+    # The inbox shows the conversation.
+    luna.goto(base + "/messages")
+    expect(luna.get_by_role("link", name=re.compile("Sam"))).to_be_visible()
+    creator_context.close()
+    fan_context.close()
