@@ -44,8 +44,10 @@
         label.textContent = "typing…";
         clearTimeout(typingTimer);
         typingTimer = setTimeout(function () { label.textContent = ""; }, 4000);
-      } else if (data.type === "read") {
-        fetchNew();
+      } else if (data.type === "read" && data.by === other) {
+        Array.prototype.forEach.call(list.querySelectorAll("li.mine .meta"), function (meta) {
+          if (meta.textContent.indexOf("read") === -1) { meta.textContent += " · read"; }
+        });
       } else if (data.type === "closed") {
         location.reload();
       }

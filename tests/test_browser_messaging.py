@@ -70,6 +70,8 @@ def test_fan_and_creator_chat_live(live_server, browser):
     luna.get_by_role("button", name="Send").click()
     expect(fan.locator("li.message.theirs", has_text="Thank you, Sam!")).to_be_visible()
     expect(fan.locator("li.message")).to_have_count(2)
+    # Luna had the conversation open: Sam's message shows as read, live.
+    expect(fan.locator("li.message.mine .meta")).to_contain_text("read")
     ARTIFACTS.mkdir(exist_ok=True)
     fan.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
 
