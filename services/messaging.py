@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 from models import Conversation, CreatorSettings, Message, User
-from services import clock, ledger, likes, safety
+from services import antispam, clock, ledger, likes, safety
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 
 MAX_LENGTH = 5000
@@ -81,6 +81,7 @@ def send(sender: User, recipient_id: int, body: str) -> Message:
     allowed, reason = may_write(sender, recipient)
     if not allowed:
         raise NotAllowed(reason or "You cannot message this person.")
+    antispam.check(sender, recipient.id, text)
     price = message_price(sender, recipient)
     if price and not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending paid messages.")

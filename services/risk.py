@@ -201,7 +201,16 @@ def evaluate(signals: Signals, rules: list[Rule] | None = None) -> Assessment:
 
 def assess(signals: Signals) -> Assessment:
     """Evaluate, store the RiskEvent, and raise an alert for review/block. Caller commits."""
-    assessment = evaluate(signals)
+    return _store(signals, evaluate(signals))
+
+
+def record(signals: Signals, reasons: list[dict]) -> Assessment:
+    """Store an assessment whose reasons were computed elsewhere (anti-spam). Caller commits."""
+    score = min(100, sum(r["points"] for r in reasons))
+    return _store(signals, Assessment(score=score, decision=decide(score), reasons=reasons))
+
+
+def _store(signals: Signals, assessment: Assessment) -> Assessment:
     device = None
     if signals.fingerprint:
         device = db.session.scalar(
@@ -219,7 +228,10 @@ def assess(signals: Signals) -> Assessment:
             created_at=signals.now,
         )
     )
-    if assessment.decision in ("review", "block"):
+    queue_it = assessment.decision in ("review", "block") or (
+        signals.kind == "message_burst" and assessment.decision != "allow"
+    )
+    if queue_it:
         top = max(assessment.reasons, key=lambda r: r["points"])
         db.session.add(
             Alert(
