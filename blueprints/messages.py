@@ -110,8 +110,18 @@ def unread_badge():
 SESSION_CHECK_SECONDS = 1.0
 
 
-@sock.route("/ws", bp=bp)
 @limiter.limit("30 per minute")
+def _socket_connect_allowance() -> None:
+    """Rate limit for socket connects, checked before the WebSocket handshake."""
+
+
+@bp.before_request
+def _limit_socket_connects():
+    if request.endpoint == "messages.socket":
+        _socket_connect_allowance()
+
+
+@sock.route("/ws", bp=bp)
 def socket(ws):
     if not current_user.is_authenticated:
         ws.send(json.dumps({"type": "error", "error": "Log in first."}))

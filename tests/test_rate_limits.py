@@ -56,3 +56,20 @@ def test_limits_are_shared_through_redis_across_app_processes(limited, database_
 def test_reading_pages_is_not_limited(limited):
     client = limited.test_client()
     assert all(client.get("/login").status_code == 200 for _ in range(30))
+
+
+@pytest.mark.redis
+def test_socket_connects_are_limited_before_the_handshake(limited):
+    import simple_websocket
+
+    from tests.conftest import LiveServer
+
+    with LiveServer(limited) as server:
+        url = server.url.replace("http://", "ws://") + "/ws"
+        for _ in range(30):
+            ws = simple_websocket.Client.connect(url)
+            if ws.connected:
+                ws.close()
+        with pytest.raises(simple_websocket.ConnectionError) as refused:
+            simple_websocket.Client.connect(url)
+        assert refused.value.status_code == 429
