@@ -107,7 +107,10 @@ def unread_badge():
 # --- the socket --------------------------------------------------------------------------------
 
 
-SESSION_CHECK_SECONDS = 1.0
+# Sockets re-check their session when told (a "sessions_changed" event on the user's channel,
+# published when sessions are revoked or the account is banned) and, as a safety net, every
+# SESSION_CHECK_SECONDS.
+SESSION_CHECK_SECONDS = 30.0
 
 
 @limiter.limit("30 per minute")
@@ -149,13 +152,16 @@ def socket(ws):
                 with contextlib.suppress(ConnectionClosed):
                     ws.close(reason=1011, message="broker unavailable")
                 break
-            if event is not None:
+            recheck = False
+            if event is not None and event.get("type") == "sessions_changed":
+                recheck = True  # internal: not forwarded to the browser
+            elif event is not None:
                 try:
                     send_json(event)
                 except ConnectionClosed:
                     break
             now = time.monotonic()
-            if now - checked >= SESSION_CHECK_SECONDS:
+            if recheck or now - checked >= SESSION_CHECK_SECONDS:
                 checked = now
                 with app.app_context():
                     still = accounts.load_session_user(user_id, raw_sid) is not None

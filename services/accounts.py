@@ -275,6 +275,7 @@ def end_session(raw_token: str | None, user_id: int | None = None) -> None:
     )
     if ended.rowcount and user_id is not None:
         audit.record("logout", actor_id=user_id, target=("user", user_id))
+        _sessions_changed(user_id)
     db.session.commit()
 
 
@@ -286,7 +287,16 @@ def _revoke_sessions(user_id: int, reason: str, keep_raw_token: str | None = Non
     if keep_raw_token:
         stmt = stmt.where(UserSession.token_hash != _hash_token(keep_raw_token))
     result = db.session.execute(stmt.values(revoked_at=clock.now(), revoked_reason=reason))
+    _sessions_changed(user_id)
     return result.rowcount
+
+
+def _sessions_changed(user_id: int) -> None:
+    """Tell the user's open sockets to re-check their session once this commits (a revoked
+    or banned session's sockets close within a second, without polling the database)."""
+    from services import realtime
+
+    realtime.publish_after_commit(user_id, {"type": "sessions_changed"})
 
 
 def live_sessions(user: User) -> list[UserSession]:
@@ -416,6 +426,8 @@ def set_status(
     user.status_reason = (reason or "").strip() or None if status != "active" else None
     if status == "banned":
         _revoke_sessions(user.id, "banned")
+    else:
+        _sessions_changed(user.id)  # suspended sockets go read-only at once
     audit.record(
         f"account.{status}", actor_id=actor_id, target=("user", user.id), note=user.status_reason
     )
@@ -439,6 +451,7 @@ def revoke_session(user: User, session_id: int) -> None:
         db.session.rollback()
         raise NotFound("That session does not exist or has already ended.")
     audit.record("session.revoked", actor_id=user.id, target=("session", session_id))
+    _sessions_changed(user.id)
     db.session.commit()
 
 

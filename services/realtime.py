@@ -124,3 +124,38 @@ def broker(app: Flask | None = None) -> Broker:
         if key not in _brokers:
             _brokers[key] = RedisBroker(url) if url else InProcessBroker()
         return _brokers[key]
+
+
+# --- publishing after the transaction commits ------------------------------------------------
+
+_PENDING = "amora_pending_events"
+
+
+def publish_after_commit(user_id: int, event: dict) -> None:
+    """Publish once the current database transaction commits (dropped on rollback)."""
+    from extensions import db
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    db.session().info.setdefault(_PENDING, []).append((app, user_id, event))
+
+
+def _install_listeners() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    @event.listens_for(Session, "after_commit")
+    def _publish_pending(session: Session) -> None:
+        for app, user_id, payload in session.info.pop(_PENDING, []):
+            try:
+                broker(app).publish(user_id, payload)
+            except Exception:  # a broker outage must not turn a commit into an error
+                import logging
+
+                logging.getLogger("amora.realtime").exception("publish failed")
+
+    @event.listens_for(Session, "after_rollback")
+    def _drop_pending(session: Session) -> None:
+        session.info.pop(_PENDING, None)
+
+
+_install_listeners()
