@@ -127,6 +127,9 @@ def main() -> None:
             "RATELIMIT_ENABLED": "0",
             "BASE_URL": f"http://127.0.0.1:{port}",
         }
+        log_path = Path(tempfile.gettempdir()) / "amora-bench-chat-server.log"
+        log_file = log_path.open("w")
+        print(f"server log: {log_path}", flush=True)
         server = subprocess.Popen(
             [
                 str(ROOT / ".venv/bin/gunicorn"),
@@ -144,8 +147,8 @@ def main() -> None:
             ],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
         for _ in range(100):
             try:
@@ -249,6 +252,10 @@ def main() -> None:
             f"sent {len(sent_ok)} ({len(sent_ok) / elapsed:.0f}/s), errors {len(errors)}, "
             f"stored {len(stored)}, delivered {len(latencies)}, lost {lost}"
         )
+        if errors:
+            print("first errors:", errors[:5])
+        if not latencies:
+            raise SystemExit("nothing was delivered")
         print(
             f"delivery latency ms: p50 {statistics.median(latencies):.1f}  "
             f"p99 {percentile(latencies, 0.99):.1f}  max {max(latencies):.1f}"
@@ -258,8 +265,6 @@ def main() -> None:
             f"target p99 ≤ 100 ms and 0 lost: "
             f"{'met' if percentile(latencies, 0.99) <= 100 and lost == 0 else 'NOT met'}"
         )
-        if errors:
-            print("first errors:", errors[:5])
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)

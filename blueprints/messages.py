@@ -132,6 +132,9 @@ def socket(ws):
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     user_id, raw_sid = current_user.id, session.get("sid")
+    # A socket lives for hours: give its database connection back to the pool now; each frame
+    # handled below borrows one briefly.
+    db.session.remove()
     subscription = realtime.broker().subscribe(user_id)
     send_lock = threading.Lock()
     alive = threading.Event()

@@ -77,29 +77,21 @@ class InProcessBroker:
             return bool(self._subscribers.get(user_id))
 
 
-class _RedisSubscription:
-    def __init__(self, connection, channel: str) -> None:
-        self.pubsub = connection.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(channel)
-
-    def get(self, timeout: float) -> dict | None:
-        message = self.pubsub.get_message(timeout=timeout)
-        if message is None or message.get("type") != "message":
-            return None
-        return json.loads(message["data"])
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing a dead connection must not raise
-            self.pubsub.close()
-
-
 class RedisBroker:
-    """Redis pub/sub, channel `amora:user:<id>`: every web process sees every event."""
+    """Redis pub/sub, channel `amora:user:<id>`: every web process sees every event.
+
+    Each process holds ONE pattern subscription (`amora:user:*`) read by one thread, which hands
+    events to the local sockets of that user through an in-process broker. (One Redis
+    connection per socket would exhaust Redis and the client pool at a few hundred sockets.)
+    """
 
     def __init__(self, url: str) -> None:
         from redis import Redis
 
         self.connection = Redis.from_url(url)
+        self.local = InProcessBroker()
+        self._listener: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @staticmethod
     def channel(user_id: int) -> str:
@@ -108,8 +100,44 @@ class RedisBroker:
     def publish(self, user_id: int, event: dict) -> None:
         self.connection.publish(self.channel(user_id), json.dumps(event))
 
-    def subscribe(self, user_id: int) -> _RedisSubscription:
-        return _RedisSubscription(self.connection, self.channel(user_id))
+    def subscribe(self, user_id: int) -> _LocalSubscription:
+        self._ensure_listener()
+        return self.local.subscribe(user_id)
+
+    def _ensure_listener(self) -> None:
+        with self._lock:
+            if self._listener is None or not self._listener.is_alive():
+                ready = threading.Event()
+                self._listener = threading.Thread(
+                    target=self._listen, args=(ready,), name="amora-redis-broker", daemon=True
+                )
+                self._listener.start()
+                ready.wait(5)
+
+    def _listen(self, ready: threading.Event) -> None:
+        import logging
+        import time
+
+        log = logging.getLogger("amora.realtime")
+        while True:
+            pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe("amora:user:*")
+                ready.set()
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "pmessage":
+                        continue
+                    channel = message["channel"]
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    user_id = int(channel.rsplit(":", 1)[1])
+                    self.local.publish(user_id, json.loads(message["data"]))
+            except Exception:  # Redis restarted: resubscribe; clients catch up on reconnect
+                log.exception("Redis broker listener failed; reconnecting")
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+                time.sleep(1)
 
 
 _brokers: dict[str, Broker] = {}
