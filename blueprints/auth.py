@@ -101,7 +101,6 @@ def login():
             throttle.record(form.email.data, accounts.find_by_email(form.email.data), ip, False)
             error = exc.message
         else:
-            throttle.record(form.email.data, user, ip, True)
             assessment = risk.assess_login(user, ip, fingerprint)
             if assessment.decision == "block":
                 error, status = BLOCKED_LOGIN, 403
@@ -136,6 +135,8 @@ BLOCKED_LOGIN = (
 
 
 def _complete_login(user, next_url: str | None, fingerprint: str | None = None):
+    # The success is recorded only now, after every factor: it resets the account's count.
+    throttle.record(user.email, user, request.remote_addr, True)
     _log_in(user, fingerprint)
     if user.is_suspended:
         flash(
@@ -177,6 +178,14 @@ def second_factor():
     form = SecondFactorForm()
     status = 200
     if form.validate_on_submit():
+        try:
+            # Wrong codes count on the server, per account and IP, like wrong passwords:
+            # replaying an old copy of the session cookie does not reset anything.
+            throttle.check(user.email, request.remote_addr)
+        except throttle.Throttled as exc:
+            session.pop(PENDING_2FA, None)
+            flash(exc.message, "error")
+            return redirect_to(url_for("auth.login"))
         try:
             twofactor.verify_login_code(user, form.code.data)
         except ValidationFailed as exc:

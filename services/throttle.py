@@ -36,12 +36,21 @@ class Throttled(DomainError):
         self.retry_after = retry_after
 
 
-def _failures(column, value: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """Failures for `column == value` since `since` and since the last success."""
-    last_success = db.session.scalar(
-        select(func.max(LoginAttempt.created_at)).where(
-            column == value, LoginAttempt.succeeded.is_(True), LoginAttempt.created_at >= since
+def _failures(
+    column, value: str, since: dt.datetime, reset_on_success: bool = True
+) -> tuple[int, dt.datetime | None]:
+    """Failures for `column == value` since `since` (and, for an account, since its last
+    success; an IP's count is not reset by logging in to an account of one's own)."""
+    last_success = (
+        db.session.scalar(
+            select(func.max(LoginAttempt.created_at)).where(
+                column == value,
+                LoginAttempt.succeeded.is_(True),
+                LoginAttempt.created_at >= since,
+            )
         )
+        if reset_on_success
+        else None
     )
     start = max(since, last_success) if last_success else since
     count, latest = db.session.execute(
@@ -68,11 +77,22 @@ def _wait(
     return max(0, math.ceil(remaining))
 
 
+def _key(email: str) -> str:
+    """The address as accounts are looked up ("ＡＮＡ@example.com" is ana@example.com), so
+    look-alike spellings share one counter."""
+    from services.accounts import normalize_email
+
+    try:
+        return normalize_email(email)[:254]
+    except ValueError:
+        return (email or "").strip().lower()[:254]
+
+
 def check(email: str, ip: str | None) -> None:
     """Raise Throttled when this email or IP must wait before trying another password."""
     now = clock.now()
     since = now - WINDOW
-    email = (email or "").strip().lower()
+    email = _key(email)
     failures, latest = _failures(LoginAttempt.email, email, since)
     wait = _wait(failures, latest, ACCOUNT_FREE_FAILURES, ACCOUNT_LOCK_AFTER, now)
     if failures >= ACCOUNT_LOCK_AFTER and wait:
@@ -82,7 +102,7 @@ def check(email: str, ip: str | None) -> None:
             wait,
         )
     if ip:
-        ip_failures, ip_latest = _failures(LoginAttempt.ip, ip, since)
+        ip_failures, ip_latest = _failures(LoginAttempt.ip, ip, since, reset_on_success=False)
         ip_wait = _wait(ip_failures, ip_latest, IP_FREE_FAILURES, IP_LOCK_AFTER, now)
         wait = max(wait, ip_wait)
     if wait:
@@ -96,7 +116,7 @@ def _minutes(seconds: int) -> str:
 
 def record(email: str, user, ip: str | None, succeeded: bool, stage: str = "password") -> None:
     """Store one attempt; on the failure that locks an account, email its owner. Commits."""
-    email = (email or "").strip().lower()[:254]
+    email = _key(email)
     db.session.add(
         LoginAttempt(
             email=email,

@@ -79,3 +79,20 @@ def test_unknown_and_real_accounts_are_throttled_alike_over_http(app):
         blocked = auth.login(email=email, password="wrong-password-1")
         assert blocked.status_code == 429 and b"Too many failed attempts" in blocked.data
         assert int(blocked.headers["Retry-After"]) >= 1
+
+
+def test_look_alike_spellings_share_the_account_counter(ctx):
+    with clock.frozen(T0):
+        for _ in range(throttle.ACCOUNT_FREE_FAILURES):
+            _fail(email="alice@example.com")
+        with pytest.raises(throttle.Throttled):
+            throttle.check("ALICE@ｅxample.com", "10.9.9.9")  # full-width "e"
+
+
+def test_logging_in_to_your_own_account_does_not_reset_an_ips_count(ctx):
+    with clock.frozen(T0):
+        for i in range(throttle.IP_FREE_FAILURES):
+            _fail(email=f"victim{i}@example.com", ip="203.0.113.8")
+        throttle.record("mine@example.com", None, "203.0.113.8", True)
+        with pytest.raises(throttle.Throttled):
+            throttle.check("victim99@example.com", "203.0.113.8")
