@@ -126,7 +126,7 @@ CSP_BASE = {
     "style-src": ["'self'"],
     "img-src": ["'self'", "data:", "blob:"],
     "media-src": ["'self'", "blob:"],
-    "connect-src": ["'self'", "ws:", "wss:"],
+    "connect-src": ["'self'"],  # CSP3: 'self' covers ws(s):// on this host
     "font-src": ["'self'"],
     "frame-src": ["'none'"],
     "object-src": ["'none'"],

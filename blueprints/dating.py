@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
@@ -36,6 +38,7 @@ def discover_page():
 
 @bp.get("/discover/results")
 @login_required
+@limiter.limit("120 per minute")
 def discover_results():
     profile = _profile_or_setup()
     if profile is None:
@@ -54,9 +57,11 @@ def _results(profile: Profile, template: str):
         errors = exc.errors
         filters = discover.parse_filters(profile, MultiDict())
         cards, next_cursor, status = [], None, 422
-    query = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "cursor"])
+    # The next page keeps the filters (encoded by hand: a parameter named like one of
+    # url_for's own, e.g. `_anchor`, must not reach url_for).
+    kept = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
     more_url = (
-        url_for("dating.discover_results", **query.to_dict(flat=False), cursor=next_cursor)
+        url_for("dating.discover_results") + "?" + urlencode([*kept, ("cursor", next_cursor)])
         if next_cursor
         else None
     )

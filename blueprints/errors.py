@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -108,5 +109,6 @@ def register(app: Flask) -> None:
         log.exception("unhandled error")
         from extensions import db
 
-        db.session.rollback()
+        with contextlib.suppress(Exception):  # the session may be mid-commit
+            db.session.rollback()
         return _render(500, MESSAGES[500])

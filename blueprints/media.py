@@ -28,6 +28,8 @@ def upload():
         return jsonify(error="The upload does not match its form."), 403
     if file is None:
         return jsonify(error="No file was sent."), 400
+    if not media.accepts_upload(policy["key"]):
+        return jsonify(error="This upload is already finished."), 409
     data = file.read(policy["max_bytes"] + 1)
     if len(data) > policy["max_bytes"]:
         return jsonify(error="The file is too large."), 413

@@ -124,8 +124,21 @@ def _limit_socket_connects():
         _socket_connect_allowance()
 
 
+def _same_origin() -> bool:
+    """Browsers send Origin on WebSocket handshakes; refuse other sites' pages (cookies alone
+    would otherwise let them open a socket as the user)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (tests, tools): cookies still decide who this is
+    allowed = {current_app.config["BASE_URL"], request.host_url.rstrip("/")}
+    return origin.rstrip("/") in allowed
+
+
 @sock.route("/ws", bp=bp)
 def socket(ws):
+    if not _same_origin():
+        ws.close(reason=1008, message="cross-origin")
+        return
     if not current_user.is_authenticated:
         ws.send(json.dumps({"type": "error", "error": "Log in first."}))
         ws.close(reason=1008, message="unauthenticated")
@@ -202,7 +215,7 @@ def _handle(frame: dict, kind: str, user_id: int, send_json) -> None:
     if kind == "hello":
         try:
             last_id = max(0, int(frame.get("last_id") or 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             send_json({"type": "error", "error": "last_id must be a number."})
             return
         for message in messaging.missed(user, last_id):
@@ -220,7 +233,7 @@ def _handle(frame: dict, kind: str, user_id: int, send_json) -> None:
     elif kind == "typing":
         try:
             other_id = int(frame.get("to"))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             send_json({"type": "error", "error": "typing needs a `to` user id."})
             return
         target = db.session.get(User, other_id)

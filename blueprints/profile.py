@@ -136,11 +136,16 @@ def answer():
     ), status
 
 
+def _json_object() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
 @bp.post("/profile/photos/presign")
 @login_required
 @limiter.limit("60 per hour")
 def photo_presign():
-    data = request.get_json(silent=True) or {}
+    data = _json_object()
     try:
         upload = media.start_upload(
             current_user, "photo", str(data.get("content_type", "")), data.get("size")
@@ -157,7 +162,7 @@ def photo_presign():
 @login_required
 @limiter.limit("60 per hour")
 def photo_confirm():
-    data = request.get_json(silent=True) or {}
+    data = _json_object()
     try:
         media.confirm_upload(current_user, str(data.get("key", "")))
     except DomainError as exc:

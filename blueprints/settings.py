@@ -121,6 +121,7 @@ def regenerate_recovery_codes():
 
 @bp.post("/password")
 @login_required
+@limiter.limit("10 per hour")
 def change_password():
     form = ChangePasswordForm()
     done = None

@@ -119,7 +119,13 @@ def _decode(raw: str | None) -> tuple | None:
     try:
         padded = raw + "=" * (-len(raw) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
+        if (
+            isinstance(value, list)
+            and len(value) == 2
+            and isinstance(value[0], int | float)
+            and not isinstance(value[0], bool)
+            and isinstance(value[1], int)
+        ):
             return value[0], value[1]
     except (ValueError, json.JSONDecodeError):
         pass

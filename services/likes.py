@@ -78,7 +78,42 @@ def react(me: User, other_id: int, kind: str) -> bool:
     except IntegrityError:
         db.session.rollback()  # both liked at the same instant: the other request matched
         matched = is_match(me.id, other.id)
+    if kind == "like" and not matched and not is_match(me.id, other.id):
+        # Two likes committed at the same moment cannot see each other: look again now.
+        matched = _match_if_mutual(me, other)
     return matched
+
+
+def _match_if_mutual(me: User, other: User) -> bool:
+    mutual = db.session.scalar(
+        select(func.count(Like.id)).where(
+            or_(
+                (Like.liker_id == me.id) & (Like.liked_id == other.id),
+                (Like.liker_id == other.id) & (Like.liked_id == me.id),
+            ),
+            Like.kind == "like",
+        )
+    )
+    if mutual != 2:
+        return False
+    low, high = _pair(me.id, other.id)
+    db.session.add(Match(user_a_id=low, user_b_id=high))
+    for person, partner in ((me, other), (other, me)):
+        db.session.add(
+            Notification(
+                user_id=person.id,
+                kind="match",
+                actor_id=partner.id,
+                text=f"You and {partner.display_name} like each other!",
+                link=f"/people/{partner.id}",
+            )
+        )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # the other request made the match
+        return False
+    return True
 
 
 def matches_of(me: User) -> list[tuple[User, Match]]:

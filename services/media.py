@@ -17,6 +17,7 @@ uses boto3's pre-signed POST and URLs against any S3-compatible endpoint.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -34,7 +35,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import MediaObject, Photo, Profile, User
 from services import clock
-from services.errors import DomainError, NotFound, ValidationFailed
+from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -105,7 +106,7 @@ class LocalStorage:
 
     @staticmethod
     def check_policy(policy: str, signature: str) -> dict:
-        if not hmac.compare_digest(_sign(policy), signature or ""):
+        if not hmac.compare_digest(_sign(policy).encode(), (signature or "").encode()):
             raise DomainError("The upload form is not valid.")
         data = json.loads(base64.urlsafe_b64decode(policy.encode()))
         if data["expires"] < time.time():
@@ -143,7 +144,9 @@ class LocalStorage:
 
     @staticmethod
     def check_url(key: str, expires: int, sig: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(_sign(f"{key}:{expires}"), sig)
+        return expires >= time.time() and hmac.compare_digest(
+            _sign(f"{key}:{expires}").encode(), (sig or "").encode()
+        )
 
 
 def storage() -> Storage:
@@ -161,15 +164,17 @@ def start_upload(user: User, purpose: str, content_type: str, size: object) -> d
     """A pending object and the pre-signed POST for it."""
     if purpose != "photo":
         raise DomainError("Unknown upload kind.")
+    if not user.email_verified:
+        raise NotAllowed("Confirm your email address before uploading.")
     if content_type not in IMAGE_TYPES:
         raise ValidationFailed({"file": "Photos must be JPEG, PNG or WebP images."})
     try:
         declared = int(size)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationFailed({"file": "The file size is missing."}) from exc
     if not 0 < declared <= MAX_PHOTO_BYTES:
         raise ValidationFailed({"file": f"Photos can be up to {MAX_PHOTO_BYTES // 2**20} MB."})
-    if photo_count(user.id) >= MAX_PHOTOS:
+    if photo_count(user.id) + _photos_in_flight(user.id) >= MAX_PHOTOS:
         raise ValidationFailed({"file": f"You can have up to {MAX_PHOTOS} photos."})
     key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{IMAGE_TYPES[content_type]}"
     db.session.add(
@@ -222,6 +227,8 @@ def process(media_id: int) -> None:
     try:
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         with Image.open(io.BytesIO(store.read(obj.key))) as source:
+            if source.width * source.height > MAX_PIXELS:
+                raise ValueError("too many pixels")
             source.verify()
         with Image.open(io.BytesIO(store.read(obj.key))) as source:
             image = ImageOps.exif_transpose(source).convert("RGB")
@@ -244,6 +251,13 @@ def process(media_id: int) -> None:
     obj.variants = variants
     obj.width, obj.height = image.size
     obj.status = "ready"
+    if obj.purpose == "photo" and photo_count(obj.user_id) >= MAX_PHOTOS:
+        obj.status = "rejected"
+        obj.error = "Photo limit reached."
+        for key in variants.values():
+            store.delete(key)
+        db.session.commit()
+        return
     if obj.purpose == "photo":
         position = photo_count(obj.user_id)
         db.session.add(
@@ -262,6 +276,30 @@ def process(media_id: int) -> None:
             profile.photo_count = position + 1
             profile.updated_at = clock.now()
     db.session.commit()
+
+
+def _photos_in_flight(user_id: int) -> int:
+    """Uploads started in the last hour that are not photos yet (so parallel uploads cannot
+    pass the limit)."""
+    since = clock.now() - dt.timedelta(hours=1)
+    return db.session.scalar(
+        select(func.count(MediaObject.id)).where(
+            MediaObject.user_id == user_id,
+            MediaObject.purpose == "photo",
+            MediaObject.status.in_(("pending", "uploaded")),
+            MediaObject.created_at >= since,
+        )
+    )
+
+
+def accepts_upload(key: str) -> bool:
+    """The local upload target takes a file only while its object is still pending."""
+    return (
+        db.session.scalar(
+            select(MediaObject.id).where(MediaObject.key == key, MediaObject.status == "pending")
+        )
+        is not None
+    )
 
 
 def photo_count(user_id: int) -> int:

@@ -8,6 +8,7 @@ people who are not creators, messages are free once they matched, or after an in
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from sqlalchemy import func, or_, select, update
@@ -19,6 +20,7 @@ from services import antispam, clock, ledger, likes, safety
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 
 MAX_LENGTH = 5000
+log = logging.getLogger("amora.messages")
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:
@@ -78,6 +80,8 @@ def send(sender: User, recipient_id: int, body: str) -> Message:
     recipient = db.session.get(User, recipient_id)
     if recipient is None or recipient.status in ("banned", "deleted"):
         raise NotFound("That person is not here.")
+    if not sender.email_verified:
+        raise NotAllowed("Confirm your email address before sending messages.")
     allowed, reason = may_write(sender, recipient)
     if not allowed:
         raise NotAllowed(reason or "You cannot message this person.")
@@ -114,6 +118,8 @@ def send(sender: User, recipient_id: int, body: str) -> Message:
 
 
 def publish_message(message: Message) -> None:
+    """After the commit. A broker outage must not fail a stored (and paid) message: the
+    recipient's client catches up from the database when its socket reconnects."""
     from services import realtime
 
     event = {
@@ -123,9 +129,12 @@ def publish_message(message: Message) -> None:
         "sender_id": message.sender_id,
         "recipient_id": message.recipient_id,
     }
-    hub = realtime.broker()
-    hub.publish(message.recipient_id, event)
-    hub.publish(message.sender_id, event)
+    try:
+        hub = realtime.broker()
+        hub.publish(message.recipient_id, event)
+        hub.publish(message.sender_id, event)
+    except Exception:
+        log.exception("could not publish message %s", message.id)
 
 
 def conversations_of(user: User) -> list[dict]:
@@ -226,13 +235,13 @@ def mark_read(user: User, other_id: int) -> int:
         )
         .values(read_at=clock.now())
     )
-    db.session.commit()
     if result.rowcount:
         from services import realtime
 
-        realtime.broker().publish(
+        realtime.publish_after_commit(
             other_id, {"type": "read", "by": user.id, "conversation_id": conversation.id}
         )
+    db.session.commit()
     return result.rowcount
 
 

@@ -97,7 +97,14 @@ def set_interests(user: User, raw: str) -> Profile:
     if len(tags) > MAX_INTERESTS:
         raise ValidationFailed({"interests": f"Up to {MAX_INTERESTS} interests."})
     profile = ensure(user)
-    profile.interests = [ProfileInterest(user_id=user.id, tag=t) for t in tags]
+    current = {interest.tag: interest for interest in profile.interests}
+    for tag, interest in current.items():
+        if tag not in tags:
+            profile.interests.remove(interest)
+    db.session.flush()  # deletions first: the (user, tag) pair is unique
+    for tag in tags:
+        if tag not in current:
+            profile.interests.append(ProfileInterest(user_id=user.id, tag=tag))
     profile.updated_at = clock.now()
     db.session.commit()
     return profile

@@ -156,6 +156,8 @@ def refunds_and_chargebacks(s: Signals) -> tuple[int, str] | None:
     return None
 
 
+DECLINED_REASON = "This purchase was declined by our security checks. Contact support."
+
 RULES: list[Rule] = [
     new_device,
     shared_device,
@@ -265,7 +267,7 @@ def assess_purchase(order_id: int) -> Assessment | None:
     assessment = assess(Signals("purchase", order.user, order=order))
     if assessment.decision == "block" and order.status == "pending":
         order.status = "failed"
-        order.failure_reason = "This purchase was declined by our security checks. Contact support."
+        order.failure_reason = DECLINED_REASON
     db.session.commit()
     return assessment
 

@@ -55,13 +55,16 @@ def _matching_step(secret: str, code: str, at: dt.datetime) -> int | None:
     totp = pyotp.TOTP(secret)
     now = _step(at)
     for step in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
             return step
     return None
 
 
 def _normalize(code: str) -> str:
-    return "".join((code or "").split()).replace("-", "").lower()
+    """Spaces and dashes dropped, lower case; anything but ASCII letters and digits is not a
+    code we issue (and must not reach the comparisons)."""
+    cleaned = "".join((code or "").split()).replace("-", "").lower()
+    return cleaned if cleaned.isascii() and cleaned.isalnum() else "!"
 
 
 def _hash_code(user_id: int, code: str) -> str:

@@ -36,7 +36,18 @@ def jpeg_bytes(size=(800, 600), exif=True) -> bytes:
 def fan(app):
     auth = AuthActions(app.test_client())
     auth.signup()
+    with app.app_context():
+        user = accounts.find_by_email("ana@example.com")
+        user.email_verified_at = user.created_at
+        db.session.commit()
     return auth
+
+
+def test_an_unverified_account_cannot_upload(app):
+    auth = AuthActions(app.test_client())
+    auth.signup(email="new@example.com")
+    response = presign(auth)
+    assert response.status_code == 403 and b"Confirm your email" in response.data
 
 
 def csrf_headers(auth) -> dict:
@@ -132,6 +143,11 @@ def test_confirming_what_never_arrived_or_someone_elses_key(app, fan):
     other = AuthActions(app.test_client())
     other.signup(email="bob@example.com", name="Bob")
     assert confirm(other, presigned["key"]).status_code == 404
+    data = jpeg_bytes()
+    used = presign(fan, size=len(data)).json
+    upload(fan, used, data)
+    confirm(fan, used["key"])
+    assert upload(fan, used, data).status_code == 409  # a finished upload takes no more files
     assert confirm(fan, "u/1/photo/made-up.jpg").status_code == 404
 
 

@@ -78,6 +78,35 @@ def test_bad_messages(ctx, body, error):
     assert messages_count() == 0
 
 
+def test_an_unverified_account_cannot_message(ctx):
+    fan, luna = dater("Fan"), creator(price=0)
+    fan.email_verified_at = None
+    db.session.commit()
+    with pytest.raises(NotAllowed, match="Confirm your email"):
+        messaging.send(fan, luna.id, "hi")
+
+
+def test_a_redis_outage_does_not_fail_a_stored_paid_message(database_url):
+    """Redis is configured but down: the message is stored and charged once, and the page
+    answers normally; the recipient catches up when their socket reconnects."""
+    app = make_app(database_url, REDIS_URL="redis://127.0.0.1:1/0", JOBS_RAISE=False)
+    try:
+        with app.app_context():
+            fan, luna = dater("Fan"), creator(price=2)
+            paid_order(fan, 10)
+            fan_id, luna_id = fan.id, luna.id
+        auth = AuthActions(app.test_client())
+        auth.signup(email="sam@example.com", name="Sam")
+        with app.app_context():
+            sam = accounts.find_by_email("sam@example.com")
+            sam.email_verified_at = sam.created_at
+            db.session.commit()
+            message = messaging.send(db.session.get(type(sam), fan_id), luna_id, "later")
+            assert message.id and ledger.wallet_balance(fan_id) == 8
+    finally:
+        _cleanup(app)
+
+
 def test_no_messages_to_yourself_nobody_or_a_blocked_person(ctx):
     fan, luna = dater("Fan"), creator(price=0)
     with pytest.raises(DomainError):
@@ -307,6 +336,10 @@ def test_two_processes_share_one_redis(postgres_url, redis_url):
                     "csrf_token": token(),
                 },
             )
+            with app_a.app_context():
+                sam = accounts.find_by_email("fan@example.com")
+                sam.email_verified_at = sam.created_at
+                db.session.commit()
             ws = _socket(server_b.url, luna_cookie)
             try:
                 ws.send(json.dumps({"type": "hello", "last_id": 0}))

@@ -50,7 +50,14 @@ def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 def _run_pending_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, [])
     for app, job in pending:
-        _dispatch(app, job)
+        try:
+            _dispatch(app, job)
+        except Exception:
+            # The transaction is committed: a Redis outage must not turn it into an error page.
+            # The job is lost from the queue; its Outbox/record row keeps what needs redoing.
+            log.exception("could not queue job %s after commit", job[0])
+            if app.config.get("JOBS_RAISE"):
+                raise
 
 
 @event.listens_for(Session, "after_rollback")

@@ -55,7 +55,7 @@ class DevProvider:
 
     def parse_webhook(self, body: bytes, headers: dict[str, str]) -> ProviderEvent:
         signature = headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(sign(body), signature):
+        if not hmac.compare_digest(sign(body).encode(), signature.encode()):
             raise InvalidSignature("Bad signature.")
         try:
             payload = json.loads(body)

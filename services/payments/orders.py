@@ -243,6 +243,24 @@ def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
         return "amount_mismatch"
     if not event.payment_id:
         return "no_payment_id"
+    from services import risk
+
+    declined = order.status == "failed" and order.failure_reason == risk.DECLINED_REASON
+    if declined or ledger.is_frozen(order.user_id):
+        # Money arrived for a purchase we declined (or from a frozen wallet): hold the credits
+        # back and let an admin refund or release it.
+        order.provider_payment_id = event.payment_id
+        _alert(
+            "payment_held_for_review",
+            order.user_id,
+            f"Order {order.id} was paid although "
+            + ("the risk check declined it" if declined else "the wallet is frozen")
+            + ". No credits granted; refund it or clear the account.",
+            event,
+            severity="high",
+            order_id=order.id,
+        )
+        return "held_for_review"
     ledger.grant_purchase(
         order.user_id, order.credits, f"{provider_name}:{event.payment_id}", order.id
     )
