@@ -182,3 +182,36 @@ def revoke_session(session_id: int):
         )
     flash("That device is logged out.", "success")
     return redirect_to(url_for("settings.security"))
+
+
+@bp.get("/export")
+@login_required
+@limiter.limit("10 per hour")
+def export():
+    import json
+
+    from flask import Response
+
+    data = accounts.export_data(current_user)
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        mimetype="application/json",
+        headers={"Content-Disposition": "attachment; filename=amora-my-data.json"},
+    )
+
+
+@bp.post("/delete")
+@login_required
+@limiter.limit("10 per hour")
+def delete_account():
+    from flask_login import logout_user
+
+    try:
+        accounts.delete_account(current_user, request.form.get("password", ""))
+    except ValidationFailed as exc:
+        flash(exc.message, "error")
+        return redirect_to(url_for("settings.account"))
+    logout_user()
+    session.clear()
+    flash("Your account is deleted. Goodbye, and take care.", "info")
+    return redirect_to(url_for("main.index"))

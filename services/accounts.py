@@ -497,3 +497,151 @@ def create_admin(
     audit.record("admin.created", actor_id=None, target=("user", user.id))
     db.session.commit()
     return user, True
+
+
+# --- your data: export and deletion (SPEC §1) --------------------------------------------------
+
+
+def export_data(user: User) -> dict:
+    """Everything Amora holds about the user, as plain JSON-able data."""
+    from models import (
+        Like,
+        Match,
+        MatchAnswer,
+        Message,
+        Order,
+        Photo,
+        Profile,
+        ProfileInterest,
+    )
+    from services import ledger
+
+    def iso(value):
+        return value.isoformat() if value is not None else None
+
+    profile = db.session.get(Profile, user.id)
+    return {
+        "account": {
+            "id": user.id,
+            "email": user.email,
+            "display_name": user.display_name,
+            "date_of_birth": user.date_of_birth.isoformat(),
+            "created_at": iso(user.created_at),
+            "email_verified_at": iso(user.email_verified_at),
+            "status": user.status,
+            "is_creator": user.is_creator,
+            "two_factor": user.has_2fa,
+        },
+        "profile": None
+        if profile is None
+        else {
+            "gender": profile.gender,
+            "seeking": profile.seeking_list,
+            "age_min": profile.age_min,
+            "age_max": profile.age_max,
+            "bio": profile.bio,
+            "place": profile.place_name,
+            "interests": [
+                i.tag
+                for i in db.session.scalars(
+                    select(ProfileInterest).where(ProfileInterest.user_id == user.id)
+                )
+            ],
+        },
+        "photos": [
+            {"id": p.id, "created_at": iso(p.created_at)}
+            for p in db.session.scalars(select(Photo).where(Photo.user_id == user.id))
+        ],
+        "match_answers": [
+            {
+                "question": a.question_id,
+                "choice": a.choice,
+                "acceptable": a.acceptable,
+                "importance": a.importance,
+            }
+            for a in db.session.scalars(select(MatchAnswer).where(MatchAnswer.user_id == user.id))
+        ],
+        "likes": [
+            {"user": like.liked_id, "kind": like.kind, "at": iso(like.created_at)}
+            for like in db.session.scalars(select(Like).where(Like.liker_id == user.id))
+        ],
+        "matches": [
+            iso(m.created_at)
+            for m in db.session.scalars(
+                select(Match).where((Match.user_a_id == user.id) | (Match.user_b_id == user.id))
+            )
+        ],
+        "messages_sent": [
+            {"to": m.recipient_id, "body": m.body, "price": m.price, "at": iso(m.created_at)}
+            for m in db.session.scalars(select(Message).where(Message.sender_id == user.id))
+        ],
+        "orders": [
+            {
+                "id": o.id,
+                "provider": o.provider,
+                "credits": o.credits,
+                "amount_minor": o.amount_minor,
+                "currency": o.currency,
+                "status": o.status,
+                "created_at": iso(o.created_at),
+            }
+            for o in db.session.scalars(select(Order).where(Order.user_id == user.id))
+        ],
+        "balances": ledger.balances(user.id),
+        "wallet_history": [
+            {
+                "kind": r.kind,
+                "amount": r.amount,
+                "balance_after": r.balance_after,
+                "at": iso(r.created_at),
+            }
+            for r in ledger.history(user.id, limit=10_000)
+        ],
+        "sessions": [
+            {
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "created_at": iso(s.created_at),
+                "revoked_at": iso(s.revoked_at),
+            }
+            for s in db.session.scalars(select(UserSession).where(UserSession.user_id == user.id))
+        ],
+    }
+
+
+def delete_account(user: User, password: str) -> None:
+    """Erase personal data and pseudonymise the account (SPEC §1): ledger rows and orders stay,
+    pointing at a nameless account; the profile, photos, answers, likes and sessions go."""
+    from models import Block, Like, Match, MatchAnswer, Notification, Photo, Profile
+    from services import media
+
+    if not passwords.verify_password(user.password_hash, password or ""):
+        raise ValidationFailed({"password": "Your password is not correct."})
+    for photo in db.session.scalars(select(Photo).where(Photo.user_id == user.id)):
+        for key in (photo.storage_key, photo.thumb_key):
+            if key:
+                media.storage().delete(key)
+    for model, column in (
+        (Photo, Photo.user_id),
+        (MatchAnswer, MatchAnswer.user_id),
+        (Notification, Notification.user_id),
+        (Like, Like.liker_id),
+        (Like, Like.liked_id),
+        (Block, Block.blocker_id),
+        (Block, Block.blocked_id),
+        (Match, Match.user_a_id),
+        (Match, Match.user_b_id),
+        (Profile, Profile.user_id),
+        (EmailToken, EmailToken.user_id),
+    ):
+        db.session.execute(model.__table__.delete().where(column == user.id))
+    _revoke_sessions(user.id, "account deleted")
+    user.email = f"deleted-{user.id}@deleted.invalid"
+    user.display_name = "Deleted member"
+    user.password_hash = passwords.hash_password(secrets.token_urlsafe(32))
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.status = "deleted"
+    user.status_reason = None
+    audit.record("account.deleted", actor_id=user.id, target=("user", user.id))
+    db.session.commit()
