@@ -414,6 +414,63 @@ def seed_postgres(batches, likes_blocks) -> None:
     db.engine.dispose()
 
 
+# --- other work on the machine ---------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _machine_ticks() -> tuple[int, int] | None:
+    """(busy, all) CPU ticks of the machine since boot, from /proc/stat (Linux only)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # minus idle and iowait
+
+
+def _backend_ticks() -> int:
+    """CPU ticks of the PostgreSQL backends serving this database (0 on SQLite, or when the
+    server's /proc entries are not readable)."""
+    from sqlalchemy import text
+
+    from extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        return 0
+    pids = db.session.scalars(
+        text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    ).all()
+    db.session.remove()
+    used = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used += int(fields[11]) + int(fields[12])
+    return used
+
+
+class OtherLoad:
+    """Cores busy with something else than this script and its database backends while a pass
+    runs (another benchmark or test suite on the same machine skews every figure)."""
+
+    def __init__(self) -> None:
+        self.wall, self.times = time.perf_counter(), os.times()
+        self.machine, self.backends = _machine_ticks(), _backend_ticks()
+
+    def stop(self) -> float | None:
+        wall = time.perf_counter() - self.wall
+        times = os.times()
+        machine = _machine_ticks()
+        if not machine or not self.machine or machine[1] == self.machine[1]:
+            return None
+        busy = (
+            (machine[0] - self.machine[0]) / (machine[1] - self.machine[1]) * (os.cpu_count() or 1)
+        )
+        own = (times.user + times.system - self.times.user - self.times.system) / wall
+        backends = (_backend_ticks() - self.backends) / TICKS / wall
+        return max(0.0, busy - own - backends)
+
+
 # --- the queries ------------------------------------------------------------------------------
 
 
@@ -424,6 +481,7 @@ class Pass:
     candidates: list[int] = field(default_factory=list)  # in the radius (sort=match only)
     match_ms: list[float] = field(default_factory=list)
     cards_ms: list[float] = field(default_factory=list)
+    other_load: float | None = None  # cores used by other work meanwhile
 
 
 @contextlib.contextmanager
@@ -490,6 +548,7 @@ def run_pass(searchers: list[Searcher], sort: str) -> Pass:
     with instrumented(current):
         for searcher in searchers[:WARMUP]:
             one_query(searcher, sort)
+        meter = OtherLoad()
         for searcher in searchers:
             current.update(match_ms=0.0, cards_ms=0.0, match_ids=0)
             ms, _ = one_query(searcher, sort)
@@ -497,6 +556,7 @@ def run_pass(searchers: list[Searcher], sort: str) -> Pass:
             result.match_ms.append(current["match_ms"])
             result.cards_ms.append(current["cards_ms"])
             result.candidates.append(current["match_ids"])
+        result.other_load = meter.stop()
     return result
 
 
@@ -696,7 +756,11 @@ def run(url: str, label: str, size: int, args) -> Result:
         for sort in ("match", "distance"):
             began = time.perf_counter()
             passes[sort] = run_pass(searchers, sort)
-            print(f"  sort={sort}: {time.perf_counter() - began:.0f} s", flush=True)
+            load = passes[sort].other_load
+            note = "" if load is None else f", other work on the machine {load:.2f} cores"
+            if load is not None and load > 0.2:
+                note += " — WARNING: the figures are skewed"
+            print(f"  sort={sort}: {time.perf_counter() - began:.0f} s{note}", flush=True)
         samples = passes["match"].samples
         p95 = percentile(samples, 0.95)
         tail = [s for s, ms in zip(searchers, samples, strict=True) if ms >= p95]
@@ -797,8 +861,9 @@ def markdown(results: list[Result], args) -> str:
         f"{args.queries} random searchers; about {args.answers_per_profile} match answers per "
         "profile.",
         "",
-        "| database | profiles | sort | p50 ms | p95 ms | p99 ms | in radius: mean | p95 |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| database | profiles | sort | p50 ms | p95 ms | p99 ms | in radius: mean | p95 | "
+        "other load |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         for sort, one in r.passes.items():
@@ -806,7 +871,9 @@ def markdown(results: list[Result], args) -> str:
                 f"| {r.database} | {r.size:,} | {sort} | {statistics.median(one.samples):.1f} | "
                 f"{percentile(one.samples, 0.95):.1f} | {percentile(one.samples, 0.99):.1f} | "
                 f"{statistics.mean(r.passes['match'].candidates):.0f} | "
-                f"{percentile(r.passes['match'].candidates, 0.95)} |"
+                f"{percentile(r.passes['match'].candidates, 0.95)} | "
+                + ("?" if one.other_load is None else f"{one.other_load:.2f} cores")
+                + " |"
             )
     lines += ["", *[f"- {line}" for line in verdicts(results)]]
     return "\n".join(lines)
