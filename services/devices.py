@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 from models import Device, User, UserDevice
-from services import audit, clock, mail
+from services import audit, clock, mail, sql
 from services.errors import DomainError
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -41,18 +40,16 @@ def find(fingerprint: str | None) -> Device | None:
 def _get_or_create(fingerprint: str, user_agent: str | None) -> Device:
     device = find(fingerprint)
     if device is None:
-        # INSERT … ON CONFLICT DO NOTHING: a concurrent request may create the same device.
-        module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
         now = clock.now()
-        db.session.execute(
-            module.insert(Device)
-            .values(
-                fingerprint=fingerprint,
-                user_agent=(user_agent or "")[:400] or None,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["fingerprint"])
+        sql.insert_ignore(  # a concurrent request may create the same device
+            Device,
+            {
+                "fingerprint": fingerprint,
+                "user_agent": (user_agent or "")[:400] or None,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
+            ["fingerprint"],
         )
         device = find(fingerprint)
     return device

@@ -31,13 +31,12 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import BigInteger, String, and_, cast, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import Entry, LedgerAccount, Order, Transfer, User
 from models.ledger import SYSTEM_KINDS, USER_KINDS
-from services import clock
+from services import clock, sql
 from services.errors import Conflict, DomainError, NotAllowed, NotFound
 
 HOT_KINDS = ("payments_clearing", "platform_revenue", "holds")
@@ -73,11 +72,7 @@ def _sum(expression):
 
 
 def _insert_ignore(values: dict, index_elements: list[str], where) -> None:
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(LedgerAccount).values(**values)
-    stmt = stmt.on_conflict_do_nothing(index_elements=index_elements, index_where=where)
-    db.session.execute(stmt)
+    sql.insert_ignore(LedgerAccount, values, index_elements, where)
 
 
 def user_account(user_id: int, kind: str = "wallet") -> LedgerAccount:

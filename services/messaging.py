@@ -12,11 +12,10 @@ import logging
 import secrets
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 from models import Conversation, CreatorSettings, Message, User
-from services import antispam, clock, ledger, likes, safety
+from services import antispam, clock, ledger, likes, safety, sql
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 
 MAX_LENGTH = 5000
@@ -52,13 +51,10 @@ def conversation_between(a: int, b: int, create: bool = False) -> Conversation |
         select(Conversation).where(Conversation.user_a_id == low, Conversation.user_b_id == high)
     )
     if conversation is None and create:
-        # INSERT … ON CONFLICT DO NOTHING: the first messages of two people may race.
-        dialect = db.session.get_bind().dialect.name
-        module = postgresql if dialect == "postgresql" else sqlite
-        db.session.execute(
-            module.insert(Conversation)
-            .values(user_a_id=low, user_b_id=high, created_at=clock.now())
-            .on_conflict_do_nothing(index_elements=["user_a_id", "user_b_id"])
+        sql.insert_ignore(  # the first messages of two people may race
+            Conversation,
+            {"user_a_id": low, "user_b_id": high, "created_at": clock.now()},
+            ["user_a_id", "user_b_id"],
         )
         conversation = db.session.scalar(
             select(Conversation).where(
