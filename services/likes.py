@@ -50,18 +50,7 @@ def react(me: User, other_id: int, kind: str) -> bool:
             )
         )
         if liked_back and not is_match(me.id, other.id):
-            low, high = _pair(me.id, other.id)
-            db.session.add(Match(user_a_id=low, user_b_id=high))
-            for person, partner in ((me, other), (other, me)):
-                db.session.add(
-                    Notification(
-                        user_id=person.id,
-                        kind="match",
-                        actor_id=partner.id,
-                        text=f"You and {partner.display_name} like each other!",
-                        link=f"/people/{partner.id}",
-                    )
-                )
+            _add_match(me, other)
             matched = True
         elif not liked_back and existing is None:
             db.session.add(
@@ -84,18 +73,8 @@ def react(me: User, other_id: int, kind: str) -> bool:
     return matched
 
 
-def _match_if_mutual(me: User, other: User) -> bool:
-    mutual = db.session.scalar(
-        select(func.count(Like.id)).where(
-            or_(
-                (Like.liker_id == me.id) & (Like.liked_id == other.id),
-                (Like.liker_id == other.id) & (Like.liked_id == me.id),
-            ),
-            Like.kind == "like",
-        )
-    )
-    if mutual != 2:
-        return False
+def _add_match(me: User, other: User) -> None:
+    """The match row and a notification for each of the two (the caller commits)."""
     low, high = _pair(me.id, other.id)
     db.session.add(Match(user_a_id=low, user_b_id=high))
     for person, partner in ((me, other), (other, me)):
@@ -108,6 +87,21 @@ def _match_if_mutual(me: User, other: User) -> bool:
                 link=f"/people/{partner.id}",
             )
         )
+
+
+def _match_if_mutual(me: User, other: User) -> bool:
+    mutual = db.session.scalar(
+        select(func.count(Like.id)).where(
+            or_(
+                (Like.liker_id == me.id) & (Like.liked_id == other.id),
+                (Like.liker_id == other.id) & (Like.liked_id == me.id),
+            ),
+            Like.kind == "like",
+        )
+    )
+    if mutual != 2:
+        return False
+    _add_match(me, other)
     try:
         db.session.commit()
     except IntegrityError:
