@@ -64,6 +64,7 @@ def test_set_location_filter_like_and_match(live_server, browser):
     mia.get_by_label("Within").select_option("500")
     expect(mia.get_by_role("heading", name="Faraway, 30")).to_be_visible()
     mia.get_by_label("Within").select_option("25")
+    expect(mia).to_have_url(re.compile(r"radius=25"))
     expect(mia.get_by_role("heading", name="Faraway, 30")).to_have_count(0)
     card = mia.locator("article.person-card", has_text="Leo")
     expect(card).to_contain_text("10 km away")
@@ -78,6 +79,7 @@ def test_set_location_filter_like_and_match(live_server, browser):
     expect(leo.locator("#nav-bell .count")).to_have_text("1")
     leo.get_by_role("link", name="Discover").first.click()
     leo.get_by_label("Within").select_option("25")
+    expect(leo).to_have_url(re.compile(r"radius=25"))  # the filtered results are in
     mia_card = leo.locator("article.person-card", has_text="Mia")
     mia_card.get_by_role("button", name="Like Mia").click()
     expect(mia_card.get_by_text("It's a match!")).to_be_visible()
