@@ -95,8 +95,10 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
         auth,
+        creator,
         dating,
         errors,
+        feed,
         health,
         main,
         media,
@@ -115,6 +117,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(profile.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(messages.bp)
+    app.register_blueprint(feed.bp)
+    app.register_blueprint(creator.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
@@ -135,10 +139,25 @@ CSP_BASE = {
 }
 
 
-def _content_security_policy() -> str:
+def _csp_with_media(app: Flask) -> dict[str, list[str]]:
+    """CSP_BASE plus the S3 origin when media is on S3: the browser posts uploads there (fetch)
+    and loads signed images from it."""
+    from services.storage_s3 import s3_origin
+
+    origin = s3_origin(app.config)
+    if origin is None:
+        return CSP_BASE
+    return {
+        **CSP_BASE,
+        "img-src": [*CSP_BASE["img-src"], origin],
+        "connect-src": [*CSP_BASE["connect-src"], origin],
+    }
+
+
+def _content_security_policy(base: dict[str, list[str]] = CSP_BASE) -> str:
     """The CSP: a nonce per response; a page may add hosts it needs through `g.csp_extra`
     (the Razorpay checkout page adds Razorpay's script and frame)."""
-    directives = {name: list(values) for name, values in CSP_BASE.items()}
+    directives = {name: list(values) for name, values in base.items()}
     directives["script-src"].append(f"'nonce-{getattr(g, 'csp_nonce', '')}'")
     for name, values in getattr(g, "csp_extra", {}).items():
         directives[name] = [v for v in directives.get(name, []) if v != "'none'"] + values
@@ -168,10 +187,11 @@ def _register_request_hooks(app: Flask) -> None:
 
     app.add_template_filter(last_seen, "last_seen")
     app.context_processor(navigation.context)
+    csp_base = _csp_with_media(app)  # once per app: the configuration does not change
 
     @app.after_request
     def _security_headers(response):
-        response.headers["Content-Security-Policy"] = _content_security_policy()
+        response.headers["Content-Security-Policy"] = _content_security_policy(csp_base)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"

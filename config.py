@@ -125,6 +125,12 @@ def load_config() -> dict:
         "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or None,
         "RAZORPAY_API_BASE": os.environ.get("RAZORPAY_API_BASE", "https://api.razorpay.com"),
         "DEV_PAYMENTS": _bool("DEV_PAYMENTS", not production),
+        # Media on S3 or any S3-compatible store (SPEC §10); without a bucket, instance/media.
+        "S3_BUCKET": os.environ.get("S3_BUCKET") or None,
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
+        "S3_REGION": os.environ.get("S3_REGION") or "us-east-1",
+        "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID") or None,
+        "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
         # Dating: what an intro message before a match costs (SPEC §2).
         "INTRO_PRICE": _int("INTRO_PRICE", 20),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.

@@ -14,15 +14,25 @@ import logging
 import threading
 import time
 
-from flask import Blueprint, abort, current_app, render_template, request, session
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 from simple_websocket import ConnectionClosed
 
+from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx
 from extensions import db, limiter, sock
-from models import User
-from services import accounts, ledger, messaging, realtime, safety
-from services.errors import DomainError
+from models import Message, User
+from services import accounts, ledger, media, messaging, realtime, safety
+from services.errors import Conflict, DomainError
 
 bp = Blueprint("messages", __name__)
 log = logging.getLogger("amora.messages")
@@ -59,6 +69,10 @@ def conversation(other_id: int):
         "messages/conversation.html",
         other=other,
         items=items,
+        attachments=messaging.attachments_for(current_user, items),
+        vault=[i for i in media.vault_items(current_user.id) if i.status == "ready"]
+        if current_user.is_creator
+        else [],
         allowed=allowed,
         reason=reason,
         price=messaging.message_price(current_user, other),
@@ -74,7 +88,11 @@ def since(other_id: int):
     items = messaging.messages_between(current_user, other_id, after_id=after)
     if items:
         messaging.mark_read(current_user, other_id)
-    return render_template("messages/_items.html", items=items)
+    return render_template(
+        "messages/_items.html",
+        items=items,
+        attachments=messaging.attachments_for(current_user, items),
+    )
 
 
 @bp.post("/messages/<int:other_id>")
@@ -83,19 +101,54 @@ def since(other_id: int):
 def send(other_id: int):
     other = _other_or_404(other_id)
     try:
-        message = messaging.send(current_user, other.id, request.form.get("body", ""))
+        message = messaging.send(
+            current_user,
+            other.id,
+            request.form.get("body", ""),
+            media_id=request.form.get("media_id") or None,
+            unlock_price=request.form.get("unlock_price") or None,
+        )
     except ledger.InsufficientCredits as exc:
         return render_template("messages/_compose_error.html", error=exc.message, buy=True), 402
     except DomainError as exc:
-        message_text = " ".join(exc.errors.values()) if hasattr(exc, "errors") else exc.message
-        return render_template("messages/_compose_error.html", error=message_text), exc.status
+        return render_template("messages/_compose_error.html", error=exc.message), exc.status
     if is_htmx():
         return render_template(
-            "messages/_sent.html", items=[message], balance=ledger.wallet_balance(current_user.id)
+            "messages/_sent.html",
+            items=[message],
+            attachments=messaging.attachments_for(current_user, [message]),
+            balance=ledger.wallet_balance(current_user.id),
         )
-    from flask import redirect, url_for
-
     return redirect(url_for("messages.conversation", other_id=other.id), code=303)
+
+
+@bp.post("/messages/attachments/<int:message_id>/unlock")
+@verified_required
+@limiter.limit("30 per minute; 300 per hour")
+def unlock(message_id: int):
+    """Pay a PPV message's price; the message is swapped in unlocked."""
+    error, buy, status = None, False, 200
+    try:
+        message = messaging.unlock_message(current_user, message_id)
+    except ledger.InsufficientCredits as exc:
+        error, buy, status = exc.message, True, 402
+    except (ledger.DuplicateTransfer, Conflict):
+        pass  # another click paid for it
+    except DomainError as exc:
+        abort(exc.status, description=exc.message)
+    message = db.session.get(Message, message_id)
+    if not is_htmx():
+        if error:
+            abort(status, description=error)
+        return redirect(url_for("messages.conversation", other_id=message.sender_id), code=303)
+    return render_template(
+        "messages/_unlocked.html",
+        items=[message],
+        attachments=messaging.attachments_for(current_user, [message]),
+        error=error,
+        buy=buy,
+        balance=ledger.wallet_balance(current_user.id),
+    ), status
 
 
 @bp.get("/messages/unread")

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from extensions import limiter
-from services import accounts, twofactor
+from services import accounts, creators, twofactor
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -26,6 +26,47 @@ def _sessions_context() -> dict:
 @login_required
 def account():
     return render_template("settings/account.html", password_form=ChangePasswordForm())
+
+
+@bp.get("/creator")
+@login_required
+def creator():
+    return render_template(
+        "settings/creator.html", settings=creators.settings_of(current_user.id), errors={}, form={}
+    )
+
+
+@bp.post("/creator")
+@login_required
+@limiter.limit("30 per hour")
+def save_creator():
+    was_creator = current_user.is_creator
+    try:
+        creators.update_settings(current_user, request.form)
+    except ValidationFailed as exc:
+        return render_template(
+            "settings/creator.html",
+            settings=creators.settings_of(current_user.id),
+            errors=exc.errors,
+            form=request.form,
+        ), 422
+    if was_creator:
+        flash("Creator settings saved.", "success")
+        return redirect_to(url_for("settings.creator"))
+    flash("Creator mode is on. Add photos to your vault, then post.", "success")
+    return redirect_to(url_for("creator.dashboard"))
+
+
+@bp.post("/creator/disable")
+@login_required
+def disable_creator():
+    ended = creators.disable(current_user)
+    flash(
+        "Creator mode is off."
+        + (f" {ended} subscriptions end with their paid period." if ended else ""),
+        "success",
+    )
+    return redirect_to(url_for("settings.creator"))
 
 
 @bp.get("/security")

@@ -1,6 +1,7 @@
 """SQLAlchemy tables. Importing this package registers every model with the metadata."""
 
 from models.alerts import Alert, AuditLog
+from models.creator import MassMessage, Post, PostMedia, Subscription, Tip, Unlock
 from models.dating import (
     Block,
     Like,
@@ -29,13 +30,19 @@ __all__ = [
     "Like",
     "Match",
     "MatchAnswer",
+    "MassMessage",
     "MediaObject",
     "Message",
     "Notification",
     "Photo",
+    "Post",
+    "PostMedia",
     "Profile",
     "ProfileInterest",
     "Report",
+    "Subscription",
+    "Tip",
+    "Unlock",
     "Device",
     "EmailToken",
     "Entry",

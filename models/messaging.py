@@ -17,6 +17,10 @@ class CreatorSettings(db.Model):
     __tablename__ = "creator_settings"
     __table_args__ = (
         CheckConstraint("message_price >= 0 AND message_price <= 100000", name="message_price"),
+        CheckConstraint(
+            "subscription_price >= 0 AND subscription_price <= 100000", name="subscription_price"
+        ),
+        CheckConstraint("call_price >= 0 AND call_price <= 100000", name="call_price"),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -24,6 +28,8 @@ class CreatorSettings(db.Model):
     )
     headline: Mapped[str] = mapped_column(String(140), default="")
     message_price: Mapped[int] = mapped_column(default=0)
+    subscription_price: Mapped[int] = mapped_column(default=0)  # per 30 days; 0 = free to follow
+    call_price: Mapped[int] = mapped_column(default=0)  # per started minute
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
@@ -72,5 +78,8 @@ class Message(db.Model):
         ForeignKey("media_objects.id", ondelete="SET NULL")
     )
     unlock_price: Mapped[int | None]
+    mass_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mass_messages.id", ondelete="SET NULL")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     read_at: Mapped[dt.datetime | None]

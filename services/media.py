@@ -10,8 +10,9 @@
     4. Files are served only through short-lived signed URLs (`url_for_key`).
 
 The embedded default is `LocalStorage` under instance/media, which signs its own POST policy
-and download links with the app's secret; `S3Storage` arrives with the creator economy and
-uses boto3's pre-signed POST and URLs against any S3-compatible endpoint.
+and download links with the app's secret; with `S3_BUCKET` set, `S3Storage`
+(services/storage_s3.py) uses boto3's pre-signed POST and URLs against S3 or any S3-compatible
+endpoint.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 from typing import Protocol
 
 from flask import current_app, url_for
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 
 from extensions import db
@@ -40,6 +42,9 @@ from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTOS = 9
+MAX_VAULT_BYTES = 20 * 1024 * 1024
+MAX_VAULT_ITEMS = 2000
+PURPOSES = ("photo", "vault")  # profile photos; a creator's library (posts, PPV messages)
 UPLOAD_SECONDS = 600
 URL_SECONDS = 3600
 MAX_PIXELS = 40_000_000  # refuse decompression bombs
@@ -140,7 +145,9 @@ class LocalStorage:
 
     def signed_url(self, key: str, seconds: int) -> str:
         expires = int(time.time()) + seconds
-        return url_for("media.file", key=key, expires=expires, sig=_sign(f"{key}:{expires}"))
+        # Built by hand, not with url_for: jobs and services render links outside a request.
+        query = urlencode({"expires": expires, "sig": _sign(f"{key}:{expires}")})
+        return f"/media/file/{quote(key)}?{query}"
 
     @staticmethod
     def check_url(key: str, expires: int, sig: str) -> bool:
@@ -150,6 +157,10 @@ class LocalStorage:
 
 
 def storage() -> Storage:
+    if current_app.config["S3_BUCKET"]:
+        from services.storage_s3 import S3Storage  # here: storage_s3 imports this module
+
+        return S3Storage.for_app(current_app._get_current_object())  # type: ignore[attr-defined]
     return LocalStorage(Path(current_app.instance_path) / "media")
 
 
@@ -162,20 +173,25 @@ def url_for_key(key: str | None, seconds: int = URL_SECONDS) -> str | None:
 
 def start_upload(user: User, purpose: str, content_type: str, size: object) -> dict:
     """A pending object and the pre-signed POST for it."""
-    if purpose != "photo":
+    if purpose not in PURPOSES:
         raise DomainError("Unknown upload kind.")
     if not user.email_verified:
         raise NotAllowed("Confirm your email address before uploading.")
+    if purpose == "vault" and not user.is_creator:
+        raise NotAllowed("Switch on creator mode to use the vault.")
     if content_type not in IMAGE_TYPES:
         raise ValidationFailed({"file": "Photos must be JPEG, PNG or WebP images."})
     try:
         declared = int(size)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationFailed({"file": "The file size is missing."}) from exc
-    if not 0 < declared <= MAX_PHOTO_BYTES:
-        raise ValidationFailed({"file": f"Photos can be up to {MAX_PHOTO_BYTES // 2**20} MB."})
-    if photo_count(user.id) + _photos_in_flight(user.id) >= MAX_PHOTOS:
+    max_bytes = MAX_PHOTO_BYTES if purpose == "photo" else MAX_VAULT_BYTES
+    if not 0 < declared <= max_bytes:
+        raise ValidationFailed({"file": f"Photos can be up to {max_bytes // 2**20} MB."})
+    if purpose == "photo" and photo_count(user.id) + _photos_in_flight(user.id) >= MAX_PHOTOS:
         raise ValidationFailed({"file": f"You can have up to {MAX_PHOTOS} photos."})
+    if purpose == "vault" and vault_count(user.id) >= MAX_VAULT_ITEMS:
+        raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
     key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{IMAGE_TYPES[content_type]}"
     db.session.add(
         MediaObject(
@@ -183,11 +199,11 @@ def start_upload(user: User, purpose: str, content_type: str, size: object) -> d
             purpose=purpose,
             key=key,
             content_type=content_type,
-            max_bytes=MAX_PHOTO_BYTES,
+            max_bytes=max_bytes,
         )
     )
     db.session.commit()
-    return {"key": key, **storage().presigned_post(key, content_type, MAX_PHOTO_BYTES)}
+    return {"key": key, **storage().presigned_post(key, content_type, max_bytes)}
 
 
 def confirm_upload(user: User, key: str) -> MediaObject:
@@ -242,11 +258,14 @@ def process(media_id: int) -> None:
     for name, size in (("display", 1600), ("thumb", 400)):
         copy = image.copy()
         copy.thumbnail((size, size))
-        buffer = io.BytesIO()
-        copy.save(buffer, "JPEG", quality=85, optimize=True)
-        variant_key = f"{obj.key.rsplit('.', 1)[0]}.{name}.jpg"
-        store.write(variant_key, buffer.getvalue(), "image/jpeg")
-        variants[name] = variant_key
+        variants[name] = _write_variant(store, obj.key, name, copy, 85)
+    if obj.purpose == "vault":
+        # What a fan sees before paying: small, heavily blurred, nothing recognisable.
+        copy = image.copy()
+        copy.thumbnail((48, 48))
+        copy = copy.resize((max(copy.width * 8, 1), max(copy.height * 8, 1)), Image.BILINEAR)
+        copy = copy.filter(ImageFilter.GaussianBlur(12))
+        variants["blur"] = _write_variant(store, obj.key, "blur", copy, 60)
     store.delete(obj.key)  # the original, with its metadata, is not kept
     obj.variants = variants
     obj.width, obj.height = image.size
@@ -278,6 +297,14 @@ def process(media_id: int) -> None:
     db.session.commit()
 
 
+def _write_variant(store: Storage, key: str, name: str, image: Image.Image, quality: int) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality, optimize=True)
+    variant_key = f"{key.rsplit('.', 1)[0]}.{name}.jpg"
+    store.write(variant_key, buffer.getvalue(), "image/jpeg")
+    return variant_key
+
+
 def _photos_in_flight(user_id: int) -> int:
     """Uploads started in the last hour that are not photos yet (so parallel uploads cannot
     pass the limit)."""
@@ -300,6 +327,68 @@ def accepts_upload(key: str) -> bool:
         )
         is not None
     )
+
+
+def vault_count(user_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(MediaObject.id)).where(
+            MediaObject.user_id == user_id,
+            MediaObject.purpose == "vault",
+            MediaObject.status != "rejected",
+        )
+    )
+
+
+def vault_items(user_id: int, limit: int = 200) -> list[MediaObject]:
+    """The creator's library, newest first (processing and ready items)."""
+    return list(
+        db.session.scalars(
+            select(MediaObject)
+            .where(
+                MediaObject.user_id == user_id,
+                MediaObject.purpose == "vault",
+                MediaObject.status.in_(("uploaded", "ready")),
+            )
+            .order_by(MediaObject.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def vault_item(user: User, media_id: object) -> MediaObject:
+    """One of `user`'s own ready vault items (someone else's is "not found")."""
+    try:
+        media_id = int(media_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise NotFound("There is no such item in your vault.") from exc
+    obj = db.session.get(MediaObject, media_id)
+    if obj is None or obj.user_id != user.id or obj.purpose != "vault":
+        raise NotFound("There is no such item in your vault.")
+    if obj.status != "ready":
+        raise DomainError("That item is still being processed; try again in a moment.")
+    return obj
+
+
+def delete_vault_item(user: User, media_id: object) -> None:
+    """Remove an item from the vault, unless a post or a message still shows it (fans paid for
+    it)."""
+    from models import Message, Post, PostMedia
+
+    obj = db.session.get(MediaObject, int(media_id)) if str(media_id).isdigit() else None
+    if obj is None or obj.user_id != user.id or obj.purpose != "vault":
+        raise NotFound("There is no such item in your vault.")
+    in_post = db.session.scalar(
+        select(PostMedia.post_id)
+        .join(Post, Post.id == PostMedia.post_id)
+        .where(PostMedia.media_id == obj.id, Post.status != "deleted")
+    )
+    in_message = db.session.scalar(select(Message.id).where(Message.media_id == obj.id))
+    if in_post is not None or in_message is not None:
+        raise DomainError("This item is used in a post or a message; delete those first.")
+    for key in [obj.key, *(obj.variants or {}).values()]:
+        storage().delete(key)
+    db.session.delete(obj)
+    db.session.commit()
 
 
 def photo_count(user_id: int) -> int:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models import Conversation, CreatorSettings, Message, User
-from services import antispam, clock, ledger, likes, safety, sql
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from models import Conversation, CreatorSettings, MediaObject, Message, Notification, Unlock, User
+from services import antispam, clock, ledger, likes, media, safety, sql
+from services.creators import parse_price
+from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 
 MAX_LENGTH = 5000
 log = logging.getLogger("amora.messages")
@@ -64,10 +67,21 @@ def conversation_between(a: int, b: int, create: bool = False) -> Conversation |
     return conversation
 
 
-def send(sender: User, recipient_id: int, body: str) -> Message:
-    """Store (and charge) a message in one transaction, then publish it to both people."""
+def send(
+    sender: User,
+    recipient_id: int,
+    body: str,
+    *,
+    media_id: object = None,
+    unlock_price: object = None,
+) -> Message:
+    """Store (and charge) a message in one transaction, then publish it to both people.
+
+    A creator may attach a photo from their vault, optionally with a price to unlock it (a PPV
+    message): the fan sees a blurred preview until they pay."""
     text = (body or "").strip()
-    if not text:
+    attachment, price_to_unlock = _attachment(sender, media_id, unlock_price)
+    if not text and attachment is None:
         raise ValidationFailed({"body": "Write something first."})
     if len(text) > MAX_LENGTH:
         raise ValidationFailed({"body": f"Messages can be up to {MAX_LENGTH:,} characters."})
@@ -81,7 +95,8 @@ def send(sender: User, recipient_id: int, body: str) -> Message:
     allowed, reason = may_write(sender, recipient)
     if not allowed:
         raise NotAllowed(reason or "You cannot message this person.")
-    antispam.check(sender, recipient.id, text)
+    if text:
+        antispam.check(sender, recipient.id, text)
     price = message_price(sender, recipient)
     if price and not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending paid messages.")
@@ -92,6 +107,8 @@ def send(sender: User, recipient_id: int, body: str) -> Message:
         recipient_id=recipient.id,
         body=text,
         price=price,
+        media_id=attachment.id if attachment else None,
+        unlock_price=price_to_unlock or None,
         created_at=clock.now(),
     )
     db.session.add(message)
@@ -111,6 +128,23 @@ def send(sender: User, recipient_id: int, body: str) -> Message:
     db.session.commit()
     publish_message(message)
     return message
+
+
+def _attachment(
+    sender: User, media_id: object, unlock_price: object
+) -> tuple[MediaObject | None, int]:
+    if media_id in (None, "", "0", 0):
+        if str(unlock_price or "").strip() not in ("", "0"):
+            raise ValidationFailed({"unlock_price": "Attach something from your vault to sell."})
+        return None, 0
+    if not sender.is_creator:
+        raise NotAllowed("Only creators can attach from a vault.")
+    item = media.vault_item(sender, media_id)
+    errors: dict[str, str] = {}
+    price = parse_price(unlock_price, "unlock_price", "The unlock price", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return item, price
 
 
 def publish_message(message: Message) -> None:
@@ -247,3 +281,103 @@ def unread_total(user_id: int) -> int:
             Message.recipient_id == user_id, Message.read_at.is_(None)
         )
     )
+
+
+# --- attachments and PPV messages -------------------------------------------------------------
+
+
+@dataclass
+class Attachment:
+    url: str | None
+    locked: bool
+    price: int
+    unlocked: bool
+
+
+def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]:
+    """What `viewer` sees of each message's attachment: the photo, or for an unpaid PPV message
+    its blurred preview and price."""
+    with_media = [m for m in items if m.media_id]
+    if not with_media:
+        return {}
+    objects = {
+        obj.id: obj
+        for obj in db.session.scalars(
+            select(MediaObject).where(MediaObject.id.in_([m.media_id for m in with_media]))
+        )
+    }
+    paid = set(
+        db.session.scalars(
+            select(Unlock.message_id).where(
+                Unlock.user_id == viewer.id,
+                Unlock.message_id.in_([m.id for m in with_media if m.unlock_price]),
+            )
+        )
+    )
+    result = {}
+    for message in with_media:
+        obj = objects.get(message.media_id)
+        if obj is None or obj.status != "ready":
+            continue
+        price = message.unlock_price or 0
+        unlocked = message.id in paid
+        locked = bool(price) and message.sender_id != viewer.id and not unlocked
+        key = (obj.variants or {}).get("blur" if locked else "display")
+        result[message.id] = Attachment(
+            url=media.url_for_key(key, 300) if key else None,
+            locked=locked,
+            price=price,
+            unlocked=unlocked,
+        )
+    return result
+
+
+def unlock_message(fan: User, message_id: int) -> Message:
+    """Pay a PPV message's price once (key `unlock:message:<id>`)."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.recipient_id != fan.id:
+        raise NotFound("There is no such message.")
+    if not message.unlock_price:
+        raise DomainError("This message is not locked.")
+    if fan.status != "active":
+        raise NotAllowed("Your account cannot make payments right now.")
+    if safety.blocked_between(fan.id, message.sender_id):
+        raise NotFound("There is no such message.")
+    existing = db.session.scalar(
+        select(Unlock).where(Unlock.user_id == fan.id, Unlock.message_id == message.id)
+    )
+    if existing is not None:
+        return message
+    transfer, created = ledger.spend(
+        fan.id,
+        message.sender_id,
+        message.unlock_price,
+        "unlock",
+        f"unlock:message:{message.id}",
+        reference=("message", message.id),
+    )
+    db.session.add(
+        Unlock(
+            user_id=fan.id,
+            message_id=message.id,
+            price=message.unlock_price,
+            transfer_id=transfer.id,
+        )
+    )
+    if created:
+        db.session.add(
+            Notification(
+                user_id=message.sender_id,
+                kind="unlock",
+                actor_id=fan.id,
+                text=f"{fan.display_name} unlocked your message for {message.unlock_price} "
+                "credits.",
+                link=f"/messages/{fan.id}",
+            )
+        )
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("You already unlocked this message.") from exc
+    return message

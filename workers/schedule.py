@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from workers import creator as creator_jobs
 from workers import housekeeping
 from workers import ledger as ledger_jobs
 from workers import risk as risk_jobs
@@ -29,6 +30,8 @@ PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (housekeeping.purge_expired, 60 * 60),
     (ledger_jobs.release_earnings, 60 * 60),  # idempotent per day; hourly catches up after downtime
     (risk_jobs.sweep, 15 * 60),
+    (creator_jobs.renew_subscriptions, 15 * 60),
+    (creator_jobs.publish_scheduled_posts, 30),
 ]
 
 TICK_SECONDS = 5

@@ -1,0 +1,267 @@
+"""What fans see of creators: the feed, creator pages, posts; unlocking, subscribing, tipping."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from blueprints.guards import verified_required
+from blueprints.htmx import is_htmx, redirect_to
+from extensions import limiter
+from services import creators, ledger, posts, safety, subscriptions, tips
+from services.errors import DomainError, NotFound
+
+bp = Blueprint("feed", __name__)
+
+PAY_LIMIT = "30 per minute; 300 per hour"
+
+
+@bp.app_template_global()
+def new_tip_token() -> str:
+    """A fresh one-time token for each tip form on a page."""
+    return tips.new_token()
+
+
+def _viewer():
+    return current_user if current_user.is_authenticated else None
+
+
+@bp.get("/feed")
+@login_required
+def index():
+    items, next_cursor = posts.feed(current_user)
+    return render_template(
+        "feed/index.html",
+        items=items,
+        more_url=url_for("feed.more", cursor=next_cursor) if next_cursor else None,
+        subscribed=subscriptions.subscriptions_of(current_user.id),
+    )
+
+
+@bp.get("/feed/more")
+@login_required
+def more():
+    try:
+        items, next_cursor = posts.feed(current_user, request.args.get("cursor"))
+    except DomainError as exc:
+        abort(400, description=exc.message)
+    return render_template(
+        "feed/_posts.html",
+        items=items,
+        more_url=url_for("feed.more", cursor=next_cursor) if next_cursor else None,
+    )
+
+
+@bp.get("/creators")
+def creators_index():
+    return render_template("feed/creators.html", rows=creators.creators_list())
+
+
+def _creator_or_404(creator_id: int):
+    try:
+        creator = creators.get_creator(creator_id)
+    except NotFound:
+        abort(404)
+    if current_user.is_authenticated and safety.blocked_between(current_user.id, creator_id):
+        abort(404)
+    return creator
+
+
+def _subscription_context(creator_id: int) -> dict:
+    sub = subscriptions.get(current_user.id, creator_id) if current_user.is_authenticated else None
+    settings = creators.settings_of(creator_id)
+    return {
+        "subscription": sub,
+        "has_access": subscriptions.has_access(sub),
+        "subscription_price": settings.subscription_price if settings else 0,
+    }
+
+
+@bp.get("/creators/<int:creator_id>")
+def creator_page(creator_id: int):
+    creator = _creator_or_404(creator_id)
+    items, next_cursor = posts.creator_posts(_viewer(), creator_id)
+    return render_template(
+        "feed/creator.html",
+        creator=creator,
+        settings=creators.settings_of(creator_id),
+        subscribers=subscriptions.subscriber_count(creator_id),
+        items=items,
+        more_url=url_for("feed.creator_more", creator_id=creator_id, cursor=next_cursor)
+        if next_cursor
+        else None,
+        **_subscription_context(creator_id),
+    )
+
+
+@bp.get("/creators/<int:creator_id>/posts")
+def creator_more(creator_id: int):
+    _creator_or_404(creator_id)
+    try:
+        items, next_cursor = posts.creator_posts(_viewer(), creator_id, request.args.get("cursor"))
+    except DomainError as exc:
+        abort(400, description=exc.message)
+    return render_template(
+        "feed/_posts.html",
+        items=items,
+        more_url=url_for("feed.creator_more", creator_id=creator_id, cursor=next_cursor)
+        if next_cursor
+        else None,
+    )
+
+
+@bp.get("/posts/<int:post_id>")
+def post(post_id: int):
+    try:
+        item = posts.view(_viewer(), post_id)
+    except NotFound:
+        abort(404)
+    return render_template("feed/post.html", item=item)
+
+
+@bp.get("/posts/<int:post_id>/media/<int:media_id>")
+def post_media(post_id: int, media_id: int):
+    """The full-size item for the entitled: a redirect to a short-lived signed URL."""
+    try:
+        url = posts.media_url(_viewer(), post_id, media_id)
+    except DomainError as exc:
+        abort(exc.status, description=exc.message)
+    response = redirect(url, code=302)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _post_partial(post_id: int, status: int = 200, error: str | None = None, buy: bool = False):
+    item = posts.view(current_user, post_id)
+    return render_template(
+        "feed/_post_update.html",
+        item=item,
+        error=error,
+        buy=buy,
+        balance=ledger.wallet_balance(current_user.id),
+    ), status
+
+
+@bp.post("/posts/<int:post_id>/unlock")
+@verified_required
+@limiter.limit(PAY_LIMIT)
+def unlock(post_id: int):
+    try:
+        posts.unlock(current_user, post_id)
+    except ledger.InsufficientCredits as exc:
+        if not is_htmx():
+            abort(402, description=exc.message)
+        return _post_partial(post_id, 402, exc.message, buy=True)
+    except ledger.DuplicateTransfer:
+        pass  # the other click is paying for it
+    except DomainError as exc:
+        if not is_htmx() or isinstance(exc, NotFound):
+            abort(exc.status, description=exc.message)
+        return _post_partial(post_id, exc.status, exc.message)
+    if not is_htmx():
+        return redirect(url_for("feed.post", post_id=post_id), code=303)
+    return _post_partial(post_id)
+
+
+def _subscribe_partial(creator_id: int, status: int = 200, error: str | None = None, **extra):
+    creator = _creator_or_404(creator_id)
+    return render_template(
+        "feed/_subscribe.html",
+        creator=creator,
+        error=error,
+        balance=ledger.wallet_balance(current_user.id),
+        **_subscription_context(creator_id),
+        **extra,
+    ), status
+
+
+@bp.post("/creators/<int:creator_id>/subscribe")
+@verified_required
+@limiter.limit(PAY_LIMIT)
+def subscribe(creator_id: int):
+    _creator_or_404(creator_id)
+    try:
+        subscriptions.subscribe(current_user, creator_id)
+    except ledger.InsufficientCredits as exc:
+        return _subscribe_partial(creator_id, 402, exc.message, buy=True)
+    except DomainError as exc:
+        return _subscribe_partial(creator_id, exc.status, exc.message)
+    if not is_htmx():
+        return redirect_to(url_for("feed.creator_page", creator_id=creator_id))
+    # The posts the subscription opens are swapped in too (out of band).
+    items, next_cursor = posts.creator_posts(current_user, creator_id)
+    return _subscribe_partial(
+        creator_id,
+        refresh=True,
+        items=items,
+        more_url=url_for("feed.creator_more", creator_id=creator_id, cursor=next_cursor)
+        if next_cursor
+        else None,
+    )
+
+
+@bp.post("/creators/<int:creator_id>/cancel")
+@login_required
+@limiter.limit(PAY_LIMIT)
+def cancel(creator_id: int):
+    _creator_or_404(creator_id)
+    try:
+        subscriptions.cancel(current_user, creator_id)
+    except DomainError as exc:
+        return _subscribe_partial(creator_id, exc.status, exc.message)
+    if not is_htmx():
+        return redirect_to(url_for("feed.creator_page", creator_id=creator_id))
+    return _subscribe_partial(creator_id)
+
+
+@bp.post("/creators/<int:creator_id>/tip")
+@verified_required
+@limiter.limit(PAY_LIMIT)
+def tip(creator_id: int):
+    creator = _creator_or_404(creator_id)
+    form = request.form
+    context = {
+        "creator": creator,
+        "target_type": form.get("target_type", "profile"),
+        "target_id": form.get("target_id", ""),
+    }
+    try:
+        row = tips.tip(
+            current_user,
+            creator_id,
+            form.get("amount", ""),
+            form.get("note", ""),
+            target_type=context["target_type"],
+            target_id=context["target_id"] or None,
+            token=form.get("token"),
+        )
+    except ledger.InsufficientCredits as exc:
+        status, error, done, buy = 402, exc.message, None, True
+    except DomainError as exc:
+        status, error, done, buy = exc.status, exc.message, None, False
+    else:
+        status, error, done, buy = 200, None, row, False
+    if not is_htmx():
+        if error:
+            abort(status, description=error)
+        return redirect_to(request.referrer or url_for("feed.creator_page", creator_id=creator_id))
+    return render_template(
+        "feed/_tip.html",
+        error=error,
+        done=done,
+        buy=buy,
+        form=form if error else {},
+        tip_token=form.get("token") if error else None,
+        balance=ledger.wallet_balance(current_user.id),
+        **context,
+    ), status
+
+
+@bp.get("/subscriptions")
+@login_required
+def my_subscriptions():
+    return render_template(
+        "feed/subscriptions.html",
+        rows=subscriptions.subscriptions_of(current_user.id),
+        has_access=subscriptions.has_access,
+    )

@@ -1,0 +1,121 @@
+"""Creator mode (SPEC §3): a fan switches it on in settings and sets their prices.
+
+A creator's public page shows their headline, prices, verification state and posts. Turning
+creator mode off hides the page and stops new payments; existing subscriptions run to the end of
+the period they paid for and are not renewed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from extensions import db
+from models import CreatorSettings, Profile, Subscription, User
+from models.creator import MAX_PRICE
+from services import audit, clock
+from services.errors import NotFound, ValidationFailed
+
+MAX_HEADLINE = 140
+
+
+def parse_price(value: object, field: str, label: str, errors: dict[str, str]) -> int:
+    """A whole number of credits from 0 to MAX_PRICE, or a message in `errors[field]`."""
+    text = str(value if value is not None else "").strip() or "0"
+    try:
+        price = int(text)
+    except ValueError:
+        errors[field] = f"{label} is a whole number of credits."
+        return 0
+    if price < 0:
+        errors[field] = f"{label} cannot be negative."
+    elif price > MAX_PRICE:
+        errors[field] = f"{label} can be at most {MAX_PRICE:,} credits."
+    return price
+
+
+def settings_of(user_id: int) -> CreatorSettings | None:
+    return db.session.get(CreatorSettings, user_id)
+
+
+def update_settings(user: User, form: dict) -> CreatorSettings:
+    """Switch creator mode on (or keep it on) with a headline and prices. One transaction."""
+    errors: dict[str, str] = {}
+    headline = str(form.get("headline") or "").strip()
+    if len(headline) > MAX_HEADLINE:
+        errors["headline"] = f"The headline can be up to {MAX_HEADLINE} characters."
+    message_price = parse_price(form.get("message_price"), "message_price", "A message", errors)
+    subscription_price = parse_price(
+        form.get("subscription_price"), "subscription_price", "A subscription", errors
+    )
+    call_price = parse_price(form.get("call_price"), "call_price", "A call minute", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    settings = db.session.get(CreatorSettings, user.id)
+    if settings is None:
+        settings = CreatorSettings(user_id=user.id)
+        db.session.add(settings)
+    settings.headline = headline
+    settings.message_price = message_price
+    settings.subscription_price = subscription_price
+    settings.call_price = call_price
+    settings.updated_at = clock.now()
+    turned_on = not user.is_creator
+    user.is_creator = True
+    db.session.execute(
+        update(Profile).where(Profile.user_id == user.id).values(is_creator=True),
+        execution_options={"synchronize_session": False},
+    )
+    if turned_on:
+        audit.record("creator.enabled", actor_id=user.id, target=("user", user.id))
+    db.session.commit()
+    return settings
+
+
+def disable(user: User) -> int:
+    """Creator mode off. Active subscriptions end with the period already paid; returns how
+    many were set to end."""
+    if not user.is_creator:
+        return 0
+    result = db.session.execute(
+        update(Subscription)
+        .where(Subscription.creator_id == user.id, Subscription.status.in_(("active", "grace")))
+        .values(cancel_at_period_end=True, updated_at=clock.now()),
+        execution_options={"synchronize_session": False},
+    )
+    user.is_creator = False
+    db.session.execute(
+        update(Profile).where(Profile.user_id == user.id).values(is_creator=False),
+        execution_options={"synchronize_session": False},
+    )
+    audit.record(
+        "creator.disabled",
+        actor_id=user.id,
+        target=("user", user.id),
+        subscriptions=result.rowcount,
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def get_creator(creator_id: int) -> User:
+    """A creator whose page can be shown (in creator mode, not banned or deleted)."""
+    user = db.session.get(User, creator_id)
+    if user is None or not user.is_creator or user.status in ("banned", "deleted"):
+        raise NotFound("There is no such creator.")
+    return user
+
+
+def creators_list(limit: int = 60) -> list[tuple[User, CreatorSettings | None]]:
+    """Creators to browse, verified first, then the most recently active."""
+    rows = db.session.execute(
+        select(User, CreatorSettings)
+        .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
+        .where(User.is_creator.is_(True), User.status == "active")
+        .order_by(
+            User.creator_verified_at.is_(None),
+            User.last_active_at.desc().nulls_last(),
+            User.id,
+        )
+        .limit(limit)
+    ).all()
+    return [(user, settings) for user, settings in rows]

@@ -1,0 +1,162 @@
+"""A creator's earnings dashboard (SPEC §3): pending and available, earnings per day by source,
+top fans, subscriber count. Everything is read from the ledger: what a creator earned is what
+reached their `earnings_pending` account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from extensions import db
+from models import Entry, LedgerAccount, Transfer, User
+from services import clock, ledger, subscriptions
+
+# Transfer kind → the source shown on the dashboard, in chart order.
+SOURCES = {
+    "subscription": "Subscriptions",
+    "message": "Messages",
+    "tip": "Tips",
+    "unlock": "PPV",
+    "call_settle": "Calls",
+}
+COLORS = {
+    "subscription": "#7c3aed",
+    "message": "#2563eb",
+    "tip": "#db2777",
+    "unlock": "#ea580c",
+    "call_settle": "#059669",
+}
+
+
+@dataclass
+class Day:
+    date: dt.date
+    by_source: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_source.values())
+
+
+@dataclass
+class Bar:
+    x: int
+    y: int
+    width: int
+    height: int
+    color: str
+    title: str
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    max_value: int
+    labels: list[tuple[int, str]]  # (x, text) under the axis
+
+
+def per_day(creator_id: int, days: int = 30, now: dt.datetime | None = None) -> list[Day]:
+    """Credits earned (after the platform fee) per day and source, oldest day first."""
+    now = now or clock.now()
+    first = (now - dt.timedelta(days=days - 1)).date()
+    pending = ledger.user_account(creator_id, "earnings_pending")
+    rows = db.session.execute(
+        select(Entry.created_at, Transfer.kind, Entry.amount)
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(
+            Entry.account_id == pending.id,
+            Entry.amount > 0,
+            Transfer.kind.in_(list(SOURCES)),
+            Entry.created_at >= dt.datetime.combine(first, dt.time()),
+        )
+    ).all()
+    result = {first + dt.timedelta(days=i): dict.fromkeys(SOURCES, 0) for i in range(days)}
+    for created_at, kind, amount in rows:
+        day = result.get(created_at.date())
+        if day is not None:
+            day[kind] += amount
+    return [Day(date=date, by_source=values) for date, values in result.items()]
+
+
+def totals_by_source(days: list[Day]) -> dict[str, int]:
+    return {kind: sum(day.by_source[kind] for day in days) for kind in SOURCES}
+
+
+def chart(days: list[Day], width: int = 720, height: int = 200) -> Chart:
+    """Stacked bars, one per day, for a server-rendered SVG."""
+    max_value = max((day.total for day in days), default=0) or 1
+    slot = width // max(len(days), 1)
+    bars: list[Bar] = []
+    labels: list[tuple[int, str]] = []
+    for index, day in enumerate(days):
+        x = index * slot + 2
+        y_bottom = height
+        for kind in SOURCES:
+            value = day.by_source[kind]
+            if not value:
+                continue
+            bar_height = max(1, round(value * height / max_value))
+            y_bottom -= bar_height
+            bars.append(
+                Bar(
+                    x=x,
+                    y=y_bottom,
+                    width=max(slot - 4, 1),
+                    height=bar_height,
+                    color=COLORS[kind],
+                    title=f"{day.date:%b %d}: {SOURCES[kind]} {value:,} credits",
+                )
+            )
+        if index % 7 == 0 or index == len(days) - 1:
+            labels.append((x, f"{day.date:%b %d}"))
+    return Chart(width=width, height=height, bars=bars, max_value=max_value, labels=labels)
+
+
+def top_fans(creator_id: int, limit: int = 10) -> list[tuple[User, int]]:
+    """Fans by credits they paid this creator (gross, what left their wallets)."""
+    creator_entry = aliased(Entry)
+    fan_entry = aliased(Entry)
+    wallet = aliased(LedgerAccount)
+    pending = ledger.user_account(creator_id, "earnings_pending")
+    rows = db.session.execute(
+        select(wallet.user_id, func.sum(-fan_entry.amount).label("paid"))
+        .select_from(creator_entry)
+        .join(fan_entry, fan_entry.transfer_id == creator_entry.transfer_id)
+        .join(wallet, wallet.id == fan_entry.account_id)
+        .where(
+            creator_entry.account_id == pending.id,
+            creator_entry.amount > 0,
+            wallet.kind == "wallet",
+            fan_entry.amount < 0,
+        )
+        .group_by(wallet.user_id)
+        .order_by(func.sum(-fan_entry.amount).desc())
+        .limit(limit)
+    ).all()
+    users = {
+        user.id: user
+        for user in db.session.scalars(select(User).where(User.id.in_([r[0] for r in rows])))
+    }
+    return [(users[user_id], int(paid)) for user_id, paid in rows if user_id in users]
+
+
+def dashboard(creator: User, days: int = 30) -> dict:
+    series = per_day(creator.id, days)
+    balances = ledger.balances(creator.id)
+    return {
+        "pending": balances.get("earnings_pending", 0),
+        "available": balances.get("earnings_available", 0),
+        "days": series,
+        "totals": totals_by_source(series),
+        "total": sum(day.total for day in series),
+        "chart": chart(series),
+        "top_fans": top_fans(creator.id),
+        "subscribers": subscriptions.subscriber_count(creator.id),
+        "sources": SOURCES,
+        "colors": COLORS,
+    }

@@ -1,0 +1,436 @@
+"""Posts (SPEC §3): text plus media from the creator's vault; visibility public, subscribers or
+pay-per-view; published now or at a set time by the worker.
+
+Who sees a post's media (`entitled`): the creator; everyone for public posts; fans with access
+through a subscription for subscribers posts; fans who unlocked it for PPV posts. Everyone else
+sees the blurred preview and what it takes to see more. Media is served only through short-lived
+signed URLs handed to the entitled.
+
+Unlocking a PPV post is one ledger transfer with the key `unlock:post:<post>:<fan>`: a fan pays
+for a post once, whatever the clicks, retries or races.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import MediaObject, Notification, Post, PostMedia, Unlock, User
+from services import clock, ledger, media, safety, subscriptions
+from services.creators import parse_price
+from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+
+VISIBILITIES = {
+    "public": "Everyone",
+    "subscribers": "Subscribers only",
+    "ppv": "Pay per view",
+}
+MAX_BODY = 5000
+MAX_MEDIA = 10
+MAX_SCHEDULE = dt.timedelta(days=365)
+MEDIA_URL_SECONDS = 300
+PAGE = 10
+
+
+@dataclass
+class MediaView:
+    id: int
+    url: str | None
+    locked: bool
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class PostView:
+    post: Post
+    creator: User
+    media: list[MediaView] = field(default_factory=list)
+    entitled: bool = False
+    unlocked: bool = False
+    is_owner: bool = False
+    subscribed: bool = False
+
+    @property
+    def needs(self) -> str:
+        """What the viewer lacks: "", "subscribe" or "unlock"."""
+        if self.entitled:
+            return ""
+        return "unlock" if self.post.visibility == "ppv" else "subscribe"
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _parse(creator: User, form: dict, media_ids: list) -> tuple[dict, list[MediaObject]]:
+    errors: dict[str, str] = {}
+    body = str(form.get("body") or "").strip()
+    if len(body) > MAX_BODY:
+        errors["body"] = f"Posts can be up to {MAX_BODY:,} characters."
+    visibility = str(form.get("visibility") or "public")
+    if visibility not in VISIBILITIES:
+        errors["visibility"] = "Choose who can see this post."
+    price = 0
+    if visibility == "ppv":
+        price = parse_price(form.get("price"), "price", "The price", errors)
+        if "price" not in errors and price < 1:
+            errors["price"] = "A pay-per-view post needs a price of at least 1 credit."
+    items: list[MediaObject] = []
+    seen: set[int] = set()
+    for raw in media_ids:
+        try:
+            item = media.vault_item(creator, raw)
+        except DomainError as exc:
+            errors["media"] = exc.message
+            break
+        if item.id not in seen:
+            seen.add(item.id)
+            items.append(item)
+    if len(items) > MAX_MEDIA:
+        errors["media"] = f"A post can show up to {MAX_MEDIA} items."
+    if not body and not items:
+        errors["body"] = "Write something or pick something from your vault."
+    if visibility == "ppv" and not items:
+        errors["media"] = "A pay-per-view post needs at least one photo from your vault."
+    publish_at = _parse_publish_at(form, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return {"body": body, "visibility": visibility, "price": price, "publish_at": publish_at}, items
+
+
+def _parse_publish_at(form: dict, errors: dict[str, str]) -> dt.datetime | None:
+    """`publish_at` is the browser's local time (datetime-local) and `tz_offset` the minutes
+    to add to reach UTC (JavaScript's getTimezoneOffset; 0 without JavaScript)."""
+    raw = str(form.get("publish_at") or "").strip()
+    if not raw:
+        return None
+    try:
+        local = dt.datetime.fromisoformat(raw)
+        offset = int(str(form.get("tz_offset") or "0"))
+        if not -900 <= offset <= 900:
+            raise ValueError
+    except ValueError:
+        errors["publish_at"] = "Pick a date and time to publish."
+        return None
+    when = local.replace(tzinfo=None) + dt.timedelta(minutes=offset)
+    now = clock.now()
+    if when <= now:
+        return None  # the past or now: publish now
+    if when > now + MAX_SCHEDULE:
+        errors["publish_at"] = "Posts can be scheduled up to a year ahead."
+    return when
+
+
+def create(creator: User, form: dict, media_ids: list) -> Post:
+    """A new post, published now or scheduled. One transaction."""
+    if not creator.is_creator:
+        raise NotAllowed("Switch on creator mode to post.")
+    if creator.status != "active":
+        raise NotAllowed("Your account cannot post right now.")
+    values, items = _parse(creator, form, media_ids)
+    now = clock.now()
+    publish_at = values.pop("publish_at")
+    post = Post(
+        creator_id=creator.id,
+        **values,
+        status="scheduled" if publish_at else "published",
+        publish_at=publish_at or now,
+        published_at=None if publish_at else now,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(post)
+    db.session.flush()
+    for position, item in enumerate(items):
+        db.session.add(PostMedia(post_id=post.id, media_id=item.id, position=position))
+    db.session.commit()
+    return post
+
+
+def own_post(creator: User, post_id: int) -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None or post.creator_id != creator.id or post.status == "deleted":
+        raise NotFound("There is no such post.")
+    return post
+
+
+def edit(creator: User, post_id: int, form: dict) -> Post:
+    """Change text, visibility, price or schedule (media stays). Fans who unlocked a PPV post
+    keep it whatever changes."""
+    post = own_post(creator, post_id)
+    current = [row.media_id for row in _media_rows([post.id]).get(post.id, [])]
+    values, _ = _parse(creator, form, current)
+    publish_at = values.pop("publish_at")
+    for name, value in values.items():
+        setattr(post, name, value)
+    if post.status == "scheduled":
+        if publish_at:
+            post.publish_at = publish_at
+        else:
+            post.status, post.publish_at, post.published_at = "published", clock.now(), clock.now()
+    post.updated_at = clock.now()
+    db.session.commit()
+    return post
+
+
+def delete(creator: User, post_id: int) -> None:
+    """Soft delete: the row stays because unlock payments point at it."""
+    post = own_post(creator, post_id)
+    post.status = "deleted"
+    post.updated_at = clock.now()
+    db.session.commit()
+
+
+def publish_due(now: dt.datetime | None = None) -> int:
+    """The periodic job: scheduled posts whose time has come go live. Idempotent."""
+    now = now or clock.now()
+    result = db.session.execute(
+        update(Post)
+        .where(Post.status == "scheduled", Post.publish_at <= now)
+        .values(status="published", published_at=Post.publish_at, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _media_rows(post_ids: list[int]) -> dict[int, list[PostMedia]]:
+    rows: dict[int, list[PostMedia]] = {}
+    if not post_ids:
+        return rows
+    for row in db.session.scalars(
+        select(PostMedia)
+        .where(PostMedia.post_id.in_(post_ids))
+        .order_by(PostMedia.post_id, PostMedia.position)
+    ):
+        rows.setdefault(row.post_id, []).append(row)
+    return rows
+
+
+def entitled(viewer: User | None, post: Post, *, unlocked: bool, subscribed: bool) -> bool:
+    if viewer is not None and viewer.id == post.creator_id:
+        return True
+    if post.visibility == "public":
+        return True
+    if viewer is None:
+        return False
+    if post.visibility == "subscribers":
+        return subscribed
+    return unlocked
+
+
+def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
+    """Posts as `viewer` may see them: a handful of queries for the whole page."""
+    if not posts:
+        return []
+    post_ids = [post.id for post in posts]
+    creator_ids = {post.creator_id for post in posts}
+    creators = {
+        user.id: user for user in db.session.scalars(select(User).where(User.id.in_(creator_ids)))
+    }
+    unlocked_ids: set[int] = set()
+    subscribed_to: set[int] = set()
+    if viewer is not None:
+        unlocked_ids = set(
+            db.session.scalars(
+                select(Unlock.post_id).where(
+                    Unlock.user_id == viewer.id, Unlock.post_id.in_(post_ids)
+                )
+            )
+        )
+        subscribed_to = set(subscriptions.subscribed_creator_ids(viewer.id)) & creator_ids
+    media_rows = _media_rows(post_ids)
+    objects = {
+        obj.id: obj
+        for obj in db.session.scalars(
+            select(MediaObject).where(
+                MediaObject.id.in_(
+                    [row.media_id for rows in media_rows.values() for row in rows] or [0]
+                )
+            )
+        )
+    }
+    result = []
+    for post in posts:
+        is_unlocked = post.id in unlocked_ids
+        is_subscribed = post.creator_id in subscribed_to
+        allowed = entitled(viewer, post, unlocked=is_unlocked, subscribed=is_subscribed)
+        items = []
+        for row in media_rows.get(post.id, []):
+            obj = objects.get(row.media_id)
+            if obj is None or obj.status != "ready":
+                continue
+            variant = "display" if allowed else "blur"
+            key = (obj.variants or {}).get(variant)
+            items.append(
+                MediaView(
+                    id=obj.id,
+                    url=media.url_for_key(key, MEDIA_URL_SECONDS) if key else None,
+                    locked=not allowed,
+                    width=obj.width,
+                    height=obj.height,
+                )
+            )
+        result.append(
+            PostView(
+                post=post,
+                creator=creators[post.creator_id],
+                media=items,
+                entitled=allowed,
+                unlocked=is_unlocked,
+                is_owner=viewer is not None and viewer.id == post.creator_id,
+                subscribed=is_subscribed,
+            )
+        )
+    return result
+
+
+def _cursor(post: Post) -> str:
+    return f"{post.published_at.isoformat()}_{post.id}"
+
+
+def _after(cursor: str | None):
+    if not cursor:
+        return None
+    try:
+        stamp, post_id = cursor.rsplit("_", 1)
+        published_at, post_id = dt.datetime.fromisoformat(stamp), int(post_id)
+    except ValueError:
+        raise ValidationFailed({"cursor": "That page link is not valid."}) from None
+    return or_(
+        Post.published_at < published_at,
+        and_(Post.published_at == published_at, Post.id < post_id),
+    )
+
+
+def _page(viewer: User | None, query, cursor: str | None, limit: int):
+    after = _after(cursor)
+    if after is not None:
+        query = query.where(after)
+    posts = list(
+        db.session.scalars(
+            query.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1)
+        )
+    )
+    more = len(posts) > limit
+    posts = posts[:limit]
+    return views(viewer, posts), (_cursor(posts[-1]) if more and posts else None)
+
+
+def creator_posts(
+    viewer: User | None, creator_id: int, cursor: str | None = None, limit: int = PAGE
+) -> tuple[list[PostView], str | None]:
+    query = select(Post).where(Post.creator_id == creator_id, Post.status == "published")
+    return _page(viewer, query, cursor, limit)
+
+
+def feed(
+    viewer: User, cursor: str | None = None, limit: int = PAGE
+) -> tuple[list[PostView], str | None]:
+    """Published posts of the creators `viewer` subscribes to, newest first."""
+    creator_ids = subscriptions.subscribed_creator_ids(viewer.id)
+    query = select(Post).where(
+        Post.creator_id.in_(creator_ids or [0]),
+        Post.status == "published",
+    )
+    return _page(viewer, query, cursor, limit)
+
+
+def manage_list(creator: User) -> list[PostView]:
+    """The creator's own posts, scheduled ones first."""
+    posts = list(
+        db.session.scalars(
+            select(Post)
+            .where(Post.creator_id == creator.id, Post.status != "deleted")
+            .order_by((Post.status == "scheduled").desc(), Post.publish_at.desc(), Post.id.desc())
+            .limit(200)
+        )
+    )
+    return views(creator, posts)
+
+
+def visible_post(viewer: User | None, post_id: int) -> Post:
+    """A published post whose creator `viewer` may see (404 otherwise; the owner also sees
+    their scheduled posts)."""
+    post = db.session.get(Post, post_id)
+    if post is None or post.status == "deleted":
+        raise NotFound("There is no such post.")
+    is_owner = viewer is not None and viewer.id == post.creator_id
+    if post.status != "published" and not is_owner:
+        raise NotFound("There is no such post.")
+    creator = db.session.get(User, post.creator_id)
+    if not is_owner and (
+        creator is None or not creator.is_creator or creator.status in ("banned", "deleted")
+    ):
+        raise NotFound("There is no such post.")
+    if viewer is not None and not is_owner and safety.blocked_between(viewer.id, post.creator_id):
+        raise NotFound("There is no such post.")
+    return post
+
+
+def view(viewer: User | None, post_id: int) -> PostView:
+    return views(viewer, [visible_post(viewer, post_id)])[0]
+
+
+def media_url(viewer: User | None, post_id: int, media_id: int) -> str:
+    """A short-lived signed URL of one full-size item of a post, for the entitled only."""
+    item = next((m for m in view(viewer, post_id).media if m.id == media_id), None)
+    if item is None:
+        raise NotFound("There is no such item.")
+    if item.locked:
+        raise NotAllowed("Subscribe or unlock this post to see it.")
+    return item.url
+
+
+# --- unlocking --------------------------------------------------------------------------------
+
+
+def unlock(fan: User, post_id: int) -> Unlock:
+    """Pay a PPV post's price once. Raises InsufficientCredits (nothing written) when short."""
+    post = visible_post(fan, post_id)
+    if post.creator_id == fan.id:
+        raise DomainError("You cannot unlock your own post.")
+    if post.visibility != "ppv":
+        raise DomainError("This post is not pay-per-view.")
+    if fan.status != "active":
+        raise NotAllowed("Your account cannot make payments right now.")
+    if not fan.email_verified:
+        raise NotAllowed("Confirm your email address before paying for content.")
+    existing = db.session.scalar(
+        select(Unlock).where(Unlock.user_id == fan.id, Unlock.post_id == post.id)
+    )
+    if existing is not None:
+        return existing
+    transfer, created = ledger.spend(
+        fan.id,
+        post.creator_id,
+        post.price,
+        "unlock",
+        f"unlock:post:{post.id}:{fan.id}",
+        reference=("post", post.id),
+    )
+    row = Unlock(user_id=fan.id, post_id=post.id, price=post.price, transfer_id=transfer.id)
+    db.session.add(row)
+    if created:
+        db.session.add(
+            Notification(
+                user_id=post.creator_id,
+                kind="unlock",
+                actor_id=fan.id,
+                text=f"{fan.display_name} unlocked your post for {post.price} credits.",
+                link=f"/posts/{post.id}",
+            )
+        )
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # the same fan's other click committed first
+        db.session.rollback()
+        raise Conflict("You already unlocked this post.") from exc
+    return row

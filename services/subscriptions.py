@@ -1,0 +1,293 @@
+"""Subscriptions (SPEC §3): pay the monthly price → access until the period end.
+
+* Subscribing charges the creator's current price for one period (`PERIOD`), through the ledger.
+* The renewal job charges each subscription whose period has ended; a fan short of credits gets
+  `GRACE` days (access continues, the job retries), then the subscription lapses.
+* Cancelling keeps access to the period end; nothing more is charged.
+* Each period's charge has the idempotency key `subscription:<id>:<period number>`, so retries,
+  a job run twice and two clicks at once all charge a period once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import CreatorSettings, Notification, Subscription, User
+from services import clock, ledger, safety
+from services.errors import Conflict, DomainError, NotAllowed, NotFound
+
+PERIOD = dt.timedelta(days=30)
+GRACE = dt.timedelta(days=3)
+log = logging.getLogger("amora.subscriptions")
+
+
+def get(fan_id: int, creator_id: int) -> Subscription | None:
+    return db.session.scalar(
+        select(Subscription).where(
+            Subscription.fan_id == fan_id, Subscription.creator_id == creator_id
+        )
+    )
+
+
+def has_access(subscription: Subscription | None, now: dt.datetime | None = None) -> bool:
+    """Whether the subscription shows subscribers-only content now."""
+    if subscription is None or subscription.status not in ("active", "grace"):
+        return False
+    now = now or clock.now()
+    if subscription.status == "grace":
+        return subscription.grace_until is not None and now < subscription.grace_until
+    if subscription.cancel_at_period_end:
+        return now < subscription.current_period_end
+    # Active and due: access holds while the renewal job gets to it (at most the grace days).
+    return now < subscription.current_period_end + GRACE
+
+
+def is_subscriber(fan_id: int, creator_id: int) -> bool:
+    return has_access(get(fan_id, creator_id))
+
+
+def subscribed_creator_ids(fan_id: int) -> list[int]:
+    rows = db.session.scalars(
+        select(Subscription).where(
+            Subscription.fan_id == fan_id, Subscription.status.in_(("active", "grace"))
+        )
+    )
+    now = clock.now()
+    return [row.creator_id for row in rows if has_access(row, now)]
+
+
+def subscriber_count(creator_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(Subscription.id)).where(
+            Subscription.creator_id == creator_id, Subscription.status.in_(("active", "grace"))
+        )
+    )
+
+
+def subscriptions_of(fan_id: int) -> list[tuple[Subscription, User]]:
+    rows = db.session.execute(
+        select(Subscription, User)
+        .join(User, User.id == Subscription.creator_id)
+        .where(Subscription.fan_id == fan_id)
+        .order_by(Subscription.status, Subscription.current_period_end.desc())
+    ).all()
+    return [(sub, user) for sub, user in rows]
+
+
+def _charge(subscription: Subscription, fan_id: int, creator_id: int) -> int | None:
+    """Charge the next period (in the caller's transaction). Returns the transfer id."""
+    if subscription.price == 0:
+        return None
+    transfer, _ = ledger.spend(
+        fan_id,
+        creator_id,
+        subscription.price,
+        "subscription",
+        f"subscription:{subscription.id}:{subscription.periods + 1}",
+        reference=("subscription", subscription.id),
+        memo=f"period {subscription.periods + 1}",
+    )
+    return transfer.id
+
+
+def subscribe(fan: User, creator_id: int) -> Subscription:
+    """Subscribe (or subscribe again after a lapse), paying the first period now. A
+    cancelled subscription that still runs is simply resumed, without a charge."""
+    if fan.id == creator_id:
+        raise DomainError("You cannot subscribe to yourself.")
+    creator = db.session.get(User, creator_id)
+    if creator is None or not creator.is_creator or creator.status in ("banned", "deleted"):
+        raise NotFound("There is no such creator.")
+    if safety.blocked_between(fan.id, creator_id):
+        raise NotFound("There is no such creator.")
+    if fan.status != "active":
+        raise NotAllowed("Your account cannot subscribe right now.")
+    if not fan.email_verified:
+        raise NotAllowed("Confirm your email address before subscribing.")
+    settings = db.session.get(CreatorSettings, creator_id)
+    price = settings.subscription_price if settings else 0
+    now = clock.now()
+    subscription = get(fan.id, creator_id)
+    if subscription is not None and subscription.status == "grace" and has_access(subscription):
+        # Topped up during the grace days: pay the overdue period now, keeping the cycle.
+        _charge(subscription, fan.id, creator_id)
+        subscription.periods += 1
+        subscription.current_period_start = subscription.current_period_end
+        subscription.current_period_end = subscription.current_period_end + PERIOD
+        subscription.status = "active"
+        subscription.grace_until = None
+        subscription.updated_at = now
+        db.session.commit()
+        return subscription
+    if subscription is not None and has_access(subscription, now):
+        if subscription.cancel_at_period_end:
+            subscription.cancel_at_period_end = False
+            subscription.updated_at = now
+            db.session.commit()
+            return subscription
+        raise Conflict("You are already subscribed.")
+    if subscription is None:
+        subscription = Subscription(
+            fan_id=fan.id,
+            creator_id=creator_id,
+            price=price,
+            current_period_start=now,
+            current_period_end=now,
+            started_at=now,
+        )
+        db.session.add(subscription)
+        try:
+            db.session.flush()
+        except IntegrityError as exc:  # a second click at the same moment
+            db.session.rollback()
+            raise Conflict("You are already subscribed.") from exc
+    subscription.price = price
+    # Raises InsufficientCredits (nothing written) or DuplicateTransfer (another click won).
+    _charge(subscription, fan.id, creator_id)
+    subscription.status = "active"
+    subscription.periods += 1
+    subscription.current_period_start = now
+    subscription.current_period_end = now + PERIOD
+    subscription.cancel_at_period_end = False
+    subscription.grace_until = None
+    subscription.updated_at = now
+    _notify(
+        creator_id,
+        "subscriber",
+        f"{fan.display_name} subscribed to you" + (f" ({price} credits)." if price else " (free)."),
+        f"/people/{fan.id}",
+        actor_id=fan.id,
+    )
+    db.session.commit()
+    return subscription
+
+
+def cancel(fan: User, creator_id: int) -> Subscription:
+    """Stop renewing; access lasts to the end of the paid period."""
+    subscription = get(fan.id, creator_id)
+    if subscription is None or not has_access(subscription):
+        raise NotFound("You are not subscribed to this creator.")
+    if subscription.status == "grace":
+        subscription.status = "lapsed"  # nothing paid for this period: it ends now
+        subscription.grace_until = None
+    subscription.cancel_at_period_end = True
+    subscription.updated_at = clock.now()
+    db.session.commit()
+    return subscription
+
+
+def _notify(user_id: int, kind: str, text: str, link: str, actor_id: int | None = None) -> None:
+    db.session.add(
+        Notification(user_id=user_id, kind=kind, text=text, link=link, actor_id=actor_id)
+    )
+
+
+# --- the renewal job --------------------------------------------------------------------------
+
+
+def due_ids(now: dt.datetime) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Subscription.id)
+            .where(
+                Subscription.status.in_(("active", "grace")),
+                Subscription.current_period_end <= now,
+            )
+            .order_by(Subscription.current_period_end, Subscription.id)
+        )
+    )
+
+
+def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
+    """Renew, start or continue the grace, lapse or end one subscription. One transaction;
+    safe to run twice. Returns what happened."""
+    now = now or clock.now()
+    subscription = db.session.get(Subscription, subscription_id)
+    if (
+        subscription is None
+        or subscription.status not in ("active", "grace")
+        or subscription.current_period_end > now
+    ):
+        db.session.rollback()
+        return "not due"
+    creator = db.session.get(User, subscription.creator_id)
+    fan = db.session.get(User, subscription.fan_id)
+    creator_gone = (
+        creator is None
+        or not creator.is_creator
+        or creator.status in ("banned", "deleted")
+        or fan is None
+        or fan.status in ("banned", "deleted")
+        or safety.blocked_between(subscription.fan_id, subscription.creator_id)
+    )
+    if subscription.cancel_at_period_end or creator_gone:
+        subscription.status = "ended"
+        subscription.updated_at = now
+        db.session.commit()
+        return "ended"
+    try:
+        _charge(subscription, subscription.fan_id, subscription.creator_id)
+    except (ledger.InsufficientCredits, ledger.AccountFrozen):
+        # post() rolled the session back: load the row again before changing it.
+        subscription = db.session.get(Subscription, subscription_id)
+        return _short_of_credits(subscription, creator, now)
+    subscription.periods += 1
+    subscription.current_period_start = subscription.current_period_end
+    subscription.current_period_end = subscription.current_period_end + PERIOD
+    subscription.status = "active"
+    subscription.grace_until = None
+    subscription.updated_at = now
+    db.session.commit()
+    return "renewed"
+
+
+def _short_of_credits(subscription: Subscription, creator: User, now: dt.datetime) -> str:
+    if subscription.status == "active":
+        subscription.status = "grace"
+        subscription.grace_until = subscription.current_period_end + GRACE
+        subscription.updated_at = now
+        _notify(
+            subscription.fan_id,
+            "subscription",
+            f"Your subscription to {creator.display_name} could not renew: you need "
+            f"{subscription.price} credits. Top up within {GRACE.days} days to keep it.",
+            "/wallet",
+        )
+        db.session.commit()
+        return "grace"
+    if subscription.grace_until is not None and now >= subscription.grace_until:
+        subscription.status = "lapsed"
+        subscription.updated_at = now
+        _notify(
+            subscription.fan_id,
+            "subscription",
+            f"Your subscription to {creator.display_name} has lapsed.",
+            f"/creators/{creator.id}",
+        )
+        db.session.commit()
+        return "lapsed"
+    db.session.rollback()
+    return "still in grace"
+
+
+def renew_due(now: dt.datetime | None = None) -> dict[str, int]:
+    """The periodic job: every due subscription, each in its own transaction."""
+    now = now or clock.now()
+    outcomes: dict[str, int] = {}
+    for subscription_id in due_ids(now):
+        try:
+            outcome = renew_one(subscription_id, now)
+        except ledger.DuplicateTransfer:
+            db.session.rollback()
+            outcome = "raced"  # another worker is renewing it right now
+        except Exception:
+            db.session.rollback()
+            log.exception("renewing subscription %s failed", subscription_id)
+            outcome = "failed"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes

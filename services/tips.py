@@ -1,0 +1,117 @@
+"""Tips (SPEC §3): a fan gives a creator credits on their profile, a post or a message, with an
+optional note. The form carries a one-time token that becomes the transfer's idempotency key,
+so a double click or a retried request tips once."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+
+from extensions import db
+from models import Message, Notification, Post, Tip, User
+from services import ledger, safety
+from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+
+MAX_TIP = 50_000
+MAX_NOTE = 200
+TARGETS = ("profile", "post", "message")
+_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def _target(fan: User, creator_id: int, target_type: str, target_id: object) -> int | None:
+    if target_type == "profile":
+        return None
+    try:
+        target_id = int(target_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise NotFound("There is nothing to tip there.") from None
+    if target_type == "post":
+        post = db.session.get(Post, target_id)
+        if post is None or post.creator_id != creator_id or post.status != "published":
+            raise NotFound("There is no such post.")
+    else:
+        message = db.session.get(Message, target_id)
+        if message is None or message.sender_id != creator_id or message.recipient_id != fan.id:
+            raise NotFound("There is no such message.")
+    return target_id
+
+
+def tip(
+    fan: User,
+    creator_id: int,
+    amount: object,
+    note: object = "",
+    *,
+    target_type: str = "profile",
+    target_id: object = None,
+    token: object = None,
+) -> Tip:
+    """Tip once per token. Raises InsufficientCredits (nothing written) when short."""
+    errors: dict[str, str] = {}
+    try:
+        credits = int(str(amount).strip())
+    except ValueError:
+        credits = 0
+        errors["amount"] = "Tip a whole number of credits."
+    if "amount" not in errors and credits < 1:
+        errors["amount"] = "A tip is at least 1 credit."
+    elif credits > MAX_TIP:
+        errors["amount"] = f"A tip can be at most {MAX_TIP:,} credits."
+    text = str(note or "").strip()
+    if len(text) > MAX_NOTE:
+        errors["note"] = f"Keep the note under {MAX_NOTE} characters."
+    if target_type not in TARGETS:
+        errors["amount"] = "There is nothing to tip there."
+    if errors:
+        raise ValidationFailed(errors)
+    if fan.id == creator_id:
+        raise DomainError("You cannot tip yourself.")
+    creator = db.session.get(User, creator_id)
+    if creator is None or not creator.is_creator or creator.status in ("banned", "deleted"):
+        raise NotFound("There is no such creator.")
+    if safety.blocked_between(fan.id, creator_id):
+        raise NotFound("There is no such creator.")
+    if fan.status != "active":
+        raise NotAllowed("Your account cannot make payments right now.")
+    if not fan.email_verified:
+        raise NotAllowed("Confirm your email address before tipping.")
+    target = _target(fan, creator_id, target_type, target_id)
+    token = str(token or "")
+    if not _TOKEN.match(token):
+        token = new_token()  # no token from the form: this request alone is protected
+    key = f"tip:{fan.id}:{token}"
+    transfer, created = ledger.spend(
+        fan.id, creator_id, credits, "tip", key, reference=("tip", token), memo=text or None
+    )
+    if not created:
+        existing = db.session.scalar(select(Tip).where(Tip.transfer_id == transfer.id))
+        if existing is not None:
+            return existing  # the same form sent twice
+    row = Tip(
+        fan_id=fan.id,
+        creator_id=creator_id,
+        amount=credits,
+        note=text or None,
+        target_type=target_type,
+        target_id=target,
+        transfer_id=transfer.id,
+    )
+    db.session.add(row)
+    db.session.add(
+        Notification(
+            user_id=creator_id,
+            kind="tip",
+            actor_id=fan.id,
+            text=f"{fan.display_name} tipped you {credits} credits"
+            + (f": “{text[:120]}”" if text else "."),
+            link=f"/people/{fan.id}",
+        )
+    )
+    db.session.commit()
+    return row

@@ -1,0 +1,312 @@
+"""Posts (SPEC §3, §10): visibility, PPV unlocks through the ledger, scheduled publishing, and
+who may see which media."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from extensions import db
+from models import Post, Transfer, Unlock
+from services import clock, ledger, posts, subscriptions
+from services.errors import DomainError, NotFound, ValidationFailed
+from tests.creator_helpers import creator, fan, signed_in, vault_photo
+
+HTMX = {"HX-Request": "true"}
+
+
+def ppv_post(owner, price=30, photo=None):
+    photo = photo or vault_photo(owner)
+    return posts.create(
+        owner, {"body": "Behind the scenes", "visibility": "ppv", "price": price}, [photo.id]
+    )
+
+
+def transfers(kind: str) -> int:
+    return db.session.scalar(select(func.count(Transfer.id)).where(Transfer.kind == kind))
+
+
+def test_unlocking_a_ppv_post_pays_the_creator_the_exact_split_once(ctx):
+    luna, sam = creator(), fan(credits=100)
+    post = ppv_post(luna, price=33)
+    assert posts.view(sam, post.id).media[0].locked
+    posts.unlock(sam, post.id)
+    posts.unlock(sam, post.id)  # a second click: already unlocked, nothing more paid
+    assert ledger.wallet_balance(sam.id) == 67
+    assert ledger.balances(luna.id)["earnings_pending"] == 33 - 7  # fee (33·2000+5000)//10000 = 7
+    assert ledger.system_balance("platform_revenue") == 7
+    assert transfers("unlock") == 1
+    view = posts.view(sam, post.id)
+    assert view.entitled and not view.media[0].locked and view.unlocked
+    assert ledger.verify() == []
+
+
+def test_a_fan_short_of_credits_unlocks_nothing(ctx):
+    luna, sam = creator(), fan(credits=10)
+    post = ppv_post(luna, price=30)
+    with pytest.raises(ledger.InsufficientCredits):
+        posts.unlock(sam, post.id)
+    assert db.session.scalar(select(func.count(Unlock.id))) == 0
+    assert ledger.wallet_balance(sam.id) == 10 and ledger.verify() == []
+
+
+def test_unlock_refuses_your_own_post_and_non_ppv_posts(ctx):
+    luna, sam = creator(), fan(credits=100)
+    post = ppv_post(luna)
+    with pytest.raises(DomainError, match="your own post"):
+        posts.unlock(luna, post.id)
+    public = posts.create(luna, {"body": "Hello all", "visibility": "public"}, [])
+    with pytest.raises(DomainError, match="not pay-per-view"):
+        posts.unlock(sam, public.id)
+    assert transfers("unlock") == 0
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"visibility": "ppv", "price": "-5", "body": "x"}, "price"),
+        ({"visibility": "ppv", "price": "0", "body": "x"}, "price"),
+        ({"visibility": "ppv", "price": "100001", "body": "x"}, "price"),
+        ({"visibility": "ppv", "price": "ten", "body": "x"}, "price"),
+        ({"visibility": "secret", "body": "x"}, "visibility"),
+        ({"visibility": "public", "body": ""}, "body"),
+        ({"visibility": "public", "body": "x" * 5001}, "body"),
+        ({"visibility": "public", "body": "x", "publish_at": "not a date"}, "publish_at"),
+    ],
+)
+def test_bad_post_input_is_refused_and_nothing_is_written(ctx, form, field):
+    luna = creator()
+    photo = vault_photo(luna)
+    with pytest.raises(ValidationFailed) as caught:
+        posts.create(luna, form, [photo.id] if form.get("body") != "" else [])
+    assert field in caught.value.errors
+    assert db.session.scalar(select(func.count(Post.id))) == 0
+
+
+def test_a_post_cannot_use_someone_elses_vault(ctx):
+    luna, mia = creator("Luna"), creator("Mia")
+    theirs = vault_photo(mia)
+    with pytest.raises(ValidationFailed, match="no such item"):
+        posts.create(luna, {"body": "mine?", "visibility": "public"}, [theirs.id])
+
+
+def test_scheduled_posts_are_published_by_the_job_at_their_time(ctx):
+    luna, sam = creator(), fan(credits=100)
+    start = dt.datetime(2026, 3, 1, 12, 0)
+    with clock.frozen(start):
+        subscriptions.subscribe(sam, luna.id)
+        post = posts.create(
+            luna,
+            {
+                "body": "Tomorrow!",
+                "visibility": "subscribers",
+                "publish_at": "2026-03-02T09:30",
+                "tz_offset": "-60",
+            },  # the browser is at UTC+1: 09:30 local is 08:30 UTC
+            [],
+        )
+        assert post.status == "scheduled" and post.publish_at == dt.datetime(2026, 3, 2, 8, 30)
+        assert posts.feed(sam)[0] == []
+        with pytest.raises(NotFound):
+            posts.view(sam, post.id)
+        assert posts.publish_due() == 0
+    with clock.frozen(dt.datetime(2026, 3, 2, 8, 30)):
+        assert posts.publish_due() == 1
+        assert posts.publish_due() == 0
+        feed, _ = posts.feed(sam)
+        assert [item.post.id for item in feed] == [post.id] and feed[0].entitled
+
+
+def test_edit_and_delete_are_for_the_owner_only(ctx):
+    luna, mia = creator("Luna"), creator("Mia")
+    post = posts.create(luna, {"body": "v1", "visibility": "public"}, [])
+    with pytest.raises(NotFound):
+        posts.edit(mia, post.id, {"body": "hacked", "visibility": "public"})
+    posts.edit(luna, post.id, {"body": "v2", "visibility": "subscribers"})
+    assert db.session.get(Post, post.id).body == "v2"
+    with pytest.raises(NotFound):
+        posts.delete(mia, post.id)
+    posts.delete(luna, post.id)
+    with pytest.raises(NotFound):
+        posts.view(fan(), post.id)
+
+
+def test_feed_pages_through_subscribed_creators_newest_first(ctx):
+    luna, mia, sam = creator("Luna", subscription_price=0), creator("Mia"), fan()
+    subscriptions.subscribe(sam, luna.id)
+    for n in range(13):
+        posts.create(luna, {"body": f"luna {n}", "visibility": "public"}, [])
+    posts.create(mia, {"body": "not subscribed", "visibility": "public"}, [])
+    first, cursor = posts.feed(sam)
+    second, end = posts.feed(sam, cursor)
+    bodies = [item.post.body for item in first + second]
+    assert bodies == [f"luna {n}" for n in range(12, -1, -1)] and end is None
+
+
+# --- who sees what ---------------------------------------------------------------------------
+
+VIEWERS = ("anonymous", "fan", "subscriber", "payer", "other creator", "owner")
+ENTITLED = {
+    "public": set(VIEWERS),
+    "subscribers": {"subscriber", "owner"},
+    "ppv": {"payer", "owner"},
+}
+
+
+@pytest.fixture
+def cast(app):
+    """A creator with one post of each visibility, and one client per kind of viewer."""
+    clients = {
+        "owner": signed_in(app, "luna@example.com", "Luna", creator=True),
+        "fan": signed_in(app, "fan@example.com", "Fan"),
+        "subscriber": signed_in(app, "sub@example.com", "Sub", credits=200),
+        "payer": signed_in(app, "payer@example.com", "Payer", credits=200),
+        "other creator": signed_in(app, "mia@example.com", "Mia", creator=True),
+    }
+    with app.app_context():
+        from models import User
+
+        owner = db.session.get(User, clients["owner"][1])
+        made = {}
+        for visibility in ("public", "subscribers", "ppv"):
+            photo = vault_photo(owner)
+            form = {"body": f"{visibility} post", "visibility": visibility}
+            if visibility == "ppv":
+                form["price"] = "25"
+            post = posts.create(owner, form, [photo.id])
+            made[visibility] = (post.id, photo.id, photo.variants["display"])
+        subscriptions.subscribe(db.session.get(User, clients["subscriber"][1]), owner.id)
+        posts.unlock(db.session.get(User, clients["payer"][1]), made["ppv"][0])
+    return clients, made
+
+
+def _client(app, clients, who):
+    return app.test_client() if who == "anonymous" else clients[who][0].client
+
+
+@pytest.mark.parametrize("visibility", ["public", "subscribers", "ppv"])
+@pytest.mark.parametrize("who", VIEWERS)
+def test_only_the_entitled_get_full_media(app, cast, visibility, who):
+    clients, made = cast
+    post_id, media_id, display_key = made[visibility]
+    client = _client(app, clients, who)
+    entitled = who in ENTITLED[visibility]
+
+    response = client.get(f"/posts/{post_id}/media/{media_id}")
+    if entitled:
+        assert response.status_code == 302 and display_key in response.headers["Location"]
+        image = client.get(response.headers["Location"])
+        assert image.status_code == 200 and image.mimetype == "image/jpeg"
+    else:
+        assert response.status_code == 403
+
+    page = client.get(f"/posts/{post_id}").get_data(as_text=True)
+    assert (display_key in page) is entitled
+    if not entitled:
+        assert display_key.replace(".display.", ".blur.") in page  # the blurred preview instead
+
+
+def test_signed_media_links_expire_and_cannot_be_forged(app, cast):
+    clients, made = cast
+    post_id, media_id, _ = made["ppv"]
+    location = (
+        clients["payer"][0].client.get(f"/posts/{post_id}/media/{media_id}").headers["Location"]
+    )
+    stranger = app.test_client()
+    assert stranger.get(location).status_code == 200  # a signed link works for its lifetime
+    url = urlsplit(location)
+    query = dict(parse_qsl(url.query))
+    forged = {**query, "sig": "0" * len(query["sig"])}
+    assert stranger.get(f"{url.path}?{urlencode(forged)}").status_code == 403
+    later = {**query, "expires": str(int(query["expires"]) + 3600)}  # extended by hand
+    assert stranger.get(f"{url.path}?{urlencode(later)}").status_code == 403
+    assert int(query["expires"]) - time.time() <= posts.MEDIA_URL_SECONDS
+
+
+def test_a_blocked_fan_sees_nothing_of_the_creator(app, cast):
+    clients, made = cast
+    from services import safety
+
+    with app.app_context():
+        from models import User
+
+        owner = db.session.get(User, clients["owner"][1])
+        safety.block(owner, clients["payer"][1])
+    client = clients["payer"][0].client
+    assert client.get(f"/posts/{made['public'][0]}").status_code == 404
+    assert client.get(f"/creators/{clients['owner'][1]}").status_code == 404
+    response = client.get(f"/posts/{made['ppv'][0]}/media/{made['ppv'][1]}")
+    assert response.status_code == 404
+
+
+def test_unlock_over_http_returns_the_open_post_and_new_balance(app, cast):
+    clients, made = cast
+    auth, fan_id = clients["fan"]
+    with app.app_context():
+        from models import User
+        from tests.ledger_helpers import paid_order
+
+        paid_order(db.session.get(User, fan_id), 40)
+    from tests.conftest import csrf_token
+
+    token = csrf_token(auth.client)
+    response = auth.client.post(
+        f"/posts/{made['ppv'][0]}/unlock", headers={"X-CSRFToken": token, **HTMX}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and made["ppv"][2] in html
+    assert "15 credits" in html  # 40 − 25, swapped into the navigation
+    again = auth.client.post(
+        f"/posts/{made['ppv'][0]}/unlock", headers={"X-CSRFToken": token, **HTMX}
+    )
+    assert again.status_code == 200
+    with app.app_context():
+        assert ledger.wallet_balance(fan_id) == 15 and ledger.verify() == []
+
+
+def test_an_unlock_without_enough_credits_says_so(app, cast):
+    clients, made = cast
+    auth, fan_id = clients["fan"]
+    from tests.conftest import csrf_token
+
+    response = auth.client.post(
+        f"/posts/{made['ppv'][0]}/unlock",
+        headers={"X-CSRFToken": csrf_token(auth.client), **HTMX},
+    )
+    assert response.status_code == 402
+    assert "You need 25 credits but have 0" in response.get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_racing_unlocks_pay_once(pg_app):
+    with pg_app.app_context():
+        luna, sam = creator(), fan(credits=100)
+        post_id, sam_id = ppv_post(luna, price=30).id, sam.id
+    outcomes = []
+
+    def click():
+        with pg_app.app_context():
+            from models import User
+
+            try:
+                posts.unlock(db.session.get(User, sam_id), post_id)
+                outcomes.append("ok")
+            except DomainError as exc:
+                outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with pg_app.app_context():
+        assert ledger.wallet_balance(sam_id) == 70
+        assert transfers("unlock") == 1
+        assert db.session.scalar(select(func.count(Unlock.id))) == 1
+        assert ledger.verify() == []
+    assert "ok" in outcomes
