@@ -119,6 +119,7 @@ def seed_demo() -> int:
     db.session.commit()
     _seed_wallets()
     _seed_profiles()
+    _seed_creators()
     return created
 
 
@@ -239,6 +240,112 @@ def _seed_profiles() -> None:
             matching.answer(user, question.id, mine, accepted, rng.choice([1, 10, 10, 50, 250]))
         user.last_active_at = clock.now() if index % 4 == 0 else None
     db.session.commit()
+
+
+DEMO_HEADLINES = [
+    "Film photography from the road",
+    "Plant-based recipes, weekly",
+    "Yoga flows and behind the scenes",
+    "Street portraits, Paris and beyond",
+    "Synths, sketches and studio days",
+]
+
+
+def _demo_image(seed: str) -> bytes:
+    """A colourful abstract picture, the same for the same seed."""
+    import io
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    base = tuple(rng.randrange(40, 200) for _ in range(3))
+    image = Image.new("RGB", (960, 720), base)
+    draw = ImageDraw.Draw(image)
+    for _ in range(14):
+        x, y, r = rng.randrange(960), rng.randrange(720), rng.randrange(40, 260)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _seed_creators() -> None:
+    """Demo creators without settings get prices, a vault, posts of each kind, subscribers and
+    an unlock, all through the services."""
+    import secrets
+
+    from models import CreatorSettings, MediaObject
+    from services import media, posts, subscriptions
+    from services.errors import DomainError
+
+    creators = db.session.scalars(
+        select(User)
+        .where(
+            User.email.like(f"creator%@{DEMO_DOMAIN}"),
+            User.is_creator.is_(True),
+            ~select(CreatorSettings.user_id).where(CreatorSettings.user_id == User.id).exists(),
+        )
+        .order_by(User.id)
+    ).all()
+    fans = db.session.scalars(
+        select(User).where(User.email.like(f"fan%@{DEMO_DOMAIN}")).order_by(User.id)
+    ).all()
+    for index, creator in enumerate(creators):
+        db.session.add(
+            CreatorSettings(
+                user_id=creator.id,
+                headline=DEMO_HEADLINES[index % len(DEMO_HEADLINES)],
+                subscription_price=(30, 50, 0, 90)[index % 4],
+                message_price=(5, 0, 10)[index % 3],
+                call_price=(20, 40)[index % 2],
+            )
+        )
+        db.session.commit()
+        photos = []
+        for n in range(3):
+            data = _demo_image(f"{creator.email}:{n}")
+            key = f"u/{creator.id}/vault/{secrets.token_hex(12)}.jpg"
+            media.storage().write(key, data, "image/jpeg")
+            obj = MediaObject(
+                user_id=creator.id,
+                purpose="vault",
+                key=key,
+                content_type="image/jpeg",
+                max_bytes=media.MAX_VAULT_BYTES,
+                size=len(data),
+                status="uploaded",
+            )
+            db.session.add(obj)
+            db.session.commit()
+            media.process(obj.id)
+            photos.append(obj.id)
+        name = creator.display_name
+        posts.create(
+            creator, {"body": f"Hi, I am {name}. Welcome!", "visibility": "public"}, [photos[0]]
+        )
+        posts.create(
+            creator,
+            {"body": "This week's set, for my subscribers.", "visibility": "subscribers"},
+            [photos[1]],
+        )
+        ppv = posts.create(
+            creator,
+            {
+                "body": "The full series, unedited.",
+                "visibility": "ppv",
+                "price": str(15 + 5 * index),
+            },
+            [photos[2]],
+        )
+        for fan in fans[index * 3 : index * 3 + 3]:
+            try:
+                subscriptions.subscribe(fan, creator.id)
+                if index % 2 == 0:
+                    posts.unlock(fan, ppv.id)
+            except DomainError:  # a demo fan short of credits simply does not subscribe
+                db.session.rollback()
 
 
 def register(app: Flask) -> None:

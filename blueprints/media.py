@@ -43,6 +43,8 @@ def file(key: str):
     if not media.LocalStorage.check_url(key, expires, request.args.get("sig", "")):
         abort(403, description="This link has expired. Reload the page.")
     store = media.storage()
+    if not isinstance(store, media.LocalStorage):
+        abort(404)  # with S3 the signed links point at the bucket, never here
     info = store.head(key)
     if info is None:
         abort(404)

@@ -83,7 +83,7 @@ def conversation(other_id: int):
 @bp.get("/messages/<int:other_id>/since")
 @login_required
 def since(other_id: int):
-    _other_or_404(other_id)
+    other = _other_or_404(other_id)
     after = request.args.get("after", type=int) or 0
     items = messaging.messages_between(current_user, other_id, after_id=after)
     if items:
@@ -91,6 +91,7 @@ def since(other_id: int):
     return render_template(
         "messages/_items.html",
         items=items,
+        other=other,
         attachments=messaging.attachments_for(current_user, items),
     )
 
@@ -144,6 +145,7 @@ def unlock(message_id: int):
     return render_template(
         "messages/_unlocked.html",
         items=[message],
+        other=db.session.get(User, message.sender_id),
         attachments=messaging.attachments_for(current_user, [message]),
         error=error,
         buy=buy,

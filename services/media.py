@@ -27,8 +27,8 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlencode
 from typing import Protocol
+from urllib.parse import quote, urlencode
 
 from flask import current_app, url_for
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError

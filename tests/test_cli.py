@@ -37,6 +37,16 @@ def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
         cards, _ = discover.search(fan, filters)
         assert len(cards) >= 5
         assert any(card.match is not None for card in cards)
+        # Creators have posts of each kind; fans have subscriptions and a feed.
+        from models import Post, Subscription
+        from services import ledger, posts
+
+        assert _count(app) == 51
+        assert db.session.scalar(select(func.count(Post.id))) == 30
+        assert db.session.scalar(select(func.count(Subscription.id))) >= 10
+        feed, _ = posts.feed(fan)
+        assert feed and any(item.entitled for item in feed)
+        assert ledger.verify() == []
 
 
 def test_seed_demo_refuses_production(app, runner):
