@@ -170,6 +170,8 @@ def _subscribe_partial(creator_id: int, status: int = 200, error: str | None = N
         creator=creator,
         error=error,
         balance=ledger.wallet_balance(current_user.id),
+        subscribers=subscriptions.subscriber_count(creator_id),
+        partial=True,
         **_subscription_context(creator_id),
         **extra,
     ), status

@@ -109,11 +109,13 @@ def chart(days: list[Day], width: int = 720, height: int = 200) -> Chart:
                     width=max(slot - 4, 1),
                     height=bar_height,
                     color=COLORS[kind],
-                    title=f"{day.date:%b %d}: {SOURCES[kind]} {value:,} credits",
+                    title=f"{day.date:%b} {day.date.day}: {SOURCES[kind]} {value:,} credits",
                 )
             )
-        if index % 7 == 0 or index == len(days) - 1:
-            labels.append((x, f"{day.date:%b %d}"))
+        if index % 7 == 0 and len(days) - index > 3:  # keep clear of the last label
+            labels.append((x, f"{day.date:%b} {day.date.day}"))
+        elif index == len(days) - 1:
+            labels.append((max(x - 24, 0), f"{day.date:%b} {day.date.day}"))
     return Chart(width=width, height=height, bars=bars, max_value=max_value, labels=labels)
 
 

@@ -91,7 +91,7 @@ def switch_creator_mode_on(page: Page, headline: str, subscription_price: int) -
 
 
 def upload_to_vault(page: Page, photo: Path) -> None:
-    page.get_by_role("navigation", name="Creator").get_by_role("link", name="Vault").click()
+    open_creator_tab(page, "Vault")
     expect(page.get_by_text("0 items.")).to_be_visible()
     page.get_by_label("Add photos (JPEG, PNG or WebP, up to 20 MB each)").set_input_files(
         str(photo)
@@ -104,8 +104,19 @@ def upload_to_vault(page: Page, photo: Path) -> None:
     assert page.evaluate("(img) => img.naturalWidth", thumbnail.element_handle()) > 0
 
 
+def open_creator_tab(page: Page, name: str) -> None:
+    """Follow a tab of the creator area; a page that fails to render fails here, by name."""
+    with page.expect_navigation() as navigation:
+        page.get_by_role("navigation", name="Creator").get_by_role("link", name=name).click()
+    response = navigation.value
+    assert response is not None and response.ok, (
+        f"GET {response.url if response else name} answered "
+        f"{response.status if response else 'nothing'}"
+    )
+
+
 def create_post(page: Page, text: str, visibility: str, price: int | None = None) -> None:
-    page.get_by_role("navigation", name="Creator").get_by_role("link", name="Posts").click()
+    open_creator_tab(page, "Posts")
     form = page.locator("#post-form")
     form.get_by_label("Text").fill(text)
     photos = form.get_by_role("group", name="Photos from your vault")
