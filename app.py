@@ -94,6 +94,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
+        admin,
         auth,
         creator,
         dating,
@@ -103,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
         main,
         media,
         messages,
+        payouts,
         profile,
         settings,
         wallet,
@@ -119,6 +121,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(messages.bp)
     app.register_blueprint(feed.bp)
     app.register_blueprint(creator.bp)
+    app.register_blueprint(payouts.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)

@@ -125,6 +125,12 @@ def load_config() -> dict:
         "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or None,
         "RAZORPAY_API_BASE": os.environ.get("RAZORPAY_API_BASE", "https://api.razorpay.com"),
         "DEV_PAYMENTS": _bool("DEV_PAYMENTS", not production),
+        # Payouts (SPEC §8).
+        "PAYOUT_MIN_CREDITS": _int("PAYOUT_MIN_CREDITS", 500),
+        "PAYOUT_AUTO_APPROVE_CREDITS": _int("PAYOUT_AUTO_APPROVE_CREDITS", 2000),
+        "PAYOUT_MAX_ATTEMPTS": _int("PAYOUT_MAX_ATTEMPTS", 6),
+        "CREDIT_VALUE_MINOR_INR": _int("CREDIT_VALUE_MINOR_INR", 840),
+        "RAZORPAYX_ACCOUNT_NUMBER": os.environ.get("RAZORPAYX_ACCOUNT_NUMBER") or None,
         # Media on S3 or any S3-compatible store (SPEC §10); without a bucket, instance/media.
         "S3_BUCKET": os.environ.get("S3_BUCKET") or None,
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,

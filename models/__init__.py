@@ -18,6 +18,7 @@ from models.media import MediaObject
 from models.messaging import Conversation, CreatorSettings, Message
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
+from models.payouts import Payout, PayoutEvent, PayoutMethod
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
 from models.user import EmailToken, User, UserSession
 
@@ -51,6 +52,9 @@ __all__ = [
     "Order",
     "Outbox",
     "PaymentEvent",
+    "Payout",
+    "PayoutEvent",
+    "PayoutMethod",
     "RecoveryCode",
     "RiskEvent",
     "Transfer",

@@ -399,6 +399,37 @@ def settle_holds(
     return post("call_settle", key, legs, reference=reference)
 
 
+def request_payout(creator_id: int, credits: int, payout_id: int) -> Transfer:
+    """Available earnings → payouts_clearing when a creator asks for a payout (SPEC §8). The
+    conditional debit makes racing requests for the same credits fail but one."""
+    credits = _check_amount(credits)
+    transfer, _ = post(
+        "payout",
+        f"payout:{payout_id}:request",
+        [
+            (user_account(creator_id, "earnings_available"), -credits),
+            (system_account("payouts_clearing"), credits),
+        ],
+        reference=("payout", payout_id),
+    )
+    return transfer
+
+
+def return_payout(creator_id: int, credits: int, payout_id: int) -> Transfer:
+    """A rejected or failed payout gives the credits back to the creator, once."""
+    credits = _check_amount(credits)
+    transfer, _ = post(
+        "payout_reversal",
+        f"payout:{payout_id}:return",
+        [
+            (system_account("payouts_clearing"), -credits),
+            (user_account(creator_id, "earnings_available"), credits),
+        ],
+        reference=("payout", payout_id),
+    )
+    return transfer
+
+
 def reverse(
     transfer_id: int,
     key: str,
@@ -455,6 +486,64 @@ def take_back_purchase(
         despite_freeze=[wallet.id],
     )
     return taken, transfer
+
+
+def claw_back_spending(fan_id: int, key: str, order_id: int) -> list[tuple[int, int]]:
+    """After a chargeback left the fan's wallet below zero: take the shortfall back from what the
+    fan paid creators within the earnings hold, newest first, out of their still-pending
+    earnings (SPEC §8: pending first; available earnings are never touched). Each claw-back is a
+    `chargeback` transfer undoing part of one payment, creator share and platform fee in
+    proportion. Returns [(creator id, credits taken from them)]."""
+    wallet = user_account(fan_id)
+    db.session.refresh(wallet)
+    shortfall = -wallet.balance
+    if shortfall <= 0:
+        return []
+    since = clock.now() - dt.timedelta(days=current_app.config["EARNINGS_HOLD_DAYS"])
+    spends = db.session.scalars(
+        select(Transfer)
+        .join(Entry, Entry.transfer_id == Transfer.id)
+        .where(
+            Entry.account_id == wallet.id,
+            Entry.amount < 0,
+            Transfer.kind.in_(SPEND_KINDS),
+            Transfer.created_at >= since,
+            Transfer.reverses_id.is_(None),
+        )
+        .order_by(Transfer.id.desc())
+    ).all()
+    taken: list[tuple[int, int]] = []
+    for spend in spends:
+        if shortfall <= 0:
+            break
+        paid = -sum(e.amount for e in spend.entries if e.account_id == wallet.id)
+        pending = next((e for e in spend.entries if e.account.kind == "earnings_pending"), None)
+        fee_entry = next((e for e in spend.entries if e.account.kind == "platform_revenue"), None)
+        if pending is None or paid <= 0:
+            continue
+        creator_pending = db.session.get(LedgerAccount, pending.account_id)
+        db.session.refresh(creator_pending)
+        share, fee = pending.amount, fee_entry.amount if fee_entry else 0
+        amount = min(shortfall, paid)
+        creator_part = amount - (amount * fee) // paid
+        if creator_part > creator_pending.balance:  # released or paid out meanwhile
+            amount = (creator_pending.balance * paid) // share if share else 0
+            creator_part = amount - (amount * fee) // paid
+        if amount <= 0 or creator_part < 0:
+            continue
+        legs = [(wallet, amount), (creator_pending, -creator_part)]
+        if amount - creator_part:
+            legs.append((fee_entry.account, -(amount - creator_part)))
+        post(
+            "chargeback",
+            f"{key}:clawback:{spend.id}",
+            legs,
+            reference=("transfer", spend.id),
+            memo=f"taken back after a chargeback on order {order_id}",
+        )
+        shortfall -= amount
+        taken.append((creator_pending.user_id, creator_part))
+    return taken
 
 
 def freeze(user_id: int, reason: str) -> None:

@@ -336,9 +336,16 @@ def feed(
 ) -> tuple[list[PostView], str | None]:
     """Published posts of the creators `viewer` subscribes to, newest first."""
     creator_ids = subscriptions.subscribed_creator_ids(viewer.id)
-    query = select(Post).where(
-        Post.creator_id.in_(creator_ids or [0]),
-        Post.status == "published",
+    query = (
+        select(Post)
+        .join(User, User.id == Post.creator_id)
+        .where(
+            Post.creator_id.in_(creator_ids or [0]),
+            Post.status == "published",
+            User.is_creator.is_(True),
+            User.status.not_in(("banned", "deleted")),
+            ~safety.block_exists(viewer.id, Post.creator_id),
+        )
     )
     return _page(viewer, query, cursor, limit)
 

@@ -23,7 +23,21 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from extensions import db
-from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserDevice, UserSession
+from models import (
+    Alert,
+    Device,
+    Entry,
+    LedgerAccount,
+    LoginAttempt,
+    Order,
+    Payout,
+    PayoutMethod,
+    RiskEvent,
+    Transfer,
+    User,
+    UserDevice,
+    UserSession,
+)
 from services import clock
 
 Rule = Callable[["Signals"], tuple[int, str] | None]
@@ -39,6 +53,7 @@ class Signals:
     fingerprint: str | None = None
     now: dt.datetime = field(default_factory=clock.now)
     order: Order | None = None
+    payout: Payout | None = None
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -156,6 +171,87 @@ def refunds_and_chargebacks(s: Signals) -> tuple[int, str] | None:
     return None
 
 
+def new_payout_method(s: Signals) -> tuple[int, str] | None:
+    if s.payout is None:
+        return None
+    method = db.session.get(PayoutMethod, s.payout.method_id)
+    if method is not None and s.now - method.created_at < dt.timedelta(hours=72):
+        return 30, "Payout to a method added less than 3 days ago"
+    return None
+
+
+def first_large_payout(s: Signals) -> tuple[int, str] | None:
+    if s.payout is None:
+        return None
+    paid_before = db.session.scalar(
+        select(func.count(Payout.id)).where(
+            Payout.creator_id == s.payout.creator_id, Payout.status == "paid"
+        )
+    )
+    if not paid_before and s.payout.credits >= 5 * current_app.config["PAYOUT_MIN_CREDITS"]:
+        return 15, f"First payout, and a large one ({s.payout.credits:,} credits)"
+    return None
+
+
+def _payers(creator_id: int, since: dt.datetime) -> list[tuple[int, int]]:
+    """(fan id, credits paid) of the fans who paid this creator since `since`."""
+    from sqlalchemy.orm import aliased
+
+    creator_entry, fan_entry = aliased(Entry), aliased(Entry)
+    earnings, wallet = aliased(LedgerAccount), aliased(LedgerAccount)
+    return [
+        (fan_id, int(paid))
+        for fan_id, paid in db.session.execute(
+            select(wallet.user_id, func.sum(-fan_entry.amount))
+            .select_from(creator_entry)
+            .join(earnings, earnings.id == creator_entry.account_id)
+            .join(Transfer, Transfer.id == creator_entry.transfer_id)
+            .join(fan_entry, fan_entry.transfer_id == creator_entry.transfer_id)
+            .join(wallet, wallet.id == fan_entry.account_id)
+            .where(
+                earnings.user_id == creator_id,
+                earnings.kind == "earnings_pending",
+                creator_entry.amount > 0,
+                wallet.kind == "wallet",
+                fan_entry.amount < 0,
+                Transfer.created_at >= since,
+            )
+            .group_by(wallet.user_id)
+        ).all()
+    ]
+
+
+def paid_by_linked_accounts(s: Signals) -> tuple[int, str] | None:
+    """Self-dealing: the creator's earnings come from accounts on the creator's own devices."""
+    if s.payout is None:
+        return None
+    payers = [fan_id for fan_id, _ in _payers(s.payout.creator_id, s.now - dt.timedelta(days=90))]
+    if not payers:
+        return None
+    own_devices = select(UserDevice.device_id).where(UserDevice.user_id == s.payout.creator_id)
+    linked = db.session.scalar(
+        select(func.count(func.distinct(UserDevice.user_id))).where(
+            UserDevice.user_id.in_(payers), UserDevice.device_id.in_(own_devices)
+        )
+    )
+    if linked:
+        return 50, f"{linked} paying fan(s) use the creator's own device"
+    return None
+
+
+def earnings_concentration(s: Signals) -> tuple[int, str] | None:
+    if s.payout is None:
+        return None
+    payers = _payers(s.payout.creator_id, s.now - dt.timedelta(days=30))
+    total = sum(paid for _, paid in payers)
+    if total < current_app.config["PAYOUT_MIN_CREDITS"] or len(payers) == 0:
+        return None
+    top = max(paid for _, paid in payers)
+    if top * 100 >= total * 80:
+        return 20, f"{top * 100 // total}% of the last 30 days' earnings come from one fan"
+    return None
+
+
 DECLINED_REASON = "This purchase was declined by our security checks. Contact support."
 
 RULES: list[Rule] = [
@@ -166,6 +262,10 @@ RULES: list[Rule] = [
     account_age,
     purchase_velocity,
     refunds_and_chargebacks,
+    new_payout_method,
+    first_large_payout,
+    paid_by_linked_accounts,
+    earnings_concentration,
 ]
 
 
@@ -247,6 +347,7 @@ def _store(signals: Signals, assessment: Assessment) -> Assessment:
                     "reasons": assessment.reasons,
                     "ip": signals.ip,
                     "order_id": signals.order.id if signals.order else None,
+                    "payout_id": signals.payout.id if signals.payout else None,
                 },
             )
         )

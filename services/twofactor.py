@@ -187,6 +187,14 @@ def _check(user: User, code: str) -> str:
     raise ValidationFailed({"code": WRONG_CODE})
 
 
+def check_step_up(user: User, code: str) -> str:
+    """A second factor for a sensitive action (a payout): TOTP, recovery or emailed code, each
+    once. Joins the caller's transaction; raises ValidationFailed."""
+    if not user.has_2fa:
+        raise ValidationFailed({"code": "Turn on two-factor authentication first."})
+    return _check(user, code or "")
+
+
 def verify_login_code(user: User, code: str, ip: str | None = None) -> str:
     """The second factor of a login; one transaction. Failures are audited."""
     try:

@@ -54,6 +54,7 @@ BASE_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "JOBS_RAISE": True,
     "EMBEDDED_SCHEDULER": False,
+    "PAYOUT_AUTO_APPROVE_CREDITS": 0,  # payouts wait for an admin unless a test opts in
 }
 
 

@@ -33,6 +33,12 @@ class ProviderStub:
     requests: list[Recorded] = field(default_factory=list)
     fail_next: int = 0
     payments: dict[str, dict] = field(default_factory=dict)
+    # Payouts: what the provider really created, by idempotency key (a replayed key gets the
+    # first answer back, as Stripe and RazorpayX do).
+    created: dict[str, dict] = field(default_factory=dict)
+    refuse_next: int = 0  # answer the next payout calls with a 400 (a bad account)
+    stall: threading.Event | None = None  # hold payout calls until set (a worker killed mid-call)
+    payout_status: str = "processing"  # what a new RazorpayX payout reports
 
     def __post_init__(self):
         self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
@@ -66,7 +72,62 @@ class ProviderStub:
             )
         return self._answer(request, form, body)
 
+    def _json(self, data: dict, status: int = 200) -> Response:
+        return Response(json.dumps(data), status=status, mimetype="application/json")
+
+    def _payout_call(self, key: str | None, make) -> Response:
+        if self.refuse_next:
+            self.refuse_next -= 1
+            return self._json(
+                {
+                    "error": {
+                        "message": "No such destination",
+                        "type": "invalid_request_error",
+                        "code": "BAD_REQUEST_ERROR",
+                        "description": "Invalid fund account",
+                    }
+                },
+                400,
+            )
+        if self.stall is not None:
+            self.stall.wait(30)  # the client may be gone by now; the provider goes on
+        if key and key in self.created:
+            return self._json(self.created[key])
+        data = make(len(self.created) + 1)
+        if key:
+            self.created[key] = data
+        return self._json(data)
+
     def _answer(self, request: Request, form: dict, body: dict | None) -> Response:
+        if request.path == "/v1/transfers" and request.method == "POST":
+            return self._payout_call(
+                request.headers.get("Idempotency-Key"),
+                lambda n: {
+                    "id": f"tr_test_{n}",
+                    "object": "transfer",
+                    "amount": int(form["amount"]),
+                    "currency": form["currency"],
+                    "destination": form["destination"],
+                },
+            )
+        if request.path == "/v1/payouts" and request.method == "POST":
+            return self._payout_call(
+                request.headers.get("X-Payout-Idempotency"),
+                lambda n: {
+                    "id": f"pout_test_{n}",
+                    "entity": "payout",
+                    "fund_account_id": body["fund_account_id"],
+                    "amount": body["amount"],
+                    "currency": body["currency"],
+                    "status": self.payout_status,
+                },
+            )
+        if request.path.startswith("/v1/payouts/") and request.method == "GET":
+            payout_id = request.path.rsplit("/", 1)[1]
+            for data in self.created.values():
+                if data["id"] == payout_id:
+                    return self._json({**data, "status": self.payout_status})
+            return self._json({"error": {"description": "no such payout"}}, 400)
         if request.path == "/v1/checkout/sessions" and request.method == "POST":
             order_id = form.get("client_reference_id")
             data = {

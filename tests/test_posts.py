@@ -310,3 +310,21 @@ def test_racing_unlocks_pay_once(pg_app):
         assert db.session.scalar(select(func.count(Unlock.id))) == 1
         assert ledger.verify() == []
     assert "ok" in outcomes
+
+
+def test_the_feed_drops_creators_who_are_banned_or_blocked(ctx):
+    from services import safety
+
+    luna, mia, sam = (
+        creator("Luna", subscription_price=0),
+        creator("Mia", subscription_price=0),
+        fan(),
+    )
+    for someone in (luna, mia):
+        subscriptions.subscribe(sam, someone.id)
+        posts.create(someone, {"body": f"by {someone.display_name}", "visibility": "public"}, [])
+    assert {item.post.body for item in posts.feed(sam)[0]} == {"by Luna", "by Mia"}
+    safety.block(sam, mia.id)
+    luna.status = "banned"
+    db.session.commit()
+    assert posts.feed(sam)[0] == []

@@ -21,6 +21,7 @@ from flask import Flask
 from workers import creator as creator_jobs
 from workers import housekeeping
 from workers import ledger as ledger_jobs
+from workers import payouts as payout_jobs
 from workers import risk as risk_jobs
 from workers.queue import _dispatch, job_path, redis_connection
 
@@ -32,6 +33,7 @@ PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (risk_jobs.sweep, 15 * 60),
     (creator_jobs.renew_subscriptions, 15 * 60),
     (creator_jobs.publish_scheduled_posts, 30),
+    (payout_jobs.retry_due, 60),
 ]
 
 TICK_SECONDS = 5

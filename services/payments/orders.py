@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models import Alert, Order, PaymentEvent, User
+from models import Alert, Notification, Order, PaymentEvent, User
 from services import clock, ledger
 from services.errors import DomainError, NotAllowed, NotFound
 from services.payments import get_provider, providers
@@ -311,6 +311,17 @@ def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
     to_take = order.credits - order.credits_refunded
     key = f"{provider_name}:dispute:{event.dispute_id or event.payment_id}"
     taken, _ = ledger.take_back_purchase(order.user_id, to_take, key, order.id, chargeback=True)
+    clawed = ledger.claw_back_spending(order.user_id, key, order.id)
+    for creator_id, credits in clawed:
+        db.session.add(
+            Notification(
+                user_id=creator_id,
+                kind="chargeback",
+                text=f"A fan's payment was disputed with their bank: {credits} credits were "
+                "taken back from your pending earnings.",
+                link="/creator",
+            )
+        )
     order.credits_charged_back += taken
     order.status = "disputed"
     _alert(
@@ -322,6 +333,7 @@ def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
         severity="high",
         order_id=order.id,
         dispute_id=event.dispute_id,
+        clawed_back_from_creators=[list(item) for item in clawed],
     )
     return "charged_back"
 
