@@ -243,6 +243,33 @@ def test_a_chargeback_claws_back_freezes_and_blocks_purchases(app, client):
     clean_ledger(app)
 
 
+def test_a_chargeback_after_spending_takes_the_credits_back_from_the_creator(app, client):
+    auth, order_id = _paid_order(app, client)
+    with app.app_context():
+        from models import Notification
+        from services import tips
+        from tests.creator_helpers import creator
+
+        fan = accounts.find_by_email("ana@example.com")
+        luna = creator("Luna")
+        luna_id, spent = luna.id, ledger.wallet_balance(fan.id)
+        tips.tip(fan, luna.id, spent)  # the fan spends every credit, then disputes the payment
+        pending = ledger.balances(luna_id)["earnings_pending"]
+    body, headers = dev_webhook(app, order_id, "disputed", dispute_id="dp_2")
+    assert client.post("/webhooks/dev", data=body, headers=headers).json["outcome"] == (
+        "charged_back"
+    )
+    client.post("/webhooks/dev", data=body, headers=headers)  # delivered twice: taken once
+    with app.app_context():
+        assert ledger.balances(luna_id)["earnings_pending"] == 0 < pending
+        assert wallet_of(app) == 0  # the shortfall came back from the creator
+        note = db.session.scalars(select(Notification).where(Notification.user_id == luna_id))
+        assert any("disputed" in n.text for n in note)
+        alert = db.session.scalars(select(Alert)).one()
+        assert alert.detail["clawed_back_from_creators"] == [[luna_id, pending]]
+    clean_ledger(app)
+
+
 def test_the_dev_provider_is_refused_in_production(database_url):
     app = make_app(database_url, APP_ENV="production", DEV_PAYMENTS=True)
     client = app.test_client()
