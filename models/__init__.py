@@ -1,6 +1,6 @@
 """SQLAlchemy tables. Importing this package registers every model with the metadata."""
 
-from models.alerts import Alert, AuditLog
+from models.alerts import Alert, AlertNote, AuditLog, LedgerCheck
 from models.creator import MassMessage, Post, PostMedia, Subscription, Tip, Unlock
 from models.dating import (
     Block,
@@ -20,13 +20,15 @@ from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
 from models.payouts import Payout, PayoutEvent, PayoutMethod
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
-from models.user import EmailToken, User, UserSession
+from models.user import DataExport, EmailToken, User, UserSession
 
 __all__ = [
     "Alert",
+    "AlertNote",
     "AuditLog",
     "Block",
     "Conversation",
+    "DataExport",
     "CreatorSettings",
     "Like",
     "Match",
@@ -48,6 +50,7 @@ __all__ = [
     "EmailToken",
     "Entry",
     "LedgerAccount",
+    "LedgerCheck",
     "LoginAttempt",
     "Order",
     "Outbox",

@@ -190,6 +190,11 @@ class Report(db.Model):
     snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(12), default="open", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    # The moderator's decision: dismiss, remove, warn, suspend or ban, and a note.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resolved_at: Mapped[dt.datetime | None]
 
 
 class Notification(db.Model):

@@ -35,6 +35,10 @@ class User(UserMixin, db.Model):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     last_active_at: Mapped[dt.datetime | None]
+    # Account deletion (SPEC §1): asked for at `delete_requested_at`, undoable until
+    # `delete_after`, when the worker erases personal data.
+    delete_requested_at: Mapped[dt.datetime | None]
+    delete_after: Mapped[dt.datetime | None] = mapped_column(index=True)
     # Two-factor authentication (SPEC §9). `totp_last_step` is the last 30-second step a code
     # was accepted for: a code is never accepted twice.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
@@ -122,3 +126,25 @@ class EmailToken(db.Model):
     used_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class DataExport(db.Model):
+    """ "Export my data": a JSON file built by the worker, with progress, kept for a few days."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'ready', 'failed', 'expired')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    progress: Mapped[int] = mapped_column(default=0)  # 0–100
+    storage_key: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime | None]
