@@ -95,7 +95,9 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
         admin,
+        admin_analytics,
         auth,
+        calls,
         creator,
         dating,
         errors,
@@ -106,6 +108,7 @@ def _register_blueprints(app: Flask) -> None:
         messages,
         payouts,
         profile,
+        random_chat,
         settings,
         wallet,
         webhooks,
@@ -120,9 +123,14 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(media.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(feed.bp)
+    app.register_blueprint(random_chat.bp)
+    app.register_blueprint(calls.bp)
     app.register_blueprint(creator.bp)
     app.register_blueprint(payouts.bp)
+    from blueprints import admin_users  # noqa: F401 (adds its routes to the admin blueprint)
+
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_analytics.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     errors.register(app)
@@ -187,6 +195,7 @@ def _register_request_hooks(app: Flask) -> None:
     from services.media import url_for_key
 
     app.add_template_global(url_for_key, "media_url")
+    app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
     from services.clock import last_seen
 
     app.add_template_filter(last_seen, "last_seen")

@@ -6,6 +6,7 @@ is how the tests pick a database.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -75,6 +76,20 @@ def _credit_packs(raw: str) -> list[dict]:
     return packs
 
 
+def _json_list(name: str) -> list:
+    """A JSON list from the environment, e.g. ICE_SERVERS='[{"urls": "stun:stun.example.org"}]'."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a JSON list: {exc}") from exc
+    if not isinstance(value, list):
+        raise RuntimeError(f"{name} must be a JSON list")
+    return value
+
+
 def load_config() -> dict:
     """Read the environment into a plain dict of Flask config keys."""
     app_env = os.environ.get("APP_ENV", "development")
@@ -137,6 +152,8 @@ def load_config() -> dict:
         "S3_REGION": os.environ.get("S3_REGION") or "us-east-1",
         "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID") or None,
         "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+        # WebRTC STUN/TURN servers for random chat video and calls (SPEC §5), as JSON.
+        "ICE_SERVERS": _json_list("ICE_SERVERS"),
         # Dating: what an intro message before a match costs (SPEC §2).
         "INTRO_PRICE": _int("INTRO_PRICE", 20),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.guards import admin_required
 from blueprints.htmx import redirect_to
 from extensions import limiter
-from services import payouts
+from services import admin_overview, audit, payouts, reconciliation
 from services.errors import DomainError, NotFound
+from services.payments import orders as order_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -17,11 +20,84 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.get("")
 @admin_required
 def index():
+    return render_template("admin/index.html", today=admin_overview.today())
+
+
+@bp.get("/orders")
+@admin_required
+def orders():
+    status = request.args.get("status") or None
+    if status not in (None, "pending", "paid", "failed", "refunded", "disputed"):
+        abort(400, description="Unknown status.")
+    query = request.args.get("q", "")
     return render_template(
-        "admin/index.html",
-        requested=len(payouts.queue("requested")),
-        approved_manual=sum(1 for p, _ in payouts.queue("approved") if p.method_kind == "manual"),
+        "admin/orders.html",
+        rows=order_service.admin_list(status, query),
+        status=status,
+        q=query,
     )
+
+
+@bp.get("/ledger")
+@admin_required
+def ledger_page():
+    return render_template(
+        "admin/ledger.html",
+        checks=reconciliation.latest(),
+        balances=reconciliation.system_balances(),
+    )
+
+
+@bp.post("/ledger/checks")
+@admin_required
+@limiter.limit("30 per hour")
+def start_check():
+    try:
+        reconciliation.start(current_user)
+    except DomainError as exc:
+        flash(exc.message, "info")
+    return redirect_to(url_for("admin.ledger_page"))
+
+
+@bp.get("/ledger/checks/<int:check_id>")
+@admin_required
+def check_progress(check_id: int):
+    try:
+        check = reconciliation.get(check_id)
+    except NotFound:
+        abort(404)
+    return render_template("admin/_check.html", check=check)
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    args = request.args
+    errors = {}
+    since = until = None
+    try:
+        if args.get("since"):
+            since = dt.datetime.fromisoformat(args["since"])
+        if args.get("until"):
+            until = dt.datetime.fromisoformat(args["until"]) + dt.timedelta(days=1)
+    except ValueError:
+        errors["since"] = "Dates look like 2026-11-25."
+    before = args.get("before", type=int)
+    rows = audit.search(
+        action=args.get("action", ""),
+        actor=args.get("actor", ""),
+        target=args.get("target", ""),
+        since=since,
+        until=until,
+        before_id=before,
+    )
+    kept = {k: v for k, v in args.items() if k != "before" and v}
+    more_url = (
+        url_for("admin.audit_log", **kept, before=rows[-1][0].id) if len(rows) == 50 else None
+    )
+    return render_template(
+        "admin/audit.html", rows=rows, args=args, errors=errors, more_url=more_url
+    ), (400 if errors else 200)
 
 
 @bp.get("/payouts")

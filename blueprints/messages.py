@@ -205,6 +205,7 @@ def socket(ws):
     db.session.remove()
     subscription = realtime.broker().subscribe(user_id)
     send_lock = threading.Lock()
+    state: dict = {}  # this socket's own state (random chat)
     alive = threading.Event()
     alive.set()
 
@@ -258,15 +259,36 @@ def socket(ws):
                 except (ValueError, KeyError, TypeError):
                     send_json({"type": "error", "error": "Frames are JSON objects with a type."})
                     continue
-                _handle(frame, kind, user_id, send_json)
+                _handle(frame, kind, user_id, send_json, state)
     finally:
         alive.clear()
         subscription.close()
         thread.join(2)
+        if state:
+            from blueprints import random_chat
+
+            with app.app_context():
+                try:
+                    random_chat.socket_closed(user_id, state)
+                except Exception:
+                    log.exception("leaving random chat for user %s failed", user_id)
+                db.session.remove()
 
 
-def _handle(frame: dict, kind: str, user_id: int, send_json) -> None:
+def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict) -> None:
     user = db.session.get(User, user_id)
+    if isinstance(kind, str) and kind.startswith("call_"):
+        from blueprints import calls
+
+        calls.handle_frame(frame, kind, user, send_json)
+        db.session.remove()
+        return
+    if isinstance(kind, str) and kind.startswith("rc_"):
+        from blueprints import random_chat
+
+        random_chat.handle_frame(frame, kind, user, send_json, state)
+        db.session.remove()
+        return
     if kind == "hello":
         try:
             last_id = max(0, int(frame.get("last_id") or 0))

@@ -20,6 +20,16 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
 ]
 
 
+# Blueprints whose pages belong to a navigation item (its link is marked as current there).
+NAV_SECTIONS: dict[str, tuple[str, ...]] = {
+    "creator.dashboard": ("creator", "payouts"),
+    "admin.index": ("admin", "admin_analytics"),
+    "messages.inbox": ("messages",),
+    "wallet.index": ("wallet",),
+    "settings.account": ("settings",),
+}
+
+
 def _visible(audience: str) -> bool:
     if audience == "anon":
         return not current_user.is_authenticated
@@ -40,7 +50,11 @@ def context() -> dict:
         for endpoint, label, audience in NAV_ITEMS
         if endpoint in current_app.view_functions and _visible(audience)
     ]
-    context = {"nav_items": items, "csp_nonce": getattr(g, "csp_nonce", "")}
+    context = {
+        "nav_items": items,
+        "nav_sections": NAV_SECTIONS,
+        "csp_nonce": getattr(g, "csp_nonce", ""),
+    }
     if current_user.is_authenticated:
         from services import ledger, likes
 

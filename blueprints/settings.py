@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from extensions import limiter
 from services import accounts, creators, twofactor
-from services.errors import DomainError, ValidationFailed
+from services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -225,34 +225,111 @@ def revoke_session(session_id: int):
     return redirect_to(url_for("settings.security"))
 
 
+# --- your data: export and deletion (SPEC §1) -----------------------------------------------
+
+
+def _export_box(export, status: int = 200, error: str | None = None):
+    return render_template("settings/_export.html", export=export, error=error), status
+
+
 @bp.get("/export")
 @login_required
-@limiter.limit("10 per hour")
 def export():
-    import json
+    """The "export my data" box with the latest export (the account page loads it)."""
+    if not is_htmx():
+        return redirect(url_for("settings.account") + "#your-data")
+    return _export_box(accounts.latest_export(current_user))
 
-    from flask import Response
 
-    data = accounts.export_data(current_user)
-    return Response(
-        json.dumps(data, indent=2, ensure_ascii=False),
-        mimetype="application/json",
-        headers={"Content-Disposition": "attachment; filename=amora-my-data.json"},
-    )
+@bp.post("/export")
+@login_required
+@limiter.limit("10 per hour")
+def start_export():
+    try:
+        export = accounts.request_export(current_user)
+    except DomainError as exc:
+        if is_htmx():
+            return _export_box(accounts.latest_export(current_user), exc.status, exc.message)
+        flash(exc.message, "error")
+        return redirect_to(url_for("settings.account") + "#your-data")
+    if is_htmx():
+        return _export_box(export)
+    flash("Your data export is being prepared; it appears below when ready.", "success")
+    return redirect_to(url_for("settings.account") + "#your-data")
+
+
+@bp.get("/export/<int:export_id>")
+@login_required
+def export_status(export_id: int):
+    """One of my exports, polled every second while it is being built."""
+    try:
+        export = accounts.get_export(current_user, export_id)
+    except NotFound:
+        abort(404)
+    if not is_htmx():
+        return redirect(url_for("settings.account") + "#your-data")
+    return _export_box(export)
+
+
+@bp.get("/export/<int:export_id>/download")
+@login_required
+@limiter.limit("30 per hour")
+def export_download(export_id: int):
+    """A fresh short-lived signed link to my export's file (local storage or S3)."""
+    try:
+        url = accounts.export_url(current_user, export_id)
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        abort(410, description=exc.message)
+    return redirect(url, code=303)
+
+
+def _delete_page(status: int = 200, errors: dict | None = None):
+    return render_template(
+        "settings/delete.html",
+        impact=accounts.deletion_impact(current_user),
+        errors=errors or {},
+    ), status
+
+
+@bp.get("/delete")
+@login_required
+def delete_page():
+    """The confirmation page: what deletion does, then password (and code with 2FA)."""
+    if current_user.delete_after is not None:
+        return redirect(url_for("settings.account"))
+    return _delete_page()
 
 
 @bp.post("/delete")
 @login_required
 @limiter.limit("10 per hour")
 def delete_account():
-    from flask_login import logout_user
-
     try:
-        accounts.delete_account(current_user, request.form.get("password", ""))
+        deadline = accounts.request_deletion(
+            current_user, request.form.get("password", ""), request.form.get("code", "")
+        )
     except ValidationFailed as exc:
+        return _delete_page(422, exc.errors)
+    except DomainError as exc:
         flash(exc.message, "error")
         return redirect_to(url_for("settings.account"))
-    logout_user()
-    session.clear()
-    flash("Your account is deleted. Goodbye, and take care.", "info")
-    return redirect_to(url_for("main.index"))
+    flash(
+        f"Deletion scheduled for {deadline:%d %b %Y}. We emailed you the date; until then you"
+        " can undo it below.",
+        "warning",
+    )
+    return redirect_to(url_for("settings.account"))
+
+
+@bp.post("/delete/cancel")
+@login_required
+def cancel_deletion():
+    try:
+        accounts.cancel_deletion(current_user)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Your account will not be deleted. Nothing was lost.", "success")
+    return redirect_to(url_for("settings.account"))

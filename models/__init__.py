@@ -19,6 +19,7 @@ from models.messaging import Conversation, CreatorSettings, Message
 from models.outbox import Outbox
 from models.payments import Order, PaymentEvent
 from models.payouts import Payout, PayoutEvent, PayoutMethod
+from models.random_chat import Call, RandomMessage, RandomSession
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
 from models.user import DataExport, EmailToken, User, UserSession
 
@@ -27,6 +28,7 @@ __all__ = [
     "AlertNote",
     "AuditLog",
     "Block",
+    "Call",
     "Conversation",
     "DataExport",
     "CreatorSettings",
@@ -39,6 +41,8 @@ __all__ = [
     "Notification",
     "Photo",
     "Post",
+    "RandomMessage",
+    "RandomSession",
     "PostMedia",
     "Profile",
     "ProfileInterest",

@@ -28,3 +28,44 @@ def record(
     )
     db.session.add(row)
     return row
+
+
+def search(
+    *,
+    action: str = "",
+    actor: str = "",
+    target: str = "",
+    since=None,
+    until=None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[tuple[AuditLog, object]]:
+    """The audit log, newest first, filtered: `action` is a prefix ("payout." finds them all),
+    `actor` an id or an email fragment, `target` "type" or "type:id"."""
+    from sqlalchemy import func, select
+
+    from models import User
+
+    query = select(AuditLog, User).outerjoin(User, User.id == AuditLog.actor_id)
+    if action.strip():
+        query = query.where(AuditLog.action.startswith(action.strip()))
+    if actor.strip():
+        text = actor.strip()
+        query = query.where(
+            AuditLog.actor_id == int(text)
+            if text.isdigit()
+            else func.lower(User.email).contains(text.lower())
+        )
+    if target.strip():
+        kind, _, ident = target.strip().partition(":")
+        query = query.where(AuditLog.target_type == kind)
+        if ident:
+            query = query.where(AuditLog.target_id == ident)
+    if since is not None:
+        query = query.where(AuditLog.created_at >= since)
+    if until is not None:
+        query = query.where(AuditLog.created_at < until)
+    if before_id is not None:
+        query = query.where(AuditLog.id < before_id)
+    rows = db.session.execute(query.order_by(AuditLog.id.desc()).limit(limit)).all()
+    return [(row, user) for row, user in rows]

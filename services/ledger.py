@@ -769,9 +769,11 @@ class Violation:
         return f"[{self.invariant}] {self.detail}"
 
 
-def verify() -> list[Violation]:
-    """Check every invariant of SPEC §6 against the whole ledger; [] when all hold."""
+def verify(progress=None) -> list[Violation]:
+    """Check every invariant of SPEC §6 against the whole ledger; [] when all hold.
+    `progress(percent, step)` is told as each invariant is done (the admin's check job)."""
     found: list[Violation] = []
+    step = progress or (lambda percent, label: None)
 
     # 1. Each transfer balances and has at least two entries; all balances sum to zero.
     for transfer_id, total, count in db.session.execute(
@@ -789,6 +791,7 @@ def verify() -> list[Violation]:
     if grand_total != 0:
         found.append(Violation("1 balanced", f"all account balances sum to {grand_total}, not 0"))
 
+    step(20, "invariant 1 checked")
     # 2. Cached balances equal the sum of entries, and each entry's balance_after chains.
     sums = (
         select(Entry.account_id, _sum(Entry.amount).label("total"))
@@ -823,6 +826,7 @@ def verify() -> list[Violation]:
             )
         )
 
+    step(45, "invariant 2 checked")
     # 3. No user account below zero, except a frozen wallet after a chargeback.
     for account_id, user_id, kind, balance, frozen in db.session.execute(
         select(
@@ -847,6 +851,7 @@ def verify() -> list[Violation]:
                 )
             )
 
+    step(60, "invariant 3 checked")
     # 4. One idempotency key never moved money twice: one purchase per order, one reversal per
     #    transfer (keys and reversals are also unique in the schema).
     for order_id, count in db.session.execute(
@@ -863,6 +868,7 @@ def verify() -> list[Violation]:
     ):
         found.append(Violation("4 idempotency", f"key {key!r} used by {count} transfers"))
 
+    step(80, "invariant 4 checked")
     # 5. Credits issued = Σ paid orders − refunds − chargebacks + adjustments.
     issued = -system_balance("payments_clearing") - system_balance("promotions")
     ordered = db.session.scalar(select(_sum(Order.credits)).where(Order.paid_at.is_not(None)))
@@ -898,4 +904,5 @@ def verify() -> list[Violation]:
                 f"order {order_id} is for {credits} credits but {granted} were granted",
             )
         )
+    step(100, "done")
     return found

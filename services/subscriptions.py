@@ -221,6 +221,7 @@ def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
         creator is None
         or not creator.is_creator
         or creator.status in ("banned", "deleted")
+        or creator.delete_requested_at is not None  # leaving: nothing renews
         or fan is None
         or fan.status in ("banned", "deleted")
         or safety.blocked_between(subscription.fan_id, subscription.creator_id)

@@ -300,6 +300,9 @@ def browser():
             "--disable-dev-shm-usage",
             "--disable-background-networking",
             "--no-first-run",
+            # WebRTC tests: a fake camera and microphone, and no permission prompt.
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
         ],
     )
     yield browser

@@ -3,13 +3,14 @@ rows kept, pseudonymised)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy import select
 
 from extensions import db
 from models import Profile, Transfer, User
-from services import accounts, ledger, likes, messaging, profiles
+from services import accounts, clock, ledger, likes, messaging, profiles
 from tests.conftest import AuthActions
 from tests.dating_helpers import dater
 from tests.ledger_helpers import paid_order
@@ -34,9 +35,15 @@ def _fan(app):
 
 
 def test_export_contains_my_data(app):
-    auth, _ = _fan(app)
-    response = auth.client.get("/settings/export")
-    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    auth, user_id = _fan(app)
+    started = auth.post("/settings/export")
+    assert started.status_code == 303  # the worker builds it (inline here)
+    with app.app_context():
+        export = accounts.latest_export(db.session.get(User, user_id))
+        assert export.status == "ready"
+        export_id = export.id
+    response = auth.client.get(f"/settings/export/{export_id}/download", follow_redirects=True)
+    assert response.status_code == 200 and response.mimetype == "application/json"
     data = json.loads(response.data)
     assert data["account"]["email"] == "ana@example.com"
     assert data["profile"]["bio"] == "Secret bio"
@@ -48,13 +55,17 @@ def test_export_contains_my_data(app):
 def test_deleting_erases_personal_data_and_keeps_the_ledger(app):
     auth, user_id = _fan(app)
     wrong = auth.post("/settings/delete", {"password": "not it"})
-    assert wrong.status_code == 303
+    assert wrong.status_code == 422
     with app.app_context():
-        assert db.session.get(User, user_id).status == "active"
+        assert db.session.get(User, user_id).delete_after is None
     done = auth.post(
         "/settings/delete", {"password": "plum-orbit-kettle-42"}, follow_redirects=True
     )
-    assert b"Your account is deleted" in done.data
+    assert b"Your account will be deleted on" in done.data
+    with app.app_context():
+        deadline = db.session.get(User, user_id).delete_after
+    with app.app_context(), clock.frozen(deadline + dt.timedelta(minutes=1)):
+        assert accounts.erase_due_accounts() == 1
     assert auth.client.get("/settings").status_code == 302  # logged out
     with app.app_context():
         user = db.session.get(User, user_id)

@@ -18,10 +18,12 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from workers import accounts as account_jobs
 from workers import creator as creator_jobs
 from workers import housekeeping
 from workers import ledger as ledger_jobs
 from workers import payouts as payout_jobs
+from workers import random_chat as random_chat_jobs
 from workers import risk as risk_jobs
 from workers.queue import _dispatch, job_path, redis_connection
 
@@ -34,6 +36,10 @@ PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (creator_jobs.renew_subscriptions, 15 * 60),
     (creator_jobs.publish_scheduled_posts, 30),
     (payout_jobs.retry_due, 60),
+    (random_chat_jobs.purge_transcripts, 60 * 60),
+    (random_chat_jobs.sweep_calls, 10),
+    (account_jobs.erase_due_accounts, 60 * 60),
+    (account_jobs.expire_exports, 60 * 60),
 ]
 
 TICK_SECONDS = 5

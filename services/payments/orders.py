@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -118,6 +118,25 @@ def recent_orders(user: User, limit: int = 10) -> list[Order]:
 
 
 # --- webhooks -------------------------------------------------------------------------------
+
+
+def admin_list(status: str | None = None, query: str = "", limit: int = 200) -> list:
+    """Orders for the admin console, newest first: (order, buyer). `query` matches an order
+    id, the buyer's email or a provider reference."""
+    stmt = select(Order, User).join(User, User.id == Order.user_id)
+    if status:
+        stmt = stmt.where(Order.status == status)
+    text = (query or "").strip()
+    if text:
+        conditions = [
+            func.lower(User.email).contains(text.lower()),
+            Order.provider_order_id == text,
+            Order.provider_payment_id == text,
+        ]
+        if text.isdigit():
+            conditions.append(Order.id == int(text))
+        stmt = stmt.where(or_(*conditions))
+    return [tuple(row) for row in db.session.execute(stmt.order_by(Order.id.desc()).limit(limit))]
 
 
 def handle_webhook(provider_name: str, body: bytes, headers: dict[str, str]) -> str:

@@ -1,0 +1,284 @@
+"""Admin → Users (SPEC §11): find anyone, see everything about them in one place, act on them.
+
+Each action is one transaction with an audit row naming the admin; the user is told what
+happened where it concerns them (a status reason, a notification).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, or_, select
+
+from extensions import db
+from models import (
+    Alert,
+    Device,
+    LoginAttempt,
+    Notification,
+    Order,
+    Payout,
+    Profile,
+    RecoveryCode,
+    Report,
+    RiskEvent,
+    User,
+    UserDevice,
+    UserSession,
+)
+from services import accounts, audit, clock, ledger
+from services.errors import DomainError, NotFound, ValidationFailed
+
+MAX_ADJUSTMENT = 1_000_000
+
+
+def search(query: str, limit: int = 50) -> list[User]:
+    """By id, email, name, an IP seen at login, or a device hash (a prefix of 8+ characters)."""
+    text = (query or "").strip()
+    if not text:
+        return list(db.session.scalars(select(User).order_by(User.id.desc()).limit(limit)))
+    conditions = [
+        func.lower(User.email).contains(text.lower()),
+        func.lower(User.display_name).contains(text.lower()),
+    ]
+    if text.isdigit():
+        conditions.append(User.id == int(text))
+    ip_users = (
+        select(UserSession.user_id)
+        .where(UserSession.ip == text)
+        .union(
+            select(LoginAttempt.user_id).where(
+                LoginAttempt.ip == text, LoginAttempt.user_id.is_not(None)
+            ),
+            select(UserDevice.user_id).where(UserDevice.last_ip == text),
+        )
+    )
+    conditions.append(User.id.in_(ip_users))
+    if len(text) >= 8 and all(c in "0123456789abcdef" for c in text.lower()):
+        device_users = (
+            select(UserDevice.user_id)
+            .join(Device, Device.id == UserDevice.device_id)
+            .where(Device.fingerprint.startswith(text.lower()))
+        )
+        conditions.append(User.id.in_(device_users))
+    return list(
+        db.session.scalars(select(User).where(or_(*conditions)).order_by(User.id).limit(limit))
+    )
+
+
+@dataclass
+class Dossier:
+    user: User
+    profile: Profile | None
+    balances: dict[str, int]
+    frozen: bool
+    history: list
+    orders: list[Order]
+    payouts: list[Payout]
+    devices: list[tuple[Device, UserDevice]]
+    sessions: list[UserSession]
+    risk: list[RiskEvent]
+    linked: list[tuple[User, str]] = field(default_factory=list)
+    reports_against: list[Report] = field(default_factory=list)
+    reports_by: list[Report] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such user.")
+    return user
+
+
+def linked_accounts(user_id: int, limit: int = 30) -> list[tuple[User, str]]:
+    """Other accounts that used one of this user's devices or IP addresses."""
+    devices = select(UserDevice.device_id).where(UserDevice.user_id == user_id)
+    ips = (
+        select(UserSession.ip)
+        .where(UserSession.user_id == user_id, UserSession.ip.is_not(None))
+        .union(select(UserDevice.last_ip).where(UserDevice.user_id == user_id))
+    )
+    by_device = set(
+        db.session.scalars(
+            select(UserDevice.user_id).where(
+                UserDevice.device_id.in_(devices), UserDevice.user_id != user_id
+            )
+        )
+    )
+    by_ip = set(
+        db.session.scalars(
+            select(UserSession.user_id).where(
+                UserSession.ip.in_(ips), UserSession.user_id != user_id
+            )
+        )
+    )
+    ids = list(by_device | by_ip)[:limit]
+    users = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.id))
+    return [
+        (u, " and ".join(w for w, s in (("device", by_device), ("IP", by_ip)) if u.id in s))
+        for u in users
+    ]
+
+
+def dossier(user_id: int) -> Dossier:
+    user = get_user(user_id)
+    devices = db.session.execute(
+        select(Device, UserDevice)
+        .join(UserDevice, UserDevice.device_id == Device.id)
+        .where(UserDevice.user_id == user_id)
+        .order_by(UserDevice.last_seen_at.desc())
+    ).all()
+    return Dossier(
+        user=user,
+        profile=db.session.get(Profile, user_id),
+        balances=ledger.balances(user_id),
+        frozen=ledger.is_frozen(user_id),
+        history=ledger.history(user_id, "wallet", limit=15),
+        orders=list(
+            db.session.scalars(
+                select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(20)
+            )
+        ),
+        payouts=list(
+            db.session.scalars(
+                select(Payout)
+                .where(Payout.creator_id == user_id)
+                .order_by(Payout.id.desc())
+                .limit(20)
+            )
+        ),
+        devices=[(device, link) for device, link in devices],
+        sessions=list(
+            db.session.scalars(
+                select(UserSession)
+                .where(UserSession.user_id == user_id)
+                .order_by(UserSession.id.desc())
+                .limit(20)
+            )
+        ),
+        risk=list(
+            db.session.scalars(
+                select(RiskEvent)
+                .where(RiskEvent.user_id == user_id)
+                .order_by(RiskEvent.id.desc())
+                .limit(20)
+            )
+        ),
+        linked=linked_accounts(user_id),
+        reports_against=list(
+            db.session.scalars(
+                select(Report)
+                .where(Report.reported_user_id == user_id)
+                .order_by(Report.id.desc())
+                .limit(20)
+            )
+        ),
+        reports_by=list(
+            db.session.scalars(
+                select(Report)
+                .where(Report.reporter_id == user_id)
+                .order_by(Report.id.desc())
+                .limit(20)
+            )
+        ),
+        alerts=list(
+            db.session.scalars(
+                select(Alert).where(Alert.user_id == user_id).order_by(Alert.id.desc()).limit(20)
+            )
+        ),
+    )
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+def _not_self(admin: User, user: User) -> None:
+    if admin.id == user.id:
+        raise DomainError("Use another admin account to act on your own.")
+
+
+def set_status(admin: User, user_id: int, status: str, reason: str) -> User:
+    """Suspend, ban or reactivate, with a reason the user sees."""
+    user = get_user(user_id)
+    _not_self(admin, user)
+    accounts.set_status(user, status, reason, actor_id=admin.id)
+    return user
+
+
+def force_logout(admin: User, user_id: int) -> int:
+    """End every session of the user (their sockets close within a second)."""
+    user = get_user(user_id)
+    count = accounts.revoke_all_sessions(user, "logged out by an admin")
+    audit.record(
+        "account.force_logout", actor_id=admin.id, target=("user", user.id), sessions=count
+    )
+    db.session.commit()
+    return count
+
+
+def reset_two_factor(admin: User, user_id: int) -> None:
+    """The user lost their authenticator and recovery codes: 2FA off, they enrol again."""
+    user = get_user(user_id)
+    _not_self(admin, user)
+    if not user.has_2fa:
+        raise DomainError("This account has no two-factor authentication to reset.")
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    accounts.revoke_all_sessions(user, "2FA reset by an admin")
+    audit.record("2fa.reset", actor_id=admin.id, target=("user", user.id))
+    db.session.commit()
+
+
+def adjust_credits(admin: User, user_id: int, amount: object, reason: str) -> None:
+    """A support adjustment of the user's wallet, through the ledger (audited)."""
+    user = get_user(user_id)
+    try:
+        credits = int(str(amount).strip())
+    except ValueError:
+        raise ValidationFailed({"amount": "A whole number of credits, + or −."}) from None
+    if credits == 0 or abs(credits) > MAX_ADJUSTMENT:
+        raise ValidationFailed({"amount": f"Between 1 and {MAX_ADJUSTMENT:,} credits, + or −."})
+    reason = " ".join(str(reason or "").split())
+    if len(reason) < 3:
+        raise ValidationFailed({"reason": "Say why (it is kept with the transfer)."})
+    transfer = ledger.adjust(
+        user.id, credits, reason, admin.id, f"adjustment:{secrets.token_hex(12)}"
+    )
+    audit.record(
+        "ledger.adjust",
+        actor_id=admin.id,
+        target=("user", user.id),
+        note=reason,
+        amount=credits,
+        transfer_id=transfer.id,
+    )
+    db.session.commit()
+
+
+def unfreeze_wallet(admin: User, user_id: int, reason: str) -> None:
+    user = get_user(user_id)
+    ledger.support_unfreeze(user.email, reason, actor_id=admin.id)
+
+
+def verify_creator(admin: User, user_id: int) -> None:
+    user = get_user(user_id)
+    if not user.is_creator:
+        raise DomainError("Only creators are verified.")
+    if user.creator_verified_at is not None:
+        raise DomainError("This creator is already verified.")
+    user.creator_verified_at = clock.now()
+    db.session.add(
+        Notification(
+            user_id=user.id,
+            kind="verified",
+            text="Your identity is verified: your page shows the verified badge and payouts "
+            "are open.",
+            link="/creator",
+        )
+    )
+    audit.record("creator.verified", actor_id=admin.id, target=("user", user.id))
+    db.session.commit()

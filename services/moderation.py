@@ -1,0 +1,198 @@
+"""Admin → Moderation (SPEC §11): the report queue, the reported thing shown in place, and the
+decision: dismiss, remove the content, warn, suspend or ban. The reporter is told the outcome;
+the reported member is told when it concerns them. Every decision is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from extensions import db
+from models import MediaObject, Message, Notification, Photo, Post, PostMedia, Profile, Report, User
+from services import accounts, audit, clock, media
+from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+OUTCOMES = {
+    "dismiss": "No rule was broken",
+    "remove": "The content was removed",
+    "warn": "The member was warned",
+    "suspend": "The member was suspended",
+    "ban": "The member was banned",
+}
+REMOVABLE = ("profile", "photo", "message", "post")
+REMOVED_TEXT = "[removed by a moderator]"
+
+
+@dataclass
+class Subject:
+    """What was reported, as it is now (and as it was when reported: `report.snapshot`)."""
+
+    kind: str
+    text: str | None = None
+    image_urls: tuple[str, ...] = ()
+    exists: bool = True
+
+
+def queue(status: str = "open", limit: int = 100) -> list[tuple[Report, User, User]]:
+    from sqlalchemy.orm import aliased
+
+    reporter, reported = aliased(User), aliased(User)
+    query = (
+        select(Report, reporter, reported)
+        .join(reporter, reporter.id == Report.reporter_id)
+        .join(reported, reported.id == Report.reported_user_id)
+    )
+    if status != "all":
+        query = query.where(Report.status == status)
+    return [
+        (report, by, about)
+        for report, by, about in db.session.execute(
+            query.order_by(Report.id.desc() if status != "open" else Report.id).limit(limit)
+        ).all()
+    ]
+
+
+def _urls(keys) -> tuple[str, ...]:
+    return tuple(url for url in (media.url_for_key(key, 600) for key in keys if key) if url)
+
+
+def subject(report: Report) -> Subject:
+    """The reported object rendered for a moderator (full media: moderators see everything)."""
+    kind, ident = report.subject_type, report.subject_id
+    if kind == "profile":
+        profile = db.session.get(Profile, report.reported_user_id)
+        photos = db.session.scalars(
+            select(Photo).where(Photo.user_id == report.reported_user_id).order_by(Photo.position)
+        )
+        return Subject(
+            kind,
+            text=profile.bio if profile else None,
+            image_urls=_urls(photo.thumb_key for photo in photos),
+        )
+    if not str(ident).isdigit():
+        return Subject(kind, exists=False)
+    if kind == "photo":
+        photo = db.session.get(Photo, int(ident))
+        return (
+            Subject(kind, image_urls=_urls([photo.storage_key]))
+            if photo
+            else Subject(kind, exists=False)
+        )
+    if kind == "message":
+        message = db.session.get(Message, int(ident))
+        if message is None:
+            return Subject(kind, exists=False)
+        obj = db.session.get(MediaObject, message.media_id) if message.media_id else None
+        return Subject(
+            kind,
+            text=message.body,
+            image_urls=_urls([(obj.variants or {}).get("display")] if obj else []),
+        )
+    if kind == "post":
+        post = db.session.get(Post, int(ident))
+        if post is None or post.status == "deleted":
+            return Subject(kind, text=post.body if post else None, exists=False)
+        keys = db.session.scalars(
+            select(MediaObject.variants)
+            .join(PostMedia, PostMedia.media_id == MediaObject.id)
+            .where(PostMedia.post_id == post.id)
+            .order_by(PostMedia.position)
+        )
+        return Subject(kind, text=post.body, image_urls=_urls(v.get("display") for v in keys))
+    return Subject(kind, exists=False)
+
+
+def _remove(report: Report) -> None:
+    kind, ident = report.subject_type, report.subject_id
+    if kind == "profile":
+        profile = db.session.get(Profile, report.reported_user_id)
+        if profile is not None:
+            profile.bio = ""
+            profile.updated_at = clock.now()
+        for photo in db.session.scalars(
+            select(Photo).where(Photo.user_id == report.reported_user_id)
+        ):
+            _delete_photo(photo)
+    elif kind == "photo":
+        photo = db.session.get(Photo, int(ident)) if str(ident).isdigit() else None
+        if photo is not None:
+            _delete_photo(photo)
+    elif kind == "message":
+        message = db.session.get(Message, int(ident)) if str(ident).isdigit() else None
+        if message is not None:
+            message.body = REMOVED_TEXT
+            message.media_id = None
+    elif kind == "post":
+        post = db.session.get(Post, int(ident)) if str(ident).isdigit() else None
+        if post is not None:
+            post.status = "deleted"
+            post.updated_at = clock.now()
+    else:
+        raise DomainError("This kind of report has no content to remove.")
+
+
+def _delete_photo(photo: Photo) -> None:
+    for key in (photo.storage_key, photo.thumb_key):
+        if key:
+            media.storage().delete(key)
+    profile = db.session.get(Profile, photo.user_id)
+    db.session.delete(photo)
+    if profile is not None:
+        profile.photo_count = max((profile.photo_count or 1) - 1, 0)
+
+
+def decide(admin: User, report_id: int, outcome: str, note: str = "") -> Report:
+    """Close a report with an outcome. One transaction (the suspend/ban included)."""
+    report = db.session.get(Report, report_id)
+    if report is None:
+        raise NotFound("There is no such report.")
+    if report.status != "open":
+        raise Conflict("This report was already handled.")
+    if outcome not in OUTCOMES:
+        raise ValidationFailed({"outcome": "Choose what to do."})
+    note = " ".join(str(note or "").split())[:1000]
+    if outcome in ("warn", "suspend", "ban") and len(note) < 3:
+        raise ValidationFailed({"note": "Say why: the member will see it."})
+    reported = db.session.get(User, report.reported_user_id)
+    if outcome == "remove":
+        _remove(report)
+    elif outcome == "warn":
+        db.session.add(
+            Notification(
+                user_id=reported.id,
+                kind="warning",
+                text=f"A moderator warned you: {note}",
+                link="/terms",
+            )
+        )
+    if outcome in ("suspend", "ban") and reported.status != "deleted":
+        # set_status commits; doing it first keeps the report open if it fails.
+        accounts.set_status(
+            reported, "suspended" if outcome == "suspend" else "banned", note, actor_id=admin.id
+        )
+    report.status = "dismissed" if outcome == "dismiss" else "actioned"
+    report.outcome = outcome
+    report.resolution_note = note or None
+    report.resolved_by_id = admin.id
+    report.resolved_at = clock.now()
+    db.session.add(
+        Notification(
+            user_id=report.reporter_id,
+            kind="report",
+            text=f"Thanks for your report about {reported.display_name}: "
+            f"{OUTCOMES[outcome].lower()}.",
+            link="/notifications",
+        )
+    )
+    audit.record(
+        f"report.{outcome}",
+        actor_id=admin.id,
+        target=("report", report.id),
+        note=note or None,
+        reported_user_id=reported.id,
+        subject=f"{report.subject_type}:{report.subject_id}",
+    )
+    db.session.commit()
+    return report

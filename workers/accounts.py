@@ -1,0 +1,20 @@
+"""Account lifecycle jobs (SPEC §1): building data exports, expiring them, erasing accounts."""
+
+from __future__ import annotations
+
+from services import accounts
+
+
+def build_export(export_id: int) -> str:
+    """Build one "export my data" file, with progress the settings page shows."""
+    return accounts.build_export(export_id)
+
+
+def expire_exports() -> int:
+    """Delete export files past their 7 days."""
+    return accounts.expire_exports()
+
+
+def erase_due_accounts() -> int:
+    """Erase the accounts whose 7-day undo window has passed."""
+    return accounts.erase_due_accounts()
