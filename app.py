@@ -102,6 +102,7 @@ def _register_blueprints(app: Flask) -> None:
         dating,
         errors,
         feed,
+        growth,
         health,
         main,
         media,
@@ -126,8 +127,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(random_chat.bp)
     app.register_blueprint(calls.bp)
     app.register_blueprint(creator.bp)
+    app.register_blueprint(growth.bp)
     app.register_blueprint(payouts.bp)
-    from blueprints import admin_users  # noqa: F401 (adds its routes to the admin blueprint)
+    from blueprints import admin_content, admin_users  # noqa: F401 (routes on the admin bp)
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_analytics.bp)

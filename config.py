@@ -130,6 +130,7 @@ def load_config() -> dict:
         "CREDIT_VALUE_MINOR": _int("CREDIT_VALUE_MINOR", 10),
         "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 2000),
         "EARNINGS_HOLD_DAYS": _int("EARNINGS_HOLD_DAYS", 7),
+        "REFERRAL_BPS": _int("REFERRAL_BPS", 500),
         "LEDGER_HOT_BUCKETS": _int("LEDGER_HOT_BUCKETS", 8),
         # Payment providers: a provider without keys is hidden.
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY") or None,
@@ -154,6 +155,11 @@ def load_config() -> dict:
         "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
         # WebRTC STUN/TURN servers for random chat video and calls (SPEC §5), as JSON.
         "ICE_SERVERS": _json_list("ICE_SERVERS"),
+        # Content protection (SPEC §3): the handle on delivered images; posts reviewed by an
+        # admin before anyone sees them; a MaxMind country database for country blocks.
+        "WATERMARK": _bool("WATERMARK", True),
+        "CONTENT_REVIEW": _bool("CONTENT_REVIEW", False),
+        "GEOIP_DB": os.environ.get("GEOIP_DB") or None,
         # Dating: what an intro message before a match costs (SPEC §2).
         "INTRO_PRICE": _int("INTRO_PRICE", 20),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.

@@ -64,7 +64,9 @@ def signup():
             risk.assess(
                 risk.Signals("signup", user, ip=request.remote_addr, fingerprint=fingerprint)
             )
-            _log_in(user, fingerprint)
+            referral_code = session.pop("referral_code", None)
+            _log_in(user, fingerprint)  # a fresh session: keep the referral code across it
+            _apply_referral(user, referral_code)
             flash(
                 f"Welcome to Amora, {user.display_name}! We sent a link to {user.email}: "
                 "click it to confirm your address.",
@@ -74,6 +76,18 @@ def signup():
     if form.is_submitted():
         status = 422
     return render_form("auth/signup.html", "auth/_signup_form.html", status, form=form)
+
+
+def _apply_referral(user, code: str | None) -> None:
+    """The visitor came through a creator's referral link (`/join/<code>`)."""
+    from services import growth
+    from services.errors import DomainError
+
+    if code:
+        import contextlib
+
+        with contextlib.suppress(DomainError):  # a stale code must not spoil the sign-up
+            growth.attach_referral(user, code)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -149,7 +149,12 @@ def vault_presign():
     data = _json_object()
     try:
         upload = media.start_upload(
-            current_user, "vault", str(data.get("content_type", "")), data.get("size")
+            current_user,
+            "vault",
+            str(data.get("content_type", "")),
+            data.get("size"),
+            shows_others=data.get("shows_others"),
+            consent=data.get("consent"),
         )
     except DomainError as exc:
         return jsonify(error=exc.message), exc.status

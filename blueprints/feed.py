@@ -8,7 +8,16 @@ from flask_login import current_user, login_required
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to
 from extensions import limiter
-from services import creators, ledger, posts, safety, subscriptions, tips
+from services import (
+    country_blocks,
+    creators,
+    growth,
+    ledger,
+    posts,
+    safety,
+    subscriptions,
+    tips,
+)
 from services.errors import DomainError, NotFound
 
 bp = Blueprint("feed", __name__)
@@ -64,16 +73,24 @@ def _creator_or_404(creator_id: int):
         abort(404)
     if current_user.is_authenticated and safety.blocked_between(current_user.id, creator_id):
         abort(404)
+    if country_blocks.is_blocked(creator_id, _viewer()):
+        abort(404)
     return creator
 
 
 def _subscription_context(creator_id: int) -> dict:
     sub = subscriptions.get(current_user.id, creator_id) if current_user.is_authenticated else None
     settings = creators.settings_of(creator_id)
+    price = settings.subscription_price if settings else 0
+    viewer = current_user if current_user.is_authenticated else None
+    first_price, promotion = growth.first_period_price(viewer, creator_id, price)
     return {
         "subscription": sub,
         "has_access": subscriptions.has_access(sub),
-        "subscription_price": settings.subscription_price if settings else 0,
+        "subscription_price": price,
+        "first_price": first_price,
+        "promotion": promotion,
+        "bundles": growth.bundle_offers(creator_id),
     }
 
 

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 
+from extensions import limiter
+
 bp = Blueprint("main", __name__)
+
+
+@bp.route("/takedown", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def takedown():
+    """The public copyright (DMCA) notice form."""
+    from services import compliance
+    from services.errors import ValidationFailed
+
+    errors: dict = {}
+    done = None
+    if request.method == "POST":
+        try:
+            done = compliance.file_takedown(
+                request.form, current_user if current_user.is_authenticated else None
+            )
+        except ValidationFailed as exc:
+            errors = exc.errors
+    return render_template("main/takedown.html", errors=errors, form=request.form, done=done), (
+        422 if errors else 200
+    )
 
 
 @bp.get("/")

@@ -50,6 +50,14 @@ def save_creator():
             errors=exc.errors,
             form=request.form,
         ), 422
+    code = (request.form.get("referral_code") or "").strip()
+    if code:
+        from services import growth
+
+        try:
+            growth.attach_referral(current_user, code)
+        except DomainError as exc:
+            flash(f"Referral code: {exc.message}", "error")
     if was_creator:
         flash("Creator settings saved.", "success")
         return redirect_to(url_for("settings.creator"))

@@ -12,7 +12,9 @@ from models.dating import (
     Profile,
     ProfileInterest,
     Report,
+    Takedown,
 )
+from models.growth import Promotion, Referral, TrialLink, TrialUse
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.media import MediaObject
 from models.messaging import Conversation, CreatorSettings, Message
@@ -41,13 +43,16 @@ __all__ = [
     "Notification",
     "Photo",
     "Post",
+    "Promotion",
     "RandomMessage",
     "RandomSession",
     "PostMedia",
     "Profile",
     "ProfileInterest",
+    "Referral",
     "Report",
     "Subscription",
+    "Takedown",
     "Tip",
     "Unlock",
     "Device",
@@ -65,6 +70,8 @@ __all__ = [
     "RecoveryCode",
     "RiskEvent",
     "Transfer",
+    "TrialLink",
+    "TrialUse",
     "User",
     "UserDevice",
     "UserSession",

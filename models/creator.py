@@ -30,7 +30,9 @@ class Post(db.Model):
     __tablename__ = "posts"
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'subscribers', 'ppv')", name="visibility"),
-        CheckConstraint("status IN ('scheduled', 'published', 'deleted')", name="status"),
+        CheckConstraint(
+            "status IN ('scheduled', 'published', 'deleted', 'review', 'rejected')", name="status"
+        ),
         CheckConstraint(
             f"(visibility = 'ppv' AND price > 0 AND price <= {MAX_PRICE})"
             " OR (visibility <> 'ppv' AND price = 0)",
@@ -48,6 +50,7 @@ class Post(db.Model):
     status: Mapped[str] = mapped_column(String(12), default="published")
     publish_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     published_at: Mapped[dt.datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)  # why a reviewer rejected it
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
@@ -112,6 +115,7 @@ class Subscription(db.Model):
     current_period_start: Mapped[dt.datetime]
     current_period_end: Mapped[dt.datetime]
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    trial_until: Mapped[dt.datetime | None]  # a free trial runs until then, then renews paid
     grace_until: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

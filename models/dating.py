@@ -209,3 +209,27 @@ class Notification(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     read_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class Takedown(db.Model):
+    """A copyright (DMCA) takedown notice: anyone may file one, with the fields the law needs;
+    an admin removes the content or rejects the notice, and the claimant gets a reply."""
+
+    __tablename__ = "takedowns"
+    __table_args__ = (CheckConstraint("status IN ('open', 'removed', 'rejected')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claimant_name: Mapped[str] = mapped_column(String(120))
+    claimant_email: Mapped[str] = mapped_column(String(254))
+    content_url: Mapped[str] = mapped_column(String(500))
+    original_work: Mapped[str] = mapped_column(Text)
+    good_faith: Mapped[bool]
+    signature: Mapped[str] = mapped_column(String(120))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    subject_type: Mapped[str | None] = mapped_column(String(24))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    reply: Mapped[str | None] = mapped_column(Text)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resolved_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

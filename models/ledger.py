@@ -39,6 +39,7 @@ TRANSFER_KINDS = (
     "refund",
     "chargeback",
     "adjustment",
+    "referral",
 )
 
 

@@ -21,6 +21,11 @@ class CreatorSettings(db.Model):
             "subscription_price >= 0 AND subscription_price <= 100000", name="subscription_price"
         ),
         CheckConstraint("call_price >= 0 AND call_price <= 100000", name="call_price"),
+        CheckConstraint(
+            "bundle_3_bps BETWEEN 0 AND 5000 AND bundle_6_bps BETWEEN 0 AND 5000"
+            " AND bundle_12_bps BETWEEN 0 AND 5000",
+            name="bundles",
+        ),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -30,6 +35,13 @@ class CreatorSettings(db.Model):
     message_price: Mapped[int] = mapped_column(default=0)
     subscription_price: Mapped[int] = mapped_column(default=0)  # per 30 days; 0 = free to follow
     call_price: Mapped[int] = mapped_column(default=0)  # per started minute
+    # Bundles: months paid up front at a discount (basis points; 0 = not offered).
+    bundle_3_bps: Mapped[int] = mapped_column(default=0)
+    bundle_6_bps: Mapped[int] = mapped_column(default=0)
+    bundle_12_bps: Mapped[int] = mapped_column(default=0)
+    referral_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    watermark: Mapped[bool] = mapped_column(default=True)  # the handle on delivered images
+    blocked_countries: Mapped[str] = mapped_column(String(300), default="")  # "DE,FR"
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 

@@ -54,6 +54,10 @@ def request(fan: User, creator_id: int) -> Call:
         raise NotAllowed(
             "Confirm your email address (and keep your account in good standing) to call."
         )
+    if creator.creator_verified_at is None:
+        raise NotAllowed(
+            f"{creator.display_name} is not verified yet: paid calls open once they are."
+        )
     price = price_of(creator_id)
     if price <= 0:
         raise DomainError(f"{creator.display_name} does not take calls.")

@@ -48,6 +48,13 @@ def update_settings(user: User, form: dict) -> CreatorSettings:
         form.get("subscription_price"), "subscription_price", "A subscription", errors
     )
     call_price = parse_price(form.get("call_price"), "call_price", "A call minute", errors)
+    from services import country_blocks
+
+    try:
+        blocked = country_blocks.parse(form.get("blocked_countries"))
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        blocked = ""
     if errors:
         raise ValidationFailed(errors)
     settings = db.session.get(CreatorSettings, user.id)
@@ -58,6 +65,9 @@ def update_settings(user: User, form: dict) -> CreatorSettings:
     settings.message_price = message_price
     settings.subscription_price = subscription_price
     settings.call_price = call_price
+    settings.blocked_countries = blocked
+    if "watermark_shown" in form:  # the settings form (an unticked box sends nothing)
+        settings.watermark = form.get("watermark") in ("on", "true", "1")
     settings.updated_at = clock.now()
     turned_on = not user.is_creator
     user.is_creator = True

@@ -21,6 +21,7 @@ SOURCES = {
     "tip": "Tips",
     "unlock": "PPV",
     "call_settle": "Calls",
+    "referral": "Referrals",
 }
 COLORS = {
     "subscription": "#7c3aed",
@@ -28,6 +29,7 @@ COLORS = {
     "tip": "#db2777",
     "unlock": "#ea580c",
     "call_settle": "#059669",
+    "referral": "#0891b2",
 }
 
 

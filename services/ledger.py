@@ -320,7 +320,44 @@ def spend(
     ]
     if fee:
         legs.append((system_account("platform_revenue"), fee))
-    return post(kind, key, legs, reference=reference, memo=memo)
+    transfer, created = post(kind, key, legs, reference=reference, memo=memo)
+    if created:
+        pay_referral(creator_id, amount - fee, transfer)
+    return transfer, created
+
+
+def pay_referral(creator_id: int, share: int, transfer: Transfer) -> Transfer | None:
+    """If `creator_id` was referred less than 12 months ago, the referrer earns REFERRAL_BPS of
+    this `share` — paid by the platform (platform_revenue → the referrer's pending earnings), in
+    the same transaction, never taken from the referred creator (SPEC §3)."""
+    from models import Referral
+
+    if share <= 0:
+        return None
+    now = clock.now()
+    referral = db.session.scalar(
+        select(Referral).where(
+            Referral.referred_id == creator_id,
+            Referral.started_at <= now,
+            Referral.ends_at > now,
+        )
+    )
+    if referral is None:
+        return None
+    cut = (share * current_app.config["REFERRAL_BPS"] + 5000) // 10000
+    if cut <= 0:
+        return None
+    paid, _ = post(
+        "referral",
+        f"referral:{transfer.id}",
+        [
+            (system_account("platform_revenue"), -cut),
+            (user_account(referral.referrer_id, "earnings_pending"), cut),
+        ],
+        reference=("referral", referral.id),
+        memo=f"from transfer {transfer.id}",
+    )
+    return paid
 
 
 def pay_platform(
@@ -396,7 +433,10 @@ def settle_holds(
         legs.append((user_account(creator_id, "earnings_pending"), charge - fee))
     if fee:
         legs.append((system_account("platform_revenue"), fee))
-    return post("call_settle", key, legs, reference=reference)
+    transfer, created = post("call_settle", key, legs, reference=reference)
+    if created:
+        pay_referral(creator_id, charge - fee, transfer)
+    return transfer, created
 
 
 def request_payout(creator_id: int, credits: int, payout_id: int) -> Transfer:

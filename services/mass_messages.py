@@ -61,6 +61,10 @@ def start(creator: User, form: dict) -> MassMessage:
         errors["body"] = "Write something first."
     if errors:
         raise ValidationFailed(errors)
+    if price and item is not None:
+        from services import compliance
+
+        compliance.require_verified(creator)
     audience = len(db.session.scalars(_audience_query(creator.id)).all())
     if audience == 0:
         raise ValidationFailed({"body": "You have no subscribers to message yet."})

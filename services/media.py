@@ -171,8 +171,17 @@ def url_for_key(key: str | None, seconds: int = URL_SECONDS) -> str | None:
 # --- uploads -----------------------------------------------------------------------------------
 
 
-def start_upload(user: User, purpose: str, content_type: str, size: object) -> dict:
-    """A pending object and the pre-signed POST for it."""
+def start_upload(
+    user: User,
+    purpose: str,
+    content_type: str,
+    size: object,
+    *,
+    shows_others: object = False,
+    consent: object = False,
+) -> dict:
+    """A pending object and the pre-signed POST for it. A vault upload that shows other people
+    needs the creator's consent attestation (SPEC §3)."""
     if purpose not in PURPOSES:
         raise DomainError("Unknown upload kind.")
     if not user.email_verified:
@@ -192,6 +201,9 @@ def start_upload(user: User, purpose: str, content_type: str, size: object) -> d
         raise ValidationFailed({"file": f"You can have up to {MAX_PHOTOS} photos."})
     if purpose == "vault" and vault_count(user.id) >= MAX_VAULT_ITEMS:
         raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
+    from services import compliance
+
+    others, attested = compliance.check_consent(shows_others, consent)
     key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{IMAGE_TYPES[content_type]}"
     db.session.add(
         MediaObject(
@@ -200,6 +212,8 @@ def start_upload(user: User, purpose: str, content_type: str, size: object) -> d
             key=key,
             content_type=content_type,
             max_bytes=max_bytes,
+            shows_others=others,
+            consent_attested_at=clock.now() if attested else None,
         )
     )
     db.session.commit()
@@ -258,6 +272,15 @@ def process(media_id: int) -> None:
     for name, size in (("display", 1600), ("thumb", 400)):
         copy = image.copy()
         copy.thumbnail((size, size))
+        if name == "display" and obj.purpose == "vault":
+            # Delivered images carry the creator's handle (SPEC §3); the clean copy stays
+            # private (never given to anyone: no URL is ever made for it).
+            variants["clean"] = _write_variant(store, obj.key, "clean", copy, 90)
+            from services import compliance
+
+            if compliance.watermark_enabled(obj.user_id):
+                owner = db.session.get(User, obj.user_id)
+                copy = compliance.watermark(copy, compliance.handle(owner))
         variants[name] = _write_variant(store, obj.key, name, copy, 85)
     if obj.purpose == "vault":
         # What a fan sees before paying: small, heavily blurred, nothing recognisable.

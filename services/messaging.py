@@ -144,6 +144,10 @@ def _attachment(
     price = parse_price(unlock_price, "unlock_price", "The unlock price", errors)
     if errors:
         raise ValidationFailed(errors)
+    if price:
+        from services import compliance
+
+        compliance.require_verified(sender)
     return item, price
 
 

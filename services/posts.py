@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import MediaObject, Notification, Post, PostMedia, Unlock, User
-from services import clock, ledger, media, safety, subscriptions
+from services import clock, compliance, country_blocks, ledger, media, safety, subscriptions
 from services.creators import parse_price
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 
@@ -132,14 +133,17 @@ def create(creator: User, form: dict, media_ids: list) -> Post:
     if creator.status != "active":
         raise NotAllowed("Your account cannot post right now.")
     values, items = _parse(creator, form, media_ids)
+    if values["visibility"] == "ppv":
+        compliance.require_verified(creator)
     now = clock.now()
     publish_at = values.pop("publish_at")
+    reviewed = current_app.config["CONTENT_REVIEW"]
     post = Post(
         creator_id=creator.id,
         **values,
-        status="scheduled" if publish_at else "published",
+        status="review" if reviewed else "scheduled" if publish_at else "published",
         publish_at=publish_at or now,
-        published_at=None if publish_at else now,
+        published_at=None if publish_at or reviewed else now,
         created_at=now,
         updated_at=now,
     )
@@ -164,6 +168,8 @@ def edit(creator: User, post_id: int, form: dict) -> Post:
     post = own_post(creator, post_id)
     current = [row.media_id for row in _media_rows([post.id]).get(post.id, [])]
     values, _ = _parse(creator, form, current)
+    if values["visibility"] == "ppv":
+        compliance.require_verified(creator)
     publish_at = values.pop("publish_at")
     for name, value in values.items():
         setattr(post, name, value)
@@ -335,7 +341,11 @@ def feed(
     viewer: User, cursor: str | None = None, limit: int = PAGE
 ) -> tuple[list[PostView], str | None]:
     """Published posts of the creators `viewer` subscribes to, newest first."""
-    creator_ids = subscriptions.subscribed_creator_ids(viewer.id)
+    creator_ids = [
+        creator_id
+        for creator_id in subscriptions.subscribed_creator_ids(viewer.id)
+        if not country_blocks.is_blocked(creator_id, viewer)
+    ]
     query = (
         select(Post)
         .join(User, User.id == Post.creator_id)
@@ -378,6 +388,8 @@ def visible_post(viewer: User | None, post_id: int) -> Post:
     ):
         raise NotFound("There is no such post.")
     if viewer is not None and not is_owner and safety.blocked_between(viewer.id, post.creator_id):
+        raise NotFound("There is no such post.")
+    if not is_owner and country_blocks.is_blocked(post.creator_id, viewer):
         raise NotFound("There is no such post.")
     return post
 

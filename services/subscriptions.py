@@ -79,14 +79,17 @@ def subscriptions_of(fan_id: int) -> list[tuple[Subscription, User]]:
     return [(sub, user) for sub, user in rows]
 
 
-def _charge(subscription: Subscription, fan_id: int, creator_id: int) -> int | None:
+def _charge(
+    subscription: Subscription, fan_id: int, creator_id: int, amount: int | None = None
+) -> int | None:
     """Charge the next period (in the caller's transaction). Returns the transfer id."""
-    if subscription.price == 0:
+    amount = subscription.price if amount is None else amount
+    if amount == 0:
         return None
     transfer, _ = ledger.spend(
         fan_id,
         creator_id,
-        subscription.price,
+        amount,
         "subscription",
         f"subscription:{subscription.id}:{subscription.periods + 1}",
         reference=("subscription", subscription.id),
@@ -111,6 +114,11 @@ def subscribe(fan: User, creator_id: int) -> Subscription:
         raise NotAllowed("Confirm your email address before subscribing.")
     settings = db.session.get(CreatorSettings, creator_id)
     price = settings.subscription_price if settings else 0
+    if price and creator.creator_verified_at is None:
+        raise NotAllowed("Paid subscriptions open once this creator is verified.")
+    from services import growth
+
+    first_price, promotion = growth.first_period_price(fan, creator_id, price)
     now = clock.now()
     subscription = get(fan.id, creator_id)
     if subscription is not None and subscription.status == "grace" and has_access(subscription):
@@ -148,7 +156,7 @@ def subscribe(fan: User, creator_id: int) -> Subscription:
             raise Conflict("You are already subscribed.") from exc
     subscription.price = price
     # Raises InsufficientCredits (nothing written) or DuplicateTransfer (another click won).
-    _charge(subscription, fan.id, creator_id)
+    _charge(subscription, fan.id, creator_id, first_price)
     subscription.status = "active"
     subscription.periods += 1
     subscription.current_period_start = now
@@ -237,14 +245,16 @@ def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
         # post() rolled the session back: load the row again before changing it.
         subscription = db.session.get(Subscription, subscription_id)
         return _short_of_credits(subscription, creator, now)
+    converted = subscription.trial_until is not None
     subscription.periods += 1
     subscription.current_period_start = subscription.current_period_end
     subscription.current_period_end = subscription.current_period_end + PERIOD
     subscription.status = "active"
     subscription.grace_until = None
+    subscription.trial_until = None
     subscription.updated_at = now
     db.session.commit()
-    return "renewed"
+    return "converted" if converted else "renewed"
 
 
 def _short_of_credits(subscription: Subscription, creator: User, now: dt.datetime) -> str:

@@ -26,7 +26,11 @@
     if (window.htmx && fresh) { window.htmx.process(fresh); }
   }
   function uploadOne(input, file) {
-    return postJSON(input.dataset.presign, { content_type: file.type, size: file.size })
+    var body = { content_type: file.type, size: file.size };
+    document.querySelectorAll("[data-upload-field]").forEach(function (field) {
+      body[field.dataset.uploadField] = field.type === "checkbox" ? field.checked : field.value;
+    });
+    return postJSON(input.dataset.presign, body)
       .then(function (response) {
         return response.json().then(function (data) {
           if (!response.ok) { throw new Error(data.error || "Upload refused."); }

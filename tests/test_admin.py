@@ -65,6 +65,22 @@ def world(app):
         safety.report(reporter, luna.id, "profile", str(luna.id), "spam", "sells followers")
         db.session.add(Alert(kind="chargeback", severity="high", summary="test alert"))
         db.session.add(LedgerCheck(status="done", progress=100))
+        post = posts.create(luna, {"body": "to review", "visibility": "public"}, [])
+        post.status = "review"
+        from models import Takedown
+
+        db.session.add(
+            Takedown(
+                claimant_name="Ann Lee",
+                claimant_email="ann@example.org",
+                content_url=f"http://localhost/posts/{post.id}",
+                original_work="My photo series, published in 2024.",
+                good_faith=True,
+                signature="Ann Lee",
+                subject_type="post",
+                subject_id=str(post.id),
+            )
+        )
         db.session.commit()
         ids = {
             "user_id": luna.id,
@@ -72,6 +88,8 @@ def world(app):
             "report_id": db.session.scalar(select(Report.id)),
             "alert_id": db.session.scalar(select(Alert.id)),
             "check_id": db.session.scalar(select(LedgerCheck.id)),
+            "post_id": post.id,
+            "takedown_id": db.session.scalar(select(Takedown.id)),
         }
     return clients, ids
 

@@ -26,6 +26,7 @@ def test_a_fan_calls_a_creator_who_accepts_and_one_minute_is_charged(live_server
     with live_server.app.app_context():
         creator = accounts.find_by_email("luna@example.com")
         creator.is_creator = True
+        creator.creator_verified_at = creator.created_at
         db.session.add(CreatorSettings(user_id=creator.id, call_price=12))
         fan = accounts.find_by_email("sam@example.com")
         for user in (creator, fan):

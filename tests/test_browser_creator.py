@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from extensions import db
+from models import User
 from services import accounts
 from tests.conftest import ARTIFACTS
 
@@ -54,6 +55,13 @@ def new_page(browser, errors: list[str]) -> Page:
         ),
     )
     return page
+
+
+def verify_creator(live_server, user_id: int) -> None:
+    with live_server.app.app_context():
+        user = db.session.get(User, user_id)
+        user.creator_verified_at = user.created_at
+        db.session.commit()
 
 
 def sign_up_verified(live_server, page: Page, email: str, name: str) -> int:
@@ -148,6 +156,7 @@ def test_a_fan_unlocks_a_pay_per_view_photo_and_the_creator_earns_the_split(
     try:
         creator_id = sign_up_verified(live_server, creator, "luna@example.com", "Luna")
         switch_creator_mode_on(creator, "Sunsets and city lights", subscription_price=50)
+        verify_creator(live_server, creator_id)  # an admin's step: paid content needs it
         upload_to_vault(creator, picture(tmp_path))
         create_post(creator, "Golden hour over the bay", "Pay per view", price)
 
@@ -211,6 +220,7 @@ def test_a_fan_subscribes_and_tips_and_the_dashboard_counts_both(
     try:
         creator_id = sign_up_verified(live_server, creator, "mira@example.com", "Mira")
         switch_creator_mode_on(creator, "Behind the scenes", subscription_price=subscription)
+        verify_creator(live_server, creator_id)
         upload_to_vault(creator, picture(tmp_path, "studio.jpg"))
         create_post(creator, "Only for my subscribers", "Subscribers only")
 

@@ -115,7 +115,7 @@ def test_vault_upload_makes_display_thumb_and_blurred_preview(app):
     assert grid.status_code == 200 and "Vault photo" in grid.get_data(as_text=True)
     with app.app_context():
         obj = db.session.scalar(select(MediaObject).where(MediaObject.user_id == luna_id))
-        assert obj.status == "ready" and set(obj.variants) == {"display", "thumb", "blur"}
+        assert obj.status == "ready" and set(obj.variants) == {"display", "clean", "thumb", "blur"}
 
 
 @pytest.mark.parametrize(

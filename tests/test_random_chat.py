@@ -289,3 +289,20 @@ def test_the_random_page_and_socket_frames(app):
             _close(bob)
     page = app.test_client()
     assert page.get("/random").status_code == 302
+
+
+@pytest.mark.redis
+def test_next_is_rate_limited(redis_app):
+    from blueprints import random_chat as frames
+    from extensions import limiter
+
+    redis_app.config["RATELIMIT_ENABLED"] = True
+    limiter.init_app(redis_app)  # re-read the config: enabled, Redis storage
+    sent = []
+    with redis_app.app_context():
+        limiter.reset()
+        ana = fan("Ana")
+        for _ in range(25):
+            frames.handle_frame({}, "rc_next", ana, sent.append, {"random": True})
+    refusals = [e for e in sent if e.get("type") == "error"]
+    assert len(refusals) == 5 and "Slow down" in refusals[0]["error"]

@@ -1,0 +1,74 @@
+"""Admin routes for content: the review-before-publication queue and copyright takedowns
+(on the `admin` blueprint; app.py imports this module before registering it). Also the public
+takedown form."""
+
+from __future__ import annotations
+
+from flask import abort, flash, render_template, request, url_for
+from flask_login import current_user
+
+from blueprints.admin import bp
+from blueprints.guards import admin_required
+from blueprints.htmx import redirect_to
+from extensions import limiter
+from services import compliance, posts
+from services.errors import DomainError, NotFound
+
+
+@bp.get("/content")
+@admin_required
+def content_review():
+    rows = compliance.review_queue()
+    return render_template(
+        "admin/content.html",
+        rows=[(posts.views(current_user, [post])[0], user) for post, user in rows],
+    )
+
+
+@bp.post("/content/<int:post_id>")
+@admin_required
+@limiter.limit("600 per hour")
+def review_post(post_id: int):
+    try:
+        compliance.review(
+            current_user,
+            post_id,
+            request.form.get("decision") == "approve",
+            request.form.get("note", ""),
+        )
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Post {post_id} reviewed.", "success")
+    return redirect_to(url_for("admin.content_review"))
+
+
+@bp.get("/takedowns")
+@admin_required
+def takedowns():
+    status = request.args.get("status", "open")
+    if status not in ("open", "removed", "rejected", "all"):
+        abort(400, description="Unknown status.")
+    return render_template("admin/takedowns.html", rows=compliance.takedowns(status), status=status)
+
+
+@bp.post("/takedowns/<int:takedown_id>")
+@admin_required
+@limiter.limit("300 per hour")
+def resolve_takedown(takedown_id: int):
+    try:
+        compliance.resolve_takedown(
+            current_user,
+            takedown_id,
+            request.form.get("decision") == "remove",
+            request.form.get("reply", ""),
+        )
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Notice {takedown_id} answered.", "success")
+    return redirect_to(url_for("admin.takedowns"))

@@ -1,0 +1,264 @@
+"""Content protection and compliance (SPEC §3, card-network rules for adult content).
+
+* Only verified creators sell content: PPV posts and messages, paid subscriptions and calls.
+* Every upload that shows other people carries the creator's consent attestation.
+* With `CONTENT_REVIEW` on, new posts wait for an admin before anyone sees them.
+* Copyright (DMCA) takedown notices: anyone may file one with the fields the law needs; an admin
+  removes the content or rejects the notice, and the claimant gets the reply by email.
+* Delivered images carry a watermark with the creator's handle (see `watermark`).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy import select
+
+from extensions import db
+from models import Notification, Post, Takedown, User
+from services import audit, clock
+from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+
+UNVERIFIED = "Only verified creators can sell content. Our team verifies your identity first."
+
+
+def require_verified(creator: User) -> None:
+    if creator.creator_verified_at is None:
+        raise NotAllowed(UNVERIFIED)
+
+
+def check_consent(shows_others: object, consent: object) -> tuple[bool, bool]:
+    """(shows others, attested): refuses an upload showing others without the attestation."""
+    others = shows_others in (True, "true", "on", "1", 1)
+    attested = consent in (True, "true", "on", "1", 1)
+    if others and not attested:
+        raise ValidationFailed(
+            {
+                "consent": "Confirm that everyone shown is an adult who agreed to appear and to "
+                "be published, and that you keep their signed release."
+            }
+        )
+    return others, attested
+
+
+# --- handles and watermarks ----------------------------------------------------------------------
+
+
+def handle(user: User) -> str:
+    """The handle shown on a creator's images: @name-id (ASCII, no spaces)."""
+    name = unicodedata.normalize("NFKD", user.display_name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "", name.lower())[:20] or "creator"
+    return f"@{slug}{user.id}"
+
+
+def watermark(image: Image.Image, text: str) -> Image.Image:
+    """The handle in the bottom-right corner, light text on a dark band, sized to the image."""
+    marked = image.convert("RGB").copy()
+    size = max(12, marked.width // 28)
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(marked, "RGBA")
+    label = f"{text} · Amora"
+    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+    pad = max(4, size // 3)
+    x = marked.width - (right - left) - 2 * pad - pad
+    y = marked.height - (bottom - top) - 2 * pad - pad
+    draw.rectangle(
+        (x, y, x + (right - left) + 2 * pad, y + (bottom - top) + 2 * pad), fill=(0, 0, 0, 110)
+    )
+    draw.text((x + pad - left, y + pad - top), label, font=font, fill=(255, 255, 255, 235))
+    return marked
+
+
+def watermark_enabled(creator_id: int) -> bool:
+    from models import CreatorSettings
+
+    if not current_app.config["WATERMARK"]:
+        return False
+    settings = db.session.get(CreatorSettings, creator_id)
+    return settings.watermark if settings is not None else True
+
+
+def jpeg(image: Image.Image, quality: int = 85) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+# --- review before publication -------------------------------------------------------------------
+
+
+def review_queue() -> list[tuple[Post, User]]:
+    rows = db.session.execute(
+        select(Post, User)
+        .join(User, User.id == Post.creator_id)
+        .where(Post.status == "review")
+        .order_by(Post.id)
+    ).all()
+    return [(post, user) for post, user in rows]
+
+
+def review(admin: User, post_id: int, approve: bool, note: str = "") -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None:
+        raise NotFound("There is no such post.")
+    if post.status != "review":
+        raise Conflict("This post was already reviewed.")
+    now = clock.now()
+    note = " ".join(str(note or "").split())[:1000]
+    if approve:
+        if post.publish_at > now:
+            post.status = "scheduled"
+        else:
+            post.status, post.published_at = "published", now
+        text = "Your post was approved" + (
+            " and is live." if post.status == "published" else " and will go live as scheduled."
+        )
+    else:
+        if len(note) < 3:
+            raise ValidationFailed({"note": "Say why: the creator will see it."})
+        post.status, post.review_note = "rejected", note
+        text = f"Your post was not approved: {note}"
+    post.updated_at = now
+    db.session.add(
+        Notification(user_id=post.creator_id, kind="review", text=text, link="/creator/posts")
+    )
+    audit.record(
+        "post.approved" if approve else "post.rejected",
+        actor_id=admin.id,
+        target=("post", post.id),
+        note=note or None,
+    )
+    db.session.commit()
+    return post
+
+
+# --- DMCA takedowns ------------------------------------------------------------------------------
+
+_POST_PATH = re.compile(r"^/posts/(\d+)(?:/|$)")
+_CREATOR_PATH = re.compile(r"^/creators/(\d+)(?:/|$)")
+
+
+def _subject(url: str) -> tuple[str, str] | None:
+    path = urlsplit(url).path
+    if match := _POST_PATH.match(path):
+        return "post", match.group(1)
+    if match := _CREATOR_PATH.match(path):
+        return "creator", match.group(1)
+    return None
+
+
+def file_takedown(form: dict, reporter: User | None) -> Takedown:
+    errors: dict[str, str] = {}
+    name = " ".join(str(form.get("claimant_name") or "").split())
+    if not 2 <= len(name) <= 120:
+        errors["claimant_name"] = "Your full name."
+    try:
+        email = validate_email(str(form.get("claimant_email") or ""), check_deliverability=False)
+        email = email.normalized
+    except EmailNotValidError:
+        errors["claimant_email"] = "An email address we can reply to."
+        email = ""
+    url = str(form.get("content_url") or "").strip()
+    subject = _subject(url) if url.startswith(("http://", "https://", "/")) else None
+    if subject is None:
+        errors["content_url"] = "The address of the post or creator page on Amora."
+    work = str(form.get("original_work") or "").strip()
+    if not 10 <= len(work) <= 5000:
+        errors["original_work"] = "Describe the work you own and where it was first published."
+    good_faith = form.get("good_faith") in ("on", "true", "1", True)
+    if not good_faith:
+        errors["good_faith"] = "The statement under penalty of perjury is required."
+    signature = " ".join(str(form.get("signature") or "").split())
+    if not signature or signature.lower() != name.lower():
+        errors["signature"] = "Sign with your full name, as above."
+    if errors:
+        raise ValidationFailed(errors)
+    notice = Takedown(
+        claimant_name=name,
+        claimant_email=email,
+        content_url=url[:500],
+        original_work=work,
+        good_faith=True,
+        signature=signature,
+        reporter_id=reporter.id if reporter else None,
+        subject_type=subject[0],
+        subject_id=subject[1],
+    )
+    db.session.add(notice)
+    db.session.flush()
+    audit.record(
+        "takedown.filed",
+        actor_id=reporter.id if reporter else None,
+        target=("takedown", notice.id),
+        subject=f"{subject[0]}:{subject[1]}",
+    )
+    db.session.commit()
+    return notice
+
+
+def takedowns(status: str = "open") -> list[Takedown]:
+    query = select(Takedown).order_by(Takedown.id.desc())
+    if status != "all":
+        query = query.where(Takedown.status == status)
+    return list(db.session.scalars(query.limit(200)))
+
+
+def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) -> Takedown:
+    """Remove the content (or not) and reply to the claimant by email."""
+    from services import mail
+
+    notice = db.session.get(Takedown, takedown_id)
+    if notice is None:
+        raise NotFound("There is no such notice.")
+    if notice.status != "open":
+        raise Conflict("This notice was already handled.")
+    reply = str(reply or "").strip()
+    if len(reply) < 10:
+        raise ValidationFailed({"reply": "Write the reply the claimant will receive."})
+    if remove:
+        if notice.subject_type == "post":
+            post = db.session.get(Post, int(notice.subject_id))
+            if post is None:
+                raise DomainError("That post no longer exists; reject the notice instead.")
+            post.status = "deleted"
+            post.updated_at = clock.now()
+            db.session.add(
+                Notification(
+                    user_id=post.creator_id,
+                    kind="takedown",
+                    text="A post of yours was removed after a copyright notice. Reply to "
+                    "support if you believe this is a mistake.",
+                    link="/creator/posts",
+                )
+            )
+        else:
+            raise DomainError("A whole page is not removed by a notice: suspend the account.")
+    notice.status = "removed" if remove else "rejected"
+    notice.reply = reply
+    notice.resolved_by_id = admin.id
+    notice.resolved_at = clock.now()
+    mail.send(
+        None,
+        notice.claimant_email,
+        "takedown_reply",
+        f"Your copyright notice #{notice.id}",
+        "takedown_reply",
+        name=notice.claimant_name,
+        notice=notice,
+        removed=remove,
+        reply=reply,
+    )
+    audit.record(
+        "takedown.removed" if remove else "takedown.rejected",
+        actor_id=admin.id,
+        target=("takedown", notice.id),
+        note=reply,
+    )
+    db.session.commit()
+    return notice

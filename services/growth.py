@@ -1,0 +1,468 @@
+"""Creator growth tools (SPEC §3): free-trial links, bundles, promotions and referrals.
+
+* A trial link gives N days of subscription for free, to at most `max_uses` fans, until it
+  expires; a fan gets one trial per creator, ever. When the trial ends the renewal job charges
+  the normal monthly price (or the subscription ends if the fan cancelled meanwhile).
+* A bundle pays 3, 6 or 12 months up front at the creator's discount, in one ledger transfer;
+  bought while subscribed it extends the current period.
+* A promotion discounts the first month for new subscribers, lapsed ones, or both, between two
+  dates; renewals are at the normal price.
+* A referral: a creator's link (`/join/<code>`) brings a new member; for `REFERRAL_MONTHS`
+  the referrer earns `REFERRAL_BPS` of everything the referred creator earns, paid by the
+  platform (`services.ledger.pay_referral`), never taken from the referred creator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import (
+    CreatorSettings,
+    Entry,
+    Promotion,
+    Referral,
+    Subscription,
+    Transfer,
+    TrialLink,
+    TrialUse,
+    User,
+)
+from services import clock, ledger, safety, subscriptions
+from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+
+REFERRAL_MONTHS = 12
+BUNDLE_MONTHS = (3, 6, 12)
+MAX_BUNDLE_BPS = 5000
+
+
+def _int(value: object, field: str, label: str, low: int, high: int, errors: dict) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        errors[field] = f"{label} is a whole number."
+        return low
+    if not low <= number <= high:
+        errors[field] = f"{label} is between {low} and {high}."
+    return number
+
+
+def _creator(user: User) -> None:
+    if not user.is_creator:
+        raise NotAllowed("Switch on creator mode first.")
+
+
+# --- free-trial links --------------------------------------------------------------------------
+
+
+def create_trial_link(creator: User, form: dict) -> TrialLink:
+    _creator(creator)
+    errors: dict[str, str] = {}
+    days = _int(form.get("days", 7), "days", "Free days", 1, 90, errors)
+    uses = _int(form.get("max_uses", 100), "max_uses", "Uses", 1, 100_000, errors)
+    valid = _int(form.get("valid_days", 30), "valid_days", "Days the link works", 1, 365, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    link = TrialLink(
+        creator_id=creator.id,
+        code=secrets.token_urlsafe(9),
+        days=days,
+        max_uses=uses,
+        expires_at=clock.now() + dt.timedelta(days=valid),
+    )
+    db.session.add(link)
+    db.session.commit()
+    return link
+
+
+def trial_links(creator: User) -> list[TrialLink]:
+    return list(
+        db.session.scalars(
+            select(TrialLink)
+            .where(TrialLink.creator_id == creator.id)
+            .order_by(TrialLink.id.desc())
+        )
+    )
+
+
+def revoke_trial_link(creator: User, link_id: int) -> None:
+    link = db.session.get(TrialLink, link_id)
+    if link is None or link.creator_id != creator.id:
+        raise NotFound("There is no such link.")
+    link.revoked_at = link.revoked_at or clock.now()
+    db.session.commit()
+
+
+def find_trial(code: str) -> TrialLink:
+    link = db.session.scalar(select(TrialLink).where(TrialLink.code == (code or "")))
+    if link is None:
+        raise NotFound("This trial link does not exist.")
+    return link
+
+
+def trial_problem(link: TrialLink, fan: User | None, now: dt.datetime | None = None) -> str | None:
+    """Why `fan` cannot use `link` now, or None."""
+    now = now or clock.now()
+    creator = db.session.get(User, link.creator_id)
+    if creator is None or not creator.is_creator or creator.status != "active":
+        return "This creator is not here any more."
+    if fan is not None:
+        if fan.id == link.creator_id:
+            return "This is your own trial link."
+        if safety.blocked_between(fan.id, link.creator_id):
+            return "This trial link does not exist."
+        if db.session.scalar(
+            select(TrialUse.id).where(
+                TrialUse.fan_id == fan.id, TrialUse.creator_id == link.creator_id
+            )
+        ):
+            return "You already had a free trial with this creator."
+        if subscriptions.is_subscriber(fan.id, link.creator_id):
+            return "You are already subscribed."
+    if link.revoked_at is not None:
+        return "This trial link was switched off by the creator."
+    if now >= link.expires_at:
+        return "This trial link has expired."
+    if link.uses >= link.max_uses:
+        return "This trial link has been used up."
+    return None
+
+
+def start_trial(fan: User, code: str) -> Subscription:
+    """Use a trial link: free access for N days, then the renewal job charges the price."""
+    link = find_trial(code)
+    if fan.status != "active" or not fan.email_verified:
+        raise NotAllowed("Confirm your email address to start a trial.")
+    problem = trial_problem(link, fan)
+    if problem:
+        raise Conflict(problem)
+    now = clock.now()
+    used = db.session.execute(
+        TrialLink.__table__.update()
+        .where(TrialLink.id == link.id, TrialLink.uses < TrialLink.max_uses)
+        .values(uses=TrialLink.uses + 1)
+    )
+    if used.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("This trial link has been used up.")
+    db.session.add(TrialUse(link_id=link.id, fan_id=fan.id, creator_id=link.creator_id))
+    settings = db.session.get(CreatorSettings, link.creator_id)
+    subscription = subscriptions.get(fan.id, link.creator_id)
+    if subscription is None:
+        subscription = Subscription(fan_id=fan.id, creator_id=link.creator_id, started_at=now)
+        db.session.add(subscription)
+    subscription.price = settings.subscription_price if settings else 0
+    subscription.status = "active"
+    subscription.current_period_start = now
+    subscription.current_period_end = now + dt.timedelta(days=link.days)
+    subscription.trial_until = subscription.current_period_end
+    subscription.cancel_at_period_end = False
+    subscription.grace_until = None
+    subscription.updated_at = now
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # the same fan's other click
+        db.session.rollback()
+        raise Conflict("You already had a free trial with this creator.") from exc
+    return subscription
+
+
+# --- bundles -------------------------------------------------------------------------------------
+
+
+def bundle_offers(creator_id: int) -> list[dict]:
+    settings = db.session.get(CreatorSettings, creator_id)
+    if settings is None or settings.subscription_price <= 0:
+        return []
+    offers = []
+    for months in BUNDLE_MONTHS:
+        bps = getattr(settings, f"bundle_{months}_bps")
+        if bps:
+            full = months * settings.subscription_price
+            offers.append(
+                {
+                    "months": months,
+                    "bps": bps,
+                    "price": bundle_price(settings.subscription_price, months, bps),
+                    "full": full,
+                }
+            )
+    return offers
+
+
+def bundle_price(monthly: int, months: int, bps: int) -> int:
+    """Months at the monthly price, less the discount, rounded half up."""
+    return (monthly * months * (10000 - bps) + 5000) // 10000
+
+
+def set_bundles(creator: User, form: dict) -> CreatorSettings:
+    _creator(creator)
+    settings = db.session.get(CreatorSettings, creator.id)
+    errors: dict[str, str] = {}
+    values = {}
+    for months in BUNDLE_MONTHS:
+        percent = _int(
+            form.get(f"bundle_{months}", 0) or 0,
+            f"bundle_{months}",
+            f"The {months}-month discount (%)",
+            0,
+            MAX_BUNDLE_BPS // 100,
+            errors,
+        )
+        values[months] = percent * 100
+    if errors:
+        raise ValidationFailed(errors)
+    for months, bps in values.items():
+        setattr(settings, f"bundle_{months}_bps", bps)
+    db.session.commit()
+    return settings
+
+
+def buy_bundle(fan: User, creator_id: int, months: object) -> Subscription:
+    """Pay `months` up front; extends a running subscription instead of double-charging."""
+    try:
+        months = int(str(months))
+    except ValueError:
+        months = 0
+    offer = next((o for o in bundle_offers(creator_id) if o["months"] == months), None)
+    owner = db.session.get(User, creator_id)
+    if offer is not None and owner is not None and owner.creator_verified_at is None:
+        raise NotAllowed("Paid subscriptions open once this creator is verified.")
+    if offer is None:
+        raise ValidationFailed({"months": "That bundle is not offered."})
+    if fan.id == creator_id:
+        raise DomainError("You cannot subscribe to yourself.")
+    creator = db.session.get(User, creator_id)
+    if creator is None or not creator.is_creator or creator.status != "active":
+        raise NotFound("There is no such creator.")
+    if safety.blocked_between(fan.id, creator_id):
+        raise NotFound("There is no such creator.")
+    if fan.status != "active" or not fan.email_verified:
+        raise NotAllowed("Confirm your email address before subscribing.")
+    now = clock.now()
+    subscription = subscriptions.get(fan.id, creator_id)
+    settings = db.session.get(CreatorSettings, creator_id)
+    if subscription is None:
+        subscription = Subscription(
+            fan_id=fan.id,
+            creator_id=creator_id,
+            price=settings.subscription_price,
+            current_period_start=now,
+            current_period_end=now,
+            started_at=now,
+        )
+        db.session.add(subscription)
+        try:
+            db.session.flush()
+        except IntegrityError as exc:
+            db.session.rollback()
+            raise Conflict("Try again: your subscription was just changed.") from exc
+    running = subscriptions.has_access(subscription, now) and subscription.trial_until is None
+    # The whole bundle is one transfer; the key makes a second click (or a race) charge once.
+    ledger.spend(
+        fan.id,
+        creator_id,
+        offer["price"],
+        "subscription",
+        f"subscription:{subscription.id}:{subscription.periods + 1}",
+        reference=("subscription", subscription.id),
+        memo=f"{months}-month bundle",
+    )
+    if running:
+        start = subscription.current_period_end
+    else:
+        start = now
+        subscription.current_period_start = now
+    subscription.current_period_end = start + subscriptions.PERIOD * months
+    subscription.periods += months
+    subscription.price = settings.subscription_price
+    subscription.status = "active"
+    subscription.cancel_at_period_end = False
+    subscription.grace_until = None
+    subscription.trial_until = None
+    subscription.updated_at = now
+    db.session.commit()
+    return subscription
+
+
+# --- promotions ----------------------------------------------------------------------------------
+
+
+def create_promotion(creator: User, form: dict) -> Promotion:
+    _creator(creator)
+    errors: dict[str, str] = {}
+    audience = str(form.get("audience") or "")
+    if audience not in ("new", "lapsed", "both"):
+        errors["audience"] = "Choose who gets the discount."
+    percent = _int(form.get("discount", ""), "discount", "The discount (%)", 1, 90, errors)
+    try:
+        starts = dt.datetime.fromisoformat(str(form.get("starts") or ""))
+        ends = dt.datetime.fromisoformat(str(form.get("ends") or ""))
+    except ValueError:
+        errors["ends"] = "Give a start and an end date."
+        starts = ends = clock.now()
+    if "ends" not in errors and ends <= starts:
+        errors["ends"] = "The end comes after the start."
+    if "ends" not in errors and ends <= clock.now():
+        errors["ends"] = "The end is in the past."
+    if errors:
+        raise ValidationFailed(errors)
+    promotion = Promotion(
+        creator_id=creator.id,
+        audience=audience,
+        discount_bps=percent * 100,
+        starts_at=starts,
+        ends_at=ends,
+    )
+    db.session.add(promotion)
+    db.session.commit()
+    return promotion
+
+
+def promotions_of(creator: User) -> list[Promotion]:
+    return list(
+        db.session.scalars(
+            select(Promotion)
+            .where(Promotion.creator_id == creator.id)
+            .order_by(Promotion.id.desc())
+        )
+    )
+
+
+def end_promotion(creator: User, promotion_id: int) -> None:
+    promotion = db.session.get(Promotion, promotion_id)
+    if promotion is None or promotion.creator_id != creator.id:
+        raise NotFound("There is no such promotion.")
+    now = clock.now()
+    if promotion.ends_at > now:
+        promotion.ends_at = max(now, promotion.starts_at + dt.timedelta(seconds=1))
+    db.session.commit()
+
+
+def first_period_price(
+    fan: User | None, creator_id: int, price: int
+) -> tuple[int, Promotion | None]:
+    """The first month's price for `fan` now: the best running promotion they qualify for."""
+    if price <= 0:
+        return price, None
+    now = clock.now()
+    previous = subscriptions.get(fan.id, creator_id) if fan is not None else None
+    if previous is not None and previous.status in ("active", "grace"):
+        return price, None
+    audiences = ("new", "both") if previous is None else ("lapsed", "both")
+    promotion = db.session.scalar(
+        select(Promotion)
+        .where(
+            Promotion.creator_id == creator_id,
+            Promotion.audience.in_(audiences),
+            Promotion.starts_at <= now,
+            Promotion.ends_at > now,
+        )
+        .order_by(Promotion.discount_bps.desc())
+    )
+    if promotion is None:
+        return price, None
+    return max(price - (price * promotion.discount_bps + 5000) // 10000, 1), promotion
+
+
+# --- referrals -----------------------------------------------------------------------------------
+
+
+def referral_code(creator: User) -> str:
+    settings = db.session.get(CreatorSettings, creator.id)
+    if settings is None:
+        raise NotAllowed("Switch on creator mode first.")
+    if not settings.referral_code:
+        settings.referral_code = secrets.token_urlsafe(8)[:10]
+        db.session.commit()
+    return settings.referral_code
+
+
+def attach_referral(referred: User, code: str) -> Referral:
+    """`referred` was brought by the creator whose code this is. Refuses yourself, a second
+    referrer, and loops (someone you brought, directly or not, cannot have brought you)."""
+    settings = db.session.scalar(
+        select(CreatorSettings).where(CreatorSettings.referral_code == (code or "").strip())
+    )
+    if settings is None:
+        raise ValidationFailed({"referral": "That referral code does not exist."})
+    referrer = db.session.get(User, settings.user_id)
+    if referrer is None or not referrer.is_creator or referrer.status != "active":
+        raise ValidationFailed({"referral": "That referral code does not work any more."})
+    if referrer.id == referred.id:
+        raise ValidationFailed({"referral": "You cannot refer yourself."})
+    if db.session.scalar(select(Referral.id).where(Referral.referred_id == referred.id)):
+        raise Conflict("You were already referred by someone.")
+    ancestor = referrer.id
+    for _ in range(100):  # walk up the referrer's own chain
+        above = db.session.scalar(
+            select(Referral.referrer_id).where(Referral.referred_id == ancestor)
+        )
+        if above is None:
+            break
+        if above == referred.id:
+            raise ValidationFailed({"referral": "That would make a referral loop."})
+        ancestor = above
+    now = clock.now()
+    row = Referral(
+        referrer_id=referrer.id,
+        referred_id=referred.id,
+        started_at=now,
+        ends_at=now + dt.timedelta(days=365),
+    )
+    db.session.add(row)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("You were already referred by someone.") from exc
+    return row
+
+
+def referred_by(creator_id: int) -> tuple[Referral, User] | None:
+    row = db.session.execute(
+        select(Referral, User)
+        .join(User, User.id == Referral.referrer_id)
+        .where(Referral.referred_id == creator_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def referrals_of(referrer: User) -> list[dict]:
+    """The people `referrer` brought, with what each brought in so far."""
+    rows = db.session.execute(
+        select(Referral, User)
+        .join(User, User.id == Referral.referred_id)
+        .where(Referral.referrer_id == referrer.id)
+        .order_by(Referral.id.desc())
+    ).all()
+    pending = ledger.user_account(referrer.id, "earnings_pending")
+    earned = {
+        int(referral_id): int(total)
+        for referral_id, total in db.session.execute(
+            select(Transfer.reference_id, func.sum(Entry.amount))
+            .join(Entry, Entry.transfer_id == Transfer.id)
+            .where(Transfer.kind == "referral", Entry.account_id == pending.id)
+            .group_by(Transfer.reference_id)
+        ).all()
+    }
+    return [
+        {"referral": referral, "user": user, "earned": earned.get(referral.id, 0)}
+        for referral, user in rows
+    ]
+
+
+def referral_total(referrer_id: int) -> int:
+    pending = ledger.user_account(referrer_id, "earnings_pending")
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(Entry.amount), 0))
+            .join(Transfer, Transfer.id == Entry.transfer_id)
+            .where(Transfer.kind == "referral", Entry.account_id == pending.id)
+        )
+        or 0
+    )
