@@ -300,6 +300,8 @@ def _seed_creators() -> None:
                 subscription_price=(30, 50, 0, 90)[index % 4],
                 message_price=(5, 0, 10)[index % 3],
                 call_price=(20, 40)[index % 2],
+                bundle_3_bps=(1000, 0)[index % 2],
+                bundle_12_bps=(2500, 0)[index % 2],
             )
         )
         db.session.commit()

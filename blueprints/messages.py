@@ -18,6 +18,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -106,7 +107,7 @@ def send(other_id: int):
             current_user,
             other.id,
             request.form.get("body", ""),
-            media_id=request.form.get("media_id") or None,
+            media_id=request.form.get("media_id") or request.form.get("upload_id") or None,
             unlock_price=request.form.get("unlock_price") or None,
         )
     except ledger.InsufficientCredits as exc:
@@ -151,6 +152,35 @@ def unlock(message_id: int):
         buy=buy,
         balance=ledger.wallet_balance(current_user.id),
     ), status
+
+
+@bp.post("/messages/attachments/presign")
+@verified_required
+@limiter.limit("60 per hour")
+def attachment_presign():
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
+    try:
+        upload = media.start_upload(
+            current_user, "chat", str(data.get("content_type", "")), data.get("size")
+        )
+    except DomainError as exc:
+        return jsonify(error=exc.message), exc.status
+    return jsonify(upload)
+
+
+@bp.post("/messages/attachments/confirm")
+@verified_required
+@limiter.limit("60 per hour")
+def attachment_confirm():
+    """The photo arrived: the compose form gets it as an attachment (a hidden media_id)."""
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
+    try:
+        obj = media.confirm_upload(current_user, str(data.get("key", "")))
+    except DomainError as exc:
+        return render_template("messages/_attachment.html", error=exc.message), exc.status
+    return render_template("messages/_attachment.html", obj=obj, error=None)
 
 
 @bp.get("/messages/unread")

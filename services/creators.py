@@ -115,6 +115,30 @@ def get_creator(creator_id: int) -> User:
     return user
 
 
+def payee(fan: User, creator_id: int, doing: str) -> User:
+    """The creator `fan` is about to pay (`doing`: "subscribe", "tip"…), after the checks every
+    payment to a creator shares: a real, active creator who is not the fan and not blocked
+    either way; a fan in good standing with a confirmed email. Someone hidden is "not found"."""
+    from services import safety
+    from services.errors import DomainError, NotAllowed
+
+    if fan.id == creator_id:
+        raise DomainError(f"You cannot {doing} yourself.")
+    creator = db.session.get(User, creator_id)
+    if (
+        creator is None
+        or not creator.is_creator
+        or creator.status in ("banned", "deleted")
+        or safety.blocked_between(fan.id, creator_id)
+    ):
+        raise NotFound("There is no such creator.")
+    if fan.status != "active":
+        raise NotAllowed("Your account cannot make payments right now.")
+    if not fan.email_verified:
+        raise NotAllowed(f"Confirm your email address before you {doing}.")
+    return creator
+
+
 def creators_list(limit: int = 60) -> list[tuple[User, CreatorSettings | None]]:
     """Creators to browse, verified first, then the most recently active."""
     rows = db.session.execute(

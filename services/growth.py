@@ -33,7 +33,7 @@ from models import (
     User,
 )
 from services import clock, ledger, safety, subscriptions
-from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from services.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 
 REFERRAL_MONTHS = 12
 BUNDLE_MONTHS = (3, 6, 12)
@@ -234,15 +234,9 @@ def buy_bundle(fan: User, creator_id: int, months: object) -> Subscription:
         raise NotAllowed("Paid subscriptions open once this creator is verified.")
     if offer is None:
         raise ValidationFailed({"months": "That bundle is not offered."})
-    if fan.id == creator_id:
-        raise DomainError("You cannot subscribe to yourself.")
-    creator = db.session.get(User, creator_id)
-    if creator is None or not creator.is_creator or creator.status != "active":
-        raise NotFound("There is no such creator.")
-    if safety.blocked_between(fan.id, creator_id):
-        raise NotFound("There is no such creator.")
-    if fan.status != "active" or not fan.email_verified:
-        raise NotAllowed("Confirm your email address before subscribing.")
+    from services import creators
+
+    creators.payee(fan, creator_id, "subscribe to")
     now = clock.now()
     subscription = subscriptions.get(fan.id, creator_id)
     settings = db.session.get(CreatorSettings, creator_id)

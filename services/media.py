@@ -44,7 +44,8 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTOS = 9
 MAX_VAULT_BYTES = 20 * 1024 * 1024
 MAX_VAULT_ITEMS = 2000
-PURPOSES = ("photo", "vault")  # profile photos; a creator's library (posts, PPV messages)
+# Profile photos; a creator's library (posts, PPV messages); a photo sent in a conversation.
+PURPOSES = ("photo", "vault", "chat")
 UPLOAD_SECONDS = 600
 URL_SECONDS = 3600
 MAX_PIXELS = 40_000_000  # refuse decompression bombs
@@ -194,7 +195,7 @@ def start_upload(
         declared = int(size)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationFailed({"file": "The file size is missing."}) from exc
-    max_bytes = MAX_PHOTO_BYTES if purpose == "photo" else MAX_VAULT_BYTES
+    max_bytes = MAX_VAULT_BYTES if purpose == "vault" else MAX_PHOTO_BYTES
     if not 0 < declared <= max_bytes:
         raise ValidationFailed({"file": f"Photos can be up to {max_bytes // 2**20} MB."})
     if purpose == "photo" and photo_count(user.id) + _photos_in_flight(user.id) >= MAX_PHOTOS:
@@ -378,14 +379,14 @@ def vault_items(user_id: int, limit: int = 200) -> list[MediaObject]:
     )
 
 
-def vault_item(user: User, media_id: object) -> MediaObject:
+def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault",)) -> MediaObject:
     """One of `user`'s own ready vault items (someone else's is "not found")."""
     try:
         media_id = int(media_id)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise NotFound("There is no such item in your vault.") from exc
     obj = db.session.get(MediaObject, media_id)
-    if obj is None or obj.user_id != user.id or obj.purpose != "vault":
+    if obj is None or obj.user_id != user.id or obj.purpose not in purposes:
         raise NotFound("There is no such item in your vault.")
     if obj.status != "ready":
         raise DomainError("That item is still being processed; try again in a moment.")

@@ -137,11 +137,11 @@ def _attachment(
         if str(unlock_price or "").strip() not in ("", "0"):
             raise ValidationFailed({"unlock_price": "Attach something from your vault to sell."})
         return None, 0
-    if not sender.is_creator:
-        raise NotAllowed("Only creators can attach from a vault.")
-    item = media.vault_item(sender, media_id)
+    item = media.vault_item(sender, media_id, ("vault", "chat") if sender.is_creator else ("chat",))
     errors: dict[str, str] = {}
     price = parse_price(unlock_price, "unlock_price", "The unlock price", errors)
+    if price and item.purpose != "vault":
+        errors["unlock_price"] = "Only photos from your vault can be sold."
     if errors:
         raise ValidationFailed(errors)
     if price:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from extensions import db
 from models import CreatorSettings, Notification, Subscription, User
 from services import clock, ledger, safety
-from services.errors import Conflict, DomainError, NotAllowed, NotFound
+from services.errors import Conflict, NotAllowed, NotFound
 
 PERIOD = dt.timedelta(days=30)
 GRACE = dt.timedelta(days=3)
@@ -101,17 +101,9 @@ def _charge(
 def subscribe(fan: User, creator_id: int) -> Subscription:
     """Subscribe (or subscribe again after a lapse), paying the first period now. A
     cancelled subscription that still runs is simply resumed, without a charge."""
-    if fan.id == creator_id:
-        raise DomainError("You cannot subscribe to yourself.")
-    creator = db.session.get(User, creator_id)
-    if creator is None or not creator.is_creator or creator.status in ("banned", "deleted"):
-        raise NotFound("There is no such creator.")
-    if safety.blocked_between(fan.id, creator_id):
-        raise NotFound("There is no such creator.")
-    if fan.status != "active":
-        raise NotAllowed("Your account cannot subscribe right now.")
-    if not fan.email_verified:
-        raise NotAllowed("Confirm your email address before subscribing.")
+    from services import creators
+
+    creator = creators.payee(fan, creator_id, "subscribe to")
     settings = db.session.get(CreatorSettings, creator_id)
     price = settings.subscription_price if settings else 0
     if price and creator.creator_verified_at is None:

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Message, Notification, Post, Tip, User
-from services import ledger, safety
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from services import creators, ledger
+from services.errors import NotFound, ValidationFailed
 
 MAX_TIP = 50_000
 MAX_NOTE = 200
@@ -70,17 +70,7 @@ def tip(
         errors["amount"] = "There is nothing to tip there."
     if errors:
         raise ValidationFailed(errors)
-    if fan.id == creator_id:
-        raise DomainError("You cannot tip yourself.")
-    creator = db.session.get(User, creator_id)
-    if creator is None or not creator.is_creator or creator.status in ("banned", "deleted"):
-        raise NotFound("There is no such creator.")
-    if safety.blocked_between(fan.id, creator_id):
-        raise NotFound("There is no such creator.")
-    if fan.status != "active":
-        raise NotAllowed("Your account cannot make payments right now.")
-    if not fan.email_verified:
-        raise NotAllowed("Confirm your email address before tipping.")
+    creators.payee(fan, creator_id, "tip")
     target = _target(fan, creator_id, target_type, target_id)
     token = str(token or "")
     if not _TOKEN.match(token):

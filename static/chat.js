@@ -84,6 +84,10 @@
       if (event.detail.elt && event.detail.elt.id === "compose" && event.detail.successful) {
         event.detail.elt.reset();
         document.getElementById("compose-status").innerHTML = "";
+        var attached = document.getElementById("chat-attachment");
+        if (attached) {  // the photo went with the message
+          attached.querySelectorAll("input[name='upload_id'], img, .muted").forEach(function (el) { el.remove(); });
+        }
       }
     });
   });

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from extensions import db
@@ -27,7 +28,7 @@ def sign_up(page, base, email, name):
     expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
 
 
-def test_fan_and_creator_chat_live(live_server, browser):
+def test_fan_and_creator_chat_live(live_server, browser, tmp_path):
     base = live_server.app.config["BASE_URL"]
     creator_context, fan_context = browser.new_context(), browser.new_context()
     luna, fan = creator_context.new_page(), fan_context.new_page()
@@ -64,11 +65,17 @@ def test_fan_and_creator_chat_live(live_server, browser):
     expect(fan.locator("#chat-balance")).to_have_text("95")
     expect(fan.locator("#nav-credits")).to_have_text("95 credits")
 
-    # The creator sees it without reloading, and replies (free).
+    # The creator sees it without reloading, and replies (free) with a photo.
     expect(luna.locator("li.message.theirs", has_text="love your work")).to_be_visible()
+    photo = tmp_path / "beach.jpg"
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(photo, "JPEG")
+    luna.locator("#chat-file").set_input_files(str(photo))
+    expect(luna.get_by_role("img", name="Photo to send")).to_be_visible()
     luna.get_by_role("textbox", name="Message").fill("Thank you, Sam!")
     luna.get_by_role("button", name="Send").click()
     expect(fan.locator("li.message.theirs", has_text="Thank you, Sam!")).to_be_visible()
+    expect(fan.locator("li.message.theirs").get_by_role("img", name="Photo")).to_be_visible()
+    expect(luna.get_by_role("img", name="Photo to send")).to_have_count(0)  # sent with it
     expect(fan.locator("li.message")).to_have_count(2)
     # Luna had the conversation open: Sam's message shows as read, live.
     expect(fan.locator("li.message.mine .meta")).to_contain_text("read")
