@@ -61,6 +61,8 @@ def test_set_location_filter_like_and_match(live_server, browser):
 
     # Mia discovers, narrows to 25 km: Leo (≈13 km) stays, Faraway (≈390 km) goes.
     mia.get_by_role("link", name="Discover").first.click()
+    mia.wait_for_url(re.compile(r"/discover"))
+    mia.wait_for_load_state("load")  # htmx listens to the filters only once it has started
     mia.get_by_label("Within").select_option("500")
     expect(mia.get_by_role("heading", name="Faraway, 30")).to_be_visible()
     mia.get_by_label("Within").select_option("25")
@@ -78,6 +80,8 @@ def test_set_location_filter_like_and_match(live_server, browser):
     leo.reload()
     expect(leo.locator("#nav-bell .count")).to_have_text("1")
     leo.get_by_role("link", name="Discover").first.click()
+    leo.wait_for_url(re.compile(r"/discover"))
+    leo.wait_for_load_state("load")
     leo.get_by_label("Within").select_option("25")
     expect(leo).to_have_url(re.compile(r"radius=25"))  # the filtered results are in
     mia_card = leo.locator("article.person-card", has_text="Mia")
