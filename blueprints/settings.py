@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from extensions import limiter
-from services import accounts, creators, twofactor
+from services import accounts, creators, geoip, twofactor
 from services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -18,7 +18,9 @@ def _sessions_context() -> dict:
     sid = session.get("sid")
     rows = accounts.live_sessions(current_user)
     return {
-        "sessions": [(row, accounts.is_current_session(row, sid)) for row in rows],
+        "sessions": [
+            (row, accounts.is_current_session(row, sid), geoip.place_of_ip(row.ip)) for row in rows
+        ],
     }
 
 

@@ -6,20 +6,16 @@ not exist."""
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 
-from flask import current_app, has_request_context, request
+from flask import has_request_context, request
 
 from extensions import db
 from models import CreatorSettings, Profile, User
 from services.errors import ValidationFailed
+from services.geoip import country_of_ip
 
-log = logging.getLogger("amora.geo")
 _CODE = re.compile(r"^[A-Z]{2}$")
-_readers: dict[str, object] = {}
-_lock = threading.Lock()
 
 
 def parse(raw: object) -> str:
@@ -38,31 +34,6 @@ def parse(raw: object) -> str:
     if len(codes) > 60:
         raise ValidationFailed({"blocked_countries": "Up to 60 countries."})
     return ",".join(codes)
-
-
-def _reader(path: str):
-    with _lock:
-        if path not in _readers:
-            import maxminddb
-
-            _readers[path] = maxminddb.open_database(path)
-        return _readers[path]
-
-
-def country_of_ip(ip: str | None) -> str | None:
-    path = current_app.config.get("GEOIP_DB")
-    if not path or not ip:
-        return None
-    try:
-        record = _reader(path).get(ip)
-    except (ValueError, OSError) as exc:
-        log.warning("GeoIP lookup failed for %s: %s", ip, exc)
-        return None
-    if not isinstance(record, dict):
-        return None
-    country = record.get("country") or record.get("registered_country") or {}
-    code = country.get("iso_code") if isinstance(country, dict) else None
-    return code.upper() if isinstance(code, str) else None
 
 
 def viewer_countries(viewer: User | None) -> set[str]:

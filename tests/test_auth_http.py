@@ -227,6 +227,33 @@ def test_settings_lists_devices_and_revokes_the_others(app, auth):
     assert auth.client.get("/settings").status_code == 200
 
 
+def test_settings_shows_where_each_device_logged_in_from_a_geoip_database(app, auth, tmp_path):
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-City")
+    writer.insert_network(
+        IPSet(["127.0.0.0/8"]),
+        {
+            "city": {"names": {"en": "Berlin"}},
+            "country": {"iso_code": "DE", "names": {"en": "Germany"}},
+        },
+    )
+    writer.insert_network(
+        IPSet(["198.51.100.0/24"]), {"country": {"iso_code": "FR", "names": {"en": "France"}}}
+    )
+    path = tmp_path / "cities.mmdb"
+    writer.to_db_file(str(path))
+    auth.signup()
+    phone = type(auth)(app.test_client())
+    phone.login(environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    before = auth.client.get("/settings/security").get_data(as_text=True)
+    assert "Berlin" not in before and "France" not in before  # no database: place unknown
+    app.config["GEOIP_DB"] = str(path)
+    page = auth.client.get("/settings/security").get_data(as_text=True)
+    assert "<td>Berlin, Germany</td>" in page and "<td>France</td>" in page
+
+
 def test_revoking_someone_elses_session_is_not_found(app, auth, client):
     bob = type(auth)(app.test_client())
     bob.signup(email="bob@example.com", name="Bob")
