@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.guards import admin_required
-from blueprints.htmx import redirect_to
+from blueprints.htmx import flash_outcome, redirect_to
 from extensions import limiter
 from services import admin_overview, audit, payouts, reconciliation
 from services.errors import DomainError, NotFound
@@ -153,14 +153,10 @@ def _back(payout_id: int | None = None):
 @admin_required
 @limiter.limit("300 per hour")
 def approve_payout(payout_id: int):
-    try:
-        payouts.approve(current_user, payout_id, request.form.get("note") or None)
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Payout {payout_id} approved.", "success")
+    flash_outcome(
+        lambda: payouts.approve(current_user, payout_id, request.form.get("note") or None),
+        f"Payout {payout_id} approved.",
+    )
     return _back(payout_id)
 
 
@@ -183,14 +179,10 @@ def bulk_approve():
 @admin_required
 @limiter.limit("300 per hour")
 def reject_payout(payout_id: int):
-    try:
-        payouts.reject(current_user, payout_id, request.form.get("reason", ""))
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Payout {payout_id} rejected; the credits went back to the creator.", "success")
+    flash_outcome(
+        lambda: payouts.reject(current_user, payout_id, request.form.get("reason", "")),
+        f"Payout {payout_id} rejected; the credits went back to the creator.",
+    )
     return _back(payout_id)
 
 
@@ -198,12 +190,8 @@ def reject_payout(payout_id: int):
 @admin_required
 @limiter.limit("300 per hour")
 def mark_paid(payout_id: int):
-    try:
-        payouts.mark_paid(current_user, payout_id, request.form.get("reference", ""))
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Payout {payout_id} marked paid.", "success")
+    flash_outcome(
+        lambda: payouts.mark_paid(current_user, payout_id, request.form.get("reference", "")),
+        f"Payout {payout_id} marked paid.",
+    )
     return _back(payout_id)

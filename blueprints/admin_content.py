@@ -4,15 +4,14 @@ takedown form."""
 
 from __future__ import annotations
 
-from flask import abort, flash, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.admin import bp
 from blueprints.guards import admin_required
-from blueprints.htmx import redirect_to
+from blueprints.htmx import flash_outcome, redirect_to
 from extensions import limiter
 from services import compliance, posts
-from services.errors import DomainError, NotFound
 
 
 @bp.get("/content")
@@ -29,19 +28,15 @@ def content_review():
 @admin_required
 @limiter.limit("600 per hour")
 def review_post(post_id: int):
-    try:
-        compliance.review(
+    flash_outcome(
+        lambda: compliance.review(
             current_user,
             post_id,
             request.form.get("decision") == "approve",
             request.form.get("note", ""),
-        )
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Post {post_id} reviewed.", "success")
+        ),
+        f"Post {post_id} reviewed.",
+    )
     return redirect_to(url_for("admin.content_review"))
 
 
@@ -58,17 +53,13 @@ def takedowns():
 @admin_required
 @limiter.limit("300 per hour")
 def resolve_takedown(takedown_id: int):
-    try:
-        compliance.resolve_takedown(
+    flash_outcome(
+        lambda: compliance.resolve_takedown(
             current_user,
             takedown_id,
             request.form.get("decision") == "remove",
             request.form.get("reply", ""),
-        )
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Notice {takedown_id} answered.", "success")
+        ),
+        f"Notice {takedown_id} answered.",
+    )
     return redirect_to(url_for("admin.takedowns"))

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from blueprints.admin import bp
 from blueprints.guards import admin_required
-from blueprints.htmx import redirect_to
+from blueprints.htmx import flash_outcome, redirect_to
 from extensions import limiter
 from services import admin_users, alerts, moderation, safety
 from services.errors import DomainError, NotFound
@@ -39,14 +39,7 @@ def user_detail(user_id: int):
 
 
 def _after_action(user_id: int, done: str, call, *args):
-    try:
-        call(current_user, user_id, *args)
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(done, "success")
+    flash_outcome(lambda: call(current_user, user_id, *args), done)
     return redirect_to(url_for("admin.user_detail", user_id=user_id))
 
 
@@ -200,12 +193,8 @@ def alert_detail(alert_id: int):
 @limiter.limit(ACTION_LIMIT)
 def triage_alert(alert_id: int):
     status = request.form.get("status") or None
-    try:
-        alerts.triage(current_user, alert_id, status, request.form.get("body", ""))
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("Saved.", "success")
+    flash_outcome(
+        lambda: alerts.triage(current_user, alert_id, status, request.form.get("body", "")),
+        "Saved.",
+    )
     return redirect_to(url_for("admin.alert_detail", alert_id=alert_id))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, redirect, render_template, request
+from collections.abc import Callable
+
+from flask import Response, abort, flash, make_response, redirect, render_template, request
+
+from services.errors import DomainError, NotFound
 
 
 def is_htmx() -> bool:
@@ -32,3 +36,17 @@ def apply_errors(form, errors: dict[str, str]) -> None:
             field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
         else:
             form.form_errors.append(message)
+
+
+def flash_outcome(action: Callable[[], object], done: str) -> bool:
+    """Run one service call for a form post: a 404 when its object does not exist, the domain
+    error's message as an error flash, else `done` as a success flash. True when it succeeded."""
+    try:
+        action()
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return False
+    flash(done, "success")
+    return True

@@ -122,6 +122,16 @@ def linked_accounts(user_id: int, limit: int = 30) -> list[tuple[User, str]]:
     ]
 
 
+def _latest(column, user_id: int, limit: int = 20) -> list:
+    """The newest `limit` rows of column's table whose `column` is user_id."""
+    model = column.class_
+    return list(
+        db.session.scalars(
+            select(model).where(column == user_id).order_by(model.id.desc()).limit(limit)
+        )
+    )
+
+
 def dossier(user_id: int) -> Dossier:
     user = get_user(user_id)
     devices = db.session.execute(
@@ -136,58 +146,15 @@ def dossier(user_id: int) -> Dossier:
         balances=ledger.balances(user_id),
         frozen=ledger.is_frozen(user_id),
         history=ledger.history(user_id, "wallet", limit=15),
-        orders=list(
-            db.session.scalars(
-                select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(20)
-            )
-        ),
-        payouts=list(
-            db.session.scalars(
-                select(Payout)
-                .where(Payout.creator_id == user_id)
-                .order_by(Payout.id.desc())
-                .limit(20)
-            )
-        ),
+        orders=_latest(Order.user_id, user_id),
+        payouts=_latest(Payout.creator_id, user_id),
         devices=[(device, link) for device, link in devices],
-        sessions=list(
-            db.session.scalars(
-                select(UserSession)
-                .where(UserSession.user_id == user_id)
-                .order_by(UserSession.id.desc())
-                .limit(20)
-            )
-        ),
-        risk=list(
-            db.session.scalars(
-                select(RiskEvent)
-                .where(RiskEvent.user_id == user_id)
-                .order_by(RiskEvent.id.desc())
-                .limit(20)
-            )
-        ),
+        sessions=_latest(UserSession.user_id, user_id),
+        risk=_latest(RiskEvent.user_id, user_id),
         linked=linked_accounts(user_id),
-        reports_against=list(
-            db.session.scalars(
-                select(Report)
-                .where(Report.reported_user_id == user_id)
-                .order_by(Report.id.desc())
-                .limit(20)
-            )
-        ),
-        reports_by=list(
-            db.session.scalars(
-                select(Report)
-                .where(Report.reporter_id == user_id)
-                .order_by(Report.id.desc())
-                .limit(20)
-            )
-        ),
-        alerts=list(
-            db.session.scalars(
-                select(Alert).where(Alert.user_id == user_id).order_by(Alert.id.desc()).limit(20)
-            )
-        ),
+        reports_against=_latest(Report.reported_user_id, user_id),
+        reports_by=_latest(Report.reporter_id, user_id),
+        alerts=_latest(Alert.user_id, user_id),
     )
 
 
