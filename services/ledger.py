@@ -671,7 +671,8 @@ def release_matured_earnings(now: dt.datetime | None = None) -> int:
 
     Matured = credits that entered pending before the cutoff, minus what was already released
     and what reversals/chargebacks took out of pending (those are taken from pending first).
-    Idempotent per creator and cutoff day. Returns how many creators got a release."""
+    Idempotent per creator and cutoff hour (the job runs hourly, so credits become available
+    within the hour they mature). Returns how many creators got a release."""
     now = now or clock.now()
     cutoff = now - dt.timedelta(days=current_app.config["EARNINGS_HOLD_DAYS"])
     pending = LedgerAccount
@@ -699,7 +700,7 @@ def release_matured_earnings(now: dt.datetime | None = None) -> int:
             continue
         _, created = post(
             "earnings_release",
-            f"earnings_release:{account_id}:{cutoff.date().isoformat()}",
+            f"earnings_release:{account_id}:{cutoff:%Y-%m-%dT%H}",
             [
                 (db.session.get(LedgerAccount, account_id), -amount),
                 (user_account(user_id, "earnings_available"), amount),

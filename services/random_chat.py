@@ -320,10 +320,24 @@ def typing(user: User, session_id: object) -> None:
 
 def _clean_signal(data: object) -> dict:
     """Only well-formed WebRTC signalling goes through (malformed frames never reach the
-    other browser)."""
+    other browser). Besides one of sdp, candidate or media a signal may carry `n`, the number
+    of the offer it belongs to, so that answers and candidates find their connection."""
+    number = data.get("n") if isinstance(data, dict) else None
+    if number is not None and (
+        isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 2**31
+    ):
+        raise ValidationFailed({"signal": "An offer number is a positive integer."})
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key != "n"}
     if not isinstance(data, dict) or len(data) != 1:
         raise ValidationFailed({"signal": "A signal carries one of sdp, candidate or media."})
-    ((name, value),) = data.items()
+    cleaned = _clean_part(*next(iter(data.items())))
+    if number is not None:
+        cleaned["n"] = number
+    return cleaned
+
+
+def _clean_part(name: str, value: object) -> dict:
     if name == "sdp":
         if (
             not isinstance(value, dict)

@@ -4,12 +4,15 @@
 (function () {
   "use strict";
   var root, socket, callId, isFan, price, startedAt = null, status;
-  var pc = null, stream = null, ice = [], timer = null, ping = null;
+  var pc = null, stream = null, ice = [], timer = null, ping = null, outbox = [], offers = 0;
 
   function $(id) { return document.getElementById(id); }
   function say(text) { $("call-status").textContent = text; }
+  // Frames sent before the socket is open (the page starts the call while it connects) wait
+  // for it: a dropped "media on" would leave both sides waiting for the other to start.
   function send(frame) {
     if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify(frame)); }
+    else if (frame.type !== "call_ping") { outbox.push(frame); }  // a new ping follows the reconnect
   }
   function signal(data) { send({ type: "call_signal", call: callId, data: data }); }
 
@@ -36,8 +39,10 @@
     startPeer();
   }
 
-  // Only the fan makes offers; the creator answers. Each side says "ready" when its page is
-  // live; a fan told "ready" starts a fresh connection, so a reload on either side reconnects.
+  // Only the fan makes offers; the creator answers. Each side says "media on" when its page is
+  // live; a fan told so starts a fresh connection, so a reload on either side reconnects. Both
+  // sides may say it at once, so the fan can make two offers in a row: every offer is numbered,
+  // and the answer and ICE candidates carry its number, so each lands on its own connection.
   function local() {
     if (stream) { return Promise.resolve(stream); }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { return Promise.resolve(null); }
@@ -48,22 +53,28 @@
     }).catch(function () { say("On the call (your camera is off: not allowed)."); return null; });
   }
 
-  function newPeer() {
+  function newPeer(number) {
     if (pc) { pc.close(); }
-    pc = new RTCPeerConnection({ iceServers: ice });
-    pc.ontrack = function (e) { if ($("call-remote").srcObject !== e.streams[0]) { $("call-remote").srcObject = e.streams[0]; } };
-    pc.onicecandidate = function (e) { signal({ candidate: e.candidate ? e.candidate.toJSON() : null }); };
-    return pc;
+    var peer = new RTCPeerConnection({ iceServers: ice });
+    peer.number = number;
+    peer.ontrack = function (e) { if ($("call-remote").srcObject !== e.streams[0]) { $("call-remote").srcObject = e.streams[0]; } };
+    peer.onicecandidate = function (e) {
+      signal({ candidate: e.candidate ? e.candidate.toJSON() : null, n: number });
+    };
+    pc = peer;
+    return peer;
   }
 
   function offer() {
-    var peer = newPeer();
+    offers += 1;
+    var peer = newPeer(offers);
     local().then(function (s) {
       if (s) { s.getTracks().forEach(function (track) { peer.addTrack(track, s); }); }
       else { peer.addTransceiver("video", { direction: "recvonly" }); peer.addTransceiver("audio", { direction: "recvonly" }); }
       return peer.setLocalDescription();
     }).then(function () {
-      signal({ sdp: { type: peer.localDescription.type, sdp: peer.localDescription.sdp } });
+      if (peer !== pc) { return; }  // a newer offer replaced this one
+      signal({ sdp: { type: peer.localDescription.type, sdp: peer.localDescription.sdp }, n: peer.number });
     }).catch(function (err) { console.warn("offer failed", err); });
   }
 
@@ -75,18 +86,19 @@
   function onSignal(data) {
     if (!window.RTCPeerConnection) { return; }
     if (data.media && data.media.on) {
-      if (isFan) { offer(); } else { newPeer(); signal({ media: { on: true } }); }
+      if (isFan) { offer(); } else { signal({ media: { on: true } }); }
     } else if (data.sdp && data.sdp.type === "offer" && !isFan) {
-      var peer = pc || newPeer();
+      var peer = newPeer(data.n);  // the fan makes a fresh connection for every offer
       peer.setRemoteDescription(data.sdp).then(local).then(function (s) {
         if (s) { s.getTracks().forEach(function (track) { peer.addTrack(track, s); }); }
         return peer.setLocalDescription();
       }).then(function () {
-        signal({ sdp: { type: peer.localDescription.type, sdp: peer.localDescription.sdp } });
-      }).catch(function (err) { console.warn("could not answer", err); });
-    } else if (data.sdp && data.sdp.type === "answer" && isFan && pc) {
+        if (peer !== pc) { return; }  // a newer offer came in meanwhile
+        signal({ sdp: { type: peer.localDescription.type, sdp: peer.localDescription.sdp }, n: peer.number });
+      }).catch(function (err) { if (peer === pc) { console.warn("could not answer", err); } });
+    } else if (data.sdp && data.sdp.type === "answer" && isFan && pc && data.n === pc.number) {
       pc.setRemoteDescription(data.sdp).catch(function (err) { console.warn("bad answer", err); });
-    } else if ("candidate" in data && pc) {
+    } else if ("candidate" in data && pc && data.n === pc.number) {
       pc.addIceCandidate(data.candidate || undefined).catch(function () {});
     }
   }
@@ -134,7 +146,12 @@
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws");
     socket.onmessage = function (e) { onEvent(JSON.parse(e.data)); };
-    socket.onopen = function () { if (status === "active") { send({ type: "call_ping", call: callId }); } };
+    socket.onopen = function () {
+      var waiting = outbox;
+      outbox = [];
+      waiting.forEach(send);
+      if (status === "active") { send({ type: "call_ping", call: callId }); }
+    };
     socket.onclose = function () { if (status !== "ended") { setTimeout(connect, 1500); } };
   }
 

@@ -173,7 +173,7 @@ def test_pending_earnings_become_available_after_the_hold(ctx):
         assert ledger.release_matured_earnings() == 0
     with clock.frozen(start + dt.timedelta(days=7, hours=1)):
         assert ledger.release_matured_earnings() == 1
-        assert ledger.release_matured_earnings() == 0  # same day: idempotent
+        assert ledger.release_matured_earnings() == 0  # same hour: idempotent
     assert ledger.balances(creator.id) == {
         "wallet": 0,
         "earnings_pending": 40,

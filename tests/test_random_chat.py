@@ -164,6 +164,8 @@ def test_two_people_are_paired_and_talk(ctx, events):
     assert events(ana.id) == [{"type": "rc_text", "session": session.id, "text": "hi there"}]
     random_chat.signal(ana, session.id, {"sdp": {"type": "offer", "sdp": "v=0"}})
     assert events(bob.id)[0]["data"] == {"sdp": {"type": "offer", "sdp": "v=0"}}
+    random_chat.signal(ana, session.id, {"candidate": None, "n": 3})  # numbered (see call.js)
+    assert events(bob.id)[0]["data"] == {"candidate": None, "n": 3}
     random_chat.next_partner(bob)
     assert events(ana.id) == [{"type": "rc_ended", "session": session.id, "reason": "next"}]
     with pytest.raises(Exception, match="ended"):
@@ -181,6 +183,11 @@ def test_two_people_are_paired_and_talk(ctx, events):
         {"candidate": {"candidate": "c", "sdpMLineIndex": "0"}},
         {"sdp": {"type": "offer", "sdp": "x"}, "candidate": None},
         {"script": "alert(1)"},
+        {"n": 1},
+        {"sdp": {"type": "offer", "sdp": "x"}, "n": "1"},
+        {"sdp": {"type": "offer", "sdp": "x"}, "n": 0},
+        {"sdp": {"type": "offer", "sdp": "x"}, "n": True},
+        {"candidate": None, "n": 2**40},
     ],
 )
 def test_malformed_signals_never_reach_the_other_side(ctx, events, data):
