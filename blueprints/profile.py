@@ -132,7 +132,12 @@ def answer():
         question = matching.next_question(current_user)
     template = "profile/_question.html" if is_htmx() else "profile/questions.html"
     return render_template(
-        template, question=question, importance=matching.IMPORTANCE, error=error, **_progress()
+        template,
+        question=question,
+        importance=matching.IMPORTANCE,
+        error=error,
+        form=request.form,
+        **_progress(),
     ), status
 
 

@@ -45,9 +45,10 @@ def stripe_server(sqlite_url, stub):
     _cleanup(app)
 
 
-def new_page(browser, errors: list[str]) -> Page:
-    """A page in its own browser context (its own cookies) that records page errors."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def new_page(browser, errors: list[str], **context_options) -> Page:
+    """A page in its own browser context (its own cookies) that records page errors;
+    `context_options` go to `browser.new_context` (a time zone, a geolocation, …)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, **context_options)
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -277,3 +277,18 @@ def test_profile_pages_and_blocked_profiles_are_404(app):
     assert auth.client.get(f"/people/{them_id}").status_code == 404
     assert auth.post(f"/people/{them_id}/like", headers={"HX-Request": "true"}).status_code == 404
     assert auth.client.get("/people/99999").status_code == 404
+
+
+def test_a_refused_answer_keeps_what_was_picked(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    form = {"question_id": "q001", "choice": "2", "importance": "50"}
+    refused = auth.post("/questions", form, headers={"HX-Request": "true"})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert "Pick at least one answer you would accept." in html
+    assert 'name="choice" value="2" required checked' in html
+    assert 'value="50" selected' in html and 'value="10" selected' not in html
+    answered = auth.post("/questions", {**form, "acceptable": "2"}, headers={"HX-Request": "true"})
+    assert answered.status_code == 200
+    assert " checked" not in answered.get_data(as_text=True), "the next question starts empty"
