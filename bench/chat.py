@@ -1,10 +1,19 @@
-"""Real-time chat under load: one gunicorn process (gthread, the documented production setup)
-with PostgreSQL and Redis, N WebSocket clients, paid messages at a fixed rate.
+"""Real-time chat under load: one gunicorn process (gthread, the documented production setup,
+`--threads` sized for the sockets as docs/deployment.md says) with PostgreSQL and Redis, N
+WebSocket clients logged in as real users, paid fan → creator messages posted over HTTP at a
+fixed rate (each charged through the ledger).
 
-Reports delivery latency (message stored on the server → event received by the recipient's
-socket) p50/p99, messages lost, and the server's RSS. Target: p99 ≤ 100 ms, nothing lost.
+Reports delivery latency (message row created on the server → event received by the
+recipient's socket) p50/p99/max, messages lost (stored rows never delivered), the server's RSS
+and the CPU used during the run by the server, the load generator, PostgreSQL, Redis and other
+processes. Target: p99 ≤ 100 ms, nothing lost.
+
+The load generator is one asyncio event loop (aiohttp) in this process, separate from the
+server: all sockets, and the senders (at most --senders requests in flight, open loop: message
+i is due at i / rate seconds whatever the server's pace).
 
 Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60]
+           [--senders 32] [--threads N+64] [--gunicorn "OPTIONS"] [--redis-url URL]
 """
 
 from __future__ import annotations
@@ -217,7 +226,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200, help="paid messages per second")
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--threads", type=int, default=0, help="{threads} below (default 2×N+64)")
+    parser.add_argument("--threads", type=int, default=0, help="{threads} below (default N+64)")
     parser.add_argument(
         "--gunicorn",
         default=GUNICORN,
@@ -291,7 +300,7 @@ def main() -> None:
             db.engine.dispose()
 
         port = free_port()
-        threads = args.threads or 2 * args.clients + 64
+        threads = args.threads or args.clients + 64  # a thread per socket
         env = {
             **os.environ,
             "DATABASE_URL": database_url,

@@ -176,9 +176,7 @@ def publish_message(message: Message) -> None:
         "recipient_id": message.recipient_id,
     }
     try:
-        hub = realtime.broker()
-        hub.publish(message.recipient_id, event)
-        hub.publish(message.sender_id, event)
+        realtime.broker().publish_many([(message.recipient_id, event), (message.sender_id, event)])
     except Exception:
         log.exception("could not publish message %s", message.id)
 
