@@ -82,6 +82,10 @@ class InProcessBroker:
             if subscription.wake is not None:
                 subscription.wake()  # after the put: the woken socket drains its queue
 
+    def publish_many(self, events: list[tuple[int, dict]]) -> None:
+        for user_id, event in events:
+            self.publish(user_id, event)
+
     def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> _LocalSubscription:
         """`wake` is called (from the publishing thread) after each event is queued."""
         subscription = _LocalSubscription(self, user_id, wake)
