@@ -61,6 +61,7 @@ def percentile(samples: list[float], p: float) -> float:
 class Load:
     received: dict[int, float] = field(default_factory=dict)  # message id → arrival (epoch s)
     sent: int = 0
+    unsent: int = 0  # due but not started before the end: the server could not keep up
     errors: list = field(default_factory=list)
     elapsed: float = 0.0
     sockets: int = 0
@@ -137,25 +138,27 @@ async def run_load(
         async def post(fan: int, creator: int) -> None:
             cookie, token = cookies[fan]
             try:
-                async with (
-                    in_flight,
-                    http.post(
+                async with in_flight:
+                    if time.monotonic() >= deadline:  # never sent: the server fell behind
+                        load.unsent += 1
+                        return
+                    async with http.post(
                         f"{base}/messages/{creator}",
                         data={"body": f"hi {uuid.uuid4().hex[:8]}", "csrf_token": token},
                         headers={"Cookie": f"session={cookie}", "HX-Request": "true"},
                         timeout=aiohttp.ClientTimeout(total=10),
-                    ) as response,
-                ):
-                    await response.read()
-                    if response.status == 200:
-                        load.sent += 1
-                    else:
-                        load.errors.append(response.status)
+                    ) as response:
+                        await response.read()
+                        if response.status == 200:
+                            load.sent += 1
+                        else:
+                            load.errors.append(response.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 load.errors.append(repr(exc))
 
         posts = []
         started = time.monotonic()
+        deadline = started + seconds
         total = int(rate * seconds)
         for i in range(total):  # open loop: message i is due at started + i / rate
             delay = started + i / rate - time.monotonic()
@@ -353,7 +356,8 @@ def main() -> None:
         lost = len([mid for mid in stored if mid not in received])
         print(f"clients {args.clients}, target {args.rate:.0f} msg/s for {args.seconds:.0f} s")
         print(
-            f"sent {sent_ok} ({sent_ok / elapsed:.0f}/s), errors {len(errors)}, "
+            f"sent {sent_ok} ({sent_ok / elapsed:.0f}/s), not sent in time {load.unsent}, "
+            f"errors {len(errors)}, "
             f"stored {len(stored)}, delivered {len(latencies)}, lost {lost}"
         )
         if errors:
