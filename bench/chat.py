@@ -1,34 +1,48 @@
-"""Real-time chat under load: one gunicorn process (gthread, the documented production setup)
-with PostgreSQL and Redis, N WebSocket clients, paid messages at a fixed rate.
+"""Real-time chat under load: one gunicorn process (gthread, the documented production setup,
+`--threads` sized for the sockets as docs/deployment.md says) with PostgreSQL and Redis, N
+WebSocket clients logged in as real users, paid fan → creator messages posted over HTTP at a
+fixed rate (each charged through the ledger).
 
-Reports delivery latency (message stored on the server → event received by the recipient's
-socket) p50/p99, messages lost, and the server's RSS. Target: p99 ≤ 100 ms, nothing lost.
+Reports delivery latency (message row created on the server → event received by the
+recipient's socket) p50/p99/max, messages lost (stored rows never delivered), the server's RSS
+and the CPU used during the run by the server, the load generator, PostgreSQL, Redis and other
+processes. Target: p99 ≤ 100 ms, nothing lost.
+
+The load generator is one asyncio event loop (aiohttp) in this process, separate from the
+server: all sockets, and the senders (at most --senders requests in flight, open loop: message
+i is due at i / rate seconds whatever the server's pace).
 
 Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60]
+           [--senders 32] [--threads N+64] [--gunicorn "OPTIONS"] [--redis-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import random
+import shlex
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="amora-bench-"))
 os.environ.setdefault("APP_ENV", "test")
+# docs/deployment.md, one process.
+GUNICORN = "--worker-class gthread --workers 1 --threads {threads} --timeout 120"
 SECRET = "bench-secret-key-" + uuid.uuid4().hex
 
 
@@ -43,19 +57,191 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
+@dataclass
+class Load:
+    received: dict[int, float] = field(default_factory=dict)  # message id → arrival (epoch s)
+    sent: int = 0
+    unsent: int = 0  # due but not started before the end: the server could not keep up
+    errors: list = field(default_factory=list)
+    elapsed: float = 0.0
+    sockets: int = 0
+
+
+async def run_load(
+    port: int,
+    cookies: dict[int, tuple[str, str]],
+    creator_ids: list[int],
+    fan_ids: list[int],
+    rate: float,
+    seconds: float,
+    senders: int,
+) -> Load:
+    """All sockets and all senders on one asyncio event loop (one thread): the load generator
+    must not compete with the server for the two cores with a thread per socket."""
+    import aiohttp
+
+    load = Load()
+    base = f"http://127.0.0.1:{port}"
+    stop = asyncio.Event()
+    ready = 0
+    all_ready = asyncio.Event()
+    everyone = creator_ids + fan_ids
+
+    # Per-request cookies; the jar must not mix them up.
+    connector = aiohttp.TCPConnector(limit=0)
+    jar = aiohttp.DummyCookieJar()
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http:
+
+        async def listen(user_id: int) -> None:
+            nonlocal ready
+            async with http.ws_connect(
+                f"ws://127.0.0.1:{port}/ws",
+                headers={"Cookie": f"session={cookies[user_id][0]}"},
+                autoping=True,
+                max_msg_size=0,
+            ) as ws:
+                await ws.send_str(json.dumps({"type": "hello", "last_id": 0}))
+                stop_wait = asyncio.ensure_future(stop.wait())
+                while True:
+                    receive = asyncio.ensure_future(ws.receive())
+                    done, _ = await asyncio.wait(
+                        {receive, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if receive not in done:
+                        receive.cancel()
+                        return
+                    msg = receive.result()
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        load.errors.append(f"socket of {user_id} closed: {msg.type!r}")
+                        return
+                    event = json.loads(msg.data)
+                    kind = event.get("type")
+                    if kind == "ready":
+                        ready += 1
+                        if ready == len(everyone):
+                            all_ready.set()
+                    elif kind == "message" and event.get("recipient_id") == user_id:
+                        load.received.setdefault(event["id"], time.time())
+
+        listeners = []
+        for user_id in everyone:  # paced like page loads: the server limits connect bursts
+            listeners.append(asyncio.create_task(listen(user_id)))
+            await asyncio.sleep(0.002)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_ready.wait(), 30)
+        load.sockets = ready
+        print(f"{ready} sockets open and caught up", flush=True)
+
+        rng = random.Random(7)
+        in_flight = asyncio.Semaphore(senders)
+
+        async def post(fan: int, creator: int) -> None:
+            cookie, token = cookies[fan]
+            try:
+                async with in_flight:
+                    if time.monotonic() >= deadline:  # never sent: the server fell behind
+                        load.unsent += 1
+                        return
+                    async with http.post(
+                        f"{base}/messages/{creator}",
+                        data={"body": f"hi {uuid.uuid4().hex[:8]}", "csrf_token": token},
+                        headers={"Cookie": f"session={cookie}", "HX-Request": "true"},
+                        timeout=aiohttp.ClientTimeout(total=10),
+                    ) as response:
+                        await response.read()
+                        if response.status == 200:
+                            load.sent += 1
+                        else:
+                            load.errors.append(response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                load.errors.append(repr(exc))
+
+        posts = []
+        started = time.monotonic()
+        deadline = started + seconds
+        total = int(rate * seconds)
+        for i in range(total):  # open loop: message i is due at started + i / rate
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            posts.append(asyncio.create_task(post(rng.choice(fan_ids), rng.choice(creator_ids))))
+        await asyncio.gather(*posts)
+        load.elapsed = time.monotonic() - started
+        await asyncio.sleep(3)  # grace for the last deliveries
+        stop.set()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    return load
+
+
+def _ticks(pid: str) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_snapshot() -> dict[str, tuple[int, str, str]]:
+    """pid → (CPU ticks so far, parent pid, command line) for every process on the machine."""
+    snapshot = {}
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                ppid = (child / "status").read_text().split("PPid:\t")[1].split()[0]
+                cmd = (child / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                snapshot[child.name] = (_ticks(child.name), ppid, cmd)
+            except (OSError, IndexError, ValueError):
+                pass
+    return snapshot
+
+
+def cpu_by_role(
+    before: dict, after: dict, server_pid: int, database: str, seconds: float
+) -> dict[str, float]:
+    """Cores used during the run by the server, the load generator, PostgreSQL (this bench's
+    database), Redis and everything else (other people's work on the machine)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    roles = dict.fromkeys(("server", "load generator", "postgres", "redis", "other"), 0.0)
+    for pid, (ticks, ppid, cmd) in after.items():
+        used = (ticks - before[pid][0]) if pid in before else ticks
+        if pid in (str(server_pid),) or ppid == str(server_pid):
+            role = "server"
+        elif pid == str(os.getpid()):
+            role = "load generator"
+        elif cmd.startswith("postgres: ") and f" {database} " in cmd:
+            role = "postgres"
+        elif "redis-server" in cmd:
+            role = "redis"
+        else:
+            role = "other"
+        roles[role] += used / hz / seconds
+    return roles
+
+
+def server_rss_kb(server_pid: int) -> int:
+    """RSS of the gunicorn worker (the master's child)."""
+    for pid, (_, ppid, _cmd) in cpu_snapshot().items():
+        if ppid == str(server_pid):
+            status = Path(f"/proc/{pid}/status").read_text()
+            return int(status.split("VmRSS:")[1].split()[0])
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200, help="paid messages per second")
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--threads", type=int, default=0, help="gunicorn threads (default 2×N)")
+    parser.add_argument("--threads", type=int, default=0, help="{threads} below (default N+64)")
+    parser.add_argument(
+        "--gunicorn",
+        default=GUNICORN,
+        help="gunicorn options (default: the documented production configuration)",
+    )
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--senders", type=int, default=32, help="HTTP requests in flight, max")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
 
     import psycopg
     import requests
-    import simple_websocket
     from flask_migrate import upgrade
     from itsdangerous import URLSafeTimedSerializer
 
@@ -117,7 +303,7 @@ def main() -> None:
             db.engine.dispose()
 
         port = free_port()
-        threads = args.threads or 2 * args.clients + 64
+        threads = args.threads or args.clients + 64  # a thread per socket
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -127,7 +313,7 @@ def main() -> None:
             "RATELIMIT_ENABLED": "0",
             "BASE_URL": f"http://127.0.0.1:{port}",
         }
-        log_path = Path(tempfile.gettempdir()) / "amora-bench-chat-server.log"
+        log_path = Path(os.environ["INSTANCE_DIR"]) / "server.log"
         log_file = log_path.open("w")
         print(f"server log: {log_path}", flush=True)
         server = subprocess.Popen(
@@ -135,14 +321,7 @@ def main() -> None:
                 str(ROOT / ".venv/bin/gunicorn"),
                 "--bind",
                 f"127.0.0.1:{port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                "1",
-                "--threads",
-                str(threads),
-                "--timeout",
-                "120",
+                *shlex.split(args.gunicorn.replace("{threads}", str(threads))),
                 "app:create_app()",
             ],
             cwd=ROOT,
@@ -157,85 +336,13 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
 
-        received: dict[int, float] = {}
-        received_lock = threading.Lock()
-        stop = threading.Event()
-        sockets = []
-
-        def listen(user_id: int) -> None:
-            ws = simple_websocket.Client.connect(
-                f"ws://127.0.0.1:{port}/ws", headers={"Cookie": f"session={cookies[user_id][0]}"}
-            )
-            sockets.append(ws)
-            ws.send(json.dumps({"type": "hello", "last_id": 0}))
-            while not stop.is_set():
-                try:
-                    raw = ws.receive(timeout=0.5)
-                except simple_websocket.ConnectionClosed:
-                    return
-                if raw is None:
-                    continue
-                event = json.loads(raw)
-                if event.get("type") == "message" and event.get("recipient_id") == user_id:
-                    with received_lock:
-                        received.setdefault(event["id"], time.time())
-
-        listeners = [
-            threading.Thread(target=listen, args=(uid,), daemon=True)
-            for uid in creator_ids + fan_ids
-        ]
-        for thread in listeners:
-            thread.start()
-            time.sleep(0.002)
-        time.sleep(2)
-        print(f"{len(sockets)} sockets open", flush=True)
-
-        sent_ok, errors = [], []
-
-        def sender(worker: int, workers: int) -> None:
-            http = requests.Session()
-            interval = workers / args.rate
-            deadline = time.monotonic() + args.seconds
-            next_at = time.monotonic() + worker * interval / workers
-            rng = random.Random(worker)
-            while time.monotonic() < deadline:
-                fan = rng.choice(fan_ids)
-                creator = rng.choice(creator_ids)
-                cookie, token = cookies[fan]
-                try:
-                    response = http.post(
-                        f"http://127.0.0.1:{port}/messages/{creator}",
-                        data={"body": f"hi {uuid.uuid4().hex[:8]}", "csrf_token": token},
-                        headers={"Cookie": f"session={cookie}", "HX-Request": "true"},
-                        timeout=10,
-                    )
-                    (sent_ok if response.status_code == 200 else errors).append(
-                        response.status_code
-                    )
-                except requests.RequestException as exc:
-                    errors.append(str(exc))
-                next_at += interval
-                time.sleep(max(0.0, next_at - time.monotonic()))
-
-        workers = 32
-        senders = [threading.Thread(target=sender, args=(i, workers)) for i in range(workers)]
-        started = time.monotonic()
-        for thread in senders:
-            thread.start()
-        for thread in senders:
-            thread.join()
-        elapsed = time.monotonic() - started
-        time.sleep(3)  # grace for the last deliveries
-        rss_kb = 0
-        for child in Path("/proc").iterdir():
-            if child.name.isdigit():
-                try:
-                    status = (child / "status").read_text()
-                    if f"PPid:\t{server.pid}\n" in status:
-                        rss_kb = int(status.split("VmRSS:")[1].split()[0])
-                except (OSError, IndexError, ValueError):
-                    pass
-        stop.set()
+        cpu_before, wall = cpu_snapshot(), time.monotonic()
+        load = asyncio.run(
+            run_load(port, cookies, creator_ids, fan_ids, args.rate, args.seconds, args.senders)
+        )
+        cpu = cpu_by_role(cpu_before, cpu_snapshot(), server.pid, name, time.monotonic() - wall)
+        rss_kb = server_rss_kb(server.pid)
+        received, sent_ok, errors, elapsed = load.received, load.sent, load.errors, load.elapsed
 
         with app.app_context():
             stored = {m.id: m.created_at for m in db.session.query(Message).all()}
@@ -249,7 +356,8 @@ def main() -> None:
         lost = len([mid for mid in stored if mid not in received])
         print(f"clients {args.clients}, target {args.rate:.0f} msg/s for {args.seconds:.0f} s")
         print(
-            f"sent {len(sent_ok)} ({len(sent_ok) / elapsed:.0f}/s), errors {len(errors)}, "
+            f"sent {sent_ok} ({sent_ok / elapsed:.0f}/s), not sent in time {load.unsent}, "
+            f"errors {len(errors)}, "
             f"stored {len(stored)}, delivered {len(latencies)}, lost {lost}"
         )
         if errors:
@@ -261,6 +369,12 @@ def main() -> None:
             f"p99 {percentile(latencies, 0.99):.1f}  max {max(latencies):.1f}"
         )
         print(f"server RSS {rss_kb / 1024:.0f} MiB; ledger violations {len(violations)}")
+        print(
+            "CPU during the run (cores): "
+            + ", ".join(f"{role} {cores:.2f}" for role, cores in cpu.items())
+        )
+        if cpu["other"] >= 0.1:
+            print("other processes used ≥ 10% of a core: rerun for figures to keep")
         print(
             f"target p99 ≤ 100 ms and 0 lost: "
             f"{'met' if percentile(latencies, 0.99) <= 100 and lost == 0 else 'NOT met'}"

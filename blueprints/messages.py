@@ -196,6 +196,7 @@ def unread_badge():
 # published when sessions are revoked or the account is banned) and, as a safety net, every
 # SESSION_CHECK_SECONDS.
 SESSION_CHECK_SECONDS = 30.0
+NOT_A_FRAME = "Frames are JSON objects with a type."
 
 
 @limiter.limit("30 per minute")
@@ -233,67 +234,53 @@ def socket(ws):
     # A socket lives for hours: give its database connection back to the pool now; each frame
     # handled below borrows one briefly.
     db.session.remove()
-    subscription = realtime.broker().subscribe(user_id)
+    # One thread per socket (this one), asleep on the socket's own signal `ws.event`, which the
+    # socket's reader sets when a frame arrives or the connection drops, and the broker sets
+    # after queueing an event for this user. No thread polls.
+    subscription = realtime.broker().subscribe(user_id, wake=ws.event.set)
     send_lock = threading.Lock()
     state: dict = {}  # this socket's own state (random chat)
-    alive = threading.Event()
-    alive.set()
 
     def send_json(event: dict) -> None:
         with send_lock:
             ws.send(json.dumps(event))
 
-    def pump() -> None:
-        """Broker → socket; also closes the socket within a second of a revoke or ban."""
-        checked = 0.0
-        while alive.is_set():
-            try:
-                event = subscription.get(timeout=0.25)
-            except Exception:  # the broker went away (Redis restarted): the client reconnects
-                log.warning("socket of user %s lost its broker subscription", user_id)
-                with contextlib.suppress(ConnectionClosed):
-                    ws.close(reason=1011, message="broker unavailable")
-                break
-            recheck = False
-            if event is not None and event.get("type") == "sessions_changed":
-                recheck = True  # internal: not forwarded to the browser
-            elif event is not None:
-                try:
-                    send_json(event)
-                except ConnectionClosed:
-                    break
-            now = time.monotonic()
-            if recheck or now - checked >= SESSION_CHECK_SECONDS:
-                checked = now
-                with app.app_context():
-                    still = accounts.load_session_user(user_id, raw_sid) is not None
-                    db.session.remove()
-                if not still:
-                    with contextlib.suppress(ConnectionClosed):
-                        send_json({"type": "closed", "reason": "Your session has ended."})
-                        ws.close(reason=1008, message="session ended")
-                    break
-        alive.clear()
+    def session_live() -> bool:
+        with app.app_context():
+            still = accounts.load_session_user(user_id, raw_sid) is not None
+            db.session.remove()
+        return still
 
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
+    next_check = time.monotonic() + SESSION_CHECK_SECONDS
     try:
         with contextlib.suppress(ConnectionClosed):
-            while alive.is_set():
-                raw = ws.receive(timeout=1)
-                if raw is None:
-                    continue
-                try:
-                    frame = json.loads(raw)
-                    kind = frame["type"]
-                except (ValueError, KeyError, TypeError):
-                    send_json({"type": "error", "error": "Frames are JSON objects with a type."})
-                    continue
-                _handle(frame, kind, user_id, send_json, state)
+            while True:
+                ws.event.wait(max(0.0, next_check - time.monotonic()))
+                ws.event.clear()
+                # Frames first, then the queue: a wake-up that receive() clears belongs to an
+                # event that is already queued, so the drain below still sends it.
+                while (raw := ws.receive(timeout=0)) is not None:
+                    try:
+                        frame = json.loads(raw)
+                        kind = frame["type"]
+                    except (ValueError, KeyError, TypeError):
+                        send_json({"type": "error", "error": NOT_A_FRAME})
+                        continue
+                    _handle(frame, kind, user_id, send_json, state)
+                recheck = False
+                for event in subscription.drain():
+                    if event.get("type") == "sessions_changed":
+                        recheck = True  # internal: not forwarded to the browser
+                    else:
+                        send_json(event)
+                if recheck or time.monotonic() >= next_check:
+                    next_check = time.monotonic() + SESSION_CHECK_SECONDS
+                    if not session_live():  # revoked or banned: closed within a second
+                        send_json({"type": "closed", "reason": "Your session has ended."})
+                        ws.close(reason=1008, message="session ended")
+                        break
     finally:
-        alive.clear()
         subscription.close()
-        thread.join(2)
         if state:
             from blueprints import random_chat
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import current_app, g, has_request_context
 from flask_login import current_user
 
@@ -56,11 +58,24 @@ def context() -> dict:
         "csp_nonce": getattr(g, "csp_nonce", ""),
     }
     if current_user.is_authenticated:
-        from services import ledger, likes
+        from services import ledger, likes, messaging
 
-        context["nav_credits"] = ledger.wallet_balance(current_user.id)
-        context["nav_unread"] = likes.unread_count(current_user.id)
-        from services import messaging
-
-        context["nav_unread_messages"] = messaging.unread_total(current_user.id)
+        # Called by base.html only: fragments (htmx swaps, which are most requests on a busy
+        # chat) render without the navigation bar and so without these three queries.
+        user_id = current_user.id
+        context["nav_credits"] = _once(lambda: ledger.wallet_balance(user_id))
+        context["nav_unread"] = _once(lambda: likes.unread_count(user_id))
+        context["nav_unread_messages"] = _once(lambda: messaging.unread_total(user_id))
     return context
+
+
+def _once(compute: Callable[[], int]) -> Callable[[], int]:
+    """`compute`, run at most once (a page may show a count twice)."""
+    result: list[int] = []
+
+    def value() -> int:
+        if not result:
+            result.append(compute())
+        return result[0]
+
+    return value

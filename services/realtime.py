@@ -4,6 +4,11 @@
 (with Redis) in any process. Events are small JSON dicts; the socket handler turns them into
 HTML. Persist first, then publish: a lost event is recovered by the client's catch-up on
 reconnect (it sends the last message id it has), never the other way round.
+
+Local delivery costs no thread per socket: an event is put on the subscription's queue and the
+subscription's `wake` callback (the socket's own "something arrived" signal) is called, so the
+socket's thread, which sleeps on that one signal, sends it. With Redis, one listener thread per
+process feeds every local queue.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Protocol
 
 from flask import Flask, current_app
@@ -21,18 +27,24 @@ from flask import Flask, current_app
 class Subscription(Protocol):
     def get(self, timeout: float) -> dict | None: ...
 
+    def drain(self) -> list[dict]: ...
+
     def close(self) -> None: ...
 
 
 class Broker(Protocol):
     def publish(self, user_id: int, event: dict) -> None: ...
 
-    def subscribe(self, user_id: int) -> Subscription: ...
+    def publish_many(self, events: list[tuple[int, dict]]) -> None: ...
+
+    def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> Subscription: ...
 
 
 class _LocalSubscription:
-    def __init__(self, broker: InProcessBroker, user_id: int) -> None:
-        self.broker, self.user_id = broker, user_id
+    def __init__(
+        self, broker: InProcessBroker, user_id: int, wake: Callable[[], None] | None
+    ) -> None:
+        self.broker, self.user_id, self.wake = broker, user_id, wake
         self.queue: queue.Queue[dict] = queue.Queue(maxsize=1000)
 
     def get(self, timeout: float) -> dict | None:
@@ -40,6 +52,14 @@ class _LocalSubscription:
             return self.queue.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def drain(self) -> list[dict]:
+        """Every event queued so far, oldest first, without waiting."""
+        events = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                events.append(self.queue.get_nowait())
+        return events
 
     def close(self) -> None:
         self.broker._remove(self)
@@ -59,9 +79,16 @@ class InProcessBroker:
             # A stuck client catches up from the database when it reconnects.
             with contextlib.suppress(queue.Full):
                 subscription.queue.put_nowait(event)
+            if subscription.wake is not None:
+                subscription.wake()  # after the put: the woken socket drains its queue
 
-    def subscribe(self, user_id: int) -> _LocalSubscription:
-        subscription = _LocalSubscription(self, user_id)
+    def publish_many(self, events: list[tuple[int, dict]]) -> None:
+        for user_id, event in events:
+            self.publish(user_id, event)
+
+    def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> _LocalSubscription:
+        """`wake` is called (from the publishing thread) after each event is queued."""
+        subscription = _LocalSubscription(self, user_id, wake)
         with self._lock:
             self._subscribers[user_id].append(subscription)
         return subscription
@@ -100,9 +127,16 @@ class RedisBroker:
     def publish(self, user_id: int, event: dict) -> None:
         self.connection.publish(self.channel(user_id), json.dumps(event))
 
-    def subscribe(self, user_id: int) -> _LocalSubscription:
+    def publish_many(self, events: list[tuple[int, dict]]) -> None:
+        """One round trip to Redis for all of them (a message goes to two people)."""
+        pipe = self.connection.pipeline(transaction=False)
+        for user_id, event in events:
+            pipe.publish(self.channel(user_id), json.dumps(event))
+        pipe.execute()
+
+    def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> _LocalSubscription:
         self._ensure_listener()
-        return self.local.subscribe(user_id)
+        return self.local.subscribe(user_id, wake)
 
     def _ensure_listener(self) -> None:
         with self._lock:
@@ -173,9 +207,12 @@ def _install_listeners() -> None:
 
     @event.listens_for(Session, "after_commit")
     def _publish_pending(session: Session) -> None:
+        by_app: dict[Flask, list[tuple[int, dict]]] = defaultdict(list)
         for app, user_id, payload in session.info.pop(_PENDING, []):
+            by_app[app].append((user_id, payload))
+        for app, events in by_app.items():
             try:
-                broker(app).publish(user_id, payload)
+                broker(app).publish_many(events)
             except Exception:  # a broker outage must not turn a commit into an error
                 import logging
 

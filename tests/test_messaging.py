@@ -358,3 +358,20 @@ def test_two_processes_share_one_redis(postgres_url, redis_url):
         _cleanup(app_a)
         with app_b.app_context():
             db.engine.dispose()
+
+
+def test_an_open_socket_needs_no_thread_of_its_own_beyond_its_connection(live_server):
+    """Per socket: the server's request thread and its WebSocket reader, plus the test client's
+    reader here; no pump thread per socket (the broker wakes the request thread)."""
+    app = live_server.app
+    cookies = [_login_cookie(app, f"s{i}@example.com") for i in range(4)]
+    before = threading.active_count()
+    sockets = [_socket(live_server.url, cookie) for cookie in cookies]
+    try:
+        for ws in sockets:
+            ws.send(json.dumps({"type": "hello", "last_id": 0}))
+            _receive(ws, "ready")
+        assert threading.active_count() - before <= 3 * len(sockets)
+    finally:
+        for ws in sockets:
+            _close(ws)

@@ -1,0 +1,59 @@
+"""The broker (SPEC §4): events reach each open socket of a user once, in order, and wake the
+socket's own thread instead of a thread per socket polling a queue."""
+
+from __future__ import annotations
+
+import threading
+
+from services import realtime
+
+
+class Waker:
+    """Records what a socket's thread would find in its queue each time it is woken."""
+
+    def __init__(self) -> None:
+        self.woken = threading.Event()
+        self.subscription: realtime.Subscription | None = None
+        self.seen: list[dict] = []
+
+    def __call__(self) -> None:
+        self.seen.extend(self.subscription.drain())  # the event is queued before the wake-up
+        self.woken.set()
+
+
+def test_a_message_reaches_both_people_in_order_and_wakes_their_sockets():
+    broker = realtime.InProcessBroker()
+    luna, sam = Waker(), Waker()
+    luna.subscription = broker.subscribe(1, wake=luna)
+    sam.subscription = broker.subscribe(2, wake=sam)
+    events = [{"type": "message", "id": i} for i in range(3)]
+    broker.publish_many([(1, e) for e in events] + [(2, events[0])])
+    assert luna.seen == events and sam.seen == [events[0]]
+    assert broker.online(1)
+    luna.subscription.close()
+    assert not broker.online(1)
+    broker.publish(1, {"type": "message", "id": 9})
+    assert luna.seen == events  # a closed subscription gets nothing more
+
+
+def test_a_subscription_without_a_wake_up_still_queues():
+    broker = realtime.InProcessBroker()
+    inbox = broker.subscribe(5)
+    broker.publish(5, {"type": "typing", "from": 6})
+    assert inbox.get(timeout=1) == {"type": "typing", "from": 6}
+    assert inbox.get(timeout=0.01) is None and inbox.drain() == []
+
+
+def test_through_redis_one_listener_wakes_each_local_socket(redis_url):
+    broker = realtime.RedisBroker(redis_url)
+    luna, sam = Waker(), Waker()
+    luna.subscription = broker.subscribe(11, wake=luna)
+    sam.subscription = broker.subscribe(12, wake=sam)
+    event = {"type": "message", "id": 42, "sender_id": 12, "recipient_id": 11}
+    broker.publish_many([(11, event), (12, event)])
+    assert luna.woken.wait(5) and sam.woken.wait(5)
+    assert luna.seen == [event] and sam.seen == [event]
+    listeners = [t for t in threading.enumerate() if t.name == "amora-redis-broker"]
+    assert len(listeners) == 1
+    luna.subscription.close()
+    sam.subscription.close()
