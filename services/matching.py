@@ -20,12 +20,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import Select, String, case, func, literal, select
 from sqlalchemy.orm import aliased
 
 from extensions import db
 from models import MatchAnswer, User
-from services import clock
+from services import clock, sql
 from services.errors import NotFound, ValidationFailed
 
 IMPORTANCE = {
@@ -68,10 +68,11 @@ def _sat(numerator: int, denominator: int) -> float:
     return 1.0 if denominator == 0 else numerator / denominator
 
 
-def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
-    """Match % between me and each of `other_ids` (None where it is not shown)."""
-    if not other_ids:
-        return {}
+def scores(me_id: int, others) -> Select:
+    """One row per person of `others` (a list of user ids, or a SELECT of them) who shares a
+    question with me: user_id, Σ importance of my questions they answered acceptably, Σ my
+    importance, the same two the other way round, and the number of questions in common.
+    `percentage_of()` turns a row into the match %."""
     mine, theirs = aliased(MatchAnswer), aliased(MatchAnswer)
     one = literal(1)
     i_accept = case(
@@ -80,28 +81,47 @@ def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]
     they_accept = case(
         (theirs.acceptable.op("&")(one.op("<<")(mine.choice)) != 0, theirs.importance), else_=0
     )
-    rows = db.session.execute(
+    among = (
+        sql.in_values(theirs.user_id, others)
+        if isinstance(others, list)
+        else theirs.user_id.in_(others)
+    )
+    return (
         select(
-            theirs.user_id,
-            func.sum(i_accept),
-            func.sum(mine.importance),
-            func.sum(they_accept),
-            func.sum(theirs.importance),
-            func.count(),
+            theirs.user_id.label("user_id"),
+            func.sum(i_accept).label("i_accept"),
+            func.sum(mine.importance).label("i_weigh"),
+            func.sum(they_accept).label("they_accept"),
+            func.sum(theirs.importance).label("they_weigh"),
+            func.count().label("common"),
         )
         .join(theirs, theirs.question_id == mine.question_id)
         .where(
             mine.user_id == me_id,
-            theirs.user_id.in_(other_ids),
-            mine.question_id.in_(list(bank())),  # a question removed from the bank stops counting
+            among,
+            # A question removed from the bank stops counting.
+            sql.in_values(mine.question_id, list(bank()), String),
         )
         .group_by(theirs.user_id)
-    ).all()
+    )
+
+
+def percentage_of(i_accept, i_weigh, they_accept, they_weigh, common) -> int | None:
+    """The match % from one row of `scores()` (all None: no question in common)."""
+    if common is None:
+        return None
+    return percentage(
+        _sat(int(i_accept), int(i_weigh)), _sat(int(they_accept), int(they_weigh)), int(common)
+    )
+
+
+def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
+    """Match % between me and each of `other_ids` (None where it is not shown)."""
+    if not other_ids:
+        return {}
     result: dict[int, int | None] = dict.fromkeys(other_ids)
-    for user_id, num_a, den_a, num_b, den_b, common in rows:
-        result[user_id] = percentage(
-            _sat(int(num_a), int(den_a)), _sat(int(num_b), int(den_b)), int(common)
-        )
+    for user_id, *sums in db.session.execute(scores(me_id, list(other_ids))):
+        result[user_id] = percentage_of(*sums)
     return result
 
 
