@@ -9,7 +9,8 @@
 3. Sorting and the keyset cursor (sort value, user id) pick one page; match % is computed for
    the page alone, except when sorting by it.
 4. Sorting by match % ranks a bounded pool: the MATCH_POOL most recently active people nearby
-   who fit the filters, scored in the same statement that picks them. Pages walk that pool.
+   who fit the filters, picked in SQL, then scored in one statement (their ids as one array
+   parameter). Pages walk that pool.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, null, or_, select
 
 from extensions import db
 from models import Block, Like, Photo, Profile, ProfileInterest, User
@@ -187,12 +188,15 @@ def _nearby(me: User, me_profile: Profile, filters: Filters, now: dt.datetime) -
     # Born after `oldest` (not yet age_max + 1) and on or before `youngest` (age_min reached).
     youngest = _years_before(today, filters.age_min)
     oldest = _years_before(today, filters.age_max + 1)
+    # created_at only when sorting by it: the others are answered from ix_profiles_discover
+    # alone, without visiting the table.
+    created_at = Profile.created_at if filters.sort == "newest" else null()
     query = (
         select(
             Profile.user_id,
             Profile.latitude,
             Profile.longitude,
-            Profile.created_at,
+            created_at.label("created_at"),
             User.last_active_at,
         )
         .join(User, User.id == Profile.user_id)
@@ -251,26 +255,16 @@ def _within(lat: float, lon: float, radius_km: float):
 
 
 def _match_pool(me: User, near: Select) -> tuple[list, dict[int, int | None]]:
-    """Sort by match %: the MATCH_POOL most recently active of the people nearby, each with
-    their match %, in one statement. Scoring everyone in a dense city would make each page cost
-    as much as the whole city; the pool bounds it, as large dating sites do."""
-    pool = (
-        near.order_by(User.last_active_at.desc().nulls_last(), Profile.user_id.desc())
-        .limit(MATCH_POOL)
-        .cte("pool")
-    )
-    scored = matching.scores(me.id, select(pool.c.user_id)).subquery("scored")
+    """Sort by match %: the MATCH_POOL most recently active of the people nearby, with their
+    match %. Scoring everyone in a dense city would make each page cost as much as the whole
+    city; the pool bounds it, as large dating sites do. (One statement joining the pool to the
+    scores was tried: SQLite then scans the scores once per pool row.)"""
     rows = db.session.execute(
-        select(
-            pool,
-            scored.c.i_accept,
-            scored.c.i_weigh,
-            scored.c.they_accept,
-            scored.c.they_weigh,
-            scored.c.common,
-        ).outerjoin(scored, scored.c.user_id == pool.c.user_id)
+        near.order_by(User.last_active_at.desc().nulls_last(), Profile.user_id.desc()).limit(
+            MATCH_POOL
+        )
     ).all()
-    return rows, {row[0]: matching.percentage_of(*row[5:]) for row in rows}
+    return rows, matching.match_percentages(me.id, [row[0] for row in rows])
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
