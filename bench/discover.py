@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/discover.py [--profiles 100000,1000000] [--queries 1000]
            [--database sqlite|postgres|both] [--answers-per-profile 8] [--pg-admin-url URL]
-           [--seed 7] [--sample 100] [--no-explain] [--markdown]
+           [--seed 7] [--sample 100] [--no-explain] [--markdown] [--keep DIR [--seed-only]]
 
 For each database and size: a fresh database (a SQLite file in a temporary directory, or
 `amora_bench_discover_<random>` on the server of --pg-admin-url, dropped at the end), migrated,
@@ -20,6 +20,18 @@ to the returned cards, on a fresh session (as a request would be). Prints p50/p9
 number of candidates in the radius, a breakdown of where the time goes on a sample of queries,
 and (PostgreSQL) EXPLAIN ANALYZE of the candidate query and of the match % query of a query
 near the p95. Targets: p95 ≤ 25 ms at 100k, and at 1M at most twice the 100k figure.
+
+Seeding 1M takes minutes; to measure without reseeding, --keep DIR keeps the databases (SQLite
+files DIR/discover-<size>_s<seed>.db, PostgreSQL databases amora_bench_discover_<size>_s<seed>)
+with a sidecar DIR/<database>-<size>_s<seed>.json of the searchers, and later runs with the same
+--keep reuse them (migrating them first). --seed-only seeds (or migrates) and stops, so that
+the seeding can run outside an exclusive lock and only the queries inside it:
+
+    .venv/bin/python bench/discover.py --keep /tmp/discover-dbs --seed-only
+    flock -x /tmp/amora-bench.lock .venv/bin/python bench/discover.py --keep /tmp/discover-dbs \
+        --database sqlite --profiles 1000000
+
+Remove a kept database with its sidecar (`rm DIR/*`, `dropdb amora_bench_discover_…`).
 """
 
 from __future__ import annotations

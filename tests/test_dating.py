@@ -380,3 +380,21 @@ def test_profile_pages_and_blocked_profiles_are_404(app):
     assert auth.client.get(f"/people/{them_id}").status_code == 404
     assert auth.post(f"/people/{them_id}/like", headers={"HX-Request": "true"}).status_code == 404
     assert auth.client.get("/people/99999").status_code == 404
+
+
+def test_the_match_sort_says_whom_it_ranks(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    with app.app_context():
+        from services import accounts
+
+        me = accounts.find_by_email("ana@example.com")
+        dater("Leo", gender="man")
+        profiles.update_basics(me, gender="woman", seeking=["man"], age_min=20, age_max=50, bio="")
+        profiles.set_location_coordinates(me, *PARIS)
+    by_match = auth.client.get("/discover/results?sort=match")
+    assert by_match.status_code == 200 and b"Leo" in by_match.data
+    assert b"ranks the 500 people who fit these filters and were active most recently" in (
+        by_match.data
+    )
+    assert b"were active most recently" not in auth.client.get("/discover?sort=distance").data
