@@ -21,7 +21,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, exists, func, null, or_, select
+from sqlalchemy import Select, and_, exists, func, null, or_, select, text
 
 from extensions import db
 from models import Block, Like, Photo, Profile, ProfileInterest, User
@@ -145,6 +145,12 @@ def search(
     me_profile = profiles.require_complete(me)
     after = _decode(cursor)
     now = clock.now()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # psycopg prepares a statement run often; PostgreSQL's generic plan for `= ANY($1)`
+        # does not know the list is short and may read every answer to my questions (seconds
+        # at 1M people). Plan each search for its values, and without JIT for these short ones.
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        db.session.execute(text("SET LOCAL jit = off"))
     near = _nearby(me, me_profile, filters, now)
     if filters.sort == "match":
         rows, percentages = _match_pool(me, near)
