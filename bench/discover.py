@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/discover.py [--profiles 100000,1000000] [--queries 1000]
            [--database sqlite|postgres|both] [--answers-per-profile 8] [--pg-admin-url URL]
-           [--seed 7] [--sample 100] [--no-explain] [--markdown]
+           [--seed 7] [--sample 100] [--no-explain] [--markdown] [--keep DIR [--seed-only]]
 
 For each database and size: a fresh database (a SQLite file in a temporary directory, or
 `amora_bench_discover_<random>` on the server of --pg-admin-url, dropped at the end), migrated,
@@ -20,6 +20,18 @@ to the returned cards, on a fresh session (as a request would be). Prints p50/p9
 number of candidates in the radius, a breakdown of where the time goes on a sample of queries,
 and (PostgreSQL) EXPLAIN ANALYZE of the candidate query and of the match % query of a query
 near the p95. Targets: p95 ≤ 25 ms at 100k, and at 1M at most twice the 100k figure.
+
+Seeding 1M takes minutes; to measure without reseeding, --keep DIR keeps the databases (SQLite
+files DIR/discover-<size>_s<seed>.db, PostgreSQL databases amora_bench_discover_<size>_s<seed>)
+with a sidecar DIR/<database>-<size>_s<seed>.json of the searchers, and later runs with the same
+--keep reuse them (migrating them first). --seed-only seeds (or migrates) and stops, so that
+the seeding can run outside an exclusive lock and only the queries inside it:
+
+    .venv/bin/python bench/discover.py --keep /tmp/discover-dbs --seed-only
+    flock -x /tmp/amora-bench.lock .venv/bin/python bench/discover.py --keep /tmp/discover-dbs \
+        --database sqlite --profiles 1000000
+
+Remove a kept database with its sidecar (`rm DIR/*`, `dropdb amora_bench_discover_…`).
 """
 
 from __future__ import annotations
@@ -719,7 +731,38 @@ class Result:
     plans: str = ""
 
 
-def run(url: str, label: str, size: int, args) -> Result:
+def _load_sidecar(path: Path, args):
+    """What a kept database was seeded with, or None when it has to be (re)seeded."""
+    import json
+
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    if saved["queries"] != args.queries or saved["answers_per_profile"] != args.answers_per_profile:
+        raise SystemExit(f"{path} was seeded with other options; remove it and its database")
+    searchers = [Searcher(**s) for s in saved["searchers"]]
+    return saved["seed_s"], saved["answers"], saved["counts"], searchers
+
+
+def _save_sidecar(path: Path, args, seed_s, answers, counts, searchers) -> None:
+    import dataclasses
+    import json
+
+    path.write_text(
+        json.dumps(
+            {
+                "queries": args.queries,
+                "answers_per_profile": args.answers_per_profile,
+                "seed_s": seed_s,
+                "answers": answers,
+                "counts": counts,
+                "searchers": [dataclasses.asdict(s) for s in searchers],
+            }
+        )
+    )
+
+
+def run(url: str, label: str, size: int, args, sidecar: Path | None = None) -> Result | None:
     from flask_migrate import upgrade
 
     from app import create_app
@@ -738,19 +781,30 @@ def run(url: str, label: str, size: int, args) -> Result:
         counts.update(likes=len(likes), blocks=len(blocks))
         return likes, blocks
 
+    saved = _load_sidecar(sidecar, args) if sidecar is not None else None
     with app.app_context():
         upgrade()
         dialect = db.engine.dialect.name
-        began = time.perf_counter()
-        batches = generate(size, args.answers_per_profile, args.seed, searcher_ids, population)
-        (seed_postgres if dialect == "postgresql" else seed_sqlite)(batches, extras)
-        seed_s = time.perf_counter() - began
-        print(
-            f"{label}, {size:,} profiles: seeded in {seed_s:.0f} s ({population.answers:,} "
-            f"answers, {counts['likes']:,} likes and passes, {counts['blocks']:,} blocks)",
-            flush=True,
-        )
-        searchers = [population.searchers[i] for i in sorted(searcher_ids)]
+        if saved is None:
+            began = time.perf_counter()
+            batches = generate(size, args.answers_per_profile, args.seed, searcher_ids, population)
+            (seed_postgres if dialect == "postgresql" else seed_sqlite)(batches, extras)
+            seed_s = time.perf_counter() - began
+            print(
+                f"{label}, {size:,} profiles: seeded in {seed_s:.0f} s ({population.answers:,} "
+                f"answers, {counts['likes']:,} likes and passes, {counts['blocks']:,} blocks)",
+                flush=True,
+            )
+            searchers = [population.searchers[i] for i in sorted(searcher_ids)]
+            if sidecar is not None:
+                _save_sidecar(sidecar, args, seed_s, population.answers, counts, searchers)
+        else:
+            seed_s, population.answers, counts, searchers = saved
+            print(f"{label}, {size:,} profiles: reusing the kept database", flush=True)
+        if args.seed_only:
+            db.session.remove()
+            db.engine.dispose()
+            return None
         random.Random(args.seed).shuffle(searchers)
         passes = {}
         for sort in ("match", "distance"):
@@ -855,8 +909,9 @@ def markdown(results: list[Result], args) -> str:
     lines = [
         f"## Discover search (`bench/discover.py --queries {args.queries}`)",
         "",
-        "2026-11-25 · 2 vCPU AMD EPYC, 23 GiB, Debian 12, Python 3.11.7, SQLite 3.40, "
-        "PostgreSQL 15 (default settings) · `discover.parse_filters` + `discover.search`, first "
+        f"{dt.date.today().isoformat()} · 2 vCPU AMD EPYC, 23 GiB, Debian 12, Python 3.11.7, "
+        "SQLite 3.40, PostgreSQL 15 (default settings) · `discover.parse_filters` + "
+        "`discover.search`, first "
         f"page of 20, radius {RADIUS_KM} km, the age range and genders the searcher seeks, "
         f"{args.queries} random searchers; about {args.answers_per_profile} match answers per "
         "profile.",
@@ -893,14 +948,43 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=100, help="queries in the breakdown")
     parser.add_argument("--no-explain", action="store_true")
     parser.add_argument("--markdown", action="store_true", help="print a BENCHMARKS.md section")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the databases (SQLite files and a sidecar per database in DIR, PostgreSQL "
+        "databases amora_bench_discover_<size>_s<seed>) and reuse them on the next run",
+    )
+    parser.add_argument(
+        "--seed-only", action="store_true", help="seed (with --keep) and stop before the queries"
+    )
     args = parser.parse_args()
+    if args.seed_only and not args.keep:
+        parser.error("--seed-only needs --keep")
     sizes = [int(s.replace("_", "")) for s in args.profiles.split(",") if s.strip()]
     databases = ("sqlite", "postgres") if args.database == "both" else (args.database,)
 
+    keep = Path(args.keep).resolve() if args.keep else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     for database in databases:
         for size in sizes:
-            if database == "sqlite":
+            if keep is not None:
+                tag = f"{size}_s{args.seed}"
+                sidecar = keep / f"{database}-{tag}.json"
+                if database == "sqlite":
+                    url = f"sqlite:///{keep}/discover-{tag}.db"
+                    if not sidecar.exists():
+                        Path(f"{keep}/discover-{tag}.db").unlink(missing_ok=True)
+                else:
+                    name = f"amora_bench_discover_{tag}"
+                    if not sidecar.exists():
+                        drop_database(args.pg_admin_url, name)
+                        create_database(args.pg_admin_url, name)
+                    url = database_url(args.pg_admin_url, name)
+                label = "SQLite" if database == "sqlite" else "PostgreSQL"
+                result = run(url, label, size, args, sidecar)
+            elif database == "sqlite":
                 with tempfile.TemporaryDirectory(prefix="amora-bench-discover-") as directory:
                     result = run(f"sqlite:///{directory}/discover.db", "SQLite", size, args)
             else:
@@ -911,6 +995,8 @@ def main() -> int:
                     result = run(url, "PostgreSQL", size, args)
                 finally:
                     drop_database(args.pg_admin_url, name)
+            if result is None:  # --seed-only
+                continue
             print_result(result, args)
             results.append(result)
 

@@ -73,6 +73,7 @@ def _results(profile: Profile, template: str):
         more_url=more_url,
         errors=errors,
         first_page=not args.get("cursor"),
+        match_pool=discover.MATCH_POOL,
     ), status
 
 

@@ -35,8 +35,18 @@ class Profile(db.Model):
         CheckConstraint("age_min >= 18 AND age_max <= 120 AND age_min <= age_max", name="ages"),
         CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude"),
         CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude"),
-        # The bounding-box prefilter of discovery: latitude range first, then longitude.
-        Index("ix_profiles_geo", "latitude", "longitude"),
+        # The bounding-box prefilter of discovery: the genders sought (a short IN list), then
+        # the latitude range, then longitude and the filters checked inside the index; on
+        # PostgreSQL it also carries user_id, so the scan need not visit the table.
+        Index(
+            "ix_profiles_discover",
+            "gender",
+            "latitude",
+            "longitude",
+            "date_of_birth",
+            "discoverable",
+            postgresql_include=["user_id"],
+        ),
         Index("ix_profiles_dob", "date_of_birth"),
     )
 

@@ -20,12 +20,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import case, func, literal, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, case, func, literal, select
 
 from extensions import db
 from models import MatchAnswer, User
-from services import clock
+from services import clock, sql
 from services.errors import NotFound, ValidationFailed
 
 IMPORTANCE = {
@@ -68,11 +67,10 @@ def _sat(numerator: int, denominator: int) -> float:
     return 1.0 if denominator == 0 else numerator / denominator
 
 
-def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
-    """Match % between me and each of `other_ids` (None where it is not shown)."""
-    if not other_ids:
-        return {}
-    mine, theirs = aliased(MatchAnswer), aliased(MatchAnswer)
+def _sums(mine, theirs) -> list:
+    """The sums of the formula over the questions both answered, labelled for `percentage_of`:
+    Σ importance of my questions they answered acceptably, Σ my importance, the same two the
+    other way round, and the number of questions in common."""
     one = literal(1)
     i_accept = case(
         (mine.acceptable.op("&")(one.op("<<")(theirs.choice)) != 0, mine.importance), else_=0
@@ -80,28 +78,61 @@ def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]
     they_accept = case(
         (theirs.acceptable.op("&")(one.op("<<")(mine.choice)) != 0, theirs.importance), else_=0
     )
-    rows = db.session.execute(
-        select(
-            theirs.user_id,
-            func.sum(i_accept),
-            func.sum(mine.importance),
-            func.sum(they_accept),
-            func.sum(theirs.importance),
-            func.count(),
-        )
-        .join(theirs, theirs.question_id == mine.question_id)
+    return [
+        func.sum(i_accept).label("i_accept"),
+        func.sum(mine.importance).label("i_weigh"),
+        func.sum(they_accept).label("they_accept"),
+        func.sum(theirs.importance).label("they_weigh"),
+        func.count(mine.user_id).label("common"),
+    ]
+
+
+def _answers(name: str):
+    return MatchAnswer.__table__.alias(name)
+
+
+def _my_questions(me_id: int) -> list[str]:
+    """My questions still in the bank (a question removed from it stops counting). Read first:
+    a handful of values both sides are then looked up by, so the planner starts from them
+    rather than from every answer of every other person."""
+    return sorted(answered_ids(me_id) & bank().keys())
+
+
+def scores(me_id: int, other_ids: list[int]) -> Select:
+    """One row per person of `other_ids` who shares a question with me: user_id and the sums
+    of `_sums()`. `percentage_of()` turns the sums into the match %."""
+    mine_table, theirs_table = _answers("mine"), _answers("theirs")
+    mine, theirs = mine_table.c, theirs_table.c
+    questions = _my_questions(me_id)
+    return (
+        select(theirs.user_id.label("user_id"), *_sums(mine, theirs))
+        .select_from(mine_table.join(theirs_table, theirs.question_id == mine.question_id))
         .where(
             mine.user_id == me_id,
-            theirs.user_id.in_(other_ids),
-            mine.question_id.in_(list(bank())),  # a question removed from the bank stops counting
+            mine.question_id.in_(questions),
+            theirs.question_id.in_(questions),
+            sql.in_values(theirs.user_id, other_ids),
         )
         .group_by(theirs.user_id)
-    ).all()
+    )
+
+
+def percentage_of(i_accept, i_weigh, they_accept, they_weigh, common) -> int | None:
+    """The match % from the sums of `_sums()`."""
+    if not common:
+        return None
+    return percentage(
+        _sat(int(i_accept), int(i_weigh)), _sat(int(they_accept), int(they_weigh)), int(common)
+    )
+
+
+def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
+    """Match % between me and each of `other_ids` (None where it is not shown)."""
+    if not other_ids:
+        return {}
     result: dict[int, int | None] = dict.fromkeys(other_ids)
-    for user_id, num_a, den_a, num_b, den_b, common in rows:
-        result[user_id] = percentage(
-            _sat(int(num_a), int(den_a)), _sat(int(num_b), int(den_b)), int(common)
-        )
+    for user_id, *sums in db.session.execute(scores(me_id, list(other_ids))):
+        result[user_id] = percentage_of(*sums)
     return result
 
 

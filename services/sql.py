@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
@@ -15,3 +18,20 @@ def insert_ignore(model, values: dict, index_elements: list[str], index_where=No
     db.session.execute(
         statement.on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
     )
+
+
+SQLITE_MAX_LISTED = 30_000  # below SQLite's limit of 32,766 bind parameters per statement
+
+
+def in_values(column, values: list, element_type=Integer):
+    """`column IN values` sent as one parameter — a PostgreSQL array (`= ANY(:values)`) or a
+    JSON list on SQLite (`IN (SELECT value FROM json_each(:values))`) — rather than one bind
+    parameter per value, which costs driver and SQLAlchemy work per id for long lists."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element_type)))
+    if len(values) <= SQLITE_MAX_LISTED:
+        # SQLite looks up an index once per listed value only for a literal list: from
+        # json_each it may scan every answer to a question instead (seconds at 1M people).
+        return column.in_(list(values))
+    listed = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+    return column.in_(select(listed.c.value))

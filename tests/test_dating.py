@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import random
 
 import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from extensions import db
-from models import Like, Match, Notification, Report
-from services import discover, ledger, likes, matching, profiles, safety
+from models import Like, Match, Notification, Profile, Report, User
+from services import clock, discover, geo, ledger, likes, matching, profiles, safety, sql
 from services.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tests.conftest import AuthActions
 from tests.dating_helpers import answer, dater
@@ -250,6 +252,107 @@ def test_sort_by_match(ctx):
     assert found(me, sort="match")[:2] == ["Good", "Bad"]
 
 
+def _agreeing_on(me, other, agreed: int) -> None:
+    """`other` answers q001–q004 as `me` accepts on `agreed` of them (and the reverse):
+    match % 75, 50, 25 or 0 for 4, 3, 2, 1 agreements."""
+    for number, qid in enumerate(("q001", "q002", "q003", "q004")):
+        choice = 0 if number < agreed else 1
+        answer(other, qid, choice, [choice], 50)
+
+
+def _active_minutes_ago(user, minutes: int) -> None:
+    user.last_active_at = clock.now() - dt.timedelta(minutes=minutes)
+    db.session.commit()
+
+
+def test_sort_by_match_ranks_only_the_most_recently_active_nearby(ctx, monkeypatch):
+    monkeypatch.setattr(discover, "MATCH_POOL", 3)
+    me = dater("Me")
+    for qid in ("q001", "q002", "q003", "q004"):
+        answer(me, qid, 0, [0], 50)
+    people = {}
+    for name, agreed, minutes in [
+        ("Recent50", 3, 1),
+        ("Recent25", 2, 2),
+        ("Recent75", 4, 3),
+        ("Idle75", 4, 60),  # the best matches, but less recently active than the pool
+        ("Idler75", 4, 600),
+    ]:
+        people[name] = dater(name)
+        _agreeing_on(me, people[name], agreed)
+        _active_minutes_ago(people[name], minutes)
+    assert found(me, sort="match") == ["Recent75", "Recent50", "Recent25"]
+    assert len(found(me, sort="distance")) == 5  # the pool bounds only the match sort
+    _active_minutes_ago(people["Idle75"], 0)  # back: in the pool, and Recent75 drops out
+    assert found(me, sort="match") == ["Idle75", "Recent50", "Recent25"]
+
+
+def test_match_pages_walk_the_whole_pool_once_in_order(ctx, monkeypatch):
+    monkeypatch.setattr(discover, "MATCH_POOL", 12)
+    me = dater("Me")
+    for qid in ("q001", "q002", "q003", "q004"):
+        answer(me, qid, 0, [0], 50)
+    for i in range(15):
+        person = dater(f"P{i:02d}")
+        _agreeing_on(me, person, 1 + i % 4)
+        _active_minutes_ago(person, i)  # P00 the most recent; P12–P14 fall outside the pool
+    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+    cards, cursor, pages = [], None, 0
+    while True:
+        page, cursor = discover.search(me, filters, cursor, limit=5)
+        cards += page
+        pages += 1
+        if cursor is None:
+            break
+    names = [c.display_name for c in cards]
+    assert pages == 3 and len(names) == len(set(names)) == 12
+    assert set(names) == {f"P{i:02d}" for i in range(12)}
+    assert [c.match for c in cards] == sorted((c.match for c in cards), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("centre", "radius"),
+    [((-18.14, 178.43), 300), ((89.3, 10.0), 400), ((48.8566, 2.3522), 50)],
+    ids=["across the antimeridian", "round the north pole", "in a city"],
+)
+def test_discover_finds_exactly_the_people_within_the_radius(ctx, centre, radius):
+    """The SQL distance filter against brute force over the stored (rounded) positions."""
+    rng = random.Random(radius)
+    me = dater("Me", lat=centre[0], lon=centre[1])
+    for i in range(30):
+        lat, lon = _destination(*centre, rng.uniform(0, 1.6 * radius), rng.uniform(0, 360))
+        dater(f"P{i:02d}", lat=lat, lon=lon)
+    mine = profiles.get(me.id)
+    expected = {
+        p.user.display_name
+        for p in db.session.scalars(select(Profile).where(Profile.user_id != me.id))
+        if geo.haversine_km(mine.latitude, mine.longitude, p.latitude, p.longitude) <= radius
+    }
+    assert 0 < len(expected) < 30
+    for sort in ("distance", "match", "newest"):
+        filters = discover.parse_filters(mine, MultiDict({"radius": str(radius), "sort": sort}))
+        cards, _ = discover.search(me, filters, limit=100)
+        assert {c.display_name for c in cards} == expected, sort
+
+
+def _destination(lat, lon, km, bearing_deg):
+    d = km / geo.EARTH_RADIUS_KM
+    phi1, lam1, theta = map(math.radians, (lat, lon, bearing_deg))
+    phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(theta))
+    lam2 = lam1 + math.atan2(
+        math.sin(theta) * math.sin(d) * math.cos(phi1),
+        math.cos(d) - math.sin(phi1) * math.sin(phi2),
+    )
+    return math.degrees(phi2), (math.degrees(lam2) + 540) % 360 - 180
+
+
+def test_long_id_lists_go_as_one_parameter(ctx):
+    people = [dater(f"P{i}") for i in range(3)]
+    ids = [p.id for p in people] + list(range(10**6, 10**6 + 40_000))  # past SQLite's 32,766
+    found_ids = db.session.scalars(select(User.id).where(sql.in_values(User.id, ids))).all()
+    assert sorted(found_ids) == sorted(p.id for p in people)
+
+
 # --- over HTTP -------------------------------------------------------------------------------
 
 
@@ -292,3 +395,21 @@ def test_a_refused_answer_keeps_what_was_picked(app):
     answered = auth.post("/questions", {**form, "acceptable": "2"}, headers={"HX-Request": "true"})
     assert answered.status_code == 200
     assert " checked" not in answered.get_data(as_text=True), "the next question starts empty"
+
+
+def test_the_match_sort_says_whom_it_ranks(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    with app.app_context():
+        from services import accounts
+
+        me = accounts.find_by_email("ana@example.com")
+        dater("Leo", gender="man")
+        profiles.update_basics(me, gender="woman", seeking=["man"], age_min=20, age_max=50, bio="")
+        profiles.set_location_coordinates(me, *PARIS)
+    by_match = auth.client.get("/discover/results?sort=match")
+    assert by_match.status_code == 200 and b"Leo" in by_match.data
+    assert b"ranks the 500 people who fit these filters and were active most recently" in (
+        by_match.data
+    )
+    assert b"were active most recently" not in auth.client.get("/discover?sort=distance").data
