@@ -44,7 +44,12 @@ def test_a_subscription_without_a_wake_up_still_queues():
     assert inbox.get(timeout=0.01) is None and inbox.drain() == []
 
 
+def _listeners() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "amora-redis-broker"}
+
+
 def test_through_redis_one_listener_wakes_each_local_socket(redis_url):
+    earlier = _listeners()  # brokers of apps made by earlier tests in this process
     broker = realtime.RedisBroker(redis_url)
     luna, sam = Waker(), Waker()
     luna.subscription = broker.subscribe(11, wake=luna)
@@ -53,7 +58,6 @@ def test_through_redis_one_listener_wakes_each_local_socket(redis_url):
     broker.publish_many([(11, event), (12, event)])
     assert luna.woken.wait(5) and sam.woken.wait(5)
     assert luna.seen == [event] and sam.seen == [event]
-    listeners = [t for t in threading.enumerate() if t.name == "amora-redis-broker"]
-    assert len(listeners) == 1
+    assert len(_listeners() - earlier) == 1, "one listener for this broker's two sockets"
     luna.subscription.close()
     sam.subscription.close()
