@@ -343,3 +343,21 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TMP, ignore_errors=True)
+
+
+def hold_jobs(monkeypatch, func) -> list[tuple]:
+    """Keep `func`'s jobs from running (the others run as usual); returns the list the held
+    jobs are appended to, as (path, args, kwargs), for the test to run them when it wants."""
+    from workers import queue
+
+    held: list[tuple] = []
+    dispatch = queue._dispatch
+
+    def hold(app, job):
+        if job[0] == queue.job_path(func):
+            held.append(job)
+        else:
+            dispatch(app, job)
+
+    monkeypatch.setattr(queue, "_dispatch", hold)
+    return held

@@ -14,10 +14,10 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import Alert, User
 from services import ledger
+from tests.conftest import hold_jobs
 from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import log_in_admin_with_2fa, new_page, shot, sign_up
 from workers import ledger as ledger_jobs
-from workers import queue
 
 pytestmark = pytest.mark.browser
 REASON = "Goodwill after the failed call on 30 Nov"
@@ -32,16 +32,7 @@ def open_admin_tab(admin: Page, tab: str) -> None:
 def test_an_admin_adjusts_a_wallet_and_the_ledger_check_comes_out_clean(
     live_server, browser, page, monkeypatch
 ):
-    held: list[tuple] = []
-    dispatch = queue._dispatch
-
-    def hold_ledger_checks(app, job):
-        if job[0] == queue.job_path(ledger_jobs.run_check):
-            held.append(job)
-        else:
-            dispatch(app, job)
-
-    monkeypatch.setattr(queue, "_dispatch", hold_ledger_checks)
+    held = hold_jobs(monkeypatch, ledger_jobs.run_check)
     admin_errors: list[str] = []
     admin = new_page(browser, admin_errors)
     worker = None

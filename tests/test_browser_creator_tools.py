@@ -15,13 +15,13 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import CreatorSettings, Message, User
 from services import clock, mass_messages, subscriptions
+from tests.conftest import hold_jobs
 from tests.creator_helpers import fan as service_fan
 from tests.creator_helpers import vault_photo
 from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import new_page, shot, sign_up
 from workers import creator as creator_jobs
 from workers import messaging as messaging_jobs
-from workers import queue
 
 pytestmark = pytest.mark.browser
 SUBSCRIPTION = 50
@@ -61,16 +61,7 @@ def test_a_mass_message_with_a_ppv_photo_reaches_subscribers_who_unlock_it(
     base = live_server.url
     price = 15
     # The worker's job is held back, so the creator sees the message before it is delivered.
-    held: list[tuple] = []
-    dispatch = queue._dispatch
-
-    def hold_mass_messages(app, job):
-        if job[0] == queue.job_path(messaging_jobs.send_mass_message):
-            held.append(job)
-        else:
-            dispatch(app, job)
-
-    monkeypatch.setattr(queue, "_dispatch", hold_mass_messages)
+    held = hold_jobs(monkeypatch, messaging_jobs.send_mass_message)
     monkeypatch.setattr(mass_messages, "BATCH", 1)  # one fan per batch: progress shows steps
 
     creator_errors: list[str] = []
