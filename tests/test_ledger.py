@@ -63,6 +63,40 @@ def test_insufficient_credits_writes_nothing(ctx):
     assert wallet(fan) == 10 and ledger.verify() == []
 
 
+def test_paying_a_creator_who_has_earned_before_follows_the_same_rules(ctx):
+    """Once every account exists a spend takes a shorter road on PostgreSQL (one statement):
+    the split, the running balances, the refusals and their messages are the same."""
+    fan, creator = person(), person("Creator", creator=True)
+    paid_order(fan, 50)
+    ledger.spend(fan.id, creator.id, 10, "tip", "tip:first")  # creates the creator's account
+    db.session.commit()
+    transfer, created = ledger.spend(fan.id, creator.id, 33, "message", "msg:known")
+    db.session.commit()
+    assert created and transfer.kind == "message"
+    entries = {e.account.kind: (e.amount, e.balance_after) for e in transfer.entries}
+    assert entries["wallet"] == (-33, 7)
+    assert entries["earnings_pending"] == (26, 8 + 26)
+    assert entries["platform_revenue"][0] == 7
+    ids = [e.account_id for e in transfer.entries]
+    assert ids == sorted(ids)
+
+    with pytest.raises(ledger.InsufficientCredits) as failure:
+        ledger.spend(fan.id, creator.id, 8, "tip", "tip:short")
+    assert (failure.value.needed, failure.value.available) == (8, 7)
+    short = select(Transfer).where(Transfer.idempotency_key == "tip:short")
+    assert db.session.scalar(short) is None
+
+    with pytest.raises(DomainError, match="was used for a message transfer"):
+        ledger.spend(fan.id, creator.id, 1, "tip", "msg:known")
+
+    ledger.freeze(fan.id, "dispute")
+    db.session.commit()
+    with pytest.raises(ledger.AccountFrozen):
+        ledger.spend(fan.id, creator.id, 1, "tip", "tip:frozen")
+    assert wallet(fan) == 7 and ledger.balances(creator.id)["earnings_pending"] == 34
+    assert ledger.verify() == []
+
+
 @pytest.mark.parametrize("amount", [0, -5, 2.5, "10", True, 10**13])
 def test_bad_amounts_are_refused(ctx, amount):
     fan, creator = person(), person("Creator", creator=True)
