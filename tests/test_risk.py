@@ -7,10 +7,10 @@ import datetime as dt
 import hashlib
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from extensions import db
-from models import Alert, LoginAttempt, Order, RiskEvent, UserSession
+from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserSession
 from services import accounts, clock, devices, risk
 from tests.conftest import AuthActions, last_mail
 from tests.ledger_helpers import paid_order, person
@@ -103,6 +103,38 @@ def test_chargebacks_weigh_most(ctx):
     db.session.commit()
     points, reason = risk.refunds_and_chargebacks(signals("purchase", user))
     assert points == 60 and "chargeback" in reason
+
+
+def test_a_login_reads_every_fact_its_rules_need_in_one_statement(ctx):
+    """Login scoring runs inline: on PostgreSQL every statement is a round trip."""
+    user = person()
+    for i in range(2):
+        devices.link(person(f"Flat{i}"), fp("tablet"), None, None, notify=False)
+    devices.link(user, fp("laptop"), None, None, notify=False)
+    db.session.commit()
+    user_id = user.id  # loaded now, not inside the count below
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assessment = risk.evaluate(
+            signals(user=user, ip="203.0.113.7", fingerprint=fp("tablet"), now=clock.now())
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert {r["rule"]: r["points"] for r in assessment.reasons} == {
+        "new_device": 15,
+        "shared_device": 20,
+    }
+    risk.assess_login(db.session.get(User, user_id), "203.0.113.7", fp("tablet"))
+    db.session.commit()
+    event_row = db.session.scalars(select(RiskEvent)).one()
+    tablet = db.session.scalar(select(Device.id).where(Device.fingerprint == fp("tablet")))
+    assert event_row.device_id == tablet and event_row.score == 35
 
 
 @pytest.mark.parametrize(
