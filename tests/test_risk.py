@@ -249,6 +249,7 @@ def test_a_risky_login_without_2fa_steps_up_to_an_emailed_code(app):
         user = accounts.find_by_email("ana@example.com")
         devices.link(user, fp("home"), None, None, notify=False)
         db.session.commit()
+        user_id = user.id
     # shared by 3 others (20) + new device (15) + 3 recent failures (15) = 50 → step up
     for _ in range(3):
         auth.login(password="wrong-password-x")
@@ -262,6 +263,8 @@ def test_a_risky_login_without_2fa_steps_up_to_an_emailed_code(app):
             },
         )
     assert response.headers["Location"] == "/login/verify"
+    with app.app_context():
+        assert login_decisions(user_id) == ["step_up"]
     page = auth.client.get("/login/verify").get_data(as_text=True)
     assert "looks different from your usual ones" in page
     code = last_mail(app, "ana@example.com")
@@ -286,9 +289,64 @@ def test_a_blocked_login_is_refused(app):
             devices.link(person(f"Bot{i}"), fp("botnet"), None, None, notify=False)
         devices.link(user, fp("home"), None, None, notify=False)
         db.session.commit()
+        user_id = user.id
     response = auth.post(
         "/login",
         {"email": "ana@example.com", "password": "plum-orbit-kettle-42", "device_fp": fp("botnet")},
     )
     assert response.status_code == 403 and b"blocked" in response.data
     assert auth.client.get("/settings").status_code == 302
+    with app.app_context():  # the refusal is on record, for the admins too
+        assert login_decisions(user_id) == ["block"]
+        alert = db.session.scalars(select(Alert).where(Alert.kind == "risk_login")).one()
+        assert alert.severity == "high" and alert.user_id == user_id
+        assert db.session.scalar(select(func.count()).select_from(UserSession)) == 1  # sign-up's
+
+
+def login_decisions(user_id: int) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(RiskEvent.decision)
+            .where(RiskEvent.user_id == user_id, RiskEvent.kind == "login")
+            .order_by(RiskEvent.id)
+        )
+    )
+
+
+def test_a_login_is_one_transaction(ctx):
+    """Scoring pays no commit (a flush to disk) of its own: the RiskEvent is committed with the
+    successful attempt and the session."""
+    user = person()
+    commits = []
+
+    def count(conn):
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        step = accounts.log_in(user, "10.0.0.1", "Firefox", fp("laptop"))
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert step.decision == "allow" and step.session_token is not None
+    assert len(commits) == 1
+    assert login_decisions(user.id) == ["allow"]
+    assert db.session.scalar(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.user_id == user.id, LoginAttempt.succeeded.is_(True))
+    )
+    assert accounts.load_session_user(user.id, step.session_token) == user
+
+
+def test_a_login_that_cannot_start_its_session_leaves_nothing_written(ctx, monkeypatch):
+    user = person()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(accounts, "start_session", broken)
+    with pytest.raises(RuntimeError):
+        accounts.log_in(user, "10.0.0.1", "Firefox", fp("laptop"))
+    db.session.rollback()  # what the end of the request does
+    assert login_decisions(user.id) == []
+    assert db.session.scalar(select(func.count()).select_from(LoginAttempt)) == 0
