@@ -1,10 +1,17 @@
 """Latency of inline login risk scoring (target: p95 < 5 ms).
 
 Builds a populated database (users, devices shared by some accounts, sessions from shared IPs,
-failed logins), then scores logins the way the login view does: every rule, plus storing the
-RiskEvent and committing.
+failed logins), then scores logins the way `accounts.log_in` does and times three steps:
+
+* rules only: `risk.evaluate` (one statement reads every fact the login rules need);
+* inline: the rules plus adding the RiskEvent to the login's transaction and flushing it (the
+  login flushes it with its next statement). This is what scoring adds to a login, and what the
+  target is about: the login's single commit stores the event with the session;
+* inline + a commit of its own: for comparison with the earlier design, where scoring committed
+  separately (a flush to disk per login; the login pays one commit either way).
 
 Usage: .venv/bin/python bench/risk.py [--logins N] [--users N] [--database-url URL]
+(on PostgreSQL, point it at a throwaway database: it creates the schema and fills it).
 """
 
 from __future__ import annotations
@@ -83,28 +90,37 @@ def main() -> None:
                 )
         db.session.commit()
 
-        evaluate, assess = [], []
+        user_ids = [user.id for user in users]
+        rules, inline, committed = [], [], []
         for _ in range(args.logins):
             i = rng.randrange(args.users)
-            user = db.session.get(User, users[i].id)
+            user = db.session.get(User, user_ids[i])  # loaded, as after the password check
             fingerprint = fingerprints[rng.randrange(args.users)]
             ip = "203.0.113.50" if i % 5 == 0 else f"10.{i % 200}.0.9"
             start = time.perf_counter()
             risk.evaluate(risk.Signals("login", user, ip=ip, fingerprint=fingerprint))
-            evaluate.append((time.perf_counter() - start) * 1000)
+            rules.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
-            risk.assess_login(user, ip, fingerprint)  # rules + RiskEvent + commit
-            assess.append((time.perf_counter() - start) * 1000)
+            risk.assess_login(user, ip, fingerprint)  # rules + RiskEvent, no commit
+            db.session.flush()
+            stored = time.perf_counter()
+            db.session.commit()
+            inline.append((stored - start) * 1000)
+            committed.append((time.perf_counter() - start) * 1000)
         dialect = db.engine.dialect.name
     print(f"login risk scoring on {dialect}, {args.users} users, {args.logins} logins")
-    print(f"{'':<28} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for name, samples in (("rules only", evaluate), ("rules + store + commit", assess)):
+    print(f"{'':<40} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for name, samples in (
+        ("rules only", rules),
+        ("inline: rules + RiskEvent (flushed)", inline),
+        ("inline + a commit of its own (old design)", committed),
+    ):
         print(
-            f"{name:<28} {statistics.median(samples):8.2f} {percentile(samples, 0.95):8.2f} "
+            f"{name:<40} {statistics.median(samples):8.2f} {percentile(samples, 0.95):8.2f} "
             f"{percentile(samples, 0.99):8.2f}"
         )
-    worst = percentile(assess, 0.95)
-    print(f"target p95 < 5 ms: {'met' if worst < 5 else 'NOT met'} ({worst:.2f} ms)")
+    worst = percentile(inline, 0.95)
+    print(f"target p95 < 5 ms inline: {'met' if worst < 5 else 'NOT met'} ({worst:.2f} ms)")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,14 @@ def _safe_next(target: str | None) -> str | None:
 
 def _log_in(user, fingerprint: str | None = None) -> None:
     """Start a fresh server-side session and bind the signed cookie to it."""
-    session.clear()  # no session fixation: nothing from before the login survives
     raw = accounts.start_session(
         user, request.remote_addr, request.headers.get("User-Agent"), fingerprint
     )
+    _bind_session(user, raw)
+
+
+def _bind_session(user, raw: str) -> None:
+    session.clear()  # no session fixation: nothing from before the login survives
     session["sid"] = raw
     session.permanent = True
     login_user(user)
@@ -115,10 +119,10 @@ def login():
             throttle.record(form.email.data, accounts.find_by_email(form.email.data), ip, False)
             error = exc.message
         else:
-            assessment = risk.assess_login(user, ip, fingerprint)
-            if assessment.decision == "block":
+            step = accounts.log_in(user, ip, request.headers.get("User-Agent"), fingerprint)
+            if step.blocked:
                 error, status = BLOCKED_LOGIN, 403
-            elif user.has_2fa or assessment.decision != "allow":
+            elif step.needs_second_factor:
                 session.clear()
                 session[PENDING_2FA] = {
                     "uid": user.id,
@@ -128,11 +132,9 @@ def login():
                     "fp": fingerprint,
                     "email_only": not user.has_2fa,
                 }
-                if not user.has_2fa:  # a risky sign-in steps up to an emailed code
-                    twofactor.send_login_code(user)
                 return redirect_to(url_for("auth.second_factor"))
             else:
-                return _complete_login(user, next_url, fingerprint)
+                return _logged_in(user, step.session_token, next_url)
     if form.is_submitted() and status == 200:
         status = 422
     response = render_form(
@@ -148,10 +150,8 @@ BLOCKED_LOGIN = (
 )
 
 
-def _complete_login(user, next_url: str | None, fingerprint: str | None = None):
-    # The success is recorded only now, after every factor: it resets the account's count.
-    throttle.record(user.email, user, request.remote_addr, True)
-    _log_in(user, fingerprint)
+def _logged_in(user, raw: str, next_url: str | None):
+    _bind_session(user, raw)
     if user.is_suspended:
         flash(
             "Your account is suspended, so it is read-only: "
@@ -213,7 +213,10 @@ def second_factor():
             apply_errors(form, exc.errors)
         else:
             session.pop(PENDING_2FA, None)
-            return _complete_login(user, pending.get("next"), pending.get("fp"))
+            raw = accounts.complete_login(
+                user, request.remote_addr, request.headers.get("User-Agent"), pending.get("fp")
+            )
+            return _logged_in(user, raw, pending.get("next"))
     if form.is_submitted():
         status = 422
     return render_form(

@@ -217,6 +217,55 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
+@dataclass
+class LoginStep:
+    """Where a login stands once its password was right."""
+
+    decision: str  # the risk decision (SPEC §9): allow | step_up | review | block
+    needs_second_factor: bool = False  # TOTP, or an emailed code (sent) for accounts without
+    session_token: str | None = None  # the new session's raw token, once the login is complete
+
+    @property
+    def blocked(self) -> bool:
+        return self.decision == "block"
+
+
+def log_in(
+    user: User, ip: str | None, user_agent: str | None, fingerprint: str | None
+) -> LoginStep:
+    """The password was right: score the sign-in (SPEC §9), then refuse it, ask for a second
+    factor (an emailed code when the account has no TOTP) or start the session.
+
+    One transaction: the RiskEvent and any alert are committed with the emailed code or the
+    session, so a login that raises leaves nothing written, and scoring pays no commit.
+    """
+    from services import risk, twofactor
+
+    assessment = risk.assess_login(user, ip, fingerprint)
+    if assessment.decision == "block":
+        db.session.commit()
+        return LoginStep(assessment.decision)
+    if user.has_2fa or assessment.decision != "allow":
+        if user.has_2fa:
+            db.session.commit()
+        else:  # a risky sign-in steps up to an emailed code
+            twofactor.send_login_code(user)  # commits
+        return LoginStep(assessment.decision, needs_second_factor=True)
+    token = complete_login(user, ip, user_agent, fingerprint)
+    return LoginStep(assessment.decision, session_token=token)
+
+
+def complete_login(
+    user: User, ip: str | None, user_agent: str | None, fingerprint: str | None
+) -> str:
+    """Every factor passed: record the success (only now: it resets the account's failure
+    count) and start the session, in one transaction. Returns the session's raw token."""
+    from services import throttle
+
+    throttle.add_success(user.email, user, ip)
+    return start_session(user, ip, user_agent, fingerprint)
+
+
 def start_session(
     user: User, ip: str | None, user_agent: str | None, fingerprint: str | None = None
 ) -> str:

@@ -8,9 +8,10 @@ score is the sum of the points, capped at 100; thresholds from the configuration
     score < RISK_BLOCK    → review  (allowed, and an alert for admins)
     otherwise             → block   (refused, and an alert)
 
-Every assessment is stored as a `RiskEvent` with its reasons. Login scoring runs inline, so its
-rules are indexed lookups only (bench/risk.py measures it); purchases and payouts are scored by a
-worker job; `sweep()` runs periodically for patterns across accounts.
+Every assessment is stored as a `RiskEvent` with its reasons. Login scoring runs inline, so the
+facts its rules need are indexed lookups read in one statement (`Signals.counts`) and its event
+is stored in the login's own transaction (bench/risk.py measures it); purchases and payouts are
+scored by a worker job; `sweep()` runs periodically for patterns across accounts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -45,7 +47,8 @@ Rule = Callable[["Signals"], tuple[int, str] | None]
 
 @dataclass
 class Signals:
-    """What the rules may look at. Fields are filled lazily by the queries they need."""
+    """What the rules may look at. The account and device facts (`counts`) are read in one
+    statement the first time a rule needs them; other rules query what they need."""
 
     kind: str
     user: User | None
@@ -54,6 +57,84 @@ class Signals:
     now: dt.datetime = field(default_factory=clock.now)
     order: Order | None = None
     payout: Payout | None = None
+
+    @cached_property
+    def counts(self) -> Counts:
+        return _read_counts(self)
+
+
+@dataclass
+class Counts:
+    """Facts about the account, its device and its IP address, as of the first read."""
+
+    device_id: int | None = None  # the device with this fingerprint, if it was ever seen
+    on_this_device: bool = False  # the account has used this device before (logins only)
+    has_devices: bool = False  # the account has used any device before (logins only)
+    device_others: int = 0  # other accounts that used this device
+    ip_others: int = 0  # other accounts with a session from this IP in the last 30 days
+    failed_logins: int = 0  # failed logins for the account's address in 30 minutes (logins)
+    disputed_orders: int = 0
+    refunded_orders: int = 0
+
+
+def _read_counts(s: Signals) -> Counts:
+    """One SELECT of scalar subqueries, one per fact the signals allow: a login is scored
+    inline, and on PostgreSQL each statement is a round trip (bench/risk.py)."""
+    me = s.user.id if s.user else -1
+    facts = {}
+    if s.fingerprint:
+        facts["device_id"] = (
+            select(Device.id).where(Device.fingerprint == s.fingerprint).scalar_subquery()
+        )
+        facts["device_others"] = (
+            select(func.count(UserDevice.id))
+            .join(Device, Device.id == UserDevice.device_id)
+            .where(Device.fingerprint == s.fingerprint, UserDevice.user_id != me)
+            .scalar_subquery()
+        )
+    if s.ip:
+        facts["ip_others"] = (
+            select(func.count(func.distinct(UserSession.user_id)))
+            .where(
+                UserSession.ip == s.ip,
+                UserSession.created_at >= s.now - dt.timedelta(days=30),
+                UserSession.user_id != me,
+            )
+            .scalar_subquery()
+        )
+    if s.user is not None and s.kind == "login":
+        if s.fingerprint:
+            facts["on_this_device"] = (
+                select(UserDevice.id)
+                .join(Device, Device.id == UserDevice.device_id)
+                .where(UserDevice.user_id == s.user.id, Device.fingerprint == s.fingerprint)
+                .exists()
+            )
+        facts["has_devices"] = select(UserDevice.id).where(UserDevice.user_id == s.user.id).exists()
+        facts["failed_logins"] = (
+            select(func.count(LoginAttempt.id))
+            .where(
+                LoginAttempt.email == s.user.email,
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.created_at >= s.now - dt.timedelta(minutes=30),
+            )
+            .scalar_subquery()
+        )
+    if s.user is not None:
+        for name, status in (("disputed_orders", "disputed"), ("refunded_orders", "refunded")):
+            facts[name] = (
+                select(func.count(Order.id))
+                .where(Order.user_id == s.user.id, Order.status == status)
+                .scalar_subquery()
+            )
+    if not facts:
+        return Counts()
+    row = db.session.execute(select(*(fact.label(name) for name, fact in facts.items()))).one()
+    values = row._asdict()
+    for flag in ("on_this_device", "has_devices"):  # SQLite answers EXISTS with 0 or 1
+        if flag in values:
+            values[flag] = bool(values[flag])
+    return Counts(**{name: value for name, value in values.items() if value is not None})
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -64,29 +145,15 @@ def new_device(s: Signals) -> tuple[int, str] | None:
         return None
     if s.fingerprint is None:
         return 10, "No device check from this browser (scripts blocked or tampered)"
-    known = db.session.scalar(
-        select(UserDevice.id)
-        .join(Device, Device.id == UserDevice.device_id)
-        .where(UserDevice.user_id == s.user.id, Device.fingerprint == s.fingerprint)
-    )
-    if known is None:
-        ever = db.session.scalar(select(UserDevice.id).where(UserDevice.user_id == s.user.id))
-        if ever is not None:
-            return 15, "Sign-in from a device this account never used"
+    if not s.counts.on_this_device and s.counts.has_devices:
+        return 15, "Sign-in from a device this account never used"
     return None
 
 
 def shared_device(s: Signals) -> tuple[int, str] | None:
     if s.fingerprint is None:
         return None
-    others = db.session.scalar(
-        select(func.count(UserDevice.id))
-        .join(Device, Device.id == UserDevice.device_id)
-        .where(
-            Device.fingerprint == s.fingerprint,
-            UserDevice.user_id != (s.user.id if s.user else -1),
-        )
-    )
+    others = s.counts.device_others
     if others >= 5:
         return 35, f"Device shared by {others} other accounts"
     if others >= 2:
@@ -97,14 +164,7 @@ def shared_device(s: Signals) -> tuple[int, str] | None:
 def shared_ip(s: Signals) -> tuple[int, str] | None:
     if not s.ip:
         return None
-    since = s.now - dt.timedelta(days=30)
-    accounts = db.session.scalar(
-        select(func.count(func.distinct(UserSession.user_id))).where(
-            UserSession.ip == s.ip,
-            UserSession.created_at >= since,
-            UserSession.user_id != (s.user.id if s.user else -1),
-        )
-    )
+    accounts = s.counts.ip_others
     if accounts >= 10:
         return 25, f"IP address used by {accounts} other accounts this month"
     if accounts >= 4:
@@ -115,14 +175,7 @@ def shared_ip(s: Signals) -> tuple[int, str] | None:
 def failed_login_velocity(s: Signals) -> tuple[int, str] | None:
     if s.user is None or s.kind != "login":
         return None
-    since = s.now - dt.timedelta(minutes=30)
-    failures = db.session.scalar(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.email == s.user.email,
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.created_at >= since,
-        )
-    )
+    failures = s.counts.failed_logins
     if failures >= 8:
         return 30, f"{failures} failed logins in 30 minutes"
     if failures >= 3:
@@ -158,12 +211,7 @@ def purchase_velocity(s: Signals) -> tuple[int, str] | None:
 def refunds_and_chargebacks(s: Signals) -> tuple[int, str] | None:
     if s.user is None:
         return None
-    disputed, refunded = db.session.execute(
-        select(
-            func.count(Order.id).filter(Order.status == "disputed"),
-            func.count(Order.id).filter(Order.status == "refunded"),
-        ).where(Order.user_id == s.user.id)
-    ).one()
+    disputed, refunded = s.counts.disputed_orders, s.counts.refunded_orders
     if disputed:
         return 60, f"{disputed} chargeback(s) on this account"
     if refunded >= 2:
@@ -313,11 +361,7 @@ def record(signals: Signals, reasons: list[dict]) -> Assessment:
 
 
 def _store(signals: Signals, assessment: Assessment) -> Assessment:
-    device = None
-    if signals.fingerprint:
-        device = db.session.scalar(
-            select(Device.id).where(Device.fingerprint == signals.fingerprint)
-        )
+    device = signals.counts.device_id if signals.fingerprint else None
     db.session.add(
         RiskEvent(
             user_id=signals.user.id if signals.user else None,
@@ -355,9 +399,9 @@ def _store(signals: Signals, assessment: Assessment) -> Assessment:
 
 
 def assess_login(user: User, ip: str | None, fingerprint: str | None) -> Assessment:
-    assessment = assess(Signals("login", user, ip=ip, fingerprint=fingerprint))
-    db.session.commit()
-    return assessment
+    """Score a sign-in inline. Caller commits: the RiskEvent and any alert are stored in the
+    login's own transaction (`accounts.log_in`), with no commit (a disk flush) of their own."""
+    return assess(Signals("login", user, ip=ip, fingerprint=fingerprint))
 
 
 def assess_purchase(order_id: int) -> Assessment | None:

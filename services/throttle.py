@@ -114,9 +114,7 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def record(email: str, user, ip: str | None, succeeded: bool, stage: str = "password") -> None:
-    """Store one attempt; on the failure that locks an account, email its owner. Commits."""
-    email = _key(email)
+def _add_attempt(email: str, user, ip: str | None, succeeded: bool, stage: str) -> None:
     db.session.add(
         LoginAttempt(
             email=email,
@@ -127,6 +125,18 @@ def record(email: str, user, ip: str | None, succeeded: bool, stage: str = "pass
             created_at=clock.now(),
         )
     )
+
+
+def add_success(email: str, user, ip: str | None) -> None:
+    """Add a successful login (it resets the account's count) to the caller's transaction:
+    the login commits it with the session it starts."""
+    _add_attempt(_key(email), user, ip, True, "password")
+
+
+def record(email: str, user, ip: str | None, succeeded: bool, stage: str = "password") -> None:
+    """Store one attempt; on the failure that locks an account, email its owner. Commits."""
+    email = _key(email)
+    _add_attempt(email, user, ip, succeeded, stage)
     db.session.flush()
     if not succeeded and user is not None:
         failures, _ = _failures(LoginAttempt.email, email, clock.now() - WINDOW)

@@ -7,10 +7,10 @@ import datetime as dt
 import hashlib
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from extensions import db
-from models import Alert, LoginAttempt, Order, RiskEvent, UserSession
+from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserSession
 from services import accounts, clock, devices, risk
 from tests.conftest import AuthActions, last_mail
 from tests.ledger_helpers import paid_order, person
@@ -103,6 +103,38 @@ def test_chargebacks_weigh_most(ctx):
     db.session.commit()
     points, reason = risk.refunds_and_chargebacks(signals("purchase", user))
     assert points == 60 and "chargeback" in reason
+
+
+def test_a_login_reads_every_fact_its_rules_need_in_one_statement(ctx):
+    """Login scoring runs inline: on PostgreSQL every statement is a round trip."""
+    user = person()
+    for i in range(2):
+        devices.link(person(f"Flat{i}"), fp("tablet"), None, None, notify=False)
+    devices.link(user, fp("laptop"), None, None, notify=False)
+    db.session.commit()
+    user_id = user.id  # loaded now, not inside the count below
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assessment = risk.evaluate(
+            signals(user=user, ip="203.0.113.7", fingerprint=fp("tablet"), now=clock.now())
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert {r["rule"]: r["points"] for r in assessment.reasons} == {
+        "new_device": 15,
+        "shared_device": 20,
+    }
+    risk.assess_login(db.session.get(User, user_id), "203.0.113.7", fp("tablet"))
+    db.session.commit()
+    event_row = db.session.scalars(select(RiskEvent)).one()
+    tablet = db.session.scalar(select(Device.id).where(Device.fingerprint == fp("tablet")))
+    assert event_row.device_id == tablet and event_row.score == 35
 
 
 @pytest.mark.parametrize(
@@ -217,6 +249,7 @@ def test_a_risky_login_without_2fa_steps_up_to_an_emailed_code(app):
         user = accounts.find_by_email("ana@example.com")
         devices.link(user, fp("home"), None, None, notify=False)
         db.session.commit()
+        user_id = user.id
     # shared by 3 others (20) + new device (15) + 3 recent failures (15) = 50 → step up
     for _ in range(3):
         auth.login(password="wrong-password-x")
@@ -230,6 +263,8 @@ def test_a_risky_login_without_2fa_steps_up_to_an_emailed_code(app):
             },
         )
     assert response.headers["Location"] == "/login/verify"
+    with app.app_context():
+        assert login_decisions(user_id) == ["step_up"]
     page = auth.client.get("/login/verify").get_data(as_text=True)
     assert "looks different from your usual ones" in page
     code = last_mail(app, "ana@example.com")
@@ -254,9 +289,64 @@ def test_a_blocked_login_is_refused(app):
             devices.link(person(f"Bot{i}"), fp("botnet"), None, None, notify=False)
         devices.link(user, fp("home"), None, None, notify=False)
         db.session.commit()
+        user_id = user.id
     response = auth.post(
         "/login",
         {"email": "ana@example.com", "password": "plum-orbit-kettle-42", "device_fp": fp("botnet")},
     )
     assert response.status_code == 403 and b"blocked" in response.data
     assert auth.client.get("/settings").status_code == 302
+    with app.app_context():  # the refusal is on record, for the admins too
+        assert login_decisions(user_id) == ["block"]
+        alert = db.session.scalars(select(Alert).where(Alert.kind == "risk_login")).one()
+        assert alert.severity == "high" and alert.user_id == user_id
+        assert db.session.scalar(select(func.count()).select_from(UserSession)) == 1  # sign-up's
+
+
+def login_decisions(user_id: int) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(RiskEvent.decision)
+            .where(RiskEvent.user_id == user_id, RiskEvent.kind == "login")
+            .order_by(RiskEvent.id)
+        )
+    )
+
+
+def test_a_login_is_one_transaction(ctx):
+    """Scoring pays no commit (a flush to disk) of its own: the RiskEvent is committed with the
+    successful attempt and the session."""
+    user = person()
+    commits = []
+
+    def count(conn):
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        step = accounts.log_in(user, "10.0.0.1", "Firefox", fp("laptop"))
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert step.decision == "allow" and step.session_token is not None
+    assert len(commits) == 1
+    assert login_decisions(user.id) == ["allow"]
+    assert db.session.scalar(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.user_id == user.id, LoginAttempt.succeeded.is_(True))
+    )
+    assert accounts.load_session_user(user.id, step.session_token) == user
+
+
+def test_a_login_that_cannot_start_its_session_leaves_nothing_written(ctx, monkeypatch):
+    user = person()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(accounts, "start_session", broken)
+    with pytest.raises(RuntimeError):
+        accounts.log_in(user, "10.0.0.1", "Firefox", fp("laptop"))
+    db.session.rollback()  # what the end of the request does
+    assert login_decisions(user.id) == []
+    assert db.session.scalar(select(func.count()).select_from(LoginAttempt)) == 0

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import AuditLog
+from models import AuditLog, RiskEvent
 from services import accounts, clock, twofactor
 from services.errors import ValidationFailed
 from tests.conftest import AuthActions, last_mail
@@ -156,6 +156,10 @@ def test_login_asks_for_the_second_factor(app):
     response = auth.login(headers=HTMX)
     assert response.headers["HX-Redirect"] == "/login/verify"
     assert auth.client.get("/settings").status_code == 302  # not logged in yet
+    with app.app_context():  # the password step's risk assessment is stored already
+        assert db.session.scalars(
+            select(RiskEvent.decision).where(RiskEvent.kind == "login")
+        ).all() == ["allow"]
     wrong = auth.post(
         "/login/verify",
         {"code": "000000" if twofactor.code_for(secret, clock.now()) != "000000" else "111111"},
