@@ -801,6 +801,14 @@ def run(url: str, label: str, size: int, args, sidecar: Path | None = None) -> R
         else:
             seed_s, population.answers, counts, searchers = saved
             print(f"{label}, {size:,} profiles: reusing the kept database", flush=True)
+            if dialect == "postgresql":
+                # A migration may have rewritten a table (a new stored column): what autovacuum
+                # would do soon after, so that index-only scans need not visit the table.
+                db.session.remove()
+                with db.engine.connect() as connection:
+                    connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                        "VACUUM ANALYZE"
+                    )
         if args.seed_only:
             db.session.remove()
             db.engine.dispose()

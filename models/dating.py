@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Computed,
     Float,
     ForeignKey,
     Index,
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.user import User
-from services import clock
+from services import clock, geo
 
 GENDERS = ("woman", "man", "nonbinary")
 
@@ -35,15 +36,17 @@ class Profile(db.Model):
         CheckConstraint("age_min >= 18 AND age_max <= 120 AND age_min <= age_max", name="ages"),
         CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude"),
         CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude"),
-        # The bounding-box prefilter of discovery: the genders sought (a short IN list), then
-        # the latitude range, then longitude and the filters checked inside the index; on
-        # PostgreSQL it also carries user_id, so the scan need not visit the table.
+        # The bounding-box prefilter of discovery: the genders sought and the grid cells of
+        # the box (two short IN lists), then the range of birth dates, then the position and
+        # the flag checked inside the index; on PostgreSQL it also carries user_id, so the
+        # scan need not visit the table.
         Index(
             "ix_profiles_discover",
             "gender",
+            "geo_cell",
+            "date_of_birth",
             "latitude",
             "longitude",
-            "date_of_birth",
             "discoverable",
             postgresql_include=["user_id"],
         ),
@@ -64,6 +67,9 @@ class Profile(db.Model):
     country_code: Mapped[str | None] = mapped_column(String(2))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    # The grid cell of the position (services/geo.py), computed by the database (migration
+    # 0016 has each dialect's expression; this one is SQLite's).
+    geo_cell: Mapped[int | None] = mapped_column(Computed(geo.CELL_SQL_SQLITE))
     photo_count: Mapped[int] = mapped_column(default=0)
     is_creator: Mapped[bool] = mapped_column(default=False)
     is_verified: Mapped[bool] = mapped_column(default=False)
@@ -118,6 +124,16 @@ class MatchAnswer(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "question_id", name="uq_match_answers_user_question"),
         Index("ix_match_answers_question_id_user_id", "question_id", "user_id"),
+        # Match % reads a few answers of hundreds of people: all from the index, each
+        # person's answers side by side, none from the table.
+        Index(
+            "ix_match_answers_scoring",
+            "user_id",
+            "question_id",
+            "choice",
+            "acceptable",
+            "importance",
+        ),
         CheckConstraint("importance IN (0, 1, 10, 50, 250)", name="importance"),
         CheckConstraint("choice BETWEEN 0 AND 3 AND acceptable BETWEEN 1 AND 15", name="choice"),
     )

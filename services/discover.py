@@ -1,7 +1,8 @@
 """Discover (SPEC §2): people near me who fit my filters, sorted, in keyset pages.
 
-1. SQL narrows the candidates with the indexed bounding box (two longitude ranges across the
-   antimeridian, every longitude near a pole) and every other filter — gender, age, blocks in
+1. SQL narrows the candidates with the indexed bounding box — the grid cells it touches, its
+   latitude and longitude ranges (two across the antimeridian, every longitude near a pole) —
+   and every other filter — gender, age, blocks in
    either direction, banned accounts, people I already liked or passed.
 2. The exact haversine distance keeps those within the radius.
    SQL already drops those outside (with a hair of slack for floating point), so only the
@@ -26,7 +27,7 @@ from sqlalchemy import Select, and_, exists, func, null, or_, select, text
 from extensions import db
 from models import Block, Like, Photo, Profile, ProfileInterest, User
 from models.dating import GENDERS
-from services import clock, geo, matching, profiles
+from services import clock, geo, matching, profiles, sql
 from services.errors import ValidationFailed
 
 SORTS = ("distance", "match", "newest", "active")
@@ -197,6 +198,8 @@ def _nearby(me: User, me_profile: Profile, filters: Filters, now: dt.datetime) -
     # created_at only when sorting by it: the others are answered from ix_profiles_discover
     # alone, without visiting the table.
     created_at = Profile.created_at if filters.sort == "newest" else null()
+    cells = geo.cells_covering(box)
+    in_cells = [sql.in_values(Profile.geo_cell, cells)] if cells is not None else []
     query = (
         select(
             Profile.user_id,
@@ -208,6 +211,7 @@ def _nearby(me: User, me_profile: Profile, filters: Filters, now: dt.datetime) -
         .join(User, User.id == Profile.user_id)
         .where(
             Profile.gender.in_(filters.genders),
+            *in_cells,
             Profile.latitude.between(box.min_lat, box.max_lat),
             or_(*[Profile.longitude.between(low, high) for low, high in box.lon_ranges]),
             Profile.date_of_birth > oldest,

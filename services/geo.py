@@ -5,6 +5,11 @@ great-circle (haversine) distance is within the radius. The box is exact for a s
 (Jan Philip Matuschek, "Finding Points Within a Distance of a Latitude/Longitude Using Bounding
 Coordinates"): near a pole the box spans every longitude, and across the ±180° meridian it is
 split in two longitude ranges.
+
+The box is looked up by grid cell: every profile carries the number of its CELL_DEGREES ×
+CELL_DEGREES cell (`profiles.geo_cell`, computed by the database with the same arithmetic as
+`cell_of`), and a search lists the cells its box touches, so the index reads the people of a
+few cells rather than of a whole band of latitude around the globe.
 """
 
 from __future__ import annotations
@@ -53,6 +58,46 @@ def bounding_box(lat: float, lon: float, radius_km: float) -> BoundingBox:
     else:
         ranges = ((low, high),)
     return BoundingBox(min_lat, max_lat, ranges)
+
+
+CELL_DEGREES = 0.25  # about 28 km of latitude: a 50 km search touches 20 to 40 cells
+CELLS_PER_DEGREE = 4
+CELL_ROW = 2000  # cell = row × CELL_ROW + column; columns run 0…1440
+MAX_CELLS = 4000  # a box touching more cells is searched by latitude alone
+
+# The database computes the cell as a generated column with exactly this arithmetic.
+CELL_SQL_POSTGRESQL = (
+    f"floor((latitude + 90) * {CELLS_PER_DEGREE})::integer * {CELL_ROW}"
+    f" + floor((longitude + 180) * {CELLS_PER_DEGREE})::integer"
+)
+CELL_SQL_SQLITE = (  # latitude + 90 and longitude + 180 are ≥ 0: truncation is floor
+    f"CAST((latitude + 90) * {CELLS_PER_DEGREE} AS INTEGER) * {CELL_ROW}"
+    f" + CAST((longitude + 180) * {CELLS_PER_DEGREE} AS INTEGER)"
+)
+
+
+def _row(lat: float) -> int:
+    return math.floor((lat + 90) * CELLS_PER_DEGREE)
+
+
+def _column(lon: float) -> int:
+    return math.floor((lon + 180) * CELLS_PER_DEGREE)
+
+
+def cell_of(lat: float, lon: float) -> int:
+    return _row(lat) * CELL_ROW + _column(lon)
+
+
+def cells_covering(box: BoundingBox) -> list[int] | None:
+    """Every cell holding a point of the box, or None when there are more than MAX_CELLS
+    (a radius of many hundreds of km, or a pole inside it)."""
+    rows = range(_row(box.min_lat), _row(box.max_lat) + 1)
+    columns = sorted(
+        {c for low, high in box.lon_ranges for c in range(_column(low), _column(high) + 1)}
+    )
+    if len(rows) * len(columns) > MAX_CELLS:
+        return None
+    return [row * CELL_ROW + column for row in rows for column in columns]
 
 
 def coarsen(value: float) -> float:

@@ -312,8 +312,20 @@ def test_match_pages_walk_the_whole_pool_once_in_order(ctx, monkeypatch):
 
 @pytest.mark.parametrize(
     ("centre", "radius"),
-    [((-18.14, 178.43), 300), ((89.3, 10.0), 400), ((48.8566, 2.3522), 50)],
-    ids=["across the antimeridian", "round the north pole", "in a city"],
+    [
+        ((-18.14, 178.43), 300),
+        ((89.3, 10.0), 400),
+        ((89.95, 10.0), 20),
+        ((-89.95, -170.0), 20),
+        ((48.8566, 2.3522), 50),
+    ],
+    ids=[
+        "across the antimeridian",
+        "round the north pole",
+        "round the north pole by cell",
+        "round the south pole by cell",
+        "in a city",
+    ],
 )
 def test_discover_finds_exactly_the_people_within_the_radius(ctx, centre, radius):
     """The SQL distance filter against brute force over the stored (rounded) positions."""
@@ -344,6 +356,25 @@ def _destination(lat, lon, km, bearing_deg):
         math.cos(d) - math.sin(phi1) * math.sin(phi2),
     )
     return math.degrees(phi2), (math.degrees(lam2) + 540) % 360 - 180
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [
+        (-90, -180),
+        (90, 180),
+        (0, 0),
+        (-0.01, -0.01),
+        (-33.87, 151.21),
+        (45.25, -0.25),
+        (89.99, 179.99),
+    ],
+)
+def test_the_database_files_a_profile_under_the_cell_search_looks_in(ctx, lat, lon):
+    person = dater("Edge", lat=lat, lon=lon)
+    stored = db.session.get(Profile, person.id)
+    db.session.refresh(stored)
+    assert stored.geo_cell == geo.cell_of(stored.latitude, stored.longitude)
 
 
 def test_long_id_lists_go_as_one_parameter(ctx):

@@ -40,6 +40,22 @@ def test_points_just_inside_the_circle_in_every_direction_are_in_the_box(lat, lo
         assert box.contains(plat, plon)
 
 
+@settings(max_examples=3000, deadline=None)
+@given(near_edges, near_antimeridian, radii, near_edges, near_antimeridian)
+def test_every_point_within_the_radius_lies_in_a_listed_cell(lat, lon, radius, plat, plon):
+    cells = geo.cells_covering(geo.bounding_box(lat, lon, radius))
+    if cells is not None and geo.haversine_km(lat, lon, plat, plon) <= radius:
+        assert geo.cell_of(plat, plon) in cells, (lat, lon, radius, plat, plon)
+
+
+def test_a_city_search_lists_a_few_dozen_cells_and_a_continent_none():
+    paris = geo.bounding_box(48.8566, 2.3522, 50)
+    assert 9 <= len(geo.cells_covering(paris)) <= 40
+    assert geo.cells_covering(geo.bounding_box(48.8566, 2.3522, 2000)) is None
+    # Round a pole: every longitude, but few rows of cells.
+    assert len(geo.cells_covering(geo.bounding_box(89.95, 10.0, 20))) == 2 * 1441
+
+
 def _destination(lat, lon, km, bearing_deg):
     d = km / geo.EARTH_RADIUS_KM
     phi1, lam1, theta = map(math.radians, (lat, lon, bearing_deg))
