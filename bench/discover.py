@@ -590,7 +590,7 @@ def capture(searcher: Searcher, sort: str = "match") -> Captured:
     captured = Captured()
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        if "FROM profiles JOIN users" in statement and "latitude BETWEEN" in statement:
+        if "FROM profiles" in statement and "latitude BETWEEN" in statement:
             captured.candidate = (statement, parameters)
         elif "match_answers" in statement and "GROUP BY" in statement:
             captured.match = (statement, parameters)

@@ -48,6 +48,8 @@ class Profile(db.Model):
             "latitude",
             "longitude",
             "discoverable",
+            "user_active",
+            "active_at",
             postgresql_include=["user_id"],
         ),
         Index("ix_profiles_dob", "date_of_birth"),
@@ -70,6 +72,13 @@ class Profile(db.Model):
     # The grid cell of the position (services/geo.py), computed by the database (migration
     # 0016 has each dialect's expression; this one is SQLite's).
     geo_cell: Mapped[int | None] = mapped_column(Computed(geo.CELL_SQL_SQLITE))
+    # Copies of the account's state and recency, kept by database triggers (migration 0017)
+    # whenever users.status or users.last_active_at changes, so that discover can rank the
+    # people nearby by recency from ix_profiles_discover alone. `active_at` follows
+    # users.last_active_at in steps of ACTIVITY_STEP (a copy rewritten every minute would
+    # rewrite the index every minute); it never runs ahead of it.
+    user_active: Mapped[bool | None]
+    active_at: Mapped[dt.datetime | None]
     photo_count: Mapped[int] = mapped_column(default=0)
     is_creator: Mapped[bool] = mapped_column(default=False)
     is_verified: Mapped[bool] = mapped_column(default=False)

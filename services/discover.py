@@ -150,13 +150,17 @@ def search(
         # psycopg prepares a statement run often; PostgreSQL's generic plan for `= ANY($1)`
         # does not know the list is short and may read every answer to my questions (seconds
         # at 1M people). Plan each search for its values, and without JIT for these short ones.
-        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        db.session.execute(text("SET LOCAL jit = off"))
-    near = _nearby(me, me_profile, filters, now)
+        db.session.execute(
+            text(
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " set_config('jit', 'off', true)"
+            )
+        )
+    near = _nearby(me, me_profile, filters, now, pool=filters.sort == "match")
     if filters.sort == "match":
         rows, percentages = _match_pool(me, near)
     else:
-        rows, percentages = db.session.execute(near).all(), {}
+        rows, percentages = db.session.connection().execute(near).all(), {}
 
     candidates = []
     for user_id, lat, lon, created_at, last_active, *_ in rows:
@@ -187,9 +191,17 @@ def search(
     return _cards(page, percentages, now), next_cursor
 
 
-def _nearby(me: User, me_profile: Profile, filters: Filters, now: dt.datetime) -> Select:
+def _nearby(
+    me: User, me_profile: Profile, filters: Filters, now: dt.datetime, *, pool: bool = False
+) -> Select:
     """Everyone who fits the filters within the radius (and a hair beyond, for rounding):
-    user_id, latitude, longitude, created_at, last_active_at."""
+    user_id, latitude, longitude, created_at, last_active_at.
+
+    `pool` (sort by match %): from the profiles alone, with the copies of the account's state
+    and recency that the database keeps on them (`Profile.user_active`, `Profile.active_at`),
+    so that ranking the people nearby by recency reads ix_profiles_discover and nothing else —
+    not one users row per person in the circle. The online filter needs the exact minute: it
+    reads users."""
     today = clock.today()
     box = geo.bounding_box(me_profile.latitude, me_profile.longitude, filters.radius_km)
     # Born after `oldest` (not yet age_max + 1) and on or before `youngest` (age_min reached).
@@ -200,31 +212,35 @@ def _nearby(me: User, me_profile: Profile, filters: Filters, now: dt.datetime) -
     created_at = Profile.created_at if filters.sort == "newest" else null()
     cells = geo.cells_covering(box)
     in_cells = [sql.in_values(Profile.geo_cell, cells)] if cells is not None else []
-    query = (
-        select(
-            Profile.user_id,
-            Profile.latitude,
-            Profile.longitude,
-            created_at.label("created_at"),
-            User.last_active_at,
-        )
-        .join(User, User.id == Profile.user_id)
-        .where(
-            Profile.gender.in_(filters.genders),
-            *in_cells,
-            Profile.latitude.between(box.min_lat, box.max_lat),
-            or_(*[Profile.longitude.between(low, high) for low, high in box.lon_ranges]),
-            Profile.date_of_birth > oldest,
-            Profile.date_of_birth <= youngest,
-            Profile.discoverable.is_(True),
-            _within(me_profile.latitude, me_profile.longitude, filters.radius_km),
-            Profile.user_id != me.id,
-            User.status == "active",
-            # Each of these is one small set per searcher, read once (not probed per row).
-            Profile.user_id.not_in(select(Block.blocked_id).where(Block.blocker_id == me.id)),
-            Profile.user_id.not_in(select(Block.blocker_id).where(Block.blocked_id == me.id)),
-            Profile.user_id.not_in(select(Like.liked_id).where(Like.liker_id == me.id)),
-        )
+    from_profiles = pool and not filters.online_only
+    recency = Profile.active_at if from_profiles else User.last_active_at
+    query = select(
+        Profile.user_id,
+        Profile.latitude,
+        Profile.longitude,
+        created_at.label("created_at"),
+        # The pool ranks by recency in SQL; its rows need not carry it (nor pay for turning
+        # hundreds of SQLite datetime strings into datetimes).
+        (null() if pool else recency).label("last_active_at"),
+    )
+    if from_profiles:
+        query = query.where(Profile.user_active.is_(True))
+    else:
+        query = query.join(User, User.id == Profile.user_id).where(User.status == "active")
+    query = query.where(
+        Profile.gender.in_(filters.genders),
+        *in_cells,
+        Profile.latitude.between(box.min_lat, box.max_lat),
+        or_(*[Profile.longitude.between(low, high) for low, high in box.lon_ranges]),
+        Profile.date_of_birth > oldest,
+        Profile.date_of_birth <= youngest,
+        Profile.discoverable.is_(True),
+        _within(me_profile.latitude, me_profile.longitude, filters.radius_km),
+        Profile.user_id != me.id,
+        # Each of these is one small set per searcher, read once (not probed per row).
+        Profile.user_id.not_in(select(Block.blocked_id).where(Block.blocker_id == me.id)),
+        Profile.user_id.not_in(select(Block.blocker_id).where(Block.blocked_id == me.id)),
+        Profile.user_id.not_in(select(Like.liked_id).where(Like.liker_id == me.id)),
     )
     if filters.online_only:
         query = query.where(User.last_active_at >= now - ONLINE_WINDOW)
@@ -244,6 +260,10 @@ def _nearby(me: User, me_profile: Profile, filters: Filters, now: dt.datetime) -
                     ProfileInterest.tag.in_(filters.interests),
                 )
             )
+        )
+    if pool:  # the MATCH_POOL most recently active
+        query = query.order_by(recency.desc().nulls_last(), Profile.user_id.desc()).limit(
+            MATCH_POOL
         )
     return query
 
@@ -269,11 +289,9 @@ def _match_pool(me: User, near: Select) -> tuple[list, dict[int, int | None]]:
     match %. Scoring everyone in a dense city would make each page cost as much as the whole
     city; the pool bounds it, as large dating sites do. (One statement joining the pool to the
     scores was tried: SQLite then scans the scores once per pool row.)"""
-    rows = db.session.execute(
-        near.order_by(User.last_active_at.desc().nulls_last(), Profile.user_id.desc()).limit(
-            MATCH_POOL
-        )
-    ).all()
+    # Plain rows through the connection: the ORM's result processing is per row, and a pool
+    # has hundreds of them.
+    rows = db.session.connection().execute(near).all()
     return rows, matching.match_percentages(me.id, [row[0] for row in rows])
 
 
@@ -310,8 +328,9 @@ def _cards(page, percentages, now) -> list[Card]:
         else {}
     )
     cards = []
-    for user_id, km, _, last_active in page:
+    for user_id, km, _, _ in page:
         profile, user = rows[user_id]
+        last_active = user.last_active_at  # to the minute (a pool's copy may lag a little)
         cards.append(
             Card(
                 user_id=user_id,

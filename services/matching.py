@@ -137,7 +137,7 @@ def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]
     if not other_ids:
         return {}
     result: dict[int, int | None] = dict.fromkeys(other_ids)
-    for user_id, *sums in db.session.execute(scores(me_id, list(other_ids))):
+    for user_id, *sums in db.session.connection().execute(scores(me_id, list(other_ids))):
         result[user_id] = percentage_of(*sums)
     return result
 

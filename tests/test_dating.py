@@ -287,6 +287,42 @@ def test_sort_by_match_ranks_only_the_most_recently_active_nearby(ctx, monkeypat
     assert found(me, sort="match") == ["Idle75", "Recent50", "Recent25"]
 
 
+def test_banned_people_leave_the_match_pool_and_come_back_when_reinstated(ctx):
+    from services import accounts
+
+    me, other = dater("Me"), dater("Other")
+    assert found(me, sort="match") == ["Other"]
+    accounts.set_status(other, "banned", "spam")
+    db.session.commit()
+    assert found(me, sort="match") == [] and found(me, sort="distance") == []
+    accounts.set_status(other, "active")
+    db.session.commit()
+    assert found(me, sort="match") == ["Other"]
+
+
+def test_the_pool_follows_activity_in_steps_and_the_online_dot_to_the_minute(ctx):
+    me, other = dater("Me"), dater("Other")
+
+    def copied() -> dt.datetime | None:
+        return db.session.scalar(select(Profile.active_at).where(Profile.user_id == other.id))
+
+    _active_minutes_ago(other, 30)
+    assert copied() == other.last_active_at
+    first = copied()
+    _active_minutes_ago(other, 25)  # five minutes on: within a step, the copy stays
+    assert copied() == first
+    _active_minutes_ago(other, 9)  # a step on: copied
+    assert copied() == other.last_active_at
+    _active_minutes_ago(other, 4)
+    assert copied() < other.last_active_at - dt.timedelta(minutes=4)  # still the 9
+    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+    cards, _ = discover.search(me, filters)
+    assert [c.online for c in cards] == [True]  # active 4 minutes ago: online, to the minute
+    other.last_active_at = None  # erased
+    db.session.commit()
+    assert copied() is None
+
+
 def test_match_pages_walk_the_whole_pool_once_in_order(ctx, monkeypatch):
     monkeypatch.setattr(discover, "MATCH_POOL", 12)
     me = dater("Me")
