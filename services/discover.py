@@ -162,28 +162,45 @@ def search(
     else:
         rows, percentages = db.session.connection().execute(near).all(), {}
 
-    candidates = []
-    for user_id, lat, lon, created_at, last_active, *_ in rows:
+    def measured(row) -> tuple | None:
+        user_id, lat, lon, created_at, last_active = row[:5]
         km = geo.haversine_km(me_profile.latitude, me_profile.longitude, lat, lon)
         if km <= filters.radius_km:  # SQL kept a hair more, for rounding: the exact test
-            candidates.append((user_id, km, created_at, last_active))
+            return (user_id, km, created_at, last_active)
+        return None
+
+    def match_key(user_id: int) -> tuple:
+        score = percentages.get(user_id)
+        return (-(score if score is not None else -1), user_id)
 
     def key(item) -> tuple:
         user_id, km, created_at, last_active = item
         if filters.sort == "distance":
             return (round(km, 3), user_id)
         if filters.sort == "match":
-            return (
-                -(percentages.get(user_id) if percentages.get(user_id) is not None else -1),
-                user_id,
-            )
+            return match_key(user_id)
         if filters.sort == "newest":
             return (-created_at.timestamp(), user_id)
         return (-(last_active.timestamp() if last_active else 0), user_id)
 
-    ordered = sorted(candidates, key=key)
-    if after is not None:
-        ordered = [c for c in ordered if key(c) > (after[0], after[1])]
+    if filters.sort == "match":
+        # Rank the pool first and measure distances only until the page is full (and one
+        # more, to know there is a next page): the rank does not depend on them.
+        ranked = sorted(rows, key=lambda row: match_key(row[0]))
+        if after is not None:
+            ranked = [row for row in ranked if match_key(row[0]) > (after[0], after[1])]
+        ordered = []
+        for row in ranked:
+            candidate = measured(row)
+            if candidate is not None:
+                ordered.append(candidate)
+                if len(ordered) > limit:
+                    break
+    else:
+        candidates = [c for c in map(measured, rows) if c is not None]
+        ordered = sorted(candidates, key=key)
+        if after is not None:
+            ordered = [c for c in ordered if key(c) > (after[0], after[1])]
     page = ordered[:limit]
     next_cursor = _encode(list(key(page[-1]))) if len(ordered) > limit else None
     if filters.sort != "match":
