@@ -104,18 +104,21 @@ def scores(me_id: int, other_ids: list[int]) -> Select:
     mine_table, theirs_table = _answers("mine"), _answers("theirs")
     mine, theirs = mine_table.c, theirs_table.c
     questions = _my_questions(me_id)
-    their_question = theirs.question_id
+    their_question, my_question = theirs.question_id, mine.question_id
     if db.session.get_bind().dialect.name == "sqlite":
         # Unary + keeps SQLite from seeking every (person, question) pair of the two IN lists
         # (5,000 seeks for a pool of 500): it reads each person's few answers in one range of
         # ix_match_answers_scoring and tests the question there — half the time at 1M people.
+        # On my side the same makes it read my answers from that index too, not from the
+        # unique index and then the table once per answer of theirs (another ~15 %).
         their_question = literal_column("+theirs.question_id")
+        my_question = literal_column("+mine.question_id")
     return (
         select(theirs.user_id.label("user_id"), *_sums(mine, theirs))
-        .select_from(mine_table.join(theirs_table, theirs.question_id == mine.question_id))
+        .select_from(mine_table.join(theirs_table, theirs.question_id == my_question))
         .where(
             mine.user_id == me_id,
-            mine.question_id.in_(questions),
+            my_question.in_(questions),
             their_question.in_(questions),
             sql.in_values(theirs.user_id, other_ids),
         )
