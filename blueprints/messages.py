@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 
@@ -194,7 +195,8 @@ def unread_badge():
 
 # Sockets re-check their session when told (a "sessions_changed" event on the user's channel,
 # published when sessions are revoked or the account is banned) and, as a safety net, every
-# SESSION_CHECK_SECONDS.
+# SESSION_CHECK_SECONDS. The first check falls at a random point of the interval: sockets that
+# open together (every browser reconnecting after a restart) must not all check at once.
 SESSION_CHECK_SECONDS = 30.0
 NOT_A_FRAME = "Frames are JSON objects with a type."
 
@@ -251,7 +253,7 @@ def socket(ws):
             db.session.remove()
         return still
 
-    next_check = time.monotonic() + SESSION_CHECK_SECONDS
+    next_check = time.monotonic() + random.uniform(0.1, 1.0) * SESSION_CHECK_SECONDS
     try:
         with contextlib.suppress(ConnectionClosed):
             while True:
