@@ -176,6 +176,19 @@ def _check_amount(amount: object, *, allow_zero: bool = False) -> int:
     return amount
 
 
+def _check_key(key: str) -> None:
+    if not key or len(key) > 200:
+        raise ValueError("an idempotency key of 1 to 200 characters is required")
+
+
+def _expire_balances(account_ids) -> None:
+    """Cached Python objects of these accounts are stale now; reload them on next access.
+    (Keys, not attributes: an object from a rolled-back transaction must not be touched.)"""
+    for identity in list(db.session.identity_map.keys()):
+        if identity[0] is LedgerAccount and identity[1][0] in account_ids:
+            db.session.expire(db.session.identity_map[identity], ["balance"])
+
+
 def post(
     kind: str,
     key: str,
@@ -194,8 +207,7 @@ def post(
     `despite_freeze`: ids of frozen accounts that may still be debited, never below zero (a
     refund must go through even while a chargeback is reviewed).
     """
-    if not key or len(key) > 200:
-        raise ValueError("an idempotency key of 1 to 200 characters is required")
+    _check_key(key)
     existing = db.session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
     if existing is not None:
         if existing.kind != kind:
@@ -273,11 +285,7 @@ def post(
             )
         )
     db.session.flush()
-    # Cached Python objects of these accounts are stale now; reload them on next access.
-    # (Keys, not attributes: an object from a rolled-back transaction must not be touched.)
-    for identity in list(db.session.identity_map.keys()):
-        if identity[0] is LedgerAccount and identity[1][0] in merged:
-            db.session.expire(db.session.identity_map[identity], ["balance"])
+    _expire_balances(merged)
     return transfer, True
 
 
@@ -419,11 +427,11 @@ def _spend_in_one_statement(
 ) -> tuple[Transfer, bool] | None:
     """`spend` on PostgreSQL. None when an account does not exist yet (a creator's first
     earnings, a new bucket): the caller then takes the general path, which creates it."""
-    if not key or len(key) > 200:
-        raise ValueError("an idempotency key of 1 to 200 characters is required")
+    _check_key(key)
     buckets = current_app.config["LEDGER_HOT_BUCKETS"]
     now = clock.now()
     share = amount - fee
+    legs = 1 + (share > 0) + (fee > 0)
     row = db.session.execute(
         _SPEND,
         {
@@ -433,7 +441,7 @@ def _spend_in_one_statement(
             "share": share,
             "fee": fee,
             "bucket": random.randrange(buckets),
-            "legs": 1 + (share > 0) + (fee > 0),
+            "legs": legs,
             "key": key,
             "kind": kind,
             "reference_type": reference[0] if reference else None,
@@ -456,7 +464,7 @@ def _spend_in_one_statement(
             available = row.available
             db.session.rollback()
             raise InsufficientCredits(amount, available)
-        if row.ok and row.found == 1 + (share > 0) + (fee > 0):
+        if row.ok and row.found == legs:
             # Every check passed but the key was inserted by a transaction that committed
             # while we waited for it: that one did the work.
             db.session.rollback()
@@ -477,10 +485,7 @@ def _spend_in_one_statement(
     )
     make_transient_to_detached(transfer)
     db.session.add(transfer)
-    moved = set(row.moved_ids or ())
-    for identity in list(db.session.identity_map.keys()):
-        if identity[0] is LedgerAccount and identity[1][0] in moved:
-            db.session.expire(db.session.identity_map[identity], ["balance"])
+    _expire_balances(set(row.moved_ids or ()))
     if row.referred:
         pay_referral(creator_id, share, transfer)
     return transfer, True

@@ -111,8 +111,8 @@ def scores(me_id: int, other_ids: list[int]) -> Select:
         # ix_match_answers_scoring and tests the question there — half the time at 1M people.
         # On my side the same makes it read my answers from that index too, not from the
         # unique index and then the table once per answer of theirs (another ~15 %).
-        their_question = literal_column("+theirs.question_id")
-        my_question = literal_column("+mine.question_id")
+        their_question = literal_column(f"+{theirs_table.name}.question_id")
+        my_question = literal_column(f"+{mine_table.name}.question_id")
     return (
         select(theirs.user_id.label("user_id"), *_sums(mine, theirs))
         .select_from(mine_table.join(theirs_table, theirs.question_id == my_question))
