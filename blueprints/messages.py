@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -27,6 +28,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from limits import parse_many
 from simple_websocket import ConnectionClosed
 
 from blueprints.guards import verified_required
@@ -98,11 +100,33 @@ def since(other_id: int):
     )
 
 
+# Each account's budget for sending messages, shared by the two ways to send (HTTP and the
+# socket), on top of the per-address limit of the HTTP route.
+SEND_LIMITS = "30 per minute; 600 per hour"
+TOO_FAST = "You are sending messages too fast. Wait a little and try again."
+
+
+def _send_allowed(user_id: int) -> bool:
+    """Count one message against `user_id`'s SEND_LIMITS; False once a limit is reached."""
+    if not limiter.enabled:
+        return True
+    try:
+        strategy = limiter.limiter
+        return all(
+            strategy.hit(item, "message-send", str(user_id)) for item in parse_many(SEND_LIMITS)
+        )
+    except Exception:  # the limits' store is down: sending must not stop with it
+        log.exception("message send limit not checked for user %s", user_id)
+        return True
+
+
 @bp.post("/messages/<int:other_id>")
 @login_required
-@limiter.limit("30 per minute; 600 per hour")
+@limiter.limit(SEND_LIMITS)
 def send(other_id: int):
     other = _other_or_404(other_id)
+    if not _send_allowed(current_user.id):
+        return render_template("messages/_compose_error.html", error=TOO_FAST), 429
     try:
         message = messaging.send(
             current_user,
@@ -337,8 +361,60 @@ def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict) -> Non
             send_json({"type": "error", "error": "You cannot write to that person."})
             return
         realtime.broker().publish(other_id, {"type": "typing", "from": user_id})
+    elif kind == "send":
+        _send_frame(frame, user, send_json)
     elif kind == "ping":
         send_json({"type": "pong"})
     else:
         send_json({"type": "error", "error": f"Unknown frame type {kind!r}."})
     db.session.remove()
+
+
+def _send_frame(frame: dict, user: User, send_json) -> None:
+    """A text message sent over the socket: {"type": "send", "to": id, "body": text, "ref": r}.
+    Same rules, charge and limits as `POST /messages/<id>`; the answer echoes `ref`: "sent" with
+    the message's id, its HTML for the sender's page and the balance after a paid message, or
+    "send_error" with the reason (and `buy` when credits are short). Attachments go over HTTP."""
+    ref = frame.get("ref")
+    if not isinstance(ref, str | int) or isinstance(ref, bool) or len(str(ref)) > 64:
+        ref = None
+
+    def refuse(error: str, status: int, buy: bool = False) -> None:
+        send_json({"type": "send_error", "ref": ref, "error": error, "status": status, "buy": buy})
+
+    try:
+        to = int(frame.get("to"))
+    except (TypeError, ValueError, OverflowError):
+        refuse("send needs a `to` user id.", 400)
+        return
+    body = frame.get("body")
+    if not isinstance(body, str):
+        refuse("The message must be text.", 400)
+        return
+    if user.is_suspended:
+        reason = user.status_reason or "no reason was given"
+        refuse(f"Your account is suspended ({reason}), so it is read-only.", 403)
+        return
+    if not _send_allowed(user.id):
+        refuse(TOO_FAST, 429)
+        return
+    try:
+        message = messaging.send(user, to, body)
+    except ledger.InsufficientCredits as exc:
+        db.session.rollback()
+        refuse(exc.message, 402, buy=True)
+        return
+    except DomainError as exc:
+        db.session.rollback()
+        refuse(exc.message, exc.status)
+        return
+    g._login_user = user  # the message's HTML speaks of current_user: this frame's sender
+    send_json(
+        {
+            "type": "sent",
+            "ref": ref,
+            "id": message.id,
+            "html": render_template("messages/_items.html", items=[message], attachments={}),
+            "balance": ledger.wallet_balance(user.id) if message.price else None,
+        }
+    )

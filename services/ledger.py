@@ -148,8 +148,14 @@ def balances(user_id: int) -> dict[str, int]:
     return {kind: found.get(kind, 0) for kind in USER_KINDS}
 
 
+_WALLET_BALANCE = text(
+    "SELECT balance FROM ledger_accounts WHERE user_id = :user_id AND kind = 'wallet'"
+)
+
+
 def wallet_balance(user_id: int) -> int:
-    return balances(user_id)["wallet"]
+    """Shown after every paid message: SQL text, no statement building per call."""
+    return db.session.connection().execute(_WALLET_BALANCE, {"user_id": user_id}).scalar() or 0
 
 
 def is_frozen(user_id: int) -> bool:
@@ -432,24 +438,28 @@ def _spend_in_one_statement(
     now = clock.now()
     share = amount - fee
     legs = 1 + (share > 0) + (fee > 0)
-    row = db.session.execute(
-        _SPEND,
-        {
-            "fan": fan_id,
-            "creator": creator_id,
-            "amount": amount,
-            "share": share,
-            "fee": fee,
-            "bucket": random.randrange(buckets),
-            "legs": legs,
-            "key": key,
-            "kind": kind,
-            "reference_type": reference[0] if reference else None,
-            "reference_id": str(reference[1]) if reference else None,
-            "memo": memo,
-            "now": now,
-        },
-    ).one()
+    row = (
+        db.session.connection()
+        .execute(  # SQL text: no autoflush either way
+            _SPEND,
+            {
+                "fan": fan_id,
+                "creator": creator_id,
+                "amount": amount,
+                "share": share,
+                "fee": fee,
+                "bucket": random.randrange(buckets),
+                "legs": legs,
+                "key": key,
+                "kind": kind,
+                "reference_type": reference[0] if reference else None,
+                "reference_id": str(reference[1]) if reference else None,
+                "memo": memo,
+                "now": now,
+            },
+        )
+        .one()
+    )
     if row.existing_id is not None:
         if row.existing_kind != kind:
             raise Conflict(f"Idempotency key {key!r} was used for a {row.existing_kind} transfer.")

@@ -87,3 +87,55 @@ def test_fan_and_creator_chat_live(live_server, browser, tmp_path):
     expect(luna.get_by_role("link", name=re.compile("Sam"))).to_be_visible()
     creator_context.close()
     fan_context.close()
+
+
+def test_with_the_socket_open_a_message_goes_over_it(live_server, browser):
+    """No HTTP request for a text message once the page is live; short of credits, the prompt
+    to buy comes back over the socket too, and nothing is stored."""
+    from tests.ledger_helpers import paid_order
+
+    base = live_server.app.config["BASE_URL"]
+    creator_context, fan_context = browser.new_context(), browser.new_context()
+    luna, fan = creator_context.new_page(), fan_context.new_page()
+    sign_up(luna, base, "luna@example.com", "Luna")
+    sign_up(fan, base, "sam@example.com", "Sam")
+    with live_server.app.app_context():
+        creator = accounts.find_by_email("luna@example.com")
+        creator.is_creator = True
+        db.session.add(CreatorSettings(user_id=creator.id, message_price=60))
+        for email in ("luna@example.com", "sam@example.com"):
+            user = accounts.find_by_email(email)
+            user.email_verified_at = user.created_at
+        paid_order(accounts.find_by_email("sam@example.com"), 100)
+        db.session.commit()
+        luna_id, sam_id = creator.id, accounts.find_by_email("sam@example.com").id
+
+    luna.goto(f"{base}/messages/{sam_id}")
+    fan.goto(f"{base}/messages/{luna_id}")
+    expect(luna.locator("#chat[data-live=true]")).to_have_count(1)
+    expect(fan.locator("#chat[data-live=true]")).to_have_count(1)
+    posts = []
+    fan.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+
+    fan.get_by_role("textbox", name="Message").fill("Over the socket, Luna")
+    fan.get_by_role("textbox", name="Message").press("Enter")
+    expect(fan.locator("li.message.mine", has_text="Over the socket")).to_be_visible()
+    expect(fan.locator("#chat-balance")).to_have_text("40")
+    expect(fan.locator("#nav-credits")).to_have_text("40 credits")
+    expect(fan.get_by_role("textbox", name="Message")).to_have_value("")
+    expect(luna.locator("li.message.theirs", has_text="Over the socket")).to_be_visible()
+
+    fan.get_by_role("textbox", name="Message").fill("And again")
+    fan.get_by_role("button", name="Send · 60 credits").click()
+    alert = fan.locator("#compose-status [role=alert]")
+    expect(alert).to_contain_text("credits")
+    expect(alert.get_by_role("link", name="Buy credits")).to_have_attribute("href", "/wallet#buy")
+    expect(fan.get_by_role("textbox", name="Message")).to_have_value("And again")  # kept
+    expect(fan.get_by_role("button", name="Send · 60 credits")).to_be_enabled()
+    expect(fan.locator("li.message")).to_have_count(1)
+    expect(fan.locator("#chat-balance")).to_have_text("40")
+    assert posts == []  # both went over the socket
+    ARTIFACTS.mkdir(exist_ok=True)
+    fan.screenshot(path=str(ARTIFACTS / "chat-socket-send.png"), full_page=True)
+    creator_context.close()
+    fan_context.close()

@@ -375,3 +375,108 @@ def test_an_open_socket_needs_no_thread_of_its_own_beyond_its_connection(live_se
     finally:
         for ws in sockets:
             _close(ws)
+
+
+def _fan_and_creator_sockets(live_server, price=5, credits=12):
+    """Luna (a creator charging `price`) and a fan holding `credits`, each with a socket open
+    and caught up."""
+    app = live_server.app
+    luna_cookie = _login_cookie(app, "luna@example.com")
+    fan_cookie = _login_cookie(app, "fan@example.com")
+    with app.app_context():
+        luna = accounts.find_by_email("luna@example.com")
+        luna.is_creator = True
+        db.session.add(CreatorSettings(user_id=luna.id, message_price=price))
+        fan = accounts.find_by_email("fan@example.com")
+        if credits:
+            paid_order(fan, credits)
+        db.session.commit()
+        ids = luna.id, fan.id
+    sockets = _socket(live_server.url, luna_cookie), _socket(live_server.url, fan_cookie)
+    for ws in sockets:
+        ws.send(json.dumps({"type": "hello", "last_id": 0}))
+        _receive(ws, "ready")
+    return ids, sockets
+
+
+def test_a_message_sent_over_the_socket_is_charged_stored_and_delivered(live_server):
+    (luna_id, fan_id), (luna_ws, fan_ws) = _fan_and_creator_sockets(live_server, credits=7)
+    try:
+        fan_ws.send(
+            json.dumps({"type": "send", "to": luna_id, "body": " Hi <b>Luna</b>! ", "ref": "a1"})
+        )
+        sent = _receive(fan_ws, "sent")
+        assert sent["ref"] == "a1" and sent["balance"] == 2
+        # The sender's page gets the message's HTML, escaped, as its own.
+        assert f'id="msg-{sent["id"]}"' in sent["html"] and "mine" in sent["html"]
+        assert "Hi &lt;b&gt;Luna&lt;/b&gt;!" in sent["html"] and "5 credits" in sent["html"]
+        delivered = _receive(luna_ws, "message")
+        assert delivered["id"] == sent["id"] and delivered["sender_id"] == fan_id
+        with live_server.app.app_context():
+            stored = db.session.get(Message, sent["id"])
+            assert stored.body == "Hi <b>Luna</b>!" and stored.price == 5 and stored.transfer_id
+            assert ledger.balances(luna_id)["earnings_pending"] == 4
+            assert ledger.verify() == []
+        # Short of credits: a prompt to buy, and nothing stored or charged.
+        fan_ws.send(json.dumps({"type": "send", "to": luna_id, "body": "again", "ref": 2}))
+        refused = _receive(fan_ws, "send_error")
+        assert refused["ref"] == 2 and refused["status"] == 402 and refused["buy"] is True
+        assert "credits" in refused["error"]
+        with live_server.app.app_context():
+            assert messages_count() == 1 and ledger.wallet_balance(fan_id) == 2
+        # The creator replies free over the socket: no balance to show.
+        luna_ws.send(json.dumps({"type": "send", "to": fan_id, "body": "Thanks!", "ref": "r"}))
+        reply = _receive(luna_ws, "sent")
+        assert reply["balance"] is None and _receive(fan_ws, "message")["id"] == reply["id"]
+    finally:
+        _close(luna_ws)
+        _close(fan_ws)
+
+
+@pytest.mark.parametrize(
+    "frame, status, error",
+    [
+        ({"body": "hi"}, 400, "`to` user id"),
+        ({"to": "luna", "body": "hi"}, 400, "`to` user id"),
+        ({"to": "LUNA", "body": ["not", "text"]}, 400, "must be text"),
+        ({"to": "LUNA", "body": "   "}, 422, "Write something"),
+        ({"to": "LUNA", "body": "x" * 5001}, 422, "5,000"),
+        ({"to": "FAN", "body": "me, myself"}, 400, "yourself"),
+        ({"to": 10**9, "body": "anyone?"}, 404, "not here"),
+    ],
+)
+def test_bad_send_frames_get_an_error_and_the_socket_lives_on(live_server, frame, status, error):
+    (luna_id, fan_id), (luna_ws, fan_ws) = _fan_and_creator_sockets(live_server)
+    try:
+        to = {"LUNA": luna_id, "FAN": fan_id}.get(frame.get("to"), frame.get("to"))
+        fan_ws.send(json.dumps({"type": "send", "ref": "x", **frame, "to": to}))
+        refused = _receive(fan_ws, "send_error")
+        assert refused["status"] == status and error in refused["error"], refused
+        fan_ws.send(json.dumps({"type": "ping"}))
+        _receive(fan_ws, "pong")
+        with live_server.app.app_context():
+            assert messages_count() == 0 and ledger.wallet_balance(fan_id) == 12
+    finally:
+        _close(luna_ws)
+        _close(fan_ws)
+
+
+def test_over_the_socket_blocked_and_suspended_people_cannot_send(live_server):
+    (luna_id, fan_id), (luna_ws, fan_ws) = _fan_and_creator_sockets(live_server)
+    app = live_server.app
+    try:
+        with app.app_context():
+            safety.block(accounts.find_by_email("luna@example.com"), fan_id)
+        fan_ws.send(json.dumps({"type": "send", "to": luna_id, "body": "hello?"}))
+        refused = _receive(fan_ws, "send_error")
+        assert refused["status"] == 403 and "cannot message" in refused["error"]
+        with app.app_context():
+            accounts.set_status(accounts.find_by_email("luna@example.com"), "suspended", "review")
+        luna_ws.send(json.dumps({"type": "send", "to": fan_id, "body": "hello"}))
+        refused = _receive(luna_ws, "send_error")
+        assert refused["status"] == 403 and "read-only" in refused["error"]
+        with app.app_context():
+            assert messages_count() == 0 and ledger.wallet_balance(fan_id) == 12
+    finally:
+        _close(luna_ws)
+        _close(fan_ws)

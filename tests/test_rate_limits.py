@@ -75,3 +75,59 @@ def test_socket_connects_are_limited_before_the_handshake(limited):
         with pytest.raises(simple_websocket.ConnectionError) as refused:
             simple_websocket.Client.connect(url)
         assert refused.value.status_code == 429
+
+
+@pytest.mark.redis
+def test_message_sends_share_one_budget_per_account_over_http_and_the_socket(limited):
+    """30 a minute, whichever way they are sent: HTTP or the socket."""
+    import json
+
+    import simple_websocket
+
+    from extensions import db
+    from services import accounts
+    from tests.conftest import LiveServer
+
+    with LiveServer(limited) as server:
+        limited.config["BASE_URL"] = server.url
+        fan_client, luna_client = limited.test_client(), limited.test_client()
+        AuthActions(fan_client).signup(email="fan@example.com", name="Fan")
+        AuthActions(luna_client).signup(email="luna@example.com", name="Luna")
+        with limited.app_context():
+            for email in ("fan@example.com", "luna@example.com"):
+                user = accounts.find_by_email(email)
+                user.email_verified_at = user.created_at
+            luna = accounts.find_by_email("luna@example.com")
+            luna.is_creator = True  # no price set: messages to her are free
+            db.session.commit()
+            luna_id = luna.id
+        token = fan_client.get("/terms").text.split('name="csrf-token" content="')[1].split('"')[0]
+        for i in range(20):
+            sent = fan_client.post(
+                f"/messages/{luna_id}",
+                data={"body": f"note {i}", "csrf_token": token},
+                headers=HTMX,
+            )
+            assert sent.status_code == 200, sent.text
+        url = server.url.replace("http://", "ws://") + "/ws"
+        cookie = f"session={fan_client.get_cookie('session').value}"
+        ws = simple_websocket.Client.connect(url, headers={"Cookie": cookie})
+        try:
+            answers = []
+            for i in range(11):
+                ws.send(json.dumps({"type": "send", "to": luna_id, "body": f"more {i}", "ref": i}))
+                while (event := json.loads(ws.receive(timeout=5)))["type"] not in (
+                    "sent",
+                    "send_error",
+                ):
+                    pass
+                answers.append(event)
+            assert [a["type"] for a in answers] == ["sent"] * 10 + ["send_error"]
+            assert answers[-1]["status"] == 429 and "too fast" in answers[-1]["error"]
+        finally:
+            with contextlib.suppress(simple_websocket.ConnectionClosed):
+                ws.close()
+        again = fan_client.post(
+            f"/messages/{luna_id}", data={"body": "one more", "csrf_token": token}, headers=HTMX
+        )
+        assert again.status_code == 429 and b"too fast" in again.data
