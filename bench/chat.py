@@ -1,19 +1,27 @@
 """Real-time chat under load: one gunicorn process (gthread, the documented production setup,
 `--threads` sized for the sockets as docs/deployment.md says) with PostgreSQL and Redis, N
-WebSocket clients logged in as real users, paid fan → creator messages posted over HTTP at a
-fixed rate (each charged through the ledger).
+WebSocket clients logged in as real users, paid fan → creator messages sent at a fixed rate
+(each charged through the ledger).
 
-Reports delivery latency (message row created on the server → event received by the
-recipient's socket) p50/p99/max, messages lost (stored rows never delivered), the server's RSS
-and the CPU used during the run by the server, the load generator, PostgreSQL, Redis and other
-processes. Target: p99 ≤ 100 ms, nothing lost.
+Messages go the way a live conversation page sends them: as "send" frames over the fan's open
+socket (`--over socket`, the default), or as htmx POSTs (`--over http`, the page without its
+socket; at most --senders requests in flight). Open loop: message i is due at i / rate seconds
+whatever the server's pace.
+
+Reports delivery latency (the sender writes the frame or starts the request → the recipient's
+socket receives the event, so time queued in the server counts) p50/p99/max, messages lost
+(stored rows never delivered), the server's RSS and the CPU used during the run by the server,
+the load generator, PostgreSQL, Redis and other processes. Target: p99 ≤ 100 ms, nothing lost.
 
 The load generator is one asyncio event loop (aiohttp) in this process, separate from the
-server: all sockets, and the senders (at most --senders requests in flight, open loop: message
-i is due at i / rate seconds whatever the server's pace).
+server: all sockets and all senders.
 
 Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60]
-           [--senders 32] [--threads N+64] [--gunicorn "OPTIONS"] [--redis-url URL]
+           [--over socket|http] [--warmup 5] [--senders 32] [--threads N+64]
+           [--gunicorn "OPTIONS"] [--redis-url URL]
+
+--warmup seconds are sent first, at the same rate, and not counted: a server just started
+fills its database pool, and each creator's first earnings create their ledger account.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shlex
 import signal
 import socket
@@ -60,8 +69,9 @@ def percentile(samples: list[float], p: float) -> float:
 @dataclass
 class Load:
     received: dict[int, float] = field(default_factory=dict)  # message id → arrival (epoch s)
+    sent_at: dict[int, float] = field(default_factory=dict)  # message id → sent (epoch s)
     sent: int = 0
-    unsent: int = 0  # due but not started before the end: the server could not keep up
+    unsent: int = 0  # due but not started (http) or not answered (socket) by the end
     errors: list = field(default_factory=list)
     elapsed: float = 0.0
     sockets: int = 0
@@ -75,6 +85,9 @@ async def run_load(
     rate: float,
     seconds: float,
     senders: int,
+    over: str = "socket",
+    warmup: float = 0.0,
+    on_start=lambda: None,
 ) -> Load:
     """All sockets and all senders on one asyncio event loop (one thread): the load generator
     must not compete with the server for the two cores with a thread per socket."""
@@ -86,6 +99,10 @@ async def run_load(
     ready = 0
     all_ready = asyncio.Event()
     everyone = creator_ids + fan_ids
+    sockets: dict[int, object] = {}
+    frames_sent: dict[str, float] = {}  # ref → when the frame was written
+    answered = asyncio.Event()
+    all_sent = asyncio.Event()  # every frame is written: the last answer ends the run
 
     # Per-request cookies; the jar must not mix them up.
     connector = aiohttp.TCPConnector(limit=0)
@@ -100,6 +117,7 @@ async def run_load(
                 autoping=True,
                 max_msg_size=0,
             ) as ws:
+                sockets[user_id] = ws
                 await ws.send_str(json.dumps({"type": "hello", "last_id": 0}))
                 stop_wait = asyncio.ensure_future(stop.wait())
                 while True:
@@ -122,6 +140,14 @@ async def run_load(
                             all_ready.set()
                     elif kind == "message" and event.get("recipient_id") == user_id:
                         load.received.setdefault(event["id"], time.time())
+                    elif kind == "sent":
+                        load.sent += 1
+                        load.sent_at[event["id"]] = frames_sent.pop(event["ref"])
+                        if not frames_sent and all_sent.is_set():
+                            answered.set()
+                    elif kind == "send_error":
+                        frames_sent.pop(event["ref"], None)
+                        load.errors.append(event.get("error"))
 
         listeners = []
         for user_id in everyone:  # paced like page loads: the server limits connect bursts
@@ -135,38 +161,75 @@ async def run_load(
         rng = random.Random(7)
         in_flight = asyncio.Semaphore(senders)
 
-        async def post(fan: int, creator: int) -> None:
+        async def frame(i: int, fan: int, creator: int) -> None:
+            ref = str(i)
+            frames_sent[ref] = time.time()
+            await sockets[fan].send_str(
+                json.dumps(
+                    {
+                        "type": "send",
+                        "to": creator,
+                        "body": f"hi {uuid.uuid4().hex[:8]}",
+                        "ref": ref,
+                    }
+                )
+            )
+
+        async def post(i: int, fan: int, creator: int) -> None:
             cookie, token = cookies[fan]
             try:
                 async with in_flight:
                     if time.monotonic() >= deadline:  # never sent: the server fell behind
                         load.unsent += 1
                         return
+                    started_at = time.time()
                     async with http.post(
                         f"{base}/messages/{creator}",
                         data={"body": f"hi {uuid.uuid4().hex[:8]}", "csrf_token": token},
                         headers={"Cookie": f"session={cookie}", "HX-Request": "true"},
                         timeout=aiohttp.ClientTimeout(total=10),
                     ) as response:
-                        await response.read()
+                        page = await response.text()
                         if response.status == 200:
                             load.sent += 1
+                            load.sent_at[int(re.search(r'id="msg-(\d+)"', page)[1])] = started_at
                         else:
                             load.errors.append(response.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 load.errors.append(repr(exc))
 
-        posts = []
-        started = time.monotonic()
-        deadline = started + seconds
-        total = int(rate * seconds)
-        for i in range(total):  # open loop: message i is due at started + i / rate
-            delay = started + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            posts.append(asyncio.create_task(post(rng.choice(fan_ids), rng.choice(creator_ids))))
-        await asyncio.gather(*posts)
-        load.elapsed = time.monotonic() - started
+        send = frame if over == "socket" else post
+        deadline = 0.0
+
+        async def blast(length: float, first: int) -> None:
+            """Open loop for `length` seconds: message i is due at started + i / rate."""
+            nonlocal deadline
+            posts = []
+            started = time.monotonic()
+            deadline = started + length
+            all_sent.clear()
+            answered.clear()
+            for i in range(int(rate * length)):
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                fan, creator = rng.choice(fan_ids), rng.choice(creator_ids)
+                posts.append(asyncio.create_task(send(first + i, fan, creator)))
+            await asyncio.gather(*posts)
+            all_sent.set()
+            if over == "socket" and frames_sent:  # wait for the answers, as for a request
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(answered.wait(), 10)
+            load.elapsed = time.monotonic() - started
+
+        if warmup:
+            await blast(warmup, 10**9)
+            await asyncio.sleep(1)
+            print(f"warmed up: {load.sent} messages in {warmup:.0f} s, not counted", flush=True)
+            load.sent, load.sent_at, load.errors = 0, {}, []
+        on_start()
+        await blast(seconds, 0)
+        load.unsent = len(frames_sent)
         await asyncio.sleep(3)  # grace for the last deliveries
         stop.set()
         await asyncio.gather(*listeners, return_exceptions=True)
@@ -236,6 +299,10 @@ def main() -> None:
         help="gunicorn options (default: the documented production configuration)",
     )
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--over", choices=("socket", "http"), default="socket")
+    parser.add_argument(
+        "--warmup", type=float, default=5, help="seconds sent first at the rate, not counted"
+    )
     parser.add_argument("--senders", type=int, default=32, help="HTTP requests in flight, max")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
@@ -336,9 +403,25 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
 
-        cpu_before, wall = cpu_snapshot(), time.monotonic()
+        cpu_before, wall = {}, 0.0
+
+        def measure_from_now() -> None:
+            nonlocal cpu_before, wall
+            cpu_before, wall = cpu_snapshot(), time.monotonic()
+
         load = asyncio.run(
-            run_load(port, cookies, creator_ids, fan_ids, args.rate, args.seconds, args.senders)
+            run_load(
+                port,
+                cookies,
+                creator_ids,
+                fan_ids,
+                args.rate,
+                args.seconds,
+                args.senders,
+                args.over,
+                args.warmup,
+                measure_from_now,
+            )
         )
         cpu = cpu_by_role(cpu_before, cpu_snapshot(), server.pid, name, time.monotonic() - wall)
         rss_kb = server_rss_kb(server.pid)
@@ -349,12 +432,21 @@ def main() -> None:
             violations = ledger.verify()
             db.engine.dispose()
         latencies = [
+            (received[mid] - load.sent_at[mid]) * 1000
+            for mid in stored
+            if mid in received and mid in load.sent_at
+        ]
+        # As earlier entries measured it: from the row's creation on the server.
+        server_side = [
             (received[mid] - ts.replace(tzinfo=dt.UTC).timestamp()) * 1000  # naive UTC
             for mid, ts in stored.items()
-            if mid in received
+            if mid in received and mid in load.sent_at
         ]
         lost = len([mid for mid in stored if mid not in received])
-        print(f"clients {args.clients}, target {args.rate:.0f} msg/s for {args.seconds:.0f} s")
+        print(
+            f"clients {args.clients}, target {args.rate:.0f} msg/s for {args.seconds:.0f} s, "
+            f"sent over {args.over}"
+        )
         print(
             f"sent {sent_ok} ({sent_ok / elapsed:.0f}/s), not sent in time {load.unsent}, "
             f"errors {len(errors)}, "
@@ -367,6 +459,20 @@ def main() -> None:
         print(
             f"delivery latency ms: p50 {statistics.median(latencies):.1f}  "
             f"p99 {percentile(latencies, 0.99):.1f}  max {max(latencies):.1f}"
+        )
+        print(
+            f"  (from the row's creation: p50 {statistics.median(server_side):.1f}  "
+            f"p99 {percentile(server_side, 0.99):.1f})"
+        )
+        start = min(load.sent_at.values())
+        windows: dict[int, list[float]] = {}
+        for mid in stored:
+            if mid in received and mid in load.sent_at:
+                window = int((load.sent_at[mid] - start) // 5)
+                windows.setdefault(window, []).append((received[mid] - load.sent_at[mid]) * 1000)
+        print(
+            "  p99 per 5 s of sending: "
+            + " ".join(f"{percentile(w, 0.99):.0f}" for _, w in sorted(windows.items()))
         )
         print(f"server RSS {rss_kb / 1024:.0f} MiB; ledger violations {len(violations)}")
         print(

@@ -106,6 +106,22 @@ SEND_LIMITS = "30 per minute; 600 per hour"
 TOO_FAST = "You are sending messages too fast. Wait a little and try again."
 
 
+_slots_lock = threading.Lock()
+
+
+def _send_slot() -> threading.BoundedSemaphore:
+    """One of the process's MESSAGE_SENDS_AT_ONCE turns at storing a message."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    slots = app.extensions.get("amora_send_slots")
+    if slots is None:
+        with _slots_lock:
+            slots = app.extensions.setdefault(
+                "amora_send_slots",
+                threading.BoundedSemaphore(app.config["MESSAGE_SENDS_AT_ONCE"]),
+            )
+    return slots
+
+
 def _send_allowed(user_id: int) -> bool:
     """Count one message against `user_id`'s SEND_LIMITS; False once a limit is reached."""
     if not limiter.enabled:
@@ -128,13 +144,14 @@ def send(other_id: int):
     if not _send_allowed(current_user.id):
         return render_template("messages/_compose_error.html", error=TOO_FAST), 429
     try:
-        message = messaging.send(
-            current_user,
-            other.id,
-            request.form.get("body", ""),
-            media_id=request.form.get("media_id") or request.form.get("upload_id") or None,
-            unlock_price=request.form.get("unlock_price") or None,
-        )
+        with _send_slot():
+            message = messaging.send(
+                current_user,
+                other.id,
+                request.form.get("body", ""),
+                media_id=request.form.get("media_id") or request.form.get("upload_id") or None,
+                unlock_price=request.form.get("unlock_price") or None,
+            )
     except ledger.InsufficientCredits as exc:
         return render_template("messages/_compose_error.html", error=exc.message, buy=True), 402
     except DomainError as exc:
@@ -144,7 +161,9 @@ def send(other_id: int):
             "messages/_sent.html",
             items=[message],
             attachments=messaging.attachments_for(current_user, [message]),
-            balance=ledger.wallet_balance(current_user.id),
+            balance=message.sender_balance
+            if message.sender_balance is not None
+            else ledger.wallet_balance(current_user.id),
         )
     return redirect(url_for("messages.conversation", other_id=other.id), code=303)
 
@@ -399,7 +418,8 @@ def _send_frame(frame: dict, user: User, send_json) -> None:
         refuse(TOO_FAST, 429)
         return
     try:
-        message = messaging.send(user, to, body)
+        with _send_slot():
+            message = messaging.send(user, to, body)
     except ledger.InsufficientCredits as exc:
         db.session.rollback()
         refuse(exc.message, 402, buy=True)
@@ -415,6 +435,6 @@ def _send_frame(frame: dict, user: User, send_json) -> None:
             "ref": ref,
             "id": message.id,
             "html": render_template("messages/_items.html", items=[message], attachments={}),
-            "balance": ledger.wallet_balance(user.id) if message.price else None,
+            "balance": message.sender_balance,
         }
     )

@@ -95,3 +95,7 @@ class Message(db.Model):
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     read_at: Mapped[dt.datetime | None]
+
+    # Not a column: after `messaging.send` of a paid message, the sender's wallet balance, read
+    # in the same transaction (to show it without another query after the commit).
+    sender_balance = None

@@ -139,6 +139,8 @@ def send(
     )
     make_transient_to_detached(message)  # the row exists: the session must not insert it
     db.session.add(message)
+    if price:
+        message.sender_balance = ledger.wallet_balance(sender.id)
     _commit_keeping_loaded()
     publish_message(message)
     return message

@@ -115,7 +115,10 @@ class RedisBroker:
     def __init__(self, url: str) -> None:
         from redis import Redis
 
-        self.connection = Redis.from_url(url)
+        self.connection = Redis.from_url(url)  # the listener's: its reads wait on purpose
+        # Publishing happens on the send path (while the message holds one of the process's
+        # turns to send): a Redis that stops answering must fail it fast, not hold it.
+        self.publisher = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         self.local = InProcessBroker()
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -125,11 +128,11 @@ class RedisBroker:
         return f"amora:user:{user_id}"
 
     def publish(self, user_id: int, event: dict) -> None:
-        self.connection.publish(self.channel(user_id), json.dumps(event))
+        self.publisher.publish(self.channel(user_id), json.dumps(event))
 
     def publish_many(self, events: list[tuple[int, dict]]) -> None:
         """One round trip to Redis for all of them (a message goes to two people)."""
-        pipe = self.connection.pipeline(transaction=False)
+        pipe = self.publisher.pipeline(transaction=False)
         for user_id, event in events:
             pipe.publish(self.channel(user_id), json.dumps(event))
         pipe.execute()

@@ -153,6 +153,40 @@ def test_sending_over_http(app):
     assert auth.client.get("/messages/99999").status_code == 404
 
 
+def test_a_process_stores_only_so_many_messages_at_once(sqlite_url):
+    """MESSAGE_SENDS_AT_ONCE: with every turn taken, a send waits for one, then goes through."""
+    app = make_app(sqlite_url, MESSAGE_SENDS_AT_ONCE=1)
+    try:
+        auth = AuthActions(app.test_client())
+        auth.signup()
+        with app.app_context():
+            fan = accounts.find_by_email("ana@example.com")
+            fan.email_verified_at = fan.created_at
+            luna_id = creator(price=0).id
+            db.session.commit()
+        with app.test_request_context():
+            from blueprints.messages import _send_slot
+
+            slot = _send_slot()
+        slot.acquire()  # another message is being stored
+        done = []
+        sender = threading.Thread(
+            target=lambda: done.append(
+                auth.post(f"/messages/{luna_id}", {"body": "waiting my turn"}, headers=HTMX)
+            )
+        )
+        sender.start()
+        sender.join(0.5)
+        assert done == []  # still waiting
+        slot.release()
+        sender.join(5)
+        assert done and done[0].status_code == 200
+        with app.app_context():
+            assert messages_count() == 1
+    finally:
+        _cleanup(app)
+
+
 @pytest.mark.postgres
 def test_concurrent_paid_messages_never_overdraw(pg_app):
     with pg_app.app_context():
