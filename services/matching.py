@@ -20,11 +20,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Select, case, func, literal, literal_column, select
+from sqlalchemy import select, text
 
 from extensions import db
 from models import MatchAnswer, User
-from services import clock, sql
+from services import clock
 from services.errors import NotFound, ValidationFailed
 
 IMPORTANCE = {
@@ -67,30 +67,6 @@ def _sat(numerator: int, denominator: int) -> float:
     return 1.0 if denominator == 0 else numerator / denominator
 
 
-def _sums(mine, theirs) -> list:
-    """The sums of the formula over the questions both answered, labelled for `percentage_of`:
-    Σ importance of my questions they answered acceptably, Σ my importance, the same two the
-    other way round, and the number of questions in common."""
-    one = literal(1)
-    i_accept = case(
-        (mine.acceptable.op("&")(one.op("<<")(theirs.choice)) != 0, mine.importance), else_=0
-    )
-    they_accept = case(
-        (theirs.acceptable.op("&")(one.op("<<")(mine.choice)) != 0, theirs.importance), else_=0
-    )
-    return [
-        func.sum(i_accept).label("i_accept"),
-        func.sum(mine.importance).label("i_weigh"),
-        func.sum(they_accept).label("they_accept"),
-        func.sum(theirs.importance).label("they_weigh"),
-        func.count(mine.user_id).label("common"),
-    ]
-
-
-def _answers(name: str):
-    return MatchAnswer.__table__.alias(name)
-
-
 def _my_questions(me_id: int) -> list[str]:
     """My questions still in the bank (a question removed from it stops counting). Read first:
     a handful of values both sides are then looked up by, so the planner starts from them
@@ -98,32 +74,49 @@ def _my_questions(me_id: int) -> list[str]:
     return sorted(answered_ids(me_id) & bank().keys())
 
 
-def scores(me_id: int, other_ids: list[int]) -> Select:
-    """One row per person of `other_ids` who shares a question with me: user_id and the sums
-    of `_sums()`. `percentage_of()` turns the sums into the match %."""
-    mine_table, theirs_table = _answers("mine"), _answers("theirs")
-    mine, theirs = mine_table.c, theirs_table.c
-    questions = _my_questions(me_id)
-    their_question, my_question = theirs.question_id, mine.question_id
-    if db.session.get_bind().dialect.name == "sqlite":
-        # Unary + keeps SQLite from seeking every (person, question) pair of the two IN lists
-        # (5,000 seeks for a pool of 500): it reads each person's few answers in one range of
-        # ix_match_answers_scoring and tests the question there — half the time at 1M people.
-        # On my side the same makes it read my answers from that index too, not from the
-        # unique index and then the table once per answer of theirs (another ~15 %).
-        their_question = literal_column(f"+{theirs_table.name}.question_id")
-        my_question = literal_column(f"+{mine_table.name}.question_id")
-    return (
-        select(theirs.user_id.label("user_id"), *_sums(mine, theirs))
-        .select_from(mine_table.join(theirs_table, theirs.question_id == my_question))
-        .where(
-            mine.user_id == me_id,
-            my_question.in_(questions),
-            their_question.in_(questions),
-            sql.in_values(theirs.user_id, other_ids),
+# One row per person who shares a question with me: user_id; Σ importance of my questions they
+# answered acceptably; Σ my importance; the same two the other way round; the number of
+# questions in common (`percentage_of` turns them into the match %). SQL text, because a sort
+# by match % scores a pool of hundreds of people per search, and building the statement with
+# SQLAlchemy (the ids one bind parameter each) cost more than running it.
+_SCORES = """
+SELECT theirs.user_id,
+       sum(CASE WHEN (mine.acceptable & (1 << theirs.choice)) != 0
+                THEN mine.importance ELSE 0 END),
+       sum(mine.importance),
+       sum(CASE WHEN (theirs.acceptable & (1 << mine.choice)) != 0
+                THEN theirs.importance ELSE 0 END),
+       sum(theirs.importance),
+       count(*)
+FROM match_answers AS mine JOIN match_answers AS theirs ON theirs.question_id = {mine_q}
+WHERE mine.user_id = :me AND {mine_q} {questions} AND {theirs_q} {questions} AND {others}
+GROUP BY theirs.user_id
+"""
+_CHUNK = 10_000  # people per statement
+
+
+def _scores_statement(dialect: str, questions: list[str], other_ids: list[int]):
+    if dialect == "postgresql":
+        sql = _SCORES.format(
+            mine_q="mine.question_id",
+            theirs_q="theirs.question_id",
+            questions="= ANY(:questions)",
+            others="theirs.user_id = ANY(:others)",
         )
-        .group_by(theirs.user_id)
+        return text(sql), {"questions": questions, "others": other_ids}
+    # SQLite: the ids written into the statement (integers, so nothing to escape) — it seeks
+    # ix_match_answers_scoring once per listed id only for a literal list. Unary + keeps it
+    # from seeking every (person, question) pair of the two lists: it reads each person's few
+    # answers in one range of that index and tests the question there, and reads my answers
+    # from the same index rather than from the unique index and then the table.
+    names = [f":q{i}" for i in range(len(questions))]
+    sql = _SCORES.format(
+        mine_q="+mine.question_id",
+        theirs_q="+theirs.question_id",
+        questions=f"IN ({', '.join(names)})",
+        others=f"theirs.user_id IN ({', '.join(str(int(i)) for i in other_ids)})",
     )
+    return text(sql), {f"q{i}": q for i, q in enumerate(questions)}
 
 
 def percentage_of(i_accept, i_weigh, they_accept, they_weigh, common) -> int | None:
@@ -140,8 +133,17 @@ def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]
     if not other_ids:
         return {}
     result: dict[int, int | None] = dict.fromkeys(other_ids)
-    for user_id, *sums in db.session.connection().execute(scores(me_id, list(other_ids))):
-        result[user_id] = percentage_of(*sums)
+    questions = _my_questions(me_id)
+    if not questions:
+        return result  # nothing answered: nothing in common with anyone
+    connection = db.session.connection()
+    ids = list(other_ids)
+    for start in range(0, len(ids), _CHUNK):
+        statement, params = _scores_statement(
+            connection.dialect.name, questions, ids[start : start + _CHUNK]
+        )
+        for user_id, *sums in connection.execute(statement, {"me": me_id, **params}):
+            result[user_id] = percentage_of(*sums)
     return result
 
 
