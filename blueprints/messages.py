@@ -410,6 +410,9 @@ def _send_frame(frame: dict, user: User, send_json) -> None:
     if not isinstance(body, str):
         refuse("The message must be text.", 400)
         return
+    if user is None:  # the account is gone; the session check closes this socket shortly
+        refuse("Log in again to send messages.", 401)
+        return
     if user.is_suspended:
         reason = user.status_reason or "no reason was given"
         refuse(f"Your account is suspended ({reason}), so it is read-only.", 403)
@@ -427,6 +430,11 @@ def _send_frame(frame: dict, user: User, send_json) -> None:
     except DomainError as exc:
         db.session.rollback()
         refuse(exc.message, exc.status)
+        return
+    except Exception:  # a fault, not a refusal: nothing was stored, and the socket lives on
+        db.session.rollback()
+        log.exception("sending a message over the socket failed (user %s)", user.id)
+        refuse("Something went wrong and the message was not sent. Try again.", 500)
         return
     g._login_user = user  # the message's HTML speaks of current_user: this frame's sender
     send_json(

@@ -28,21 +28,31 @@ def sign_up(page, base, email, name):
     expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
 
 
-def test_fan_and_creator_chat_live(live_server, browser, tmp_path):
+def creator_and_fan(live_server, browser, price: int, credits: int = 0):
+    """Luna, a creator charging `price` a message, and Sam, a fan holding `credits`: both signed
+    up in their own browser, emails verified. Returns (luna page, sam page, luna id, sam id)."""
+    from tests.ledger_helpers import paid_order
+
     base = live_server.app.config["BASE_URL"]
-    creator_context, fan_context = browser.new_context(), browser.new_context()
-    luna, fan = creator_context.new_page(), fan_context.new_page()
+    luna, fan = browser.new_context().new_page(), browser.new_context().new_page()
     sign_up(luna, base, "luna@example.com", "Luna")
     sign_up(fan, base, "sam@example.com", "Sam")
     with live_server.app.app_context():
         creator = accounts.find_by_email("luna@example.com")
         creator.is_creator = True
-        db.session.add(CreatorSettings(user_id=creator.id, message_price=5))
+        db.session.add(CreatorSettings(user_id=creator.id, message_price=price))
         for email in ("luna@example.com", "sam@example.com"):
             user = accounts.find_by_email(email)
             user.email_verified_at = user.created_at
+        if credits:
+            paid_order(accounts.find_by_email("sam@example.com"), credits)
         db.session.commit()
-        luna_id, sam_id = creator.id, accounts.find_by_email("sam@example.com").id
+        return luna, fan, creator.id, accounts.find_by_email("sam@example.com").id
+
+
+def test_fan_and_creator_chat_live(live_server, browser, tmp_path):
+    base = live_server.app.config["BASE_URL"]
+    luna, fan, luna_id, sam_id = creator_and_fan(live_server, browser, price=5)
 
     # The fan buys credits through the dev checkout.
     fan.goto(base + "/wallet")
@@ -85,30 +95,15 @@ def test_fan_and_creator_chat_live(live_server, browser, tmp_path):
     # The inbox shows the conversation.
     luna.goto(base + "/messages")
     expect(luna.get_by_role("link", name=re.compile("Sam"))).to_be_visible()
-    creator_context.close()
-    fan_context.close()
+    luna.context.close()
+    fan.context.close()
 
 
 def test_with_the_socket_open_a_message_goes_over_it(live_server, browser):
     """No HTTP request for a text message once the page is live; short of credits, the prompt
     to buy comes back over the socket too, and nothing is stored."""
-    from tests.ledger_helpers import paid_order
-
     base = live_server.app.config["BASE_URL"]
-    creator_context, fan_context = browser.new_context(), browser.new_context()
-    luna, fan = creator_context.new_page(), fan_context.new_page()
-    sign_up(luna, base, "luna@example.com", "Luna")
-    sign_up(fan, base, "sam@example.com", "Sam")
-    with live_server.app.app_context():
-        creator = accounts.find_by_email("luna@example.com")
-        creator.is_creator = True
-        db.session.add(CreatorSettings(user_id=creator.id, message_price=60))
-        for email in ("luna@example.com", "sam@example.com"):
-            user = accounts.find_by_email(email)
-            user.email_verified_at = user.created_at
-        paid_order(accounts.find_by_email("sam@example.com"), 100)
-        db.session.commit()
-        luna_id, sam_id = creator.id, accounts.find_by_email("sam@example.com").id
+    luna, fan, luna_id, sam_id = creator_and_fan(live_server, browser, price=60, credits=100)
 
     luna.goto(f"{base}/messages/{sam_id}")
     fan.goto(f"{base}/messages/{luna_id}")
@@ -137,5 +132,5 @@ def test_with_the_socket_open_a_message_goes_over_it(live_server, browser):
     assert posts == []  # both went over the socket
     ARTIFACTS.mkdir(exist_ok=True)
     fan.screenshot(path=str(ARTIFACTS / "chat-socket-send.png"), full_page=True)
-    creator_context.close()
-    fan_context.close()
+    luna.context.close()
+    fan.context.close()
