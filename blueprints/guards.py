@@ -21,8 +21,13 @@ def enforce_read_only_for_suspended():
         return None
     if request.endpoint in SUSPENDED_ALLOWED_ENDPOINTS:
         return None
-    reason = current_user.status_reason or "no reason was given"
-    abort(403, description=f"Your account is suspended ({reason}), so it is read-only.")
+    abort(403, description=read_only_reason(current_user))
+
+
+def read_only_reason(user) -> str:
+    """What a suspended user is told when they try to change something (HTTP or socket)."""
+    reason = user.status_reason or "no reason was given"
+    return f"Your account is suspended ({reason}), so it is read-only."
 
 
 def verified_required(view: Callable) -> Callable:

@@ -31,7 +31,7 @@ from flask_login import current_user, login_required
 from limits import parse_many
 from simple_websocket import ConnectionClosed
 
-from blueprints.guards import verified_required
+from blueprints.guards import read_only_reason, verified_required
 from blueprints.htmx import is_htmx
 from extensions import db, limiter, sock
 from models import Message, User
@@ -106,22 +106,6 @@ SEND_LIMITS = "30 per minute; 600 per hour"
 TOO_FAST = "You are sending messages too fast. Wait a little and try again."
 
 
-_slots_lock = threading.Lock()
-
-
-def _send_slot() -> threading.BoundedSemaphore:
-    """One of the process's MESSAGE_SENDS_AT_ONCE turns at storing a message."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    slots = app.extensions.get("amora_send_slots")
-    if slots is None:
-        with _slots_lock:
-            slots = app.extensions.setdefault(
-                "amora_send_slots",
-                threading.BoundedSemaphore(app.config["MESSAGE_SENDS_AT_ONCE"]),
-            )
-    return slots
-
-
 def _send_allowed(user_id: int) -> bool:
     """Count one message against `user_id`'s SEND_LIMITS; False once a limit is reached."""
     if not limiter.enabled:
@@ -144,14 +128,13 @@ def send(other_id: int):
     if not _send_allowed(current_user.id):
         return render_template("messages/_compose_error.html", error=TOO_FAST), 429
     try:
-        with _send_slot():
-            message = messaging.send(
-                current_user,
-                other.id,
-                request.form.get("body", ""),
-                media_id=request.form.get("media_id") or request.form.get("upload_id") or None,
-                unlock_price=request.form.get("unlock_price") or None,
-            )
+        message = messaging.send(
+            current_user,
+            other.id,
+            request.form.get("body", ""),
+            media_id=request.form.get("media_id") or request.form.get("upload_id") or None,
+            unlock_price=request.form.get("unlock_price") or None,
+        )
     except ledger.InsufficientCredits as exc:
         return render_template("messages/_compose_error.html", error=exc.message, buy=True), 402
     except DomainError as exc:
@@ -414,15 +397,13 @@ def _send_frame(frame: dict, user: User, send_json) -> None:
         refuse("Log in again to send messages.", 401)
         return
     if user.is_suspended:
-        reason = user.status_reason or "no reason was given"
-        refuse(f"Your account is suspended ({reason}), so it is read-only.", 403)
+        refuse(read_only_reason(user), 403)
         return
     if not _send_allowed(user.id):
         refuse(TOO_FAST, 429)
         return
     try:
-        with _send_slot():
-            message = messaging.send(user, to, body)
+        message = messaging.send(user, to, body)
     except ledger.InsufficientCredits as exc:
         db.session.rollback()
         refuse(exc.message, 402, buy=True)

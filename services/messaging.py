@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import DateTime, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -40,13 +42,24 @@ def message_price(sender: User, recipient: User) -> int:
 
 def may_write(sender: User, recipient: User) -> tuple[bool, str | None]:
     """Whether `sender` may write to `recipient` now, and why not."""
-    if safety.blocked_between(sender.id, recipient.id):
-        return False, "You cannot message this person."
-    if recipient.is_creator or sender.is_creator:
-        return True, None  # fans write to creators (paid); creators reply to their fans
-    if likes.can_message(sender, recipient):
-        return True, None
-    return False, "Match first, or unlock an intro, to message this person."
+    reason = _refusal(
+        sender, recipient.id, recipient.is_creator, safety.blocked_between(sender.id, recipient.id)
+    )
+    return reason is None, reason
+
+
+def _refusal(
+    sender: User, recipient_id: int, recipient_is_creator: bool, blocked: bool
+) -> str | None:
+    """Why `sender` may not write to the recipient now (None: they may)."""
+    if blocked:
+        return "You cannot message this person."
+    if recipient_is_creator or sender.is_creator:
+        return None  # fans write to creators (paid); creators reply to their fans
+    # Daters: free once matched, or after a paid intro. (get: no query if already loaded.)
+    if likes.can_message(sender, db.session.get(User, recipient_id)):
+        return None
+    return "Match first, or unlock an intro, to message this person."
 
 
 def conversation_between(a: int, b: int, create: bool = False) -> Conversation | None:
@@ -69,6 +82,35 @@ def conversation_between(a: int, b: int, create: bool = False) -> Conversation |
 
 
 def send(
+    sender: User,
+    recipient_id: int,
+    body: str,
+    *,
+    media_id: object = None,
+    unlock_price: object = None,
+) -> Message:
+    """Store (and charge) a message in one transaction, then publish it to both people: see
+    `_send`. A process stores MESSAGE_SENDS_AT_ONCE messages at a time; more wait their turn
+    (on one core a few at once get more done than many threads contending for Python's lock)."""
+    with _send_turns():
+        return _send(sender, recipient_id, body, media_id=media_id, unlock_price=unlock_price)
+
+
+_turns_lock = threading.Lock()
+
+
+def _send_turns() -> threading.BoundedSemaphore:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    turns = app.extensions.get("amora_send_turns")
+    if turns is None:
+        with _turns_lock:
+            turns = app.extensions.setdefault(
+                "amora_send_turns", threading.BoundedSemaphore(app.config["MESSAGE_SENDS_AT_ONCE"])
+            )
+    return turns
+
+
+def _send(
     sender: User,
     recipient_id: int,
     body: str,
@@ -99,12 +141,9 @@ def send(
         raise NotFound("That person is not here.")
     if not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending messages.")
-    if recipient.blocked:
-        raise NotAllowed("You cannot message this person.")
-    if not (recipient.is_creator or sender.is_creator) and not likes.can_message(
-        sender, db.session.get(User, recipient_id)
-    ):
-        raise NotAllowed("Match first, or unlock an intro, to message this person.")
+    refusal = _refusal(sender, recipient_id, recipient.is_creator, recipient.blocked)
+    if refusal:
+        raise NotAllowed(refusal)
     if text:
         antispam.check(sender, recipient_id, text)
     price = (recipient.message_price or 0) if recipient.is_creator else 0

@@ -164,10 +164,8 @@ def test_a_process_stores_only_so_many_messages_at_once(sqlite_url):
             fan.email_verified_at = fan.created_at
             luna_id = creator(price=0).id
             db.session.commit()
-        with app.test_request_context():
-            from blueprints.messages import _send_slot
-
-            slot = _send_slot()
+        with app.app_context():
+            slot = messaging._send_turns()
         slot.acquire()  # another message is being stored
         done = []
         sender = threading.Thread(
