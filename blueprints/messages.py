@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 
@@ -265,7 +266,8 @@ def socket(ws):
     # One thread per socket (this one), asleep on the socket's own signal `ws.event`, which the
     # socket's reader sets when a frame arrives or the connection drops, and the broker sets
     # after queueing an event for this user. No thread polls.
-    subscription = realtime.broker().subscribe(user_id, wake=ws.event.set)
+    token = secrets.token_hex(8)  # this socket's own: it gets no copy of what it sent
+    subscription = realtime.broker().subscribe(user_id, wake=ws.event.set, token=token)
     send_lock = threading.Lock()
     state: dict = {}  # this socket's own state (random chat)
 
@@ -294,7 +296,7 @@ def socket(ws):
                     except (ValueError, KeyError, TypeError):
                         send_json({"type": "error", "error": NOT_A_FRAME})
                         continue
-                    _handle(frame, kind, user_id, send_json, state)
+                    _handle(frame, kind, user_id, send_json, state, token)
                 recheck = False
                 for event in subscription.drain():
                     if event.get("type") == "sessions_changed":
@@ -320,7 +322,7 @@ def socket(ws):
                 db.session.remove()
 
 
-def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict) -> None:
+def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict, token: str) -> None:
     user = db.session.get(User, user_id)
     if isinstance(kind, str) and kind.startswith("call_"):
         from blueprints import calls
@@ -364,7 +366,7 @@ def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict) -> Non
             return
         realtime.broker().publish(other_id, {"type": "typing", "from": user_id})
     elif kind == "send":
-        _send_frame(frame, user, send_json)
+        _send_frame(frame, user, send_json, token)
     elif kind == "ping":
         send_json({"type": "pong"})
     else:
@@ -372,7 +374,7 @@ def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict) -> Non
     db.session.remove()
 
 
-def _send_frame(frame: dict, user: User, send_json) -> None:
+def _send_frame(frame: dict, user: User, send_json, token: str) -> None:
     """A text message sent over the socket: {"type": "send", "to": id, "body": text, "ref": r}.
     Same rules, charge and limits as `POST /messages/<id>`; the answer echoes `ref`: "sent" with
     the message's id, its HTML for the sender's page and the balance after a paid message, or
@@ -403,7 +405,7 @@ def _send_frame(frame: dict, user: User, send_json) -> None:
         refuse(TOO_FAST, 429)
         return
     try:
-        message = messaging.send(user, to, body)
+        message = messaging.send(user, to, body, origin=token)
     except ledger.InsufficientCredits as exc:
         db.session.rollback()
         refuse(exc.message, 402, buy=True)

@@ -88,12 +88,16 @@ def send(
     *,
     media_id: object = None,
     unlock_price: object = None,
+    origin: str | None = None,
 ) -> Message:
     """Store (and charge) a message in one transaction, then publish it to both people: see
     `_send`. A process stores MESSAGE_SENDS_AT_ONCE messages at a time; more wait their turn
-    (on one core a few at once get more done than many threads contending for Python's lock)."""
+    (on one core a few at once get more done than many threads contending for Python's lock).
+    `origin`: the token of the socket it was sent over, which gets no copy of the event."""
     with _send_turns():
-        return _send(sender, recipient_id, body, media_id=media_id, unlock_price=unlock_price)
+        message = _send(sender, recipient_id, body, media_id=media_id, unlock_price=unlock_price)
+    publish_message(message, origin)
+    return message
 
 
 _turns_lock = threading.Lock()
@@ -118,7 +122,7 @@ def _send(
     media_id: object = None,
     unlock_price: object = None,
 ) -> Message:
-    """Store (and charge) a message in one transaction, then publish it to both people.
+    """Store (and charge) a message in one transaction (`send` publishes it).
 
     A creator may attach a photo from their vault, optionally with a price to unlock it (a PPV
     message): the fan sees a blurred preview until they pay.
@@ -181,7 +185,6 @@ def _send(
     if price:
         message.sender_balance = ledger.wallet_balance(sender.id)
     _commit_keeping_loaded()
-    publish_message(message)
     return message
 
 
@@ -280,9 +283,11 @@ def _attachment(
     return item, price
 
 
-def publish_message(message: Message) -> None:
-    """After the commit. A broker outage must not fail a stored (and paid) message: the
-    recipient's client catches up from the database when its socket reconnects."""
+def publish_message(message: Message, origin: str | None = None) -> None:
+    """After the commit, to both people (the sender's other tabs and devices show it too), but
+    not to the socket `origin` it was sent over. A broker outage must not fail a stored (and
+    paid) message: the recipient's client catches up from the database when its socket
+    reconnects."""
     from services import realtime
 
     event = {
@@ -292,8 +297,9 @@ def publish_message(message: Message) -> None:
         "sender_id": message.sender_id,
         "recipient_id": message.recipient_id,
     }
+    own = {**event, realtime.SKIP: origin} if origin else event
     try:
-        realtime.broker().publish_many([(message.recipient_id, event), (message.sender_id, event)])
+        realtime.broker().publish_many([(message.recipient_id, event), (message.sender_id, own)])
     except Exception:
         log.exception("could not publish message %s", message.id)
 

@@ -23,6 +23,10 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
+# An event carrying SKIP is not delivered to the one subscription (socket) whose token it names:
+# the socket a message was sent over gets its own answer, and needs no copy of the event.
+SKIP = "skip"
+
 
 class Subscription(Protocol):
     def get(self, timeout: float) -> dict | None: ...
@@ -37,14 +41,20 @@ class Broker(Protocol):
 
     def publish_many(self, events: list[tuple[int, dict]]) -> None: ...
 
-    def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> Subscription: ...
+    def subscribe(
+        self, user_id: int, wake: Callable[[], None] | None = None, token: str | None = None
+    ) -> Subscription: ...
 
 
 class _LocalSubscription:
     def __init__(
-        self, broker: InProcessBroker, user_id: int, wake: Callable[[], None] | None
+        self,
+        broker: InProcessBroker,
+        user_id: int,
+        wake: Callable[[], None] | None,
+        token: str | None = None,
     ) -> None:
-        self.broker, self.user_id, self.wake = broker, user_id, wake
+        self.broker, self.user_id, self.wake, self.token = broker, user_id, wake, token
         self.queue: queue.Queue[dict] = queue.Queue(maxsize=1000)
 
     def get(self, timeout: float) -> dict | None:
@@ -75,7 +85,10 @@ class InProcessBroker:
     def publish(self, user_id: int, event: dict) -> None:
         with self._lock:
             targets = list(self._subscribers.get(user_id, ()))
+        skip = event.get(SKIP)
         for subscription in targets:
+            if skip is not None and subscription.token == skip:
+                continue  # the socket this came from already has it (a "sent" answer)
             # A stuck client catches up from the database when it reconnects.
             with contextlib.suppress(queue.Full):
                 subscription.queue.put_nowait(event)
@@ -86,9 +99,12 @@ class InProcessBroker:
         for user_id, event in events:
             self.publish(user_id, event)
 
-    def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> _LocalSubscription:
-        """`wake` is called (from the publishing thread) after each event is queued."""
-        subscription = _LocalSubscription(self, user_id, wake)
+    def subscribe(
+        self, user_id: int, wake: Callable[[], None] | None = None, token: str | None = None
+    ) -> _LocalSubscription:
+        """`wake` is called (from the publishing thread) after each event is queued. Events
+        whose SKIP key equals `token` are not delivered to this subscription."""
+        subscription = _LocalSubscription(self, user_id, wake, token)
         with self._lock:
             self._subscribers[user_id].append(subscription)
         return subscription
@@ -137,9 +153,11 @@ class RedisBroker:
             pipe.publish(self.channel(user_id), json.dumps(event))
         pipe.execute()
 
-    def subscribe(self, user_id: int, wake: Callable[[], None] | None = None) -> _LocalSubscription:
+    def subscribe(
+        self, user_id: int, wake: Callable[[], None] | None = None, token: str | None = None
+    ) -> _LocalSubscription:
         self._ensure_listener()
-        return self.local.subscribe(user_id, wake)
+        return self.local.subscribe(user_id, wake, token)
 
     def _ensure_listener(self) -> None:
         with self._lock:

@@ -409,9 +409,9 @@ def test_an_open_socket_needs_no_thread_of_its_own_beyond_its_connection(live_se
             _close(ws)
 
 
-def _fan_and_creator_sockets(live_server, price=5, credits=12):
+def _fan_and_creator_sockets(live_server, price=5, credits=12, fan_tabs=1):
     """Luna (a creator charging `price`) and a fan holding `credits`, each with a socket open
-    and caught up."""
+    and caught up (the fan with `fan_tabs` of them)."""
     app = live_server.app
     luna_cookie = _login_cookie(app, "luna@example.com")
     fan_cookie = _login_cookie(app, "fan@example.com")
@@ -424,7 +424,9 @@ def _fan_and_creator_sockets(live_server, price=5, credits=12):
             paid_order(fan, credits)
         db.session.commit()
         ids = luna.id, fan.id
-    sockets = _socket(live_server.url, luna_cookie), _socket(live_server.url, fan_cookie)
+    sockets = _socket(live_server.url, luna_cookie), *(
+        _socket(live_server.url, fan_cookie) for _ in range(fan_tabs)
+    )
     for ws in sockets:
         ws.send(json.dumps({"type": "hello", "last_id": 0}))
         _receive(ws, "ready")
@@ -463,6 +465,24 @@ def test_a_message_sent_over_the_socket_is_charged_stored_and_delivered(live_ser
     finally:
         _close(luna_ws)
         _close(fan_ws)
+
+
+def test_the_senders_other_tabs_see_a_message_sent_over_a_socket(live_server):
+    (luna_id, fan_id), (luna_ws, fan_ws, other_tab) = _fan_and_creator_sockets(
+        live_server, fan_tabs=2
+    )
+    try:
+        fan_ws.send(json.dumps({"type": "send", "to": luna_id, "body": "hello", "ref": "x"}))
+        sent = _receive(fan_ws, "sent")
+        assert _receive(other_tab, "message")["id"] == sent["id"]
+        assert _receive(luna_ws, "message")["id"] == sent["id"]
+        # The socket it was sent over has its answer and gets no copy of the event: the next
+        # frame it receives is the answer to a ping.
+        fan_ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(fan_ws.receive(timeout=5))["type"] == "pong"
+    finally:
+        for ws in (luna_ws, fan_ws, other_tab):
+            _close(ws)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,13 @@ def test_a_message_reaches_both_people_in_order_and_wakes_their_sockets():
     assert luna.seen == events  # a closed subscription gets nothing more
 
 
+def test_an_event_skips_the_one_socket_it_names():
+    broker = realtime.InProcessBroker()
+    here, there = broker.subscribe(1, token="tab-a"), broker.subscribe(1, token="tab-b")
+    broker.publish(1, {"type": "message", "id": 3, realtime.SKIP: "tab-a"})
+    assert here.drain() == [] and [e["id"] for e in there.drain()] == [3]
+
+
 def test_a_subscription_without_a_wake_up_still_queues():
     broker = realtime.InProcessBroker()
     inbox = broker.subscribe(5)
