@@ -256,7 +256,7 @@ def socket(ws):
         return
     if not current_user.is_authenticated:
         ws.send(json.dumps({"type": "error", "error": "Log in first."}))
-        ws.close(reason=1008, message="unauthenticated")
+        _close_after(ws, {"type": "closed", "reason": "Log in first."}, "unauthenticated")
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     user_id, raw_sid = current_user.id, session.get("sid")
@@ -306,8 +306,12 @@ def socket(ws):
                 if recheck or time.monotonic() >= next_check:
                     next_check = time.monotonic() + SESSION_CHECK_SECONDS
                     if not session_live():  # revoked or banned: closed within a second
-                        send_json({"type": "closed", "reason": "Your session has ended."})
-                        ws.close(reason=1008, message="session ended")
+                        with send_lock:
+                            _close_after(
+                                ws,
+                                {"type": "closed", "reason": "Your session has ended."},
+                                "session ended",
+                            )
                         break
     finally:
         subscription.close()
@@ -320,6 +324,25 @@ def socket(ws):
                 except Exception:
                     log.exception("leaving random chat for user %s failed", user_id)
                 db.session.remove()
+
+
+# How long a refused socket waits for the page to act on its "closed" frame (pages reload, which
+# closes the socket from their side) before the server closes it.
+CLOSE_GRACE_SECONDS = 0.5
+
+
+def _close_after(ws, frame: dict, why: str) -> None:
+    """Send `frame`, then let the page close the socket (it reloads on "closed") or close it
+    after CLOSE_GRACE_SECONDS. A server that closes at once can lose the frame: a close that
+    overtakes it on a loaded machine, or a proxy that fails the connection, leaves a page that
+    never learns why it lost its socket and keeps reconnecting. Frames sent meanwhile are
+    ignored."""
+    with contextlib.suppress(ConnectionClosed):
+        ws.send(json.dumps(frame))
+        deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            ws.receive(timeout=left)  # raises ConnectionClosed once the page has gone
+        ws.close(reason=1008, message=why)
 
 
 def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict, token: str) -> None:

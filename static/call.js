@@ -124,6 +124,7 @@
   }
 
   function onEvent(event) {
+    if (event.type === "closed") { location.reload(); return; }  // session ended: to the login
     if (event.call !== callId) { return; }
     switch (event.type) {
       case "call_started": begin(event.started_at); break;
