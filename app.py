@@ -44,7 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
 def _engine_options(app: Flask) -> dict:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": app.config.get("DATABASE_POOL_SIZE", 10),
+        "max_overflow": app.config.get("DATABASE_POOL_OVERFLOW", 20),
+    }
 
 
 SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: the OS page cache holds the pages

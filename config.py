@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -27,6 +28,12 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def under_gevent() -> bool:
+    """Running in gunicorn's gevent worker (the standard library is patched for greenlets)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey and monkey.is_module_patched("threading"))
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -119,9 +126,13 @@ def load_config() -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        # Messages a process stores at once; more wait their turn (fewer threads contending
-        # for Python's lock on the busiest path: more messages per second, shorter tails).
-        "MESSAGE_SENDS_AT_ONCE": max(1, _int("MESSAGE_SENDS_AT_ONCE", 4)),
+        # Messages a process stores at once; more wait their turn. With threads, a few at once
+        # contend less for Python's lock (more messages per second, shorter tails); greenlets
+        # do not contend, and more at once keep the database busy (BENCHMARKS.md).
+        "MESSAGE_SENDS_AT_ONCE": max(1, _int("MESSAGE_SENDS_AT_ONCE", 16 if under_gevent() else 4)),
+        # PostgreSQL connections a web process keeps open (and may open beyond, briefly).
+        "DATABASE_POOL_SIZE": max(1, _int("DATABASE_POOL_SIZE", 10)),
+        "DATABASE_POOL_OVERFLOW": max(0, _int("DATABASE_POOL_OVERFLOW", 20)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "amora"),

@@ -1,7 +1,7 @@
-"""Real-time chat under load: one gunicorn process (gthread, the documented production setup,
-`--threads` sized for the sockets as docs/deployment.md says) with PostgreSQL and Redis, N
-WebSocket clients logged in as real users, paid fan → creator messages sent at a fixed rate
-(each charged through the ledger).
+"""Real-time chat under load: one gunicorn process (the gevent worker, the documented production
+setup of docs/deployment.md; `--gunicorn` runs another, such as the threaded worker with
+`--threads` sized for the sockets) with PostgreSQL and Redis, N WebSocket clients logged in as
+real users, paid fan → creator messages sent at a fixed rate (each charged through the ledger).
 
 Messages go the way a live conversation page sends them: as "send" frames over the fan's open
 socket (`--over socket`, the default), or as htmx POSTs (`--over http`, the page without its
@@ -50,8 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="amora-bench-"))
 os.environ.setdefault("APP_ENV", "test")
-# docs/deployment.md, one process.
-GUNICORN = "--worker-class gthread --workers 1 --threads {threads} --timeout 120"
+# docs/deployment.md, one process. The threaded worker, for comparison:
+#   --gunicorn "--worker-class gthread --workers 1 --threads {threads} --timeout 120"
+GUNICORN = "--worker-class gevent --workers 1 --worker-connections 2000 --timeout 120"
 SECRET = "bench-secret-key-" + uuid.uuid4().hex
 
 
@@ -292,7 +293,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200, help="paid messages per second")
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--threads", type=int, default=0, help="{threads} below (default N+64)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="{threads} in --gunicorn (default N+64)"
+    )
     parser.add_argument(
         "--gunicorn",
         default=GUNICORN,

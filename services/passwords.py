@@ -26,14 +26,34 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines if line and not line.startswith("#"))
 
 
+def _off_the_hub(work, *args):
+    """Run argon2 (a few hundred milliseconds of CPU) where it stalls no one.
+
+    Under gunicorn's gevent worker every request and socket of the process shares one OS
+    thread: a login hashing on it would freeze every chat for that long. There the work goes to
+    gevent's pool of real threads (argon2-cffi releases the GIL while it hashes); under threads
+    it simply runs on the request's own thread."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return work(*args)
+    if not monkey.is_module_patched("threading"):
+        return work(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(work, args)
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _off_the_hub(_hasher.hash, password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; runs a full verification even without a hash."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _off_the_hub(_hasher.verify, password_hash or _DUMMY_HASH, password) and bool(
+            password_hash
+        )
     except (VerificationError, InvalidHashError):
         return False
 

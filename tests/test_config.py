@@ -9,6 +9,7 @@ import pytest
 
 import config
 from app import create_app
+from extensions import db
 
 
 def test_production_refuses_to_start_without_secret_key(monkeypatch):
@@ -77,3 +78,19 @@ def test_env_example_documents_every_variable_config_reads():
     example = (config.ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.M))
     assert read - {"INSTANCE_DIR"} <= documented, read - documented
+
+
+def test_the_postgresql_pool_is_sized_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/amora")
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "40")
+    monkeypatch.setenv("DATABASE_POOL_OVERFLOW", "0")
+
+    def pool():  # nothing connects to the server
+        with create_app().app_context():
+            engine = db.engine
+            return engine.pool.size(), engine.pool._max_overflow
+
+    assert pool() == (40, 0)
+    monkeypatch.delenv("DATABASE_POOL_SIZE")
+    monkeypatch.delenv("DATABASE_POOL_OVERFLOW")
+    assert pool() == (10, 20)
