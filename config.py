@@ -130,8 +130,11 @@ def load_config() -> dict:
         # contend less for Python's lock (more messages per second, shorter tails); greenlets
         # do not contend, and more at once keep the database busy (BENCHMARKS.md).
         "MESSAGE_SENDS_AT_ONCE": max(1, _int("MESSAGE_SENDS_AT_ONCE", 16 if under_gevent() else 4)),
-        # PostgreSQL connections a web process keeps open (and may open beyond, briefly).
-        "DATABASE_POOL_SIZE": max(1, _int("DATABASE_POOL_SIZE", 10)),
+        # PostgreSQL connections a web process keeps open (and may open beyond, briefly). Under
+        # gevent the pool holds a connection for every send turn and as many again for the
+        # rest: a connection opened past the pool is closed when it is given back, and opening
+        # them again and again under chat load tripled the p99 (BENCHMARKS.md).
+        "DATABASE_POOL_SIZE": max(1, _int("DATABASE_POOL_SIZE", 40 if under_gevent() else 10)),
         "DATABASE_POOL_OVERFLOW": max(0, _int("DATABASE_POOL_OVERFLOW", 20)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

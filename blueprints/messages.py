@@ -31,6 +31,7 @@ from flask import (
 from flask_login import current_user, login_required
 from limits import parse_many
 from simple_websocket import ConnectionClosed
+from sqlalchemy import inspect as sa_inspect
 
 from blueprints.guards import read_only_reason, verified_required
 from blueprints.htmx import is_htmx
@@ -270,6 +271,7 @@ def socket(ws):
     subscription = realtime.broker().subscribe(user_id, wake=ws.event.set, token=token)
     send_lock = threading.Lock()
     state: dict = {}  # this socket's own state (random chat)
+    me = _Sender(user_id)
 
     def send_json(event: dict) -> None:
         with send_lock:
@@ -282,13 +284,37 @@ def socket(ws):
         return still
 
     next_check = time.monotonic() + random.uniform(0.1, 1.0) * SESSION_CHECK_SECONDS
+
+    def still_live() -> bool:
+        """Check the session now (and read the account again at the next send); a revoked
+        or banned one's socket is closed, within a second of the change."""
+        nonlocal next_check
+        next_check = time.monotonic() + SESSION_CHECK_SECONDS
+        me.forget()
+        if session_live():
+            return True
+        with send_lock:
+            ended = {"type": "closed", "reason": "Your session has ended."}
+            _close_after(ws, ended, "session ended")
+        return False
+
+    def forward(events: list[dict]) -> None:
+        for event in events:
+            if event.get("type") != "sessions_changed":  # internal: not for the browser
+                send_json(event)
+
     try:
         with contextlib.suppress(ConnectionClosed):
             while True:
                 ws.event.wait(max(0.0, next_check - time.monotonic()))
                 ws.event.clear()
-                # Frames first, then the queue: a wake-up that receive() clears belongs to an
-                # event that is already queued, so the drain below still sends it.
+                # The queue first: a change to the account queued before a frame arrived
+                # (suspended, banned, logged out) is acted on before the frame is handled.
+                events = subscription.drain()
+                due = time.monotonic() >= next_check
+                if (due or _account_changed(events)) and not still_live():
+                    break
+                forward(events)
                 while (raw := ws.receive(timeout=0)) is not None:
                     try:
                         frame = json.loads(raw)
@@ -296,23 +322,13 @@ def socket(ws):
                     except (ValueError, KeyError, TypeError):
                         send_json({"type": "error", "error": NOT_A_FRAME})
                         continue
-                    _handle(frame, kind, user_id, send_json, state, token)
-                recheck = False
-                for event in subscription.drain():
-                    if event.get("type") == "sessions_changed":
-                        recheck = True  # internal: not forwarded to the browser
-                    else:
-                        send_json(event)
-                if recheck or time.monotonic() >= next_check:
-                    next_check = time.monotonic() + SESSION_CHECK_SECONDS
-                    if not session_live():  # revoked or banned: closed within a second
-                        with send_lock:
-                            _close_after(
-                                ws,
-                                {"type": "closed", "reason": "Your session has ended."},
-                                "session ended",
-                            )
-                        break
+                    _handle(frame, kind, me, send_json, state, token)
+                # The queue again: a wake-up that receive() cleared belongs to an event that
+                # is queued by now.
+                events = subscription.drain()
+                if _account_changed(events) and not still_live():
+                    break
+                forward(events)
     finally:
         subscription.close()
         if state:
@@ -324,6 +340,10 @@ def socket(ws):
                 except Exception:
                     log.exception("leaving random chat for user %s failed", user_id)
                 db.session.remove()
+
+
+def _account_changed(events: list[dict]) -> bool:
+    return any(event.get("type") == "sessions_changed" for event in events)
 
 
 # How long a refused socket waits for the page to act on its "closed" frame (pages reload, which
@@ -345,19 +365,52 @@ def _close_after(ws, frame: dict, why: str) -> None:
         ws.close(reason=1008, message=why)
 
 
-def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict, token: str) -> None:
+class _Sender:
+    """A socket's user as its send frames see it: read once, then kept across frames (the
+    busiest frame would otherwise read the account again for every message). Forgotten at
+    each session check: every SESSION_CHECK_SECONDS, and at once when the account changes
+    state (suspended, banned, verified, a creator), which tells its sockets to check."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self._user: User | None = None
+
+    def get(self) -> User | None:
+        """The user, attached to this frame's (empty) session; None if the account is gone."""
+        user = self._user
+        if user is None or sa_inspect(user).expired_attributes:  # a rollback expired it
+            user = self._user = db.session.get(User, self.user_id)
+        else:
+            db.session.add(user)  # detached since the last frame: attached without a query
+        return user
+
+    def forget(self) -> None:
+        self._user = None
+
+
+def _handle(frame: dict, kind: str, me: _Sender, send_json, state: dict, token: str) -> None:
+    try:
+        if kind == "send":
+            _send_frame(frame, me.get(), send_json, token)
+        elif kind == "ping":
+            send_json({"type": "pong"})
+        else:
+            _handle_other(frame, kind, me.user_id, send_json, state)
+    finally:
+        db.session.remove()
+
+
+def _handle_other(frame: dict, kind: str, user_id: int, send_json, state: dict) -> None:
     user = db.session.get(User, user_id)
     if isinstance(kind, str) and kind.startswith("call_"):
         from blueprints import calls
 
         calls.handle_frame(frame, kind, user, send_json)
-        db.session.remove()
         return
     if isinstance(kind, str) and kind.startswith("rc_"):
         from blueprints import random_chat
 
         random_chat.handle_frame(frame, kind, user, send_json, state)
-        db.session.remove()
         return
     if kind == "hello":
         try:
@@ -388,16 +441,11 @@ def _handle(frame: dict, kind: str, user_id: int, send_json, state: dict, token:
             send_json({"type": "error", "error": "You cannot write to that person."})
             return
         realtime.broker().publish(other_id, {"type": "typing", "from": user_id})
-    elif kind == "send":
-        _send_frame(frame, user, send_json, token)
-    elif kind == "ping":
-        send_json({"type": "pong"})
     else:
         send_json({"type": "error", "error": f"Unknown frame type {kind!r}."})
-    db.session.remove()
 
 
-def _send_frame(frame: dict, user: User, send_json, token: str) -> None:
+def _send_frame(frame: dict, user: User | None, send_json, token: str) -> None:
     """A text message sent over the socket: {"type": "send", "to": id, "body": text, "ref": r}.
     Same rules, charge and limits as `POST /messages/<id>`; the answer echoes `ref`: "sent" with
     the message's id, its HTML for the sender's page and the balance after a paid message, or

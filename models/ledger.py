@@ -118,6 +118,10 @@ class Transfer(db.Model):
 
     entries: Mapped[list[Entry]] = relationship(back_populates="transfer", order_by="Entry.id")
 
+    # Not stored: the paying wallet's balance right after this transfer, where the statement
+    # that wrote it returned it (a spend on PostgreSQL); None where it did not.
+    payer_balance = None
+
 
 class Entry(db.Model):
     __tablename__ = "ledger_entries"

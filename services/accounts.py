@@ -334,7 +334,7 @@ def end_session(raw_token: str | None, user_id: int | None = None) -> None:
     )
     if ended.rowcount and user_id is not None:
         audit.record("logout", actor_id=user_id, target=("user", user_id))
-        _sessions_changed(user_id)
+        recheck_sockets(user_id)
     db.session.commit()
 
 
@@ -346,7 +346,7 @@ def _revoke_sessions(user_id: int, reason: str, keep_raw_token: str | None = Non
     if keep_raw_token:
         stmt = stmt.where(UserSession.token_hash != _hash_token(keep_raw_token))
     result = db.session.execute(stmt.values(revoked_at=clock.now(), revoked_reason=reason))
-    _sessions_changed(user_id)
+    recheck_sockets(user_id)
     return result.rowcount
 
 
@@ -355,9 +355,10 @@ def revoke_all_sessions(user: User, reason: str) -> int:
     return _revoke_sessions(user.id, reason)
 
 
-def _sessions_changed(user_id: int) -> None:
-    """Tell the user's open sockets to re-check their session once this commits (a revoked
-    or banned session's sockets close within a second, without polling the database)."""
+def recheck_sockets(user_id: int) -> None:
+    """Tell the user's open sockets to re-check their session, and read the account again,
+    once this commits: a revoked or banned session's sockets close within a second, and a
+    suspended one goes read-only, without polling the database."""
     from services import realtime
 
     realtime.publish_after_commit(user_id, {"type": "sessions_changed"})
@@ -491,7 +492,7 @@ def set_status(
     if status == "banned":
         _revoke_sessions(user.id, "banned")
     else:
-        _sessions_changed(user.id)  # suspended sockets go read-only at once
+        recheck_sockets(user.id)  # suspended sockets go read-only at once
     audit.record(
         f"account.{status}", actor_id=actor_id, target=("user", user.id), note=user.status_reason
     )
@@ -515,7 +516,7 @@ def revoke_session(user: User, session_id: int) -> None:
         db.session.rollback()
         raise NotFound("That session does not exist or has already ended.")
     audit.record("session.revoked", actor_id=user.id, target=("session", session_id))
-    _sessions_changed(user.id)
+    recheck_sockets(user.id)
     db.session.commit()
 
 

@@ -326,7 +326,8 @@ def spend(
     memo: str | None = None,
 ) -> tuple[Transfer, bool]:
     """A fan pays a creator: the fee to platform_revenue, the rest to the creator's pending
-    earnings. Raises InsufficientCredits (nothing written) when the wallet is short."""
+    earnings. Raises InsufficientCredits (nothing written) when the wallet is short. On
+    PostgreSQL a new transfer carries `payer_balance`, the fan's wallet after it."""
     if kind not in SPEND_KINDS:
         raise ValueError(f"not a spending kind: {kind}")
     amount = _check_amount(amount)
@@ -414,6 +415,7 @@ SELECT (SELECT id FROM new_transfer) AS transfer_id,
        (SELECT id FROM existing) AS existing_id,
        (SELECT kind FROM existing) AS existing_kind,
        (SELECT array_agg(id) FROM moved) AS moved_ids,
+       (SELECT balance FROM moved WHERE delta < 0) AS payer_balance,
        EXISTS (SELECT 1 FROM referrals WHERE referred_id = :creator
                AND started_at <= :now AND ends_at > :now) AS referred
 FROM status
@@ -495,6 +497,7 @@ def _spend_in_one_statement(
     )
     make_transient_to_detached(transfer)
     db.session.add(transfer)
+    transfer.payer_balance = row.payer_balance
     _expire_balances(set(row.moved_ids or ()))
     if row.referred:
         pay_referral(creator_id, share, transfer)

@@ -93,7 +93,12 @@ def send(
     """Store (and charge) a message in one transaction, then publish it to both people: see
     `_send`. A process stores MESSAGE_SENDS_AT_ONCE messages at a time; more wait their turn
     (on one core a few at once get more done than many threads contending for Python's lock).
-    `origin`: the token of the socket it was sent over, which gets no copy of the event."""
+    `origin`: the token of the socket it was sent over, which gets no copy of the event.
+
+    The database connection is taken before the turn: a message holding a turn must never
+    wait for the pool, or messages waiting their turn with connections in hand (each request
+    has one once it has read its user) would starve it."""
+    db.session.connection()
     with _send_turns():
         message = _send(sender, recipient_id, body, media_id=media_id, unlock_price=unlock_price)
     publish_message(message, origin)
@@ -130,8 +135,9 @@ def _send(
     This is the busiest write path (every chat message, over HTTP or the socket), so it is
     written as a few plain statements rather than through the ORM's unit of work: what the
     recipient is, charges and whether a block stands in one read; the conversation created or
-    touched in one upsert; the message inserted; the ledger spend; the message pointed at its
-    transfer; the commit."""
+    touched in one upsert and the message inserted (one statement on PostgreSQL); the ledger
+    spend, which on PostgreSQL also returns the wallet's balance after it; the message pointed
+    at its transfer; the commit."""
     text = (body or "").strip()
     attachment, price_to_unlock = _attachment(sender, media_id, unlock_price)
     if not text and attachment is None:
@@ -151,20 +157,17 @@ def _send(
     if text:
         antispam.check(sender, recipient_id, text)
     price = (recipient.message_price or 0) if recipient.is_creator else 0
-    now = clock.now()
     values = {
-        "conversation_id": _touch_conversation(sender.id, recipient_id, now),
         "sender_id": sender.id,
         "recipient_id": recipient_id,
         "body": text,
         "price": price,
         "media_id": attachment.id if attachment else None,
         "unlock_price": price_to_unlock or None,
-        "created_at": now,
+        "created_at": clock.now(),
     }
-    connection = db.session.connection()
-    message_id = connection.execute(_INSERT_MESSAGE, values).scalar_one()
-    transfer_id = None
+    message_id, values["conversation_id"] = _insert_message(values)
+    transfer = None
     if price:
         # Raises InsufficientCredits and rolls everything back: the message is not stored.
         transfer, _ = ledger.spend(
@@ -175,15 +178,24 @@ def _send(
             f"message:{message_id}:{secrets.token_hex(4)}",
             reference=("message", message_id),
         )
-        transfer_id = transfer.id
-        connection.execute(_SET_TRANSFER, {"id": message_id, "transfer_id": transfer_id})
+        db.session.connection().execute(
+            _SET_TRANSFER, {"id": message_id, "transfer_id": transfer.id}
+        )
     message = Message(
-        id=message_id, transfer_id=transfer_id, read_at=None, mass_message_id=None, **values
+        id=message_id,
+        transfer_id=transfer.id if transfer else None,
+        read_at=None,
+        mass_message_id=None,
+        **values,
     )
     make_transient_to_detached(message)  # the row exists: the session must not insert it
     db.session.add(message)
-    if price:
-        message.sender_balance = ledger.wallet_balance(sender.id)
+    if transfer is not None:
+        message.sender_balance = (
+            transfer.payer_balance
+            if transfer.payer_balance is not None
+            else ledger.wallet_balance(sender.id)
+        )
     _commit_keeping_loaded()
     return message
 
@@ -225,6 +237,23 @@ VALUES (:conversation_id, :sender_id, :recipient_id, :body, :price, :media_id,
 RETURNING id
 """
 ).bindparams(bindparam("created_at", type_=DateTime()))
+# PostgreSQL: the two above in one statement (one round trip to the server instead of two).
+_TOUCH_CONVERSATION_AND_INSERT = text(
+    """
+WITH conversation AS (
+    INSERT INTO conversations (user_a_id, user_b_id, created_at, last_message_at)
+    VALUES (:low, :high, :created_at, :created_at)
+    ON CONFLICT (user_a_id, user_b_id) DO UPDATE SET last_message_at = excluded.last_message_at
+    RETURNING id
+)
+INSERT INTO messages (conversation_id, sender_id, recipient_id, body, price, media_id,
+                      unlock_price, created_at)
+SELECT conversation.id, :sender_id, :recipient_id, :body, :price, :media_id, :unlock_price,
+       :created_at
+FROM conversation
+RETURNING id, conversation_id
+"""
+).bindparams(bindparam("created_at", type_=DateTime()))
 _SET_TRANSFER = text("UPDATE messages SET transfer_id = :transfer_id WHERE id = :id")
 
 
@@ -248,6 +277,25 @@ def _touch_conversation(a: int, b: int, at) -> int:
         .execute(_TOUCH_CONVERSATION, {"low": low, "high": high, "at": at})
         .scalar_one()
     )
+
+
+def _insert_message(values: dict) -> tuple[int, int]:
+    """Store the message (`values` without its conversation), creating or touching the pair's
+    conversation: (message id, conversation id)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        low, high = _pair(values["sender_id"], values["recipient_id"])
+        row = connection.execute(
+            _TOUCH_CONVERSATION_AND_INSERT, {**values, "low": low, "high": high}
+        ).one()
+        return row[0], row[1]
+    conversation_id = _touch_conversation(
+        values["sender_id"], values["recipient_id"], values["created_at"]
+    )
+    message_id = connection.execute(
+        _INSERT_MESSAGE, {**values, "conversation_id": conversation_id}
+    ).scalar_one()
+    return message_id, conversation_id
 
 
 def _commit_keeping_loaded() -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -126,6 +128,11 @@ class RedisBroker:
     Each process holds ONE pattern subscription (`amora:user:*`) read by one thread, which hands
     events to the local sockets of that user through an in-process broker. (One Redis
     connection per socket would exhaust Redis and the client pool at a few hundred sockets.)
+
+    What a process publishes reaches its own sockets at once, not by way of Redis: each
+    payload starts with the publishing process's tag, and the listener passes over its own.
+    (Under gevent every wait for Redis lasts a round of all the other greenlets; going round
+    through Redis made local delivery ten times slower under chat load: BENCHMARKS.md.)
     """
 
     def __init__(self, url: str) -> None:
@@ -138,19 +145,32 @@ class RedisBroker:
         self.local = InProcessBroker()
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._nonce = secrets.token_hex(6)
+
+    @property
+    def origin(self) -> bytes:
+        """This process's tag (the pid tells apart workers forked after the broker was made)."""
+        return f"{self._nonce}.{os.getpid()}|".encode()
 
     @staticmethod
     def channel(user_id: int) -> str:
         return f"amora:user:{user_id}"
 
     def publish(self, user_id: int, event: dict) -> None:
-        self.publisher.publish(self.channel(user_id), json.dumps(event))
+        self.publish_many([(user_id, event)])
 
     def publish_many(self, events: list[tuple[int, dict]]) -> None:
-        """One round trip to Redis for all of them (a message goes to two people)."""
+        """This process's sockets first, then every other process's in one round trip to Redis
+        (a message goes to two people). Redis down: the local sockets have had it, and the
+        error tells the caller that other processes have not."""
+        origin = self.origin
+        payloads = [
+            (self.channel(user_id), origin + json.dumps(e).encode()) for user_id, e in events
+        ]
+        self.local.publish_many(events)
         pipe = self.publisher.pipeline(transaction=False)
-        for user_id, event in events:
-            pipe.publish(self.channel(user_id), json.dumps(event))
+        for channel, payload in payloads:
+            pipe.publish(channel, payload)
         pipe.execute()
 
     def subscribe(
@@ -180,19 +200,32 @@ class RedisBroker:
                 pubsub.psubscribe("amora:user:*")
                 ready.set()
                 while True:
+                    # Wait for the next event, then hand on every event already read
+                    # without waiting again: under gevent each wait lasts a full round of
+                    # the other greenlets, and one event per round fell behind (BENCHMARKS.md).
                     message = pubsub.get_message(timeout=1.0)
-                    if message is None or message.get("type") != "pmessage":
-                        continue
-                    channel = message["channel"]
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
-                    user_id = int(channel.rsplit(":", 1)[1])
-                    self.local.publish(user_id, json.loads(message["data"]))
+                    origin = self.origin
+                    while message is not None:
+                        self._hand_on(message, origin)
+                        message = pubsub.get_message(timeout=0)
             except Exception:  # Redis restarted: resubscribe; clients catch up on reconnect
                 log.exception("Redis broker listener failed; reconnecting")
                 with contextlib.suppress(Exception):
                     pubsub.close()
                 time.sleep(1)
+
+    def _hand_on(self, message: dict, origin: bytes) -> None:
+        """An event another process published, to this process's sockets of that user."""
+        data = message.get("data")
+        if message.get("type") != "pmessage" or not isinstance(data, bytes):
+            return
+        tag, _, body = data.partition(b"|")
+        if tag + b"|" == origin:
+            return  # this process's own: its sockets have it already
+        channel = message["channel"]
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        self.local.publish(int(channel.rsplit(":", 1)[1]), json.loads(body))
 
 
 _brokers: dict[str, Broker] = {}

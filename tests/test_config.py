@@ -94,3 +94,6 @@ def test_the_postgresql_pool_is_sized_from_the_environment(monkeypatch):
     monkeypatch.delenv("DATABASE_POOL_SIZE")
     monkeypatch.delenv("DATABASE_POOL_OVERFLOW")
     assert pool() == (10, 20)
+    # gunicorn's gevent worker: a connection for each of the 16 send turns and the rest
+    monkeypatch.setattr(config, "under_gevent", lambda: True)
+    assert pool() == (40, 20)

@@ -58,6 +58,22 @@ def test_a_fan_switches_creator_mode_on_in_settings(app):
     assert ">Creator</a>" in auth.client.get("/creator").get_data(as_text=True)
 
 
+def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again(app):
+    """A socket keeps its account between messages: whether its user writes as a creator
+    (replying free to fans) must not lag behind the switch."""
+    from services import creators, realtime
+
+    auth, user_id = signed_in(app, "ana@example.com", "Ana")
+    with app.app_context():
+        socket = realtime.broker().subscribe(user_id)
+    auth.post("/settings/creator", {"message_price": "3"})
+    assert {"type": "sessions_changed"} in socket.drain()
+    with app.app_context():
+        creators.disable(db.session.get(User, user_id))
+    assert {"type": "sessions_changed"} in socket.drain()
+    socket.close()
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

@@ -15,7 +15,7 @@ from extensions import db
 from models import CreatorSettings, Message
 from services import accounts, ledger, likes, messaging, safety
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
-from tests.conftest import AuthActions, LiveServer, _cleanup, make_app
+from tests.conftest import AuthActions, LiveServer, _cleanup, last_mail_link, make_app
 from tests.dating_helpers import dater
 from tests.ledger_helpers import paid_order
 
@@ -38,10 +38,15 @@ def test_a_fan_pays_the_creator_price_with_the_message(ctx):
     paid_order(fan, 12)
     message = messaging.send(fan, luna.id, "  Hi Luna!  ")
     assert message.body == "Hi Luna!" and message.price == 5 and message.transfer_id
-    assert ledger.wallet_balance(fan.id) == 7
+    assert ledger.wallet_balance(fan.id) == 7 and message.sender_balance == 7
     assert ledger.balances(luna.id)["earnings_pending"] == 4  # 5 − 20% fee, rounded half up
     reply = messaging.send(luna, fan.id, "Hello!")
     assert reply.price == 0  # creators reply free
+    # Luna's earnings account exists now: on PostgreSQL the spend is one statement, which
+    # returns the balance the fan sees.
+    again = messaging.send(fan, luna.id, "Again")
+    assert again.sender_balance == ledger.wallet_balance(fan.id) == 2
+    assert again.conversation_id == message.conversation_id == reply.conversation_id
     assert ledger.verify() == []
 
 
@@ -472,6 +477,49 @@ def test_a_message_sent_over_the_socket_is_charged_stored_and_delivered(live_ser
         luna_ws.send(json.dumps({"type": "send", "to": fan_id, "body": "Thanks!", "ref": "r"}))
         reply = _receive(luna_ws, "sent")
         assert reply["balance"] is None and _receive(fan_ws, "message")["id"] == reply["id"]
+    finally:
+        _close(luna_ws)
+        _close(fan_ws)
+
+
+def test_an_open_socket_sends_as_the_account_is_now(live_server):
+    """A socket keeps its account between messages, and reads it again when the account
+    changes: verified in another tab, then suspended, without reconnecting."""
+    app = live_server.app
+    luna_cookie = _login_cookie(app, "luna@example.com")
+    fan_cookie = _login_cookie(app, "fan@example.com", verified=False)
+    with app.app_context():
+        luna = accounts.find_by_email("luna@example.com")
+        luna.is_creator = True
+        db.session.add(CreatorSettings(user_id=luna.id, message_price=0))
+        db.session.commit()
+        luna_id = luna.id
+    luna_ws, fan_ws = _socket(live_server.url, luna_cookie), _socket(live_server.url, fan_cookie)
+    try:
+        for ws in (luna_ws, fan_ws):
+            ws.send(json.dumps({"type": "hello", "last_id": 0}))
+            _receive(ws, "ready")
+
+        def send(ref: str) -> dict:
+            fan_ws.send(json.dumps({"type": "send", "to": luna_id, "body": "Hi", "ref": ref}))
+            while True:
+                answer = _receive(fan_ws, "sent" if ref.startswith("ok") else "send_error")
+                if answer["ref"] == ref:
+                    return answer
+
+        assert "Confirm your email" in send("unverified")["error"]
+        token = last_mail_link(app, "fan@example.com").rstrip("/").rsplit("/", 1)[1]
+        with app.app_context():
+            accounts.verify_email(token)
+        first = send("ok-1")
+        assert _receive(luna_ws, "message")["id"] == first["id"]
+        assert send("ok-2")["id"] > first["id"]
+        with app.app_context():
+            accounts.set_status(accounts.find_by_email("fan@example.com"), "suspended", "review")
+        refused = send("suspended")
+        assert refused["status"] == 403 and "read-only" in refused["error"]
+        with app.app_context():
+            assert messages_count() == 2
     finally:
         _close(luna_ws)
         _close(fan_ws)

@@ -4,6 +4,7 @@ socket's own thread instead of a thread per socket polling a queue."""
 from __future__ import annotations
 
 import threading
+import time
 
 from services import realtime
 
@@ -56,15 +57,24 @@ def _listeners() -> set[threading.Thread]:
 
 
 def test_through_redis_one_listener_wakes_each_local_socket(redis_url):
+    """Two brokers stand for two processes: what one publishes reaches the other's sockets
+    through Redis, and its own sockets once (at once, not a second time by way of Redis)."""
     earlier = _listeners()  # brokers of apps made by earlier tests in this process
-    broker = realtime.RedisBroker(redis_url)
-    luna, sam = Waker(), Waker()
-    luna.subscription = broker.subscribe(11, wake=luna)
-    sam.subscription = broker.subscribe(12, wake=sam)
+    here, there = realtime.RedisBroker(redis_url), realtime.RedisBroker(redis_url)
+    luna, sam, sam_elsewhere = Waker(), Waker(), Waker()
+    luna.subscription = there.subscribe(11, wake=luna)
+    sam_elsewhere.subscription = there.subscribe(12, wake=sam_elsewhere)
+    sam.subscription = here.subscribe(12, wake=sam)
+    assert len(_listeners() - earlier) == 2, "one listener for each process, whatever its sockets"
     event = {"type": "message", "id": 42, "sender_id": 12, "recipient_id": 11}
-    broker.publish_many([(11, event), (12, event)])
-    assert luna.woken.wait(5) and sam.woken.wait(5)
-    assert luna.seen == [event] and sam.seen == [event]
-    assert len(_listeners() - earlier) == 1, "one listener for this broker's two sockets"
-    luna.subscription.close()
-    sam.subscription.close()
+    here.publish_many([(11, event), (12, event)])
+    assert sam.seen == [event]  # this process's socket: delivered before publish returns
+    assert luna.woken.wait(5) and sam_elsewhere.woken.wait(5)
+    assert luna.seen == [event] and sam_elsewhere.seen == [event]
+    there.publish(12, {"type": "typing", "from": 11})
+    assert sam_elsewhere.seen[-1] == {"type": "typing", "from": 11}
+    time.sleep(0.3)  # time for anything that would come round a second time
+    assert sam.seen == [event, {"type": "typing", "from": 11}]
+    assert luna.seen == [event] and len(sam_elsewhere.seen) == 2
+    for waker in (luna, sam, sam_elsewhere):
+        waker.subscription.close()
