@@ -18,7 +18,7 @@ server: all sockets and all senders.
 
 Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60]
            [--over socket|http] [--warmup 5] [--senders 32] [--threads N+64]
-           [--gunicorn "OPTIONS"] [--redis-url URL]
+           [--gunicorn "OPTIONS"] [--redis-url URL] [--partners 3]
 
 --warmup seconds are sent first, at the same rate, and not counted: a server just started
 fills its database pool, and each creator's first earnings create their ledger account.
@@ -479,6 +479,22 @@ def main() -> None:
         print(
             f"  (from the row's creation: p50 {statistics.median(server_side):.1f}  "
             f"p99 {percentile(server_side, 0.99):.1f})"
+        )
+        # Where the slowest 1 % spent their time: before the row was created (the frame read,
+        # waiting for a connection and a send turn, the checks) or after (the charge, the
+        # commit, the broker, the recipient's socket).
+        split = sorted(
+            (
+                (received[mid] - load.sent_at[mid]) * 1000,
+                (ts.replace(tzinfo=dt.UTC).timestamp() - load.sent_at[mid]) * 1000,
+            )
+            for mid, ts in stored.items()
+            if mid in received and mid in load.sent_at
+        )[-max(1, len(latencies) // 100) :]
+        before = statistics.median(b for _, b in split)
+        print(
+            f"  slowest 1 %: median {statistics.median(t for t, _ in split):.0f} ms, of which "
+            f"{before:.0f} before the row's creation"
         )
         start = min(load.sent_at.values())
         windows: dict[int, list[float]] = {}
