@@ -51,7 +51,10 @@ def _engine_options(app: Flask) -> dict:
     }
 
 
-SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: the OS page cache holds the pages
+# Address space, not memory: the OS page cache holds the pages. 2 GB, SQLite's own ceiling in
+# Debian's build: a database of a million profiles is 1.6 GB, and pages past the map are read
+# with a system call each.
+SQLITE_MMAP_BYTES = 1 << 31
 
 
 @event.listens_for(Engine, "connect")

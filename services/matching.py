@@ -67,11 +67,20 @@ def _sat(numerator: int, denominator: int) -> float:
     return 1.0 if denominator == 0 else numerator / denominator
 
 
-def _my_questions(me_id: int) -> list[str]:
-    """My questions still in the bank (a question removed from it stops counting). Read first:
-    a handful of values both sides are then looked up by, so the planner starts from them
-    rather than from every answer of every other person."""
-    return sorted(answered_ids(me_id) & bank().keys())
+def _my_answers(me_id: int) -> list[tuple[str, int, int, int]]:
+    """My answers (question, choice, acceptable mask, importance) to questions still in the
+    bank (a question removed from it stops counting). Read first: a handful of values the
+    scores statement then starts from, rather than from every answer of every other person."""
+    rows = db.session.execute(
+        select(
+            MatchAnswer.question_id,
+            MatchAnswer.choice,
+            MatchAnswer.acceptable,
+            MatchAnswer.importance,
+        ).where(MatchAnswer.user_id == me_id)
+    )
+    questions = bank()
+    return sorted((q, c, a, i) for q, c, a, i in rows if q in questions)
 
 
 # One row per person who shares a question with me: user_id; Σ importance of my questions they
@@ -79,7 +88,7 @@ def _my_questions(me_id: int) -> list[str]:
 # questions in common (`percentage_of` turns them into the match %). SQL text, because a sort
 # by match % scores a pool of hundreds of people per search, and building the statement with
 # SQLAlchemy (the ids one bind parameter each) cost more than running it.
-_SCORES = """
+_SCORES_POSTGRESQL = """
 SELECT theirs.user_id,
        sum(CASE WHEN (mine.acceptable & (1 << theirs.choice)) != 0
                 THEN mine.importance ELSE 0 END),
@@ -88,35 +97,60 @@ SELECT theirs.user_id,
                 THEN theirs.importance ELSE 0 END),
        sum(theirs.importance),
        count(*)
-FROM match_answers AS mine JOIN match_answers AS theirs ON theirs.question_id = {mine_q}
-WHERE mine.user_id = :me AND {mine_q} {questions} AND {theirs_q} {questions} AND {others}
+FROM match_answers AS mine JOIN match_answers AS theirs ON theirs.question_id = mine.question_id
+WHERE mine.user_id = :me AND mine.question_id = ANY(:questions)
+  AND theirs.question_id = ANY(:questions) AND theirs.user_id = ANY(:others)
 GROUP BY theirs.user_id
+"""
+# SQLite: my answers are written into the statement as parameters (one CASE arm per question I
+# answered), so it reads only the others' answers: joining my rows back in cost a seek of my
+# answers for every answer of theirs to a question of mine, most of the statement's time with a
+# pool of hundreds. The ids are written in as a literal list (integers, nothing to escape): it
+# seeks ix_match_answers_scoring once per listed id only for a literal list. Unary + keeps it
+# from seeking every (person, question) pair: it reads each person's few answers in one range
+# of that index and tests the question there.
+_SCORES_SQLITE = """
+SELECT user_id,
+       sum(CASE question_id {i_accept} END),
+       sum(CASE question_id {i_weigh} END),
+       sum(CASE WHEN (acceptable & (1 << CASE question_id {my_choice} END)) != 0
+                THEN importance ELSE 0 END),
+       sum(importance),
+       count(*)
+FROM match_answers
+WHERE +question_id IN ({questions}) AND user_id IN ({others})
+GROUP BY user_id
 """
 _CHUNK = 10_000  # people per statement
 
 
-def _scores_statement(dialect: str, questions: list[str], other_ids: list[int]):
-    if dialect == "postgresql":
-        sql = _SCORES.format(
-            mine_q="mine.question_id",
-            theirs_q="theirs.question_id",
-            questions="= ANY(:questions)",
-            others="theirs.user_id = ANY(:others)",
+def _scores(connection, me_id: int, mine: list[tuple[str, int, int, int]], other_ids: list[int]):
+    """The rows of the scores statement for `other_ids`."""
+    if connection.dialect.name == "postgresql":
+        questions = [q for q, *_ in mine]
+        return connection.execute(
+            text(_SCORES_POSTGRESQL), {"me": me_id, "questions": questions, "others": other_ids}
         )
-        return text(sql), {"questions": questions, "others": other_ids}
-    # SQLite: the ids written into the statement (integers, so nothing to escape) — it seeks
-    # ix_match_answers_scoring once per listed id only for a literal list. Unary + keeps it
-    # from seeking every (person, question) pair of the two lists: it reads each person's few
-    # answers in one range of that index and tests the question there, and reads my answers
-    # from the same index rather than from the unique index and then the table.
-    names = [f":q{i}" for i in range(len(questions))]
-    sql = _SCORES.format(
-        mine_q="+mine.question_id",
-        theirs_q="+theirs.question_id",
-        questions=f"IN ({', '.join(names)})",
-        others=f"theirs.user_id IN ({', '.join(str(int(i)) for i in other_ids)})",
+    params: dict[str, object] = {}
+    i_accept, i_weigh, my_choice = [], [], []
+    for n, (question, choice, acceptable, importance) in enumerate(mine):
+        params.update(
+            {f"q{n}": question, f"c{n}": choice, f"a{n}": acceptable, f"i{n}": importance}
+        )
+        # My importance when their choice is one I accept (bit `choice` of my mask), else 0.
+        i_accept.append(f"WHEN :q{n} THEN ((:a{n} >> choice) & 1) * :i{n}")
+        i_weigh.append(f"WHEN :q{n} THEN :i{n}")
+        my_choice.append(f"WHEN :q{n} THEN :c{n}")
+    sql = _SCORES_SQLITE.format(
+        i_accept=" ".join(i_accept),
+        i_weigh=" ".join(i_weigh),
+        my_choice=" ".join(my_choice),
+        questions=", ".join(f":q{n}" for n in range(len(mine))),
+        others=", ".join(str(int(i)) for i in other_ids),
     )
-    return text(sql), {f"q{i}": q for i, q in enumerate(questions)}
+    # Straight to the driver: a statement that differs per search gains nothing from
+    # SQLAlchemy's compilation, which for text() parses every parameter out of it again.
+    return connection.exec_driver_sql(sql, params)
 
 
 def percentage_of(i_accept, i_weigh, they_accept, they_weigh, common) -> int | None:
@@ -133,16 +167,13 @@ def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]
     if not other_ids:
         return {}
     result: dict[int, int | None] = dict.fromkeys(other_ids)
-    questions = _my_questions(me_id)
-    if not questions:
+    mine = _my_answers(me_id)
+    if not mine:
         return result  # nothing answered: nothing in common with anyone
     connection = db.session.connection()
     ids = list(other_ids)
     for start in range(0, len(ids), _CHUNK):
-        statement, params = _scores_statement(
-            connection.dialect.name, questions, ids[start : start + _CHUNK]
-        )
-        for user_id, *sums in connection.execute(statement, {"me": me_id, **params}):
+        for user_id, *sums in _scores(connection, me_id, mine, ids[start : start + _CHUNK]):
             result[user_id] = percentage_of(*sums)
     return result
 

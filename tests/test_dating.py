@@ -227,6 +227,38 @@ def test_match_percentages_from_answers(ctx):
     assert expected == 79
 
 
+def test_match_percentages_agree_with_the_formula_on_random_answers(ctx):
+    """Both directions of the formula, against a reference computed here from the answers:
+    what I accept of their choices and what they accept of mine, each weighted by its owner."""
+    rng = random.Random(11)
+    questions = list(matching.bank().values())[:12]
+    people = [dater(f"P{i}") for i in range(8)]
+    answers: dict[int, dict[str, tuple[int, set[int], int]]] = {}
+    for person in people:
+        answers[person.id] = {}
+        for question in rng.sample(questions, rng.randint(2, 12)):
+            n = len(question.choices)
+            choice = rng.randrange(n)
+            accepted = set(rng.sample(range(n), rng.randint(1, n)))
+            importance = rng.choice(list(matching.IMPORTANCE))
+            answer(person, question.id, choice, sorted(accepted), importance)
+            answers[person.id][question.id] = (choice, accepted, importance)
+
+    def sat(a: int, b: int) -> tuple[float, int]:
+        common = answers[a].keys() & answers[b].keys()
+        weigh = sum(answers[a][q][2] for q in common)
+        accept = sum(answers[a][q][2] for q in common if answers[b][q][0] in answers[a][q][1])
+        return (1.0 if weigh == 0 else accept / weigh), len(common)
+
+    me, others = people[0], people[1:]
+    expected = {}
+    for other in others:
+        (mine, common), (theirs, _) = sat(me.id, other.id), sat(other.id, me.id)
+        expected[other.id] = matching.percentage(mine, theirs, common)
+    assert matching.match_percentages(me.id, [o.id for o in others]) == expected
+    assert any(v is not None and 0 < v < 100 for v in expected.values())
+
+
 def test_answering_rules(ctx):
     me = dater("Me")
     with pytest.raises(NotFound):
