@@ -291,7 +291,13 @@ def _nearby(
     return query
 
 
-def _within(lat: float, lon: float, radius_km: float):
+def _within(
+    lat: float,
+    lon: float,
+    radius_km: float,
+    latitude=Profile.latitude,
+    longitude=Profile.longitude,
+):
     """SQL: the haversine term of the profile's position is at most that of the radius, i.e.
     within radius_km (comparing sin²(d/2) spares asin and sqrt per row). A relative hair of
     slack absorbs the difference between SQL's and Python's floating point; the exact distance
@@ -299,11 +305,9 @@ def _within(lat: float, lon: float, radius_km: float):
     half = math.radians(1) / 2
     angle = min(radius_km / geo.EARTH_RADIUS_KM, math.pi)
     limit = math.sin(angle / 2) ** 2 * (1 + 1e-9) + 1e-15
-    term = func.power(func.sin((Profile.latitude - lat) * half), 2) + math.cos(
+    term = func.power(func.sin((latitude - lat) * half), 2) + math.cos(
         math.radians(lat)
-    ) * func.cos(Profile.latitude * math.radians(1)) * func.power(
-        func.sin((Profile.longitude - lon) * half), 2
-    )
+    ) * func.cos(latitude * math.radians(1)) * func.power(func.sin((longitude - lon) * half), 2)
     return term <= limit
 
 

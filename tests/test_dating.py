@@ -7,7 +7,9 @@ import math
 import random
 
 import pytest
-from sqlalchemy import func, select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, literal, select
 from werkzeug.datastructures import MultiDict
 
 from extensions import db
@@ -512,3 +514,35 @@ def test_the_match_sort_says_whom_it_ranks(app):
         by_match.data
     )
     assert b"were active most recently" not in auth.client.get("/discover?sort=distance").data
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.floats(min_value=-89.9, max_value=89.9, allow_subnormal=False),
+    st.floats(min_value=-180, max_value=180, allow_subnormal=False),
+    st.sampled_from([0.5, 1, 5, 25, 50, 200, 1000, 5000]),
+    # From the centre to the very edge. (Not a hair from the centre: PostgreSQL raises on a
+    # float underflow, and stored positions, to 0.01°, are never that close without being equal.)
+    st.one_of(
+        st.just(0.0),
+        st.floats(min_value=1e-6, max_value=1),
+        st.floats(min_value=0.999999, max_value=1),
+    ),
+    st.floats(min_value=0, max_value=360),
+)
+def test_the_sql_distance_test_keeps_every_point_the_exact_distance_keeps(
+    ctx, lat, lon, radius, share, bearing
+):
+    """At the very edge of the radius too, at every size of radius: SQL's floating point
+    must never drop someone the exact distance keeps."""
+    # To 1e-6° (0.1 m). Stored positions are coarser (0.01°): two are equal or differ by far
+    # more than a float can square without underflow, which PostgreSQL raises as an error.
+    lat, lon = round(lat, 6), round(lon, 6)
+    plat, plon = (round(v, 6) for v in _destination(lat, lon, radius * share, bearing))
+    if geo.haversine_km(lat, lon, plat, plon) <= radius:
+        kept = db.session.scalar(
+            select(discover._within(lat, lon, radius, literal(plat), literal(plon)))
+        )
+        assert kept, (lat, lon, radius, plat, plon)
