@@ -360,6 +360,9 @@ def record(signals: Signals, reasons: list[dict]) -> Assessment:
     return _store(signals, Assessment(score=score, decision=decide(score), reasons=reasons))
 
 
+REPEATS = "later messages scored"  # on a message_burst alert: how many scored since it opened
+
+
 def _store(signals: Signals, assessment: Assessment) -> Assessment:
     device = signals.counts.device_id if signals.fingerprint else None
     db.session.add(
@@ -379,14 +382,44 @@ def _store(signals: Signals, assessment: Assessment) -> Assessment:
     )
     if queue_it:
         top = max(assessment.reasons, key=lambda r: r["points"])
+        kind = f"risk_{signals.kind}"
+        severity = "high" if assessment.decision == "block" else "medium"
+        summary = (
+            f"{signals.kind.capitalize()} scored {assessment.score} "
+            f"({assessment.decision}): {top['reason']}"
+        )
+        if signals.kind == "message_burst" and signals.user is not None:
+            # A sender keeps scoring on every message of a burst: one open alert per sender
+            # for the queue, brought up to date (each message's RiskEvent stays as evidence).
+            pending = db.session.scalar(
+                select(Alert)
+                .where(
+                    Alert.user_id == signals.user.id,
+                    Alert.kind == kind,
+                    Alert.status.in_(("open", "investigating")),
+                )
+                .order_by(Alert.id.desc())
+                .limit(1)
+            )
+            if pending is not None:
+                if severity == "high" or (assessment.score or 0) >= (pending.score or 0):
+                    pending.summary = summary
+                pending.score = max(pending.score or 0, assessment.score)
+                if severity == "high":
+                    pending.severity = "high"
+                pending.detail = {
+                    **(pending.detail or {}),
+                    "reasons": assessment.reasons,
+                    REPEATS: int((pending.detail or {}).get(REPEATS, 0)) + 1,
+                }
+                return assessment
         db.session.add(
             Alert(
-                kind=f"risk_{signals.kind}",
-                severity="high" if assessment.decision == "block" else "medium",
+                kind=kind,
+                severity=severity,
                 user_id=signals.user.id if signals.user else None,
                 score=assessment.score,
-                summary=f"{signals.kind.capitalize()} scored {assessment.score} "
-                f"({assessment.decision}): {top['reason']}",
+                summary=summary,
                 detail={
                     "reasons": assessment.reasons,
                     "ip": signals.ip,

@@ -72,3 +72,20 @@ def test_older_accounts_get_fewer_points(ctx):
     luna = creator(price=0)
     messaging.send(veteran, luna.id, "my site is www.example.com")
     assert db.session.scalar(select(func.count()).select_from(RiskEvent)) == 0
+
+
+def test_a_burst_sender_fills_one_alert_not_the_queue(ctx):
+    """Every scored message keeps its RiskEvent, but the admin queue gets one open alert per
+    sender, brought up to date; once it is resolved, the next scored message opens a new one."""
+    fan = dater("Fan")
+    targets = [creator(f"C{i}", price=0) for i in range(3)]
+    for target in targets:
+        messaging.send(fan, target.id, f"add me on whatsapp +33 6 12 34 56 7{target.id % 10}")
+    events = db.session.scalar(select(func.count()).select_from(RiskEvent))
+    alerts = db.session.scalars(select(Alert)).all()
+    assert events == 3 and len(alerts) == 1
+    assert alerts[0].detail["later messages scored"] == 2 and alerts[0].score == 45
+    alerts[0].status = "resolved"
+    db.session.commit()
+    messaging.send(fan, targets[0].id, "my whatsapp is +33 6 12 34 56 99")
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 2
