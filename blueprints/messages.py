@@ -402,6 +402,9 @@ def _handle(frame: dict, kind: str, me: _Sender, send_json, state: dict, token: 
 
 def _handle_other(frame: dict, kind: str, user_id: int, send_json, state: dict) -> None:
     user = db.session.get(User, user_id)
+    if user is None:  # the account is gone; the session check closes this socket shortly
+        send_json({"type": "error", "error": "Log in again."})
+        return
     if isinstance(kind, str) and kind.startswith("call_"):
         from blueprints import calls
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 import simple_websocket
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from extensions import db
-from models import CreatorSettings, Message
+from models import CreatorSettings, Message, User
 from services import accounts, ledger, likes, messaging, safety
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from tests.conftest import AuthActions, LiveServer, _cleanup, last_mail_link, make_app
@@ -590,3 +590,25 @@ def test_over_the_socket_blocked_and_suspended_people_cannot_send(live_server):
     finally:
         _close(luna_ws)
         _close(fan_ws)
+
+
+def test_a_socket_whose_account_is_gone_answers_frames_with_an_error(live_server):
+    """Between an account's removal and the socket's next session check, its frames get an
+    error, and the socket lives on until that check closes it."""
+    app = live_server.app
+    cookie = _login_cookie(app, "gone@example.com")
+    ws = _socket(live_server.url, cookie)
+    try:
+        ws.send(json.dumps({"type": "hello", "last_id": 0}))
+        _receive(ws, "ready")
+        with app.app_context():
+            gone = accounts.find_by_email("gone@example.com").id
+            db.session.execute(delete(User).where(User.id == gone))
+            db.session.commit()
+        for kind in ("hello", "typing"):
+            ws.send(json.dumps({"type": kind, "last_id": 0, "to": 1}))
+            assert "Log in again" in _receive(ws, "error")["error"]
+        ws.send(json.dumps({"type": "ping"}))
+        _receive(ws, "pong")
+    finally:
+        _close(ws)
