@@ -363,6 +363,36 @@ def record(signals: Signals, reasons: list[dict]) -> Assessment:
 REPEATS = "later messages scored"  # on a message_burst alert: how many scored since it opened
 
 
+def _update_open_alert(
+    user_id: int, kind: str, assessment: Assessment, severity: str, summary: str
+) -> bool:
+    """Fold this assessment into the user's unresolved alert of `kind`, if there is one."""
+    pending = db.session.scalar(
+        select(Alert)
+        .where(
+            Alert.user_id == user_id,
+            Alert.kind == kind,
+            Alert.status.in_(("open", "investigating")),
+        )
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+    if pending is None:
+        return False
+    if severity == "high" or assessment.score >= (pending.score or 0):
+        pending.summary = summary
+    pending.score = max(pending.score or 0, assessment.score)
+    if severity == "high":
+        pending.severity = "high"
+    detail = pending.detail or {}
+    pending.detail = {
+        **detail,
+        "reasons": assessment.reasons,
+        REPEATS: int(detail.get(REPEATS, 0)) + 1,
+    }
+    return True
+
+
 def _store(signals: Signals, assessment: Assessment) -> Assessment:
     device = signals.counts.device_id if signals.fingerprint else None
     db.session.add(
@@ -388,31 +418,11 @@ def _store(signals: Signals, assessment: Assessment) -> Assessment:
             f"{signals.kind.capitalize()} scored {assessment.score} "
             f"({assessment.decision}): {top['reason']}"
         )
-        if signals.kind == "message_burst" and signals.user is not None:
-            # A sender keeps scoring on every message of a burst: one open alert per sender
-            # for the queue, brought up to date (each message's RiskEvent stays as evidence).
-            pending = db.session.scalar(
-                select(Alert)
-                .where(
-                    Alert.user_id == signals.user.id,
-                    Alert.kind == kind,
-                    Alert.status.in_(("open", "investigating")),
-                )
-                .order_by(Alert.id.desc())
-                .limit(1)
-            )
-            if pending is not None:
-                if severity == "high" or (assessment.score or 0) >= (pending.score or 0):
-                    pending.summary = summary
-                pending.score = max(pending.score or 0, assessment.score)
-                if severity == "high":
-                    pending.severity = "high"
-                pending.detail = {
-                    **(pending.detail or {}),
-                    "reasons": assessment.reasons,
-                    REPEATS: int((pending.detail or {}).get(REPEATS, 0)) + 1,
-                }
-                return assessment
+        # A burst sender scores on every message: one open alert per sender for the queue,
+        # brought up to date (each message's RiskEvent stays as evidence).
+        burst = signals.kind == "message_burst" and signals.user is not None
+        if burst and _update_open_alert(signals.user.id, kind, assessment, severity, summary):
+            return assessment
         db.session.add(
             Alert(
                 kind=kind,

@@ -269,8 +269,7 @@ def test_a_socket_receives_messages_live_and_survives_bad_frames(live_server):
     try:
         ws.send("not json")
         assert "JSON" in _receive(ws, "error")["error"]
-        ws.send(json.dumps({"type": "hello", "last_id": 0}))
-        _receive(ws, "ready")
+        _caught_up(ws)
         fan = _socket(live_server.url, fan_cookie)
         fan.send(json.dumps({"type": "typing", "to": luna_id}))
         _receive(ws, "typing")
@@ -283,6 +282,12 @@ def test_a_socket_receives_messages_live_and_survives_bad_frames(live_server):
         _close(fan)
     finally:
         _close(ws)
+
+
+def _caught_up(ws) -> None:
+    """Say hello as a page does and wait until the missed messages have come."""
+    ws.send(json.dumps({"type": "hello", "last_id": 0}))
+    _receive(ws, "ready")
 
 
 def _closed_by_server(ws, timeout=3.0) -> simple_websocket.ConnectionClosed:
@@ -333,8 +338,7 @@ def test_a_banned_users_socket_is_closed_within_a_second_or_two(live_server):
     cookie = _login_cookie(app, "eve@example.com")
     ws = _socket(live_server.url, cookie)
     try:
-        ws.send(json.dumps({"type": "hello", "last_id": 0}))
-        _receive(ws, "ready")
+        _caught_up(ws)
         with app.app_context():
             accounts.set_status(accounts.find_by_email("eve@example.com"), "banned", "spam")
         started = time.monotonic()
@@ -388,8 +392,7 @@ def test_two_processes_share_one_redis(postgres_url, redis_url):
                 db.session.commit()
             ws = _socket(server_b.url, luna_cookie)
             try:
-                ws.send(json.dumps({"type": "hello", "last_id": 0}))
-                _receive(ws, "ready")
+                _caught_up(ws)
                 response = browser.post(
                     f"{server_a.url}/messages/{luna_id}",
                     data={"body": "across processes", "csrf_token": token()},
@@ -415,8 +418,7 @@ def test_an_open_socket_needs_no_thread_of_its_own_beyond_its_connection(live_se
     sockets = [_socket(live_server.url, cookie) for cookie in cookies]
     try:
         for ws in sockets:
-            ws.send(json.dumps({"type": "hello", "last_id": 0}))
-            _receive(ws, "ready")
+            _caught_up(ws)
         assert threading.active_count() - before <= 3 * len(sockets)
     finally:
         for ws in sockets:
@@ -443,8 +445,7 @@ def _fan_and_creator_sockets(live_server, price=5, credits=12, fan_tabs=1):
         *(_socket(live_server.url, fan_cookie) for _ in range(fan_tabs)),
     )
     for ws in sockets:
-        ws.send(json.dumps({"type": "hello", "last_id": 0}))
-        _receive(ws, "ready")
+        _caught_up(ws)
     return ids, sockets
 
 
@@ -497,8 +498,7 @@ def test_an_open_socket_sends_as_the_account_is_now(live_server):
     luna_ws, fan_ws = _socket(live_server.url, luna_cookie), _socket(live_server.url, fan_cookie)
     try:
         for ws in (luna_ws, fan_ws):
-            ws.send(json.dumps({"type": "hello", "last_id": 0}))
-            _receive(ws, "ready")
+            _caught_up(ws)
 
         def send(ref: str) -> dict:
             fan_ws.send(json.dumps({"type": "send", "to": luna_id, "body": "Hi", "ref": ref}))
@@ -599,8 +599,7 @@ def test_a_socket_whose_account_is_gone_answers_frames_with_an_error(live_server
     cookie = _login_cookie(app, "gone@example.com")
     ws = _socket(live_server.url, cookie)
     try:
-        ws.send(json.dumps({"type": "hello", "last_id": 0}))
-        _receive(ws, "ready")
+        _caught_up(ws)
         with app.app_context():
             gone = accounts.find_by_email("gone@example.com").id
             db.session.execute(delete(User).where(User.id == gone))
