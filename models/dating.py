@@ -52,6 +52,22 @@ class Profile(db.Model):
             "active_at",
             postgresql_include=["user_id"],
         ),
+        # The match pool (sort by match %, discover.py): the weeks of recency first, so that
+        # listing the recent weeks newest first reads the people nearby in recency order, a
+        # week at a time, and stops once the pool is full.
+        Index(
+            "ix_profiles_recent",
+            "active_week",
+            "gender",
+            "geo_cell",
+            "date_of_birth",
+            "latitude",
+            "longitude",
+            "discoverable",
+            "user_active",
+            "active_at",
+            postgresql_include=["user_id"],
+        ),
         Index("ix_profiles_dob", "date_of_birth"),
     )
 
@@ -79,6 +95,10 @@ class Profile(db.Model):
     # rewrite the index every minute); it never runs ahead of it.
     user_active: Mapped[bool | None]
     active_at: Mapped[dt.datetime | None]
+    # The week of active_at (days since 1970-01-01 // 7, by the same triggers), or 0 once that
+    # week is more than discover.RECENT_WEEKS old (discover.settle_recent_weeks) or when never
+    # active: ordering by (active_week, active_at) is ordering by active_at.
+    active_week: Mapped[int | None]
     photo_count: Mapped[int] = mapped_column(default=0)
     is_creator: Mapped[bool] = mapped_column(default=False)
     is_verified: Mapped[bool] = mapped_column(default=False)

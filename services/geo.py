@@ -100,6 +100,32 @@ def cells_covering(box: BoundingBox) -> list[int] | None:
     return [row * CELL_ROW + column for row in rows for column in columns]
 
 
+INSIDE_MARGIN_KM = 0.01  # what a cell's corners keep from the edge of the circle
+
+
+def cells_inside(lat: float, lon: float, radius_km: float, cells: list[int]) -> list[int]:
+    """Of `cells`, those lying wholly within `radius_km` of (lat, lon), whose people need no
+    distance test. A cell is a latitude/longitude rectangle: along a parallel the distance
+    grows with the difference in longitude, along a meridian it has no maximum inside a short
+    arc, so the farthest point of the cell is one of its four corners. The corners must be
+    INSIDE_MARGIN_KM within the radius, far beyond any floating-point difference between this
+    test, the database's cell arithmetic and its distance test."""
+    within: dict[tuple[int, int], bool] = {}  # by corner: neighbouring cells share them
+
+    def corner_within(row: int, column: int) -> bool:
+        if (row, column) not in within:
+            a, b = row / CELLS_PER_DEGREE - 90, column / CELLS_PER_DEGREE - 180
+            within[row, column] = haversine_km(lat, lon, a, b) <= radius_km - INSIDE_MARGIN_KM
+        return within[row, column]
+
+    inside = []
+    for cell in cells:
+        row, column = divmod(cell, CELL_ROW)
+        if all(corner_within(row + i, column + j) for i in (0, 1) for j in (0, 1)):
+            inside.append(cell)
+    return inside
+
+
 def coarsen(value: float) -> float:
     """Stored precision: 0.01° (about 1.1 km of latitude), so an exact home is never kept."""
     return round(value, 2)

@@ -102,25 +102,54 @@ WHERE mine.user_id = :me AND mine.question_id = ANY(:questions)
   AND theirs.question_id = ANY(:questions) AND theirs.user_id = ANY(:others)
 GROUP BY theirs.user_id
 """
-# SQLite: my answers are written into the statement as parameters (one CASE arm per question I
-# answered), so it reads only the others' answers: joining my rows back in cost a seek of my
-# answers for every answer of theirs to a question of mine, most of the statement's time with a
-# pool of hundreds. The ids are written in as a literal list (integers, nothing to escape): it
-# seeks ix_match_answers_scoring once per listed id only for a literal list. Unary + keeps it
-# from seeking every (person, question) pair: it reads each person's few answers in one range
-# of that index and tests the question there.
+# SQLite: my answers are written into the statement as parameters, so it reads only the
+# others' answers: joining my rows back in cost a seek of my answers for every answer of theirs
+# to a question of mine, most of the statement's time with a pool of hundreds. Each answer of
+# theirs looks up mine once, in a CASE that halves my sorted question ids at each step (a few
+# comparisons, not a walk through all of them, three times): it gives my choice, acceptable
+# mask and importance packed in one integer (`_pack`), which the sums take apart. The inner
+# SELECT's LIMIT -1 keeps SQLite from merging it into the outer one, which would repeat the
+# lookup in every sum. The ids are written in as a literal list (integers, nothing to escape):
+# it seeks ix_match_answers_scoring once per listed id only for a literal list. Unary + keeps
+# it from seeking every (person, question) pair: it reads each person's few answers in one
+# range of that index and tests the question there.
 _SCORES_SQLITE = """
 SELECT user_id,
-       sum(CASE question_id {i_accept} END),
-       sum(CASE question_id {i_weigh} END),
-       sum(CASE WHEN (acceptable & (1 << CASE question_id {my_choice} END)) != 0
+       sum(((mine >> {accept_shift} >> choice) & 1) * ((mine >> {weight_shift}) & {weight_mask})),
+       sum((mine >> {weight_shift}) & {weight_mask}),
+       sum(CASE WHEN (acceptable & (1 << (mine & {choice_mask}))) != 0
                 THEN importance ELSE 0 END),
        sum(importance),
        count(*)
-FROM match_answers
-WHERE +question_id IN ({questions}) AND user_id IN ({others})
+FROM (SELECT user_id, choice, acceptable, importance, {mine} AS mine
+      FROM match_answers
+      WHERE +question_id IN ({questions}) AND user_id IN ({others})
+      LIMIT -1)
 GROUP BY user_id
 """
+_CHOICE_BITS, _WEIGHT_BITS = 2, 8  # up to 4 choices; importance up to 250 (IMPORTANCE)
+
+
+def _pack(choice: int, acceptable: int, importance: int) -> int:
+    """My answer as one integer: choice in the low bits, then importance, then the mask."""
+    if not (0 <= choice < 1 << _CHOICE_BITS and 0 <= importance < 1 << _WEIGHT_BITS):
+        raise ValueError(f"answer out of the packed range: choice {choice}, {importance}")
+    return (acceptable << (_CHOICE_BITS + _WEIGHT_BITS)) | (importance << _CHOICE_BITS) | choice
+
+
+def _lookup(numbers: list[int]) -> str:
+    """SQL: the packed answer (:p<n>) to the row's question among my questions :q<n>, sorted
+    by id, halving the list at each step."""
+    if len(numbers) <= 2:
+        arms = " ".join(f"WHEN :q{n} THEN :p{n}" for n in numbers)
+        return f"CASE question_id {arms} END"
+    middle = len(numbers) // 2
+    return (
+        f"CASE WHEN question_id < :q{numbers[middle]} THEN {_lookup(numbers[:middle])}"
+        f" ELSE {_lookup(numbers[middle:])} END"
+    )
+
+
 _CHUNK = 10_000  # people per statement
 
 
@@ -132,19 +161,14 @@ def _scores(connection, me_id: int, mine: list[tuple[str, int, int, int]], other
             text(_SCORES_POSTGRESQL), {"me": me_id, "questions": questions, "others": other_ids}
         )
     params: dict[str, object] = {}
-    i_accept, i_weigh, my_choice = [], [], []
     for n, (question, choice, acceptable, importance) in enumerate(mine):
-        params.update(
-            {f"q{n}": question, f"c{n}": choice, f"a{n}": acceptable, f"i{n}": importance}
-        )
-        # My importance when their choice is one I accept (bit `choice` of my mask), else 0.
-        i_accept.append(f"WHEN :q{n} THEN ((:a{n} >> choice) & 1) * :i{n}")
-        i_weigh.append(f"WHEN :q{n} THEN :i{n}")
-        my_choice.append(f"WHEN :q{n} THEN :c{n}")
+        params.update({f"q{n}": question, f"p{n}": _pack(choice, acceptable, importance)})
     sql = _SCORES_SQLITE.format(
-        i_accept=" ".join(i_accept),
-        i_weigh=" ".join(i_weigh),
-        my_choice=" ".join(my_choice),
+        accept_shift=_CHOICE_BITS + _WEIGHT_BITS,
+        weight_shift=_CHOICE_BITS,
+        weight_mask=(1 << _WEIGHT_BITS) - 1,
+        choice_mask=(1 << _CHOICE_BITS) - 1,
+        mine=_lookup(list(range(len(mine)))),
         questions=", ".join(f":q{n}" for n in range(len(mine))),
         others=", ".join(str(int(i)) for i in other_ids),
     )

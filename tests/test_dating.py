@@ -357,6 +357,78 @@ def test_the_pool_follows_activity_in_steps_and_the_online_dot_to_the_minute(ctx
     assert copied() is None
 
 
+def _pool(me) -> set[str]:
+    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+    cards, _ = discover.search(me, filters, limit=100)
+    return {c.display_name for c in cards}
+
+
+def test_the_match_pool_is_the_most_recent_whatever_the_weeks(ctx, monkeypatch):
+    """The pool is read a week of recency at a time, newest first (ix_profiles_recent): it is
+    still exactly the MATCH_POOL most recently active, across weeks, once old weeks are folded
+    into week 0, for accounts never active, and when the job that folds them is late."""
+    me = dater("Me")
+    rng = random.Random(11)
+    last_active = {}
+    for i in range(30):
+        person = dater(f"P{i:02d}")
+        days = rng.choice([0, 0.5, 2, 6, 9, 15, 30, 50, 60, 90, 200, 380, None])
+        moment = None if days is None else clock.now() - dt.timedelta(days=days, minutes=i)
+        person.last_active_at = moment
+        last_active[person.display_name] = moment
+    db.session.commit()
+    # Newest first, the never active last, ties by the later account (user id) first.
+    ranked = sorted(
+        last_active,
+        key=lambda name: (last_active[name] is not None, last_active[name] or 0, name),
+        reverse=True,
+    )
+    assert None in last_active.values()
+
+    def check(*sizes):
+        for size in sizes:
+            monkeypatch.setattr(discover, "MATCH_POOL", size)
+            assert _pool(me) == set(ranked[:size]), size
+
+    weeks = discover._weeks()
+    assert weeks is not None and weeks[0] == discover.week_of(clock.today()) and weeks[-1] == 0
+    check(1, 4, 9, 17, 26, 30)
+    assert discover.settle_recent_weeks() > 0  # 60 days and more ago: week 0
+    folded = discover._weeks()
+    assert len(folded) <= discover.RECENT_WEEKS + 1 < len(weeks)
+    check(1, 4, 9, 17, 26, 30)
+    assert discover.settle_recent_weeks() == 0
+    monkeypatch.setattr(discover, "MAX_WEEKS_LISTED", 2)  # the job months late: no list
+    assert discover._weeks() is None
+    check(4, 17)
+
+
+def test_the_week_of_recency_follows_activity_and_folds_into_zero(ctx):
+    person = dater("Person")
+
+    def stored() -> tuple[int | None, dt.datetime]:
+        db.session.expire_all()
+        profile = db.session.get(Profile, person.id)
+        return profile.active_week, profile.updated_at
+
+    for days in (0, 3, 13, 100):
+        person.last_active_at = clock.now() - dt.timedelta(days=days)
+        db.session.commit()
+        assert stored()[0] == discover.week_of(person.last_active_at.date()), days
+    person.last_active_at = None
+    db.session.commit()
+    assert stored()[0] == 0
+    person.last_active_at = clock.now() - dt.timedelta(days=70)
+    db.session.commit()
+    week, updated_at = stored()
+    assert week > 0
+    assert discover.settle_recent_weeks() == 1
+    assert stored() == (0, updated_at)  # folded; the profile's own edit time untouched
+    person.last_active_at = clock.now()  # back: this week again
+    db.session.commit()
+    assert stored()[0] == discover.week_of(clock.today())
+
+
 def test_match_pages_walk_the_whole_pool_once_in_order(ctx, monkeypatch):
     monkeypatch.setattr(discover, "MATCH_POOL", 12)
     me = dater("Me")

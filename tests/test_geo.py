@@ -48,6 +48,37 @@ def test_every_point_within_the_radius_lies_in_a_listed_cell(lat, lon, radius, p
         assert geo.cell_of(plat, plon) in cells, (lat, lon, radius, plat, plon)
 
 
+@settings(max_examples=1500, deadline=None)
+@given(
+    near_edges,
+    near_antimeridian,
+    st.floats(min_value=20, max_value=400),
+    st.floats(min_value=0, max_value=1),
+    st.floats(min_value=0, max_value=1),
+)
+def test_every_point_of_a_cell_found_inside_is_within_the_radius(lat, lon, radius, u, v):
+    """Discover skips the distance test in these cells: a point anywhere in one (its corners,
+    edges and inside, here at a random spot and the cell's nine reference spots) is within."""
+    cells = geo.cells_covering(geo.bounding_box(lat, lon, radius))
+    if cells is None:
+        return
+    for cell in geo.cells_inside(lat, lon, radius, cells):
+        row, column = divmod(cell, geo.CELL_ROW)
+        south = row / geo.CELLS_PER_DEGREE - 90
+        west = column / geo.CELLS_PER_DEGREE - 180
+        for a, b in [(u, v)] + [(x / 2, y / 2) for x in range(3) for y in range(3)]:
+            plat = south + a * geo.CELL_DEGREES
+            plon = west + b * geo.CELL_DEGREES
+            assert geo.haversine_km(lat, lon, plat, plon) <= radius, (lat, lon, radius, cell)
+
+
+def test_a_city_search_finds_the_cells_wholly_inside_its_circle():
+    cells = geo.cells_covering(geo.bounding_box(48.8566, 2.3522, 50))
+    inside = geo.cells_inside(48.8566, 2.3522, 50, cells)
+    assert geo.cell_of(48.8566, 2.3522) in inside and 2 <= len(inside) < len(cells)
+    assert geo.cells_inside(48.8566, 2.3522, 5, cells) == []  # a cell is ~28 km tall
+
+
 def test_a_city_search_lists_a_few_dozen_cells_and_a_continent_none():
     paris = geo.bounding_box(48.8566, 2.3522, 50)
     assert 9 <= len(geo.cells_covering(paris)) <= 40

@@ -37,3 +37,14 @@ def purge_expired() -> None:
     db.session.commit()
     if tokens or sessions:
         log.info("purged %d old email tokens and %d old sessions", tokens, sessions)
+
+
+def settle_discover_weeks() -> int:
+    """Fold the weeks of recency older than discover.RECENT_WEEKS into week 0, so that the
+    match pool lists a few weeks (hourly: a week's worth of people folds at most once)."""
+    from services import discover
+
+    changed = discover.settle_recent_weeks()
+    if changed:
+        log.info("folded %d profiles' week of recency into week 0", changed)
+    return changed

@@ -31,6 +31,7 @@ log = logging.getLogger("amora.jobs")
 
 PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (housekeeping.purge_expired, 60 * 60),
+    (housekeeping.settle_discover_weeks, 60 * 60),
     (ledger_jobs.release_earnings, 60 * 60),  # idempotent per day; hourly catches up after downtime
     (risk_jobs.sweep, 15 * 60),
     (creator_jobs.renew_subscriptions, 15 * 60),
