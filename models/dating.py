@@ -25,6 +25,22 @@ from services import clock, geo
 GENDERS = ("woman", "man", "nonbinary")
 
 
+# ix_profiles_discover, and ix_profiles_recent after its week: the genders sought and the grid
+# cells of the box (two short IN lists), then the range of birth dates, then the position and
+# the flags checked inside the index (on PostgreSQL both also carry user_id, so the scan need
+# not visit the table).
+DISCOVER_COLUMNS = (
+    "gender",
+    "geo_cell",
+    "date_of_birth",
+    "latitude",
+    "longitude",
+    "discoverable",
+    "user_active",
+    "active_at",
+)
+
+
 class Profile(db.Model):
     """One per user who has one. Coordinates are rounded to 0.01° (about 1 km) when stored and
     are never shown; `date_of_birth` is copied from the user so that discovery can filter by
@@ -36,36 +52,15 @@ class Profile(db.Model):
         CheckConstraint("age_min >= 18 AND age_max <= 120 AND age_min <= age_max", name="ages"),
         CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude"),
         CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude"),
-        # The bounding-box prefilter of discovery: the genders sought and the grid cells of
-        # the box (two short IN lists), then the range of birth dates, then the position and
-        # the flag checked inside the index; on PostgreSQL it also carries user_id, so the
-        # scan need not visit the table.
-        Index(
-            "ix_profiles_discover",
-            "gender",
-            "geo_cell",
-            "date_of_birth",
-            "latitude",
-            "longitude",
-            "discoverable",
-            "user_active",
-            "active_at",
-            postgresql_include=["user_id"],
-        ),
+        # The bounding-box prefilter of discovery (DISCOVER_COLUMNS).
+        Index("ix_profiles_discover", *DISCOVER_COLUMNS, postgresql_include=["user_id"]),
         # The match pool (sort by match %, discover.py): the weeks of recency first, so that
         # listing the recent weeks newest first reads the people nearby in recency order, a
         # week at a time, and stops once the pool is full.
         Index(
             "ix_profiles_recent",
             "active_week",
-            "gender",
-            "geo_cell",
-            "date_of_birth",
-            "latitude",
-            "longitude",
-            "discoverable",
-            "user_active",
-            "active_at",
+            *DISCOVER_COLUMNS,
             postgresql_include=["user_id"],
         ),
         Index("ix_profiles_dob", "date_of_birth"),
