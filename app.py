@@ -7,7 +7,6 @@ import secrets
 import sys
 
 from flask import Flask, g, session
-from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -229,7 +228,7 @@ def _register_request_hooks(app: Flask) -> None:
         )
         if app.config["APP_ENV"] == "production":
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if current_user and current_user.is_authenticated:
+        if "_user_id" in session:  # no user load here: the database may be what failed
             response.headers.setdefault("Cache-Control", "private, no-store")
         response.vary.add("HX-Request")  # htmx gets partials, browsers full pages
         return response

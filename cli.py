@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 import click
 from flask import Flask, current_app
@@ -15,6 +16,7 @@ from models import User
 from services import accounts, clock, passwords
 from services.errors import DomainError, ValidationFailed
 
+WORKER_RESTART_SECONDS = 5
 DEMO_PASSWORD = "amora-demo-2026"  # noqa: S105 (the published demo login)
 DEMO_DOMAIN = "demo.example.com"  # example.com: reserved for examples, yet valid email
 
@@ -444,9 +446,11 @@ def register(app: Flask) -> None:
     @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
     def worker_command(burst: bool) -> None:
         """Run the RQ worker with its scheduler and Amora's periodic jobs (needs REDIS_URL)."""
-        from rq import Worker
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+        from rq import Queue, Worker
 
-        from workers.queue import get_queue, redis_connection, set_worker_app
+        from workers.queue import set_worker_app, worker_connection
         from workers.schedule import PeriodicEnqueuer
 
         if not current_app.config.get("REDIS_URL"):
@@ -460,8 +464,22 @@ def register(app: Flask) -> None:
         periodic = PeriodicEnqueuer(app)
         if not burst:
             periodic.start()
-        worker = Worker([get_queue(app)], connection=redis_connection(app))
         try:
-            worker.work(with_scheduler=True, burst=burst)
+            while True:
+                connection = worker_connection(app)
+                queue = Queue(app.config["RQ_QUEUE"], connection=connection)
+                worker = Worker([queue], connection=connection)
+                try:
+                    worker.work(with_scheduler=True, burst=burst)
+                    return
+                except (RedisConnectionError, RedisTimeoutError):
+                    if burst:
+                        raise
+                    # RQ waits out a Redis outage while it waits for jobs, not everywhere else:
+                    # start over once Redis answers (lost jobs come back from the job outbox).
+                    logging.getLogger("amora.jobs").warning(
+                        "worker lost Redis; starting again in %d s", WORKER_RESTART_SECONDS
+                    )
+                    time.sleep(WORKER_RESTART_SECONDS)
         finally:
             periodic.stop()

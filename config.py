@@ -138,6 +138,11 @@ def load_config() -> dict:
         "DATABASE_POOL_OVERFLOW": max(0, _int("DATABASE_POOL_OVERFLOW", 20)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: count requests in this process's memory (logged, shown by /healthz) and go
+        # back to Redis once it answers again; never fail a request over its rate limit.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "amora"),
         "EMAIL_VERIFY_HOURS": _int("EMAIL_VERIFY_HOURS", 24),
         "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 60),

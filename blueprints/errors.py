@@ -7,8 +7,10 @@ import logging
 import math
 import time
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from blueprints.htmx import is_htmx
@@ -27,6 +29,7 @@ TITLES = {
     422: "Check your input",
     429: "Slow down",
     500: "Something went wrong",
+    503: "Try again",
 }
 
 MESSAGES = {
@@ -37,7 +40,11 @@ MESSAGES = {
     413: "What you sent is too large.",
     429: "Too many attempts. Wait a little and try again.",
     500: "An unexpected error happened on our side. It has been logged; please try again.",
+    503: "We could not reach our database for a moment. Nothing was saved: please try again.",
 }
+
+# Reads are safe to run twice: one whose database connection died is retried once.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def _render(status: int, message: str, retry_after: str | None = None):
@@ -104,6 +111,29 @@ def register(app: Flask) -> None:
     def domain_error(error: DomainError):
         return _render(error.status, error.message)
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(error: Exception):
+        """The database went away mid-request (a killed connection, a restart, a full pool):
+        retry a read once on a fresh connection, else answer 503 with nothing half-written."""
+        _forget_session()
+        if _retryable(error):
+            g.amora_db_retried = True
+            log.warning(
+                "database connection lost during %s %s; retrying", request.method, request.path
+            )
+            try:
+                response = app.preprocess_request()
+                return response if response is not None else app.dispatch_request()
+            except (OperationalError, InterfaceError, PoolTimeout) as again:
+                error = again
+                _forget_session()
+        log.warning(
+            "database unavailable for %s %s: %s", request.method, request.path, type(error).__name__
+        )
+        return _unavailable()
+
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unhandled error")
@@ -112,3 +142,32 @@ def register(app: Flask) -> None:
         with contextlib.suppress(Exception):  # the session may be mid-commit
             db.session.rollback()
         return _render(500, MESSAGES[500])
+
+
+def _retryable(error: Exception) -> bool:
+    return (
+        request.method in SAFE_METHODS
+        and getattr(error, "connection_invalidated", False)
+        and not g.get("amora_db_retried")
+    )
+
+
+def _forget_session() -> None:
+    """Drop the request's session and its dead connection; the user is loaded again."""
+    from extensions import db
+
+    with contextlib.suppress(Exception):
+        db.session.rollback()
+    with contextlib.suppress(Exception):
+        db.session.remove()
+    g.pop("_login_user", None)
+
+
+def _unavailable():
+    """503 without touching the database: a standalone page (or the htmx partial)."""
+    context = {"status": 503, "title": TITLES[503], "message": MESSAGES[503]}
+    headers = {"Retry-After": "5"}
+    if is_htmx():
+        headers |= {"HX-Retarget": "#flashes", "HX-Reswap": "innerHTML"}
+        return render_template("errors/_error.html", **context), 503, headers
+    return render_template("errors/unavailable.html", **context), 503, headers

@@ -15,6 +15,7 @@ from models.dating import (
     Takedown,
 )
 from models.growth import Promotion, Referral, TrialLink, TrialUse
+from models.jobs import BackgroundJob
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.media import MediaObject
 from models.messaging import Conversation, CreatorSettings, Message
@@ -27,6 +28,7 @@ from models.user import DataExport, EmailToken, User, UserSession
 
 __all__ = [
     "Alert",
+    "BackgroundJob",
     "AlertNote",
     "AuditLog",
     "Block",

@@ -56,7 +56,10 @@ class PaymentEvent(db.Model):
     """Every webhook we accepted (signature valid), once per provider event id."""
 
     __tablename__ = "payment_events"
-    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_payment_events_event"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_payment_events_event"),
+        Index("ix_payment_events_waiting", "provider", "payment_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
@@ -68,3 +71,7 @@ class PaymentEvent(db.Model):
     outcome: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    # A refund or dispute that arrived before its payment (providers do not order their events)
+    # waits here, outcome "waiting_for_payment", and is applied when the payment lands.
+    payment_id: Mapped[str | None] = mapped_column(String(200))
+    waiting_event: Mapped[dict | None] = mapped_column(JSON)

@@ -11,10 +11,13 @@ from extensions import db
 
 
 def check(app: Flask) -> dict:
-    """`{"status": "ok"|"degraded"|"down", "database": ..., "redis": ...}`.
+    """`{"status": "ok"|"degraded"|"down", "database": ..., "redis": ..., ...}`.
 
-    The database is required (down → 503); Redis is reported as "disabled" in embedded mode and
-    as an error when configured but unreachable (also 503: jobs and rate limits depend on it).
+    The database is required: without it the status is "down" (503). Redis is reported as
+    "disabled" in embedded mode; configured but unreachable, the site keeps working without it
+    and the status is "degraded" (still 200, so a load balancer keeps sending traffic): rate
+    limits count in each process's memory, live events reach the sockets of the process that
+    published them, and jobs wait in the database's job outbox until Redis is back.
     """
     report: dict = {}
     try:
@@ -24,15 +27,28 @@ def check(app: Flask) -> dict:
         db.session.rollback()
         report["database"] = f"error: {type(exc).__name__}"
     if app.config.get("REDIS_URL"):
-        from workers.queue import redis_connection
-
-        try:
-            redis_connection(app).ping()
-            report["redis"] = "ok"
-        except (RedisError, OSError) as exc:
-            report["redis"] = f"error: {type(exc).__name__}"
+        report.update(_redis_parts(app))
     else:
         report["redis"] = "disabled"
-    healthy = report["database"] == "ok" and report["redis"] in ("ok", "disabled")
-    report["status"] = "ok" if healthy else "down"
+    if report["database"] != "ok":
+        report["status"] = "down"
+    elif report["redis"] in ("ok", "disabled"):
+        report["status"] = "ok"
+    else:
+        report["status"] = "degraded"
     return report
+
+
+def _redis_parts(app: Flask) -> dict:
+    from workers.queue import redis_connection
+
+    try:
+        redis_connection(app).ping()
+    except (RedisError, OSError) as exc:
+        return {
+            "redis": f"error: {type(exc).__name__}",
+            "rate_limits": "memory of each process (Redis unreachable)",
+            "realtime": "this process's sockets only (Redis unreachable)",
+            "jobs": "kept in the job outbox until Redis is back",
+        }
+    return {"redis": "ok", "rate_limits": "redis", "realtime": "redis", "jobs": "redis"}

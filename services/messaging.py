@@ -20,7 +20,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from extensions import db
 from models import Conversation, CreatorSettings, MediaObject, Message, Notification, Unlock, User
-from services import antispam, clock, ledger, likes, media, safety, sql
+from services import antispam, clock, ledger, likes, media, replays, safety, sql
 from services.creators import parse_price
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 
@@ -528,6 +528,18 @@ def unlock_message(fan: User, message_id: int) -> Message:
         raise NotAllowed("Your account cannot make payments right now.")
     if safety.blocked_between(fan.id, message.sender_id):
         raise NotFound("There is no such message.")
+    fan_id, message_id = fan.id, message.id
+
+    def committed() -> Message | None:
+        found = db.session.scalar(
+            select(Unlock.id).where(Unlock.user_id == fan_id, Unlock.message_id == message_id)
+        )
+        return db.session.get(Message, message_id) if found is not None else None
+
+    return replays.same_answer(lambda: _unlock_message(fan, message), committed)
+
+
+def _unlock_message(fan: User, message: Message) -> Message:
     existing = db.session.scalar(
         select(Unlock).where(Unlock.user_id == fan.id, Unlock.message_id == message.id)
     )

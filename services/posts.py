@@ -21,7 +21,16 @@ from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import MediaObject, Notification, Post, PostMedia, Unlock, User
-from services import clock, compliance, country_blocks, ledger, media, safety, subscriptions
+from services import (
+    clock,
+    compliance,
+    country_blocks,
+    ledger,
+    media,
+    replays,
+    safety,
+    subscriptions,
+)
 from services.creators import parse_price
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 
@@ -422,6 +431,16 @@ def unlock(fan: User, post_id: int) -> Unlock:
         raise NotAllowed("Your account cannot make payments right now.")
     if not fan.email_verified:
         raise NotAllowed("Confirm your email address before paying for content.")
+    fan_id, unlocked_id = fan.id, post.id
+    return replays.same_answer(
+        lambda: _unlock(fan, post),
+        lambda: db.session.scalar(
+            select(Unlock).where(Unlock.user_id == fan_id, Unlock.post_id == unlocked_id)
+        ),
+    )
+
+
+def _unlock(fan: User, post: Post) -> Unlock:
     existing = db.session.scalar(
         select(Unlock).where(Unlock.user_id == fan.id, Unlock.post_id == post.id)
     )

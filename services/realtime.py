@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import secrets
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
 from flask import Flask, current_app
+from redis.exceptions import RedisError
+
+log = logging.getLogger("amora.realtime")
 
 # An event carrying SKIP is not delivered to the one subscription (socket) whose token it names:
 # the socket a message was sent over gets its own answer, and needs no copy of the event.
@@ -122,6 +127,46 @@ class InProcessBroker:
             return bool(self._subscribers.get(user_id))
 
 
+class RedisOutage:
+    """Whether Redis failed lately. While it is down, events reach this process's sockets only
+    (in-process delivery) and publishers skip Redis for a few seconds at a time instead of
+    trying it on every event; the outage is logged once when it starts and once when it ends."""
+
+    RETRY_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def active(self) -> bool:
+        return self._since is not None and time.monotonic() < self._retry_at
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def begin(self, doing: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._retry_at = now + self.RETRY_SECONDS
+            if self._since is None:
+                self._since = now
+                log.warning(
+                    "Redis unreachable while %s: live events reach this process's sockets only",
+                    doing,
+                )
+
+    def end(self) -> None:
+        with self._lock:
+            if self._since is not None:
+                log.warning(
+                    "Redis is back after %.0f s: live events reach every process again",
+                    time.monotonic() - self._since,
+                )
+                self._since = None
+
+
 class RedisBroker:
     """Redis pub/sub, channel `amora:user:<id>`: every web process sees every event.
 
@@ -146,6 +191,7 @@ class RedisBroker:
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
         self._nonce = secrets.token_hex(6)
+        self.outage = RedisOutage()
 
     @property
     def origin(self) -> bytes:
@@ -161,17 +207,23 @@ class RedisBroker:
 
     def publish_many(self, events: list[tuple[int, dict]]) -> None:
         """This process's sockets first, then every other process's in one round trip to Redis
-        (a message goes to two people). Redis down: the local sockets have had it, and the
-        error tells the caller that other processes have not."""
+        (a message goes to two people). Redis down: the local sockets have had it; sockets in
+        other processes catch up from the database when they reconnect. Never raises for Redis:
+        a stored message must not fail over its notification."""
         origin = self.origin
         payloads = [
             (self.channel(user_id), origin + json.dumps(e).encode()) for user_id, e in events
         ]
         self.local.publish_many(events)
-        pipe = self.publisher.pipeline(transaction=False)
-        for channel, payload in payloads:
-            pipe.publish(channel, payload)
-        pipe.execute()
+        if self.outage.active():
+            return  # Redis is down: this process's sockets had it; the others catch up later
+        try:
+            pipe = self.publisher.pipeline(transaction=False)
+            for channel, payload in payloads:
+                pipe.publish(channel, payload)
+            pipe.execute()
+        except (RedisError, OSError):
+            self.outage.begin("publishing")
 
     def subscribe(
         self, user_id: int, wake: Callable[[], None] | None = None, token: str | None = None
@@ -187,18 +239,16 @@ class RedisBroker:
                     target=self._listen, args=(ready,), name="amora-redis-broker", daemon=True
                 )
                 self._listener.start()
-                ready.wait(5)
+                if not self.outage.down:  # a socket must not wait on a Redis that is down
+                    ready.wait(5)
 
     def _listen(self, ready: threading.Event) -> None:
-        import logging
-        import time
-
-        log = logging.getLogger("amora.realtime")
         while True:
             pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe("amora:user:*")
                 ready.set()
+                self.outage.end()
                 while True:
                     # Wait for the next event, then hand on every event already read
                     # without waiting again: under gevent each wait lasts a full round of
@@ -208,7 +258,12 @@ class RedisBroker:
                     while message is not None:
                         self._hand_on(message, origin)
                         message = pubsub.get_message(timeout=0)
-            except Exception:  # Redis restarted: resubscribe; clients catch up on reconnect
+            except (RedisError, OSError):  # Redis gone: resubscribe once it is back
+                self.outage.begin("listening")
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+                time.sleep(1)
+            except Exception:
                 log.exception("Redis broker listener failed; reconnecting")
                 with contextlib.suppress(Exception):
                     pubsub.close()

@@ -10,8 +10,8 @@ import secrets
 from sqlalchemy import select
 
 from extensions import db
-from models import Message, Notification, Post, Tip, User
-from services import creators, ledger
+from models import Message, Notification, Post, Tip, Transfer, User
+from services import creators, ledger, replays
 from services.errors import NotFound, ValidationFailed
 
 MAX_TIP = 50_000
@@ -76,6 +76,29 @@ def tip(
     if not _TOKEN.match(token):
         token = new_token()  # no token from the form: this request alone is protected
     key = f"tip:{fan.id}:{token}"
+
+    def committed() -> Tip | None:  # the same form sent twice at once: the first one's tip
+        return db.session.scalar(
+            select(Tip)
+            .join(Transfer, Transfer.id == Tip.transfer_id)
+            .where(Transfer.idempotency_key == key)
+        )
+
+    return replays.same_answer(
+        lambda: _tip(fan, creator_id, credits, text, target_type, target, key, token), committed
+    )
+
+
+def _tip(
+    fan: User,
+    creator_id: int,
+    credits: int,
+    text: str,
+    target_type: str,
+    target: int | None,
+    key: str,
+    token: str,
+) -> Tip:
     transfer, created = ledger.spend(
         fan.id, creator_id, credits, "tip", key, reference=("tip", token), memo=text or None
     )

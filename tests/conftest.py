@@ -353,11 +353,27 @@ def hold_jobs(monkeypatch, func) -> list[tuple]:
     held: list[tuple] = []
     dispatch = queue._dispatch
 
-    def hold(app, job):
+    def hold(app, job, record_id=None):
         if job[0] == queue.job_path(func):
             held.append(job)
         else:
-            dispatch(app, job)
+            dispatch(app, job, record_id)
 
     monkeypatch.setattr(queue, "_dispatch", hold)
     return held
+
+
+def work_jobs(app) -> None:
+    """Run every job queued on RQ, as `flask worker --burst` would, in this process."""
+    from rq import SimpleWorker
+
+    from workers.queue import get_queue, redis_connection, set_worker_app
+
+    class BurstWorker(SimpleWorker):
+        # No command channel: nothing sends commands to a burst run, and closing RQ's pubsub
+        # thread at the end can block for its 60 s poll.
+        def subscribe(self) -> None:
+            pass
+
+    set_worker_app(app)
+    BurstWorker([get_queue(app)], connection=redis_connection(app)).work(burst=True)

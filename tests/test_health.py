@@ -25,7 +25,12 @@ def test_database_down_is_503(tmp_path):
     assert response.json["database"].startswith("error")
 
 
-def test_redis_configured_but_unreachable_is_503(sqlite_url):
+def test_redis_configured_but_unreachable_is_degraded_not_down(sqlite_url):
+    """A load balancer must keep sending traffic: the site works without Redis."""
     app = make_app(sqlite_url, REDIS_URL="redis://127.0.0.1:1/0")
     response = app.test_client().get("/healthz")
-    assert response.status_code == 503 and response.json["redis"].startswith("error")
+    assert response.status_code == 200
+    assert response.json["status"] == "degraded"
+    assert response.json["redis"].startswith("error")
+    assert response.json["rate_limits"].startswith("memory")
+    assert response.json["jobs"].startswith("kept in the job outbox")

@@ -3,6 +3,7 @@ webhooks signed with the providers' real schemes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import Order
+from models import Order, PaymentEvent
 from services import accounts, ledger
 from tests.conftest import AuthActions, make_app
 from tests.provider_stub import ProviderStub, razorpay_signature, stripe_event, stripe_signature
@@ -409,3 +410,146 @@ def test_providers_without_keys_are_hidden(app):
     assert "Stripe" not in page and "Razorpay" not in page
     assert app.test_client().post("/webhooks/stripe", data=b"{}").status_code == 404
     assert app.test_client().post("/webhooks/razorpay", data=b"{}").status_code == 404
+
+
+# --- events out of order ------------------------------------------------------------------------
+# Providers do not order their events: a refund or a dispute may arrive before the payment it
+# reverses. It is kept and applied when the payment lands, so the fan never keeps refunded
+# credits; replays and any order of arrival give the same wallet.
+
+
+def _stripe_order(app) -> Order:
+    auth = verified_fan(app, app.test_client())
+    auth.post("/wallet/orders", {"pack_id": "pack-100", "provider": "stripe"})
+    return _only_order(app)
+
+
+def _stripe_events(order: Order) -> dict[str, tuple[str, dict]]:
+    session = {
+        "id": order.provider_order_id,
+        "object": "checkout.session",
+        "client_reference_id": str(order.id),
+        "payment_status": "paid",
+        "payment_intent": "pi_early",
+        "amount_total": 1199,
+        "currency": "usd",
+    }
+    refund = {
+        "id": "ch_early",
+        "object": "charge",
+        "payment_intent": "pi_early",
+        "amount": 1199,
+        "amount_refunded": 1199,
+        "currency": "usd",
+    }
+    dispute = {
+        "id": "dp_early",
+        "object": "dispute",
+        "payment_intent": "pi_early",
+        "amount": 1199,
+        "reason": "fraudulent",
+    }
+    return {
+        "paid": ("checkout.session.completed", session),
+        "refund": ("charge.refunded", refund),
+        "dispute": ("charge.dispute.created", dispute),
+    }
+
+
+def _fan_state(app) -> tuple[int, bool]:
+    with app.app_context():
+        fan = accounts.find_by_email("ana@example.com")
+        return wallet_of(app), ledger.is_frozen(fan.id)
+
+
+def test_stripe_refund_before_the_payment_is_kept_and_applied_when_it_lands(paying_app):
+    order = _stripe_order(paying_app)
+    events = _stripe_events(order)
+    client = paying_app.test_client()
+    early = _stripe_post(client, *events["refund"], "evt_refund")
+    assert early.status_code == 200 and early.json["outcome"] == "waiting_for_payment"
+    assert _stripe_post(client, *events["refund"], "evt_refund").json["outcome"] == "duplicate"
+    assert _stripe_post(client, *events["paid"], "evt_paid").json["outcome"] == "granted"
+    assert _fan_state(paying_app) == (0, False)
+    with paying_app.app_context():
+        now = db.session.get(Order, order.id)
+        assert now.status == "refunded" and now.credits_refunded == 100
+        outcomes = db.session.scalars(select(PaymentEvent.outcome).order_by(PaymentEvent.id))
+        assert list(outcomes) == ["refunded", "granted"]
+        assert ledger.verify() == []
+
+
+def test_stripe_dispute_before_the_payment_claws_back_and_freezes_when_it_lands(paying_app):
+    order = _stripe_order(paying_app)
+    events = _stripe_events(order)
+    client = paying_app.test_client()
+    assert _stripe_post(client, *events["dispute"], "evt_d").json["outcome"] == (
+        "waiting_for_payment"
+    )
+    assert _fan_state(paying_app) == (0, False)
+    assert _stripe_post(client, *events["paid"], "evt_paid").json["outcome"] == "granted"
+    assert _fan_state(paying_app) == (0, True)
+    with paying_app.app_context():
+        assert db.session.get(Order, order.id).status == "disputed"
+        assert ledger.verify() == []
+
+
+@pytest.mark.parametrize("order_of_arrival", list(itertools.permutations(["paid", "refund"])))
+def test_stripe_any_order_of_arrival_ends_with_the_same_wallet(paying_app, order_of_arrival):
+    order = _stripe_order(paying_app)
+    events = _stripe_events(order)
+    client = paying_app.test_client()
+    for name in [*order_of_arrival, *order_of_arrival]:  # and every event delivered twice
+        assert _stripe_post(client, *events[name], f"evt_{name}").status_code == 200
+    assert _fan_state(paying_app) == (0, False)
+    with paying_app.app_context():
+        assert ledger.verify() == []
+
+
+def test_razorpay_refund_and_dispute_before_the_payment(paying_app, stub):
+    _, order = _razorpay_order(paying_app, stub)
+    client = paying_app.test_client()
+
+    def post(event: str, payload: dict, event_id: str):
+        body = json.dumps({"entity": "event", "event": event, "payload": payload}).encode()
+        return client.post(
+            "/webhooks/razorpay",
+            data=body,
+            headers={
+                "X-Razorpay-Signature": razorpay_signature(body, RZP_WHSEC),
+                "X-Razorpay-Event-Id": event_id,
+                "Content-Type": "application/json",
+            },
+        )
+
+    payment = {
+        "id": "pay_early",
+        "order_id": order.provider_order_id,
+        "amount": 849900,
+        "currency": "INR",
+        "notes": {"order_id": str(order.id)},
+    }
+    refund = {"id": "rfnd_e", "payment_id": "pay_early", "amount": 424950, "currency": "INR"}
+    half = {
+        "refund": {"entity": refund},
+        "payment": {"entity": {**payment, "amount_refunded": 424950}},
+    }
+    dispute = {"id": "disp_e", "payment_id": "pay_early", "amount": 849900, "reason_code": "fraud"}
+    assert post("refund.processed", half, "e1").json["outcome"] == "waiting_for_payment"
+    assert (
+        post(
+            "payment.dispute.created",
+            {"dispute": {"entity": dispute}, "payment": {"entity": payment}},
+            "e2",
+        ).json["outcome"]
+        == "waiting_for_payment"
+    )
+    assert post("payment.captured", {"payment": {"entity": payment}}, "e3").json["outcome"] == (
+        "granted"
+    )
+    assert _fan_state(paying_app) == (0, True)
+    with paying_app.app_context():
+        now = db.session.get(Order, order.id)
+        assert (now.credits_refunded, now.credits_charged_back) == (500, 500)
+        assert now.status == "disputed"
+        assert ledger.verify() == []

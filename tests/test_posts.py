@@ -312,6 +312,39 @@ def test_racing_unlocks_pay_once(pg_app):
     assert "ok" in outcomes
 
 
+@pytest.mark.postgres
+def test_identical_unlocks_at_the_same_moment_all_get_the_same_answer(pg_app):
+    """16 clicks at once with exactly the price in the wallet: one pays, and every click is
+    answered "unlocked" (not "not enough credits" nor "conflict" for the ones that lost)."""
+    with pg_app.app_context():
+        luna, sam = creator(), fan(credits=30)
+        post_id, sam_id = ppv_post(luna, price=30).id, sam.id
+    outcomes, barrier = [], threading.Barrier(16)
+
+    def click():
+        with pg_app.app_context():
+            from models import User
+
+            user = db.session.get(User, sam_id)
+            barrier.wait(timeout=30)
+            try:
+                outcomes.append(("ok", posts.unlock(user, post_id).id))
+            except DomainError as exc:
+                outcomes.append((type(exc).__name__, None))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=click) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(outcomes)) == 1 and outcomes[0][0] == "ok", outcomes
+    with pg_app.app_context():
+        assert ledger.wallet_balance(sam_id) == 0 and transfers("unlock") == 1
+        assert ledger.verify() == []
+
+
 def test_the_feed_drops_creators_who_are_banned_or_blocked(ctx):
     from services import safety
 

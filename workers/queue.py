@@ -1,18 +1,22 @@
-"""The job facade: `enqueue(func, *args, **kwargs)`.
+"""The job facade: `enqueue(func, *args, **kwargs)`, durable through the job outbox.
 
-A job is queued only when the caller's database transaction commits (a rolled-back request never
-sends its mail), and it runs:
+`enqueue` writes a `BackgroundJob` row in the caller's transaction, so the job exists exactly
+when the change that needs it does: a rolled-back request queues nothing, a committed one can
+never lose its job. Once the transaction commits the job is dispatched:
 
 * through RQ on `REDIS_URL` when Redis is configured (`flask worker` executes it), or
 * inline in the same process, right after the commit, in a fresh app context and session, when
   Redis is not configured (the embedded default of `make run`).
 
-Jobs are plain functions in `workers/`, addressed by their dotted path, so a job behaves the same
-either way. They must be idempotent: RQ retries them and the worker can die mid-job.
+A dispatch may be lost (Redis down at the commit, Redis restarted empty, a worker killed
+mid-job); the row is not. `workers.jobs.sweep` dispatches again every row still pending past its
+`run_after`. Jobs are plain functions in `workers/`, addressed by their dotted path, and must be
+idempotent: the sweeper, and RQ, may run one twice. docs/jobs.md tells the whole story.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
 import logging
@@ -21,43 +25,71 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue, Retry
-from sqlalchemy import event
+from rq import Queue
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from extensions import db
+from models import Alert, BackgroundJob
+from services import clock
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("amora.jobs")
 _PENDING_KEY = "amora_pending_jobs"
+
+# A dispatched job not done within this long is looked at again by the sweeper (with Redis, it
+# first asks RQ whether the job is still queued or running).
+LEASE = dt.timedelta(minutes=2)
+# Seconds to wait before running a job again after its Nth failure; after the last, the job is
+# given up ("failed") and an operator alerted.
+RETRY_BACKOFF = (10, 30, 60, 300, 900, 1800, 3600)
+MAX_ATTEMPTS = len(RETRY_BACKOFF) + 1
+
+Job = tuple[str, tuple, dict]  # (path, args, kwargs)
 
 
 def job_path(func: Callable[..., Any]) -> str:
     return f"{func.__module__}:{func.__qualname__}"
 
 
+def rq_job_id(record_id: int) -> str:
+    """The RQ id of a recorded job: one id however often it is dispatched."""
+    return f"amora-job-{record_id}"
+
+
 def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Run `func(*args, **kwargs)` as a background job once the current transaction commits."""
+    """Run `func(*args, **kwargs)` as a background job once the current transaction commits.
+
+    Arguments must be JSON values (ids, strings, small dicts): they are stored in the row."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    job = (job_path(func), args, kwargs)
+    path = job_path(func)
+    record = BackgroundJob(
+        path=path, args=list(args), kwargs=dict(kwargs), run_after=clock.now() + LEASE
+    )
     session = db.session()
     if session.in_transaction():
-        session.info.setdefault(_PENDING_KEY, []).append((app, job))
-    else:
-        _dispatch(app, job)
+        session.add(record)
+        session.flush()  # the row's id names the RQ job
+        session.info.setdefault(_PENDING_KEY, []).append((app, record.id, (path, args, kwargs)))
+        return
+    session.add(record)
+    session.commit()
+    _dispatch(app, (path, args, kwargs), record.id)
 
 
 @event.listens_for(Session, "after_commit")
 def _run_pending_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, [])
-    for app, job in pending:
+    for app, record_id, job in pending:
         try:
-            _dispatch(app, job)
+            _dispatch(app, job, record_id)
         except Exception:
-            # The transaction is committed: a Redis outage must not turn it into an error page.
-            # The job is lost from the queue; its Outbox/record row keeps what needs redoing.
-            log.exception("could not queue job %s after commit", job[0])
-            if app.config.get("JOBS_RAISE"):
-                raise
+            if not app.config.get("REDIS_URL"):
+                if app.config.get("JOBS_RAISE"):
+                    raise  # an inline job failed (logged and recorded on its row already)
+                continue
+            # The transaction is committed and the job's row with it: a Redis outage must not
+            # turn that into an error page. The sweeper dispatches the row again.
+            log.warning("could not queue job %s #%s; the sweeper will retry it", job[0], record_id)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -65,37 +97,116 @@ def _drop_pending_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
-def _dispatch(app: Flask, job: tuple[str, tuple, dict]) -> None:
+def _dispatch(app: Flask, job: Job, record_id: int | None = None) -> None:
+    """Hand a job to RQ (with Redis) or run it now in a fresh app context (without)."""
     path, args, kwargs = job
     if app.config.get("REDIS_URL"):
-        queue = get_queue(app)
-        queue.enqueue(
+        options: dict[str, Any] = {"description": path}
+        if record_id is not None:
+            options["job_id"] = rq_job_id(record_id)
+        get_queue(app).enqueue(
             run_job,
-            path,
-            *args,
-            job_kwargs=kwargs,
-            retry=Retry(max=5, interval=[10, 30, 60, 300, 900]),
-            description=path,
+            args=(path, *args),
+            kwargs={"job_kwargs": kwargs, "record_id": record_id},
+            **options,
         )
         return
     try:
         # A fresh app context gives the job its own database session, as on a worker.
         with app.app_context():
-            _resolve(path)(*args, **kwargs)
+            execute(path, tuple(args), kwargs, record_id)
     except Exception:
         log.exception("inline job %s failed", path)
         if app.config.get("JOBS_RAISE"):
             raise
 
 
+def execute(path: str, args: tuple, kwargs: dict, record_id: int | None) -> Any:
+    """Run a job in the current app context and record its outcome on its row."""
+    try:
+        result = _resolve(path)(*args, **kwargs)
+    except Exception as exc:
+        if record_id is not None:
+            _record_failure(record_id, path, exc)
+        raise
+    if record_id is not None:
+        _record_done(record_id)
+    return result
+
+
+def _record_done(record_id: int) -> None:
+    db.session.rollback()  # whatever the job left open is not ours to commit
+    try:
+        db.session.execute(
+            update(BackgroundJob)
+            .where(BackgroundJob.id == record_id, BackgroundJob.status == "pending")
+            .values(status="done", finished_at=clock.now(), last_error=None)
+        )
+        db.session.commit()
+    except Exception:
+        # The job ran; the sweeper will run it once more, which an idempotent job shrugs off.
+        db.session.rollback()
+        log.exception("job #%s ran but could not be marked done", record_id)
+
+
+def _record_failure(record_id: int, path: str, exc: Exception) -> None:
+    db.session.rollback()
+    try:
+        record = db.session.get(BackgroundJob, record_id)
+        if record is None or record.status != "pending":
+            return
+        record.attempts += 1
+        record.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if record.attempts >= MAX_ATTEMPTS:
+            _give_up(record)
+        else:
+            wait = RETRY_BACKOFF[record.attempts - 1]
+            record.run_after = clock.now() + dt.timedelta(seconds=wait)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not record the failure of job #%s", record_id)
+
+
+def _give_up(record: BackgroundJob) -> None:
+    """No more retries: the job is marked failed and an admin alerted (Admin → Alerts)."""
+    record.status = "failed"
+    record.finished_at = clock.now()
+    log.error("job %s #%s gave up after %d attempts", record.path, record.id, record.attempts)
+    db.session.add(
+        Alert(
+            kind="job_failed",
+            severity="high",
+            summary=f"A background job gave up: {record.path} #{record.id}"[:300],
+            detail={
+                "job": record.id,
+                "path": record.path,
+                "args": record.args,
+                "attempts": record.attempts,
+                "error": record.last_error,
+            },
+        )
+    )
+
+
 @functools.cache
-def _redis(url: str) -> Redis:
-    return Redis.from_url(url)
+def _redis(url: str, blocking: bool = False) -> Redis:
+    if blocking:  # the worker's: it waits on Redis for the next job on purpose
+        return Redis.from_url(url, socket_connect_timeout=2)
+    # A Redis that is down or hung must fail an enqueue fast, not hold the request: the job is
+    # in the outbox anyway.
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=3)
 
 
 def redis_connection(app: Flask | None = None) -> Redis:
     app = app or current_app
     return _redis(app.config["REDIS_URL"])
+
+
+def worker_connection(app: Flask | None = None) -> Redis:
+    """The connection `flask worker` waits for jobs on (no read timeout)."""
+    app = app or current_app
+    return _redis(app.config["REDIS_URL"], blocking=True)
 
 
 def get_queue(app: Flask | None = None) -> Queue:
@@ -114,7 +225,9 @@ def _resolve(path: str) -> Callable[..., Any]:
 _worker_app: Flask | None = None
 
 
-def run_job(path: str, *args: Any, job_kwargs: dict | None = None) -> Any:
+def run_job(
+    path: str, *args: Any, job_kwargs: dict | None = None, record_id: int | None = None
+) -> Any:
     """Entry point RQ calls on the worker: run the job inside the worker's app context."""
     global _worker_app
     if _worker_app is None:
@@ -122,7 +235,7 @@ def run_job(path: str, *args: Any, job_kwargs: dict | None = None) -> Any:
 
         _worker_app = create_app()
     with _worker_app.app_context():
-        return _resolve(path)(*args, **(job_kwargs or {}))
+        return execute(path, args, job_kwargs or {}, record_id)
 
 
 def set_worker_app(app: Flask) -> None:

@@ -21,6 +21,7 @@ from flask import Flask
 from workers import accounts as account_jobs
 from workers import creator as creator_jobs
 from workers import housekeeping
+from workers import jobs as job_outbox
 from workers import ledger as ledger_jobs
 from workers import payouts as payout_jobs
 from workers import random_chat as random_chat_jobs
@@ -30,6 +31,7 @@ from workers.queue import _dispatch, job_path, redis_connection
 log = logging.getLogger("amora.jobs")
 
 PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
+    (job_outbox.sweep, 30),  # jobs lost by Redis or a killed worker run again
     (housekeeping.purge_expired, 60 * 60),
     (housekeeping.settle_discover_weeks, 60 * 60),
     (ledger_jobs.release_earnings, 60 * 60),  # idempotent per day; hourly catches up after downtime
@@ -52,10 +54,10 @@ class PeriodicEnqueuer(threading.Thread):
         self.app = app
         self.jobs = jobs if jobs is not None else PERIODIC_JOBS
         self._next_run: dict[str, float] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run_due(self, at: float | None = None) -> list[str]:
         """Start every job whose period has come; returns the paths started."""
@@ -76,12 +78,12 @@ class PeriodicEnqueuer(threading.Thread):
         return started
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.run_due()
             except Exception:
                 log.exception("periodic scheduler tick failed")
-            self._stop.wait(TICK_SECONDS)
+            self._halt.wait(TICK_SECONDS)
 
 
 _embedded_lock = threading.Lock()

@@ -11,9 +11,10 @@ it changes, and the ledger's idempotency key makes a second grant impossible any
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -160,6 +161,7 @@ def apply_event(provider_name: str, event: ProviderEvent) -> str:
         event_type=event.raw_type[:80],
         outcome="received",
         payload=event.payload,
+        payment_id=event.payment_id[:200] if event.payment_id else None,
     )
     db.session.add(record)
     try:
@@ -173,7 +175,10 @@ def apply_event(provider_name: str, event: ProviderEvent) -> str:
         db.session.commit()
         return "ignored"
 
+    _one_payment_at_a_time(provider_name, event.payment_id)
     order = _locked_order(provider_name, event)
+    if event.type in REVERSALS and (order is None or order.paid_at is None):
+        return _wait_for_payment(provider_name, record, order, event)
     if order is None:
         record.outcome = "unknown_order"
         _alert(
@@ -196,9 +201,79 @@ def apply_event(provider_name: str, event: ProviderEvent) -> str:
     except ledger.DuplicateTransfer:
         return "duplicate"  # another delivery of this payment is being applied right now
     record.outcome = outcome
+    if outcome == "granted":
+        _apply_waiting(provider_name, order)
     db.session.commit()
     log.info("%s %s → order %s: %s", provider_name, event.raw_type, order.id, outcome)
     return outcome
+
+
+# Events that take credits back: one that arrives before its payment must not be lost, or the
+# later payment would grant the credits for good.
+REVERSALS = ("refunded", "disputed")
+_WAITING = "waiting_for_payment"
+
+
+def _one_payment_at_a_time(provider_name: str, payment_id: str | None) -> None:
+    """Apply events about one payment one after the other (PostgreSQL: an advisory lock until
+    the commit; SQLite has one writer at a time, and this transaction has written already).
+    Without it, a refund could look for its payment just before the payment commits, while the
+    payment looks for waiting refunds just before the refund commits: both would miss."""
+    if not payment_id or db.session.get_bind().dialect.name != "postgresql":
+        return
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"payment:{provider_name}:{payment_id}"},
+    )
+
+
+def _wait_for_payment(
+    provider_name: str, record: PaymentEvent, order: Order | None, event: ProviderEvent
+) -> str:
+    """Keep a refund or dispute whose payment has not landed yet; `_paid` applies it. The
+    provider gets a 200: it must not resend what we hold."""
+    record.outcome = _WAITING
+    record.order_id = order.id if order is not None else None
+    record.waiting_event = asdict(event) | {"payload": {}}
+    if order is None and not event.payment_id:
+        record.outcome = "unknown_order"
+        _alert("payment_unknown_order", None, f"{provider_name} {event.raw_type}: no order", event)
+    db.session.commit()
+    log.info(
+        "%s %s for payment %s waits for the payment",
+        provider_name,
+        event.raw_type,
+        event.payment_id,
+    )
+    return record.outcome
+
+
+def _apply_waiting(provider_name: str, order: Order) -> None:
+    """The refunds and disputes that arrived before this payment, in the order they came."""
+    conditions = [PaymentEvent.order_id == order.id]
+    if order.provider_payment_id:
+        conditions.append(PaymentEvent.payment_id == order.provider_payment_id)
+    waiting = db.session.scalars(
+        select(PaymentEvent)
+        .where(
+            PaymentEvent.provider == provider_name,
+            PaymentEvent.outcome == _WAITING,
+            or_(*conditions),
+        )
+        .order_by(PaymentEvent.id)
+    ).all()
+    for record in waiting:
+        event = ProviderEvent(**record.waiting_event)
+        handler = _refunded if event.type == "refunded" else _disputed
+        record.outcome = handler(provider_name, order, event)
+        record.order_id = order.id
+        record.waiting_event = None
+        log.info(
+            "%s %s applied once its payment landed: %s",
+            provider_name,
+            event.raw_type,
+            record.outcome,
+        )
 
 
 def _locked_order(provider_name: str, event: ProviderEvent) -> Order | None:

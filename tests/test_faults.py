@@ -1,0 +1,237 @@
+"""Faults: the site keeps answering when Redis dies, loses no job, and comes back by itself.
+
+These tests start a Redis server of their own on a free port and kill it (SIGKILL, like a crash
+or an OOM kill) in the middle of the test; the shared Redis of the other tests is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis as redis_lib
+import simple_websocket
+from sqlalchemy import select
+
+from extensions import db
+from models import BackgroundJob, Message, Order, Outbox, Tip
+from services import accounts, clock, ledger
+from services.payments import dev
+from tests.conftest import AuthActions, LiveServer, _cleanup, make_app, unavailable, work_jobs
+from tests.creator_helpers import creator, fan, signed_in
+from workers import jobs as job_outbox
+
+pytestmark = pytest.mark.redis
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class OwnRedis:
+    """A Redis server for one test, which the test may kill and start again (same port)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis_lib.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(redis_lib.RedisError):
+                if client.ping():
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError("our Redis did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def keys(self, pattern: str) -> list[bytes]:
+        return redis_lib.Redis.from_url(self.url).keys(pattern)
+
+
+@pytest.fixture
+def own_redis():
+    if not shutil.which(REDIS_SERVER):
+        unavailable(f"redis-server is not installed ({REDIS_SERVER})")
+    server = OwnRedis()
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def fault_app(database_url, own_redis):
+    """Production's shape: jobs on RQ, limits and live events in Redis, limits on."""
+    app = make_app(
+        database_url,
+        REDIS_URL=own_redis.url,
+        RATELIMIT_STORAGE_URI=own_redis.url,
+        RATELIMIT_ENABLED=True,
+        JOBS_RAISE=False,
+    )
+    yield app
+    _cleanup(app)
+
+
+def _status(response) -> int:
+    assert response.status_code < 500, response.get_data(as_text=True)[:500]
+    return response.status_code
+
+
+def _dev_webhook(app, order_id: int, event_id: str):
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": "payment.succeeded",
+            "order_id": order_id,
+            "payment_id": f"devpay_{order_id}",
+            "amount_minor": 999,
+            "currency": "USD",
+        }
+    ).encode()
+    with app.app_context():
+        signature = dev.sign(body)
+    return app.test_client().post(
+        "/webhooks/dev",
+        data=body,
+        headers={dev.SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+    )
+
+
+def test_with_redis_killed_every_endpoint_answers_and_everything_comes_back(fault_app, own_redis):
+    app = fault_app
+    fan_auth, fan_id = signed_in(app, "sam@example.com", "Sam", credits=500)
+    with app.app_context():
+        luna_id = creator("Luna", message_price=5).id
+        order = Order(
+            user_id=fan_id,
+            provider="dev",
+            pack_id="pack-100",
+            credits=100,
+            amount_minor=999,
+            currency="USD",
+            status="pending",
+        )
+        db.session.add(order)
+        db.session.commit()
+        order_id = order.id
+    work_jobs(app)  # the sign-up's mail, while Redis is up
+
+    own_redis.kill()
+
+    # Logging in (right and wrong passwords), asking for a reset: answered, not 500.
+    stranger = AuthActions(app.test_client())
+    assert _status(stranger.login(email="sam@example.com", password="wrong-guess-1")) == 422
+    assert _status(stranger.login(email="sam@example.com")) in (302, 303)
+    assert _status(stranger.post("/forgot", {"email": "sam@example.com"})) in (200, 302)
+    # Paying: a message, a tip; a provider's webhook.
+    htmx = {"HX-Request": "true"}
+    sent = fan_auth.post(f"/messages/{luna_id}", {"body": "still here?"}, headers=htmx)
+    assert _status(sent) == 200
+    tipped = fan_auth.post(
+        f"/creators/{luna_id}/tip", {"amount": "7", "token": "ab" * 8}, headers=htmx
+    )
+    assert _status(tipped) == 200
+    assert _dev_webhook(app, order_id, "evt_outage").json["outcome"] == "granted"
+    # Health says what is happening, without taking the site out of a load balancer.
+    health = app.test_client().get("/healthz")
+    assert health.status_code == 200 and health.json["status"] == "degraded"
+    # A socket connects (its rate limit counts in memory) and gets a live event.
+    with LiveServer(app) as server:
+        cookie = f"session={fan_auth.client.get_cookie('session').value}"
+        ws = simple_websocket.Client.connect(
+            server.url.replace("http://", "ws://") + "/ws", headers={"Cookie": cookie}
+        )
+        try:
+            ws.send(json.dumps({"type": "ping"}))
+            assert ws.receive(timeout=5) is not None
+        finally:
+            with contextlib.suppress(simple_websocket.ConnectionClosed):
+                ws.close()
+
+    with app.app_context():
+        assert db.session.scalars(select(Message.body)).all() == ["still here?"]
+        assert db.session.scalars(select(Tip.amount)).all() == [7]
+        reset_mail = db.session.scalars(select(Outbox).where(Outbox.kind == "reset_password")).one()
+        assert reset_mail.status == "queued"  # committed; its job could not be queued
+        assert ledger.wallet_balance(fan_id) == 500 + 100 - 5 - 7
+
+    own_redis.start()  # empty, as Redis always comes back (it keeps nothing on disk)
+
+    # The job committed during the outage runs: the sweeper queues it again, the worker runs it.
+    with app.app_context(), clock.frozen(clock.now() + dt.timedelta(minutes=3)):
+        assert job_outbox.sweep() >= 1
+    work_jobs(app)
+    with app.app_context():
+        assert db.session.get(Outbox, reset_mail.id).status == "logged"
+        pending = db.session.scalars(
+            select(BackgroundJob).where(BackgroundJob.status != "done")
+        ).all()
+        assert pending == []
+        assert ledger.verify() == []
+    # Rate limits go back to Redis without a restart.
+    deadline = time.monotonic() + 45
+    while not own_redis.keys("LIMITS*"):
+        assert time.monotonic() < deadline, "rate limits never went back to Redis"
+        _status(app.test_client().post("/webhooks/dev", data=b"{}"))
+        time.sleep(0.5)
+    health = app.test_client().get("/healthz")
+    assert health.json["status"] == "ok"
+
+
+def test_a_redis_that_does_not_answer_fails_fast_and_nothing_is_lost(fault_app, own_redis):
+    """SIGSTOP: the server holds its connections open and answers nothing (a hung host)."""
+    app = fault_app
+    with app.app_context():
+        sam = fan("Sam")
+        sam_id, sam_email = sam.id, sam.email
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with app.app_context():
+            accounts.request_password_reset(sam_email)
+        assert time.monotonic() - started < 10
+        response = app.test_client().get("/healthz")
+        assert response.status_code == 200 and response.json["status"] == "degraded"
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    with app.app_context():
+        assert (
+            db.session.scalars(
+                select(Outbox).where(Outbox.user_id == sam_id, Outbox.kind == "reset_password")
+            )
+            .one()
+            .status
+            == "queued"
+        )
+        assert db.session.scalars(select(BackgroundJob)).all()[-1].status == "pending"
