@@ -121,6 +121,7 @@ def _register_blueprints(app: Flask) -> None:
         main,
         media,
         messages,
+        metrics,
         payouts,
         profile,
         random_chat,
@@ -149,6 +150,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_analytics.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    metrics.register(app)
     errors.register(app)
 
 
