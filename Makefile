@@ -6,14 +6,31 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := app:create_app
 
-.PHONY: run test lint worker clean
+# The lock files pin every package (with hashes) for this target, whatever machine runs `make lock`.
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
+# `make lock UPGRADE=--upgrade` moves every pin to the newest release pyproject.toml allows;
+# `make lock UPGRADE='--upgrade-package ruff'` moves one. Plain `make lock` keeps the pins it can.
+UPGRADE ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes $(LOCK_TARGET) \
+	--custom-compile-command 'make lock' $(UPGRADE)
+
+.PHONY: run test lint worker clean lock
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Exactly the locked packages (pip refuses anything without a matching hash), then Amora itself
+# without resolving anything again.
+$(VENV)/.installed: requirements-dev.lock pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# Regenerate both locks from pyproject.toml: the runtime one first, then the dev one held to the
+# same versions. Commit them with the pyproject.toml change.
+lock: $(VENV)/.installed
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev --constraint requirements.lock -o requirements-dev.lock
 
 run: $(VENV)/.installed
 	$(BIN)/flask db upgrade

@@ -120,6 +120,7 @@ def _register_blueprints(app: Flask) -> None:
         main,
         media,
         messages,
+        metrics,
         payouts,
         profile,
         random_chat,
@@ -148,6 +149,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_analytics.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    metrics.register(app)
     errors.register(app)
 
 

@@ -1,4 +1,5 @@
-"""Command-line tools: `flask seed-demo`, `flask create-admin`, `flask worker`."""
+"""Command-line tools: `flask seed-demo`, `flask create-admin`, `flask worker`; `flask backup`
+and `flask restore` live in cli_backup.py."""
 
 from __future__ import annotations
 
@@ -353,6 +354,10 @@ def _seed_creators() -> None:
 
 
 def register(app: Flask) -> None:
+    import cli_backup
+
+    cli_backup.register(app)
+
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
         """Create a demo world (an admin, 10 creators, 40 fans); safe to run again."""

@@ -192,4 +192,7 @@ def load_config() -> dict:
         "TRUST_PROXY_HOPS": _int("TRUST_PROXY_HOPS", 0),
         # Run periodic jobs in the web process when there is no Redis (and thus no worker).
         "EMBEDDED_SCHEDULER": _bool("EMBEDDED_SCHEDULER", redis_url is None and app_env != "test"),
+        # /metrics for Prometheus: with a token, scrapers send it as a Bearer token; without
+        # one, only requests from this machine (loopback) are answered.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
     }

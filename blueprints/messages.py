@@ -37,7 +37,7 @@ from blueprints.guards import read_only_reason, verified_required
 from blueprints.htmx import is_htmx
 from extensions import db, limiter, sock
 from models import Message, User
-from services import accounts, ledger, media, messaging, realtime, safety
+from services import accounts, ledger, media, messaging, metrics, realtime, safety
 from services.errors import Conflict, DomainError
 
 bp = Blueprint("messages", __name__)
@@ -269,6 +269,7 @@ def socket(ws):
     # after queueing an event for this user. No thread polls.
     token = secrets.token_hex(8)  # this socket's own: it gets no copy of what it sent
     subscription = realtime.broker().subscribe(user_id, wake=ws.event.set, token=token)
+    metrics.socket_opened()
     send_lock = threading.Lock()
     state: dict = {}  # this socket's own state (random chat)
     me = _Sender(user_id)
@@ -331,6 +332,7 @@ def socket(ws):
                 forward(events)
     finally:
         subscription.close()
+        metrics.socket_closed()
         if state:
             from blueprints import random_chat
 
