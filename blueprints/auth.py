@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -16,20 +15,13 @@ from blueprints.forms.auth import (
     SignUpForm,
 )
 from blueprints.htmx import apply_errors, redirect_to, render_form
+from blueprints.links import safe_next
 from extensions import db, limiter
 from models import User
 from services import accounts, clock, devices, risk, throttle, twofactor
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    return None if parts.scheme or parts.netloc else target
 
 
 def _log_in(user, fingerprint: str | None = None) -> None:
@@ -97,7 +89,7 @@ def _apply_referral(user, code: str | None) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
 def login():
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url or url_for("main.index"))
     form = LoginForm()
