@@ -1,7 +1,7 @@
-"""Which addresses we redirect to: our own pages only.
+"""Which addresses we redirect to or show as links: our own pages only.
 
 A redirect to an address someone else chose (a `next` parameter, a `Referer` header) is an open
-redirect, so both go through here.
+redirect, and a link to one in an admin page is a phishing lure, so both go through here.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, request
+from werkzeug.exceptions import HTTPException
 
 
 def safe_next(target: str | None) -> str | None:
@@ -35,3 +36,17 @@ def own_path(url: str | None) -> str | None:
             return None
         url = parts.path + (f"?{parts.query}" if parts.query else "")
     return safe_next(url)
+
+
+def own_page(url: str | None) -> str | None:
+    """Like `own_path`, and only when the path is one of our pages (a GET route of the URL map):
+    what may be shown as a link to an admin."""
+    path = own_path(url)
+    if path is None:
+        return None
+    adapter = current_app.url_map.bind(request.host)
+    try:
+        adapter.match(urlsplit(path).path, method="GET")
+    except HTTPException:  # not found, not a page (POST only), or a redirect elsewhere
+        return None
+    return path
