@@ -438,7 +438,18 @@ def revoke_other_sessions(user: User, keep_raw_token: str | None) -> int:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the account exists; says nothing either way (no enumeration)."""
+    """Queue the reset mail for `email`. The account is looked up by the job, so this request
+    does the same work whether or not the address has one: it tells nothing, not even by how
+    long it takes."""
+    from workers import accounts as account_jobs
+    from workers.queue import enqueue
+
+    enqueue(account_jobs.send_password_reset, (email or "").strip())
+    db.session.commit()
+
+
+def send_password_reset(email: str) -> None:
+    """Mail a reset link if the address has an account that may log in; else do nothing."""
     user = find_by_email(email)
     if user is None or user.status in ("banned", "deleted"):
         return

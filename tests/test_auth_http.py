@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import User
 from services import accounts
-from tests.conftest import AuthActions, csrf_token, last_mail, last_mail_link
+from tests.conftest import AuthActions, csrf_token, hold_jobs, last_mail, last_mail_link
 
 HTMX = {"HX-Request": "true"}
 
@@ -198,6 +198,33 @@ def test_password_reset_over_http(app, client, auth):
 def test_forgot_password_answers_the_same_for_unknown_emails(client, auth):
     response = auth.post("/forgot", {"email": "ghost@example.com"}, headers=HTMX)
     assert response.status_code == 200 and b"If an account exists" in response.data
+
+
+def test_forgot_password_does_the_same_work_for_known_and_unknown_emails(app, auth, monkeypatch):
+    from workers.accounts import send_password_reset
+
+    auth.signup()
+    auth.logout()
+    held = hold_jobs(monkeypatch, send_password_reset)
+    mails_before = outbox_size(app)
+    for email in ("ana@example.com", "ghost@example.com"):
+        response = auth.post("/forgot", {"email": email}, headers=HTMX)
+        assert response.status_code == 200 and b"If an account exists" in response.data
+    # Neither request looked the address up or wrote a mail: each queued the same job.
+    assert [job[0] for job in held] == ["workers.accounts:send_password_reset"] * 2
+    assert outbox_size(app) == mails_before
+    with app.app_context():
+        for _, args, kwargs in held:
+            send_password_reset(*args, **kwargs)
+    assert outbox_size(app) == mails_before + 1
+    assert last_mail(app, "ana@example.com").kind == "reset_password"
+
+
+def outbox_size(app) -> int:
+    from models import Outbox
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Outbox))
 
 
 def test_a_post_without_the_csrf_token_is_refused_with_a_clear_page(app, client):
