@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -16,28 +15,13 @@ from blueprints.forms.auth import (
     SignUpForm,
 )
 from blueprints.htmx import apply_errors, redirect_to, render_form
+from blueprints.links import safe_next
 from extensions import db, limiter
 from models import User
-from services import accounts, clock, devices, risk, throttle, twofactor
+from services import accounts, clock, devices, throttle, twofactor
 from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    return None if parts.scheme or parts.netloc else target
-
-
-def _log_in(user, fingerprint: str | None = None) -> None:
-    """Start a fresh server-side session and bind the signed cookie to it."""
-    raw = accounts.start_session(
-        user, request.remote_addr, request.headers.get("User-Agent"), fingerprint
-    )
-    _bind_session(user, raw)
 
 
 def _bind_session(user, raw: str) -> None:
@@ -50,6 +34,10 @@ def _bind_session(user, raw: str) -> None:
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit("10 per hour; 3 per minute", methods=["POST"])
 def signup():
+    """A sign-up answers the same whether the address is new or already has an account (whose
+    owner is mailed instead): no session in either case, the same "check your inbox" page. The
+    new member logs in once they have the mail; logging them in at once would tell anyone
+    whether an address is registered."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = SignUpForm()
@@ -58,28 +46,38 @@ def signup():
         try:
             fingerprint = devices.clean_fingerprint(form.device_fp.data)
             user = accounts.sign_up(
-                form.email.data, form.password.data, form.display_name.data, form.date_of_birth.data
+                form.email.data,
+                form.password.data,
+                form.display_name.data,
+                form.date_of_birth.data,
+                ip=request.remote_addr,
+                user_agent=request.headers.get("User-Agent"),
+                fingerprint=fingerprint,
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
         except devices.BadFingerprint as exc:
             form.form_errors.append(exc.message)
         else:
-            risk.assess(
-                risk.Signals("signup", user, ip=request.remote_addr, fingerprint=fingerprint)
-            )
             referral_code = session.pop("referral_code", None)
-            _log_in(user, fingerprint)  # a fresh session: keep the referral code across it
-            _apply_referral(user, referral_code)
-            flash(
-                f"Welcome to Amora, {user.display_name}! We sent a link to {user.email}: "
-                "click it to confirm your address.",
-                "success",
-            )
-            return redirect_to(url_for("main.index"))
+            if user is not None:
+                _apply_referral(user, referral_code)
+            session[SIGNED_UP_EMAIL] = accounts.normalize_email(form.email.data)
+            return redirect_to(url_for("auth.check_inbox"))
     if form.is_submitted():
         status = 422
     return render_form("auth/signup.html", "auth/_signup_form.html", status, form=form)
+
+
+SIGNED_UP_EMAIL = "signed_up_email"
+
+
+@bp.get("/signup/check-inbox")
+def check_inbox():
+    email = session.get(SIGNED_UP_EMAIL)
+    if current_user.is_authenticated or not email:
+        return redirect(url_for("main.index"))
+    return render_template("auth/check_inbox.html", email=email)
 
 
 def _apply_referral(user, code: str | None) -> None:
@@ -97,7 +95,7 @@ def _apply_referral(user, code: str | None) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
 def login():
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url or url_for("main.index"))
     form = LoginForm()

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to
+from blueprints.links import own_path
 from extensions import limiter
 from services import (
     country_blocks,
@@ -263,7 +264,8 @@ def tip(creator_id: int):
     if not is_htmx():
         if error:
             abort(status, description=error)
-        return redirect_to(request.referrer or url_for("feed.creator_page", creator_id=creator_id))
+        back = own_path(request.referrer)  # the page the tip was sent from, if it is ours
+        return redirect_to(back or url_for("feed.creator_page", creator_id=creator_id))
     return render_template(
         "feed/_tip.html",
         error=error,

@@ -74,8 +74,54 @@ def find_by_email(email: str) -> User | None:
 # --- sign-up and verification -------------------------------------------------------------
 
 
-def sign_up(email: str, password: str, display_name: str, date_of_birth: dt.date | None) -> User:
-    """Create a fan account and mail a verification link. Under 18: refused, nothing kept."""
+def sign_up(
+    email: str,
+    password: str,
+    display_name: str,
+    date_of_birth: dt.date | None,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    fingerprint: str | None = None,
+) -> User | None:
+    """Create a fan account and mail a verification link. Under 18: refused, nothing kept.
+
+    An address that already has an account is not revealed (a dating site must not tell who is
+    a member): its owner is mailed instead, and None is returned, with the same work done, so
+    the visitor sees the same answer at the same speed either way.
+    """
+    email, display_name = _check_sign_up(email, password, display_name, date_of_birth)
+    password_hash = passwords.hash_password(password)  # both ways: the hash is the slow part
+    owner = find_by_email(email)
+    if owner is not None:
+        _tell_owner_of_sign_up(owner)
+        return None
+    user = User(
+        email=email,
+        password_hash=password_hash,
+        display_name=display_name,
+        date_of_birth=date_of_birth,
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent sign-up with the same email won the race
+        db.session.rollback()
+        owner = find_by_email(email)
+        if owner is not None:
+            _tell_owner_of_sign_up(owner)
+        return None
+    _send_verification(user)
+    _score_sign_up(user, ip, user_agent, fingerprint)
+    audit.record("account.created", actor_id=user.id, target=("user", user.id))
+    db.session.commit()
+    return user
+
+
+def _check_sign_up(
+    email: str, password: str, display_name: str, date_of_birth: dt.date | None
+) -> tuple[str, str]:
+    """The normalized email and display name, or ValidationFailed with every problem."""
     errors: dict[str, str] = {}
     try:
         email = normalize_email(email)
@@ -98,30 +144,33 @@ def sign_up(email: str, password: str, display_name: str, date_of_birth: dt.date
     )
     if problem:
         errors["password"] = problem
-    if "email" not in errors and find_by_email(email) is not None:
-        errors["email"] = _DUPLICATE_EMAIL
     if errors:
         raise ValidationFailed(errors)
+    return email, display_name
 
-    user = User(
-        email=email,
-        password_hash=passwords.hash_password(password),
-        display_name=display_name,
-        date_of_birth=date_of_birth,
+
+def _tell_owner_of_sign_up(owner: User) -> None:
+    """Someone signed up with `owner`'s address: tell them how to get in, change nothing."""
+    mail.send(
+        owner,
+        owner.email,
+        "sign_up_attempt",
+        "Someone tried to sign up to Amora with your address",
+        "sign_up_attempt",
+        login_link=_external_url("auth.login"),
+        reset_link=_external_url("auth.forgot_password"),
     )
-    db.session.add(user)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
-        db.session.rollback()
-        raise ValidationFailed({"email": _DUPLICATE_EMAIL}) from exc
-    _send_verification(user)
-    audit.record("account.created", actor_id=user.id, target=("user", user.id))
     db.session.commit()
-    return user
 
 
-_DUPLICATE_EMAIL = "An account with this email already exists. Log in or reset your password."
+def _score_sign_up(
+    user: User, ip: str | None, user_agent: str | None, fingerprint: str | None
+) -> None:
+    """Link the device the account was made on and score the sign-up; caller commits."""
+    from services import devices, risk
+
+    risk.assess(risk.Signals("signup", user, ip=ip, fingerprint=fingerprint))
+    devices.link(user, fingerprint, ip, user_agent, notify=False)
 
 
 def _issue_token(user: User, purpose: str, lifetime: dt.timedelta) -> str:
@@ -389,7 +438,18 @@ def revoke_other_sessions(user: User, keep_raw_token: str | None) -> int:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the account exists; says nothing either way (no enumeration)."""
+    """Queue the reset mail for `email`. The account is looked up by the job, so this request
+    does the same work whether or not the address has one: it tells nothing, not even by how
+    long it takes."""
+    from workers import accounts as account_jobs
+    from workers.queue import enqueue
+
+    enqueue(account_jobs.send_password_reset, (email or "").strip())
+    db.session.commit()
+
+
+def send_password_reset(email: str) -> None:
+    """Mail a reset link if the address has an account that may log in; else do nothing."""
     user = find_by_email(email)
     if user is None or user.status in ("banned", "deleted"):
         return

@@ -210,19 +210,31 @@ class AuthActions:
         password="plum-orbit-kettle-42",
         name="Ana",
         dob="1995-06-01",
+        log_in=True,
         **kwargs,
     ):
-        return self.post(
+        """Sign up; then, when the sign-up went through, log in as the new member does once
+        the "check your inbox" page is shown. Returns the sign-up's response."""
+        response = self.post(
             "/signup",
             {"email": email, "password": password, "display_name": name, "date_of_birth": dob},
             **kwargs,
         )
+        if log_in and signed_up(response):
+            self.login(email, password)
+        return response
 
     def login(self, email="ana@example.com", password="plum-orbit-kettle-42", **kwargs):
         return self.post("/login", {"email": email, "password": password}, **kwargs)
 
     def logout(self):
         return self.post("/logout")
+
+
+def signed_up(response) -> bool:
+    """The sign-up form sent its visitor on to the "check your inbox" page."""
+    target = response.headers.get("HX-Redirect") or response.headers.get("Location") or ""
+    return target.endswith("/signup/check-inbox") or response.request.path.endswith("/check-inbox")
 
 
 @pytest.fixture
@@ -282,6 +294,25 @@ def live_server(sqlite_url):
         app.config["BASE_URL"] = server.url
         yield server
     _cleanup(app)
+
+
+def sign_up_in_browser(page, base: str, email: str, name: str, password: str, dob: str) -> None:
+    """A new member's first minute in Chromium: the sign-up form, "Check your inbox", then the
+    login form, ending on the home page."""
+    from playwright.sync_api import expect
+
+    page.goto(base + "/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Display name").fill(name)
+    page.get_by_label("Date of birth").fill(dob)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    page.locator("#main").get_by_role("link", name="Log in").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name=f"Hi, {name}")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

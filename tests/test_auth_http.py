@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import User
 from services import accounts
-from tests.conftest import csrf_token, last_mail_link
+from tests.conftest import AuthActions, csrf_token, hold_jobs, last_mail, last_mail_link
 
 HTMX = {"HX-Request": "true"}
 
@@ -25,13 +25,15 @@ def test_landing_page_invites_to_sign_up(client):
     assert b"Create a free account" in page.data and b"Log in" in page.data
 
 
-def test_sign_up_logs_in_and_asks_to_confirm_the_email(app, client, auth):
-    response = auth.signup(follow_redirects=True)
+def test_sign_up_asks_to_check_the_inbox_and_leaves_the_visitor_logged_out(app, client, auth):
+    response = auth.signup(log_in=False, follow_redirects=True)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "Welcome to Amora, Ana" in html
-    assert "Confirm your email address" in html
+    assert "Check your inbox" in html and "ana@example.com" in html
+    assert "Log out" not in html
     assert "/verify/" in last_mail_link(app, "ana@example.com")
+    page = auth.login(follow_redirects=True).get_data(as_text=True)  # the first login
+    assert "Hi, Ana" in page and "Confirm your email address" in page
 
 
 def test_sign_up_errors_come_back_as_the_form_partial_for_htmx(app, client, auth):
@@ -54,13 +56,57 @@ def test_sign_up_without_javascript_gets_the_whole_page_with_errors(app, auth):
     assert users(app) == 0
 
 
-def test_duplicate_email_has_a_clear_message(app, client, auth):
+def sign_up_as_a_stranger(app, email: str, headers: dict):
+    """A visitor in a fresh browser signs up with `email`; returns (redirect, page after it)."""
+    stranger = AuthActions(app.test_client())
+    response = stranger.signup(
+        email=email, password="walnut-cipher-moon-88", name="Snoop", log_in=False, headers=headers
+    )
+    target = response.headers.get("HX-Redirect") or response.headers.get("Location")
+    return response, stranger.client.get(target)
+
+
+def without_token(response) -> str:
+    """The page with its per-visitor CSRF token (a signed value, in two places) blanked out."""
+    return re.sub(r"\bI[\w-]+\.[\w-]+\.[\w-]+", "TOKEN", response.get_data(as_text=True))
+
+
+def test_a_taken_address_answers_like_a_new_one_and_mails_its_owner(app, auth):
     auth.signup()
-    auth.logout()
-    response = auth.signup(email="ANA@example.com", headers=HTMX)
-    assert response.status_code == 422
-    assert b"already exists" in response.data
-    assert users(app) == 1
+    for headers in (HTMX, {}):
+        new, new_page = sign_up_as_a_stranger(app, f"new{len(headers)}@example.com", headers)
+        taken, taken_page = sign_up_as_a_stranger(app, "ANA@example.com", headers)
+        assert taken.status_code == new.status_code
+        assert dict(taken.headers).keys() == dict(new.headers).keys()
+        assert taken.headers.get("HX-Redirect") == new.headers.get("HX-Redirect")
+        assert taken.headers.get("Location") == new.headers.get("Location")
+        assert taken_page.status_code == new_page.status_code == 200
+        assert without_token(taken_page) == without_token(new_page).replace(
+            f"new{len(headers)}@example.com", "ana@example.com"
+        )
+        assert "Log out" not in taken_page.get_data(as_text=True)
+    with app.app_context():
+        assert accounts.find_by_email("ana@example.com").display_name == "Ana"
+    assert users(app) == 3
+    mail = last_mail(app, "ana@example.com")
+    assert mail.kind == "sign_up_attempt" and "nothing was changed" in mail.body
+    assert "http://localhost/login" in mail.body and "http://localhost/forgot" in mail.body
+    # The stranger's password opens nothing.
+    stranger = AuthActions(app.test_client())
+    response = stranger.login(password="walnut-cipher-moon-88", headers=HTMX)
+    assert response.status_code == 422 and b"Email or password is incorrect" in response.data
+
+
+def test_a_taken_address_costs_the_same_password_hash_as_a_new_one(app, monkeypatch):
+    from services import passwords
+
+    hashes: list[str] = []
+    real_hash = passwords.hash_password
+    monkeypatch.setattr(passwords, "hash_password", lambda pw: hashes.append(pw) or real_hash(pw))
+    AuthActions(app.test_client()).signup(log_in=False)
+    assert len(hashes) == 1
+    sign_up_as_a_stranger(app, "ana@example.com", HTMX)
+    assert len(hashes) == 2
 
 
 def test_a_bad_date_is_a_field_error_not_a_crash(app, auth):
@@ -152,6 +198,33 @@ def test_password_reset_over_http(app, client, auth):
 def test_forgot_password_answers_the_same_for_unknown_emails(client, auth):
     response = auth.post("/forgot", {"email": "ghost@example.com"}, headers=HTMX)
     assert response.status_code == 200 and b"If an account exists" in response.data
+
+
+def test_forgot_password_does_the_same_work_for_known_and_unknown_emails(app, auth, monkeypatch):
+    from workers.accounts import send_password_reset
+
+    auth.signup()
+    auth.logout()
+    held = hold_jobs(monkeypatch, send_password_reset)
+    mails_before = outbox_size(app)
+    for email in ("ana@example.com", "ghost@example.com"):
+        response = auth.post("/forgot", {"email": email}, headers=HTMX)
+        assert response.status_code == 200 and b"If an account exists" in response.data
+    # Neither request looked the address up or wrote a mail: each queued the same job.
+    assert [job[0] for job in held] == ["workers.accounts:send_password_reset"] * 2
+    assert outbox_size(app) == mails_before
+    with app.app_context():
+        for _, args, kwargs in held:
+            send_password_reset(*args, **kwargs)
+    assert outbox_size(app) == mails_before + 1
+    assert last_mail(app, "ana@example.com").kind == "reset_password"
+
+
+def outbox_size(app) -> int:
+    from models import Outbox
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Outbox))
 
 
 def test_a_post_without_the_csrf_token_is_refused_with_a_clear_page(app, client):

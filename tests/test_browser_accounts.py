@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS, last_mail_link
+from tests.conftest import ARTIFACTS, last_mail, last_mail_link, sign_up_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +33,15 @@ def test_sign_up_verify_login_logout_and_reset(live_server, page):
     page.get_by_label("Date of birth").fill("1996-04-02")
     page.get_by_label("Password").fill("velvet-harbor-lamp-31")
     page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text("Welcome to Amora, Mia!")).to_be_visible()
-    expect(page.get_by_text("Confirm your email address to pay")).to_be_visible()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    expect(page.get_by_text("We sent a message to mia@example.com")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)  # not logged in yet
 
     # The link from the outbox, as the user would click it in their mail.
     page.goto(last_mail_link(live_server.app, "mia@example.com"))
     expect(page.get_by_text("Thanks, mia@example.com is confirmed.")).to_be_visible()
-    expect(page.get_by_text("Confirm your email address to pay")).to_have_count(0)
-
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_text("You are logged out.")).to_be_visible()
 
     # Wrong password: the generic message, in place.
-    page.get_by_role("link", name="Log in").first.click()
     page.get_by_label("Email").fill("mia@example.com")
     page.get_by_label("Password").fill("not-my-password-9")
     page.get_by_role("button", name="Log in").click()
@@ -54,6 +50,7 @@ def test_sign_up_verify_login_logout_and_reset(live_server, page):
     page.get_by_label("Password").fill("velvet-harbor-lamp-31")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Hi, Mia")).to_be_visible()
+    expect(page.get_by_text("Confirm your email address to pay")).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
     page.get_by_role("button", name="Log out").click()
 
@@ -77,15 +74,53 @@ def test_sign_up_verify_login_logout_and_reset(live_server, page):
     expect(page.get_by_role("heading", name="Hi, Mia")).to_be_visible()
 
 
+def fill_sign_up(page, base, email, name, password):
+    page.goto(base + "/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Display name").fill(name)
+    page.get_by_label("Date of birth").fill("1994-07-07")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+
+
+def test_signing_up_with_a_taken_address_looks_the_same_and_mails_its_owner(
+    live_server, page, browser
+):
+    base = live_server.url
+    fill_sign_up(page, base, "ivy@example.com", "Ivy", "cobalt-lantern-fig-23")
+    first_url, first_text = page.url, page.locator("#main").inner_text()
+
+    # Someone else tries the same address: the very same page, and no way in.
+    other = browser.new_context()
+    snoop = other.new_page()
+    fill_sign_up(snoop, base, "Ivy@Example.com", "Snoop", "walnut-cipher-moon-88")
+    assert snoop.url == first_url
+    assert snoop.locator("#main").inner_text() == first_text
+    expect(snoop.get_by_role("button", name="Log out")).to_have_count(0)
+    snoop.goto(base + "/login")
+    snoop.get_by_label("Email").fill("ivy@example.com")
+    snoop.get_by_label("Password").fill("walnut-cipher-moon-88")
+    snoop.get_by_role("button", name="Log in").click()
+    expect(snoop.get_by_text("Email or password is incorrect.")).to_be_visible()
+    other.close()
+
+    # Ivy hears about it, with a way in.
+    mail = last_mail(live_server.app, "ivy@example.com")
+    assert mail.kind == "sign_up_attempt" and "tried to create an Amora account" in mail.body
+    login_link, reset_link = re.findall(r"https?://\S+", mail.body)
+    page.goto(reset_link)
+    expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    page.goto(login_link)
+    page.get_by_label("Email").fill("ivy@example.com")
+    page.get_by_label("Password").fill("cobalt-lantern-fig-23")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Hi, Ivy")).to_be_visible()
+
+
 def test_settings_change_password_in_place_and_see_devices(live_server, page, browser):
     base = live_server.url
-    page.goto(base + "/signup")
-    page.get_by_label("Email").fill("leo@example.com")
-    page.get_by_label("Display name").fill("Leo")
-    page.get_by_label("Date of birth").fill("1990-01-15")
-    page.get_by_label("Password").fill("amber-canyon-river-77")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text("Welcome to Amora, Leo!")).to_be_visible()
+    sign_up_in_browser(page, base, "leo@example.com", "Leo", "amber-canyon-river-77", "1990-01-15")
 
     # A second device logs in.
     other = browser.new_context()

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import User
 from services import accounts
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, sign_up_in_browser
 
 pytestmark = pytest.mark.browser
 PASSWORD = "amber-quarry-violin-27"
@@ -65,13 +65,7 @@ def verify_creator(live_server, user_id: int) -> None:
 
 
 def sign_up_verified(live_server, page: Page, email: str, name: str) -> int:
-    page.goto(live_server.url + "/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Date of birth").fill("1993-03-03")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+    sign_up_in_browser(page, live_server.url, email, name, PASSWORD, "1993-03-03")
     with live_server.app.app_context():
         user = accounts.find_by_email(email)
         user.email_verified_at = user.created_at

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from extensions import db
 from services import accounts
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, sign_up_in_browser
 from tests.dating_helpers import dater
 
 pytestmark = pytest.mark.browser
@@ -18,13 +18,7 @@ PASSWORD = "velvet-harbor-lamp-31"
 
 
 def sign_up(page, base, email, name):
-    page.goto(base + "/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Date of birth").fill("1993-03-03")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+    sign_up_in_browser(page, base, email, name, PASSWORD, "1993-03-03")
 
 
 def set_up_profile(page, gender_label, city_query, city_label, use_geolocation=False):

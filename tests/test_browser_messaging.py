@@ -12,20 +12,14 @@ from playwright.sync_api import expect
 from extensions import db
 from models import CreatorSettings
 from services import accounts
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, sign_up_in_browser
 
 pytestmark = pytest.mark.browser
 PASSWORD = "velvet-harbor-lamp-31"
 
 
 def sign_up(page, base, email, name):
-    page.goto(base + "/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Date of birth").fill("1991-05-05")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+    sign_up_in_browser(page, base, email, name, PASSWORD, "1991-05-05")
 
 
 def creator_and_fan(live_server, browser, price: int, credits: int = 0):

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import CreatorSettings, User
 from services import accounts, clock, ledger, tips, twofactor
-from tests.conftest import ARTIFACTS, LiveServer, _cleanup, make_app
+from tests.conftest import ARTIFACTS, LiveServer, _cleanup, make_app, sign_up_in_browser
 from tests.creator_helpers import fan
 from tests.provider_stub import ProviderStub
 
@@ -64,13 +64,7 @@ def new_page(browser, errors: list[str], **context_options) -> Page:
 
 def sign_up(live_server, page: Page, email: str, name: str) -> int:
     """Sign up through the form; the email address is confirmed in the database."""
-    page.goto(live_server.url + "/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Date of birth").fill("1991-04-04")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+    sign_up_in_browser(page, live_server.url, email, name, PASSWORD, "1991-04-04")
     with live_server.app.app_context():
         user = accounts.find_by_email(email)
         user.email_verified_at = user.created_at

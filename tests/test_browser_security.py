@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from services import clock, twofactor
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, sign_up_in_browser
 
 pytestmark = pytest.mark.browser
 PASSWORD = "saffron-glacier-ink-23"
@@ -25,13 +25,7 @@ def _login(page, base, email):
 
 def test_enable_2fa_login_with_a_code_and_revoke_another_device(live_server, page, browser):
     base = live_server.url
-    page.goto(base + "/signup")
-    page.get_by_label("Email").fill("noa@example.com")
-    page.get_by_label("Display name").fill("Noa")
-    page.get_by_label("Date of birth").fill("1992-02-02")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text("Welcome to Amora, Noa!")).to_be_visible()
+    sign_up_in_browser(page, base, "noa@example.com", "Noa", PASSWORD, "1992-02-02")
 
     page.get_by_role("link", name="Settings").first.click()
     page.get_by_role("link", name="Security").click()

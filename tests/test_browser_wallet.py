@@ -10,19 +10,13 @@ from playwright.sync_api import expect
 
 from extensions import db
 from services import accounts
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, sign_up_in_browser
 
 pytestmark = pytest.mark.browser
 
 
 def sign_up_verified(live_server, page, email="zoe@example.com", name="Zoe"):
-    page.goto(live_server.url + "/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Display name").fill(name)
-    page.get_by_label("Date of birth").fill("1994-09-09")
-    page.get_by_label("Password").fill("lilac-engine-summit-64")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome to Amora, {name}!")).to_be_visible()
+    sign_up_in_browser(page, live_server.url, email, name, "lilac-engine-summit-64", "1994-09-09")
     with live_server.app.app_context():
         user = accounts.find_by_email(email)
         user.email_verified_at = user.created_at

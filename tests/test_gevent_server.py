@@ -115,6 +115,7 @@ class Person:
         )
 
     def sign_up(self, email: str, name: str) -> None:
+        """Sign up, see "check your inbox", and log in."""
         response = self.post(
             "/signup",
             email=email,
@@ -122,7 +123,8 @@ class Person:
             display_name=name,
             date_of_birth="1992-03-04",
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200 and "Check your inbox" in response.text, response.text
+        assert self.log_in(email).status_code == 200
 
     def log_in(self, email: str) -> requests.Response:
         return self.post("/login", email=email, password=PASSWORD)

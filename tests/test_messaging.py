@@ -386,6 +386,14 @@ def test_two_processes_share_one_redis(postgres_url, redis_url):
                     "csrf_token": token(),
                 },
             )
+            browser.post(
+                f"{server_a.url}/login",
+                data={
+                    "email": "fan@example.com",
+                    "password": "plum-orbit-kettle-42",
+                    "csrf_token": token(),
+                },
+            )
             with app_a.app_context():
                 sam = accounts.find_by_email("fan@example.com")
                 sam.email_verified_at = sam.created_at

@@ -143,11 +143,10 @@ def test_disabling_needs_the_password_and_a_code(ctx):
 
 def _with_2fa(app) -> tuple[AuthActions, str, list[str]]:
     auth = AuthActions(app.test_client())
-    auth.signup()
+    auth.signup(log_in=False)
     with app.app_context():
         user = accounts.find_by_email("ana@example.com")
         secret, codes = _enabled(user, at=clock.now() - dt.timedelta(minutes=3))
-    auth.logout()
     return auth, secret, codes
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from services import accounts
 
 
+def send_password_reset(email: str) -> None:
+    """Mail a reset link when the address has an account (looked up here, off the request)."""
+    accounts.send_password_reset(email)
+
+
 def build_export(export_id: int) -> str:
     """Build one "export my data" file, with progress the settings page shows."""
     return accounts.build_export(export_id)
