@@ -570,7 +570,8 @@ def test_a_refused_answer_keeps_what_was_picked(app):
     assert " checked" not in answered.get_data(as_text=True), "the next question starts empty"
 
 
-def test_the_match_sort_says_whom_it_ranks(app):
+def _ana_in_paris(app) -> AuthActions:
+    """Ana signs up and sets a profile in Paris, seeking men; Leo lives nearby."""
     auth = AuthActions(app.test_client())
     auth.signup()
     with app.app_context():
@@ -580,6 +581,36 @@ def test_the_match_sort_says_whom_it_ranks(app):
         dater("Leo", gender="man")
         profiles.update_basics(me, gender="woman", seeking=["man"], age_min=20, age_max=50, bio="")
         profiles.set_location_coordinates(me, *PARIS)
+    return auth
+
+
+def test_new_filters_put_the_discover_page_address_in_the_address_bar(app):
+    auth = _ana_in_paris(app)
+    htmx = {"HX-Request": "true"}
+    swap = auth.client.get("/discover/results?radius=25&sort=newest", headers=htmx)
+    assert swap.status_code == 200 and b"Leo" in swap.data and b"<html" not in swap.data
+    assert swap.headers["HX-Push-Url"] == "/discover?radius=25&sort=newest"
+    # The next page of the infinite scroll is swapped in without touching the address.
+    more = auth.client.get("/discover/results?radius=25&cursor=WzEsMV0", headers=htmx)
+    assert more.status_code == 200 and "HX-Push-Url" not in more.headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"HX-Request": "true", "HX-History-Restore-Request": "true"}],
+    ids=["reload or shared link", "htmx history restore"],
+)
+def test_a_results_address_opened_as_a_page_is_the_whole_discover_page(app, headers):
+    auth = _ana_in_paris(app)
+    page = auth.client.get("/discover/results?radius=25&sort=newest", headers=headers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in html and "app.css" in html
+    assert "<h1>Discover</h1>" in html and "Leo" in html
+    assert '<option value="newest" selected>' in html  # the filters of the address
+
+
+def test_the_match_sort_says_whom_it_ranks(app):
+    auth = _ana_in_paris(app)
     by_match = auth.client.get("/discover/results?sort=match")
     assert by_match.status_code == 200 and b"Leo" in by_match.data
     assert b"ranks the 500 people who fit these filters and were active most recently" in (
