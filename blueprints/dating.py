@@ -115,11 +115,7 @@ def person(user_id: int):
         distance = geo.rounded_distance(
             geo.haversine_km(me.latitude, me.longitude, profile.latitude, profile.longitude)
         )
-    match = (
-        matching.match_percentages(current_user.id, [user_id]).get(user_id)
-        if user_id != current_user.id
-        else None
-    )
+    match = matching.match_with(current_user.id, user_id) if user_id != current_user.id else None
     return render_template(
         "dating/person.html",
         person=person,
