@@ -518,4 +518,3 @@ def payout_assessment(payout: Payout) -> RiskEvent | None:
         .order_by(RiskEvent.created_at, RiskEvent.id)
         .limit(1)
     )
-
