@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+export HOST PORT  # config.py builds BASE_URL (links in mail) from them when it is unset
 export FLASK_APP := app:create_app
 
 # The lock files pin every package (with hashes) for this target, whatever machine runs `make lock`.

@@ -60,6 +60,20 @@ def _secret_key(app_env: str) -> str:
     return key
 
 
+def _base_url() -> str:
+    """BASE_URL, or the address `make run` serves on (HOST and PORT, as its Makefile reads
+    them), so that links in mail reach this server whichever port it was given."""
+    explicit = os.environ.get("BASE_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    host = os.environ.get("HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (every interface: this machine is one of them)
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{_int('PORT', 5000)}"
+
+
 DEFAULT_CREDIT_PACKS = "100:1199:99900,500:5499:449900,1000:10499:849900,5000:49999:3999900"
 
 
@@ -114,7 +128,7 @@ def load_config() -> dict:
         "SECRET_KEY": _secret_key(app_env),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
-        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "BASE_URL": _base_url(),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Amora <no-reply@amora.local>"),
         "SMTP_URL": os.environ.get("SMTP_URL") or None,
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),

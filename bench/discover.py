@@ -498,10 +498,10 @@ class Pass:
 
 @contextlib.contextmanager
 def instrumented(current: dict):
-    """Time match_percentages and _cards inside search (a function call's worth of overhead)."""
+    """Time matches and _cards inside search (a function call's worth of overhead)."""
     from services import discover, matching
 
-    original_match, original_cards = matching.match_percentages, discover._cards
+    original_match, original_cards = matching.matches, discover._cards
 
     def match(me_id, other_ids):
         began = time.perf_counter()
@@ -510,17 +510,17 @@ def instrumented(current: dict):
         current["match_ids"] = max(current["match_ids"], len(other_ids))
         return result
 
-    def cards(page, percentages, now):
+    def cards(page, scores, now):
         began = time.perf_counter()
-        result = original_cards(page, percentages, now)
+        result = original_cards(page, scores, now)
         current["cards_ms"] += (time.perf_counter() - began) * 1000
         return result
 
-    matching.match_percentages, discover._cards = match, cards
+    matching.matches, discover._cards = match, cards
     try:
         yield
     finally:
-        matching.match_percentages, discover._cards = original_match, original_cards
+        matching.matches, discover._cards = original_match, original_cards
 
 
 def query_args(searcher: Searcher, sort: str):

@@ -10,7 +10,7 @@ from flask_login import current_user
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from extensions import limiter
-from services import admin_overview, audit, payouts, reconciliation
+from services import admin_overview, audit, payouts, reconciliation, risk
 from services.errors import DomainError, NotFound
 from services.payments import orders as order_service
 
@@ -132,6 +132,7 @@ def payout_detail(payout_id: int):
         creator=db.session.get(User, payout.creator_id),
         method=db.session.get(PayoutMethod, payout.method_id),
         events=payouts.timeline(payout.id),
+        assessment=risk.payout_assessment(payout),
         labels=payouts.LABELS,
         method_labels=payouts.METHOD_LABELS,
         mask=payouts.mask,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
@@ -40,10 +40,26 @@ def discover_page():
 @login_required
 @limiter.limit("120 per minute")
 def discover_results():
+    """The cards alone, for htmx. Opened as a page (a reload, Back after the history cache
+    is gone, a shared or bookmarked link), the same filters as the whole Discover page."""
     profile = _profile_or_setup()
     if profile is None:
         return redirect_to(url_for("profile.edit"))
-    return _results(profile, template="dating/_results.html")
+    if not is_htmx() or request.headers.get("HX-History-Restore-Request") == "true":
+        return _results(profile, template="dating/discover.html")
+    response = make_response(_results(profile, template="dating/_results.html"))
+    if not request.args.get("cursor"):
+        # New filters: the address bar shows the page that renders them, never this fragment.
+        filters = list(request.args.items(multi=True))
+        response.headers["HX-Push-Url"] = _page_url(url_for("dating.discover_page"), filters)
+    return response
+
+
+def _page_url(path: str, params: list[tuple[str, str]]) -> str:
+    """`path` with these query parameters (encoded by hand: a parameter named like one of
+    url_for's own, e.g. `_anchor`, must not reach url_for)."""
+    query = urlencode(params)
+    return f"{path}?{query}" if query else path
 
 
 def _results(profile: Profile, template: str):
@@ -57,20 +73,18 @@ def _results(profile: Profile, template: str):
         errors = exc.errors
         filters = discover.parse_filters(profile, MultiDict())
         cards, next_cursor, status = [], None, 422
-    # The next page keeps the filters (encoded by hand: a parameter named like one of
-    # url_for's own, e.g. `_anchor`, must not reach url_for).
+    # The next page keeps the filters: swapped in by htmx, or a whole page without JavaScript.
     kept = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
-    more_url = (
-        url_for("dating.discover_results") + "?" + urlencode([*kept, ("cursor", next_cursor)])
-        if next_cursor
-        else None
-    )
+    more = [*kept, ("cursor", next_cursor)]
+    more_url = _page_url(url_for("dating.discover_results"), more) if next_cursor else None
+    more_page_url = _page_url(url_for("dating.discover_page"), more) if next_cursor else None
     return render_template(
         template,
         profile=profile,
         filters=filters,
         cards=cards,
         more_url=more_url,
+        more_page_url=more_page_url,
         errors=errors,
         first_page=not args.get("cursor"),
         match_pool=discover.MATCH_POOL,
@@ -101,11 +115,7 @@ def person(user_id: int):
         distance = geo.rounded_distance(
             geo.haversine_km(me.latitude, me.longitude, profile.latitude, profile.longitude)
         )
-    match = (
-        matching.match_percentages(current_user.id, [user_id]).get(user_id)
-        if user_id != current_user.id
-        else None
-    )
+    match = matching.match_with(current_user.id, user_id) if user_id != current_user.id else None
     return render_template(
         "dating/person.html",
         person=person,

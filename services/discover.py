@@ -71,6 +71,7 @@ class Card:
     is_creator: bool
     is_verified: bool
     photo_key: str | None = None
+    answers_needed: int | None = None  # more answers in common before `match` shows
 
 
 def parse_filters(me_profile: Profile, args: dict) -> Filters:
@@ -165,9 +166,9 @@ def search(
         )
     near = _nearby(me, me_profile, filters, now, pool=filters.sort == "match")
     if filters.sort == "match":
-        rows, percentages = _match_pool(me, near)
+        rows, scores = _match_pool(me, near)
     else:
-        rows, percentages = db.session.connection().execute(near).all(), {}
+        rows, scores = db.session.connection().execute(near).all(), {}
 
     def measured(row) -> tuple | None:
         user_id, lat, lon, created_at, last_active = row[:5]
@@ -177,7 +178,10 @@ def search(
         return None
 
     def match_key(user_id: int) -> tuple:
-        score = percentages.get(user_id)
+        # People whose match % is hidden (too few questions in common) come after everyone
+        # with one, 0% included.
+        found = scores.get(user_id)
+        score = found.percent if found is not None else None
         return (-(score if score is not None else -1), user_id)
 
     def key(item) -> tuple:
@@ -210,9 +214,12 @@ def search(
             ordered = [c for c in ordered if key(c) > (after[0], after[1])]
     page = ordered[:limit]
     next_cursor = _encode(list(key(page[-1]))) if len(ordered) > limit else None
-    if filters.sort != "match":
-        percentages = matching.match_percentages(me.id, [c[0] for c in page])
-    return _cards(page, percentages, now), next_cursor
+    ids = [c[0] for c in page]
+    if filters.sort == "match":
+        scores = {user_id: scores.get(user_id, matching.Match(None)) for user_id in ids}
+    else:
+        scores = matching.matches(me.id, ids)
+    return _cards(page, matching.with_answers_needed(scores), now), next_cursor
 
 
 def _nearby(
@@ -373,7 +380,7 @@ def _within(
     return term <= limit
 
 
-def _match_pool(me: User, near: Select) -> tuple[list, dict[int, int | None]]:
+def _match_pool(me: User, near: Select) -> tuple[list, dict[int, matching.Match]]:
     """Sort by match %: the MATCH_POOL most recently active of the people nearby, with their
     match %. Scoring everyone in a dense city would make each page cost as much as the whole
     city; the pool bounds it, as large dating sites do. (One statement joining the pool to the
@@ -381,7 +388,7 @@ def _match_pool(me: User, near: Select) -> tuple[list, dict[int, int | None]]:
     # Plain rows through the connection: the ORM's result processing is per row, and a pool
     # has hundreds of them.
     rows = db.session.connection().execute(near).all()
-    return rows, matching.match_percentages(me.id, [row[0] for row in rows])
+    return rows, matching.matches(me.id, [row[0] for row in rows])
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -391,7 +398,7 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _cards(page, percentages, now) -> list[Card]:
+def _cards(page, scores: dict[int, matching.Match], now) -> list[Card]:
     ids = [c[0] for c in page]
     rows = (
         {
@@ -428,7 +435,8 @@ def _cards(page, percentages, now) -> list[Card]:
                 distance_km=km,
                 distance_label=geo.rounded_distance(km),
                 place=profile.place_name,
-                match=percentages.get(user_id),
+                match=scores[user_id].percent,
+                answers_needed=scores[user_id].answers_needed,
                 online=bool(last_active and now - last_active <= ONLINE_WINDOW),
                 photo_count=profile.photo_count,
                 is_creator=profile.is_creator,

@@ -6,7 +6,7 @@ importance: irrelevant 0, a little 1, somewhat 10, very 50, mandatory 250.
     sat(A, B) = Σ importance of A's questions that B answered acceptably
                 / Σ importance of A's questions both answered          (1 when that sum is 0)
     match %   = √(sat(A, B) · sat(B, A)) − 1/|S|    for the |S| questions both answered,
-                floored at 0, shown only when |S| ≥ 3
+                floored at 0, shown only when |S| ≥ MIN_COMMON
 
 Percentages for many people are computed in one grouped query (one row per person), not one
 query per card.
@@ -17,10 +17,10 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from extensions import db
 from models import MatchAnswer, User
@@ -34,7 +34,10 @@ IMPORTANCE = {
     50: "Very important",
     250: "Mandatory",
 }
-MIN_COMMON = 3
+# Questions two people must both have answered before their match % is shown. With a few, the
+# small-sample penalty and chance decide it: at 3 in common almost every card read "0% match".
+# Below it, a card says how many more answers in common it takes (`Match.answers_needed`).
+MIN_COMMON = 8
 BANK = Path(__file__).resolve().parent / "data" / "questions.json"
 
 
@@ -44,6 +47,17 @@ class Question:
     category: str
     text: str
     choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    """Me and one other person: the match % (None below MIN_COMMON questions in common), how
+    many questions we both answered, and, when the % is hidden but their answers are enough
+    to reach it, how many more answers in common it takes."""
+
+    percent: int | None
+    common: int = 0
+    answers_needed: int | None = None
 
 
 @functools.cache
@@ -186,20 +200,50 @@ def percentage_of(i_accept, i_weigh, they_accept, they_weigh, common) -> int | N
     )
 
 
-def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
-    """Match % between me and each of `other_ids` (None where it is not shown)."""
-    if not other_ids:
-        return {}
-    result: dict[int, int | None] = dict.fromkeys(other_ids)
-    mine = _my_answers(me_id)
+def matches(me_id: int, other_ids: list[int]) -> dict[int, Match]:
+    """Match % and questions in common between me and each of `other_ids`."""
+    result = {user_id: Match(None) for user_id in other_ids}
+    mine = _my_answers(me_id) if other_ids else []
     if not mine:
         return result  # nothing answered: nothing in common with anyone
     connection = db.session.connection()
     ids = list(other_ids)
     for start in range(0, len(ids), _CHUNK):
         for user_id, *sums in _scores(connection, me_id, mine, ids[start : start + _CHUNK]):
-            result[user_id] = percentage_of(*sums)
+            result[user_id] = Match(percentage_of(*sums), int(sums[-1]))
     return result
+
+
+def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
+    """Match % between me and each of `other_ids` (None where it is not shown)."""
+    return {user_id: found.percent for user_id, found in matches(me_id, other_ids).items()}
+
+
+def with_answers_needed(found: dict[int, Match]) -> dict[int, Match]:
+    """`found` with `answers_needed` where the % is hidden and the other person answered
+    enough questions for more answers of mine to reveal it (a few people: one cards page)."""
+    hidden = [user_id for user_id, match in found.items() if match.percent is None]
+    if not hidden:
+        return found
+    questions = list(bank())
+    answered = dict(
+        db.session.execute(
+            select(MatchAnswer.user_id, func.count())
+            .where(MatchAnswer.user_id.in_(hidden), MatchAnswer.question_id.in_(questions))
+            .group_by(MatchAnswer.user_id)
+        ).all()
+    )
+    return {
+        user_id: replace(match, answers_needed=MIN_COMMON - match.common)
+        if user_id in answered and answered[user_id] >= MIN_COMMON and match.percent is None
+        else match
+        for user_id, match in found.items()
+    }
+
+
+def match_with(me_id: int, other_id: int) -> Match:
+    """Me and one other person, with `answers_needed` (a profile page)."""
+    return with_answers_needed(matches(me_id, [other_id]))[other_id]
 
 
 # --- answering --------------------------------------------------------------------------------

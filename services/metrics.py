@@ -95,7 +95,31 @@ def mail_backlog() -> Backlog:
     return Backlog("mail", waiting, oldest)
 
 
-BACKLOGS: list[Callable[[], Backlog]] = [mail_backlog]
+def job_backlog() -> Backlog:
+    """Background jobs not done yet (queued, running, or waiting out a retry)."""
+    from models import BackgroundJob
+
+    waiting, oldest = db.session.execute(
+        select(func.count(), func.min(BackgroundJob.created_at)).where(
+            BackgroundJob.status == "pending"
+        )
+    ).one()
+    return Backlog("jobs", waiting, oldest)
+
+
+def failed_jobs() -> Backlog:
+    """Background jobs that gave up (each also raised an admin alert)."""
+    from models import BackgroundJob
+
+    waiting, oldest = db.session.execute(
+        select(func.count(), func.min(BackgroundJob.created_at)).where(
+            BackgroundJob.status == "failed"
+        )
+    ).one()
+    return Backlog("jobs_failed", waiting, oldest)
+
+
+BACKLOGS: list[Callable[[], Backlog]] = [mail_backlog, job_backlog, failed_jobs]
 
 
 @dataclass(frozen=True)

@@ -496,3 +496,25 @@ def sweep(now: dt.datetime | None = None) -> int:
         raised += 1
     db.session.commit()
     return raised
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def payout_assessment(payout: Payout) -> RiskEvent | None:
+    """The stored assessment behind `payout.risk_score`: the creator's first payout assessment
+    since the request with that score. `payouts.route` scores each payout once, right after it
+    is requested; the event carries no payout id, so this is the event routing stored then."""
+    if payout.risk_score is None:
+        return None
+    return db.session.scalar(
+        select(RiskEvent)
+        .where(
+            RiskEvent.user_id == payout.creator_id,
+            RiskEvent.kind == "payout",
+            RiskEvent.score == payout.risk_score,
+            RiskEvent.created_at >= payout.created_at,
+        )
+        .order_by(RiskEvent.created_at, RiskEvent.id)
+        .limit(1)
+    )

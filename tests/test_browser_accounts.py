@@ -4,11 +4,22 @@ reset the password."""
 from __future__ import annotations
 
 import re
+import socket
+import threading
 
 import pytest
 from playwright.sync_api import expect
+from werkzeug.serving import make_server
 
-from tests.conftest import ARTIFACTS, last_mail, last_mail_link, sign_up_in_browser
+from app import create_app
+from tests.conftest import (
+    ARTIFACTS,
+    BASE_CONFIG,
+    _cleanup,
+    last_mail,
+    last_mail_link,
+    sign_up_in_browser,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -154,3 +165,41 @@ def test_pages_without_javascript_errors_and_a_clear_404(live_server, page):
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     page.goto(live_server.url + "/terms")
     expect(page.get_by_text("never runs personas")).to_be_visible()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_mail_link_opens_the_server_on_the_port_it_was_started_on(
+    monkeypatch, sqlite_url, page
+):
+    """`PORT=5020 make run` without BASE_URL: the link in the mail goes to that server."""
+    for name in ("BASE_URL", "HOST"):
+        monkeypatch.delenv(name, raising=False)
+    port = _free_port()
+    monkeypatch.setenv("PORT", str(port))
+    settings = {**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": sqlite_url, "JOBS_RAISE": False}
+    del settings["BASE_URL"]
+    app = create_app(settings)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/signup")
+        page.get_by_label("Email").fill("port@example.com")
+        page.get_by_label("Display name").fill("Pia")
+        page.get_by_label("Date of birth").fill("1996-04-02")
+        page.get_by_label("Password").fill("velvet-harbor-lamp-31")
+        page.get_by_role("button", name="Sign up").click()
+        expect(page.get_by_text("Welcome to Amora, Pia!")).to_be_visible()
+        link = last_mail_link(app, "port@example.com")
+        assert link.startswith(f"http://127.0.0.1:{port}/"), link
+        page.goto(link)
+        expect(page.get_by_text("Thanks, port@example.com is confirmed.")).to_be_visible()
+    finally:
+        server.shutdown()
+        thread.join(5)
+        _cleanup(app)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from extensions import db
-from services import accounts
+from services import accounts, profiles
 from tests.conftest import ARTIFACTS, sign_up_in_browser
 from tests.dating_helpers import dater
 
@@ -111,3 +111,40 @@ def test_upload_a_photo_to_the_profile(live_server, page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "profile-photos.png"), full_page=True)
     page.get_by_role("button", name="Remove").click()
     expect(page.get_by_role("img", name="Your photo 1")).to_have_count(0)
+
+
+def test_every_discover_address_reloads_goes_back_and_shares_as_a_whole_page(live_server, page):
+    base = live_server.url
+    sign_up(page, base, "ivy@example.com", "Ivy")
+    with live_server.app.app_context():
+        me = accounts.find_by_email("ivy@example.com")
+        profiles.update_basics(me, gender="woman", seeking=["man"], age_min=18, age_max=99, bio="")
+        profiles.set_location_coordinates(me, 48.8566, 2.3522)
+        dater("Leo", gender="man", lat=48.9472, lon=2.2467)  # Argenteuil, ~12 km
+        dater("Faraway", gender="man", lat=45.764, lon=4.8357)  # Lyon, ~390 km
+    heading = page.get_by_role("heading", name="Discover", exact=True)
+
+    page.goto(base + "/discover?radius=500")
+    page.wait_for_load_state("load")  # htmx listens to the filters only once it has started
+    expect(page.get_by_role("heading", name="Faraway, 30")).to_be_visible()
+    page.get_by_label("Within").select_option("25")
+    expect(page.get_by_role("heading", name="Faraway, 30")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/discover\?(.+&)?radius=25"))
+    assert "/discover/results" not in page.url, "the address bar shows the fragment's URL"
+
+    page.reload()
+    expect(heading).to_be_visible()
+    expect(page.get_by_label("Within")).to_have_value("25")
+    expect(page.get_by_role("heading", name="Leo, 30")).to_be_visible()
+    assert page.evaluate("document.styleSheets.length") > 0, "unstyled after a reload"
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"radius=500"))
+    expect(heading).to_be_visible()
+    expect(page.get_by_role("heading", name="Faraway, 30")).to_be_visible()
+
+    # A link someone shared before the fix: the results address opens as the whole page too.
+    page.goto(base + "/discover/results?radius=25&sort=newest")
+    expect(heading).to_be_visible()
+    expect(page.get_by_label("Sort by")).to_have_value("newest")
+    expect(page.get_by_role("heading", name="Leo, 30")).to_be_visible()

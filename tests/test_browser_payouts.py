@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from extensions import db
-from models import CreatorSettings, User
+from models import Alert, CreatorSettings, Payout, User
 from services import accounts, clock, ledger, tips, twofactor
 from tests.conftest import ARTIFACTS, LiveServer, _cleanup, make_app, sign_up_in_browser
 from tests.creator_helpers import fan
@@ -333,3 +335,78 @@ def test_an_admin_rejects_a_bank_transfer_payout_and_the_credits_come_back(
         admin.context.close()
     assert not admin_errors, f"the admin's browser reported errors: {admin_errors}"
     assert not looks, "the payout flow works but renders wrong:\n" + "\n".join(looks)
+
+
+SHOTS = Path("/tmp/amora-shots")
+
+
+def shots_at_both_widths(page: Page, name: str) -> None:
+    """Full-page screenshots at a laptop's width and a phone's, for a person to look at."""
+    SHOTS.mkdir(exist_ok=True)
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1200, "height": 900})
+
+
+def test_an_admin_reads_the_reasons_behind_a_payout_risk_score(live_server, browser, page):
+    from models import Device, UserDevice
+    from services import payouts
+
+    admin_errors: list[str] = []
+    admin = new_page(browser, admin_errors)
+    try:
+        creator_id = sign_up(live_server, page, "nora@example.com", "Nora")
+        _, codes, _ = make_earning_creator(live_server, creator_id, tip=700)
+        with live_server.app.app_context():
+            nora = db.session.get(User, creator_id)
+            sam = db.session.scalar(select(User).where(User.display_name == "Sam"))
+            device = Device(fingerprint="d" * 64)
+            db.session.add(device)
+            db.session.flush()
+            for person in (nora, sam):  # Sam pays Nora from Nora's own device
+                db.session.add(UserDevice(user_id=person.id, device_id=device.id))
+            db.session.commit()
+            bank = payouts.add_method(
+                nora,
+                {
+                    "kind": "manual",
+                    "holder": "Nora",
+                    "account": "GB29NWBK60161331926819",
+                    "bank_code": "NWBKGB2L",
+                },
+            )
+            payout_id = payouts.request(nora, 500, bank.id, codes[0]).id
+            score = db.session.get(Payout, payout_id).risk_score
+            alert_id = db.session.scalar(
+                select(Alert.id).where(Alert.detail["payout_id"].as_integer() == payout_id)
+            )
+
+        log_in_admin_with_2fa(live_server, admin, "root@example.com", "Root")
+        admin.goto(f"{live_server.url}/admin/payouts/{payout_id}")
+        risk = admin.locator("#risk-score")
+        expect(risk).to_contain_text(str(score))
+        expect(risk.get_by_role("list", name=f"Why the risk score is {score}")).to_be_visible()
+        expect(risk.get_by_role("listitem")).to_have_text(
+            [
+                "+50 1 paying fan(s) use the creator's own device",
+                "+30 Payout to a method added less than 3 days ago",
+                "+20 100% of the last 30 days' earnings come from one fan",
+                "+15 Account less than an hour old",
+            ]
+        )
+        expect(risk.get_by_text("The points add up to 115; a score stops at 100.")).to_be_visible()
+        shots_at_both_widths(admin, "admin-payout")
+
+        admin.goto(f"{live_server.url}/admin/alerts/{alert_id}")
+        expect(admin.get_by_role("heading", name=f"Why it scored {score}")).to_be_visible()
+        expect(admin.get_by_role("listitem").filter(has_text="+50")).to_have_text(
+            "+50 1 paying fan(s) use the creator's own device"
+        )
+        expect(admin.get_by_text('"points"')).to_have_count(0)
+        shots_at_both_widths(admin, "admin-alert")
+        admin.get_by_role("link", name=f"Payout {payout_id}").click()
+        expect(admin.get_by_role("heading", name=f"Payout {payout_id}")).to_be_visible()
+    finally:
+        admin.context.close()
+    assert not admin_errors, f"the admin's browser reported errors: {admin_errors}"

@@ -1,6 +1,7 @@
-"""Dating in Chromium: a member answers match questions one at a time (the box swaps in place),
-and the match % appears on another member's card and profile once three questions are shared;
-then she blocks him from his profile and he is gone from Discover."""
+"""Dating in Chromium: a member answers match questions one at a time (the box swaps in place);
+until enough questions are shared another member's card and profile say how many more answers
+it takes, then the match % appears there; then she blocks him from his profile and he is gone
+from Discover."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from extensions import db
 from models import User
-from services import profiles
+from services import matching, profiles
 from tests.dating_helpers import answer, dater
 from tests.test_browser_payouts import new_page, shot, sign_up
 
@@ -23,9 +24,11 @@ MIA = [
     (0, [0, 1], "Somewhat important"),  # wants children; accepts "yes" or "maybe"
     (0, [0], "Mandatory"),  # monogamous, and only that
 ]
-# Leo answers each of Mia's acceptably, but accepts only "maybe" about children.
-# sat(Mia, Leo) = 1; sat(Leo, Mia) = 20 / 30; √(2/3) − 1/3 = 0.483 → 48 %.
-EXPECTED_MATCH = 48
+# Leo answers each of Mia's acceptably, but accepts only "maybe" about children; on the next
+# five questions both answer the first choice and accept only it, "somewhat important".
+# sat(Mia, Leo) = 1; sat(Leo, Mia) = 70 / 80; √(7/8) − 1/8 = 0.810 → 81 %.
+EXPECTED_MATCH = 81
+AGREED = ["q004", "q005", "q006", "q007", "q008"]
 
 
 def answer_in_the_box(page: Page, choice: int, acceptable: list[int], importance: str) -> str:
@@ -61,6 +64,9 @@ def test_match_questions_give_a_match_percentage_and_a_block_hides_him(live_serv
                 ("q003", 0, [0, 1]),
             ):
                 answer(leo, question_id, choice, acceptable, 10)
+            for question_id in AGREED:
+                answer(leo, question_id, 0, [0], 10)
+            assert 3 + len(AGREED) == matching.MIN_COMMON
             noah = dater("Noah", gender="man", seeking=("woman",))
             leo_id, noah_id = leo.id, noah.id
 
@@ -89,17 +95,27 @@ def test_match_questions_give_a_match_percentage_and_a_block_hides_him(live_serv
         assert mia.evaluate("window.__notReloaded === true"), "the page was reloaded"
         shot(mia, "questions-two-answered.png")
 
-        # Two in common: no percentage yet.
+        # Two in common: no percentage yet, but how many more answers it takes, on his
+        # profile and on his card; Noah answered nothing, so his card promises nothing.
         mia.goto(f"{base}/people/{leo_id}")
         expect(mia.get_by_role("heading", name=re.compile(r"^Leo, "))).to_be_visible()
         expect(mia.get_by_text(re.compile(r"% match"))).to_have_count(0)
-
-        mia.go_back()
+        hint = "Answer 6 more questions to see your match %"
+        expect(mia.locator(".profile-view").get_by_role("link", name=hint)).to_be_visible()
+        mia.get_by_role("navigation", name="Main").get_by_role("link", name="Discover").click()
+        expect(mia.locator(f"#person-{leo_id}").get_by_role("link", name=hint)).to_be_visible()
+        expect(mia.locator(f"#person-{noah_id}")).to_be_visible()
+        expect(mia.locator(f"#person-{noah_id}").get_by_text(re.compile(r"match"))).to_have_count(0)
+        shot(mia, "discover-answers-needed.png")
+        mia.locator(f"#person-{leo_id}").get_by_role("link", name=hint).click()
         expect(box.get_by_text(f"Answered 2 of {total}.")).to_be_visible()
         answer_in_the_box(mia, *MIA[2])
         expect(box.get_by_text(f"Answered 3 of {total}.")).to_be_visible()
+        with live_server.app.app_context():  # and five more, as Leo answered them
+            for question_id in AGREED:
+                answer(db.session.get(User, mia_id), question_id, 0, [0], 10)
 
-        # Three in common: the percentage on his profile and on his card in Discover.
+        # Eight in common: the percentage on his profile and on his card in Discover.
         mia.goto(f"{base}/people/{leo_id}")
         expect(mia.locator(".profile-view .badge", has_text="match")).to_have_text(
             f"{EXPECTED_MATCH}% match"

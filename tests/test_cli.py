@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from cli import DEMO_DOMAIN, DEMO_PASSWORD
 from extensions import db
@@ -28,8 +31,6 @@ def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
     with app.app_context():
         assert accounts.authenticate(f"fan7@{DEMO_DOMAIN}", DEMO_PASSWORD).email_verified
         # The demo world is alive: fans have places, answers and people near them.
-        from werkzeug.datastructures import MultiDict
-
         from services import discover, profiles
 
         fan = accounts.find_by_email(f"fan1@{DEMO_DOMAIN}")
@@ -47,6 +48,59 @@ def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
         feed, _ = posts.feed(fan)
         assert feed and any(item.entitled for item in feed)
         assert ledger.verify() == []
+
+
+def test_the_demo_world_has_a_creator_who_can_be_paid_out_at_once(app, runner):
+    from services import ledger
+    from services.demo import PAYABLE_CREATOR
+
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        creator = accounts.find_by_email(PAYABLE_CREATOR)
+        balances = ledger.balances(creator.id)
+        assert balances["earnings_available"] >= app.config["PAYOUT_MIN_CREDITS"]
+        others = [
+            ledger.balances(accounts.find_by_email(f"creator{n}@{DEMO_DOMAIN}").id)
+            for n in range(2, 11)
+        ]
+        assert all(b.get("earnings_pending", 0) > 0 for b in others)  # the hold still runs
+        assert ledger.verify() == []
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        assert ledger.balances(creator.id) == balances  # seeding again moves nothing
+        assert ledger.verify() == []
+    verify = runner.invoke(args=["ledger", "verify"])
+    assert verify.exit_code == 0 and "Ledger OK" in verify.output
+
+
+def test_every_demo_dater_has_a_portrait_processed_like_an_upload(app, runner):
+    from PIL import Image
+
+    from models import MediaObject, Photo, Profile
+    from services import discover, media, profiles
+
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        daters = db.session.scalar(select(func.count(Profile.user_id)))
+        assert daters == 50
+        assert db.session.scalar(select(func.count()).where(Profile.photo_count == 0)) == 0
+        photos = db.session.scalars(select(Photo)).all()
+        assert len(photos) == daters
+        ready = select(func.count(MediaObject.id)).where(
+            MediaObject.purpose == "photo", MediaObject.status == "ready"
+        )
+        assert db.session.scalar(ready) == daters
+        thumbs = {media.storage().read(photo.thumb_key) for photo in photos}
+        assert len(thumbs) == daters  # every one different
+        with Image.open(io.BytesIO(next(iter(thumbs)))) as thumb:
+            assert thumb.format == "JPEG" and max(thumb.size) == 400
+        fan = accounts.find_by_email(f"fan1@{DEMO_DOMAIN}")
+        filters = discover.parse_filters(profiles.get(fan.id), MultiDict({"radius": "100"}))
+        cards, _ = discover.search(fan, filters)
+        assert cards and all(card.photo_key for card in cards)
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Photo.id))) == daters  # none added again
 
 
 def test_seed_demo_refuses_production(app, runner):

@@ -10,6 +10,7 @@ import pytest
 import config
 from app import create_app
 from extensions import db
+from tests.conftest import BASE_CONFIG, AuthActions, _cleanup, last_mail_link
 
 
 def test_production_refuses_to_start_without_secret_key(monkeypatch):
@@ -97,3 +98,44 @@ def test_the_postgresql_pool_is_sized_from_the_environment(monkeypatch):
     # gunicorn's gevent worker: a connection for each of the 16 send turns and the rest
     monkeypatch.setattr(config, "under_gevent", lambda: True)
     assert pool() == (40, 20)
+
+
+def _without_address(monkeypatch) -> None:
+    for name in ("BASE_URL", "HOST", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("environment", "base_url"),
+    [
+        ({}, "http://127.0.0.1:5000"),
+        ({"PORT": "5020"}, "http://127.0.0.1:5020"),
+        ({"HOST": "192.168.1.20", "PORT": "5020"}, "http://192.168.1.20:5020"),
+        ({"HOST": "0.0.0.0", "PORT": "8000"}, "http://127.0.0.1:8000"),  # noqa: S104
+        ({"HOST": "::1"}, "http://[::1]:5000"),
+        ({"PORT": "5020", "BASE_URL": "https://amora.example.com/"}, "https://amora.example.com"),
+    ],
+)
+def test_base_url_is_where_make_run_serves_unless_set(monkeypatch, environment, base_url):
+    _without_address(monkeypatch)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert config.load_config()["BASE_URL"] == base_url
+
+
+def test_mail_links_follow_the_port_make_run_was_given(monkeypatch, sqlite_url):
+    """`PORT=5020 make run`: the verification link in the welcome mail opens port 5020."""
+    _without_address(monkeypatch)
+    monkeypatch.setenv("PORT", "5020")
+    app = create_app(
+        {
+            key: value
+            for key, value in {**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": sqlite_url}.items()
+            if key != "BASE_URL"
+        }
+    )
+    try:
+        AuthActions(app.test_client()).signup(email="port@example.com")
+        assert last_mail_link(app, "port@example.com").startswith("http://127.0.0.1:5020/")
+    finally:
+        _cleanup(app)

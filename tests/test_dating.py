@@ -23,6 +23,7 @@ from tests.ledger_helpers import paid_order
 PARIS = (48.8566, 2.3522)
 VERSAILLES = (48.8049, 2.1204)  # ~18 km
 LYON = (45.764, 4.8357)  # ~392 km
+ENOUGH = [f"q{n:03d}" for n in range(1, matching.MIN_COMMON + 1)]  # enough in common for a %
 
 
 def found(me, **args) -> list[str]:
@@ -199,34 +200,59 @@ def test_intro_before_a_match_costs_credits_once(ctx):
 
 
 def test_match_percentage_formula_by_hand():
-    # sat(A,B) = 250/260, sat(B,A) = 1/51 with 3 common questions:
-    # √(0.9615 · 0.0196) − 1/3 < 0 → floored at 0.
-    assert matching.percentage(250 / 260, 1 / 51, 3) == 0
-    # Both fully satisfied on 4 questions: 100% − 25% = 75%.
-    assert matching.percentage(1.0, 1.0, 4) == 75
+    # sat(A,B) = 250/260, sat(B,A) = 1/101 with 8 common questions:
+    # √(0.9615 · 0.0099) − 1/8 < 0 → floored at 0.
+    assert matching.percentage(250 / 260, 1 / 101, 8) == 0
+    # Both fully satisfied on 8 questions: 100% − 12.5% = 87.5% → 87%.
+    assert matching.percentage(1.0, 1.0, 8) == 87
     # sat 0.9 and 0.8 on 10 questions: √0.72 = 0.8485 − 0.1 = 0.7485 → 74%.
     assert matching.percentage(0.9, 0.8, 10) == 74
-    assert matching.percentage(1.0, 1.0, 2) is None  # fewer than 3 in common: not shown
+    assert matching.MIN_COMMON == 8
+    assert matching.percentage(1.0, 1.0, 7) is None  # fewer than 8 in common: not shown
 
 
 def test_match_percentages_from_answers(ctx):
     a, b, c = dater("A"), dater("B"), dater("C")
-    # A and B agree on q001–q004 (accept each other's answers), importance "very".
-    for qid in ("q001", "q002", "q003", "q004"):
+    # A and B agree on q001–q007 (accept each other's answers), importance "very".
+    for qid in ENOUGH[:7]:
         answer(a, qid, 0, [0], 50)
         answer(b, qid, 0, [0], 50)
-    # On q005 B's answer is unacceptable to A (importance "a little").
-    answer(a, "q005", 0, [0], 1)
-    answer(b, "q005", 1, [0, 1], 10)
-    # C answered only two in common.
-    answer(c, "q001", 0, [0], 50)
-    answer(c, "q002", 0, [0], 50)
+    # On q008 B's answer is unacceptable to A (importance "a little").
+    answer(a, "q008", 0, [0], 1)
+    answer(b, "q008", 1, [0, 1], 10)
+    # C answered only seven in common.
+    for qid in ENOUGH[:7]:
+        answer(c, qid, 0, [0], 50)
     result = matching.match_percentages(a.id, [b.id, c.id])
-    sat_ab = 200 / 201  # four "very" satisfied, the "a little" one not
+    sat_ab = 350 / 351  # seven "very" satisfied, the "a little" one not
     sat_ba = 1.0  # B accepts everything A answered
-    expected = math.floor((math.sqrt(sat_ab * sat_ba) - 1 / 5) * 100)
+    expected = math.floor((math.sqrt(sat_ab * sat_ba) - 1 / 8) * 100)
     assert result == {b.id: expected, c.id: None}
-    assert expected == 79
+    assert expected == 87
+
+
+def test_below_enough_questions_in_common_a_card_says_how_many_more_answers_it_takes(ctx):
+    me, leo, noah = dater("Me"), dater("Leo"), dater("Noah")
+    for qid in ENOUGH:
+        answer(leo, qid, 0, [0], 10)
+    for qid in ENOUGH[:3]:  # Noah answered only three: my answers cannot reveal a %
+        answer(noah, qid, 0, [0], 10)
+    for qid in ENOUGH[:3]:
+        answer(me, qid, 0, [0], 10)
+
+    def cards() -> dict[str, tuple]:
+        filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+        return {
+            c.display_name: (c.match, c.answers_needed) for c in discover.search(me, filters)[0]
+        }
+
+    assert cards() == {"Leo": (None, matching.MIN_COMMON - 3), "Noah": (None, None)}
+    assert matching.match_with(me.id, leo.id).answers_needed == matching.MIN_COMMON - 3
+    for qid in ENOUGH[3:-1]:
+        answer(me, qid, 0, [0], 10)
+    assert cards()["Leo"] == (None, 1)
+    answer(me, ENOUGH[-1], 0, [0], 10)
+    assert cards() == {"Leo": (87, None), "Noah": (None, None)}
 
 
 def test_match_percentages_agree_with_the_formula_on_random_answers(ctx):
@@ -279,18 +305,19 @@ def test_answering_rules(ctx):
 def test_sort_by_match(ctx):
     me = dater("Me")
     good, bad = dater("Good"), dater("Bad")
-    for qid in ("q001", "q002", "q003", "q004"):
+    dater("Unknown")  # no answers: no % at all, after a 0% match
+    for qid in ENOUGH:
         answer(me, qid, 0, [0], 50)
         answer(good, qid, 0, [0], 50)
         answer(bad, qid, 1, [1], 50)
-    assert found(me, sort="match")[:2] == ["Good", "Bad"]
+    assert found(me, sort="match") == ["Good", "Bad", "Unknown"]
 
 
 def _agreeing_on(me, other, agreed: int) -> None:
-    """`other` answers q001–q004 as `me` accepts on `agreed` of them (and the reverse):
-    match % 75, 50, 25 or 0 for 4, 3, 2, 1 agreements."""
-    for number, qid in enumerate(("q001", "q002", "q003", "q004")):
-        choice = 0 if number < agreed else 1
+    """`other` answers the ENOUGH questions as `me` accepts on a quarter of them per point of
+    `agreed` (and the reverse): match % 87, 62, 37 or 12 for 4, 3, 2, 1."""
+    for number, qid in enumerate(ENOUGH):
+        choice = 0 if number < agreed * len(ENOUGH) // 4 else 1
         answer(other, qid, choice, [choice], 50)
 
 
@@ -302,7 +329,7 @@ def _active_minutes_ago(user, minutes: int) -> None:
 def test_sort_by_match_ranks_only_the_most_recently_active_nearby(ctx, monkeypatch):
     monkeypatch.setattr(discover, "MATCH_POOL", 3)
     me = dater("Me")
-    for qid in ("q001", "q002", "q003", "q004"):
+    for qid in ENOUGH:
         answer(me, qid, 0, [0], 50)
     people = {}
     for name, agreed, minutes in [
@@ -432,7 +459,7 @@ def test_the_week_of_recency_follows_activity_and_folds_into_zero(ctx):
 def test_match_pages_walk_the_whole_pool_once_in_order(ctx, monkeypatch):
     monkeypatch.setattr(discover, "MATCH_POOL", 12)
     me = dater("Me")
-    for qid in ("q001", "q002", "q003", "q004"):
+    for qid in ENOUGH:
         answer(me, qid, 0, [0], 50)
     for i in range(15):
         person = dater(f"P{i:02d}")
@@ -570,7 +597,8 @@ def test_a_refused_answer_keeps_what_was_picked(app):
     assert " checked" not in answered.get_data(as_text=True), "the next question starts empty"
 
 
-def test_the_match_sort_says_whom_it_ranks(app):
+def _ana_in_paris(app) -> AuthActions:
+    """Ana signs up and sets a profile in Paris, seeking men; Leo lives nearby."""
     auth = AuthActions(app.test_client())
     auth.signup()
     with app.app_context():
@@ -580,6 +608,36 @@ def test_the_match_sort_says_whom_it_ranks(app):
         dater("Leo", gender="man")
         profiles.update_basics(me, gender="woman", seeking=["man"], age_min=20, age_max=50, bio="")
         profiles.set_location_coordinates(me, *PARIS)
+    return auth
+
+
+def test_new_filters_put_the_discover_page_address_in_the_address_bar(app):
+    auth = _ana_in_paris(app)
+    htmx = {"HX-Request": "true"}
+    swap = auth.client.get("/discover/results?radius=25&sort=newest", headers=htmx)
+    assert swap.status_code == 200 and b"Leo" in swap.data and b"<html" not in swap.data
+    assert swap.headers["HX-Push-Url"] == "/discover?radius=25&sort=newest"
+    # The next page of the infinite scroll is swapped in without touching the address.
+    more = auth.client.get("/discover/results?radius=25&cursor=WzEsMV0", headers=htmx)
+    assert more.status_code == 200 and "HX-Push-Url" not in more.headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"HX-Request": "true", "HX-History-Restore-Request": "true"}],
+    ids=["reload or shared link", "htmx history restore"],
+)
+def test_a_results_address_opened_as_a_page_is_the_whole_discover_page(app, headers):
+    auth = _ana_in_paris(app)
+    page = auth.client.get("/discover/results?radius=25&sort=newest", headers=headers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in html and "app.css" in html
+    assert "<h1>Discover</h1>" in html and "Leo" in html
+    assert '<option value="newest" selected>' in html  # the filters of the address
+
+
+def test_the_match_sort_says_whom_it_ranks(app):
+    auth = _ana_in_paris(app)
     by_match = auth.client.get("/discover/results?sort=match")
     assert by_match.status_code == 200 and b"Leo" in by_match.data
     assert b"ranks the 500 people who fit these filters and were active most recently" in (

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from extensions import db
-from models import LedgerCheck, Outbox
+from models import BackgroundJob, LedgerCheck, Outbox
 from services import clock
 from tests.conftest import make_app
 from tests.test_messaging import _caught_up, _close, _login_cookie, _socket
@@ -111,6 +111,21 @@ def test_outbox_backlog_counts_waiting_mail_and_the_age_of_the_oldest(ctx):
     assert value(text, "amora_outbox_backlog", outbox="mail") == 2
     assert value(text, "amora_outbox_oldest_age_seconds", outbox="mail") == 300
     assert value(text, "amora_collector_up", collector="outbox") == 1
+
+
+def test_job_backlog_counts_jobs_not_done_and_those_that_gave_up(ctx):
+    start = dt.datetime(2026, 3, 1, 12, 0)
+    with clock.frozen(start):
+        for status in ("pending", "pending", "done", "failed"):
+            db.session.add(
+                BackgroundJob(path="workers.mail:deliver", status=status, run_after=start)
+            )
+        db.session.commit()
+        clock.advance(dt.timedelta(minutes=2))
+        text = scrape(ctx)
+    assert value(text, "amora_outbox_backlog", outbox="jobs") == 2
+    assert value(text, "amora_outbox_oldest_age_seconds", outbox="jobs") == 120
+    assert value(text, "amora_outbox_backlog", outbox="jobs_failed") == 1
 
 
 def test_ledger_status_is_the_last_finished_check(ctx):

@@ -343,6 +343,45 @@ def test_a_creator_paid_by_their_own_second_account_waits_for_review(papp, stub)
     assert "own device" in alert.summary
 
 
+def test_an_admin_reads_why_a_payout_scored_what_it_did(papp, stub):
+    from models import Device, UserDevice
+
+    luna, codes = earning_creator()
+    supporter = db.session.scalar(select(User).where(User.display_name == "Fan of Luna"))
+    device = Device(fingerprint="e" * 64)
+    db.session.add(device)
+    db.session.flush()
+    for person in (luna, supporter):
+        db.session.add(UserDevice(user_id=person.id, device_id=device.id))
+    db.session.commit()
+    earlier = payouts.request(luna, 500, method(luna, "manual").id, codes[1])
+    with clock.frozen(clock.now() + dt.timedelta(days=5)):  # the manual method is old now
+        payout = payouts.request(luna, 500, method(luna).id, codes[0])
+    payout_id, score = payout.id, db.session.get(Payout, payout.id).risk_score
+    alert_id = db.session.scalar(
+        select(Alert.id).where(Alert.detail["payout_id"].as_integer() == payout_id)
+    )
+    admin = _admin_client(papp)
+    db.session.expire_all()  # the requests share this app context: the admin's new role
+
+    page = admin.client.get(f"/admin/payouts/{payout_id}").get_data(as_text=True)
+    reasons = page[page.index('id="risk-score"') :]
+    reasons = reasons[: reasons.index("</dd>")]
+    assert f">{score}" in reasons
+    assert "+50</span> 1 paying fan(s) use the creator&#39;s own device" in reasons
+    assert "+30</span> Payout to a method added less than 3 days ago" in reasons
+    assert reasons.index("+50") < reasons.index("+30")  # the weightiest first
+    # The earlier request by the same creator keeps its own reasons.
+    earlier_page = admin.client.get(f"/admin/payouts/{earlier.id}").get_data(as_text=True)
+    assert "own device" in earlier_page
+
+    alert = admin.client.get(f"/admin/alerts/{alert_id}").get_data(as_text=True)
+    assert f"Why it scored {score}" in alert
+    assert "+50</span> 1 paying fan(s) use the creator&#39;s own device" in alert
+    assert '"points":' not in alert and '"rule":' not in alert  # no raw JSON
+    assert f'href="/admin/payouts/{payout_id}">Payout {payout_id}</a>' in alert
+
+
 @pytest.mark.postgres
 def test_ten_simultaneous_requests_for_the_whole_balance_pay_once(pg_app):
     with pg_app.app_context():
