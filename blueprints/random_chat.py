@@ -13,6 +13,7 @@ import logging
 from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 from limits import parse
+from redis.exceptions import RedisError
 
 from blueprints.guards import verified_required
 from extensions import db, limiter
@@ -62,6 +63,9 @@ def _next_allowed(user_id: int) -> bool:
     return limiter.limiter.hit(NEXT_LIMIT, "rc_next", str(user_id))
 
 
+PAUSED = "Random chat is paused for a moment. Try again in a minute."
+
+
 def handle_frame(frame: dict, kind: str, user: User, send_json, state: dict) -> None:
     """One random-chat frame from `user`'s socket. `state` belongs to that socket."""
     try:
@@ -91,6 +95,10 @@ def handle_frame(frame: dict, kind: str, user: User, send_json, state: dict) -> 
             send_json({"type": "error", "error": f"Unknown frame type {kind!r}."})
     except DomainError as exc:
         send_json({"type": "error", "error": exc.message, "frame": kind})
+    except RedisError:  # the waiting queue lives in Redis: pairing waits until it is back
+        log.warning("random chat frame %s from user %s: Redis unreachable", kind, user.id)
+        db.session.rollback()
+        send_json({"type": "error", "error": PAUSED, "frame": kind})
     except Exception:  # a bug must not close the socket (the other chats on it go on)
         log.exception("random chat frame %s from user %s failed", kind, user.id)
         db.session.rollback()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from extensions import db
 
@@ -19,13 +19,7 @@ def check(app: Flask) -> dict:
     limits count in each process's memory, live events reach the sockets of the process that
     published them, and jobs wait in the database's job outbox until Redis is back.
     """
-    report: dict = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-        report["database"] = "ok"
-    except SQLAlchemyError as exc:
-        db.session.rollback()
-        report["database"] = f"error: {type(exc).__name__}"
+    report: dict = {"database": _database()}
     if app.config.get("REDIS_URL"):
         report.update(_redis_parts(app))
     else:
@@ -37,6 +31,21 @@ def check(app: Flask) -> dict:
     else:
         report["status"] = "degraded"
     return report
+
+
+def _database() -> str:
+    for attempt in (1, 2):
+        try:
+            db.session.execute(text("SELECT 1"))
+            return "ok"
+        except DBAPIError as exc:
+            db.session.rollback()
+            if not (exc.connection_invalidated and attempt == 1):  # a dead pooled connection
+                return f"error: {type(exc).__name__}"
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            return f"error: {type(exc).__name__}"
+    return "error"
 
 
 def _redis_parts(app: Flask) -> dict:

@@ -24,7 +24,15 @@ from extensions import db
 from models import BackgroundJob, Message, Order, Outbox, Tip
 from services import accounts, clock, ledger
 from services.payments import dev
-from tests.conftest import AuthActions, LiveServer, _cleanup, make_app, unavailable, work_jobs
+from tests.conftest import (
+    AuthActions,
+    LiveServer,
+    _cleanup,
+    csrf_token,
+    make_app,
+    unavailable,
+    work_jobs,
+)
 from tests.creator_helpers import creator, fan, signed_in
 from workers import jobs as job_outbox
 
@@ -182,8 +190,10 @@ def test_with_redis_killed_every_endpoint_answers_and_everything_comes_back(faul
     with app.app_context():
         assert db.session.scalars(select(Message.body)).all() == ["still here?"]
         assert db.session.scalars(select(Tip.amount)).all() == [7]
-        reset_mail = db.session.scalars(select(Outbox).where(Outbox.kind == "reset_password")).one()
-        assert reset_mail.status == "queued"  # committed; its job could not be queued
+        reset_job = db.session.scalars(
+            select(BackgroundJob).where(BackgroundJob.path.endswith(":send_password_reset"))
+        ).one()
+        assert reset_job.status == "pending"  # committed; Redis could not take it
         assert ledger.wallet_balance(fan_id) == 500 + 100 - 5 - 7
 
     own_redis.start()  # empty, as Redis always comes back (it keeps nothing on disk)
@@ -193,7 +203,9 @@ def test_with_redis_killed_every_endpoint_answers_and_everything_comes_back(faul
         assert job_outbox.sweep() >= 1
     work_jobs(app)
     with app.app_context():
-        assert db.session.get(Outbox, reset_mail.id).status == "logged"
+        assert db.session.get(BackgroundJob, reset_job.id).status == "done"
+        reset_mail = db.session.scalars(select(Outbox).where(Outbox.kind == "reset_password"))
+        assert reset_mail.one().status == "logged"
         pending = db.session.scalars(
             select(BackgroundJob).where(BackgroundJob.status != "done")
         ).all()
@@ -214,7 +226,7 @@ def test_a_redis_that_does_not_answer_fails_fast_and_nothing_is_lost(fault_app, 
     app = fault_app
     with app.app_context():
         sam = fan("Sam")
-        sam_id, sam_email = sam.id, sam.email
+        sam_email = sam.email
     own_redis.process.send_signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -226,12 +238,74 @@ def test_a_redis_that_does_not_answer_fails_fast_and_nothing_is_lost(fault_app, 
     finally:
         own_redis.process.send_signal(signal.SIGCONT)
     with app.app_context():
-        assert (
-            db.session.scalars(
-                select(Outbox).where(Outbox.user_id == sam_id, Outbox.kind == "reset_password")
-            )
-            .one()
-            .status
-            == "queued"
-        )
-        assert db.session.scalars(select(BackgroundJob)).all()[-1].status == "pending"
+        held = db.session.scalars(select(BackgroundJob).order_by(BackgroundJob.id)).all()[-1]
+        assert held.path.endswith(":send_password_reset") and held.status == "pending"
+        assert held.args == [sam_email]
+
+
+# --- the database connection dies mid-request ------------------------------------------------
+
+
+def _kill_next_statement(app, times: int = 1):
+    """Terminate this request's own PostgreSQL backend just before its next statement runs, as
+    a restart or an operator's pg_terminate_backend would (only our test database's
+    connection; the server goes on)."""
+    import psycopg
+    from sqlalchemy import event
+
+    from tests.conftest import PG_ADMIN_URL
+
+    remaining = {"kills": times}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if remaining["kills"] <= 0:
+            return
+        remaining["kills"] -= 1
+        pid = conn.connection.dbapi_connection.info.backend_pid
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    return lambda: event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.mark.postgres
+def test_a_read_whose_connection_died_is_retried_once(pg_app):
+    auth, _ = signed_in(pg_app, "sam@example.com", "Sam", credits=40)
+    assert auth.client.get("/wallet").status_code == 200
+    for page in ("/wallet", "/healthz"):
+        stop = _kill_next_statement(pg_app)
+        try:
+            response = auth.client.get(page)
+        finally:
+            stop()
+        assert response.status_code == 200, page
+    assert "40" in auth.client.get("/wallet").get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_a_write_whose_connection_died_answers_503_and_writes_nothing(pg_app):
+    client = pg_app.test_client()
+    form = {
+        "csrf_token": csrf_token(client),
+        "email": "ana@example.com",
+        "password": "plum-orbit-kettle-42",
+        "display_name": "Ana",
+        "date_of_birth": "1995-06-01",
+    }
+    stop = _kill_next_statement(pg_app, times=2)
+    try:
+        response = client.post("/signup", data=form)
+        partial = client.post("/signup", data=form, headers={"HX-Request": "true"})
+    finally:
+        stop()
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "Try again" in page and "Nothing was saved" in page and "Traceback" not in page
+    assert response.headers["Retry-After"] == "5"
+    assert partial.status_code == 503 and partial.headers["HX-Retarget"] == "#flashes"
+    with pg_app.app_context():
+        assert accounts.find_by_email("ana@example.com") is None
+    assert client.get("/healthz").status_code == 200  # and the next request is served

@@ -119,3 +119,13 @@ def test_enqueue_outside_a_transaction_runs_at_once(ctx):
     db.session.commit()
     enqueue(housekeeping.purge_expired)  # no open transaction: dispatched immediately
     assert db.session.get(User, user.id) is not None
+
+
+def test_the_periodic_thread_stops_and_joins_cleanly(ctx):
+    """threading.Thread calls its own `_stop()` when the thread ends (and in a forked child,
+    such as RQ's work horse): the scheduler must not hide it behind an attribute."""
+    scheduler = PeriodicEnqueuer(ctx, [])
+    scheduler.start()
+    scheduler.stop()
+    scheduler.join(timeout=10)  # raised "'Event' object is not callable" when shadowed
+    assert not scheduler.is_alive()

@@ -73,23 +73,27 @@ def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         return
     session.add(record)
     session.commit()
-    _dispatch(app, (path, args, kwargs), record.id)
+    _dispatch_committed(app, record.id, (path, args, kwargs))
 
 
 @event.listens_for(Session, "after_commit")
 def _run_pending_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, [])
     for app, record_id, job in pending:
-        try:
-            _dispatch(app, job, record_id)
-        except Exception:
-            if not app.config.get("REDIS_URL"):
-                if app.config.get("JOBS_RAISE"):
-                    raise  # an inline job failed (logged and recorded on its row already)
-                continue
-            # The transaction is committed and the job's row with it: a Redis outage must not
-            # turn that into an error page. The sweeper dispatches the row again.
-            log.warning("could not queue job %s #%s; the sweeper will retry it", job[0], record_id)
+        _dispatch_committed(app, record_id, job)
+
+
+def _dispatch_committed(app: Flask, record_id: int, job: Job) -> None:
+    """Dispatch a job whose row is committed. The caller's change is committed with it: a Redis
+    outage must not turn that into an error page; the sweeper dispatches the row again."""
+    try:
+        _dispatch(app, job, record_id)
+    except Exception:
+        if not app.config.get("REDIS_URL"):
+            if app.config.get("JOBS_RAISE"):
+                raise  # an inline job failed (logged and recorded on its row already)
+            return
+        log.warning("could not queue job %s #%s; the sweeper will retry it", job[0], record_id)
 
 
 @event.listens_for(Session, "after_rollback")
