@@ -140,15 +140,16 @@ def register(app: Flask) -> None:
                 worker = Worker([queue], connection=connection)
                 try:
                     worker.work(with_scheduler=True, burst=burst)
-                    return
                 except (RedisConnectionError, RedisTimeoutError):
                     if burst:
                         raise
-                    # RQ waits out a Redis outage while it waits for jobs, not everywhere else:
-                    # start over once Redis answers (lost jobs come back from the job outbox).
-                    logging.getLogger("amora.jobs").warning(
-                        "worker lost Redis; starting again in %d s", WORKER_RESTART_SECONDS
-                    )
-                    time.sleep(WORKER_RESTART_SECONDS)
+                if burst or worker._stop_requested:  # done, or asked to stop (SIGTERM/SIGINT)
+                    return
+                # RQ quits its loop on some Redis errors instead of waiting them out: start over
+                # once Redis answers (jobs lost meanwhile come back from the job outbox).
+                logging.getLogger("amora.jobs").warning(
+                    "worker lost Redis; starting again in %d s", WORKER_RESTART_SECONDS
+                )
+                time.sleep(WORKER_RESTART_SECONDS)
         finally:
             periodic.stop()

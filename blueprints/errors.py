@@ -7,10 +7,12 @@ import logging
 import math
 import time
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, has_request_context, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from blueprints.htmx import is_htmx
@@ -129,6 +131,8 @@ def register(app: Flask) -> None:
             except (OperationalError, InterfaceError, PoolTimeout) as again:
                 error = again
                 _forget_session()
+            except Exception as other:  # a 404, a 429…: answered as on a first try
+                return app.handle_user_exception(other)
         log.warning(
             "database unavailable for %s %s: %s", request.method, request.path, type(error).__name__
         )
@@ -149,7 +153,17 @@ def _retryable(error: Exception) -> bool:
         request.method in SAFE_METHODS
         and getattr(error, "connection_invalidated", False)
         and not g.get("amora_db_retried")
+        and not g.get(COMMITTED)  # a read that wrote (an email link) is not run twice
     )
+
+
+COMMITTED = "amora_committed"
+
+
+@event.listens_for(Session, "after_commit")
+def _note_commit(session: Session) -> None:
+    if has_request_context():
+        setattr(g, COMMITTED, True)
 
 
 def _forget_session() -> None:
@@ -164,7 +178,11 @@ def _forget_session() -> None:
 
 
 def _unavailable():
-    """503 without touching the database: a standalone page (or the htmx partial)."""
+    """503 without touching the database: a standalone page (or the htmx partial), rendered
+    as for a visitor (the navigation would load the member from the database)."""
+    from extensions import login_manager
+
+    g._login_user = login_manager.anonymous_user()
     context = {"status": 503, "title": TITLES[503], "message": MESSAGES[503]}
     headers = {"Retry-After": "5"}
     if is_htmx():

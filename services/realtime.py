@@ -224,6 +224,9 @@ class RedisBroker:
             pipe.execute()
         except (RedisError, OSError):
             self.outage.begin("publishing")
+            return
+        if self.outage.down:
+            self.outage.end()
 
     def subscribe(
         self, user_id: int, wake: Callable[[], None] | None = None, token: str | None = None

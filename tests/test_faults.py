@@ -309,3 +309,28 @@ def test_a_write_whose_connection_died_answers_503_and_writes_nothing(pg_app):
     with pg_app.app_context():
         assert accounts.find_by_email("ana@example.com") is None
     assert client.get("/healthz").status_code == 200  # and the next request is served
+
+
+@pytest.mark.postgres
+def test_with_the_database_down_a_member_gets_the_503_page_not_a_crash(pg_app):
+    auth, _ = signed_in(pg_app, "sam@example.com", "Sam")
+    stop = _kill_next_statement(pg_app, times=50)  # every connection dies: the server is gone
+    try:
+        page = auth.client.get("/wallet")
+        partial = auth.client.get("/wallet", headers={"HX-Request": "true"})
+    finally:
+        stop()
+    assert page.status_code == 503 and "Nothing was saved" in page.get_data(as_text=True)
+    assert partial.status_code == 503 and partial.headers["HX-Retarget"] == "#flashes"
+    assert auth.client.get("/wallet").status_code == 200  # and it is back
+
+
+@pytest.mark.postgres
+def test_a_retried_read_that_finds_nothing_is_a_404_not_a_500(pg_app):
+    auth, _ = signed_in(pg_app, "sam@example.com", "Sam")
+    stop = _kill_next_statement(pg_app)
+    try:
+        response = auth.client.get("/posts/987654")
+    finally:
+        stop()
+    assert response.status_code == 404

@@ -177,3 +177,33 @@ def test_done_jobs_are_forgotten_after_a_week(ctx):
     with clock.frozen(clock.now() + dt.timedelta(days=8)):
         job_outbox.sweep()
     assert db.session.scalars(select(BackgroundJob)).all() == []
+
+
+RUNS: list[int] = []
+
+
+def _long_job(job_tag: int) -> None:
+    """Runs past its lease: the sweeper comes by while it is still running."""
+    RUNS.append(job_tag)
+    if len(RUNS) == 1:
+        with clock.frozen(clock.now() + dt.timedelta(minutes=5)):
+            job_outbox.sweep()
+
+
+def test_without_redis_a_job_still_running_is_not_started_again_by_the_sweeper(ctx):
+    RUNS.clear()
+    job_queue.enqueue(_long_job, 7)
+    db.session.commit()
+    assert RUNS == [7]
+    assert db.session.scalars(select(BackgroundJob)).one().status == "done"
+
+
+def test_a_closed_session_does_not_dispatch_its_jobs_at_a_later_commit(ctx):
+    RUNS.clear()
+    db.session.scalars(select(BackgroundJob)).all()  # a transaction is open
+    job_queue.enqueue(_long_job, 1)
+    db.session.close()  # no commit, no rollback event: the row was never written
+    _user()
+    db.session.commit()
+    assert RUNS == []
+    assert [j.path for j in db.session.scalars(select(BackgroundJob))] == ["workers.mail:deliver"]

@@ -8,11 +8,13 @@ alone, so a long queue is not doubled. docs/jobs.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
 from rq.job import Job as RqJob
 from rq.job import JobStatus
 from sqlalchemy import delete, select, update
@@ -28,6 +30,8 @@ BATCH = 200
 KEEP_DONE = dt.timedelta(days=7)
 # A job RQ says is running whose worker has not said it is alive for this long is taken for dead.
 STALE_HEARTBEAT = dt.timedelta(minutes=10)
+# Dispatched this often and never finished (nor failed): something loses it every time.
+MAX_DISPATCHES = 2 * MAX_ATTEMPTS
 _ALIVE = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
@@ -41,80 +45,84 @@ def sweep() -> int:
         .order_by(BackgroundJob.run_after)
         .limit(BATCH)
     ).all()
-    alive = _held_by_rq([job.id for job in overdue]) if app.config.get("REDIS_URL") else set()
-    claimed = []
-    for job in overdue:
-        if _claim(job, now, still_held=job.id in alive):
-            claimed.append((job.id, job.path, tuple(job.args), dict(job.kwargs)))
+    claimed = [job for job in overdue if _claim(job, now)]
     db.session.commit()
-    for record_id, path, args, kwargs in claimed:
-        log.info("dispatching overdue job %s #%s again", path, record_id)
+    with_redis = bool(app.config.get("REDIS_URL"))
+    dispatched = 0
+    for job in claimed:
+        if with_redis and _held_by_rq(job.id):
+            continue  # still queued, or running on a live worker: its claim just waits longer
+        if job.dispatches >= MAX_DISPATCHES:  # lost again and again: stop and tell someone
+            job.last_error = job.last_error or "dispatched again and again without finishing"
+            _give_up(job)
+            db.session.commit()
+            continue
+        log.info("dispatching overdue job %s #%s again", job.path, job.id)
         try:
-            _dispatch(app, (path, args, kwargs), record_id)
+            _dispatch(app, (job.path, tuple(job.args), dict(job.kwargs)), job.id)
         except RedisError:
             log.warning("Redis is unreachable: overdue jobs wait for the next sweep")
             break
         except Exception:
-            log.exception("overdue job %s #%s failed again", path, record_id)
+            log.exception("overdue job %s #%s failed again", job.path, job.id)
+        _count_dispatch(job.id)
+        dispatched += 1
     _forget_done(now)
-    return len(claimed)
+    return dispatched
 
 
-def _claim(job: BackgroundJob, now: dt.datetime, still_held: bool) -> bool:
-    """Move the job's `run_after` on, only if no other sweeper did first; True when this sweep
-    is to dispatch it."""
-    values: dict = {"run_after": now + LEASE}
-    if not still_held:
-        values["dispatches"] = BackgroundJob.dispatches + 1
-    claimed = db.session.execute(
+def _claim(job: BackgroundJob, now: dt.datetime) -> bool:
+    """Move the job's `run_after` on, unless another sweeper did first: the job is then this
+    sweep's to look at, and no one else's until the new `run_after`."""
+    return bool(
+        db.session.execute(
+            update(BackgroundJob)
+            .where(
+                BackgroundJob.id == job.id,
+                BackgroundJob.status == "pending",
+                BackgroundJob.run_after == job.run_after,
+            )
+            .values(run_after=now + LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+def _count_dispatch(record_id: int) -> None:
+    db.session.rollback()
+    db.session.execute(
         update(BackgroundJob)
-        .where(
-            BackgroundJob.id == job.id,
-            BackgroundJob.status == "pending",
-            BackgroundJob.run_after == job.run_after,
-        )
-        .values(**values)
+        .where(BackgroundJob.id == record_id)
+        .values(dispatches=BackgroundJob.dispatches + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed or still_held:
-        return False
-    if job.dispatches + 1 > MAX_ATTEMPTS * 2:  # lost again and again: stop and tell someone
-        db.session.refresh(job)
-        job.last_error = job.last_error or "dispatched again and again without finishing"
-        _give_up(job)
-        return False
-    return True
+    )
+    db.session.commit()
 
 
-def _held_by_rq(record_ids: list[int]) -> set[int]:
-    """The jobs RQ still has queued, or running on a worker that is alive."""
-    if not record_ids:
-        return set()
+def _held_by_rq(record_id: int) -> bool:
+    """Whether RQ still has the job queued, or running on a worker that is alive. A job it
+    finished, failed or abandoned is taken out of RQ's registries, to be queued afresh."""
+    connection = redis_connection()
     try:
-        rq_jobs = RqJob.fetch_many(
-            [rq_job_id(i) for i in record_ids], connection=redis_connection()
-        )
+        rq_job = RqJob.fetch(rq_job_id(record_id), connection=connection)
+    except NoSuchJobError:
+        return False
     except RedisError:
-        return set(record_ids)  # cannot tell: dispatching would fail anyway
-    held = set()
-    stale_before = clock.now() - STALE_HEARTBEAT
-    for record_id, rq_job in zip(record_ids, rq_jobs, strict=True):
-        if rq_job is None:
-            continue
-        status = rq_job.get_status(refresh=False)
-        beat = rq_job.last_heartbeat
-        if status in _ALIVE or (
-            status == JobStatus.STARTED
-            and beat is not None
-            and beat.replace(tzinfo=None) >= stale_before
-        ):
-            held.add(record_id)
-            continue
-        try:  # finished, failed or abandoned: out of RQ's registries before it is queued again
-            rq_job.delete()
-        except RedisError:
-            return set(record_ids)
-    return held
+        return True  # cannot tell; dispatching would fail anyway
+    except Exception:  # a hash RQ cannot read back (half-written, an older RQ's)
+        log.warning("RQ job of #%s is unreadable; queueing it afresh", record_id)
+        return False
+    status = rq_job.get_status(refresh=False)
+    beat = rq_job.last_heartbeat
+    if status in _ALIVE or (
+        status == JobStatus.STARTED
+        and beat is not None
+        and beat.replace(tzinfo=None) >= clock.now() - STALE_HEARTBEAT
+    ):
+        return True
+    with contextlib.suppress(Exception):  # gone meanwhile: nothing to take out
+        rq_job.delete()
+    return False
 
 
 def _forget_done(now: dt.datetime) -> None:

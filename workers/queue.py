@@ -43,6 +43,9 @@ LEASE = dt.timedelta(minutes=2)
 # given up ("failed") and an operator alerted.
 RETRY_BACKOFF = (10, 30, 60, 300, 900, 1800, 3600)
 MAX_ATTEMPTS = len(RETRY_BACKOFF) + 1
+# Without Redis a job runs in the web process; it is taken for lost (the process died) when it
+# has not finished within this long.
+INLINE_LEASE = dt.timedelta(minutes=30)
 
 Job = tuple[str, tuple, dict]  # (path, args, kwargs)
 
@@ -101,6 +104,14 @@ def _drop_pending_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending_after_close(session: Session, transaction) -> None:
+    """A transaction ended without a commit (closed, not rolled back): its rows never were,
+    so neither are its jobs. (After a commit, `after_commit` has taken them already.)"""
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
 def _dispatch(app: Flask, job: Job, record_id: int | None = None) -> None:
     """Hand a job to RQ (with Redis) or run it now in a fresh app context (without)."""
     path, args, kwargs = job
@@ -118,11 +129,28 @@ def _dispatch(app: Flask, job: Job, record_id: int | None = None) -> None:
     try:
         # A fresh app context gives the job its own database session, as on a worker.
         with app.app_context():
+            if record_id is not None and not _claim_inline(record_id):
+                return  # done already, or running in another thread or process
             execute(path, tuple(args), kwargs, record_id)
     except Exception:
         log.exception("inline job %s failed", path)
         if app.config.get("JOBS_RAISE"):
             raise
+
+
+def _claim_inline(record_id: int) -> bool:
+    """Without Redis no queue says a job is running: move its `run_after` past any run's length
+    first, so that the sweeper (another thread, another process) does not start it again while
+    this run lasts. (Whoever dispatched it had the row to itself until its old `run_after`.)"""
+    now = clock.now()
+    claimed = db.session.execute(
+        update(BackgroundJob)
+        .where(BackgroundJob.id == record_id, BackgroundJob.status == "pending")
+        .values(run_after=now + INLINE_LEASE)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return bool(claimed)
 
 
 def execute(path: str, args: tuple, kwargs: dict, record_id: int | None) -> Any:

@@ -235,9 +235,16 @@ def _wait_for_payment(
     record.outcome = _WAITING
     record.order_id = order.id if order is not None else None
     record.waiting_event = asdict(event) | {"payload": {}}
-    if order is None and not event.payment_id:
-        record.outcome = "unknown_order"
-        _alert("payment_unknown_order", None, f"{provider_name} {event.raw_type}: no order", event)
+    if order is None:
+        # Usually the payment is a moment behind; but it may be one we never recorded, and a
+        # refund or chargeback on it must not go unseen.
+        _alert(
+            "payment_unknown_order",
+            None,
+            f"{provider_name} {event.raw_type} for a payment we have not seen yet; kept, and "
+            "applied if the payment arrives",
+            event,
+        )
     db.session.commit()
     log.info(
         "%s %s for payment %s waits for the payment",
@@ -263,6 +270,8 @@ def _apply_waiting(provider_name: str, order: Order) -> None:
         .order_by(PaymentEvent.id)
     ).all()
     for record in waiting:
+        if record.payment_id and record.payment_id != order.provider_payment_id:
+            continue  # about another payment of this order (a second attempt): not this one's
         event = ProviderEvent(**record.waiting_event)
         handler = _refunded if event.type == "refunded" else _disputed
         record.outcome = handler(provider_name, order, event)
@@ -382,7 +391,8 @@ def _refunded(provider_name: str, order: Order, event: ProviderEvent) -> str:
     to_take = target - order.credits_refunded - order.credits_charged_back
     if to_take <= 0:
         return "already_refunded"
-    key = f"{provider_name}:refund:{event.payment_id}:{refunded_minor}"
+    payment = event.payment_id or order.provider_payment_id or f"order-{order.id}"
+    key = f"{provider_name}:refund:{payment}:{refunded_minor}"
     taken, _ = ledger.take_back_purchase(order.user_id, to_take, key, order.id, chargeback=False)
     order.credits_refunded += taken
     if taken < to_take:
