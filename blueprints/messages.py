@@ -35,6 +35,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from blueprints.guards import read_only_reason, verified_required
 from blueprints.htmx import is_htmx
+from blueprints.input import query_int
 from extensions import db, limiter, sock
 from models import Message, User
 from services import accounts, ledger, media, messaging, metrics, realtime, safety
@@ -90,7 +91,7 @@ def conversation(other_id: int):
 @login_required
 def since(other_id: int):
     other = _other_or_404(other_id)
-    after = request.args.get("after", type=int) or 0
+    after = query_int("after") or 0
     items = messaging.messages_between(current_user, other_id, after_id=after)
     if items:
         messaging.mark_read(current_user, other_id)

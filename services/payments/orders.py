@@ -21,6 +21,7 @@ from extensions import db
 from models import Alert, Notification, Order, PaymentEvent, User
 from services import clock, ledger
 from services.errors import DomainError, NotAllowed, NotFound
+from services.input import parse_id
 from services.payments import get_provider, providers
 from services.payments.base import Checkout, InvalidSignature, ProviderEvent, ProviderUnavailable
 
@@ -134,8 +135,8 @@ def admin_list(status: str | None = None, query: str = "", limit: int = 200) -> 
             Order.provider_order_id == text,
             Order.provider_payment_id == text,
         ]
-        if text.isdigit():
-            conditions.append(Order.id == int(text))
+        if (order_id := parse_id(text)) is not None:
+            conditions.append(Order.id == order_id)
         stmt = stmt.where(or_(*conditions))
     return [tuple(row) for row in db.session.execute(stmt.order_by(Order.id.desc()).limit(limit))]
 
