@@ -31,6 +31,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     _configure_logging(app)
     _init_extensions(app)
+    from blueprints import input as hostile_input
+
+    hostile_input.register(app)  # before the blueprints: their rules use its `int` converter
     _register_blueprints(app)
     _register_request_hooks(app)
 

@@ -9,9 +9,11 @@ from flask_login import current_user
 
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
+from blueprints.input import query_int
 from extensions import limiter
 from services import admin_overview, audit, payouts, reconciliation, risk
 from services.errors import DomainError, NotFound
+from services.input import parse_id
 from services.payments import orders as order_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -80,9 +82,9 @@ def audit_log():
             since = dt.datetime.fromisoformat(args["since"])
         if args.get("until"):
             until = dt.datetime.fromisoformat(args["until"]) + dt.timedelta(days=1)
-    except ValueError:
-        errors["since"] = "Dates look like 2026-11-25."
-    before = args.get("before", type=int)
+    except (ValueError, OverflowError):  # 9999-12-31 has no day after it
+        errors["since"] = "Dates look like 2026-11-25, up to 9999-12-30."
+    before = query_int("before", minimum=1)
     rows = audit.search(
         action=args.get("action", ""),
         actor=args.get("actor", ""),
@@ -165,7 +167,7 @@ def approve_payout(payout_id: int):
 @admin_required
 @limiter.limit("60 per hour")
 def bulk_approve():
-    ids = [int(value) for value in request.form.getlist("payout_id") if value.isdigit()]
+    ids = [i for i in map(parse_id, request.form.getlist("payout_id")) if i is not None]
     if not ids:
         flash("Select the payouts to approve.", "warning")
         return _back()

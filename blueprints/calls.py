@@ -16,6 +16,7 @@ from extensions import db, limiter
 from models import User
 from services import calls, ledger
 from services.errors import DomainError, NotFound
+from services.input import parse_id
 
 bp = Blueprint("calls", __name__)
 log = logging.getLogger("amora.calls")
@@ -104,9 +105,8 @@ def end(call_id: int):
 
 
 def handle_frame(frame: dict, kind: str, user: User, send_json) -> None:
-    try:
-        call_id = int(frame.get("call"))
-    except (TypeError, ValueError):
+    call_id = parse_id(frame.get("call"))
+    if call_id is None:
         send_json({"type": "error", "error": "Which call?", "frame": kind})
         return
     try:

@@ -23,6 +23,7 @@ log = logging.getLogger("amora.errors")
 TITLES = {
     400: "Bad request",
     401: "Please log in",
+    402: "Not enough credits",
     403: "Not allowed",
     404: "Page not found",
     405: "Method not allowed",
@@ -36,6 +37,7 @@ TITLES = {
 
 MESSAGES = {
     400: "The request could not be understood.",
+    402: "You do not have enough credits for that. Buy credits on the Wallet page.",
     403: "You are not allowed to do that.",
     404: "There is nothing here. The link may be old, or the page was removed.",
     405: "That action is not available on this page.",
@@ -82,7 +84,16 @@ def _retry_after_seconds() -> int | None:
     return max(1, math.ceil(current.reset_at - time.time()))
 
 
+class PaymentRequired(HTTPException):
+    """Werkzeug has no exception for 402, so `abort(402)` would itself fail (a 500)."""
+
+    code = 402
+    description = MESSAGES[402]
+
+
 def register(app: Flask) -> None:
+    app.aborter.mapping[402] = PaymentRequired
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return _render(

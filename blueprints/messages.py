@@ -35,10 +35,12 @@ from sqlalchemy import inspect as sa_inspect
 
 from blueprints.guards import read_only_reason, verified_required
 from blueprints.htmx import is_htmx
+from blueprints.input import UNSTORABLE_MESSAGE, query_int
 from extensions import db, limiter, sock
 from models import Message, User
 from services import accounts, ledger, media, messaging, metrics, realtime, safety
 from services.errors import Conflict, DomainError
+from services.input import has_unstorable_text, parse_id
 
 bp = Blueprint("messages", __name__)
 log = logging.getLogger("amora.messages")
@@ -90,7 +92,7 @@ def conversation(other_id: int):
 @login_required
 def since(other_id: int):
     other = _other_or_404(other_id)
-    after = request.args.get("after", type=int) or 0
+    after = query_int("after") or 0
     items = messaging.messages_between(current_user, other_id, after_id=after)
     if items:
         messaging.mark_read(current_user, other_id)
@@ -320,8 +322,11 @@ def socket(ws):
                     try:
                         frame = json.loads(raw)
                         kind = frame["type"]
-                    except (ValueError, KeyError, TypeError):
+                    except (ValueError, KeyError, TypeError, RecursionError):
                         send_json({"type": "error", "error": NOT_A_FRAME})
+                        continue
+                    if has_unstorable_text(frame):
+                        send_json({"type": "error", "error": UNSTORABLE_MESSAGE})
                         continue
                     _handle(frame, kind, me, send_json, state, token)
                 # The queue again: a wake-up that receive() cleared belongs to an event that
@@ -418,10 +423,10 @@ def _handle_other(frame: dict, kind: str, user_id: int, send_json, state: dict) 
         random_chat.handle_frame(frame, kind, user, send_json, state)
         return
     if kind == "hello":
-        try:
-            last_id = max(0, int(frame.get("last_id") or 0))
-        except (TypeError, ValueError, OverflowError):
-            send_json({"type": "error", "error": "last_id must be a number."})
+        raw_last_id = frame.get("last_id") or 0
+        last_id = 0 if raw_last_id in (0, "0") else parse_id(raw_last_id)
+        if last_id is None:
+            send_json({"type": "error", "error": "last_id must be a message id."})
             return
         for message in messaging.missed(user, last_id):
             send_json(
@@ -436,9 +441,8 @@ def _handle_other(frame: dict, kind: str, user_id: int, send_json, state: dict) 
             )
         send_json({"type": "ready"})
     elif kind == "typing":
-        try:
-            other_id = int(frame.get("to"))
-        except (TypeError, ValueError, OverflowError):
+        other_id = parse_id(frame.get("to"))
+        if other_id is None:
             send_json({"type": "error", "error": "typing needs a `to` user id."})
             return
         target = db.session.get(User, other_id)
@@ -462,9 +466,8 @@ def _send_frame(frame: dict, user: User | None, send_json, token: str) -> None:
     def refuse(error: str, status: int, buy: bool = False) -> None:
         send_json({"type": "send_error", "ref": ref, "error": error, "status": status, "buy": buy})
 
-    try:
-        to = int(frame.get("to"))
-    except (TypeError, ValueError, OverflowError):
+    to = parse_id(frame.get("to"))
+    if to is None:
         refuse("send needs a `to` user id.", 400)
         return
     body = frame.get("body")

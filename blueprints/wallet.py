@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to
+from blueprints.input import query_int
 from extensions import limiter
 from services import ledger
 from services.errors import DomainError
@@ -40,10 +41,7 @@ def index():
 @bp.get("/history")
 @login_required
 def history():
-    before = request.args.get("before", type=int)
-    if before is not None and before <= 0:
-        abort(400, description="The page marker is not valid.")
-    rows, more = _history_page(before)
+    rows, more = _history_page(query_int("before", minimum=1))
     return render_template("wallet/_history_rows.html", rows=rows, more=more)
 
 

@@ -8,6 +8,7 @@ from extensions import csrf, limiter
 from services.errors import NotFound
 from services.payments import orders
 from services.payments.base import InvalidSignature
+from services.payments.malformed import MalformedWebhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
@@ -19,7 +20,7 @@ def receive(provider: str):
     body = request.get_data(cache=False)
     try:
         outcome = orders.handle_webhook(provider, body, dict(request.headers))
-    except InvalidSignature as exc:
+    except (InvalidSignature, MalformedWebhook) as exc:
         return jsonify(error=exc.message), 400
     except NotFound as exc:
         return jsonify(error=exc.message), 404

@@ -29,6 +29,7 @@ from models import (
 )
 from services import accounts, audit, clock, ledger
 from services.errors import DomainError, NotFound, ValidationFailed
+from services.input import parse_id
 
 MAX_ADJUSTMENT = 1_000_000
 
@@ -42,8 +43,8 @@ def search(query: str, limit: int = 50) -> list[User]:
         func.lower(User.email).contains(text.lower()),
         func.lower(User.display_name).contains(text.lower()),
     ]
-    if text.isdigit():
-        conditions.append(User.id == int(text))
+    if (user_id := parse_id(text)) is not None:
+        conditions.append(User.id == user_id)
     ip_users = (
         select(UserSession.user_id)
         .where(UserSession.ip == text)

@@ -6,6 +6,7 @@ from flask import has_request_context, request
 
 from extensions import db
 from models import AuditLog
+from services.input import parse_id
 
 
 def record(
@@ -42,7 +43,7 @@ def search(
 ) -> list[tuple[AuditLog, object]]:
     """The audit log, newest first, filtered: `action` is a prefix ("payout." finds them all),
     `actor` an id or an email fragment, `target` "type" or "type:id"."""
-    from sqlalchemy import func, select
+    from sqlalchemy import false, func, select
 
     from models import User
 
@@ -51,11 +52,11 @@ def search(
         query = query.where(AuditLog.action.startswith(action.strip()))
     if actor.strip():
         text = actor.strip()
-        query = query.where(
-            AuditLog.actor_id == int(text)
-            if text.isdigit()
-            else func.lower(User.email).contains(text.lower())
-        )
+        if text.isdigit():  # an id past any row's matches nothing
+            actor_id = parse_id(text)
+            query = query.where(AuditLog.actor_id == actor_id if actor_id else false())
+        else:
+            query = query.where(func.lower(User.email).contains(text.lower()))
     if target.strip():
         kind, _, ident = target.strip().partition(":")
         query = query.where(AuditLog.target_type == kind)

@@ -25,6 +25,7 @@ from extensions import db
 from models import Call, CreatorSettings, Notification, User
 from services import clock, ledger, realtime, safety
 from services.errors import Conflict, DomainError, NotAllowed, NotFound
+from services.input import parse_id
 
 REQUEST_SECONDS = 60
 FIRST_HOLD_MINUTES = 3
@@ -279,10 +280,10 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
 def signal(user: User, call_id: object, data: object) -> None:
     from services.random_chat import _clean_signal
 
-    try:
-        call = get_for(user, int(call_id))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise NotFound("There is no such call.") from None
+    row_id = parse_id(call_id)
+    if row_id is None:
+        raise NotFound("There is no such call.")
+    call = get_for(user, row_id)
     if call.status != "active":
         raise DomainError("This call is not running.")
     other = call.creator_id if user.id == call.fan_id else call.fan_id

@@ -24,6 +24,7 @@ from extensions import db
 from models import Notification, Post, Takedown, User
 from services import audit, clock
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from services.input import parse_id
 
 UNVERIFIED = "Only verified creators can sell content. Our team verifies your identity first."
 
@@ -223,7 +224,8 @@ def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) ->
         raise ValidationFailed({"reply": "Write the reply the claimant will receive."})
     if remove:
         if notice.subject_type == "post":
-            post = db.session.get(Post, int(notice.subject_id))
+            post_id = parse_id(notice.subject_id)
+            post = db.session.get(Post, post_id) if post_id is not None else None
             if post is None:
                 raise DomainError("That post no longer exists; reject the notice instead.")
             post.status = "deleted"

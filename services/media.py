@@ -38,6 +38,7 @@ from extensions import db
 from models import MediaObject, Photo, Profile, User
 from services import clock
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from services.input import parse_id
 
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -381,11 +382,8 @@ def vault_items(user_id: int, limit: int = 200) -> list[MediaObject]:
 
 def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault",)) -> MediaObject:
     """One of `user`'s own ready vault items (someone else's is "not found")."""
-    try:
-        media_id = int(media_id)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise NotFound("There is no such item in your vault.") from exc
-    obj = db.session.get(MediaObject, media_id)
+    row_id = parse_id(media_id)
+    obj = db.session.get(MediaObject, row_id) if row_id is not None else None
     if obj is None or obj.user_id != user.id or obj.purpose not in purposes:
         raise NotFound("There is no such item in your vault.")
     if obj.status != "ready":
@@ -398,7 +396,8 @@ def delete_vault_item(user: User, media_id: object) -> None:
     it)."""
     from models import Message, Post, PostMedia
 
-    obj = db.session.get(MediaObject, int(media_id)) if str(media_id).isdigit() else None
+    row_id = parse_id(media_id)
+    obj = db.session.get(MediaObject, row_id) if row_id is not None else None
     if obj is None or obj.user_id != user.id or obj.purpose != "vault":
         raise NotFound("There is no such item in your vault.")
     in_post = db.session.scalar(

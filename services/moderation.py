@@ -13,6 +13,7 @@ from extensions import db
 from models import MediaObject, Message, Notification, Photo, Post, PostMedia, Profile, Report, User
 from services import accounts, audit, clock, media
 from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from services.input import parse_id
 
 OUTCOMES = {
     "dismiss": "No rule was broken",
@@ -33,6 +34,12 @@ class Subject:
     text: str | None = None
     image_urls: tuple[str, ...] = ()
     exists: bool = True
+
+
+def _get(model, ident: object):
+    """The row of `model` a report's subject id names, or None."""
+    row_id = parse_id(str(ident))
+    return db.session.get(model, row_id) if row_id is not None else None
 
 
 def queue(status: str = "open", limit: int = 100) -> list[tuple[Report, User, User]]:
@@ -71,17 +78,18 @@ def subject(report: Report) -> Subject:
             text=profile.bio if profile else None,
             image_urls=_urls(photo.thumb_key for photo in photos),
         )
-    if not str(ident).isdigit():
+    row_id = parse_id(str(ident))
+    if row_id is None:
         return Subject(kind, exists=False)
     if kind == "photo":
-        photo = db.session.get(Photo, int(ident))
+        photo = db.session.get(Photo, row_id)
         return (
             Subject(kind, image_urls=_urls([photo.storage_key]))
             if photo
             else Subject(kind, exists=False)
         )
     if kind == "message":
-        message = db.session.get(Message, int(ident))
+        message = db.session.get(Message, row_id)
         if message is None:
             return Subject(kind, exists=False)
         obj = db.session.get(MediaObject, message.media_id) if message.media_id else None
@@ -91,7 +99,7 @@ def subject(report: Report) -> Subject:
             image_urls=_urls([(obj.variants or {}).get("display")] if obj else []),
         )
     if kind == "post":
-        post = db.session.get(Post, int(ident))
+        post = db.session.get(Post, row_id)
         if post is None or post.status == "deleted":
             return Subject(kind, text=post.body if post else None, exists=False)
         keys = db.session.scalars(
@@ -116,16 +124,16 @@ def _remove(report: Report) -> None:
         ):
             _delete_photo(photo)
     elif kind == "photo":
-        photo = db.session.get(Photo, int(ident)) if str(ident).isdigit() else None
+        photo = _get(Photo, ident)
         if photo is not None:
             _delete_photo(photo)
     elif kind == "message":
-        message = db.session.get(Message, int(ident)) if str(ident).isdigit() else None
+        message = _get(Message, ident)
         if message is not None:
             message.body = REMOVED_TEXT
             message.media_id = None
     elif kind == "post":
-        post = db.session.get(Post, int(ident)) if str(ident).isdigit() else None
+        post = _get(Post, ident)
         if post is not None:
             post.status = "deleted"
             post.updated_at = clock.now()

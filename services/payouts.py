@@ -34,6 +34,7 @@ from extensions import db
 from models import Notification, Payout, PayoutEvent, PayoutMethod, User
 from services import audit, clock, ledger, payout_providers, twofactor
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from services.input import parse_id
 
 log = logging.getLogger("amora.payouts")
 
@@ -217,10 +218,8 @@ def request(creator: User, credits: object, method_id: object, code: str) -> Pay
     available = ledger.balances(creator.id).get("earnings_available", 0)
     if amount > available:
         raise ValidationFailed({"credits": f"You have {available:,} credits available to pay out."})
-    try:
-        method = db.session.get(PayoutMethod, int(str(method_id)))
-    except ValueError:
-        method = None
+    method_row_id = parse_id(str(method_id))
+    method = db.session.get(PayoutMethod, method_row_id) if method_row_id is not None else None
     if method is None or method.user_id != creator.id or method.removed_at is not None:
         raise ValidationFailed({"method_id": "Choose one of your payout methods."})
     twofactor.check_step_up(creator, code)  # ValidationFailed on a wrong or reused code

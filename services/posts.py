@@ -33,6 +33,7 @@ from services import (
 )
 from services.creators import parse_price
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from services.input import parse_id
 
 VISIBILITIES = {
     "public": "Everyone",
@@ -123,10 +124,10 @@ def _parse_publish_at(form: dict, errors: dict[str, str]) -> dt.datetime | None:
         offset = int(str(form.get("tz_offset") or "0"))
         if not -900 <= offset <= 900:
             raise ValueError
-    except ValueError:
+        when = local.replace(tzinfo=None) + dt.timedelta(minutes=offset)
+    except (ValueError, OverflowError):  # OverflowError: past the year 9999
         errors["publish_at"] = "Pick a date and time to publish."
         return None
-    when = local.replace(tzinfo=None) + dt.timedelta(minutes=offset)
     now = clock.now()
     if when <= now:
         return None  # the past or now: publish now
@@ -315,10 +316,12 @@ def _after(cursor: str | None):
     if not cursor:
         return None
     try:
-        stamp, post_id = cursor.rsplit("_", 1)
-        published_at, post_id = dt.datetime.fromisoformat(stamp), int(post_id)
+        stamp, raw_id = cursor.rsplit("_", 1)
+        published_at, post_id = dt.datetime.fromisoformat(stamp), parse_id(raw_id)
     except ValueError:
-        raise ValidationFailed({"cursor": "That page link is not valid."}) from None
+        post_id = None
+    if post_id is None:
+        raise ValidationFailed({"cursor": "That page link is not valid."})
     return or_(
         Post.published_at < published_at,
         and_(Post.published_at == published_at, Post.id < post_id),

@@ -29,6 +29,7 @@ from extensions import db
 from models import Block, RandomMessage, RandomSession, User
 from services import audit, clock, realtime, safety
 from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from services.input import parse_id
 
 WAIT_FOR_TAGS = 10.0
 MAX_TAGS = 5
@@ -286,10 +287,8 @@ def next_partner(user: User) -> None:
 
 
 def _session_of(user_id: int, session_id: object) -> RandomSession:
-    try:
-        session = db.session.get(RandomSession, int(session_id))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        session = None
+    row_id = parse_id(session_id)
+    session = db.session.get(RandomSession, row_id) if row_id is not None else None
     if session is None or user_id not in (session.user_a_id, session.user_b_id):
         raise NotFound("You are not in that chat.")
     if session.ended_at is not None:
@@ -399,10 +398,8 @@ def transcript(session: RandomSession, viewer_id: int) -> list[dict]:
 
 def report(user: User, session_id: object, reason: str, details: str | None) -> None:
     """Report the stranger with the transcript; the chat ends."""
-    try:
-        session = db.session.get(RandomSession, int(session_id))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        session = None
+    row_id = parse_id(session_id)
+    session = db.session.get(RandomSession, row_id) if row_id is not None else None
     if session is None or user.id not in (session.user_a_id, session.user_b_id):
         raise NotFound("You are not in that chat.")
     other = session.other(user.id)

@@ -13,6 +13,7 @@ from extensions import db
 from models import Message, Notification, Post, Tip, Transfer, User
 from services import creators, ledger, replays
 from services.errors import NotFound, ValidationFailed
+from services.input import parse_id
 
 MAX_TIP = 50_000
 MAX_NOTE = 200
@@ -27,10 +28,9 @@ def new_token() -> str:
 def _target(fan: User, creator_id: int, target_type: str, target_id: object) -> int | None:
     if target_type == "profile":
         return None
-    try:
-        target_id = int(target_id)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise NotFound("There is nothing to tip there.") from None
+    target_id = parse_id(target_id)
+    if target_id is None:
+        raise NotFound("There is nothing to tip there.")
     if target_type == "post":
         post = db.session.get(Post, target_id)
         if post is None or post.creator_id != creator_id or post.status != "published":

@@ -21,7 +21,8 @@ from extensions import db
 from models import Alert, Notification, Order, PaymentEvent, User
 from services import clock, ledger
 from services.errors import DomainError, NotAllowed, NotFound
-from services.payments import get_provider, providers
+from services.input import parse_id
+from services.payments import get_provider, malformed, providers
 from services.payments.base import Checkout, InvalidSignature, ProviderEvent, ProviderUnavailable
 
 log = logging.getLogger("amora.payments")
@@ -134,14 +135,15 @@ def admin_list(status: str | None = None, query: str = "", limit: int = 200) -> 
             Order.provider_order_id == text,
             Order.provider_payment_id == text,
         ]
-        if text.isdigit():
-            conditions.append(Order.id == int(text))
+        if (order_id := parse_id(text)) is not None:
+            conditions.append(Order.id == order_id)
         stmt = stmt.where(or_(*conditions))
     return [tuple(row) for row in db.session.execute(stmt.order_by(Order.id.desc()).limit(limit))]
 
 
 def handle_webhook(provider_name: str, body: bytes, headers: dict[str, str]) -> str:
-    """Verify and apply one webhook; returns what happened. Raises InvalidSignature (→ 400)."""
+    """Verify and apply one webhook; returns what happened. Raises InvalidSignature or
+    MalformedWebhook (→ 400)."""
     provider = get_provider(provider_name)
     if provider is None:
         raise NotFound("Unknown payment provider.")
@@ -150,6 +152,10 @@ def handle_webhook(provider_name: str, body: bytes, headers: dict[str, str]) -> 
     except InvalidSignature:
         log.warning("rejected %s webhook: bad signature", provider_name)
         raise
+    except malformed.SHAPE_ERRORS as exc:  # raised only once the signature was checked
+        raise malformed.refuse(provider_name, f"not shaped like its events ({exc!r:.200})") from exc
+    if problem := malformed.problem_with(event):
+        raise malformed.refuse(provider_name, problem)
     return apply_event(provider_name, event)
 
 
