@@ -110,7 +110,13 @@ def _empty_tables() -> None:
 
 
 def make_app(database_url: str, **overrides):
-    return create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    from extensions import limiter
+
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    # One Limiter serves every app of the test process (one app per process in production): an
+    # earlier test's killed Redis must not leave this app counting in the memory fallback.
+    limiter._storage_dead = False
+    return app
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
