@@ -32,7 +32,7 @@ TITLES = {
     422: "Check your input",
     429: "Slow down",
     500: "Something went wrong",
-    503: "Try again",
+    503: "Back in a moment",
 }
 
 MESSAGES = {
