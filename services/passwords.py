@@ -48,14 +48,19 @@ def hash_password(password: str) -> str:
     return _off_the_hub(_hasher.hash, password)
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when the password matches; runs a full verification even without a hash."""
+def _matches(password_hash: str, password: str) -> bool:
+    """argon2's verify, answering False instead of raising: gevent's thread pool prints every
+    exception a task raises, traceback and all, to the web process's log (ten lines per wrong
+    password, thousands under a password-guessing attack)."""
     try:
-        return _off_the_hub(_hasher.verify, password_hash or _DUMMY_HASH, password) and bool(
-            password_hash
-        )
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches; runs a full verification even without a hash."""
+    return _off_the_hub(_matches, password_hash or _DUMMY_HASH, password) and bool(password_hash)
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from services import passwords
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_hashes_are_argon2id_and_verify():
@@ -44,3 +51,29 @@ def test_a_password_built_from_the_email_is_refused():
 
 def test_absurdly_long_passwords_are_refused():
     assert passwords.password_problem("x7-" * 100) is not None
+
+
+def test_a_wrong_password_under_gevent_leaves_no_traceback_in_the_log():
+    """The gevent web worker hashes on gevent's thread pool, which prints every exception a
+    task raises, traceback and all, to the process's log: a wrong password must be an answer
+    (False), not an exception, or each failed login (an attacker's thousands) adds ten lines."""
+    script = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "from services import passwords\n"
+        "stored = passwords.hash_password('plum-orbit-kettle-42')\n"
+        "print(passwords.verify_password(stored, 'not-the-password-1'),"
+        " passwords.verify_password(None, 'not-the-password-1'),"
+        " passwords.verify_password('not-a-hash', 'not-the-password-1'),"
+        " passwords.verify_password(stored, 'plum-orbit-kettle-42'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "False", "True"]
+    assert "Traceback" not in done.stderr, done.stderr
