@@ -312,6 +312,7 @@ class Tally:
     health: list = field(default_factory=list)  # (t, status)
     paid_orders: set = field(default_factory=set)  # orders whose payment was accepted
     events: list = field(default_factory=list)  # (t, what happened)
+    latencies: dict = field(default_factory=lambda: collections.defaultdict(list))  # phase → ms
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -319,7 +320,11 @@ class Tally:
     def phase(self, t: float) -> str:
         return "before" if t < self.kill_at else "during" if t < self.restart_at else "after"
 
-    def record(self, label: str, t: float, status: int | None, excerpt: str = "") -> None:
+    def record(
+        self, label: str, t: float, status: int | None, excerpt: str = "", ms: float | None = None
+    ) -> None:
+        if ms is not None:
+            self.latencies[self.phase(t)].append(ms)
         if status is None:
             kind = "error"
         elif status == 101:  # a socket that opened and said "ready"
@@ -364,7 +369,8 @@ class Load:
                 timeout=aiohttp.ClientTimeout(total=30),
             ) as response:
                 text = await response.text(errors="replace")
-                self.tally.record(label, t, response.status, text)
+                ms = (self.tally.now() - t) * 1000
+                self.tally.record(label, t, response.status, text, ms)
                 return response.status, text, dict(response.headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.tally.record(label, t, None, repr(exc))
@@ -683,6 +689,13 @@ def print_requests(tally: Tally) -> tuple[int, int]:
     transport = sum(totals[(p, "error")] for p in PHASES)
     requests = sum(totals.values())
     print(f"{requests} requests; 5xx {errors_5xx}; transport errors {transport}")
+    for phase in PHASES:
+        ms = sorted(tally.latencies[phase])
+        if ms:
+            print(
+                f"  HTTP latency {phase:<6}: p50 {ms[len(ms) // 2]:.0f} ms, "
+                f"p95 {ms[int(len(ms) * 0.95)]:.0f} ms, max {ms[-1]:.0f} ms ({len(ms)} answers)"
+            )
     for sample in tally.failures[:10]:
         print("  failure:", sample)
     return errors_5xx, transport
