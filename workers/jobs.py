@@ -29,7 +29,8 @@ log = logging.getLogger("amora.jobs")
 BATCH = 200
 KEEP_DONE = dt.timedelta(days=7)
 # A job RQ says is running whose worker has not said it is alive for this long is taken for dead.
-STALE_HEARTBEAT = dt.timedelta(minutes=10)
+# (RQ's work horse beats every 30 s while a job runs.)
+STALE_HEARTBEAT = dt.timedelta(minutes=3)
 # Dispatched this often and never finished (nor failed): something loses it every time.
 MAX_DISPATCHES = 2 * MAX_ATTEMPTS
 _ALIVE = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}

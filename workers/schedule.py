@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from flask import Flask
+from redis.exceptions import RedisError
 
 from workers import accounts as account_jobs
 from workers import creator as creator_jobs
@@ -78,9 +79,17 @@ class PeriodicEnqueuer(threading.Thread):
         return started
 
     def run(self) -> None:
+        redis_down = False
         while not self._halt.is_set():
             try:
                 self.run_due()
+                if redis_down:
+                    log.warning("periodic jobs: Redis is back")
+                redis_down = False
+            except RedisError:
+                if not redis_down:  # once per outage, not every tick
+                    log.warning("periodic jobs wait: Redis is unreachable")
+                redis_down = True
             except Exception:
                 log.exception("periodic scheduler tick failed")
             self._halt.wait(TICK_SECONDS)
