@@ -71,9 +71,18 @@ def test_with_a_token_only_the_bearer_of_it_reads_it(sqlite_url):
 
 
 def test_scraping_is_never_rate_limited(sqlite_url):
+    from extensions import limiter
+
     app = make_app(sqlite_url, RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute")
-    client = app.test_client()
-    assert all(client.get("/metrics").status_code == 200 for _ in range(5))
+    try:
+        client = app.test_client()
+        assert all(client.get("/metrics").status_code == 200 for _ in range(5))
+        assert client.get("/terms").status_code == 200  # the default applies elsewhere…
+        assert client.get("/terms").status_code == 200
+        assert client.get("/terms").status_code == 429  # …so it really was on
+    finally:
+        # The Limiter is shared by every app of the test process, and keeps a default once set.
+        limiter.limit_manager.set_default_limits([])
 
 
 # --- what it says ------------------------------------------------------------------------------
