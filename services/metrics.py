@@ -95,28 +95,25 @@ def mail_backlog() -> Backlog:
     return Backlog("mail", waiting, oldest)
 
 
-def job_backlog() -> Backlog:
-    """Background jobs not done yet (queued, running, or waiting out a retry)."""
+def _jobs(status: str, outbox: str) -> Backlog:
     from models import BackgroundJob
 
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(BackgroundJob.created_at)).where(
-            BackgroundJob.status == "pending"
+            BackgroundJob.status == status
         )
     ).one()
-    return Backlog("jobs", waiting, oldest)
+    return Backlog(outbox, waiting, oldest)
+
+
+def job_backlog() -> Backlog:
+    """Background jobs not done yet (queued, running, or waiting out a retry)."""
+    return _jobs("pending", "jobs")
 
 
 def failed_jobs() -> Backlog:
     """Background jobs that gave up (each also raised an admin alert)."""
-    from models import BackgroundJob
-
-    waiting, oldest = db.session.execute(
-        select(func.count(), func.min(BackgroundJob.created_at)).where(
-            BackgroundJob.status == "failed"
-        )
-    ).one()
-    return Backlog("jobs_failed", waiting, oldest)
+    return _jobs("failed", "jobs_failed")
 
 
 BACKLOGS: list[Callable[[], Backlog]] = [mail_backlog, job_backlog, failed_jobs]

@@ -98,17 +98,22 @@ def test_a_job_still_waiting_in_the_queue_is_not_queued_twice(redis_app):
         assert get_queue(app).count == 1
 
 
+def _started_on_a_worker(app, last_beat: dt.timedelta) -> None:
+    """The sign-up's mail job, taken by a worker whose heart beat `last_beat` before the sweep
+    (which runs LATER than now)."""
+    _user()
+    rq_job = RqJob.fetch(rq_job_id(_mail_job().id), connection=redis_connection(app))
+    get_queue(app).remove(rq_job)
+    rq_job.set_status("started")
+    rq_job.heartbeat(dt.datetime.now(dt.UTC) + LATER - last_beat, ttl=60)
+
+
 @pytest.mark.redis
 def test_a_job_whose_worker_died_mid_job_runs_again(redis_app):
     """RQ still says "started", but the worker has not beaten its heart for long."""
     app = redis_app
     with app.app_context():
-        _user()
-        record = _mail_job()
-        rq_job = RqJob.fetch(rq_job_id(record.id), connection=redis_connection(app))
-        get_queue(app).remove(rq_job)
-        rq_job.set_status("started")
-        rq_job.heartbeat(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30), ttl=60)
+        _started_on_a_worker(app, last_beat=dt.timedelta(minutes=30))
         with clock.frozen(clock.now() + LATER):
             assert job_outbox.sweep() == 1
         work_jobs(app)
@@ -120,12 +125,7 @@ def test_a_job_whose_worker_died_mid_job_runs_again(redis_app):
 def test_a_job_running_on_a_live_worker_is_left_alone(redis_app):
     app = redis_app
     with app.app_context():
-        _user()
-        record = _mail_job()
-        rq_job = RqJob.fetch(rq_job_id(record.id), connection=redis_connection(app))
-        get_queue(app).remove(rq_job)
-        rq_job.set_status("started")
-        rq_job.heartbeat(dt.datetime.now(dt.UTC), ttl=60)
+        _started_on_a_worker(app, last_beat=dt.timedelta(0))
         with clock.frozen(clock.now() + LATER):
             assert job_outbox.sweep() == 0
 

@@ -333,21 +333,25 @@ def test_razorpay_return_with_a_forged_signature_is_refused(paying_app, stub):
     assert response.status_code == 400 and wallet_of(paying_app) == 0
 
 
+def _razorpay_post(client, event: str, payload: dict, event_id: str, secret=RZP_WHSEC):
+    body = json.dumps({"entity": "event", "event": event, "payload": payload}).encode()
+    return client.post(
+        "/webhooks/razorpay",
+        data=body,
+        headers={
+            "X-Razorpay-Signature": razorpay_signature(body, secret),
+            "X-Razorpay-Event-Id": event_id,
+            "Content-Type": "application/json",
+        },
+    )
+
+
 def test_razorpay_webhooks_pay_refund_and_dispute(paying_app, stub):
     auth, order = _razorpay_order(paying_app, stub)
     client = paying_app.test_client()
 
     def post(event: str, payload: dict, event_id: str, secret=RZP_WHSEC):
-        body = json.dumps({"entity": "event", "event": event, "payload": payload}).encode()
-        return client.post(
-            "/webhooks/razorpay",
-            data=body,
-            headers={
-                "X-Razorpay-Signature": razorpay_signature(body, secret),
-                "X-Razorpay-Event-Id": event_id,
-                "Content-Type": "application/json",
-            },
-        )
+        return _razorpay_post(client, event, payload, event_id, secret)
 
     payment = {
         "id": "pay_R2",
@@ -511,16 +515,7 @@ def test_razorpay_refund_and_dispute_before_the_payment(paying_app, stub):
     client = paying_app.test_client()
 
     def post(event: str, payload: dict, event_id: str):
-        body = json.dumps({"entity": "event", "event": event, "payload": payload}).encode()
-        return client.post(
-            "/webhooks/razorpay",
-            data=body,
-            headers={
-                "X-Razorpay-Signature": razorpay_signature(body, RZP_WHSEC),
-                "X-Razorpay-Event-Id": event_id,
-                "Content-Type": "application/json",
-            },
-        )
+        return _razorpay_post(client, event, payload, event_id)
 
     payment = {
         "id": "pay_early",
