@@ -3,6 +3,7 @@ webhooks signed with the providers' real schemes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import time
@@ -548,3 +549,29 @@ def test_razorpay_refund_and_dispute_before_the_payment(paying_app, stub):
         assert (now.credits_refunded, now.credits_charged_back) == (500, 500)
         assert now.status == "disputed"
         assert ledger.verify() == []
+
+
+def test_a_refund_waiting_a_day_for_its_payment_alerts_an_admin_once(paying_app):
+    from models import Alert
+    from services import clock
+    from services.payments import orders
+
+    order = _stripe_order(paying_app)
+    events = _stripe_events(order)
+    client = paying_app.test_client()
+    start = dt.datetime(2026, 3, 1, 12, 0)
+    with clock.frozen(start):
+        _stripe_post(client, *events["refund"], "evt_refund")
+    with paying_app.app_context():
+        with clock.frozen(start + dt.timedelta(hours=2)):
+            assert orders.flag_long_waiting() == 0  # a payment a little late is normal
+        with clock.frozen(start + dt.timedelta(hours=25)):
+            assert orders.flag_long_waiting() == 1
+            assert orders.flag_long_waiting() == 0  # once
+        alert = db.session.scalars(
+            select(Alert).where(Alert.kind == "payment_reversal_waiting")
+        ).one()
+        assert "charge.refunded" in alert.summary and alert.detail["payment_id"] == "pi_early"
+    # The payment lands after all: the refund still applies.
+    assert _stripe_post(client, *events["paid"], "evt_paid").json["outcome"] == "granted"
+    assert _fan_state(paying_app) == (0, False)

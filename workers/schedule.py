@@ -24,6 +24,7 @@ from workers import creator as creator_jobs
 from workers import housekeeping
 from workers import jobs as job_outbox
 from workers import ledger as ledger_jobs
+from workers import payments as payment_jobs
 from workers import payouts as payout_jobs
 from workers import random_chat as random_chat_jobs
 from workers import risk as risk_jobs
@@ -40,6 +41,7 @@ PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
     (creator_jobs.renew_subscriptions, 15 * 60),
     (creator_jobs.publish_scheduled_posts, 30),
     (payout_jobs.retry_due, 60),
+    (payment_jobs.flag_long_waiting, 60 * 60),
     (random_chat_jobs.purge_transcripts, 60 * 60),
     (random_chat_jobs.sweep_calls, 10),
     (account_jobs.erase_due_accounts, 60 * 60),

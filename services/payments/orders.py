@@ -10,6 +10,7 @@ it changes, and the ledger's idempotency key makes a second grant impossible any
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import asdict
 
@@ -278,7 +279,7 @@ def _apply_waiting(provider_name: str, order: Order) -> None:
     for record in waiting:
         if record.payment_id and record.payment_id != order.provider_payment_id:
             continue  # about another payment of this order (a second attempt): not this one's
-        event = ProviderEvent(**record.waiting_event)
+        event = _waiting_event(record)
         handler = _refunded if event.type == "refunded" else _disputed
         record.outcome = handler(provider_name, order, event)
         record.order_id = order.id
@@ -289,6 +290,48 @@ def _apply_waiting(provider_name: str, order: Order) -> None:
             event.raw_type,
             record.outcome,
         )
+
+
+# A refund or dispute still waiting for its payment after this long is shown to an admin: the
+# payment may never come (made outside Amora, or lost by the provider).
+WAIT_ALERT_AFTER = dt.timedelta(hours=24)
+_ALERTED = "alerted_at"
+
+
+def _waiting_event(record: PaymentEvent) -> ProviderEvent:
+    fields = {k: v for k, v in record.waiting_event.items() if k != _ALERTED}
+    return ProviderEvent(**fields)
+
+
+def flag_long_waiting() -> int:
+    """The periodic job: an alert, once, for each refund or dispute that has waited for its
+    payment longer than WAIT_ALERT_AFTER (it stays waiting: a late payment still applies it).
+    Returns how many were flagged."""
+    now = clock.now()
+    waiting = db.session.scalars(
+        select(PaymentEvent).where(
+            PaymentEvent.outcome == _WAITING, PaymentEvent.received_at < now - WAIT_ALERT_AFTER
+        )
+    ).all()
+    flagged = 0
+    for record in waiting:
+        if _ALERTED in record.waiting_event:
+            continue
+        event = _waiting_event(record)
+        record.waiting_event = {**record.waiting_event, _ALERTED: now.isoformat()}
+        _alert(
+            "payment_reversal_waiting",
+            None,
+            f"{record.provider} {event.raw_type} has waited since "
+            f"{record.received_at:%Y-%m-%d %H:%M} for a payment that never arrived; check it "
+            "in the provider's dashboard",
+            event,
+            order_id=record.order_id,
+            refunded_minor=event.refunded_minor,
+        )
+        flagged += 1
+    db.session.commit()
+    return flagged
 
 
 def _locked_order(provider_name: str, event: ProviderEvent) -> Order | None:
