@@ -60,7 +60,7 @@ def register(app: Flask) -> None:
 
     @ledger_cli.command("verify")
     def ledger_verify() -> None:
-        """Check every ledger invariant (SPEC §6); exit 1 on any violation."""
+        """Check every ledger invariant (docs/ledger.md#invariants); exit 1 on any violation."""
         from services import ledger
 
         violations = ledger.verify()

@@ -161,7 +161,7 @@ def load_config() -> dict:
         "EMAIL_VERIFY_HOURS": _int("EMAIL_VERIFY_HOURS", 24),
         "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 60),
         "MIN_AGE": 18,
-        # Credits and the ledger (SPEC §3, §6, §7).
+        # Credits and the ledger (docs/ledger.md#configuration, docs/payments.md#configuration).
         "CREDIT_PACKS": _credit_packs(os.environ.get("CREDIT_PACKS", DEFAULT_CREDIT_PACKS)),
         "CREDIT_VALUE_MINOR": _int("CREDIT_VALUE_MINOR", 10),
         "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 2000),
@@ -177,26 +177,29 @@ def load_config() -> dict:
         "RAZORPAY_WEBHOOK_SECRET": os.environ.get("RAZORPAY_WEBHOOK_SECRET") or None,
         "RAZORPAY_API_BASE": os.environ.get("RAZORPAY_API_BASE", "https://api.razorpay.com"),
         "DEV_PAYMENTS": _bool("DEV_PAYMENTS", not production),
-        # Payouts (SPEC §8).
+        # Payouts (docs/payouts.md#configuration).
         "PAYOUT_MIN_CREDITS": _int("PAYOUT_MIN_CREDITS", 500),
         "PAYOUT_AUTO_APPROVE_CREDITS": _int("PAYOUT_AUTO_APPROVE_CREDITS", 2000),
         "PAYOUT_MAX_ATTEMPTS": _int("PAYOUT_MAX_ATTEMPTS", 6),
         "CREDIT_VALUE_MINOR_INR": _int("CREDIT_VALUE_MINOR_INR", 840),
         "RAZORPAYX_ACCOUNT_NUMBER": os.environ.get("RAZORPAYX_ACCOUNT_NUMBER") or None,
-        # Media on S3 or any S3-compatible store (SPEC §10); without a bucket, instance/media.
+        # Media on S3 or any S3-compatible store (docs/deployment.md#media-on-s3); without a bucket,
+        # instance/media.
         "S3_BUCKET": os.environ.get("S3_BUCKET") or None,
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
         "S3_REGION": os.environ.get("S3_REGION") or "us-east-1",
         "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID") or None,
         "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
-        # WebRTC STUN/TURN servers for random chat video and calls (SPEC §5), as JSON.
+        # WebRTC STUN/TURN servers for random chat video and calls, as JSON
+        # (docs/deployment.md#video-random-chat-and-creator-calls).
         "ICE_SERVERS": _json_list("ICE_SERVERS"),
-        # Content protection (SPEC §3): the handle on delivered images; posts reviewed by an
-        # admin before anyone sees them; a MaxMind country database for country blocks.
+        # Content protection (docs/creators.md#content-protection): the handle on delivered images;
+        # posts reviewed by an admin before anyone sees them; a MaxMind country database for country
+        # blocks.
         "WATERMARK": _bool("WATERMARK", True),
         "CONTENT_REVIEW": _bool("CONTENT_REVIEW", False),
         "GEOIP_DB": os.environ.get("GEOIP_DB") or None,
-        # Dating: what an intro message before a match costs (SPEC §2).
+        # Dating: what an intro message before a match costs (docs/dating.md#intros).
         "INTRO_PRICE": _int("INTRO_PRICE", 20),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.
         "RISK_STEP_UP": _int("RISK_STEP_UP", 40),

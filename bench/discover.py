@@ -1,4 +1,5 @@
-"""Latency of the discover search (SPEC §2) with 100k and 1M profiles, on SQLite and PostgreSQL.
+"""Latency of the discover search (docs/dating.md#geo-search) with 100k and 1M profiles, on SQLite
+and PostgreSQL.
 
 Usage: .venv/bin/python bench/discover.py [--profiles 100000,1000000] [--queries 1000]
            [--database sqlite|postgres|both] [--answers-per-profile 8] [--pg-admin-url URL]

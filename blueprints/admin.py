@@ -1,4 +1,4 @@
-"""The admin console (SPEC §11): admins with 2FA only; every action audited by its service."""
+"""The admin console: admins with 2FA only; every action audited by its service."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Security analytics in the admin console (SPEC §11): charts with their numbers, per range."""
+"""Security analytics in the admin console: charts with their numbers, per range."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sign-up, email verification, login/logout and password reset (SPEC §1)."""
+"""Sign-up, email verification, login/logout and password reset (docs/security.md)."""
 
 from __future__ import annotations
 

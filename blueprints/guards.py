@@ -10,7 +10,8 @@ from flask_login import current_user, login_required
 
 from blueprints.htmx import redirect_to
 
-# While suspended a user may still read everything and do these (SPEC §1: read-only).
+# While suspended a user may still read everything and do these; every other write is refused
+# (docs/security.md#account-states).
 SUSPENDED_ALLOWED_ENDPOINTS = {"auth.logout", "auth.login", "static"}
 
 
@@ -31,7 +32,8 @@ def read_only_reason(user) -> str:
 
 
 def verified_required(view: Callable) -> Callable:
-    """Paying, messaging and uploading need a verified email address (SPEC §1)."""
+    """Paying, messaging and uploading need a verified email address
+    (docs/security.md#email-verification)."""
 
     @functools.wraps(view)
     @login_required
@@ -47,8 +49,9 @@ def verified_required(view: Callable) -> Callable:
 
 
 def admin_required(view: Callable) -> Callable:
-    """Admins only, and only with two-factor authentication on (SPEC §1, §9): an admin without
-    it is sent to set it up before any admin page."""
+    """Admins only, and only with two-factor authentication on
+    (docs/security.md#two-factor-authentication): an admin without it is sent to set it up before
+    any admin page."""
 
     @functools.wraps(view)
     @login_required

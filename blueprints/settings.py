@@ -235,7 +235,7 @@ def revoke_session(session_id: int):
     return redirect_to(url_for("settings.security"))
 
 
-# --- your data: export and deletion (SPEC §1) -----------------------------------------------
+# --- your data: export and deletion (docs/security.md#your-data) -----------------------------
 
 
 def _export_box(export, status: int = 200, error: str | None = None):

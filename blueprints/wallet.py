@@ -1,4 +1,5 @@
-"""Wallet: balance, buying credits, orders and the history of every credit (SPEC §6, §7)."""
+"""Wallet: balance, buying credits, orders and the history of every credit (docs/ledger.md,
+docs/payments.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The creator economy (SPEC §3): posts, unlocks, subscriptions, tips and mass messages.
+"""The creator economy (docs/creators.md): posts, unlocks, subscriptions, tips and mass messages.
 
 Money never lives here: every payment is a ledger transfer, and these rows point at it
 (`transfer_id`) so a page can show what was paid and an admin can trace it.

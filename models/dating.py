@@ -1,4 +1,4 @@
-"""Dating (SPEC §2): profiles, photos, match answers, likes and matches, blocks, reports,
+"""Dating (docs/dating.md): profiles, photos, match answers, likes and matches, blocks, reports,
 notifications."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Creator growth (SPEC §3 "Growth tools"): free-trial links, promotions and referrals."""
+"""Creator growth (docs/creators.md#growth-tools): free-trial links, promotions and referrals."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ class MediaObject(db.Model):
     width: Mapped[int | None]
     height: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(300))
-    # SPEC §3 compliance: does it show anyone besides the creator, and did they attest consent.
+    # Consent (docs/creators.md#consent): does it show anyone besides the creator, and did they
+    # attest consent.
     shows_others: Mapped[bool] = mapped_column(default=False)
     consent_attested_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

@@ -1,4 +1,5 @@
-"""Messaging (SPEC §4): 1:1 conversations and their messages; creators' prices."""
+"""Messaging (docs/dating.md#who-may-write-to-whom, docs/creators.md#paid-messages): 1:1
+conversations and their messages; creators' prices."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from services import clock
 
 
 class CreatorSettings(db.Model):
-    """What a creator charges (SPEC §3). Creator mode itself is switched on in settings."""
+    """What a creator charges (docs/creators.md#creator-mode). Creator mode itself is switched on in
+    settings."""
 
     __tablename__ = "creator_settings"
     __table_args__ = (

@@ -1,4 +1,5 @@
-"""Orders for credit packs and the webhook events that move them (SPEC §7)."""
+"""Orders for credit packs and the webhook events that move them (docs/payments.md#orders,
+docs/payments.md#webhooks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Payouts (SPEC §8): where a creator is paid, each payout request, and its state timeline."""
+"""Payouts (docs/payouts.md): where a creator is paid, each payout request, and its state
+timeline."""
 
 from __future__ import annotations
 

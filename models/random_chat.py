@@ -1,4 +1,5 @@
-"""Random chat (SPEC §5): who was paired with whom, and what they wrote (kept for reports)."""
+"""Random chat (docs/dating.md#random-chat): who was paired with whom, and what they wrote (kept for
+reports)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class RandomMessage(db.Model):
 
 
 class Call(db.Model):
-    """A paid call with a creator at their per-minute price (SPEC §5).
+    """A paid call with a creator at their per-minute price (docs/dating.md#paid-calls).
 
     requested → accepted → (ended) · requested → declined | expired. Money: holds placed on the
     fan's wallet with reference ("call", id), settled when the call ends.

@@ -1,4 +1,5 @@
-"""Security records: recovery codes and login attempts (SPEC §9)."""
+"""Security records: recovery codes and login attempts (docs/security.md#two-factor-authentication,
+docs/security.md#throttling)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class LoginAttempt(db.Model):
 
 
 class Device(db.Model):
-    """A browser, identified by the hash our fingerprint script computes (SPEC §9)."""
+    """A browser, identified by the hash our fingerprint script computes
+    (docs/security.md#sessions-and-devices)."""
 
     __tablename__ = "devices"
 

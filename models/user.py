@@ -35,12 +35,12 @@ class User(UserMixin, db.Model):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     last_active_at: Mapped[dt.datetime | None]
-    # Account deletion (SPEC §1): asked for at `delete_requested_at`, undoable until
-    # `delete_after`, when the worker erases personal data.
+    # Account deletion (docs/security.md#account-deletion): asked for at `delete_requested_at`,
+    # undoable until `delete_after`, when the worker erases personal data.
     delete_requested_at: Mapped[dt.datetime | None]
     delete_after: Mapped[dt.datetime | None] = mapped_column(index=True)
-    # Two-factor authentication (SPEC §9). `totp_last_step` is the last 30-second step a code
-    # was accepted for: a code is never accepted twice.
+    # Two-factor authentication (docs/security.md#two-factor-authentication). `totp_last_step` is
+    # the last 30-second step a code was accepted for: a code is never accepted twice.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[dt.datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,4 +1,4 @@
-"""Accounts (SPEC §1): sign-up, email verification, login sessions, password reset, states.
+"""Accounts (docs/security.md): sign-up, email verification, login sessions, password reset, states.
 
 Every public function here is one transaction: it commits on success and leaves nothing
 written when it raises.
@@ -270,7 +270,7 @@ def authenticate(email: str, password: str) -> User:
 class LoginStep:
     """Where a login stands once its password was right."""
 
-    decision: str  # the risk decision (SPEC §9): allow | step_up | review | block
+    decision: str  # allow | step_up | review | block (docs/security.md#risk-engine)
     needs_second_factor: bool = False  # TOTP, or an emailed code (sent) for accounts without
     session_token: str | None = None  # the new session's raw token, once the login is complete
 
@@ -282,8 +282,8 @@ class LoginStep:
 def log_in(
     user: User, ip: str | None, user_agent: str | None, fingerprint: str | None
 ) -> LoginStep:
-    """The password was right: score the sign-in (SPEC §9), then refuse it, ask for a second
-    factor (an emailed code when the account has no TOTP) or start the session.
+    """The password was right: score the sign-in (docs/security.md#risk-engine), then refuse it, ask
+    for a second factor (an emailed code when the account has no TOTP) or start the session.
 
     One transaction: the RiskEvent and any alert are committed with the emailed code or the
     session, so a login that raises leaves nothing written, and scoring pays no commit.
@@ -537,7 +537,7 @@ def change_password(
 def set_status(
     user: User, status: str, reason: str | None = None, actor_id: int | None = None
 ) -> None:
-    """Move an account between active, suspended and banned (SPEC §1).
+    """Move an account between active, suspended and banned (docs/security.md#account-states).
 
     Banning ends every session at once; suspending keeps the user logged in, read-only.
     """
@@ -624,7 +624,7 @@ def create_admin(
     return user, True
 
 
-# --- your data: export (SPEC §1) ---------------------------------------------------------------
+# --- your data: export (docs/security.md#data-export) -------------------------------------------
 #
 # "Export my data" is a JSON file built by the worker (`build_export`), with its progress on a
 # `DataExport` row that the settings page polls. The file lives in media storage under a
@@ -688,7 +688,7 @@ def _export_profile(user: User) -> dict | None:
         "bio": profile.bio,
         "place": profile.place_name,
         "country_code": profile.country_code,
-        # Stored rounded to about 1 km (SPEC §2); this is all we keep.
+        # Stored rounded to about 1 km (docs/dating.md#place); this is all we keep.
         "latitude": profile.latitude,
         "longitude": profile.longitude,
         "discoverable": profile.discoverable,
@@ -1144,7 +1144,7 @@ def expire_exports(now: dt.datetime | None = None) -> int:
     return len(expired)
 
 
-# --- your data: deletion (SPEC §1) -------------------------------------------------------------
+# --- your data: deletion (docs/security.md#account-deletion) ----------------------------------
 #
 # Asking to delete (password, plus a second factor with 2FA) schedules the erasure 7 days out
 # and mails the deadline; nothing changes meanwhile, so "Undo" loses nothing. Then the periodic
@@ -1311,8 +1311,8 @@ def _wipe_payout_methods_of_deleted() -> None:
 
 
 def _erase(user_id: int, now: dt.datetime) -> bool:
-    """Erase one account whose deadline passed (one transaction). SPEC §1: personal data
-    erased, ledger rows kept, pseudonymised.
+    """Erase one account whose deadline passed (one transaction): personal data erased, ledger
+    rows kept, pseudonymised (docs/security.md#account-deletion).
 
     Erased: email, name, birth date, password and 2FA (the row becomes "Deleted member",
     deleted-<id>@deleted.invalid, and can never log in); profile, interests, photos, answers,

@@ -1,4 +1,4 @@
-"""Admin → Users (SPEC §11): find anyone, see everything about them in one place, act on them.
+"""Admin → Users: find anyone, see everything about them in one place, act on them.
 
 Each action is one transaction with an audit row naming the admin; the user is told what
 happened where it concerns them (a status reason, a notification).

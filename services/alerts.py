@@ -1,4 +1,5 @@
-"""Admin → Alerts (SPEC §9, §11): fraud and payment alerts triaged by admins, with notes."""
+"""Admin → Alerts: fraud alerts (docs/security.md#risk-engine) and payment alerts
+(docs/payments.md#alerts) triaged by admins, with notes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Security analytics for admins (SPEC §11): logins and failures over time, 2FA adoption, risk
+"""Security analytics for admins: logins and failures over time, 2FA adoption, risk
 score distribution, alerts by rule, the riskiest IPs and devices, and credits issued, spent and
 paid out, over the last 24 hours (hourly buckets), 7 or 30 days (daily buckets).
 

@@ -1,6 +1,6 @@
-"""Anti-spam for messages (SPEC §9): new accounts that send the same or near-same text to many
-people, or push contact details and off-platform links early, are scored, slowed and queued for
-review. A message that scores "block" is refused before it is stored."""
+"""Anti-spam for messages (docs/security.md#anti-spam): new accounts that send the same or near-same
+text to many people, or push contact details and off-platform links early, are scored, slowed and
+queued for review. A message that scores "block" is refused before it is stored."""
 
 from __future__ import annotations
 

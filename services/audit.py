@@ -1,4 +1,4 @@
-"""The audit log: security-relevant and admin actions, append-only (SPEC §9)."""
+"""The audit log: security-relevant and admin actions, append-only (docs/security.md#audit-log)."""
 
 from __future__ import annotations
 

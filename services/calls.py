@@ -1,4 +1,5 @@
-"""Paid calls with a creator at their per-minute price (SPEC §5), billed with two-phase holds.
+"""Paid calls with a creator at their per-minute price (docs/dating.md#paid-calls), billed with
+two-phase holds.
 
 * A fan asks; the creator has `REQUEST_SECONDS` to accept (then the request expires).
 * Accepting places a hold on the fan's wallet for the first minutes (up to `FIRST_HOLD_MINUTES`,

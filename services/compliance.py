@@ -1,4 +1,5 @@
-"""Content protection and compliance (SPEC §3, card-network rules for adult content).
+"""Content protection and compliance (docs/creators.md#content-protection): card-network rules for
+adult content.
 
 * Only verified creators sell content: PPV posts and messages, paid subscriptions and calls.
 * Every upload that shows other people carries the creator's consent attestation.

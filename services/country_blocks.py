@@ -1,8 +1,8 @@
-"""Country blocks (SPEC §3): a creator lists countries whose viewers cannot see their page or
-content. The viewer's country comes from their profile and, when `GEOIP_DB` points at a MaxMind
-country database, from their IP address (so logged-out visitors and members without a profile
-country are covered too). A blocked viewer gets the same "not found" as for something that does
-not exist."""
+"""Country blocks (docs/creators.md#country-blocks): a creator lists countries whose viewers cannot
+see their page or content. The viewer's country comes from their profile and, when `GEOIP_DB` points
+at a MaxMind country database, from their IP address (so logged-out visitors and members without a
+profile country are covered too). A blocked viewer gets the same "not found" as for something that
+does not exist."""
 
 from __future__ import annotations
 

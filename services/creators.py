@@ -1,4 +1,5 @@
-"""Creator mode (SPEC §3): a fan switches it on in settings and sets their prices.
+"""Creator mode (docs/creators.md#creator-mode): a fan switches it on in settings and sets their
+prices.
 
 A creator's public page shows their headline, prices, verification state and posts. Turning
 creator mode off hides the page and stops new payments; existing subscriptions run to the end of

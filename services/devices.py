@@ -1,5 +1,5 @@
-"""Devices (SPEC §9): the fingerprint hash our script sends with sign-up and login, linked to
-accounts, IP addresses and sessions."""
+"""Devices (docs/security.md#sessions-and-devices): the fingerprint hash our script sends with
+sign-up and login, linked to accounts, IP addresses and sessions."""
 
 from __future__ import annotations
 

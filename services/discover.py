@@ -1,4 +1,4 @@
-"""Discover (SPEC §2): people near me who fit my filters, sorted, in keyset pages.
+"""Discover (docs/dating.md#discover): people near me who fit my filters, sorted, in keyset pages.
 
 1. SQL narrows the candidates with the indexed bounding box — the grid cells it touches, its
    latitude and longitude ranges (two across the antimeridian, every longitude near a pole) —

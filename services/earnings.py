@@ -1,6 +1,6 @@
-"""A creator's earnings dashboard (SPEC §3): pending and available, earnings per day by source,
-top fans, subscriber count. Everything is read from the ledger: what a creator earned is what
-reached their `earnings_pending` account."""
+"""A creator's earnings dashboard (docs/creators.md#earnings-dashboard): pending and available,
+earnings per day by source, top fans, subscriber count. Everything is read from the ledger: what a
+creator earned is what reached their `earnings_pending` account."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Distances on the Earth for discovery (SPEC §2).
+"""Distances on the Earth for discovery (docs/dating.md#geo-search).
 
 Discovery first narrows candidates with an indexed bounding box, then keeps those whose
 great-circle (haversine) distance is within the radius. The box is exact for a spherical Earth

@@ -1,4 +1,5 @@
-"""Creator growth tools (SPEC §3): free-trial links, bundles, promotions and referrals.
+"""Creator growth tools (docs/creators.md#growth-tools): free-trial links, bundles, promotions and
+referrals.
 
 * A trial link gives N days of subscription for free, to at most `max_uses` fans, until it
   expires; a fan gets one trial per creator, ever. When the trial ends the renewal job charges

@@ -1,4 +1,4 @@
-"""The ledger (SPEC §6): the only module that writes ledger tables.
+"""The ledger (docs/ledger.md): the only module that writes ledger tables.
 
 Every movement of credits is a `Transfer` whose entries sum to zero. Balances are cached on the
 account rows and changed by conditional updates in the same transaction as the entries:
@@ -299,7 +299,7 @@ def post(
 
 
 def fee_for(amount: int) -> int:
-    """The platform's fee on a fan → creator payment (SPEC §3), rounded half up."""
+    """The platform's fee on a fan → creator payment (docs/ledger.md#fees), rounded half up."""
     bps = current_app.config["PLATFORM_FEE_BPS"]
     return (amount * bps + 5000) // 10000
 
@@ -507,7 +507,7 @@ def _spend_in_one_statement(
 def pay_referral(creator_id: int, share: int, transfer: Transfer) -> Transfer | None:
     """If `creator_id` was referred less than 12 months ago, the referrer earns REFERRAL_BPS of
     this `share` — paid by the platform (platform_revenue → the referrer's pending earnings), in
-    the same transaction, never taken from the referred creator (SPEC §3)."""
+    the same transaction, never taken from the referred creator (docs/ledger.md#referrals)."""
     from models import Referral
 
     if share <= 0:
@@ -618,8 +618,9 @@ def settle_holds(
 
 
 def request_payout(creator_id: int, credits: int, payout_id: int) -> Transfer:
-    """Available earnings → payouts_clearing when a creator asks for a payout (SPEC §8). The
-    conditional debit makes racing requests for the same credits fail but one."""
+    """Available earnings → payouts_clearing when a creator asks for a payout
+    (docs/payouts.md#in-the-ledger). The conditional debit makes racing requests for the same
+    credits fail but one."""
     credits = _check_amount(credits)
     transfer, _ = post(
         "payout",
@@ -656,8 +657,9 @@ def reverse(
     memo: str | None = None,
     actor_id: int | None = None,
 ) -> tuple[Transfer, bool]:
-    """A new transfer with every leg of `transfer_id` negated (SPEC §6: corrections are new
-    reversing transfers). Conditional debits apply: a wallet cannot go below zero."""
+    """A new transfer with every leg of `transfer_id` negated: a correction is a new
+    reversing transfer (docs/ledger.md#corrections-and-adjustments). Conditional debits apply: a
+    wallet cannot go below zero."""
     original = db.session.get(Transfer, transfer_id)
     if original is None:
         raise NotFound("No such transfer.")
@@ -709,9 +711,9 @@ def take_back_purchase(
 def claw_back_spending(fan_id: int, key: str, order_id: int) -> list[tuple[int, int]]:
     """After a chargeback left the fan's wallet below zero: take the shortfall back from what the
     fan paid creators within the earnings hold, newest first, out of their still-pending
-    earnings (SPEC §8: pending first; available earnings are never touched). Each claw-back is a
-    `chargeback` transfer undoing part of one payment, creator share and platform fee in
-    proportion. Returns [(creator id, credits taken from them)]."""
+    earnings (pending first; available earnings are never touched: docs/ledger.md#clawbacks). Each
+    claw-back is a `chargeback` transfer undoing part of one payment, creator share and platform fee
+    in proportion. Returns [(creator id, credits taken from them)]."""
     wallet = user_account(fan_id)
     db.session.refresh(wallet)
     shortfall = -wallet.balance
@@ -813,7 +815,7 @@ def support_unfreeze(email: str, reason: str, actor_id: int | None = None) -> No
         raise DomainError(f"The wallet of {email} is not frozen.")
     balance = wallet_balance(user.id)
     if balance < 0:
-        # SPEC §6 inv. 3: a wallet is below zero only while frozen.
+        # Invariant 3 (docs/ledger.md#invariants): a wallet is below zero only while frozen.
         raise DomainError(
             f"The wallet of {email} is at {balance} credits. It stays frozen until it is back "
             f"to zero: adjust it by +{-balance} first (with the reason)."
@@ -989,7 +991,7 @@ class Violation:
 
 
 def verify(progress=None) -> list[Violation]:
-    """Check every invariant of SPEC §6 against the whole ledger; [] when all hold.
+    """Check every invariant (docs/ledger.md#invariants) against the whole ledger; [] when all hold.
     `progress(percent, step)` is told as each invariant is done (the admin's check job)."""
     found: list[Violation] = []
     step = progress or (lambda percent, label: None)

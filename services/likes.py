@@ -1,4 +1,4 @@
-"""Likes, passes and matches (SPEC §2), with notifications."""
+"""Likes, passes and matches (docs/dating.md#likes-passes-and-matches), with notifications."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def intro_paid(me_id: int, other_id: int) -> bool:
 
 
 def can_message(me: User, other: User) -> bool:
-    """Free once matched; before that, after paying for an intro (SPEC §2)."""
+    """Free once matched; before that, after paying for an intro (docs/dating.md#intros)."""
     if safety.blocked_between(me.id, other.id):
         return False
     return is_match(me.id, other.id) or intro_paid(me.id, other.id)

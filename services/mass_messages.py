@@ -1,4 +1,5 @@
-"""Mass messages (SPEC §3): a creator writes once, the worker delivers to every subscriber.
+"""Mass messages (docs/creators.md#mass-messages): a creator writes once, the worker delivers to
+every subscriber.
 
 The creator sees progress (`sent` of `audience`). Delivery goes in batches of `BATCH` fans in
 fan id order; each batch's messages and the new `cursor` commit together, so a worker that dies

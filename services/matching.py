@@ -1,4 +1,5 @@
-"""Match questions and match % (SPEC §2, OkCupid style).
+"""Match questions and match %, OkCupid style (docs/dating.md#match-questions,
+docs/dating.md#match-percentage).
 
 An answer holds my choice, the choices I accept (a bit mask: bit i = choice i is fine) and an
 importance: irrelevant 0, a little 1, somewhat 10, very 50, mandatory 250.
@@ -70,7 +71,8 @@ def bank() -> dict[str, Question]:
 
 
 def percentage(sat_ab: float, sat_ba: float, common: int) -> int | None:
-    """The SPEC formula; None when fewer than MIN_COMMON questions are shared."""
+    """The formula of docs/dating.md#match-percentage; None when fewer than MIN_COMMON questions are
+    shared."""
     if common < MIN_COMMON:
         return None
     value = math.sqrt(sat_ab * sat_ba) - 1 / common

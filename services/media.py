@@ -1,4 +1,5 @@
-"""Media (SPEC §10): one storage interface; uploads go straight from the browser to storage.
+"""Media (docs/creators.md#vault-and-media): one storage interface; uploads go straight from the
+browser to storage.
 
     1. `start_upload()` records a pending MediaObject and returns a pre-signed POST (URL plus
        form fields) that only accepts that key, that content type and up to that size, for a
@@ -183,7 +184,7 @@ def start_upload(
     consent: object = False,
 ) -> dict:
     """A pending object and the pre-signed POST for it. A vault upload that shows other people
-    needs the creator's consent attestation (SPEC §3)."""
+    needs the creator's consent attestation (docs/creators.md#consent)."""
     if purpose not in PURPOSES:
         raise DomainError("Unknown upload kind.")
     if not user.email_verified:
@@ -275,8 +276,8 @@ def process(media_id: int) -> None:
         copy = image.copy()
         copy.thumbnail((size, size))
         if name == "display" and obj.purpose == "vault":
-            # Delivered images carry the creator's handle (SPEC §3); the clean copy stays
-            # private (never given to anyone: no URL is ever made for it).
+            # Delivered images carry the creator's handle (docs/creators.md#watermarks); the clean
+            # copy stays private (never given to anyone: no URL is ever made for it).
             variants["clean"] = _write_variant(store, obj.key, "clean", copy, 90)
             from services import compliance
 

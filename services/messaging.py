@@ -1,9 +1,11 @@
-"""Messages (SPEC §4): who may write to whom, what it costs, and delivery.
+"""Messages: who may write to whom, what it costs (docs/creators.md#paid-messages), and delivery
+(docs/architecture.md#real-time).
 
 A fan writing to a creator pays the creator's message price, charged through the ledger in the
 same transaction that stores the message; without enough credits nothing is stored. Between
 people who are not creators, messages are free once they matched, or after an intro was paid
-(SPEC §2). A creator's replies are free. Blocked people cannot write to each other.
+(docs/dating.md#who-may-write-to-whom). A creator's replies are free. Blocked people cannot write to
+each other.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Admin → Moderation (SPEC §11): the report queue, the reported thing shown in place, and the
-decision: dismiss, remove the content, warn, suspend or ban. The reporter is told the outcome;
-the reported member is told when it concerns them. Every decision is audited.
+"""Admin → Moderation (docs/dating.md#reports): the report queue, the reported thing shown in place,
+and the decision: dismiss, remove the content, warn, suspend or ban. The reporter is told the
+outcome; the reported member is told when it concerns them. Every decision is audited.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and the password policy of SPEC §1."""
+"""Password hashing (argon2id) and the password policy (docs/security.md#passwords)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Sending money out (SPEC §8): a Stripe Transfer to the creator's Connect account, or a RazorpayX
-payout to their fund account. Each call carries the payout's idempotency key, so however many
-times a payout is retried — after a timeout, or a worker killed mid-call — the provider moves the
-money once.
+"""Sending money out (docs/payouts.md#sending): a Stripe Transfer to the creator's Connect account,
+or a RazorpayX payout to their fund account. Each call carries the payout's idempotency key, so
+however many times a payout is retried — after a timeout, or a worker killed mid-call — the provider
+moves the money once.
 
 Errors are sorted for the state machine: `Transient` (network, timeout, rate limit, the
 provider's 5xx) is retried with backoff; `Permanent` (a bad account, a refused payout) fails the

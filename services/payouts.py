@@ -1,4 +1,5 @@
-"""Payouts (SPEC §8): a verified creator with 2FA asks for available earnings to be paid out.
+"""Payouts (docs/payouts.md): a verified creator with 2FA asks for available earnings to be paid
+out.
 
 States, and the only moves between them (`TRANSITIONS`):
 

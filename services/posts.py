@@ -1,5 +1,5 @@
-"""Posts (SPEC §3): text plus media from the creator's vault; visibility public, subscribers or
-pay-per-view; published now or at a set time by the worker.
+"""Posts (docs/creators.md#posts): text plus media from the creator's vault; visibility public,
+subscribers or pay-per-view; published now or at a set time by the worker.
 
 Who sees a post's media (`entitled`): the creator; everyone for public posts; fans with access
 through a subscription for subscribers posts; fans who unlocked it for PPV posts. Everyone else

@@ -1,4 +1,5 @@
-"""Dating profiles (SPEC §2): what people show, where they are (to ~1 km), what they seek."""
+"""Dating profiles (docs/dating.md#profiles): what people show, where they are (to ~1 km), what they
+seek."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Random chat (SPEC §5): a queue with optional interest tags, pairing, text, and WebRTC
-signalling relayed over the socket.
+"""Random chat (docs/dating.md#random-chat): a queue with optional interest tags, pairing, text, and
+WebRTC signalling relayed over the socket.
 
 Pairing prefers strangers who share tags (the more the better, then whoever waited longest); a
 person with tags waits up to `WAIT_FOR_TAGS` seconds for such a match, then takes anyone. Blocked

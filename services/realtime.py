@@ -1,4 +1,4 @@
-"""Real-time fan-out (SPEC §4): one channel per user.
+"""Real-time fan-out (docs/architecture.md#real-time): one channel per user.
 
 `broker().publish(user_id, event)` reaches every open socket of that user, in this process or
 (with Redis) in any process. Events are small JSON dicts; the socket handler turns them into

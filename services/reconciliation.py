@@ -1,5 +1,5 @@
-"""Admin → Ledger (SPEC §6, §11): the invariants of `flask ledger verify`, run on demand by the
-worker with progress an admin can watch, and the system accounts' balances."""
+"""Admin → Ledger (docs/ledger.md#reconciliation): the invariants of `flask ledger verify`, run on
+demand by the worker with progress an admin can watch, and the system accounts' balances."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The risk engine (SPEC §9): explicit rules → a score from 0 to 100 with reasons → a decision.
+"""The risk engine (docs/security.md#risk-engine): explicit rules → a score from 0 to 100 with
+reasons → a decision.
 
 Each rule is a small function of a `Signals` object returning `(points, reason)` or None. The
 score is the sum of the points, capped at 100; thresholds from the configuration decide:

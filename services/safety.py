@@ -1,5 +1,6 @@
-"""Block and report (SPEC §2): a block hides both people from each other everywhere; a report
-goes to the moderation queue with a snapshot of what was reported."""
+"""Block and report (docs/dating.md#blocks, docs/dating.md#reports): a block hides both people from
+each other everywhere; a report goes to the moderation queue with a snapshot of what was
+reported."""
 
 from __future__ import annotations
 

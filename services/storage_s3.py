@@ -1,5 +1,5 @@
 """Media on S3 or any S3-compatible store (MinIO, moto), behind the `Storage` interface of
-`services/media.py` (SPEC §10).
+`services/media.py` (docs/deployment.md#media-on-s3, docs/creators.md#vault-and-media).
 
 The browser posts the file straight to the bucket with a pre-signed POST whose policy accepts
 only that key, that content type and 1..max_bytes, for `media.UPLOAD_SECONDS`; files are read

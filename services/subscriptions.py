@@ -1,4 +1,5 @@
-"""Subscriptions (SPEC §3): pay the monthly price → access until the period end.
+"""Subscriptions (docs/creators.md#subscriptions): pay the monthly price → access until the period
+end.
 
 * Subscribing charges the creator's current price for one period (`PERIOD`), through the ledger.
 * The renewal job charges each subscription whose period has ended; a fan short of credits gets

@@ -1,4 +1,5 @@
-"""Login throttling per account and per IP (SPEC §9), on top of Flask-Limiter's request limits.
+"""Login throttling per account and per IP (docs/security.md#throttling), on top of Flask-Limiter's
+request limits.
 
 After a few failed passwords for one email address, each further attempt must wait longer
 (1 s, 2 s, 4 s … up to a minute); after `ACCOUNT_LOCK_AFTER` failures the address is locked for

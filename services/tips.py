@@ -1,6 +1,6 @@
-"""Tips (SPEC §3): a fan gives a creator credits on their profile, a post or a message, with an
-optional note. The form carries a one-time token that becomes the transfer's idempotency key,
-so a double click or a retried request tips once."""
+"""Tips (docs/creators.md#tips): a fan gives a creator credits on their profile, a post or a
+message, with an optional note. The form carries a one-time token that becomes the transfer's
+idempotency key, so a double click or a retried request tips once."""
 
 from __future__ import annotations
 

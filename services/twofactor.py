@@ -1,4 +1,5 @@
-"""Two-factor authentication (SPEC §9): TOTP, ten single-use recovery codes, email codes.
+"""Two-factor authentication (docs/security.md#two-factor-authentication): TOTP, ten single-use
+recovery codes, email codes.
 
 A TOTP code is accepted for the current 30-second step or one step either side (phones drift),
 and never twice: the accepted step is stored with a conditional update, so even two requests

@@ -1,6 +1,6 @@
-// Device check (SPEC §9): hashes stable browser attributes into a SHA-256 hex string and puts
-// it in the hidden "device_fp" field of sign-up and login forms. First-party, no library, and
-// nothing leaves the browser except the hash.
+// Device check (docs/security.md#sessions-and-devices): hashes stable browser attributes into a
+// SHA-256 hex string and puts it in the hidden "device_fp" field of sign-up and login forms.
+// First-party, no library, and nothing leaves the browser except the hash.
 (function () {
   "use strict";
 

@@ -1,5 +1,6 @@
-"""Account lifecycle (SPEC §1): "export my data" built by the worker with progress, and "delete
-my account" with a 7-day undo window, then personal data erased and the ledger kept."""
+"""Account lifecycle (docs/security.md#your-data): "export my data" built by the worker with
+progress, and "delete my account" with a 7-day undo window, then personal data erased and the ledger
+kept."""
 
 from __future__ import annotations
 

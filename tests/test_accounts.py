@@ -1,4 +1,4 @@
-"""Accounts (SPEC §1) at the service level, on SQLite and PostgreSQL."""
+"""Accounts (docs/security.md) at the service level, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

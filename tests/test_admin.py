@@ -1,4 +1,4 @@
-"""The admin console (SPEC §11): only admins with 2FA get in; every action changes what it
+"""The admin console: only admins with 2FA get in; every action changes what it
 says and leaves an audit row; moderation, alerts, orders, the ledger check and the audit log."""
 
 from __future__ import annotations

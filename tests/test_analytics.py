@@ -1,4 +1,4 @@
-"""Security analytics (SPEC §11): every number on the page against fixtures counted by hand,
+"""Security analytics: every number on the page against fixtures counted by hand,
 with the clock frozen, and the page itself for admins only."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Anti-spam (SPEC §9): near-duplicate texts to many people, contact details and off-platform
-links from new accounts — scored, queued for review, and refused when they score "block"."""
+"""Anti-spam (docs/security.md#anti-spam): near-duplicate texts to many people, contact details and
+off-platform links from new accounts — scored, queued for review, and refused when they score
+"block"."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ PASSWORD = "amber-quarry-violin-27"
 
 
 def fee(amount: int, bps: int = 2000) -> int:
-    """The platform's cut, rounded half up (SPEC: fee = (amount * bps + 5000) // 10000)."""
+    """The platform's cut, rounded half up: fee = (amount * bps + 5000) // 10000
+    (docs/ledger.md#fees)."""
     return (amount * bps + 5000) // 10000
 
 

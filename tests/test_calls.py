@@ -1,5 +1,6 @@
-"""Paid calls (SPEC §5) on a frozen clock: a hold for the first minutes, extended as the call
-goes, each started minute charged at hang-up or at a dropped connection, the rest released."""
+"""Paid calls (docs/dating.md#paid-calls) on a frozen clock: a hold for the first minutes, extended
+as the call goes, each started minute charged at hang-up or at a dropped connection, the rest
+released."""
 
 from __future__ import annotations
 

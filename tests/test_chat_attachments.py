@@ -1,5 +1,5 @@
-"""Photos in conversations (SPEC §4): anyone who may write can attach a photo, uploaded straight
-to storage and processed by the media job; only the two people see it."""
+"""Photos in conversations (docs/creators.md#ppv-messages): anyone who may write can attach a photo,
+uploaded straight to storage and processed by the media job; only the two people see it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Content protection and compliance (SPEC §3): watermarks, verified-only paid content, consent
-attestations, review before publication, copyright takedowns, and country blocks."""
+"""Content protection and compliance (docs/creators.md#content-protection): watermarks,
+verified-only paid content, consent attestations, review before publication, copyright takedowns,
+and country blocks."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The creator's side over HTTP and the worker: creator mode, vault uploads, PPV and mass
-messages, and the earnings dashboard (SPEC §3, §10)."""
+messages, and the earnings dashboard (docs/creators.md)."""
 
 from __future__ import annotations
 

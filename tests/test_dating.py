@@ -1,4 +1,5 @@
-"""Dating (SPEC §2): profiles, discover filters, match %, likes and matches, block and report."""
+"""Dating (docs/dating.md): profiles, discover filters, match %, likes and matches, block and
+report."""
 
 from __future__ import annotations
 

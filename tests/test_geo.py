@@ -1,5 +1,5 @@
-"""Geo search (SPEC §2): the bounding box never loses a point the exact distance keeps —
-checked against brute force on random points, including the poles and the antimeridian."""
+"""Geo search (docs/dating.md#geo-search): the bounding box never loses a point the exact distance
+keeps — checked against brute force on random points, including the poles and the antimeridian."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Creator growth (SPEC §3): referrals paid by the platform for 12 months, free-trial links that
-convert through the renewal job, bundles and promotions."""
+"""Creator growth (docs/creators.md#growth-tools): referrals paid by the platform for 12 months,
+free-trial links that convert through the renewal job, bundles and promotions."""
 
 from __future__ import annotations
 

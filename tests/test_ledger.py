@@ -1,4 +1,4 @@
-"""The ledger's rules (SPEC §6), on SQLite and PostgreSQL."""
+"""The ledger's rules (docs/ledger.md), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

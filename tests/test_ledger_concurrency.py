@@ -1,6 +1,6 @@
-"""The ledger under real concurrency (SPEC §6): threads with their own sessions and connections
-spend from one wallet, replay one idempotency key, pay the same creators, and run transfers whose
-legs list the same rows in opposite orders, on PostgreSQL.
+"""The ledger under real concurrency (docs/ledger.md): threads with their own sessions and
+connections spend from one wallet, replay one idempotency key, pay the same creators, and run
+transfers whose legs list the same rows in opposite orders, on PostgreSQL.
 
 Each thread pushes its own app context (its own session), waits at a barrier so that all start
 together, and commits its own transactions. Any exception a thread did not expect is collected

@@ -1,4 +1,4 @@
-"""Property tests of the ledger (SPEC §6): random sequences of purchases, spends, refunds,
+"""Property tests of the ledger (docs/ledger.md): random sequences of purchases, spends, refunds,
 chargebacks, reversals, adjustments, holds, settlements, earnings releases and replayed
 idempotency keys, on SQLite and PostgreSQL.
 
@@ -68,7 +68,7 @@ def event(label: str) -> None:
 
 
 def fee(amount: int) -> int:
-    """SPEC §3: the platform's share, rounded half up."""
+    """The platform's share, rounded half up (docs/ledger.md#fees)."""
     bps = current_app.config["PLATFORM_FEE_BPS"]
     return (amount * bps + 5000) // 10000
 
@@ -416,7 +416,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ledger.support_unfreeze(self.emails[uid], "dispute reviewed")  # commits
 
         with self.at():
-            if account.wallet < 0:  # SPEC §6.3: below zero only while frozen
+            if account.wallet < 0:  # below zero only while frozen (docs/ledger.md#invariants)
                 self.refused(DomainError, clear, match="stays frozen")
                 return
             clear()
@@ -651,7 +651,8 @@ def test_unfreezing_a_negative_wallet_is_refused_clearly(ctx):
     order.credits_charged_back, order.status = taken, "disputed"
     db.session.commit()
     assert ledger.wallet_balance(fan.id) == -80
-    # SPEC §6.3 allows a negative wallet only while frozen, so the only sound answer is no.
+    # Invariant 3 (docs/ledger.md#invariants) allows a negative wallet only while frozen, so the
+    # only sound answer is no.
     with pytest.raises(DomainError):
         ledger.support_unfreeze(fan.email, "dispute won")
     db.session.rollback()

@@ -1,5 +1,5 @@
-"""Photos through the media interface (SPEC §10): pre-signed upload, confirm, processing by the
-worker job, short-lived signed URLs."""
+"""Photos through the media interface (docs/creators.md#vault-and-media): pre-signed upload,
+confirm, processing by the worker job, short-lived signed URLs."""
 
 from __future__ import annotations
 

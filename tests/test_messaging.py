@@ -1,4 +1,5 @@
-"""Messaging (SPEC §4): who may write, paid messages through the ledger, catch-up, sockets."""
+"""Messaging (docs/dating.md#who-may-write-to-whom, docs/creators.md#paid-messages): who may write,
+paid messages through the ledger, catch-up, sockets."""
 
 from __future__ import annotations
 

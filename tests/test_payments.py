@@ -1,4 +1,4 @@
-"""Buying credits (SPEC §7): orders, the dev provider, and the webhook pipeline's rules."""
+"""Buying credits (docs/payments.md): orders, the dev provider, and the webhook pipeline's rules."""
 
 from __future__ import annotations
 

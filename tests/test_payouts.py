@@ -1,4 +1,4 @@
-"""Payouts (SPEC §8): the state machine, requests with 2FA against available earnings, admin
+"""Payouts (docs/payouts.md): the state machine, requests with 2FA against available earnings, admin
 approval, exactly-once provider payouts on the worker, and claw-backs after chargebacks."""
 
 from __future__ import annotations

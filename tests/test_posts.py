@@ -1,5 +1,5 @@
-"""Posts (SPEC §3, §10): visibility, PPV unlocks through the ledger, scheduled publishing, and
-who may see which media."""
+"""Posts (docs/creators.md#posts, docs/creators.md#vault-and-media): visibility, PPV unlocks through
+the ledger, scheduled publishing, and who may see which media."""
 
 from __future__ import annotations
 

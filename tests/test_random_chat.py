@@ -1,6 +1,6 @@
-"""Random chat (SPEC §5): pairing with interest tags, the 10-second fallback, fairness, blocks,
-text and signalling relay, reports with the transcript — and the matcher shared by two
-processes through real Redis."""
+"""Random chat (docs/dating.md#random-chat): pairing with interest tags, the 10-second fallback,
+fairness, blocks, text and signalling relay, reports with the transcript — and the matcher shared by
+two processes through real Redis."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The broker (SPEC §4): events reach each open socket of a user once, in order, and wake the
-socket's own thread instead of a thread per socket polling a queue."""
+"""The broker (docs/architecture.md#real-time): events reach each open socket of a user once, in
+order, and wake the socket's own thread instead of a thread per socket polling a queue."""
 
 from __future__ import annotations
 

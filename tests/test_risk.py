@@ -1,5 +1,5 @@
-"""The risk engine (SPEC §9): each rule on its own, the combined score and the decisions, and
-devices linked to accounts."""
+"""The risk engine (docs/security.md#risk-engine): each rule on its own, the combined score and the
+decisions, and devices linked to accounts."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Media on S3 (SPEC §10), against moto's S3 server over real HTTP: the test posts the file to the
-bucket with the pre-signed POST as a browser would, then confirms, processes and fetches the
-signed URLs.
+"""Media on S3 (docs/deployment.md#media-on-s3), against moto's S3 server over real HTTP: the test
+posts the file to the bucket with the pre-signed POST as a browser would, then confirms, processes
+and fetches the signed URLs.
 
 moto checks neither the POST policy (key, type, size, signature) nor the expiry of signed GET
 URLs, so those limits are checked here in the policy we sign, and the confirm step is shown to

@@ -1,5 +1,6 @@
-"""Subscriptions and tips (SPEC §3): monthly price through the ledger, renewal job with a 3-day
-grace and lapse, cancel to period end, tips with a note, no money moved twice."""
+"""Subscriptions and tips (docs/creators.md#subscriptions, docs/creators.md#tips): monthly price
+through the ledger, renewal job with a 3-day grace and lapse, cancel to period end, tips with a
+note, no money moved twice."""
 
 from __future__ import annotations
 

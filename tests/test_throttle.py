@@ -1,4 +1,5 @@
-"""Login throttling (SPEC §9): growing delays, a temporary lock with an email, per IP too."""
+"""Login throttling (docs/security.md#throttling): growing delays, a temporary lock with an email,
+per IP too."""
 
 from __future__ import annotations
 

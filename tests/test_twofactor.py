@@ -1,5 +1,5 @@
-"""Two-factor authentication (SPEC §9): TOTP with a frozen clock, recovery codes, email codes,
-and the login's second step over HTTP."""
+"""Two-factor authentication (docs/security.md#two-factor-authentication): TOTP with a frozen clock,
+recovery codes, email codes, and the login's second step over HTTP."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Your data (SPEC §1): export as JSON, and delete the account (personal data erased, ledger
-rows kept, pseudonymised)."""
+"""Your data (docs/security.md#your-data): export as JSON, and delete the account (personal data
+erased, ledger rows kept, pseudonymised)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Account lifecycle jobs (SPEC §1): building data exports, expiring them, erasing accounts."""
+"""Account lifecycle jobs (docs/security.md#your-data): building data exports, expiring them,
+erasing accounts."""
 
 from __future__ import annotations
 

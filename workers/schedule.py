@@ -1,4 +1,5 @@
-"""Periodic jobs (SPEC §12): the same functions whichever way they run.
+"""Periodic jobs (docs/jobs.md, docs/architecture.md#how-a-job-flows): the same functions whichever
+way they run.
 
 * With Redis: `flask worker` runs a `PeriodicEnqueuer` thread beside the RQ worker. A Redis
   `SET NX EX` per job and period makes sure that, however many workers run, each job is queued

@@ -1,4 +1,4 @@
-"""Payments (SPEC §7): providers behind one interface, and the order pipeline.
+"""Payments (docs/payments.md): providers behind one interface, and the order pipeline.
 
 Use `services.payments.orders` for creating orders and handling webhooks; `providers()` for the
 ones this deployment has keys for.

@@ -1,4 +1,4 @@
-"""The `dev` provider: our own checkout page with Pay and Decline (SPEC §7).
+"""The `dev` provider: our own checkout page with Pay and Decline (docs/payments.md#dev).
 
 Pressing a button produces a webhook signed with HMAC-SHA256, delivered by a job to the same
 pipeline as real providers (and accepted at `POST /webhooks/dev`). Refused in production.

@@ -1,4 +1,5 @@
-"""Orders for credit packs and the webhook pipeline (SPEC §7).
+"""Orders for credit packs and the webhook pipeline (docs/payments.md#orders,
+docs/payments.md#webhooks).
 
     pick a pack → Order (pending) → provider checkout → signed webhook → verify signature,
     amount and currency → grant credits once (key = provider:payment id) → order paid
@@ -88,7 +89,8 @@ def create_order(user: User, pack_id: str, provider_name: str) -> tuple[Order, C
     from workers import risk as risk_jobs
     from workers.queue import enqueue
 
-    enqueue(risk_jobs.score_purchase, order.id)  # SPEC §7: purchases are risk-scored
+    # Purchases are risk-scored (docs/payments.md#risk-checks).
+    enqueue(risk_jobs.score_purchase, order.id)
     db.session.commit()  # the order exists before any call to the provider
     db.session.refresh(order)
     if order.status == "failed":  # declined by the risk check (inline in embedded mode)

@@ -1,5 +1,6 @@
 """Razorpay: Orders through the `razorpay` SDK, Razorpay Checkout on our page, the payment
-signature verified on return, webhooks verified with the SDK's utility (SPEC §7)."""
+signature verified on return, webhooks verified with the SDK's utility
+(docs/payments.md#razorpay)."""
 
 from __future__ import annotations
 

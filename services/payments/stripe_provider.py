@@ -1,5 +1,5 @@
 """Stripe: Checkout Sessions through the `stripe` SDK; webhooks verified with
-`stripe.Webhook.construct_event` (SPEC §7)."""
+`stripe.Webhook.construct_event` (docs/payments.md#stripe)."""
 
 from __future__ import annotations
 
