@@ -347,6 +347,17 @@ def _razorpay_post(client, event: str, payload: dict, event_id: str, secret=RZP_
     )
 
 
+def _razorpay_payment(order: Order, payment_id: str) -> dict:
+    """The payment entity Razorpay sends for `order`, paid in full."""
+    return {
+        "id": payment_id,
+        "order_id": order.provider_order_id,
+        "amount": 849900,
+        "currency": "INR",
+        "notes": {"order_id": str(order.id)},
+    }
+
+
 def test_razorpay_webhooks_pay_refund_and_dispute(paying_app, stub):
     auth, order = _razorpay_order(paying_app, stub)
     client = paying_app.test_client()
@@ -354,13 +365,7 @@ def test_razorpay_webhooks_pay_refund_and_dispute(paying_app, stub):
     def post(event: str, payload: dict, event_id: str, secret=RZP_WHSEC):
         return _razorpay_post(client, event, payload, event_id, secret)
 
-    payment = {
-        "id": "pay_R2",
-        "order_id": order.provider_order_id,
-        "amount": 849900,
-        "currency": "INR",
-        "notes": {"order_id": str(order.id)},
-    }
+    payment = _razorpay_payment(order, "pay_R2")
     assert (
         post("payment.captured", {"payment": {"entity": payment}}, "e1", secret="wrong").status_code
         == 400
@@ -518,13 +523,7 @@ def test_razorpay_refund_and_dispute_before_the_payment(paying_app, stub):
     def post(event: str, payload: dict, event_id: str):
         return _razorpay_post(client, event, payload, event_id)
 
-    payment = {
-        "id": "pay_early",
-        "order_id": order.provider_order_id,
-        "amount": 849900,
-        "currency": "INR",
-        "notes": {"order_id": str(order.id)},
-    }
+    payment = _razorpay_payment(order, "pay_early")
     refund = {"id": "rfnd_e", "payment_id": "pay_early", "amount": 424950, "currency": "INR"}
     half = {
         "refund": {"entity": refund},
