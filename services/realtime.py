@@ -168,9 +168,13 @@ class RedisOutage:
 
 
 class RedisBroker:
-    """Redis pub/sub, channel `amora:user:<id>`: every web process sees every event.
+    """Redis pub/sub, channel `amora:<db>:user:<id>`: every web process sees every event.
 
-    Each process holds ONE pattern subscription (`amora:user:*`) read by one thread, which hands
+    Pub/sub ignores Redis's database numbers, so the channels carry the database's: two
+    installations (or two test processes) on one Redis server, each on its own database, do not
+    hear each other's events.
+
+    Each process holds ONE pattern subscription (`amora:<db>:user:*`) read by one thread, which hands
     events to the local sockets of that user through an in-process broker. (One Redis
     connection per socket would exhaust Redis and the client pool at a few hundred sockets.)
 
@@ -192,15 +196,15 @@ class RedisBroker:
         self._lock = threading.Lock()
         self._nonce = secrets.token_hex(6)
         self.outage = RedisOutage()
+        self.prefix = f"amora:{self.connection.connection_pool.connection_kwargs.get('db', 0)}:user:"
 
     @property
     def origin(self) -> bytes:
         """This process's tag (the pid tells apart workers forked after the broker was made)."""
         return f"{self._nonce}.{os.getpid()}|".encode()
 
-    @staticmethod
-    def channel(user_id: int) -> str:
-        return f"amora:user:{user_id}"
+    def channel(self, user_id: int) -> str:
+        return f"{self.prefix}{user_id}"
 
     def publish(self, user_id: int, event: dict) -> None:
         self.publish_many([(user_id, event)])
@@ -249,7 +253,7 @@ class RedisBroker:
         while True:
             pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.psubscribe("amora:user:*")
+                pubsub.psubscribe(self.prefix + "*")
                 ready.set()
                 self.outage.end()
                 while True:

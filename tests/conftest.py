@@ -35,7 +35,18 @@ from extensions import db  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _worker_redis_url(base: str) -> str:
+    """Each pytest-xdist worker ("gw0", "gw1", …) flushes its own Redis database: the base
+    database for gw0, the one below it for gw1, and so on (Redis has 16: 0-15)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    root, _, db = base.rpartition("/")
+    return f"{root}/{(int(db or 0) - index) % 16}"
+
+
+TEST_REDIS_URL = _worker_redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -369,6 +380,19 @@ def page(browser, request):
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
     assert not errors, f"the browser reported errors: {errors}"
+
+
+# A test that needs a server carries its marker, whichever way it reaches the server: through
+# a fixture here (or one that depends on it) or by marking itself. `-m "not postgres"` then
+# deselects everything PostgreSQL, nothing more.
+_SERVER_FIXTURES = {"postgres_url": "postgres", "redis_url": "redis", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in _SERVER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()) and not item.get_closest_marker(marker):
+                item.add_marker(marker)
 
 
 @pytest.hookimpl(hookwrapper=True)
