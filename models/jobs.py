@@ -13,8 +13,8 @@ import datetime as dt
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from extensions import db
-from services import clock
 
 JOB_STATUSES = ("pending", "done", "failed")
 
