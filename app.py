@@ -94,7 +94,6 @@ def _configure_logging(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-
     db.init_app(app)
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
@@ -201,7 +200,6 @@ def _content_security_policy(base: dict[str, list[str]] = CSP_BASE) -> str:
 
 
 def _register_request_hooks(app: Flask) -> None:
-
     @app.before_request
     def _per_request() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)

@@ -281,7 +281,6 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
 
 
 def signal(user: User, call_id: object, data: object) -> None:
-
     row_id = parse_id(call_id)
     if row_id is None:
         raise NotFound("There is no such call.")

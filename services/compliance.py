@@ -79,7 +79,6 @@ def watermark(image: Image.Image, text: str) -> Image.Image:
 
 
 def watermark_enabled(creator_id: int) -> bool:
-
     if not current_app.config["WATERMARK"]:
         return False
     settings = db.session.get(CreatorSettings, creator_id)

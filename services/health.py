@@ -48,7 +48,6 @@ def _database() -> str:
 
 
 def _redis_parts(app: Flask) -> dict:
-
     try:
         redis_connection(app).ping()
     except (RedisError, OSError) as exc:

@@ -169,7 +169,6 @@ def mark_all_read(user_id: int) -> None:
 
 
 def intro_paid(me_id: int, other_id: int) -> bool:
-
     return (
         db.session.scalar(
             select(Transfer.id).where(Transfer.idempotency_key == f"intro:{me_id}:{other_id}")

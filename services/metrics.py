@@ -89,7 +89,6 @@ class Backlog:
 
 
 def mail_backlog() -> Backlog:
-
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(Outbox.created_at)).where(Outbox.status == "queued")
     ).one()
@@ -97,7 +96,6 @@ def mail_backlog() -> Backlog:
 
 
 def _jobs(status: str, outbox: str) -> Backlog:
-
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(BackgroundJob.created_at)).where(
             BackgroundJob.status == status
@@ -139,7 +137,6 @@ def _redis(url: str) -> Redis:
 
 
 def queue_state(redis_url: str, queue_name: str) -> QueueState:
-
     queue = Queue(queue_name, connection=_redis(redis_url))
     oldest = None
     for job_id in queue.get_job_ids(0, 1):  # the head of the queue: the job waiting longest

@@ -45,7 +45,6 @@ def _get(model, ident: object):
 
 
 def queue(status: str = "open", limit: int = 100) -> list[tuple[Report, User, User]]:
-
     reporter, reported = aliased(User), aliased(User)
     query = (
         select(Report, reporter, reported)

@@ -295,7 +295,6 @@ def queue(status: str | None = None, limit: int = 200) -> list[tuple[Payout, Use
 
 
 def _dispatch_if_provider(payout: Payout) -> None:
-
     if payout.method_kind != "manual":
         enqueue(execute, payout.id)
 

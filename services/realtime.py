@@ -190,7 +190,6 @@ class RedisBroker:
     """
 
     def __init__(self, url: str) -> None:
-
         self.connection = Redis.from_url(url)  # the listener's: its reads wait on purpose
         # Publishing happens on the send path (while the message holds one of the process's
         # turns to send): a Redis that stops answering must fail it fast, not hold it.
@@ -323,7 +322,6 @@ def publish_after_commit(user_id: int, event: dict) -> None:
 
 
 def _install_listeners() -> None:
-
     @sa_event.listens_for(Session, "after_commit")
     def _publish_pending(session: Session) -> None:
         by_app: dict[Flask, list[tuple[int, dict]]] = defaultdict(list)

@@ -19,7 +19,6 @@ log = logging.getLogger("amora.ledger")
 
 
 def start(admin: User) -> LedgerCheck:
-
     running = db.session.scalar(
         select(LedgerCheck).where(LedgerCheck.status.in_(("queued", "running")))
     )
