@@ -40,8 +40,10 @@ run: $(VENV)/.installed
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --worker-class gthread --workers 1 --threads 32 \
 		--access-logfile - 'app:create_app()'
 
+# Parallel processes (pytest-xdist); work stealing evens out the slow files. TEST_WORKERS=0: one.
+TEST_WORKERS ?= 4
 test: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -9,9 +9,22 @@ import sys
 from flask import Flask, g, session
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+import cli
 import config as config_module
+import models  # noqa: F401  (registers every table with the metadata)
+from blueprints import input as hostile_input
+from blueprints import navigation
+from blueprints.guards import enforce_read_only_for_suspended
+from core.clock import last_seen
 from extensions import csrf, db, limiter, login_manager, migrate, sock
+from services import accounts
+from services.devices import describe_user_agent
+from services.media import url_for_key
+from services.schedule import PERIODIC_JOBS
+from services.storage_s3 import s3_origin
+from workers.schedule import start_embedded
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -25,19 +38,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["PERMANENT_SESSION_LIFETIME"] = 60 * 60 * 24 * 30
 
     if app.config["TRUST_PROXY_HOPS"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     _configure_logging(app)
     _init_extensions(app)
-    from blueprints import input as hostile_input
 
     hostile_input.register(app)  # before the blueprints: their rules use its `int` converter
     _register_blueprints(app)
     _register_request_hooks(app)
-
-    import cli
 
     cli.register(app)
     return app
@@ -86,8 +94,6 @@ def _configure_logging(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    import models  # noqa: F401  (registers every table with the metadata)
-
     db.init_app(app)
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
@@ -100,8 +106,6 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = "Log in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # our server-side session rows do this job
-
-    from services import accounts
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -174,7 +178,6 @@ CSP_BASE = {
 def _csp_with_media(app: Flask) -> dict[str, list[str]]:
     """CSP_BASE plus the S3 origin when media is on S3: the browser posts uploads there (fetch)
     and loads signed images from it."""
-    from services.storage_s3 import s3_origin
 
     origin = s3_origin(app.config)
     if origin is None:
@@ -197,26 +200,18 @@ def _content_security_policy(base: dict[str, list[str]] = CSP_BASE) -> str:
 
 
 def _register_request_hooks(app: Flask) -> None:
-    from blueprints import navigation
-    from blueprints.guards import enforce_read_only_for_suspended
-
     @app.before_request
     def _per_request() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
         if app.config["EMBEDDED_SCHEDULER"]:
-            from workers.schedule import start_embedded
-
-            start_embedded(app)
+            start_embedded(app, PERIODIC_JOBS)
 
     app.before_request(enforce_read_only_for_suspended)
-    from services.devices import describe_user_agent
 
     app.add_template_filter(describe_user_agent, "device_name")
-    from services.media import url_for_key
 
     app.add_template_global(url_for_key, "media_url")
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
-    from services.clock import last_seen
 
     app.add_template_filter(last_seen, "last_seen")
     app.context_processor(navigation.context)

@@ -10,9 +10,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from services import accounts, demo
+from core.errors import DomainError, ValidationFailed
+from services import accounts, admin_users, demo
 from services.demo import DEMO_DOMAIN, DEMO_PASSWORD
-from services.errors import DomainError, ValidationFailed
 
 WORKER_RESTART_SECONDS = 5
 
@@ -90,10 +90,9 @@ def register(app: Flask) -> None:
     @click.option("--reason", required=True, help="Why; stored on the transfer and audited.")
     def ledger_adjust(email: str, amount: int, reason: str) -> None:
         """Credit (positive AMOUNT) or debit (negative, e.g. -50) a wallet, with a reason."""
-        from services import ledger
 
         try:
-            transfer = ledger.support_adjust(email, amount, reason)
+            transfer = admin_users.support_adjust(email, amount, reason)
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"Adjusted {email} by {amount:+,} credits (transfer {transfer.id}).")
@@ -103,10 +102,9 @@ def register(app: Flask) -> None:
     @click.option("--reason", required=True, help="Why the account is cleared; audited.")
     def ledger_unfreeze(email: str, reason: str) -> None:
         """Clear a wallet frozen by a chargeback, so the fan can buy and spend again."""
-        from services import ledger
 
         try:
-            ledger.support_unfreeze(email, reason)
+            admin_users.support_unfreeze(email, reason)
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"Unfroze the wallet of {email}.")
@@ -119,6 +117,7 @@ def register(app: Flask) -> None:
         from redis.exceptions import TimeoutError as RedisTimeoutError
         from rq import Queue, Worker
 
+        from services.schedule import PERIODIC_JOBS
         from workers.queue import set_worker_app, worker_connection
         from workers.schedule import PeriodicEnqueuer
 
@@ -130,7 +129,7 @@ def register(app: Flask) -> None:
         logging.basicConfig(level=logging.INFO)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         set_worker_app(app)
-        periodic = PeriodicEnqueuer(app)
+        periodic = PeriodicEnqueuer(app, PERIODIC_JOBS)
         if not burst:
             periodic.start()
         try:

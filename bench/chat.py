@@ -327,9 +327,10 @@ def main() -> None:
     from itsdangerous import URLSafeTimedSerializer
 
     from app import create_app
+    from core import clock
     from extensions import db
     from models import CreatorSettings, Message, RiskEvent, User
-    from services import accounts, clock, ledger
+    from services import accounts, ledger
 
     name = f"amora_bench_chat_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:

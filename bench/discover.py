@@ -330,7 +330,7 @@ def likes_and_blocks(population: Population, seed: int) -> tuple[list[tuple], li
 
 
 def _now() -> dt.datetime:
-    from services import clock
+    from core import clock
 
     return clock.now()
 
@@ -635,9 +635,10 @@ def breakdown(subset: list[Searcher], searchers: list[Searcher], passes: dict[st
     the timed pass, the whole query, match_percentages() and _cards()."""
     from sqlalchemy import func, or_, select
 
+    from core import geo
     from extensions import db
     from models import Profile
-    from services import geo, matching
+    from services import matching
 
     totals = dict.fromkeys(PHASES, 0.0)
     for searcher in subset:

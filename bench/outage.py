@@ -220,9 +220,10 @@ def seed(app, base: str, creators: int, fans: int, logins: int) -> World:
     import requests
     from itsdangerous import URLSafeTimedSerializer
 
+    from core import clock
     from extensions import db
     from models import CreatorSettings, Outbox, User
-    from services import accounts, clock, posts, profiles
+    from services import accounts, posts, profiles
     from services.demo.images import abstract, store_upload
 
     serializer = app.session_interface.get_signing_serializer(app)

@@ -48,9 +48,10 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from app import create_app
+    from core import clock
     from extensions import db
     from models import Device, LoginAttempt, User, UserDevice, UserSession
-    from services import clock, risk
+    from services import risk
 
     url = args.database_url or f"sqlite:///{os.environ['INSTANCE_DIR']}/risk.db"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "EMBEDDED_SCHEDULER": False})

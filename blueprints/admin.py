@@ -10,9 +10,9 @@ from flask_login import current_user
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from blueprints.input import query_int
+from core.errors import DomainError, NotFound
 from extensions import limiter
 from services import admin_overview, audit, payouts, reconciliation, risk
-from services.errors import DomainError, NotFound
 from services.input import parse_id
 from services.payments import orders as order_service
 

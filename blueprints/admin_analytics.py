@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 
 from blueprints.guards import admin_required
-from services import analytics, clock
+from core import clock
+from services import analytics
 
 bp = Blueprint("admin_analytics", __name__, url_prefix="/admin/analytics")
 

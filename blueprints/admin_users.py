@@ -11,9 +11,9 @@ from flask_login import current_user
 from blueprints.admin import bp
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
+from core.errors import DomainError, NotFound
 from extensions import limiter
 from services import admin_users, alerts, moderation, safety
-from services.errors import DomainError, NotFound
 
 ACTION_LIMIT = "300 per hour"
 

@@ -16,10 +16,12 @@ from blueprints.forms.auth import (
 )
 from blueprints.htmx import apply_errors, redirect_to, render_form
 from blueprints.links import safe_next
+from core import clock
+from core.emails import normalize_email
+from core.errors import DomainError, ValidationFailed
 from extensions import db, limiter
 from models import User
-from services import accounts, clock, devices, throttle, twofactor
-from services.errors import DomainError, ValidationFailed
+from services import accounts, devices, throttle, twofactor
 
 bp = Blueprint("auth", __name__)
 
@@ -62,7 +64,7 @@ def signup():
             referral_code = session.pop("referral_code", None)
             if user is not None:
                 _apply_referral(user, referral_code)
-            session[SIGNED_UP_EMAIL] = accounts.normalize_email(form.email.data)
+            session[SIGNED_UP_EMAIL] = normalize_email(form.email.data)
             return redirect_to(url_for("auth.check_inbox"))
     if form.is_submitted():
         status = 422
@@ -82,8 +84,8 @@ def check_inbox():
 
 def _apply_referral(user, code: str | None) -> None:
     """The visitor came through a creator's referral link (`/join/<code>`)."""
+    from core.errors import DomainError
     from services import growth
-    from services.errors import DomainError
 
     if code:
         import contextlib

@@ -9,9 +9,9 @@ from flask import Blueprint, abort, flash, jsonify, render_template, request, ur
 from flask_login import current_user, login_required
 
 from blueprints.htmx import is_htmx, redirect_to
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import earnings, mass_messages, media, posts
-from services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("creator", __name__, url_prefix="/creator")
 

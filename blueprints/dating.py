@@ -9,10 +9,10 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from blueprints.htmx import is_htmx, redirect_to
+from core.errors import DomainError, ValidationFailed
 from extensions import db, limiter
 from models import Profile, User
 from services import discover, likes, matching, media, profiles, safety
-from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("dating", __name__)
 
@@ -110,7 +110,7 @@ def person(user_id: int):
     me = profiles.get(current_user.id)
     distance = None
     if profile and me and profile.latitude is not None and me.latitude is not None:
-        from services import geo
+        from core import geo
 
         distance = geo.rounded_distance(
             geo.haversine_km(me.latitude, me.longitude, profile.latitude, profile.longitude)

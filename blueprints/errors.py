@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from blueprints.htmx import is_htmx
-from services.errors import DomainError
+from core.errors import DomainError
 
 log = logging.getLogger("amora.errors")
 

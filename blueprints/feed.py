@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to
 from blueprints.links import own_path
+from core.errors import DomainError, NotFound
 from extensions import limiter
 from services import (
     country_blocks,
@@ -19,7 +20,6 @@ from services import (
     subscriptions,
     tips,
 )
-from services.errors import DomainError, NotFound
 
 bp = Blueprint("feed", __name__)
 
@@ -84,7 +84,7 @@ def _subscription_context(creator_id: int) -> dict:
     settings = creators.settings_of(creator_id)
     price = settings.subscription_price if settings else 0
     viewer = current_user if current_user.is_authenticated else None
-    first_price, promotion = growth.first_period_price(viewer, creator_id, price)
+    first_price, promotion = subscriptions.first_period_price(viewer, creator_id, price)
     return {
         "subscription": sub,
         "has_access": subscriptions.has_access(sub),

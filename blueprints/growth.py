@@ -9,10 +9,10 @@ from flask_login import current_user
 from blueprints.creator import creator_required
 from blueprints.guards import verified_required
 from blueprints.htmx import redirect_to
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import db, limiter
 from models import User
 from services import growth, ledger
-from services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("growth", __name__)
 

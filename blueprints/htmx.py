@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from flask import Response, abort, flash, make_response, redirect, render_template, request
 
-from services.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound
 
 
 def is_htmx() -> bool:

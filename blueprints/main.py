@@ -14,8 +14,8 @@ bp = Blueprint("main", __name__)
 @limiter.limit("10 per hour", methods=["POST"])
 def takedown():
     """The public copyright (DMCA) notice form."""
+    from core.errors import ValidationFailed
     from services import compliance
-    from services.errors import ValidationFailed
 
     errors: dict = {}
     done = None

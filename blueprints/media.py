@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request, send_file
 
+from core.errors import DomainError
 from extensions import csrf, limiter
 from services import media
-from services.errors import DomainError
+from services.storage import LocalStorage
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 csrf.exempt(bp)  # the upload carries its own signed policy, like an S3 pre-signed POST
@@ -19,7 +20,7 @@ def upload():
     request.max_content_length = media.MAX_PHOTO_BYTES + 64 * 1024
     form = request.form
     try:
-        policy = media.LocalStorage.check_policy(form.get("policy", ""), form.get("signature", ""))
+        policy = LocalStorage.check_policy(form.get("policy", ""), form.get("signature", ""))
     except (DomainError, ValueError, KeyError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "The upload form is not valid."
         return jsonify(error=message), 403
@@ -40,10 +41,10 @@ def upload():
 @bp.get("/file/<path:key>")
 def file(key: str):
     expires = request.args.get("expires", type=int) or 0
-    if not media.LocalStorage.check_url(key, expires, request.args.get("sig", "")):
+    if not LocalStorage.check_url(key, expires, request.args.get("sig", "")):
         abort(403, description="This link has expired. Reload the page.")
     store = media.storage()
-    if not isinstance(store, media.LocalStorage):
+    if not isinstance(store, LocalStorage):
         abort(404)  # with S3 the signed links point at the bucket, never here
     info = store.head(key)
     if info is None:

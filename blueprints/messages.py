@@ -36,10 +36,10 @@ from sqlalchemy import inspect as sa_inspect
 from blueprints.guards import read_only_reason, verified_required
 from blueprints.htmx import is_htmx
 from blueprints.input import UNSTORABLE_MESSAGE, query_int
+from core.errors import Conflict, DomainError
 from extensions import db, limiter, sock
 from models import Message, User
 from services import accounts, ledger, media, messaging, metrics, realtime, safety
-from services.errors import Conflict, DomainError
 from services.input import has_unstorable_text, parse_id
 
 bp = Blueprint("messages", __name__)

@@ -7,9 +7,9 @@ from flask_login import current_user
 
 from blueprints.creator import creator_required
 from blueprints.htmx import redirect_to
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import ledger, payouts
-from services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("payouts", __name__, url_prefix="/creator/payouts")
 

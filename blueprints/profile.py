@@ -6,9 +6,9 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from blueprints.htmx import is_htmx
+from core.errors import DomainError, ValidationFailed
 from extensions import limiter
 from services import cities, matching, media, profiles
-from services.errors import DomainError, ValidationFailed
 
 bp = Blueprint("profile", __name__)
 

@@ -16,10 +16,10 @@ from limits import parse
 from redis.exceptions import RedisError
 
 from blueprints.guards import verified_required
+from core.errors import DomainError
 from extensions import db, limiter
 from models import User
 from services import random_chat, safety
-from services.errors import DomainError
 
 bp = Blueprint("random_chat", __name__)
 log = logging.getLogger("amora.random_chat")

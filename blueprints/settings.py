@@ -7,9 +7,9 @@ from flask_login import current_user, login_required
 
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import accounts, creators, geoip, twofactor
-from services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 

@@ -9,9 +9,9 @@ from flask_login import current_user, login_required
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to
 from blueprints.input import query_int
+from core.errors import DomainError
 from extensions import limiter
 from services import ledger
-from services.errors import DomainError
 from services.payments import get_provider, orders
 from services.payments.razorpay_provider import CHECKOUT_SCRIPT
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from core.errors import NotFound
 from extensions import csrf, limiter
-from services.errors import NotFound
 from services.payments import orders
 from services.payments.base import InvalidSignature
 from services.payments.malformed import MalformedWebhook

@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from extensions import db
-from services import clock
 
 MAX_PRICE = 100_000  # credits; far above any real price, refuses typos like 1000000
 

@@ -18,9 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core import clock, geo
 from extensions import db
 from models.user import User
-from services import clock, geo
 
 GENDERS = ("woman", "man", "nonbinary")
 
@@ -80,7 +80,7 @@ class Profile(db.Model):
     country_code: Mapped[str | None] = mapped_column(String(2))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
-    # The grid cell of the position (services/geo.py), computed by the database (migration
+    # The grid cell of the position (core/geo.py), computed by the database (migration
     # 0016 has each dialect's expression; this one is SQLite's).
     geo_cell: Mapped[int | None] = mapped_column(Computed(geo.CELL_SQL_SQLITE))
     # Copies of the account's state and recency, kept by database triggers (migration 0017)

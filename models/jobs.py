@@ -13,8 +13,8 @@ import datetime as dt
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from extensions import db
-from services import clock
 
 JOB_STATUSES = ("pending", "done", "failed")
 
@@ -29,7 +29,7 @@ class BackgroundJob(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    path: Mapped[str] = mapped_column(String(200))  # "workers.mail:deliver"
+    path: Mapped[str] = mapped_column(String(200))  # "services.mail:deliver"
     args: Mapped[list] = mapped_column(JSON, default=list)
     kwargs: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -17,8 +17,8 @@ import datetime as dt
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core import clock
 from extensions import db
-from services import clock
 
 USER_KINDS = ("wallet", "earnings_pending", "earnings_available")
 SYSTEM_KINDS = ("payments_clearing", "platform_revenue", "payouts_clearing", "promotions", "holds")

@@ -8,8 +8,8 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from extensions import db
-from services import clock
 
 
 class CreatorSettings(db.Model):

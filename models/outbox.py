@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from extensions import db
-from services import clock
 
 
 class Outbox(db.Model):

@@ -8,9 +8,9 @@ import datetime as dt
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core import clock
 from extensions import db
 from models.user import User
-from services import clock
 
 ORDER_STATUSES = ("pending", "paid", "failed", "refunded", "disputed")
 PROVIDERS = ("dev", "stripe", "razorpay")

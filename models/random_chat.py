@@ -8,8 +8,8 @@ import datetime as dt
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import clock
 from extensions import db
-from services import clock
 
 
 class RandomSession(db.Model):

@@ -8,8 +8,8 @@ from flask_login import UserMixin
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core import clock
 from extensions import db
-from services import clock
 
 ROLES = ("fan", "admin")
 STATUSES = ("active", "suspended", "banned", "deleted")

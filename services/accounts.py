@@ -16,16 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core import clock
+from core.emails import normalize_email
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import DataExport, EmailToken, User, UserSession
 from models.user import age_on
-from services import audit, clock, mail, passwords
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from services import audit, mail, passwords
+from workers.queue import enqueue
 
 if TYPE_CHECKING:
     from models import Payout
@@ -43,15 +45,6 @@ class LoginFailed(DomainError):
 
 def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def normalize_email(raw: str) -> str:
-    """Validate an address's syntax and return it lower-cased; raise ValueError when malformed."""
-    try:
-        checked = validate_email((raw or "").strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from exc
-    return checked.normalized.lower()
 
 
 def _clean_display_name(raw: str) -> str:
@@ -441,10 +434,8 @@ def request_password_reset(email: str) -> None:
     """Queue the reset mail for `email`. The account is looked up by the job, so this request
     does the same work whether or not the address has one: it tells nothing, not even by how
     long it takes."""
-    from workers import accounts as account_jobs
-    from workers.queue import enqueue
 
-    enqueue(account_jobs.send_password_reset, (email or "").strip())
+    enqueue(send_password_reset, (email or "").strip())
     db.session.commit()
 
 
@@ -561,7 +552,7 @@ def set_status(
 
 def revoke_session(user: User, session_id: int) -> None:
     """Log out one of the user's own devices (another user's session id is simply not found)."""
-    from services.errors import NotFound
+    from core.errors import NotFound
 
     result = db.session.execute(
         update(UserSession)
@@ -1012,8 +1003,6 @@ def request_export(user: User) -> DataExport:
 
     One export at a time per user; at most `EXPORTS_PER_DAY` a day (failed ones do not count).
     """
-    from workers import accounts as account_jobs
-    from workers.queue import enqueue
 
     if user.status == "deleted":
         raise NotAllowed("This account is deleted.")
@@ -1048,7 +1037,7 @@ def request_export(user: User) -> DataExport:
     export = DataExport(user_id=user.id, status="queued", progress=0, created_at=now)
     db.session.add(export)
     db.session.flush()
-    enqueue(account_jobs.build_export, export.id)
+    enqueue(build_export, export.id)
     audit.record("data.export_requested", actor_id=user.id, target=("data_export", export.id))
     db.session.commit()
     return export

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from core import clock
 from extensions import db
 from models import (
     Alert,
@@ -19,7 +20,6 @@ from models import (
     Transfer,
     User,
 )
-from services import clock
 from services.ledger import SPEND_KINDS
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, or_, select
 
+from core import clock
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import (
     Alert,
@@ -23,12 +25,12 @@ from models import (
     RecoveryCode,
     Report,
     RiskEvent,
+    Transfer,
     User,
     UserDevice,
     UserSession,
 )
-from services import accounts, audit, clock, ledger
-from services.errors import DomainError, NotFound, ValidationFailed
+from services import accounts, audit, ledger
 from services.input import parse_id
 
 MAX_ADJUSTMENT = 1_000_000
@@ -229,7 +231,7 @@ def adjust_credits(admin: User, user_id: int, amount: object, reason: str) -> No
 
 def unfreeze_wallet(admin: User, user_id: int, reason: str) -> None:
     user = get_user(user_id)
-    ledger.support_unfreeze(user.email, reason, actor_id=admin.id)
+    support_unfreeze(user.email, reason, actor_id=admin.id)
 
 
 def verify_creator(admin: User, user_id: int) -> None:
@@ -249,4 +251,47 @@ def verify_creator(admin: User, user_id: int) -> None:
         )
     )
     audit.record("creator.verified", actor_id=admin.id, target=("user", user.id))
+    db.session.commit()
+
+
+def support_adjust(email: str, amount: int, reason: str, actor_id: int | None = None) -> Transfer:
+    """`flask ledger adjust` and the admin console: an audited adjustment, one transaction."""
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise NotFound(f"No account for {email}.")
+    transfer = ledger.adjust(
+        user.id, amount, reason, actor_id, f"adjustment:{secrets.token_hex(12)}"
+    )
+    audit.record(
+        "ledger.adjust",
+        actor_id=actor_id,
+        target=("user", user.id),
+        note=reason.strip(),
+        amount=amount,
+        transfer_id=transfer.id,
+    )
+    db.session.commit()
+    return transfer
+
+
+def support_unfreeze(email: str, reason: str, actor_id: int | None = None) -> None:
+    """Clear a chargeback freeze (audited), one transaction."""
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise NotFound(f"No account for {email}.")
+    if not (reason or "").strip():
+        raise DomainError("Give a reason.")
+    if not ledger.is_frozen(user.id):
+        raise DomainError(f"The wallet of {email} is not frozen.")
+    balance = ledger.wallet_balance(user.id)
+    if balance < 0:
+        # Invariant 3 (docs/ledger.md#invariants): a wallet is below zero only while frozen.
+        raise DomainError(
+            f"The wallet of {email} is at {balance} credits. It stays frozen until it is back "
+            f"to zero: adjust it by +{-balance} first (with the reason)."
+        )
+    ledger.unfreeze(user.id)
+    audit.record(
+        "ledger.unfreeze", actor_id=actor_id, target=("user", user.id), note=reason.strip()
+    )
     db.session.commit()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import NotFound, ValidationFailed
 from extensions import db
 from models import Alert, AlertNote, User
-from services import audit, clock
-from services.errors import NotFound, ValidationFailed
+from services import audit
 
 STATUSES = {
     "open": "Open",

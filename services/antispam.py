@@ -10,10 +10,11 @@ import unicodedata
 
 from sqlalchemy import DateTime, bindparam, text
 
+from core import clock
+from core.errors import DomainError
 from extensions import db
 from models import User
-from services import clock, risk
-from services.errors import DomainError
+from services import risk
 
 NEW_ACCOUNT = dt.timedelta(days=7)
 DUPLICATE_WINDOW = dt.timedelta(hours=1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import has_request_context, request
+from sqlalchemy import false, func, select
 
 from extensions import db
-from models import AuditLog
+from models import AuditLog, User
 from services.input import parse_id
 
 
@@ -43,9 +44,6 @@ def search(
 ) -> list[tuple[AuditLog, object]]:
     """The audit log, newest first, filtered: `action` is a prefix ("payout." finds them all),
     `actor` an id or an email fragment, `target` "type" or "type:id"."""
-    from sqlalchemy import false, func, select
-
-    from models import User
 
     query = select(AuditLog, User).outerjoin(User, User.id == AuditLog.actor_id)
     if action.strip():

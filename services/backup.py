@@ -41,8 +41,8 @@ from sqlalchemy import create_engine, inspect, literal, select, table, text
 from sqlalchemy.engine import URL
 
 import config
+from core import clock
 from extensions import db
-from services import clock
 
 FORMAT = 1
 MANIFEST = "manifest.json"

@@ -22,11 +22,13 @@ import math
 
 from sqlalchemy import select
 
+from core import clock
+from core.errors import Conflict, DomainError, NotAllowed, NotFound
 from extensions import db
 from models import Call, CreatorSettings, Notification, User
-from services import clock, ledger, realtime, safety
-from services.errors import Conflict, DomainError, NotAllowed, NotFound
+from services import ledger, realtime, safety
 from services.input import parse_id
+from services.random_chat import _clean_signal
 
 REQUEST_SECONDS = 60
 FIRST_HOLD_MINUTES = 3
@@ -279,8 +281,6 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
 
 
 def signal(user: User, call_id: object, data: object) -> None:
-    from services.random_chat import _clean_signal
-
     row_id = parse_id(call_id)
     if row_id is None:
         raise NotFound("There is no such call.")

@@ -21,10 +21,11 @@ from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
+from core import clock
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import Notification, Post, Takedown, User
-from services import audit, clock
-from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from models import CreatorSettings, Notification, Post, Takedown, User
+from services import audit, mail
 from services.input import parse_id
 
 UNVERIFIED = "Only verified creators can sell content. Our team verifies your identity first."
@@ -78,8 +79,6 @@ def watermark(image: Image.Image, text: str) -> Image.Image:
 
 
 def watermark_enabled(creator_id: int) -> bool:
-    from models import CreatorSettings
-
     if not current_app.config["WATERMARK"]:
         return False
     settings = db.session.get(CreatorSettings, creator_id)
@@ -213,7 +212,6 @@ def takedowns(status: str = "open") -> list[Takedown]:
 
 def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) -> Takedown:
     """Remove the content (or not) and reply to the claimant by email."""
-    from services import mail
 
     notice = db.session.get(Takedown, takedown_id)
     if notice is None:

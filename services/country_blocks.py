@@ -10,9 +10,9 @@ import re
 
 from flask import has_request_context, request
 
+from core.errors import ValidationFailed
 from extensions import db
 from models import CreatorSettings, Profile, User
-from services.errors import ValidationFailed
 from services.geoip import country_of_ip
 
 _CODE = re.compile(r"^[A-Z]{2}$")

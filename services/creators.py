@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from core import clock
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Profile, Subscription, User
 from models.creator import MAX_PRICE
-from services import accounts, audit, clock
-from services.errors import NotFound, ValidationFailed
+from services import accounts, audit, country_blocks, safety
 
 MAX_HEADLINE = 140
 
@@ -49,7 +50,6 @@ def update_settings(user: User, form: dict) -> CreatorSettings:
         form.get("subscription_price"), "subscription_price", "A subscription", errors
     )
     call_price = parse_price(form.get("call_price"), "call_price", "A call minute", errors)
-    from services import country_blocks
 
     try:
         blocked = country_blocks.parse(form.get("blocked_countries"))
@@ -122,8 +122,6 @@ def payee(fan: User, creator_id: int, doing: str) -> User:
     """The creator `fan` is about to pay (`doing`: "subscribe", "tip"…), after the checks every
     payment to a creator shares: a real, active creator who is not the fan and not blocked
     either way; a fan in good standing with a confirmed email. Someone hidden is "not found"."""
-    from services import safety
-    from services.errors import DomainError, NotAllowed
 
     if fan.id == creator_id:
         raise DomainError(f"You cannot {doing} yourself.")

@@ -7,10 +7,11 @@ import re
 
 from sqlalchemy import func, select
 
+from core import clock, sql
+from core.errors import DomainError
 from extensions import db
 from models import Device, User, UserDevice
-from services import audit, clock, mail, sql
-from services.errors import DomainError
+from services import audit, mail
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 

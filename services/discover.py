@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Select, and_, exists, func, null, or_, select, text, union_all, update
 
+from core import clock, geo, sql
+from core.errors import ValidationFailed
 from extensions import db
 from models import Block, Like, Photo, Profile, ProfileInterest, User
 from models.dating import GENDERS
-from services import clock, geo, matching, profiles, sql
-from services.errors import ValidationFailed
+from services import matching, profiles
 
 SORTS = ("distance", "match", "newest", "active")
 ONLINE_WINDOW = dt.timedelta(minutes=5)

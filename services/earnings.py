@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
+from core import clock
 from extensions import db
 from models import Entry, LedgerAccount, Transfer, User
-from services import clock, ledger, subscriptions
+from services import ledger, subscriptions
 
 # Transfer kind → the source shown on the dashboard, in chart order.
 SOURCES = {

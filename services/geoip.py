@@ -17,7 +17,7 @@ _lock = threading.Lock()
 def _reader(path: str):
     with _lock:
         if path not in _readers:
-            import maxminddb
+            import maxminddb  # noqa: PLC0415 (loaded only where GEOIP_DB is set)
 
             _readers[path] = maxminddb.open_database(path)
         return _readers[path]

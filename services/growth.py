@@ -21,6 +21,8 @@ import secrets
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from core import clock
+from core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import (
     CreatorSettings,
@@ -33,8 +35,7 @@ from models import (
     TrialUse,
     User,
 )
-from services import clock, ledger, safety, subscriptions
-from services.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from services import creators, ledger, safety, subscriptions
 
 REFERRAL_MONTHS = 12
 BUNDLE_MONTHS = (3, 6, 12)
@@ -235,7 +236,6 @@ def buy_bundle(fan: User, creator_id: int, months: object) -> Subscription:
         raise NotAllowed("Paid subscriptions open once this creator is verified.")
     if offer is None:
         raise ValidationFailed({"months": "That bundle is not offered."})
-    from services import creators
 
     creators.payee(fan, creator_id, "subscribe to")
     now = clock.now()
@@ -336,32 +336,6 @@ def end_promotion(creator: User, promotion_id: int) -> None:
     if promotion.ends_at > now:
         promotion.ends_at = max(now, promotion.starts_at + dt.timedelta(seconds=1))
     db.session.commit()
-
-
-def first_period_price(
-    fan: User | None, creator_id: int, price: int
-) -> tuple[int, Promotion | None]:
-    """The first month's price for `fan` now: the best running promotion they qualify for."""
-    if price <= 0:
-        return price, None
-    now = clock.now()
-    previous = subscriptions.get(fan.id, creator_id) if fan is not None else None
-    if previous is not None and previous.status in ("active", "grace"):
-        return price, None
-    audiences = ("new", "both") if previous is None else ("lapsed", "both")
-    promotion = db.session.scalar(
-        select(Promotion)
-        .where(
-            Promotion.creator_id == creator_id,
-            Promotion.audience.in_(audiences),
-            Promotion.starts_at <= now,
-            Promotion.ends_at > now,
-        )
-        .order_by(Promotion.discount_bps.desc())
-    )
-    if promotion is None:
-        return price, None
-    return max(price - (price * promotion.discount_bps + 5000) // 10000, 1), promotion
 
 
 # --- referrals -----------------------------------------------------------------------------------

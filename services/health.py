@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
+from workers.queue import redis_connection
 
 
 def check(app: Flask) -> dict:
@@ -47,8 +48,6 @@ def _database() -> str:
 
 
 def _redis_parts(app: Flask) -> dict:
-    from workers.queue import redis_connection
-
     try:
         redis_connection(app).ping()
     except (RedisError, OSError) as exc:

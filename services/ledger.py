@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,11 +37,11 @@ from sqlalchemy import BigInteger, String, and_, cast, func, or_, select, text, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from core import clock, sql
+from core.errors import Conflict, DomainError, NotAllowed, NotFound
 from extensions import db
-from models import Entry, LedgerAccount, Order, Transfer, User
+from models import Entry, LedgerAccount, Order, Referral, Transfer, User
 from models.ledger import SYSTEM_KINDS, USER_KINDS
-from services import clock, sql
-from services.errors import Conflict, DomainError, NotAllowed, NotFound
 
 HOT_KINDS = ("payments_clearing", "platform_revenue", "holds")
 SPEND_KINDS = ("message", "tip", "unlock", "subscription", "intro")
@@ -508,7 +507,6 @@ def pay_referral(creator_id: int, share: int, transfer: Transfer) -> Transfer | 
     """If `creator_id` was referred less than 12 months ago, the referrer earns REFERRAL_BPS of
     this `share` — paid by the platform (platform_revenue → the referrer's pending earnings), in
     the same transaction, never taken from the referred creator (docs/ledger.md#referrals)."""
-    from models import Referral
 
     if share <= 0:
         return None
@@ -780,51 +778,6 @@ def unfreeze(user_id: int) -> None:
     wallet.frozen_at = None
     wallet.frozen_reason = None
     db.session.flush()
-
-
-def support_adjust(email: str, amount: int, reason: str, actor_id: int | None = None) -> Transfer:
-    """`flask ledger adjust` and the admin console: an audited adjustment, one transaction."""
-    from services import accounts, audit
-
-    user = accounts.find_by_email(email)
-    if user is None:
-        raise NotFound(f"No account for {email}.")
-    transfer = adjust(user.id, amount, reason, actor_id, f"adjustment:{secrets.token_hex(12)}")
-    audit.record(
-        "ledger.adjust",
-        actor_id=actor_id,
-        target=("user", user.id),
-        note=reason.strip(),
-        amount=amount,
-        transfer_id=transfer.id,
-    )
-    db.session.commit()
-    return transfer
-
-
-def support_unfreeze(email: str, reason: str, actor_id: int | None = None) -> None:
-    """Clear a chargeback freeze (audited), one transaction."""
-    from services import accounts, audit
-
-    user = accounts.find_by_email(email)
-    if user is None:
-        raise NotFound(f"No account for {email}.")
-    if not (reason or "").strip():
-        raise DomainError("Give a reason.")
-    if not is_frozen(user.id):
-        raise DomainError(f"The wallet of {email} is not frozen.")
-    balance = wallet_balance(user.id)
-    if balance < 0:
-        # Invariant 3 (docs/ledger.md#invariants): a wallet is below zero only while frozen.
-        raise DomainError(
-            f"The wallet of {email} is at {balance} credits. It stays frozen until it is back "
-            f"to zero: adjust it by +{-balance} first (with the reason)."
-        )
-    unfreeze(user.id)
-    audit.record(
-        "ledger.unfreeze", actor_id=actor_id, target=("user", user.id), note=reason.strip()
-    )
-    db.session.commit()
 
 
 def adjust(user_id: int, amount: int, reason: str, actor_id: int | None, key: str) -> Transfer:

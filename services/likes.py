@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core import clock
+from core.errors import DomainError, NotAllowed, NotFound
 from extensions import db
-from models import Like, Match, Notification, User
-from services import clock, safety
-from services.errors import DomainError, NotFound
+from models import Like, Match, Notification, Transfer, User
+from services import ledger, safety
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:
@@ -167,8 +169,6 @@ def mark_all_read(user_id: int) -> None:
 
 
 def intro_paid(me_id: int, other_id: int) -> bool:
-    from models import Transfer
-
     return (
         db.session.scalar(
             select(Transfer.id).where(Transfer.idempotency_key == f"intro:{me_id}:{other_id}")
@@ -187,10 +187,6 @@ def can_message(me: User, other: User) -> bool:
 def pay_intro(me: User, other_id: int) -> bool:
     """Pay INTRO_PRICE to message someone before matching; once per pair. Returns True when
     credits moved now (False: already paid or already matched)."""
-    from flask import current_app
-
-    from services import ledger
-    from services.errors import NotAllowed
 
     if other_id == me.id:
         raise DomainError("You cannot message yourself.")

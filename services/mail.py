@@ -14,9 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app, render_template
 
+from core import clock
 from extensions import db
 from models import Outbox, User
-from services import clock
+from workers.queue import enqueue
 
 log = logging.getLogger("amora.mail")
 
@@ -26,8 +27,6 @@ def send(user: User | None, to_email: str, kind: str, subject: str, template: st
 
     Call inside the service's transaction: delivery starts only once it commits.
     """
-    from workers import mail as mail_jobs
-    from workers.queue import enqueue
 
     body = render_template(f"mail/{template}.txt", user=user, **ctx)
     message = Outbox(
@@ -39,7 +38,7 @@ def send(user: User | None, to_email: str, kind: str, subject: str, template: st
     )
     db.session.add(message)
     db.session.flush()
-    enqueue(mail_jobs.deliver, message.id)
+    enqueue(deliver, message.id)
     return message
 
 

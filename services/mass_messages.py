@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core import clock
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import MassMessage, Message, Subscription, User
-from services import clock, media, safety
+from services import compliance, media, safety
 from services.creators import parse_price
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from services.messaging import MAX_LENGTH, conversation_between, publish_message
+from workers.queue import enqueue
 
 BATCH = 200
 
@@ -37,8 +39,6 @@ def _audience_query(creator_id: int, after_fan_id: int = 0):
 
 def start(creator: User, form: dict) -> MassMessage:
     """Queue a mass message; the worker sends it."""
-    from workers import messaging as messaging_jobs
-    from workers.queue import enqueue
 
     if not creator.is_creator:
         raise NotAllowed("Switch on creator mode to message your subscribers.")
@@ -63,8 +63,6 @@ def start(creator: User, form: dict) -> MassMessage:
     if errors:
         raise ValidationFailed(errors)
     if price and item is not None:
-        from services import compliance
-
         compliance.require_verified(creator)
     audience = len(db.session.scalars(_audience_query(creator.id)).all())
     if audience == 0:
@@ -78,7 +76,7 @@ def start(creator: User, form: dict) -> MassMessage:
     )
     db.session.add(row)
     db.session.flush()
-    enqueue(messaging_jobs.send_mass_message, row.id)
+    enqueue(deliver, row.id)
     db.session.commit()
     return row
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from core import clock
+from core.errors import NotFound, ValidationFailed
 from extensions import db
 from models import MatchAnswer, User
-from services import clock
-from services.errors import NotFound, ValidationFailed
 
 IMPORTANCE = {
     0: "Irrelevant",

@@ -18,28 +18,24 @@ endpoint.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import io
-import json
 import secrets
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import quote, urlencode
 
-from flask import current_app, url_for
+from flask import current_app
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import MediaObject, Photo, Profile, User
-from services import clock
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from models import MediaObject, Message, Photo, Post, PostMedia, Profile, User
+from services import compliance
 from services.input import parse_id
+from services.storage import URL_SECONDS, LocalStorage, Storage
+from services.storage_s3 import S3Storage
+from workers.queue import enqueue
 
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -48,121 +44,11 @@ MAX_VAULT_BYTES = 20 * 1024 * 1024
 MAX_VAULT_ITEMS = 2000
 # Profile photos; a creator's library (posts, PPV messages); a photo sent in a conversation.
 PURPOSES = ("photo", "vault", "chat")
-UPLOAD_SECONDS = 600
-URL_SECONDS = 3600
 MAX_PIXELS = 40_000_000  # refuse decompression bombs
-
-
-@dataclass
-class ObjectInfo:
-    size: int
-    content_type: str
-
-
-class Storage(Protocol):
-    def presigned_post(self, key: str, content_type: str, max_bytes: int) -> dict: ...
-
-    def head(self, key: str) -> ObjectInfo | None: ...
-
-    def read(self, key: str) -> bytes: ...
-
-    def write(self, key: str, data: bytes, content_type: str) -> None: ...
-
-    def delete(self, key: str) -> None: ...
-
-    def signed_url(self, key: str, seconds: int) -> str: ...
-
-
-def _sign(payload: str) -> str:
-    secret = current_app.config["SECRET_KEY"].encode()
-    key = hmac.new(secret, b"amora local media", hashlib.sha256).digest()
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
-
-
-class LocalStorage:
-    """Files under instance/media, with an upload endpoint that honours signed policies."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
-            raise DomainError("Invalid media key.")
-        return path
-
-    def presigned_post(self, key: str, content_type: str, max_bytes: int) -> dict:
-        policy = base64.urlsafe_b64encode(
-            json.dumps(
-                {
-                    "key": key,
-                    "content_type": content_type,
-                    "max_bytes": max_bytes,
-                    "expires": int(time.time()) + UPLOAD_SECONDS,
-                }
-            ).encode()
-        ).decode()
-        return {
-            "url": url_for("media.upload"),
-            "fields": {
-                "key": key,
-                "Content-Type": content_type,
-                "policy": policy,
-                "signature": _sign(policy),
-            },
-        }
-
-    @staticmethod
-    def check_policy(policy: str, signature: str) -> dict:
-        if not hmac.compare_digest(_sign(policy).encode(), (signature or "").encode()):
-            raise DomainError("The upload form is not valid.")
-        data = json.loads(base64.urlsafe_b64decode(policy.encode()))
-        if data["expires"] < time.time():
-            raise DomainError("The upload form has expired; try again.")
-        return data
-
-    def head(self, key: str) -> ObjectInfo | None:
-        path = self._path(key)
-        meta = path.with_name(path.name + ".meta.json")
-        if not path.exists() or not meta.exists():
-            return None
-        return ObjectInfo(
-            size=path.stat().st_size, content_type=json.loads(meta.read_text())["content_type"]
-        )
-
-    def read(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
-
-    def write(self, key: str, data: bytes, content_type: str) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        path.with_name(path.name + ".meta.json").write_text(
-            json.dumps({"content_type": content_type})
-        )
-
-    def delete(self, key: str) -> None:
-        path = self._path(key)
-        for candidate in (path, path.with_name(path.name + ".meta.json")):
-            candidate.unlink(missing_ok=True)
-
-    def signed_url(self, key: str, seconds: int) -> str:
-        expires = int(time.time()) + seconds
-        # Built by hand, not with url_for: jobs and services render links outside a request.
-        query = urlencode({"expires": expires, "sig": _sign(f"{key}:{expires}")})
-        return f"/media/file/{quote(key)}?{query}"
-
-    @staticmethod
-    def check_url(key: str, expires: int, sig: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(
-            _sign(f"{key}:{expires}").encode(), (sig or "").encode()
-        )
 
 
 def storage() -> Storage:
     if current_app.config["S3_BUCKET"]:
-        from services.storage_s3 import S3Storage  # here: storage_s3 imports this module
-
         return S3Storage.for_app(current_app._get_current_object())  # type: ignore[attr-defined]
     return LocalStorage(Path(current_app.instance_path) / "media")
 
@@ -204,7 +90,6 @@ def start_upload(
         raise ValidationFailed({"file": f"You can have up to {MAX_PHOTOS} photos."})
     if purpose == "vault" and vault_count(user.id) >= MAX_VAULT_ITEMS:
         raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
-    from services import compliance
 
     others, attested = compliance.check_consent(shows_others, consent)
     key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{IMAGE_TYPES[content_type]}"
@@ -225,8 +110,6 @@ def start_upload(
 
 def confirm_upload(user: User, key: str) -> MediaObject:
     """The browser says the upload finished: check it, then process it on the worker."""
-    from workers import media as media_jobs
-    from workers.queue import enqueue
 
     obj = db.session.scalar(select(MediaObject).where(MediaObject.key == (key or "")))
     if obj is None or obj.user_id != user.id:
@@ -244,7 +127,7 @@ def confirm_upload(user: User, key: str) -> MediaObject:
         raise ValidationFailed({"file": "That file is not an allowed photo."})
     obj.size = info.size
     obj.status = "uploaded"
-    enqueue(media_jobs.process, obj.id)
+    enqueue(process, obj.id)
     db.session.commit()
     db.session.refresh(obj)
     return obj
@@ -279,7 +162,6 @@ def process(media_id: int) -> None:
             # Delivered images carry the creator's handle (docs/creators.md#watermarks); the clean
             # copy stays private (never given to anyone: no URL is ever made for it).
             variants["clean"] = _write_variant(store, obj.key, "clean", copy, 90)
-            from services import compliance
 
             if compliance.watermark_enabled(obj.user_id):
                 owner = db.session.get(User, obj.user_id)
@@ -395,7 +277,6 @@ def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault
 def delete_vault_item(user: User, media_id: object) -> None:
     """Remove an item from the vault, unless a post or a message still shows it (fans paid for
     it)."""
-    from models import Message, Post, PostMedia
 
     row_id = parse_id(media_id)
     obj = db.session.get(MediaObject, row_id) if row_id is not None else None

@@ -20,11 +20,12 @@ from sqlalchemy import DateTime, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from core import clock, sql
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import Conversation, CreatorSettings, MediaObject, Message, Notification, Unlock, User
-from services import antispam, clock, ledger, likes, media, replays, safety, sql
+from services import antispam, compliance, ledger, likes, media, realtime, replays, safety
 from services.creators import parse_price
-from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 
 MAX_LENGTH = 5000
 log = logging.getLogger("amora.messages")
@@ -327,8 +328,6 @@ def _attachment(
     if errors:
         raise ValidationFailed(errors)
     if price:
-        from services import compliance
-
         compliance.require_verified(sender)
     return item, price
 
@@ -338,7 +337,6 @@ def publish_message(message: Message, origin: str | None = None) -> None:
     not to the socket `origin` it was sent over. A broker outage must not fail a stored (and
     paid) message: the recipient's client catches up from the database when its socket
     reconnects."""
-    from services import realtime
 
     event = {
         "type": "message",
@@ -453,8 +451,6 @@ def mark_read(user: User, other_id: int) -> int:
         .values(read_at=clock.now())
     )
     if result.rowcount:
-        from services import realtime
-
         realtime.publish_after_commit(
             other_id, {"type": "read", "by": user.id, "conversation_id": conversation.id}
         )

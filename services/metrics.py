@@ -32,10 +32,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
+from rq import Queue
 from sqlalchemy import func, select
 
+from core import clock
 from extensions import db
-from services import clock
+from models import BackgroundJob, LedgerCheck, Outbox
 
 log = logging.getLogger("amora.metrics")
 
@@ -87,8 +89,6 @@ class Backlog:
 
 
 def mail_backlog() -> Backlog:
-    from models import Outbox
-
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(Outbox.created_at)).where(Outbox.status == "queued")
     ).one()
@@ -96,8 +96,6 @@ def mail_backlog() -> Backlog:
 
 
 def _jobs(status: str, outbox: str) -> Backlog:
-    from models import BackgroundJob
-
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(BackgroundJob.created_at)).where(
             BackgroundJob.status == status
@@ -139,8 +137,6 @@ def _redis(url: str) -> Redis:
 
 
 def queue_state(redis_url: str, queue_name: str) -> QueueState:
-    from rq import Queue
-
     queue = Queue(queue_name, connection=_redis(redis_url))
     oldest = None
     for job_id in queue.get_job_ids(0, 1):  # the head of the queue: the job waiting longest
@@ -165,7 +161,6 @@ class LedgerCheckState:
 
 def last_ledger_check() -> LedgerCheckState | None:
     """The newest check that finished; a failed run (an error, not a violation) is not clean."""
-    from models import LedgerCheck
 
     check = db.session.scalars(
         select(LedgerCheck)

@@ -8,11 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
+from core import clock
+from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import MediaObject, Message, Notification, Photo, Post, PostMedia, Profile, Report, User
-from services import accounts, audit, clock, media
-from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from services import accounts, audit, media
 from services.input import parse_id
 
 OUTCOMES = {
@@ -43,8 +45,6 @@ def _get(model, ident: object):
 
 
 def queue(status: str = "open", limit: int = 100) -> list[tuple[Report, User, User]]:
-    from sqlalchemy.orm import aliased
-
     reporter, reported = aliased(User), aliased(User)
     query = (
         select(Report, reporter, reported)

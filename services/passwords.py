@@ -33,13 +33,15 @@ def _off_the_hub(work, *args):
     thread: a login hashing on it would freeze every chat for that long. There the work goes to
     gevent's pool of real threads (argon2-cffi releases the GIL while it hashes); under threads
     it simply runs on the request's own thread."""
+    # gevent is optional (the threaded server and SQLite laptops run without it): looked up
+    # only here, where its absence simply means "not under gevent".
     try:
-        from gevent import monkey
+        from gevent import monkey  # noqa: PLC0415
     except ImportError:
         return work(*args)
     if not monkey.is_module_patched("threading"):
         return work(*args)
-    import gevent
+    import gevent  # noqa: PLC0415
 
     return gevent.get_hub().threadpool.apply(work, args)
 

@@ -31,11 +31,13 @@ import re
 from flask import current_app
 from sqlalchemy import or_, select, update
 
+from core import clock
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import Notification, Payout, PayoutEvent, PayoutMethod, User
-from services import audit, clock, ledger, payout_providers, twofactor
-from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from services import audit, ledger, payout_providers, risk, twofactor
 from services.input import parse_id
+from workers.queue import enqueue
 
 log = logging.getLogger("amora.payouts")
 
@@ -198,8 +200,6 @@ def _amount(credits: int, kind: str) -> tuple[int, str]:
 
 def request(creator: User, credits: object, method_id: object, code: str) -> Payout:
     """Ask for a payout: checks, the second factor, the row and the ledger move, together."""
-    from workers import payouts as payout_jobs
-    from workers.queue import enqueue
 
     if not creator.is_creator:
         raise NotAllowed("Only creators are paid out.")
@@ -245,7 +245,7 @@ def request(creator: User, credits: object, method_id: object, code: str) -> Pay
     audit.record(
         "payout.requested", actor_id=creator.id, target=("payout", payout.id), credits=amount
     )
-    enqueue(payout_jobs.route, payout.id)
+    enqueue(route, payout.id)
     db.session.commit()
     return payout
 
@@ -295,11 +295,8 @@ def queue(status: str | None = None, limit: int = 200) -> list[tuple[Payout, Use
 
 
 def _dispatch_if_provider(payout: Payout) -> None:
-    from workers import payouts as payout_jobs
-    from workers.queue import enqueue
-
     if payout.method_kind != "manual":
-        enqueue(payout_jobs.execute, payout.id)
+        enqueue(execute, payout.id)
 
 
 def approve(admin: User | None, payout_id: int, note: str | None = None) -> Payout:
@@ -372,7 +369,6 @@ def mark_paid(admin: User, payout_id: int, reference: str) -> Payout:
 
 def route(payout_id: int) -> str:
     """Score a new request; approve it without an admin when small and low-risk."""
-    from services import risk
 
     payout = db.session.get(Payout, payout_id)
     if payout is None or payout.status != "requested":

@@ -19,20 +19,12 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core import clock
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import MediaObject, Notification, Post, PostMedia, Unlock, User
-from services import (
-    clock,
-    compliance,
-    country_blocks,
-    ledger,
-    media,
-    replays,
-    safety,
-    subscriptions,
-)
+from services import compliance, country_blocks, ledger, media, replays, safety, subscriptions
 from services.creators import parse_price
-from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from services.input import parse_id
 
 VISIBILITIES = {

@@ -7,11 +7,12 @@ import re
 
 from sqlalchemy import select
 
+from core import clock, geo
+from core.errors import DomainError, ValidationFailed
 from extensions import db
 from models import Profile, ProfileInterest, User
 from models.dating import GENDERS
-from services import cities, clock, geo
-from services.errors import DomainError, ValidationFailed
+from services import cities
 
 MAX_BIO = 2000
 MAX_INTERESTS = 12

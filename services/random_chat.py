@@ -25,11 +25,13 @@ from dataclasses import asdict, dataclass, field
 from flask import current_app
 from sqlalchemy import delete, or_, select
 
+from core import clock
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import Block, RandomMessage, RandomSession, User
-from services import audit, clock, realtime, safety
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from services import audit, realtime, safety
 from services.input import parse_id
+from workers.queue import redis_connection
 
 WAIT_FOR_TAGS = 10.0
 MAX_TAGS = 5
@@ -150,8 +152,6 @@ _local = LocalQueue()
 def queue():
     app = current_app
     if app.config.get("REDIS_URL"):
-        from workers.queue import redis_connection
-
         return RedisQueue(redis_connection(app))
     return app.extensions.setdefault("amora_random_queue", _local)
 

@@ -26,7 +26,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from flask import Flask, current_app
+from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from extensions import db
 
 log = logging.getLogger("amora.realtime")
 
@@ -174,8 +179,8 @@ class RedisBroker:
     installations (or two test processes) on one Redis server, each on its own database, do not
     hear each other's events.
 
-    Each process holds ONE pattern subscription (`amora:<db>:user:*`) read by one thread, which hands
-    events to the local sockets of that user through an in-process broker. (One Redis
+    Each process holds ONE pattern subscription (`amora:<db>:user:*`) read by one thread, which
+    hands events to the local sockets of that user through an in-process broker. (One Redis
     connection per socket would exhaust Redis and the client pool at a few hundred sockets.)
 
     What a process publishes reaches its own sockets at once, not by way of Redis: each
@@ -185,8 +190,6 @@ class RedisBroker:
     """
 
     def __init__(self, url: str) -> None:
-        from redis import Redis
-
         self.connection = Redis.from_url(url)  # the listener's: its reads wait on purpose
         # Publishing happens on the send path (while the message holds one of the process's
         # turns to send): a Redis that stops answering must fail it fast, not hold it.
@@ -196,7 +199,9 @@ class RedisBroker:
         self._lock = threading.Lock()
         self._nonce = secrets.token_hex(6)
         self.outage = RedisOutage()
-        self.prefix = f"amora:{self.connection.connection_pool.connection_kwargs.get('db', 0)}:user:"
+        self.prefix = (
+            f"amora:{self.connection.connection_pool.connection_kwargs.get('db', 0)}:user:"
+        )
 
     @property
     def origin(self) -> bytes:
@@ -311,17 +316,13 @@ _PENDING = "amora_pending_events"
 
 def publish_after_commit(user_id: int, event: dict) -> None:
     """Publish once the current database transaction commits (dropped on rollback)."""
-    from extensions import db
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     db.session().info.setdefault(_PENDING, []).append((app, user_id, event))
 
 
 def _install_listeners() -> None:
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
-    @event.listens_for(Session, "after_commit")
+    @sa_event.listens_for(Session, "after_commit")
     def _publish_pending(session: Session) -> None:
         by_app: dict[Flask, list[tuple[int, dict]]] = defaultdict(list)
         for app, user_id, payload in session.info.pop(_PENDING, []):
@@ -330,11 +331,9 @@ def _install_listeners() -> None:
             try:
                 broker(app).publish_many(events)
             except Exception:  # a broker outage must not turn a commit into an error
-                import logging
-
                 logging.getLogger("amora.realtime").exception("publish failed")
 
-    @event.listens_for(Session, "after_rollback")
+    @sa_event.listens_for(Session, "after_rollback")
     def _drop_pending(session: Session) -> None:
         session.info.pop(_PENDING, None)
 

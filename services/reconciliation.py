@@ -7,19 +7,18 @@ import logging
 
 from sqlalchemy import select
 
+from core import clock
+from core.errors import Conflict, NotFound
 from extensions import db
 from models import LedgerCheck, User
 from models.ledger import SYSTEM_KINDS
-from services import audit, clock, ledger
-from services.errors import Conflict, NotFound
+from services import audit, ledger
+from workers.queue import enqueue
 
 log = logging.getLogger("amora.ledger")
 
 
 def start(admin: User) -> LedgerCheck:
-    from workers import ledger as ledger_jobs
-    from workers.queue import enqueue
-
     running = db.session.scalar(
         select(LedgerCheck).where(LedgerCheck.status.in_(("queued", "running")))
     )
@@ -29,7 +28,7 @@ def start(admin: User) -> LedgerCheck:
     db.session.add(check)
     db.session.flush()
     audit.record("ledger.check_started", actor_id=admin.id, target=("ledger_check", check.id))
-    enqueue(ledger_jobs.run_check, check.id)
+    enqueue(run, check.id)
     db.session.commit()
     return check
 

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
+from core.errors import Conflict
 from extensions import db
-from services.errors import Conflict
 from services.ledger import InsufficientCredits
 
 T = TypeVar("T")

@@ -24,7 +24,9 @@ from functools import cached_property
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
+from core import clock
 from extensions import db
 from models import (
     Alert,
@@ -41,7 +43,6 @@ from models import (
     UserDevice,
     UserSession,
 )
-from services import clock
 
 Rule = Callable[["Signals"], tuple[int, str] | None]
 
@@ -244,7 +245,6 @@ def first_large_payout(s: Signals) -> tuple[int, str] | None:
 
 def _payers(creator_id: int, since: dt.datetime) -> list[tuple[int, int]]:
     """(fan id, credits paid) of the fans who paid this creator since `since`."""
-    from sqlalchemy.orm import aliased
 
     creator_entry, fan_entry = aliased(Entry), aliased(Entry)
     earnings, wallet = aliased(LedgerAccount), aliased(LedgerAccount)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Block, Like, Match, Report, User
 from services import audit
-from services.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 REPORT_REASONS = {
     "spam": "Spam or scam",

@@ -1,8 +1,8 @@
 """Media on S3 or any S3-compatible store (MinIO, moto), behind the `Storage` interface of
-`services/media.py` (docs/deployment.md#media-on-s3, docs/creators.md#vault-and-media).
+`services/storage.py` (docs/deployment.md#media-on-s3, docs/creators.md#vault-and-media).
 
 The browser posts the file straight to the bucket with a pre-signed POST whose policy accepts
-only that key, that content type and 1..max_bytes, for `media.UPLOAD_SECONDS`; files are read
+only that key, that content type and 1..max_bytes, for `storage.UPLOAD_SECONDS`; files are read
 back through short-lived pre-signed GET URLs, so the bucket stays private.
 """
 
@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from flask import Flask
 
-from services import media
+from services.storage import UPLOAD_SECONDS, ObjectInfo
 
 _EXTENSION = "amora_s3_client"
 _client_lock = threading.Lock()
@@ -93,18 +93,18 @@ class S3Storage:
                 {"Content-Type": content_type},
                 ["content-length-range", 1, max_bytes],
             ],
-            ExpiresIn=media.UPLOAD_SECONDS,
+            ExpiresIn=UPLOAD_SECONDS,
         )
         return {"url": post["url"], "fields": post["fields"]}
 
-    def head(self, key: str) -> media.ObjectInfo | None:
+    def head(self, key: str) -> ObjectInfo | None:
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 return None
             raise
-        return media.ObjectInfo(
+        return ObjectInfo(
             size=response["ContentLength"],
             content_type=response.get("ContentType", "application/octet-stream"),
         )

@@ -17,10 +17,11 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from core import clock
+from core.errors import Conflict, NotAllowed, NotFound
 from extensions import db
-from models import CreatorSettings, Notification, Subscription, User
-from services import clock, ledger, safety
-from services.errors import Conflict, NotAllowed, NotFound
+from models import CreatorSettings, Notification, Promotion, Subscription, User
+from services import creators, ledger, safety
 
 PERIOD = dt.timedelta(days=30)
 GRACE = dt.timedelta(days=3)
@@ -102,16 +103,13 @@ def _charge(
 def subscribe(fan: User, creator_id: int) -> Subscription:
     """Subscribe (or subscribe again after a lapse), paying the first period now. A
     cancelled subscription that still runs is simply resumed, without a charge."""
-    from services import creators
 
     creator = creators.payee(fan, creator_id, "subscribe to")
     settings = db.session.get(CreatorSettings, creator_id)
     price = settings.subscription_price if settings else 0
     if price and creator.creator_verified_at is None:
         raise NotAllowed("Paid subscriptions open once this creator is verified.")
-    from services import growth
-
-    first_price, promotion = growth.first_period_price(fan, creator_id, price)
+    first_price, promotion = first_period_price(fan, creator_id, price)
     now = clock.now()
     subscription = get(fan.id, creator_id)
     if subscription is not None and subscription.status == "grace" and has_access(subscription):
@@ -295,3 +293,29 @@ def renew_due(now: dt.datetime | None = None) -> dict[str, int]:
             outcome = "failed"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+def first_period_price(
+    fan: User | None, creator_id: int, price: int
+) -> tuple[int, Promotion | None]:
+    """The first month's price for `fan` now: the best running promotion they qualify for."""
+    if price <= 0:
+        return price, None
+    now = clock.now()
+    previous = get(fan.id, creator_id) if fan is not None else None
+    if previous is not None and previous.status in ("active", "grace"):
+        return price, None
+    audiences = ("new", "both") if previous is None else ("lapsed", "both")
+    promotion = db.session.scalar(
+        select(Promotion)
+        .where(
+            Promotion.creator_id == creator_id,
+            Promotion.audience.in_(audiences),
+            Promotion.starts_at <= now,
+            Promotion.ends_at > now,
+        )
+        .order_by(Promotion.discount_bps.desc())
+    )
+    if promotion is None:
+        return price, None
+    return max(price - (price * promotion.discount_bps + 5000) // 10000, 1), promotion

@@ -15,10 +15,12 @@ import math
 
 from sqlalchemy import func, select
 
+from core import clock
+from core.emails import normalize_email
+from core.errors import DomainError
 from extensions import db
 from models import LoginAttempt
-from services import audit, clock, mail
-from services.errors import DomainError
+from services import audit, mail
 
 WINDOW = dt.timedelta(minutes=15)
 LOCK_MINUTES = 15
@@ -81,8 +83,6 @@ def _wait(
 def _key(email: str) -> str:
     """The address as accounts are looked up ("ＡＮＡ@example.com" is ana@example.com), so
     look-alike spellings share one counter."""
-    from services.accounts import normalize_email
-
     try:
         return normalize_email(email)[:254]
     except ValueError:

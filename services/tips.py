@@ -9,10 +9,10 @@ import secrets
 
 from sqlalchemy import select
 
+from core.errors import NotFound, ValidationFailed
 from extensions import db
 from models import Message, Notification, Post, Tip, Transfer, User
 from services import creators, ledger, replays
-from services.errors import NotFound, ValidationFailed
 from services.input import parse_id
 
 MAX_TIP = 50_000

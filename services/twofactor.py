@@ -17,10 +17,11 @@ import pyotp
 import segno
 from sqlalchemy import delete, select, update
 
+from core import clock
+from core.errors import DomainError, ValidationFailed
 from extensions import db
 from models import EmailToken, RecoveryCode, User
-from services import audit, clock, mail, passwords
-from services.errors import DomainError, ValidationFailed
+from services import audit, mail, passwords
 
 STEP_SECONDS = 30
 DRIFT_STEPS = 1

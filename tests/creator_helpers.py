@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 
+from core import clock
 from extensions import db
 from models import CreatorSettings, MediaObject, User
-from services import accounts, clock, media
+from services import accounts, media
 from tests.conftest import AuthActions
 from tests.ledger_helpers import paid_order, person
 from tests.test_media import jpeg_bytes

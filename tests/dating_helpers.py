@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from core import clock
 from extensions import db
 from models import User
-from services import clock, matching, profiles
+from services import matching, profiles
 
 _n = itertools.count(1)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from core import clock
 from extensions import db
 from models import Order, User
-from services import clock, ledger
+from services import ledger
 
 _counter = itertools.count(1)
 

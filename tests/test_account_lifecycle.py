@@ -10,6 +10,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import DomainError, ValidationFailed
 from extensions import db
 from models import (
     DataExport,
@@ -28,7 +30,6 @@ from models import (
 )
 from services import (
     accounts,
-    clock,
     ledger,
     likes,
     media,
@@ -40,7 +41,6 @@ from services import (
     subscriptions,
     tips,
 )
-from services.errors import DomainError, ValidationFailed
 from tests.conftest import AuthActions, last_mail
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 from tests.dating_helpers import dater

@@ -8,10 +8,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import DomainError, NotAllowed, ValidationFailed
 from extensions import db
 from models import EmailToken, Outbox, User, UserSession
-from services import accounts, clock
-from services.errors import DomainError, NotAllowed, ValidationFailed
+from services import accounts
 from tests.conftest import last_mail_link
 
 GOOD = "plum-orbit-kettle-42"

@@ -9,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
 from extensions import db
 from models import (
     Alert,
@@ -22,7 +23,7 @@ from models import (
     User,
     UserSession,
 )
-from services import clock, ledger, messaging, posts, safety, tips
+from services import ledger, messaging, posts, safety, tips
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 from tests.ledger_helpers import paid_order
 from tests.test_payouts import earning_creator, method, with_2fa

@@ -9,9 +9,10 @@ import re
 
 import pytest
 
+from core import clock
 from extensions import db
 from models import Alert, Device, LoginAttempt, RiskEvent, User
-from services import analytics, clock, ledger, tips, twofactor
+from services import analytics, ledger, tips, twofactor
 from tests.creator_helpers import creator, fan, signed_in
 from tests.ledger_helpers import paid_order, person
 

@@ -9,9 +9,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
 from extensions import db
 from models import Alert, Message, RiskEvent
-from services import antispam, clock, messaging
+from services import antispam, messaging
 from tests.dating_helpers import dater
 from tests.test_messaging import creator
 

@@ -201,7 +201,7 @@ def test_forgot_password_answers_the_same_for_unknown_emails(client, auth):
 
 
 def test_forgot_password_does_the_same_work_for_known_and_unknown_emails(app, auth, monkeypatch):
-    from workers.accounts import send_password_reset
+    from services.accounts import send_password_reset
 
     auth.signup()
     auth.logout()
@@ -211,7 +211,7 @@ def test_forgot_password_does_the_same_work_for_known_and_unknown_emails(app, au
         response = auth.post("/forgot", {"email": email}, headers=HTMX)
         assert response.status_code == 200 and b"If an account exists" in response.data
     # Neither request looked the address up or wrote a mail: each queued the same job.
-    assert [job[0] for job in held] == ["workers.accounts:send_password_reset"] * 2
+    assert [job[0] for job in held] == ["services.accounts:send_password_reset"] * 2
     assert outbox_size(app) == mails_before
     with app.app_context():
         for _, args, kwargs in held:

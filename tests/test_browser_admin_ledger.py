@@ -13,11 +13,10 @@ from playwright.sync_api import Page, expect
 
 from extensions import db
 from models import Alert, User
-from services import ledger
+from services import ledger, reconciliation
 from tests.conftest import hold_jobs
 from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import log_in_admin_with_2fa, new_page, shot, sign_up
-from workers import ledger as ledger_jobs
 
 pytestmark = pytest.mark.browser
 REASON = "Goodwill after the failed call on 30 Nov"
@@ -32,7 +31,7 @@ def open_admin_tab(admin: Page, tab: str) -> None:
 def test_an_admin_adjusts_a_wallet_and_the_ledger_check_comes_out_clean(
     live_server, browser, page, monkeypatch
 ):
-    held = hold_jobs(monkeypatch, ledger_jobs.run_check)
+    held = hold_jobs(monkeypatch, reconciliation.run)
     admin_errors: list[str] = []
     admin = new_page(browser, admin_errors)
     worker = None
@@ -110,7 +109,7 @@ def test_an_admin_adjusts_a_wallet_and_the_ledger_check_comes_out_clean(
 
         def work():
             with live_server.app.app_context():
-                ledger_jobs.run_check(*args, **kwargs)
+                reconciliation.run(*args, **kwargs)
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()

@@ -12,16 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
+from core import clock
 from extensions import db
 from models import CreatorSettings, Message, User
-from services import clock, mass_messages, subscriptions
+from services import mass_messages, posts, subscriptions
 from tests.conftest import hold_jobs
 from tests.creator_helpers import fan as service_fan
 from tests.creator_helpers import vault_photo
 from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import new_page, shot, sign_up
-from workers import creator as creator_jobs
-from workers import messaging as messaging_jobs
 
 pytestmark = pytest.mark.browser
 SUBSCRIPTION = 50
@@ -61,7 +60,7 @@ def test_a_mass_message_with_a_ppv_photo_reaches_subscribers_who_unlock_it(
     base = live_server.url
     price = 15
     # The worker's job is held back, so the creator sees the message before it is delivered.
-    held = hold_jobs(monkeypatch, messaging_jobs.send_mass_message)
+    held = hold_jobs(monkeypatch, mass_messages.deliver)
     monkeypatch.setattr(mass_messages, "BATCH", 1)  # one fan per batch: progress shows steps
 
     creator_errors: list[str] = []
@@ -104,7 +103,7 @@ def test_a_mass_message_with_a_ppv_photo_reaches_subscribers_who_unlock_it(
         monkeypatch.setattr(mass_messages, "publish_message", die_after_first_batch)
         _, args, kwargs = held[0]
         with live_server.app.app_context(), pytest.raises(WorkerDied):
-            messaging_jobs.send_mass_message(*args, **kwargs)
+            mass_messages.deliver(*args, **kwargs)
         expect(row.get_by_role("status")).to_have_text("Sending… 1 of 2")
         expect(row.locator("progress")).to_have_attribute("value", "1")
         shot(creator, "mass-message-sending.png")
@@ -112,7 +111,7 @@ def test_a_mass_message_with_a_ppv_photo_reaches_subscribers_who_unlock_it(
         # The job is retried, resumes after the last fan it reached and finishes.
         monkeypatch.setattr(mass_messages, "publish_message", real_publish)
         with live_server.app.app_context():
-            assert messaging_jobs.send_mass_message(*args, **kwargs) == 1
+            assert mass_messages.deliver(*args, **kwargs) == 1
         expect(row.get_by_role("status")).to_have_text("Sent to 2 subscribers.")
         expect(row.locator("progress")).to_have_attribute("value", "2")
         assert creator.evaluate("window.__notReloaded === true"), "the page was reloaded"
@@ -215,9 +214,9 @@ def test_a_scheduled_post_goes_live_when_the_job_runs_and_shows_in_the_feed(
         # The periodic job, a minute before and at the scheduled time.
         with live_server.app.app_context():
             with clock.frozen(when_utc - dt.timedelta(minutes=1)):
-                assert creator_jobs.publish_scheduled_posts() == 0
+                assert posts.publish_due() == 0
             with clock.frozen(when_utc):
-                assert creator_jobs.publish_scheduled_posts() == 1
+                assert posts.publish_due() == 1
 
         fan.get_by_role("navigation", name="Main").get_by_role("link", name="Feed").click()
         post = fan.locator("#feed article.post", has_text="Sunday livestream")

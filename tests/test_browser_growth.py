@@ -10,9 +10,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from core import clock
 from extensions import db
 from models import CreatorSettings, User
-from services import accounts, clock, growth, ledger, posts, subscriptions
+from services import accounts, growth, ledger, posts, subscriptions
 from tests.conftest import ARTIFACTS
 from tests.ledger_helpers import paid_order
 from tests.test_browser_messaging import sign_up

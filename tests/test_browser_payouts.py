@@ -14,9 +14,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import Alert, CreatorSettings, Payout, User
-from services import accounts, clock, ledger, tips, twofactor
+from services import accounts, ledger, tips, twofactor
 from tests.conftest import ARTIFACTS, LiveServer, _cleanup, make_app, sign_up_in_browser
 from tests.creator_helpers import fan
 from tests.provider_stub import ProviderStub

@@ -9,7 +9,8 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from services import clock, twofactor
+from core import clock
+from services import twofactor
 from tests.conftest import ARTIFACTS, sign_up_in_browser
 
 pytestmark = pytest.mark.browser

@@ -10,9 +10,10 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from core import clock
 from extensions import db
 from models import User
-from services import accounts, clock
+from services import accounts
 from tests.test_browser_payouts import PASSWORD, new_page, shot, sign_up
 
 pytestmark = pytest.mark.browser

@@ -9,10 +9,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import Conflict, DomainError
 from extensions import db
 from models import Call, CreatorSettings, Transfer
-from services import calls, clock, ledger
-from services.errors import Conflict, DomainError
+from services import calls, ledger
 from tests.creator_helpers import creator, fan
 
 T0 = dt.datetime(2026, 6, 1, 20, 0, 0)

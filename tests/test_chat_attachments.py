@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from core.errors import ValidationFailed
 from extensions import db
 from models import Message, User
 from services import likes, messaging
-from services.errors import ValidationFailed
 from tests.creator_helpers import signed_in
 from tests.test_creator import headers
 from tests.test_media import jpeg_bytes, upload
@@ -72,7 +72,7 @@ def test_someone_elses_upload_or_a_price_on_a_chat_photo_is_refused(app):
 
         photo_id = db.session.scalar(select(MediaObject.id))
         bob_user = db.session.get(User, bob_id)
-        from services.errors import NotFound
+        from core.errors import NotFound
 
         with pytest.raises(NotFound):
             messaging.send(bob_user, ana_id, "mine now", media_id=photo_id)

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image, ImageChops
 from sqlalchemy import select
 
+from core.errors import NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, MediaObject, Outbox, Post, Takedown, User
 from services import compliance, country_blocks, media, posts, subscriptions
-from services.errors import NotAllowed, NotFound, ValidationFailed
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 
 

@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, MassMessage, MediaObject, Message, User
-from services import clock, earnings, ledger, mass_messages, messaging, posts, subscriptions, tips
-from services.errors import NotFound, ValidationFailed
+from services import earnings, ledger, mass_messages, messaging, posts, subscriptions, tips
 from tests.conftest import csrf_token
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 from tests.test_media import jpeg_bytes, upload
@@ -172,8 +173,8 @@ def test_a_vault_item_in_use_cannot_be_deleted(ctx):
     luna = creator()
     photo = vault_photo(luna)
     posts.create(luna, {"body": "x", "visibility": "public"}, [photo.id])
+    from core.errors import DomainError
     from services import media
-    from services.errors import DomainError
 
     with pytest.raises(DomainError, match="used in a post"):
         media.delete_vault_item(luna, photo.id)

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, literal, select
 from werkzeug.datastructures import MultiDict
 
+from core import clock, geo, sql
+from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Like, Match, Notification, Profile, Report, User
-from services import clock, discover, geo, ledger, likes, matching, profiles, safety, sql
-from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from services import discover, ledger, likes, matching, profiles, safety
 from tests.conftest import AuthActions
 from tests.dating_helpers import answer, dater
 from tests.ledger_helpers import paid_order

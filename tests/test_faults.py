@@ -20,9 +20,10 @@ import redis as redis_lib
 import simple_websocket
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import BackgroundJob, Message, Order, Outbox, Tip
-from services import accounts, clock, ledger
+from services import accounts, ledger
 from services.payments import dev
 from tests.conftest import (
     AuthActions,

@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import Conflict, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Subscription, Transfer, TrialLink
-from services import clock, growth, ledger, subscriptions, tips
-from services.errors import Conflict, ValidationFailed
+from services import growth, ledger, subscriptions, tips
 from tests.creator_helpers import creator, fan, signed_in
 
 T0 = dt.datetime(2026, 1, 5, 12, 0)
@@ -180,7 +181,7 @@ def test_promotions_discount_the_first_month_for_their_audience_only(ctx):
     )
     newcomer = fan("New", credits=200)
     with clock.frozen(T0):
-        assert growth.first_period_price(newcomer, luna.id, 50)[0] == 30
+        assert subscriptions.first_period_price(newcomer, luna.id, 50)[0] == 30
         subscriptions.subscribe(newcomer, luna.id)
     assert ledger.wallet_balance(newcomer.id) == 170
     with clock.frozen(days(30)):
@@ -192,7 +193,7 @@ def test_promotions_discount_the_first_month_for_their_audience_only(ctx):
     db.session.get(Subscription, subscriptions.get(lapsed.id, luna.id).id).status = "lapsed"
     db.session.commit()
     with clock.frozen(days(40)):
-        assert growth.first_period_price(lapsed, luna.id, 50)[0] == 50  # "new" only
+        assert subscriptions.first_period_price(lapsed, luna.id, 50)[0] == 50  # "new" only
     with pytest.raises(ValidationFailed):
         growth.create_promotion(
             luna, {"audience": "new", "discount": 95, "starts": "2026-01-01", "ends": "2026-02-01"}

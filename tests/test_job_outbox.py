@@ -13,9 +13,10 @@ import pytest
 from rq.job import Job as RqJob
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import Alert, BackgroundJob, Outbox
-from services import accounts, clock, mail
+from services import accounts, mail
 from tests.conftest import work_jobs
 from workers import jobs as job_outbox
 from workers import queue as job_queue
@@ -31,7 +32,7 @@ def _user(email="ana@example.com"):
 
 def _mail_job() -> BackgroundJob:
     return db.session.scalars(
-        select(BackgroundJob).where(BackgroundJob.path == "workers.mail:deliver")
+        select(BackgroundJob).where(BackgroundJob.path == "services.mail:deliver")
     ).one()
 
 
@@ -41,7 +42,7 @@ def test_a_job_is_a_row_written_in_the_same_transaction(ctx):
     mail.send(user, user.email, "test", "Never", "verify_email", link="x", hours=1)
     db.session.rollback()
     rows = db.session.scalars(select(BackgroundJob)).all()
-    assert [r.path for r in rows] == ["workers.mail:deliver"]  # the sign-up's mail, not this one
+    assert [r.path for r in rows] == ["services.mail:deliver"]  # the sign-up's mail, not this one
     assert rows[0].status == "done" and rows[0].finished_at is not None
 
 
@@ -206,4 +207,4 @@ def test_a_closed_session_does_not_dispatch_its_jobs_at_a_later_commit(ctx):
     _user()
     db.session.commit()
     assert RUNS == []
-    assert [j.path for j in db.session.scalars(select(BackgroundJob))] == ["workers.mail:deliver"]
+    assert [j.path for j in db.session.scalars(select(BackgroundJob))] == ["services.mail:deliver"]

@@ -8,10 +8,10 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import EmailToken, Outbox, User, UserSession
-from services import accounts, clock, mail
-from workers import housekeeping
+from services import accounts, housekeeping, mail
 from workers.queue import enqueue, get_queue, redis_connection, set_worker_app
 from workers.schedule import PeriodicEnqueuer
 

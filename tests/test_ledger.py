@@ -7,10 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from core import clock
+from core.errors import DomainError
 from extensions import db
 from models import Entry, LedgerAccount, Transfer
-from services import clock, ledger
-from services.errors import DomainError
+from services import ledger
 from tests.ledger_helpers import paid_order, person
 
 

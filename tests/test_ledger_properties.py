@@ -34,10 +34,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select, text
 
+from core import clock
+from core.errors import Conflict, DomainError
 from extensions import db
 from models import Order, Transfer, User
-from services import clock, ledger
-from services.errors import Conflict, DomainError
+from services import admin_users, ledger
 from tests.ledger_helpers import paid_order, person
 
 START = dt.datetime(2026, 6, 1, 12)
@@ -413,7 +414,7 @@ class LedgerMachine(RuleBasedStateMachine):
         account = self.model[uid]
 
         def clear():
-            ledger.support_unfreeze(self.emails[uid], "dispute reviewed")  # commits
+            admin_users.support_unfreeze(self.emails[uid], "dispute reviewed")  # commits
 
         with self.at():
             if account.wallet < 0:  # below zero only while frozen (docs/ledger.md#invariants)
@@ -654,7 +655,7 @@ def test_unfreezing_a_negative_wallet_is_refused_clearly(ctx):
     # Invariant 3 (docs/ledger.md#invariants) allows a negative wallet only while frozen, so the
     # only sound answer is no.
     with pytest.raises(DomainError):
-        ledger.support_unfreeze(fan.email, "dispute won")
+        admin_users.support_unfreeze(fan.email, "dispute won")
     db.session.rollback()
     assert ledger.is_frozen(fan.id) and ledger.verify() == []
 

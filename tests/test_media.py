@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import MediaObject, Photo
-from services import accounts, media
+from services import accounts, media, storage
 from tests.conftest import AuthActions
 
 HTMX = {"HX-Request": "true"}
@@ -132,7 +132,7 @@ def test_the_upload_target_enforces_the_signed_policy(app, fan):
                 }
             ).encode()
         ).decode()
-        signature = media._sign(expired)
+        signature = storage._sign(expired)
     assert upload(fan, presigned, data, policy=expired, signature=signature).status_code == 403
 
 

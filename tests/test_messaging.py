@@ -12,10 +12,10 @@ import pytest
 import simple_websocket
 from sqlalchemy import delete, func, select
 
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Message, User
 from services import accounts, ledger, likes, messaging, safety
-from services.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from tests.conftest import AuthActions, LiveServer, _cleanup, last_mail_link, make_app
 from tests.dating_helpers import dater
 from tests.ledger_helpers import paid_order

@@ -10,9 +10,9 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import clock
 from extensions import db
 from models import BackgroundJob, LedgerCheck, Outbox
-from services import clock
 from tests.conftest import make_app
 from tests.test_messaging import _caught_up, _close, _login_cookie, _socket
 
@@ -127,7 +127,7 @@ def test_job_backlog_counts_jobs_not_done_and_those_that_gave_up(ctx):
     with clock.frozen(start):
         for status in ("pending", "pending", "done", "failed"):
             db.session.add(
-                BackgroundJob(path="workers.mail:deliver", status=status, run_after=start)
+                BackgroundJob(path="services.mail:deliver", status=status, run_after=start)
             )
         db.session.commit()
         clock.advance(dt.timedelta(minutes=2))
@@ -169,8 +169,8 @@ def test_queue_depth_and_oldest_job_age_with_redis(redis_app):
     from workers.queue import get_queue
 
     with redis_app.app_context():
-        get_queue().enqueue("workers.housekeeping.purge_expired")
-        get_queue().enqueue("workers.housekeeping.purge_expired")
+        get_queue().enqueue("services.housekeeping.purge_expired")
+        get_queue().enqueue("services.housekeeping.purge_expired")
     time.sleep(0.01)
     text = scrape(redis_app)
     assert value(text, "amora_queue_jobs", queue="amora") == 2

@@ -551,8 +551,8 @@ def test_razorpay_refund_and_dispute_before_the_payment(paying_app, stub):
 
 
 def test_a_refund_waiting_a_day_for_its_payment_alerts_an_admin_once(paying_app):
+    from core import clock
     from models import Alert
-    from services import clock
     from services.payments import orders
 
     order = _stripe_order(paying_app)

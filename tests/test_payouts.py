@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import DomainError, NotAllowed, ValidationFailed
 from extensions import db
 from models import Alert, Notification, Payout, PayoutEvent, User
-from services import clock, ledger, payouts, tips, twofactor
-from services.errors import DomainError, NotAllowed, ValidationFailed
+from services import ledger, payouts, tips, twofactor
 from tests.conftest import _cleanup, make_app
 from tests.creator_helpers import creator, fan
 from tests.ledger_helpers import paid_order

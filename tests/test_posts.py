@@ -11,10 +11,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Post, Transfer, Unlock
-from services import clock, ledger, posts, subscriptions
-from services.errors import DomainError, NotFound, ValidationFailed
+from services import ledger, posts, subscriptions
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 
 HTMX = {"HX-Request": "true"}

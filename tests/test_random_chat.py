@@ -11,10 +11,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from core.errors import NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import RandomSession, Report
 from services import random_chat, realtime, safety
-from services.errors import NotAllowed, NotFound, ValidationFailed
 from services.random_chat import Entry, LocalQueue, RedisQueue, choose
 from tests.creator_helpers import fan
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from core.errors import ValidationFailed
 from extensions import db
 from models import Alert, Order
 from services import discover, ledger, likes, profiles, risk
-from services.errors import ValidationFailed
 from services.payments import orders
 from services.payments.base import ProviderEvent
 from tests.conftest import AuthActions

@@ -9,9 +9,10 @@ import hashlib
 import pytest
 from sqlalchemy import event, func, select
 
+from core import clock
 from extensions import db
 from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserSession
-from services import accounts, clock, devices, risk
+from services import accounts, devices, risk
 from tests.conftest import AuthActions, last_mail
 from tests.ledger_helpers import paid_order, person
 

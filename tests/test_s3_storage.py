@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import MediaObject, Photo
-from services import accounts, media
+from services import accounts, media, storage
 from services.storage_s3 import S3Storage, s3_origin
 from tests.conftest import AuthActions, _cleanup, make_app
 from tests.test_media import confirm, jpeg_bytes, presign
@@ -131,7 +131,7 @@ def test_a_photo_goes_through_the_bucket_and_is_served_by_signed_urls(s3_app, fa
     with Image.open(io.BytesIO(served.content)) as image:
         assert image.size == (800, 600)
     signed = parse_qs(urlsplit(display_url).query)
-    assert signed["X-Amz-Expires"] == [str(media.URL_SECONDS)]
+    assert signed["X-Amz-Expires"] == [str(storage.URL_SECONDS)]
 
     # The page shows the thumbnail through a signed URL of its own.
     thumb_src = re.search(rb'<img src="([^"]+)" alt="Your photo 1"', page.data)
@@ -161,7 +161,7 @@ def test_the_presigned_post_accepts_only_that_key_that_type_and_up_to_the_size(s
     assert ["content-length-range", 1, media.MAX_PHOTO_BYTES] in conditions
     expires = dt.datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     window = (expires - before).total_seconds()
-    assert media.UPLOAD_SECONDS - 5 <= window <= media.UPLOAD_SECONDS + 5
+    assert storage.UPLOAD_SECONDS - 5 <= window <= storage.UPLOAD_SECONDS + 5
 
 
 def test_a_wrong_content_type_is_refused_before_anything_is_signed(s3_app, fan):

@@ -10,10 +10,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from core import clock
+from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Notification, Subscription, Tip, Transfer, User
-from services import clock, creators, ledger, posts, subscriptions, tips
-from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from services import creators, ledger, posts, subscriptions, tips
 from tests.creator_helpers import creator, fan
 from tests.ledger_helpers import paid_order
 

@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from services import accounts, clock, throttle
+from core import clock
+from services import accounts, throttle
 from tests.conftest import AuthActions, last_mail
 
 T0 = dt.datetime(2026, 11, 25, 9, 0, 0)

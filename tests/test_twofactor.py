@@ -9,10 +9,11 @@ import re
 import pytest
 from sqlalchemy import select
 
+from core import clock
+from core.errors import ValidationFailed
 from extensions import db
 from models import AuditLog, RiskEvent
-from services import accounts, clock, twofactor
-from services.errors import ValidationFailed
+from services import accounts, twofactor
 from tests.conftest import AuthActions, last_mail
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, 0)

@@ -8,9 +8,10 @@ import json
 
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import Profile, Transfer, User
-from services import accounts, clock, ledger, likes, messaging, profiles
+from services import accounts, ledger, likes, messaging, profiles
 from tests.conftest import AuthActions
 from tests.dating_helpers import dater
 from tests.ledger_helpers import paid_order

@@ -19,9 +19,9 @@ from rq.job import Job as RqJob
 from rq.job import JobStatus
 from sqlalchemy import delete, select, update
 
+from core import clock
 from extensions import db
 from models import BackgroundJob
-from services import clock
 from workers.queue import LEASE, MAX_ATTEMPTS, _dispatch, _give_up, redis_connection, rq_job_id
 
 log = logging.getLogger("amora.jobs")

@@ -10,8 +10,9 @@ never lose its job. Once the transaction commits the job is dispatched:
 
 A dispatch may be lost (Redis down at the commit, Redis restarted empty, a worker killed
 mid-job); the row is not. `workers.jobs.sweep` dispatches again every row still pending past its
-`run_after`. Jobs are plain functions in `workers/`, addressed by their dotted path, and must be
-idempotent: the sweeper, and RQ, may run one twice. docs/jobs.md tells the whole story.
+`run_after`. Jobs are plain service functions (a service enqueues its own), addressed by their
+dotted path, and must be idempotent: the sweeper, and RQ, may run one twice. docs/jobs.md tells
+the whole story.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from rq import Queue
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
+from core import clock
 from extensions import db
 from models import Alert, BackgroundJob
-from services import clock
 
 log = logging.getLogger("amora.jobs")
 _PENDING_KEY = "amora_pending_jobs"
@@ -260,12 +261,10 @@ _worker_app: Flask | None = None
 def run_job(
     path: str, *args: Any, job_kwargs: dict | None = None, record_id: int | None = None
 ) -> Any:
-    """Entry point RQ calls on the worker: run the job inside the worker's app context."""
-    global _worker_app
+    """Entry point RQ calls on the worker: run the job inside the worker's app context (the app
+    `flask worker` built and handed over with `set_worker_app`; this layer builds none)."""
     if _worker_app is None:
-        from app import create_app
-
-        _worker_app = create_app()
+        raise RuntimeError("no app to run jobs in: start workers with `flask worker`")
     with _worker_app.app_context():
         return execute(path, args, job_kwargs or {}, record_id)
 

@@ -1,13 +1,16 @@
 """Periodic jobs (docs/jobs.md, docs/architecture.md#how-a-job-flows): the same functions whichever
 way they run.
 
+The table of jobs is `services/schedule.py: PERIODIC_JOBS`, handed in by whoever starts the
+scheduler (this package sits below the services and imports none of them).
+
 * With Redis: `flask worker` runs a `PeriodicEnqueuer` thread beside the RQ worker. A Redis
   `SET NX EX` per job and period makes sure that, however many workers run, each job is queued
   once per period.
 * Embedded (no Redis): the web process runs a `PeriodicEnqueuer` thread that runs the jobs
   inline, so `make run` alone is a complete product.
 
-Add a job by appending `(function, every_seconds)` to `PERIODIC_JOBS`.
+Add a job by appending `(function, every_seconds)` to `services/schedule.py: PERIODIC_JOBS`.
 """
 
 from __future__ import annotations
@@ -20,43 +23,20 @@ from collections.abc import Callable
 from flask import Flask
 from redis.exceptions import RedisError
 
-from workers import accounts as account_jobs
-from workers import creator as creator_jobs
-from workers import housekeeping
-from workers import jobs as job_outbox
-from workers import ledger as ledger_jobs
-from workers import payments as payment_jobs
-from workers import payouts as payout_jobs
-from workers import random_chat as random_chat_jobs
-from workers import risk as risk_jobs
 from workers.queue import _dispatch, job_path, redis_connection
 
 log = logging.getLogger("amora.jobs")
 
-PERIODIC_JOBS: list[tuple[Callable[[], None], int]] = [
-    (job_outbox.sweep, 30),  # jobs lost by Redis or a killed worker run again
-    (housekeeping.purge_expired, 60 * 60),
-    (housekeeping.settle_discover_weeks, 60 * 60),
-    (ledger_jobs.release_earnings, 60 * 60),  # idempotent per day; hourly catches up after downtime
-    (risk_jobs.sweep, 15 * 60),
-    (creator_jobs.renew_subscriptions, 15 * 60),
-    (creator_jobs.publish_scheduled_posts, 30),
-    (payout_jobs.retry_due, 60),
-    (payment_jobs.flag_long_waiting, 60 * 60),
-    (random_chat_jobs.purge_transcripts, 60 * 60),
-    (random_chat_jobs.sweep_calls, 10),
-    (account_jobs.erase_due_accounts, 60 * 60),
-    (account_jobs.expire_exports, 60 * 60),
-]
+PeriodicJobs = list[tuple[Callable[[], object], int]]
 
 TICK_SECONDS = 5
 
 
 class PeriodicEnqueuer(threading.Thread):
-    def __init__(self, app: Flask, jobs: list[tuple[Callable[[], None], int]] | None = None):
+    def __init__(self, app: Flask, jobs: PeriodicJobs):
         super().__init__(name="amora-periodic", daemon=True)
         self.app = app
-        self.jobs = jobs if jobs is not None else PERIODIC_JOBS
+        self.jobs = jobs
         self._next_run: dict[str, float] = {}
         self._halt = threading.Event()
 
@@ -102,11 +82,11 @@ _embedded_lock = threading.Lock()
 _embedded: PeriodicEnqueuer | None = None
 
 
-def start_embedded(app: Flask) -> None:
+def start_embedded(app: Flask, jobs: PeriodicJobs) -> None:
     """Start the in-process scheduler once per process (called on the first request)."""
     global _embedded
     with _embedded_lock:
         if _embedded is None:
-            _embedded = PeriodicEnqueuer(app)
+            _embedded = PeriodicEnqueuer(app, jobs)
             _embedded.start()
             log.info("embedded scheduler started (%d periodic jobs)", len(_embedded.jobs))

@@ -7,7 +7,7 @@ Create Date: 2026-12-02 01:45:00.000000
 """
 from alembic import op
 
-from services import geo
+from core import geo
 
 
 # revision identifiers, used by Alembic.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core.errors import DomainError
 from extensions import db
 from models import CreatorSettings, User
 from services import posts, subscriptions
 from services.demo.images import abstract, store_upload
 from services.demo.people import demo_users
-from services.errors import DomainError
 
 DEMO_HEADLINES = [
     "Film photography from the road",

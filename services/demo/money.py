@@ -8,9 +8,10 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import Order, Transfer, User
-from services import clock, ledger
+from services import ledger
 from services.demo.people import demo_users
 
 REGULARS = 8  # fans of the payable creator

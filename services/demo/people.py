@@ -6,9 +6,10 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import User
-from services import clock, passwords
+from services import passwords
 
 DEMO_PASSWORD = "amora-demo-2026"  # noqa: S105 (the published demo login)
 DEMO_DOMAIN = "demo.example.com"  # example.com: reserved for examples, yet valid email

@@ -7,9 +7,10 @@ import random
 
 from sqlalchemy import select
 
+from core import clock
 from extensions import db
 from models import Profile, User
-from services import clock, matching, profiles
+from services import matching, profiles
 from services.demo.images import portrait, store_upload
 from services.demo.people import DEMO_DOMAIN
 

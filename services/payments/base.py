@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from flask import Flask
 
+from core.errors import DomainError
 from models import Order
-from services.errors import DomainError
 
 
 class InvalidSignature(DomainError):

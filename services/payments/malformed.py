@@ -9,7 +9,7 @@ import logging
 import math
 from typing import Any
 
-from services.errors import DomainError
+from core.errors import DomainError
 from services.input import MAX_ID, has_unstorable_text
 from services.payments.base import ProviderEvent
 

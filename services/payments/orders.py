@@ -19,13 +19,17 @@ from flask import current_app
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
+from core import clock
+from core.errors import DomainError, NotAllowed, NotFound
 from extensions import db
 from models import Alert, Notification, Order, PaymentEvent, User
-from services import clock, ledger
-from services.errors import DomainError, NotAllowed, NotFound
+from services import ledger, risk
 from services.input import parse_id
 from services.payments import get_provider, malformed, providers
 from services.payments.base import Checkout, InvalidSignature, ProviderEvent, ProviderUnavailable
+from services.payments.dev import SIGNATURE_HEADER, DevProvider, sign
+from services.payments.razorpay_provider import RazorpayProvider
+from workers.queue import enqueue
 
 log = logging.getLogger("amora.payments")
 
@@ -86,11 +90,9 @@ def create_order(user: User, pack_id: str, provider_name: str) -> tuple[Order, C
     )
     db.session.add(order)
     db.session.flush()
-    from workers import risk as risk_jobs
-    from workers.queue import enqueue
 
     # Purchases are risk-scored (docs/payments.md#risk-checks).
-    enqueue(risk_jobs.score_purchase, order.id)
+    enqueue(risk.assess_purchase, order.id)
     db.session.commit()  # the order exists before any call to the provider
     db.session.refresh(order)
     if order.status == "failed":  # declined by the risk check (inline in embedded mode)
@@ -142,6 +144,12 @@ def admin_list(status: str | None = None, query: str = "", limit: int = 200) -> 
             conditions.append(Order.id == order_id)
         stmt = stmt.where(or_(*conditions))
     return [tuple(row) for row in db.session.execute(stmt.order_by(Order.id.desc()).limit(limit))]
+
+
+def deliver_webhook(provider_name: str, body: str, headers: dict[str, str]) -> str:
+    """Job: a webhook body handed to the pipeline (the dev checkout sends its events this way;
+    a job's arguments are JSON, hence text)."""
+    return handle_webhook(provider_name, body.encode(), headers)
 
 
 def handle_webhook(provider_name: str, body: bytes, headers: dict[str, str]) -> str:
@@ -397,7 +405,6 @@ def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
         return "amount_mismatch"
     if not event.payment_id:
         return "no_payment_id"
-    from services import risk
 
     declined = order.status == "failed" and order.failure_reason == risk.DECLINED_REASON
     if declined or ledger.is_frozen(order.user_id):
@@ -499,9 +506,6 @@ def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
 def dev_checkout_outcome(user: User, order_id: int, outcome: str) -> Order:
     """The buyer pressed Pay or Decline on the dev checkout page: a signed webhook is sent
     (by a job, as a provider would) through the same pipeline."""
-    from services.payments.dev import SIGNATURE_HEADER, DevProvider, sign
-    from workers import payments as payment_jobs
-    from workers.queue import enqueue
 
     provider = get_provider("dev")
     if provider is None:
@@ -519,7 +523,7 @@ def dev_checkout_outcome(user: User, order_id: int, outcome: str) -> Order:
         "succeeded" if outcome == "pay" else "failed",
         reason=None if outcome == "pay" else "Declined on the test checkout.",
     )
-    enqueue(payment_jobs.deliver_webhook, "dev", body.decode(), {SIGNATURE_HEADER: sign(body)})
+    enqueue(deliver_webhook, "dev", body.decode(), {SIGNATURE_HEADER: sign(body)})
     db.session.commit()
     return order
 
@@ -527,7 +531,6 @@ def dev_checkout_outcome(user: User, order_id: int, outcome: str) -> Order:
 def razorpay_return(user: User, order_id: int, payment_id: str, signature: str) -> Order:
     """Razorpay Checkout finished in the browser: verify the signature, then ask Razorpay
     about the payment and apply it (the webhook may come before or after; credits come once)."""
-    from services.payments.razorpay_provider import RazorpayProvider
 
     order = order_for(user, order_id)
     provider = get_provider("razorpay")

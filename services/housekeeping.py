@@ -7,9 +7,10 @@ import logging
 
 from sqlalchemy import delete, or_
 
+from core import clock
 from extensions import db
 from models import EmailToken, UserSession
-from services import clock
+from services import discover
 
 log = logging.getLogger("amora.jobs")
 
@@ -42,8 +43,6 @@ def purge_expired() -> None:
 def settle_discover_weeks() -> int:
     """Fold the weeks of recency older than discover.RECENT_WEEKS into week 0, so that the
     match pool lists a few weeks (hourly: a week's worth of people folds at most once)."""
-    from services import discover
-
     changed = discover.settle_recent_weeks()
     if changed:
         log.info("folded %d profiles' week of recency into week 0", changed)

@@ -1,0 +1,40 @@
+"""What runs on a timer, and how often (docs/jobs.md#periodic-jobs).
+
+The scheduler (`workers/schedule.py`) is handed this table by whoever starts it: `flask worker`
+with Redis, the web process in the embedded mode. Each entry is a service function that takes
+no arguments and is safe to run again (a missed or doubled run changes nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services import (
+    accounts,
+    calls,
+    housekeeping,
+    ledger,
+    payouts,
+    posts,
+    random_chat,
+    risk,
+    subscriptions,
+)
+from services.payments import orders
+from workers import jobs as job_outbox
+
+PERIODIC_JOBS: list[tuple[Callable[[], object], int]] = [
+    (job_outbox.sweep, 30),  # jobs lost by Redis or a killed worker run again
+    (housekeeping.purge_expired, 60 * 60),
+    (housekeeping.settle_discover_weeks, 60 * 60),
+    (ledger.release_matured_earnings, 60 * 60),  # idempotent per day; hourly catches up
+    (risk.sweep, 15 * 60),
+    (subscriptions.renew_due, 15 * 60),
+    (posts.publish_due, 30),
+    (payouts.retry_due, 60),
+    (orders.flag_long_waiting, 60 * 60),
+    (random_chat.purge_transcripts, 60 * 60),
+    (calls.sweep, 10),
+    (accounts.erase_due_accounts, 60 * 60),
+    (accounts.expire_exports, 60 * 60),
+]
