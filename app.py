@@ -101,11 +101,11 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # our server-side session rows do this job
 
-    from services import accounts
+    from services import sessions
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return accounts.load_session_user(user_id, session.get("sid"))
+        return sessions.load_session_user(user_id, session.get("sid"))
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -209,7 +209,7 @@ def _register_request_hooks(app: Flask) -> None:
             start_embedded(app)
 
     app.before_request(enforce_read_only_for_suspended)
-    from services.devices import describe_user_agent
+    from services.sessions import describe_user_agent
 
     app.add_template_filter(describe_user_agent, "device_name")
     from services.media import url_for_key

@@ -3,7 +3,7 @@ erasing accounts."""
 
 from __future__ import annotations
 
-from services import accounts
+from services import accounts, data_export, erasure
 
 
 def send_password_reset(email: str) -> None:
@@ -13,14 +13,14 @@ def send_password_reset(email: str) -> None:
 
 def build_export(export_id: int) -> str:
     """Build one "export my data" file, with progress the settings page shows."""
-    return accounts.build_export(export_id)
+    return data_export.build_export(export_id)
 
 
 def expire_exports() -> int:
     """Delete export files past their 7 days."""
-    return accounts.expire_exports()
+    return data_export.expire_exports()
 
 
 def erase_due_accounts() -> int:
     """Erase the accounts whose 7-day undo window has passed."""
-    return accounts.erase_due_accounts()
+    return erasure.erase_due_accounts()
