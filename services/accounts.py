@@ -23,7 +23,6 @@ from models import EmailToken, User
 from models.user import age_on
 from services import audit, clock, mail, passwords, risk, sessions, throttle, twofactor
 from services.errors import DomainError, NotAllowed, ValidationFailed
-from services.sessions import hash_token
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
 OLDEST_AGE = 120
@@ -165,7 +164,7 @@ def _issue_token(user: User, purpose: str, lifetime: dt.timedelta) -> str:
         EmailToken(
             user_id=user.id,
             purpose=purpose,
-            token_hash=hash_token(raw),
+            token_hash=sessions.hash_token(raw),
             expires_at=clock.now() + lifetime,
         )
     )
@@ -203,7 +202,7 @@ def _consume_token(raw: str, purpose: str) -> EmailToken:
     """Mark a valid token used, atomically, so that two clicks cannot both succeed."""
     token = db.session.scalar(
         select(EmailToken).where(
-            EmailToken.token_hash == hash_token(raw or ""), EmailToken.purpose == purpose
+            EmailToken.token_hash == sessions.hash_token(raw or ""), EmailToken.purpose == purpose
         )
     )
     if token is None:
@@ -334,7 +333,7 @@ def check_reset_token(raw_token: str) -> None:
     """Raise DomainError when a reset link can no longer be used (to show before the form)."""
     token = db.session.scalar(
         select(EmailToken).where(
-            EmailToken.token_hash == hash_token(raw_token or ""),
+            EmailToken.token_hash == sessions.hash_token(raw_token or ""),
             EmailToken.purpose == "reset_password",
         )
     )

@@ -2,7 +2,7 @@
 cookie, and the devices (fingerprint hashes our script sends with sign-up and login) linked to
 accounts, IP addresses and sessions.
 
-Functions that end in a commit say so; the others add to the caller's transaction.
+A function that commits says so; the others add to the caller's transaction.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def start_session(
 
 
 def load_session_user(user_id: str | int, raw_token: str | None) -> User | None:
-    """The user behind a cookie, if its session is live and the account may be logged in."""
+    """The user behind a cookie, if its session is live and the account may be logged in.
+    Commits when it touches the session's last use (at most once a minute)."""
     if not raw_token:
         return None
     try:

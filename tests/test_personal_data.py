@@ -34,4 +34,3 @@ def test_an_area_must_export_and_erase_its_rows_or_say_why_not():
         Area("photos", (Photo,), export=lambda user: {})
     kept = Area("users", (User,), not_exported="an example", kept="an example")
     assert kept.tables == {"users"}
-
