@@ -19,10 +19,10 @@ from blueprints import navigation
 from blueprints.guards import enforce_read_only_for_suspended
 from core.clock import last_seen
 from extensions import csrf, db, limiter, login_manager, migrate, sock
-from services import accounts
-from services.devices import describe_user_agent
+from services import sessions
 from services.media import url_for_key
 from services.schedule import PERIODIC_JOBS
+from services.sessions import describe_user_agent
 from services.storage_s3 import s3_origin
 from workers.schedule import start_embedded
 
@@ -109,7 +109,7 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return accounts.load_session_user(user_id, session.get("sid"))
+        return sessions.load_session_user(user_id, session.get("sid"))
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -330,7 +330,7 @@ def main() -> None:
     from core import clock
     from extensions import db
     from models import CreatorSettings, Message, RiskEvent, User
-    from services import accounts, ledger
+    from services import ledger, sessions
 
     name = f"amora_bench_chat_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
@@ -374,7 +374,7 @@ def main() -> None:
             serializer = app.session_interface.get_signing_serializer(app)
             csrf = URLSafeTimedSerializer(SECRET, salt="wtf-csrf-token")
             for person in people:
-                raw = accounts.start_session(person, "127.0.0.1", "bench")
+                raw = sessions.start_session(person, "127.0.0.1", "bench")
                 token = uuid.uuid4().hex
                 cookie = serializer.dumps(
                     {"_user_id": str(person.id), "sid": raw, "_fresh": True, "csrf_token": token}

@@ -216,14 +216,14 @@ class World:
 def seed(app, base: str, creators: int, fans: int, logins: int) -> World:
     """Accounts through `accounts.sign_up` (which mails the verification link) confirmed over
     HTTP through that link; creators' PPV posts through `posts.create`; fans' profiles through
-    `profiles`; sessions as a login starts them (`accounts.start_session`)."""
+    `profiles`; sessions as a login starts them (`sessions.start_session`)."""
     import requests
     from itsdangerous import URLSafeTimedSerializer
 
     from core import clock
     from extensions import db
     from models import CreatorSettings, Outbox, User
-    from services import accounts, posts, profiles
+    from services import accounts, posts, profiles, sessions
     from services.demo.images import abstract, store_upload
 
     serializer = app.session_interface.get_signing_serializer(app)
@@ -280,7 +280,7 @@ def seed(app, base: str, creators: int, fans: int, logins: int) -> World:
             profiles.set_location_coordinates(
                 user, 48.85 + rng.uniform(-0.1, 0.1), 2.35 + rng.uniform(-0.1, 0.1)
             )
-            raw = accounts.start_session(user, member.ip, "outage-drill")
+            raw = sessions.start_session(user, member.ip, "outage-drill")
             token = uuid.uuid4().hex
             member.cookie = serializer.dumps(
                 {"_user_id": str(user.id), "sid": raw, "_fresh": True, "csrf_token": token}

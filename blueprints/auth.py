@@ -21,7 +21,7 @@ from core.emails import normalize_email
 from core.errors import DomainError, ValidationFailed
 from extensions import db, limiter
 from models import User
-from services import accounts, devices, throttle, twofactor
+from services import accounts, sessions, throttle, twofactor
 
 bp = Blueprint("auth", __name__)
 
@@ -46,7 +46,7 @@ def signup():
     status = 200
     if form.validate_on_submit():
         try:
-            fingerprint = devices.clean_fingerprint(form.device_fp.data)
+            fingerprint = sessions.clean_fingerprint(form.device_fp.data)
             user = accounts.sign_up(
                 form.email.data,
                 form.password.data,
@@ -58,7 +58,7 @@ def signup():
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
-        except devices.BadFingerprint as exc:
+        except sessions.BadFingerprint as exc:
             form.form_errors.append(exc.message)
         else:
             referral_code = session.pop("referral_code", None)
@@ -107,13 +107,13 @@ def login():
     if form.validate_on_submit():
         ip = request.remote_addr
         try:
-            fingerprint = devices.clean_fingerprint(form.device_fp.data)
+            fingerprint = sessions.clean_fingerprint(form.device_fp.data)
             throttle.check(form.email.data, ip)
             user = accounts.authenticate(form.email.data, form.password.data)
         except throttle.Throttled as exc:
             error, status = exc.message, 429
             headers["Retry-After"] = str(exc.retry_after)
-        except devices.BadFingerprint as exc:
+        except sessions.BadFingerprint as exc:
             error, status = exc.message, 400
         except DomainError as exc:
             throttle.record(form.email.data, accounts.find_by_email(form.email.data), ip, False)
@@ -241,7 +241,7 @@ def second_factor_email():
 
 @bp.post("/logout")
 def logout():
-    accounts.end_session(
+    sessions.end_session(
         session.get("sid"), current_user.id if current_user.is_authenticated else None
     )
     logout_user()

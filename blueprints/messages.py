@@ -39,7 +39,7 @@ from blueprints.input import UNSTORABLE_MESSAGE, query_int
 from core.errors import Conflict, DomainError
 from extensions import db, limiter, sock
 from models import Message, User
-from services import accounts, ledger, media, messaging, metrics, realtime, safety
+from services import ledger, media, messaging, metrics, realtime, safety, sessions
 from services.input import has_unstorable_text, parse_id
 
 bp = Blueprint("messages", __name__)
@@ -282,7 +282,7 @@ def socket(ws):
 
     def session_live() -> bool:
         with app.app_context():
-            still = accounts.load_session_user(user_id, raw_sid) is not None
+            still = sessions.load_session_user(user_id, raw_sid) is not None
             db.session.remove()
         return still
 

@@ -9,17 +9,17 @@ from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, Enab
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
-from services import accounts, creators, geoip, twofactor
+from services import accounts, creators, data_export, erasure, geoip, sessions, twofactor
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
 def _sessions_context() -> dict:
     sid = session.get("sid")
-    rows = accounts.live_sessions(current_user)
+    rows = sessions.live_sessions(current_user)
     return {
         "sessions": [
-            (row, accounts.is_current_session(row, sid), geoip.place_of_ip(row.ip)) for row in rows
+            (row, sessions.is_current_session(row, sid), geoip.place_of_ip(row.ip)) for row in rows
         ],
     }
 
@@ -207,7 +207,7 @@ def change_password():
 @bp.post("/sessions/revoke-others")
 @login_required
 def revoke_other_sessions():
-    count = accounts.revoke_other_sessions(current_user, session.get("sid"))
+    count = sessions.revoke_other_sessions(current_user, session.get("sid"))
     message = f"Logged out {count} other device{'s' if count != 1 else ''}."
     if is_htmx():
         return render_template("settings/_sessions.html", notice=message, **_sessions_context())
@@ -219,7 +219,7 @@ def revoke_other_sessions():
 @login_required
 def revoke_session(session_id: int):
     try:
-        accounts.revoke_session(current_user, session_id)
+        sessions.revoke_session(current_user, session_id)
     except DomainError as exc:
         if is_htmx():
             return render_template(
@@ -248,7 +248,7 @@ def export():
     """The "export my data" box with the latest export (the account page loads it)."""
     if not is_htmx():
         return redirect(url_for("settings.account") + "#your-data")
-    return _export_box(accounts.latest_export(current_user))
+    return _export_box(data_export.latest_export(current_user))
 
 
 @bp.post("/export")
@@ -256,10 +256,10 @@ def export():
 @limiter.limit("10 per hour")
 def start_export():
     try:
-        export = accounts.request_export(current_user)
+        export = data_export.request_export(current_user)
     except DomainError as exc:
         if is_htmx():
-            return _export_box(accounts.latest_export(current_user), exc.status, exc.message)
+            return _export_box(data_export.latest_export(current_user), exc.status, exc.message)
         flash(exc.message, "error")
         return redirect_to(url_for("settings.account") + "#your-data")
     if is_htmx():
@@ -273,7 +273,7 @@ def start_export():
 def export_status(export_id: int):
     """One of my exports, polled every second while it is being built."""
     try:
-        export = accounts.get_export(current_user, export_id)
+        export = data_export.get_export(current_user, export_id)
     except NotFound:
         abort(404)
     if not is_htmx():
@@ -287,7 +287,7 @@ def export_status(export_id: int):
 def export_download(export_id: int):
     """A fresh short-lived signed link to my export's file (local storage or S3)."""
     try:
-        url = accounts.export_url(current_user, export_id)
+        url = data_export.export_url(current_user, export_id)
     except NotFound:
         abort(404)
     except DomainError as exc:
@@ -298,7 +298,7 @@ def export_download(export_id: int):
 def _delete_page(status: int = 200, errors: dict | None = None):
     return render_template(
         "settings/delete.html",
-        impact=accounts.deletion_impact(current_user),
+        impact=erasure.deletion_impact(current_user),
         errors=errors or {},
     ), status
 
@@ -317,7 +317,7 @@ def delete_page():
 @limiter.limit("10 per hour")
 def delete_account():
     try:
-        deadline = accounts.request_deletion(
+        deadline = erasure.request_deletion(
             current_user, request.form.get("password", ""), request.form.get("code", "")
         )
     except ValidationFailed as exc:
@@ -337,7 +337,7 @@ def delete_account():
 @login_required
 def cancel_deletion():
     try:
-        accounts.cancel_deletion(current_user)
+        erasure.cancel_deletion(current_user)
     except DomainError as exc:
         flash(exc.message, "error")
     else:

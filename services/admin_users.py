@@ -30,7 +30,7 @@ from models import (
     UserDevice,
     UserSession,
 )
-from services import accounts, audit, ledger
+from services import accounts, audit, ledger, sessions
 from services.input import parse_id
 
 MAX_ADJUSTMENT = 1_000_000
@@ -180,7 +180,7 @@ def set_status(admin: User, user_id: int, status: str, reason: str) -> User:
 def force_logout(admin: User, user_id: int) -> int:
     """End every session of the user (their sockets close within a second)."""
     user = get_user(user_id)
-    count = accounts.revoke_all_sessions(user, "logged out by an admin")
+    count = sessions.revoke_all_sessions(user, "logged out by an admin")
     audit.record(
         "account.force_logout", actor_id=admin.id, target=("user", user.id), sessions=count
     )
@@ -198,7 +198,7 @@ def reset_two_factor(admin: User, user_id: int) -> None:
     user.totp_enabled_at = None
     user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    accounts.revoke_all_sessions(user, "2FA reset by an admin")
+    sessions.revoke_all_sessions(user, "2FA reset by an admin")
     audit.record("2fa.reset", actor_id=admin.id, target=("user", user.id))
     db.session.commit()
 

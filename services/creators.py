@@ -15,7 +15,7 @@ from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Profile, Subscription, User
 from models.creator import MAX_PRICE
-from services import accounts, audit, country_blocks, safety
+from services import audit, country_blocks, safety, sessions
 
 MAX_HEADLINE = 140
 
@@ -78,7 +78,7 @@ def update_settings(user: User, form: dict) -> CreatorSettings:
     )
     if turned_on:
         audit.record("creator.enabled", actor_id=user.id, target=("user", user.id))
-        accounts.recheck_sockets(user.id)  # their open chats now write as a creator
+        sessions.recheck_sockets(user.id)  # their open chats now write as a creator
     db.session.commit()
     return settings
 
@@ -105,7 +105,7 @@ def disable(user: User) -> int:
         target=("user", user.id),
         subscriptions=result.rowcount,
     )
-    accounts.recheck_sockets(user.id)  # their open chats now write as a member
+    sessions.recheck_sockets(user.id)  # their open chats now write as a member
     db.session.commit()
     return result.rowcount
 

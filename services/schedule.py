@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services import (
-    accounts,
     calls,
+    data_export,
+    erasure,
     housekeeping,
     ledger,
     payouts,
@@ -35,6 +36,6 @@ PERIODIC_JOBS: list[tuple[Callable[[], object], int]] = [
     (orders.flag_long_waiting, 60 * 60),
     (random_chat.purge_transcripts, 60 * 60),
     (calls.sweep, 10),
-    (accounts.erase_due_accounts, 60 * 60),
-    (accounts.expire_exports, 60 * 60),
+    (erasure.erase_due_accounts, 60 * 60),
+    (data_export.expire_exports, 60 * 60),
 ]

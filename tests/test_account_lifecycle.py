@@ -29,19 +29,21 @@ from models import (
     UserSession,
 )
 from services import (
-    accounts,
+    data_export,
+    erasure,
     ledger,
     likes,
     media,
     messaging,
     passwords,
     payouts,
+    personal_data,
     posts,
     profiles,
     subscriptions,
     tips,
 )
-from tests.conftest import AuthActions, last_mail
+from tests.conftest import AuthActions, hold_jobs, last_mail
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 from tests.dating_helpers import dater
 from tests.ledger_helpers import person
@@ -84,7 +86,7 @@ def test_the_job_builds_an_export_with_every_section_and_commits_its_progress(ct
     other = dater("Bob", gender="man")
     likes.react(luna, other.id, "like")
     committed: list[int] = []
-    real_export_data = accounts.export_data
+    real_export_data = data_export.export_data
 
     def watching(user, progress=None):
         def report(percent):
@@ -96,8 +98,8 @@ def test_the_job_builds_an_export_with_every_section_and_commits_its_progress(ct
 
         return real_export_data(user, report)
 
-    monkeypatch.setattr(accounts, "export_data", watching)
-    export = accounts.request_export(luna)  # the job runs inline once this commits
+    monkeypatch.setattr(data_export, "export_data", watching)
+    export = data_export.request_export(luna)  # the job runs inline once this commits
     db.session.refresh(export)
 
     assert export.status == "ready" and export.progress == 100
@@ -146,7 +148,7 @@ def test_the_job_builds_an_export_with_every_section_and_commits_its_progress(ct
     assert "FR7630006000011234567890189" not in raw.decode()  # payout details are masked
     assert "••••0189" in data["payout_methods"][0]["method"]
 
-    fan_export = json.loads(media.storage().read(accounts.request_export(sam).storage_key))
+    fan_export = json.loads(media.storage().read(data_export.request_export(sam).storage_key))
     assert fan_export["subscriptions"][0]["creator"] == luna.id
     assert fan_export["tips_sent"][0]["amount"] == 30
     assert fan_export["orders"][0]["credits"] == 500
@@ -164,7 +166,7 @@ def test_the_export_box_polls_while_building_and_ends_with_a_download_link(app):
     assert 'hx-trigger="every 1s"' in building and "40%" in building
     assert "Download" not in building
     with app.app_context():
-        accounts.build_export(export_id)
+        data_export.build_export(export_id)
     ready = auth.client.get(f"/settings/export/{export_id}", headers=HTMX).get_data(True)
     assert "every 1s" not in ready
     assert f'href="/settings/export/{export_id}/download"' in ready and "Download" in ready
@@ -179,7 +181,7 @@ def test_the_download_link_works_only_for_its_owner_and_expires(app):
     started = ana.post("/settings/export", headers=HTMX)
     assert started.status_code == 200 and "Download" in started.get_data(True)
     with app.app_context():
-        export = accounts.latest_export(db.session.get(User, ana_id))
+        export = data_export.latest_export(db.session.get(User, ana_id))
         export_id, key = export.id, export.storage_key
 
     link = ana.client.get(f"/settings/export/{export_id}/download")
@@ -195,7 +197,7 @@ def test_the_download_link_works_only_for_its_owner_and_expires(app):
     with clock.frozen(clock.now() + dt.timedelta(days=7, minutes=1)):
         assert ana.client.get(f"/settings/export/{export_id}/download").status_code == 410
         with app.app_context():
-            assert accounts.expire_exports() == 1
+            assert data_export.expire_exports() == 1
             assert media.storage().head(key) is None
             assert db.session.get(DataExport, export_id).status == "expired"
         box = ana.client.get(f"/settings/export/{export_id}", headers=HTMX).get_data(True)
@@ -204,24 +206,22 @@ def test_the_download_link_works_only_for_its_owner_and_expires(app):
 
 
 def test_one_export_at_a_time_and_three_a_day(app, monkeypatch):
-    import workers.queue
-
     auth, user_id = signed_in(app, "ana@example.com", "Ana")
-    monkeypatch.setattr(workers.queue, "enqueue", lambda *args, **kwargs: None)  # no worker
+    hold_jobs(monkeypatch, data_export.build_export)  # no worker: the test builds them
     start = dt.datetime(2026, 5, 1, 9)
     with clock.frozen(start):
         with app.app_context():
             user = db.session.get(User, user_id)
-            first = accounts.request_export(user)
-            assert accounts.request_export(user).id == first.id  # still under way: the same one
-            accounts.build_export(first.id)
-            second = accounts.request_export(user)
-            accounts.build_export(second.id)
-            failed = accounts.request_export(user)
+            first = data_export.request_export(user)
+            assert data_export.request_export(user).id == first.id  # still under way: the same one
+            data_export.build_export(first.id)
+            second = data_export.request_export(user)
+            data_export.build_export(second.id)
+            failed = data_export.request_export(user)
             failed.status = "failed"  # a failed export does not count
             db.session.commit()
-            third = accounts.request_export(user)
-            accounts.build_export(third.id)
+            third = data_export.request_export(user)
+            data_export.build_export(third.id)
         refused = auth.post("/settings/export", headers=HTMX)
         assert refused.status_code == 429
         assert "3 times a day" in refused.get_data(True)
@@ -229,19 +229,17 @@ def test_one_export_at_a_time_and_three_a_day(app, monkeypatch):
         with app.app_context():
             assert db.session.scalar(select(func.count(DataExport.id))) == 4
     with clock.frozen(start + dt.timedelta(days=1, minutes=1)), app.app_context():
-        assert accounts.request_export(db.session.get(User, user_id)).status == "queued"
+        assert data_export.request_export(db.session.get(User, user_id)).status == "queued"
 
 
 def test_an_export_whose_job_was_lost_does_not_block_the_next(ctx, monkeypatch):
-    import workers.queue
-
-    monkeypatch.setattr(workers.queue, "enqueue", lambda *args, **kwargs: None)
+    hold_jobs(monkeypatch, data_export.build_export)  # queued, and never run
     user = person("Ana")
     start = dt.datetime(2026, 5, 1, 9)
     with clock.frozen(start):
-        lost = accounts.request_export(user)
+        lost = data_export.request_export(user)
     with clock.frozen(start + dt.timedelta(hours=2)):
-        fresh = accounts.request_export(user)
+        fresh = data_export.request_export(user)
     assert fresh.id != lost.id
     assert db.session.get(DataExport, lost.id).status == "failed"
 
@@ -251,8 +249,8 @@ def test_a_failing_export_is_marked_failed_with_its_error(ctx, monkeypatch):
         progress(50)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(accounts, "export_data", broken)
-    export = accounts.request_export(person("Ana"))
+    monkeypatch.setattr(data_export, "export_data", broken)
+    export = data_export.request_export(person("Ana"))
     db.session.refresh(export)
     assert export.status == "failed" and export.error == "RuntimeError: disk full"
     assert export.storage_key is None and export.finished_at is not None
@@ -265,25 +263,25 @@ def test_deletion_needs_the_password_and_with_2fa_a_valid_code(ctx):
     ana = with_password(person("Ana"))
     codes = with_2fa(ana)
     with pytest.raises(ValidationFailed) as wrong_password:
-        accounts.request_deletion(ana, "not it", codes[0])
+        erasure.request_deletion(ana, "not it", codes[0])
     assert "password" in wrong_password.value.errors
     with pytest.raises(ValidationFailed) as no_code:
-        accounts.request_deletion(ana, PASSWORD, "")
+        erasure.request_deletion(ana, PASSWORD, "")
     assert "code" in no_code.value.errors
     with pytest.raises(ValidationFailed):
-        accounts.request_deletion(ana, PASSWORD, "000000")
+        erasure.request_deletion(ana, PASSWORD, "000000")
     assert db.session.get(User, ana.id).delete_after is None
 
     now = dt.datetime(2026, 5, 1, 9)
     with clock.frozen(now):
-        deadline = accounts.request_deletion(ana, PASSWORD, codes[0])
+        deadline = erasure.request_deletion(ana, PASSWORD, codes[0])
     assert deadline == now + dt.timedelta(days=7) == ana.delete_after
     assert ana.status == "active"  # nothing changes during the window
     notice = last_mail(ctx, ana.email)
     assert notice.kind == "account_deletion" and "08 May 2026 at 09:00 UTC" in notice.body
     assert "http://localhost/settings" in notice.body
     with pytest.raises(DomainError):
-        accounts.request_deletion(ana, PASSWORD, codes[1])  # already scheduled
+        erasure.request_deletion(ana, PASSWORD, codes[1])  # already scheduled
 
 
 def test_an_admin_account_cannot_be_deleted_from_settings(ctx):
@@ -291,7 +289,7 @@ def test_an_admin_account_cannot_be_deleted_from_settings(ctx):
     ada.role = "admin"
     db.session.commit()
     with pytest.raises(DomainError):
-        accounts.request_deletion(ada, PASSWORD)
+        erasure.request_deletion(ada, PASSWORD)
     assert ada.delete_after is None
 
 
@@ -328,7 +326,7 @@ def test_undo_within_the_window_keeps_everything(app):
     undone = auth.post("/settings/delete/cancel", follow_redirects=True).get_data(True)
     assert "will not be deleted" in undone and "/settings/delete/cancel" not in undone
     with app.app_context(), clock.frozen(clock.now() + dt.timedelta(days=8)):
-        assert accounts.erase_due_accounts() == 0
+        assert erasure.erase_due_accounts() == 0
         user = db.session.get(User, user_id)
         assert user.status == "active" and user.delete_after is None
         assert user.email == "ana@example.com"
@@ -354,16 +352,16 @@ def test_after_the_deadline_the_job_erases_personal_data_and_keeps_the_ledger(ap
     assert auth.post("/settings/export").status_code == 303
     with app.app_context():
         transfers = db.session.scalar(select(func.count(Transfer.id)))
-        export_key = accounts.latest_export(db.session.get(User, luna_id)).storage_key
+        export_key = data_export.latest_export(db.session.get(User, luna_id)).storage_key
     assert auth.post("/settings/delete", {"password": PASSWORD}).status_code == 303
 
     with app.app_context():
         deadline = db.session.get(User, luna_id).delete_after
         with clock.frozen(deadline - dt.timedelta(minutes=1)):
-            assert accounts.erase_due_accounts() == 0  # not yet
+            assert erasure.erase_due_accounts() == 0  # not yet
         with clock.frozen(deadline + dt.timedelta(minutes=1)):
-            assert accounts.erase_due_accounts() == 1
-            assert accounts.erase_due_accounts() == 0  # once
+            assert erasure.erase_due_accounts() == 1
+            assert erasure.erase_due_accounts() == 0  # once
 
         user = db.session.get(User, luna_id)
         assert user.status == "deleted" and not user.is_creator
@@ -378,7 +376,7 @@ def test_after_the_deadline_the_job_erases_personal_data_and_keeps_the_ledger(ap
         assert not any(media.storage().head(k) for k in [*keys, export_key])
         assert db.session.scalars(select(DataExport)).all() == []
         bodies = dict(db.session.execute(select(Message.sender_id, Message.body)).all())
-        assert bodies == {sam_id: "hi Luna", luna_id: accounts.ERASED_MESSAGE}
+        assert bodies == {sam_id: "hi Luna", luna_id: personal_data.ERASED_MESSAGE}
         assert db.session.scalar(select(Subscription.status)) == "ended"
         assert db.session.scalar(select(Tip.note)) == "for Luna"  # the fan's words stay
         method_row = db.session.scalar(select(PayoutMethod))
@@ -424,7 +422,7 @@ def test_a_creator_with_a_pending_payout_is_told_what_happens_to_it(app):
     with app.app_context():
         deadline = db.session.get(User, luna_id).delete_after
         with clock.frozen(deadline + dt.timedelta(minutes=1)):
-            assert accounts.erase_due_accounts() == 1
+            assert erasure.erase_due_accounts() == 1
         # The open payout is still paid to the method on file, which keeps its details...
         assert db.session.get(PayoutMethod, bank_id).details["account"].endswith("0189")
         admin = person("Ada")
@@ -434,7 +432,7 @@ def test_a_creator_with_a_pending_payout_is_told_what_happens_to_it(app):
         payouts.mark_paid(admin, payout_id, "BANK-REF-42")
         assert db.session.get(Payout, payout_id).status == "paid"
         # ...until it is done: the next run wipes them.
-        accounts.erase_due_accounts()
+        erasure.erase_due_accounts()
         assert db.session.get(PayoutMethod, bank_id).details == {}
         assert ledger.verify() == []
 

@@ -12,7 +12,7 @@ from core import clock
 from core.errors import DomainError, NotAllowed, ValidationFailed
 from extensions import db
 from models import EmailToken, Outbox, User, UserSession
-from services import accounts
+from services import accounts, sessions
 from tests.conftest import last_mail_link
 
 GOOD = "plum-orbit-kettle-42"
@@ -110,10 +110,10 @@ def test_login_error_is_the_same_for_unknown_email_and_wrong_password(ctx):
 
 def test_banned_users_cannot_log_in_and_lose_every_session(ctx):
     user = sign_up()
-    raw = accounts.start_session(user, "10.0.0.1", "Firefox")
-    assert accounts.load_session_user(user.id, raw) == user
+    raw = sessions.start_session(user, "10.0.0.1", "Firefox")
+    assert sessions.load_session_user(user.id, raw) == user
     accounts.set_status(user, "banned", "spam")
-    assert accounts.load_session_user(user.id, raw) is None
+    assert sessions.load_session_user(user.id, raw) is None
     with pytest.raises(NotAllowed, match="spam"):
         accounts.authenticate("ana@example.com", GOOD)
 
@@ -135,13 +135,13 @@ def test_suspending_or_banning_needs_a_reason(ctx):
 
 def test_password_reset_revokes_every_session_and_works_once(ctx):
     user = sign_up()
-    laptop = accounts.start_session(user, None, "laptop")
-    phone = accounts.start_session(user, None, "phone")
+    laptop = sessions.start_session(user, None, "laptop")
+    phone = sessions.start_session(user, None, "phone")
     accounts.request_password_reset("ana@example.com")
     token = token_from_link(last_mail_link(ctx, "ana@example.com"))
     accounts.reset_password(token, "new-granite-meadow-7")
-    assert accounts.load_session_user(user.id, laptop) is None
-    assert accounts.load_session_user(user.id, phone) is None
+    assert sessions.load_session_user(user.id, laptop) is None
+    assert sessions.load_session_user(user.id, phone) is None
     assert accounts.authenticate("ana@example.com", "new-granite-meadow-7")
     with pytest.raises(DomainError, match="already been used"):
         accounts.reset_password(token, "another-granite-meadow-8")
@@ -176,23 +176,23 @@ def test_reset_for_an_unknown_email_sends_nothing_and_says_nothing(ctx):
 
 def test_change_password_keeps_this_device_and_logs_out_the_others(ctx):
     user = sign_up()
-    here = accounts.start_session(user, None, "here")
-    there = accounts.start_session(user, None, "there")
+    here = sessions.start_session(user, None, "here")
+    there = sessions.start_session(user, None, "there")
     with pytest.raises(ValidationFailed) as failure:
         accounts.change_password(user, "wrong", "new-granite-meadow-7", here)
     assert "current_password" in failure.value.errors
     assert accounts.change_password(user, GOOD, "new-granite-meadow-7", here) == 1
-    assert accounts.load_session_user(user.id, here) == user
-    assert accounts.load_session_user(user.id, there) is None
+    assert sessions.load_session_user(user.id, here) == user
+    assert sessions.load_session_user(user.id, there) is None
 
 
 def test_a_user_cannot_revoke_someone_elses_session(ctx):
     ana = sign_up()
     bob = sign_up(email="bob@example.com", name="Bob")
-    accounts.start_session(bob, None, "bob's phone")
+    sessions.start_session(bob, None, "bob's phone")
     bob_session = db.session.scalars(select(UserSession).where(UserSession.user_id == bob.id)).one()
     with pytest.raises(DomainError):
-        accounts.revoke_session(ana, bob_session.id)
+        sessions.revoke_session(ana, bob_session.id)
     db.session.refresh(bob_session)
     assert bob_session.revoked_at is None
 

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from core import clock
 from extensions import db
 from models import User
-from services import accounts
+from services import erasure
 from tests.test_browser_payouts import PASSWORD, new_page, shot, sign_up
 
 pytestmark = pytest.mark.browser
@@ -60,7 +60,7 @@ def test_export_my_data_then_delete_undo_and_delete_for_good(live_server, browse
         # Seven days and a minute later the job erases the account; the open session ends.
         with live_server.app.app_context():
             later = clock.now() + dt.timedelta(days=7, minutes=1)
-            assert accounts.erase_due_accounts(now=later) == 1
+            assert erasure.erase_due_accounts(now=later) == 1
             user = db.session.get(User, user_id)
             assert user.status == "deleted" and user.email != "iris@example.com"
         page.reload()

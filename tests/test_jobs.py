@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import clock
 from extensions import db
 from models import EmailToken, Outbox, User, UserSession
-from services import accounts, housekeeping, mail
+from services import accounts, housekeeping, mail, sessions
 from workers.queue import enqueue, get_queue, redis_connection, set_worker_app
 from workers.schedule import PeriodicEnqueuer
 
@@ -78,14 +78,14 @@ def test_housekeeping_purges_old_tokens_and_sessions(ctx):
     start = dt.datetime(2026, 1, 1, 12)
     with clock.frozen(start):
         user = _user()
-        accounts.start_session(user, None, "old")
+        sessions.start_session(user, None, "old")
     with clock.frozen(start + dt.timedelta(days=100)):
-        fresh = accounts.start_session(user, None, "new")
+        fresh = sessions.start_session(user, None, "new")
         housekeeping.purge_expired()
         assert db.session.scalars(select(EmailToken)).all() == []
         remaining = db.session.scalars(select(UserSession)).all()
         assert [s.user_agent for s in remaining] == ["new"]
-        assert accounts.load_session_user(user.id, fresh) is not None
+        assert sessions.load_session_user(user.id, fresh) is not None
 
 
 def test_embedded_periodic_jobs_run_once_per_period(ctx):

@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 from core import clock
 from extensions import db
 from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserSession
-from services import accounts, devices, risk
+from services import accounts, risk, sessions
 from tests.conftest import AuthActions, last_mail
 from tests.ledger_helpers import paid_order, person
 
@@ -30,7 +30,7 @@ def signals(kind="login", user=None, **kw) -> risk.Signals:
 def test_new_device_only_counts_after_a_first_device(ctx):
     user = person()
     assert risk.new_device(signals(user=user, fingerprint=fp("laptop"))) is None
-    devices.link(user, fp("laptop"), "10.0.0.1", "Firefox", notify=False)
+    sessions.link_device(user, fp("laptop"), "10.0.0.1", "Firefox", notify=False)
     db.session.commit()
     assert risk.new_device(signals(user=user, fingerprint=fp("laptop"))) is None
     points, reason = risk.new_device(signals(user=user, fingerprint=fp("phone")))
@@ -41,12 +41,12 @@ def test_new_device_only_counts_after_a_first_device(ctx):
 def test_shared_device(ctx):
     owner = person()
     for i in range(2):
-        devices.link(person(f"Other{i}"), fp("kiosk"), None, None, notify=False)
+        sessions.link_device(person(f"Other{i}"), fp("kiosk"), None, None, notify=False)
     db.session.commit()
     points, reason = risk.shared_device(signals(user=owner, fingerprint=fp("kiosk")))
     assert points == 20 and "2 other accounts" in reason
     for i in range(3):
-        devices.link(person(f"More{i}"), fp("kiosk"), None, None, notify=False)
+        sessions.link_device(person(f"More{i}"), fp("kiosk"), None, None, notify=False)
     db.session.commit()
     assert risk.shared_device(signals(user=owner, fingerprint=fp("kiosk")))[0] == 35
 
@@ -54,7 +54,7 @@ def test_shared_device(ctx):
 def test_shared_ip(ctx):
     me = person()
     for i in range(4):
-        accounts.start_session(person(f"P{i}"), "203.0.113.9", "UA")
+        sessions.start_session(person(f"P{i}"), "203.0.113.9", "UA")
     assert risk.shared_ip(signals(user=me, ip="203.0.113.9", now=clock.now()))[0] == 10
     assert risk.shared_ip(signals(user=me, ip="198.51.100.1", now=clock.now())) is None
 
@@ -110,8 +110,8 @@ def test_a_login_reads_every_fact_its_rules_need_in_one_statement(ctx):
     """Login scoring runs inline: on PostgreSQL every statement is a round trip."""
     user = person()
     for i in range(2):
-        devices.link(person(f"Flat{i}"), fp("tablet"), None, None, notify=False)
-    devices.link(user, fp("laptop"), None, None, notify=False)
+        sessions.link_device(person(f"Flat{i}"), fp("tablet"), None, None, notify=False)
+    sessions.link_device(user, fp("laptop"), None, None, notify=False)
     db.session.commit()
     user_id = user.id  # loaded now, not inside the count below
     statements = []
@@ -159,9 +159,9 @@ def test_combined_score_is_capped_and_stored_with_reasons(ctx):
     user = person()
     order = paid_order(user, 100)
     order.status = "disputed"
-    devices.link(user, fp("home"), None, None, notify=False)
+    sessions.link_device(user, fp("home"), None, None, notify=False)
     for i in range(5):
-        devices.link(person(f"Ring{i}"), fp("burner"), None, None, notify=False)
+        sessions.link_device(person(f"Ring{i}"), fp("burner"), None, None, notify=False)
     db.session.commit()
     assessment = risk.assess(signals(user=user, fingerprint=fp("burner"), now=clock.now()))
     db.session.commit()
@@ -180,7 +180,7 @@ def test_combined_score_is_capped_and_stored_with_reasons(ctx):
 
 def test_the_sweep_raises_one_alert_per_crowded_device(ctx):
     for i in range(3):
-        devices.link(person(f"Farm{i}"), fp("farm"), None, None, notify=False)
+        sessions.link_device(person(f"Farm{i}"), fp("farm"), None, None, notify=False)
     db.session.commit()
     assert risk.sweep() == 1
     assert risk.sweep() == 0
@@ -245,9 +245,9 @@ def test_a_risky_login_without_2fa_steps_up_to_an_emailed_code(app):
     auth.signup(log_in=False)
     with app.app_context():
         for i in range(3):
-            devices.link(person(f"Shared{i}"), fp("cafe"), None, None, notify=False)
+            sessions.link_device(person(f"Shared{i}"), fp("cafe"), None, None, notify=False)
         user = accounts.find_by_email("ana@example.com")
-        devices.link(user, fp("home"), None, None, notify=False)
+        sessions.link_device(user, fp("home"), None, None, notify=False)
         db.session.commit()
         user_id = user.id
     # shared by 3 others (20) + new device (15) + 3 recent failures (15) = 50 → step up
@@ -285,8 +285,8 @@ def test_a_blocked_login_is_refused(app):
         order = paid_order(user, 100)
         order.status = "disputed"
         for i in range(5):
-            devices.link(person(f"Bot{i}"), fp("botnet"), None, None, notify=False)
-        devices.link(user, fp("home"), None, None, notify=False)
+            sessions.link_device(person(f"Bot{i}"), fp("botnet"), None, None, notify=False)
+        sessions.link_device(user, fp("home"), None, None, notify=False)
         db.session.commit()
         user_id = user.id
     response = auth.post(
@@ -334,7 +334,7 @@ def test_a_login_is_one_transaction(ctx):
         .select_from(LoginAttempt)
         .where(LoginAttempt.user_id == user.id, LoginAttempt.succeeded.is_(True))
     )
-    assert accounts.load_session_user(user.id, step.session_token) == user
+    assert sessions.load_session_user(user.id, step.session_token) == user
 
 
 def test_a_login_that_cannot_start_its_session_leaves_nothing_written(ctx, monkeypatch):
@@ -343,7 +343,7 @@ def test_a_login_that_cannot_start_its_session_leaves_nothing_written(ctx, monke
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(accounts, "start_session", broken)
+    monkeypatch.setattr(sessions, "start_session", broken)
     with pytest.raises(RuntimeError):
         accounts.log_in(user, "10.0.0.1", "Firefox", fp("laptop"))
     db.session.rollback()  # what the end of the request does

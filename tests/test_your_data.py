@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import clock
 from extensions import db
 from models import Profile, Transfer, User
-from services import accounts, ledger, likes, messaging, profiles
+from services import accounts, data_export, erasure, ledger, likes, messaging, profiles
 from tests.conftest import AuthActions
 from tests.dating_helpers import dater
 from tests.ledger_helpers import paid_order
@@ -40,7 +40,7 @@ def test_export_contains_my_data(app):
     started = auth.post("/settings/export")
     assert started.status_code == 303  # the worker builds it (inline here)
     with app.app_context():
-        export = accounts.latest_export(db.session.get(User, user_id))
+        export = data_export.latest_export(db.session.get(User, user_id))
         assert export.status == "ready"
         export_id = export.id
     response = auth.client.get(f"/settings/export/{export_id}/download", follow_redirects=True)
@@ -66,7 +66,7 @@ def test_deleting_erases_personal_data_and_keeps_the_ledger(app):
     with app.app_context():
         deadline = db.session.get(User, user_id).delete_after
     with app.app_context(), clock.frozen(deadline + dt.timedelta(minutes=1)):
-        assert accounts.erase_due_accounts() == 1
+        assert erasure.erase_due_accounts() == 1
     assert auth.client.get("/settings").status_code == 302  # logged out
     with app.app_context():
         user = db.session.get(User, user_id)

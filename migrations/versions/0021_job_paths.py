@@ -40,9 +40,9 @@ RENAMED = {
     "workers.housekeeping:purge_expired": "services.housekeeping:purge_expired",
     "workers.housekeeping:settle_discover_weeks": "services.housekeeping:settle_discover_weeks",
     "workers.accounts:send_password_reset": "services.accounts:send_password_reset",
-    "workers.accounts:build_export": "services.accounts:build_export",
-    "workers.accounts:expire_exports": "services.accounts:expire_exports",
-    "workers.accounts:erase_due_accounts": "services.accounts:erase_due_accounts",
+    "workers.accounts:build_export": "services.data_export:build_export",
+    "workers.accounts:expire_exports": "services.data_export:expire_exports",
+    "workers.accounts:erase_due_accounts": "services.erasure:erase_due_accounts",
 }
 
 jobs = sa.table("background_jobs", sa.column("path", sa.String))

@@ -1,0 +1,316 @@
+"""Sessions and devices (docs/security.md#sessions-and-devices): the login session behind each
+cookie, and the devices (fingerprint hashes our script sends with sign-up and login) linked to
+accounts, IP addresses and sessions.
+
+A function that commits says so; the others add to the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import func, select, update
+
+from core import clock, sql
+from core.errors import DomainError, NotFound
+from extensions import db
+from models import Device, User, UserDevice, UserSession
+from services import audit, mail, realtime
+
+SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def hash_token(raw: str) -> str:
+    """What we store of a random token (a session's, an email link's): its SHA-256
+    (docs/security.md#secrets)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def start_session(
+    user: User, ip: str | None, user_agent: str | None, fingerprint: str | None = None
+) -> str:
+    """Record a login (and the device it came from); returns the raw token that the browser's
+    signed cookie will carry. Commits."""
+    raw = secrets.token_urlsafe(32)
+    now = clock.now()
+    device = link_device(user, fingerprint, ip, user_agent, notify=True)
+    db.session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=hash_token(raw),
+            ip=(ip or "")[:45] or None,
+            user_agent=(user_agent or "")[:400] or None,
+            device_id=device.id if device else None,
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    user.last_active_at = now
+    audit.record(
+        "login.succeeded",
+        actor_id=user.id,
+        target=("user", user.id),
+        device_id=device.id if device else None,
+    )
+    db.session.commit()
+    return raw
+
+
+def load_session_user(user_id: str | int, raw_token: str | None) -> User | None:
+    """The user behind a cookie, if its session is live and the account may be logged in.
+    Commits when it touches the session's last use (at most once a minute)."""
+    if not raw_token:
+        return None
+    try:
+        uid = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    row = db.session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == hash_token(raw_token), UserSession.user_id == uid)
+    ).first()
+    if row is None:
+        return None
+    user_session, user = row
+    if user_session.revoked_at is not None or not user.is_active:
+        return None
+    now = clock.now()
+    if now - user_session.last_seen_at >= SESSION_TOUCH_INTERVAL:
+        user_session.last_seen_at = now
+        user.last_active_at = now
+        db.session.commit()
+    return user
+
+
+def end_session(raw_token: str | None, user_id: int | None = None) -> None:
+    """Log out: revoke the session behind this cookie. Commits."""
+    if not raw_token:
+        return
+    ended = db.session.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == hash_token(raw_token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now(), revoked_reason="logout")
+    )
+    if ended.rowcount and user_id is not None:
+        audit.record("logout", actor_id=user_id, target=("user", user_id))
+        recheck_sockets(user_id)
+    db.session.commit()
+
+
+def revoke_sessions(user_id: int, reason: str, keep_raw_token: str | None = None) -> int:
+    """Revoke a user's live sessions (all but `keep_raw_token`); caller commits."""
+    stmt = update(UserSession).where(
+        UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
+    )
+    if keep_raw_token:
+        stmt = stmt.where(UserSession.token_hash != hash_token(keep_raw_token))
+    result = db.session.execute(stmt.values(revoked_at=clock.now(), revoked_reason=reason))
+    recheck_sockets(user_id)
+    return result.rowcount
+
+
+def revoke_all_sessions(user: User, reason: str) -> int:
+    """End every session of `user` (an admin's force logout, a 2FA reset); caller commits."""
+    return revoke_sessions(user.id, reason)
+
+
+def recheck_sockets(user_id: int) -> None:
+    """Tell the user's open sockets to re-check their session, and read the account again,
+    once this commits: a revoked or banned session's sockets close within a second, and a
+    suspended one goes read-only, without polling the database."""
+    realtime.publish_after_commit(user_id, {"type": "sessions_changed"})
+
+
+def live_sessions(user: User) -> list[UserSession]:
+    return list(
+        db.session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .order_by(UserSession.last_seen_at.desc())
+        )
+    )
+
+
+def is_current_session(user_session: UserSession, raw_token: str | None) -> bool:
+    return bool(raw_token) and user_session.token_hash == hash_token(raw_token)
+
+
+def revoke_other_sessions(user: User, keep_raw_token: str | None) -> int:
+    """Log out every other device of the user (Settings → Security). Commits."""
+    count = revoke_sessions(user.id, "revoked by user", keep_raw_token)
+    audit.record("sessions.revoked_others", actor_id=user.id, target=("user", user.id), count=count)
+    db.session.commit()
+    return count
+
+
+def revoke_session(user: User, session_id: int) -> None:
+    """Log out one of the user's own devices (another user's session id is simply not found).
+    Commits."""
+    result = db.session.execute(
+        update(UserSession)
+        .where(
+            UserSession.id == session_id,
+            UserSession.user_id == user.id,
+            UserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now(), revoked_reason="revoked by user")
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise NotFound("That session does not exist or has already ended.")
+    audit.record("session.revoked", actor_id=user.id, target=("session", session_id))
+    recheck_sockets(user.id)
+    db.session.commit()
+
+
+# --- devices --------------------------------------------------------------------------------
+
+
+class BadFingerprint(DomainError):
+    pass
+
+
+def clean_fingerprint(raw: str | None) -> str | None:
+    """None when the browser sent none (no JavaScript); refuse anything not a SHA-256 hex."""
+    if raw is None or raw == "":
+        return None
+    value = raw.strip().lower()
+    if not FINGERPRINT.fullmatch(value):
+        raise BadFingerprint(
+            "Your browser sent an invalid device check. Reload the page and try again."
+        )
+    return value
+
+
+def find_device(fingerprint: str | None) -> Device | None:
+    if fingerprint is None:
+        return None
+    return db.session.scalar(select(Device).where(Device.fingerprint == fingerprint))
+
+
+def _get_or_create_device(fingerprint: str, user_agent: str | None) -> Device:
+    device = find_device(fingerprint)
+    if device is None:
+        now = clock.now()
+        sql.insert_ignore(  # a concurrent request may create the same device
+            Device,
+            {
+                "fingerprint": fingerprint,
+                "user_agent": (user_agent or "")[:400] or None,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
+            ["fingerprint"],
+        )
+        device = find_device(fingerprint)
+    return device
+
+
+def is_known_device(user_id: int, fingerprint: str | None) -> bool:
+    if fingerprint is None:
+        return False
+    return (
+        db.session.scalar(
+            select(UserDevice.id)
+            .join(Device, Device.id == UserDevice.device_id)
+            .where(UserDevice.user_id == user_id, Device.fingerprint == fingerprint)
+        )
+        is not None
+    )
+
+
+def accounts_on_device(fingerprint: str | None, excluding: int | None = None) -> int:
+    if fingerprint is None:
+        return 0
+    query = (
+        select(func.count(UserDevice.id))
+        .join(Device, Device.id == UserDevice.device_id)
+        .where(Device.fingerprint == fingerprint)
+    )
+    if excluding is not None:
+        query = query.where(UserDevice.user_id != excluding)
+    return db.session.scalar(query)
+
+
+def link_device(
+    user: User, fingerprint: str | None, ip: str | None, user_agent: str | None, *, notify: bool
+) -> Device | None:
+    """Record that `user` is on this device; mail "new device" when it is one they never used
+    before (and they have used others: not on their very first login). Caller commits."""
+    if fingerprint is None:
+        return None
+    now = clock.now()
+    device = _get_or_create_device(fingerprint, user_agent)
+    device.last_seen_at = now
+    pair = db.session.scalar(
+        select(UserDevice).where(UserDevice.user_id == user.id, UserDevice.device_id == device.id)
+    )
+    if pair is None:
+        had_devices = db.session.scalar(
+            select(func.count(UserDevice.id)).where(UserDevice.user_id == user.id)
+        )
+        db.session.add(
+            UserDevice(
+                user_id=user.id,
+                device_id=device.id,
+                last_ip=ip,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+        )
+        if notify and had_devices:
+            mail.send(
+                user,
+                user.email,
+                "new_device",
+                "New sign-in to your Amora account",
+                "new_device",
+                browser=describe_user_agent(user_agent),
+                ip=ip or "unknown",
+                when=now,
+            )
+            audit.record(
+                "login.new_device", actor_id=user.id, target=("user", user.id), device_id=device.id
+            )
+    else:
+        pair.last_seen_at = now
+        pair.last_ip = ip
+    return device
+
+
+_BROWSERS = [
+    ("Edge", r"Edg/"),
+    ("Opera", r"OPR/"),
+    ("Firefox", r"Firefox/"),
+    ("Chrome", r"Chrome/"),
+    ("Chromium", r"Chromium/"),
+    ("Safari", r"Version/[\d.]+ .*Safari/"),
+]
+_SYSTEMS = [
+    ("iPhone", r"iPhone"),
+    ("iPad", r"iPad"),
+    ("Android", r"Android"),
+    ("Windows", r"Windows"),
+    ("macOS", r"Mac OS X"),
+    ("ChromeOS", r"CrOS"),
+    ("Linux", r"Linux"),
+]
+
+
+def describe_user_agent(user_agent: str | None) -> str:
+    """ "Firefox on Windows", good enough for a person recognising their own device."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for name, pattern in _BROWSERS if re.search(pattern, user_agent)), None)
+    system = next((name for name, pattern in _SYSTEMS if re.search(pattern, user_agent)), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent[:40]
