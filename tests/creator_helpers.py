@@ -7,8 +7,9 @@ import secrets
 from extensions import db
 from models import CreatorSettings, MediaObject, User
 from services import accounts, clock, media
+from testkit.ledger import paid_order
+from testkit.people import person
 from tests.conftest import AuthActions
-from tests.ledger_helpers import paid_order, person
 from tests.test_media import jpeg_bytes
 
 

@@ -41,10 +41,10 @@ from services import (
     tips,
 )
 from services.errors import DomainError, ValidationFailed
+from testkit.people import person
 from tests.conftest import AuthActions, last_mail
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 from tests.dating_helpers import dater
-from tests.ledger_helpers import person
 from tests.test_payouts import method, with_2fa
 
 PASSWORD = "plum-orbit-kettle-42"

@@ -15,10 +15,10 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import CreatorSettings, Message, User
 from services import clock, mass_messages, subscriptions
+from testkit.ledger import paid_order
 from tests.conftest import hold_jobs
 from tests.creator_helpers import fan as service_fan
 from tests.creator_helpers import vault_photo
-from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import new_page, shot, sign_up
 from workers import creator as creator_jobs
 from workers import messaging as messaging_jobs

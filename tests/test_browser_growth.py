@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from extensions import db
 from models import CreatorSettings, User
 from services import accounts, clock, growth, ledger, posts, subscriptions
+from testkit.ledger import paid_order
 from tests.conftest import ARTIFACTS
-from tests.ledger_helpers import paid_order
 from tests.test_browser_messaging import sign_up
 from tests.test_browser_payouts import new_page, shot
 from tests.test_browser_payouts import sign_up as payouts_sign_up

@@ -17,9 +17,9 @@ from extensions import db
 from models import Like, Match, Notification, Profile, Report, User
 from services import clock, discover, geo, ledger, likes, matching, profiles, safety, sql
 from services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from testkit.ledger import paid_order
 from tests.conftest import AuthActions
 from tests.dating_helpers import answer, dater
-from tests.ledger_helpers import paid_order
 
 PARIS = (48.8566, 2.3522)
 VERSAILLES = (48.8049, 2.1204)  # ~18 km

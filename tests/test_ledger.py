@@ -11,7 +11,8 @@ from extensions import db
 from models import Entry, LedgerAccount, Transfer
 from services import clock, ledger
 from services.errors import DomainError
-from tests.ledger_helpers import paid_order, person
+from testkit.ledger import paid_order
+from testkit.people import person
 
 
 def wallet(user) -> int:

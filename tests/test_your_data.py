@@ -11,9 +11,9 @@ from sqlalchemy import select
 from extensions import db
 from models import Profile, Transfer, User
 from services import accounts, clock, ledger, likes, messaging, profiles
+from testkit.ledger import paid_order
 from tests.conftest import AuthActions
 from tests.dating_helpers import dater
-from tests.ledger_helpers import paid_order
 
 
 def _fan(app):
