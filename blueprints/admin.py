@@ -11,6 +11,7 @@ from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from blueprints.input import query_int
 from extensions import limiter
+from models import OrderStatus
 from services import admin_overview, audit, payouts, reconciliation, risk
 from services.errors import DomainError, NotFound
 from services.input import parse_id
@@ -29,7 +30,7 @@ def index():
 @admin_required
 def orders():
     status = request.args.get("status") or None
-    if status not in (None, "pending", "paid", "failed", "refunded", "disputed"):
+    if status not in (None, *OrderStatus):
         abort(400, description="Unknown status.")
     query = request.args.get("q", "")
     return render_template(

@@ -1151,7 +1151,6 @@ def expire_exports(now: dt.datetime | None = None) -> int:
 # job `erase_due_accounts` erases the account (see `_erase` for exactly what goes and stays).
 
 DELETION_GRACE = dt.timedelta(days=7)
-OPEN_PAYOUT_STATES = ("requested", "approved", "processing")
 ERASED_MESSAGE = "(This message was deleted with its sender's account.)"
 
 
@@ -1182,7 +1181,7 @@ def deletion_impact(user: User) -> DeletionImpact:
     rows = db.session.execute(
         select(Payout, PayoutMethod)
         .join(PayoutMethod, PayoutMethod.id == Payout.method_id)
-        .where(Payout.creator_id == user.id, Payout.status.in_(OPEN_PAYOUT_STATES))
+        .where(Payout.creator_id == user.id, Payout.is_open)
         .order_by(Payout.id)
     ).all()
     return DeletionImpact(
@@ -1282,9 +1281,7 @@ def _wipe_payout_methods(user_id: int, now: dt.datetime) -> None:
 
     in_use = set(
         db.session.scalars(
-            select(Payout.method_id).where(
-                Payout.creator_id == user_id, Payout.status.in_(OPEN_PAYOUT_STATES)
-            )
+            select(Payout.method_id).where(Payout.creator_id == user_id, Payout.is_open)
         )
     )
     for method in db.session.scalars(select(PayoutMethod).where(PayoutMethod.user_id == user_id)):

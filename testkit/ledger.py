@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from extensions import db
-from models import Order, User
+from models import Order, OrderStatus, User
 from services import clock, ledger
 
 
@@ -19,7 +19,7 @@ def paid_order(user: User, credits: int, provider: str = "dev") -> Order:
     )
     db.session.add(order)
     db.session.flush()
-    order.status = "paid"
+    order.status = OrderStatus.PAID
     order.paid_at = clock.now()
     order.provider_payment_id = f"pay_{order.id}"
     ledger.grant_purchase(user.id, credits, f"{provider}:pay_{order.id}", order.id)

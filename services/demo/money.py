@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from extensions import db
-from models import Order, Transfer, User
+from models import Order, OrderStatus, Transfer, User
 from services import clock, ledger
 from services.demo.people import demo_users
 
@@ -27,7 +27,7 @@ def _paid_order(fan: User, pack: dict) -> Order:
         credits=pack["credits"],
         amount_minor=pack["prices"]["USD"],
         currency="USD",
-        status="paid",
+        status=OrderStatus.PAID,
         paid_at=clock.now(),
     )
     db.session.add(order)
