@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, and_, exists, func, null, or_, select, text, union_all, update
 
 from extensions import db
-from models import Block, Like, Photo, Profile, ProfileInterest, User
+from models import Block, Like, Photo, Profile, ProfileInterest, User, UserStatus
 from models.dating import GENDERS
 from services import clock, geo, matching, profiles, sql
 from services.errors import ValidationFailed
@@ -269,7 +269,7 @@ def _nearby(
     if from_profiles:
         query = query.where(Profile.user_active.is_(True))
     else:
-        query = query.join(User, User.id == Profile.user_id).where(User.status == "active")
+        query = query.join(User, User.id == Profile.user_id).where(User.status == UserStatus.ACTIVE)
     query = query.where(
         Profile.gender.in_(filters.genders),
         *in_cells,

@@ -21,7 +21,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from extensions import db
-from models import Conversation, CreatorSettings, MediaObject, Message, Notification, Unlock, User
+from models import (
+    Conversation,
+    CreatorSettings,
+    MediaObject,
+    MediaStatus,
+    Message,
+    Notification,
+    Unlock,
+    User,
+    UserStatus,
+)
 from services import antispam, clock, ledger, likes, media, replays, safety, sql
 from services.creators import parse_price
 from services.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
@@ -149,7 +159,7 @@ def _send(
     if recipient_id == sender.id:
         raise DomainError("You cannot message yourself.")
     recipient = _recipient(sender.id, recipient_id)
-    if recipient is None or recipient.status in ("banned", "deleted"):
+    if recipient is None or recipient.is_gone:
         raise NotFound("That person is not here.")
     if not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending messages.")
@@ -504,7 +514,7 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
     result = {}
     for message in with_media:
         obj = objects.get(message.media_id)
-        if obj is None or obj.status != "ready":
+        if obj is None or obj.status != MediaStatus.READY:
             continue
         price = message.unlock_price or 0
         unlocked = message.id in paid
@@ -526,7 +536,7 @@ def unlock_message(fan: User, message_id: int) -> Message:
         raise NotFound("There is no such message.")
     if not message.unlock_price:
         raise DomainError("This message is not locked.")
-    if fan.status != "active":
+    if fan.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot make payments right now.")
     if safety.blocked_between(fan.id, message.sender_id):
         raise NotFound("There is no such message.")
