@@ -159,7 +159,7 @@ def _send(
     if recipient_id == sender.id:
         raise DomainError("You cannot message yourself.")
     recipient = _recipient(sender.id, recipient_id)
-    if recipient is None or recipient.is_gone:
+    if recipient is None or recipient.status in (UserStatus.BANNED, UserStatus.DELETED):
         raise NotFound("That person is not here.")
     if not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending messages.")
