@@ -35,7 +35,7 @@ lock: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/flask db upgrade
-	$(BIN)/flask seed-demo
+	$(BIN)/flask demo seed
 	@echo "Amora is serving on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --worker-class gthread --workers 1 --threads 32 \
 		--access-logfile - 'app:create_app()'

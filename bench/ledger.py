@@ -103,7 +103,8 @@ def fill(app, fans: int, creators: int, credits: int) -> tuple[list[int], list[i
     """System accounts first (as in production, they get the lowest ids), then people."""
     from extensions import db
     from services import ledger
-    from tests.ledger_helpers import paid_order, person
+    from testkit.ledger import paid_order
+    from testkit.people import person
 
     with app.app_context():
         for bucket in range(app.config["LEDGER_HOT_BUCKETS"]):

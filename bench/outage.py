@@ -14,7 +14,7 @@ its own servers, drives steady mixed traffic over HTTP and WebSockets, kills Red
    with an explicit SECRET_KEY: the drill buys credits through the `dev` payment provider
    (signed webhooks), which production refuses, and production's secure-only cookies would not
    travel over the plain-HTTP loopback anyway. Nothing else differs (config.py: HSTS, and
-   `seed-demo` being allowed);
+   `flask demo seed` being allowed);
 3. a small world made through the services and HTTP: creators with PPV posts, fans with a
    dating profile and credits bought through a signed dev-provider webhook, accounts to log in
    with; every address confirmed through the link of its verification mail;
@@ -64,6 +64,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from testkit.servers import OwnRedis, free_port  # noqa: E402 (after the path to the project)
+
 PASSWORD = "outage-drill-2026"  # noqa: S105 (the drill's own throwaway accounts)
 DOMAIN = "outage.example.com"
 SECRET = "outage-drill-secret-" + uuid.uuid4().hex
@@ -84,12 +86,6 @@ PHASES = ("before", "during", "after")
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for_port(port: int, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -108,8 +104,8 @@ class Servers:
 
     def __init__(self, workdir: Path, env: dict[str, str], redis_port: int, web_port: int):
         self.workdir, self.env = workdir, env
-        self.redis_port, self.web_port = redis_port, web_port
-        self.redis: subprocess.Popen | None = None
+        self.web_port = web_port
+        self.redis = OwnRedis(redis_port, log=workdir / "redis.log")
         self.web: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.starts: collections.Counter[str] = collections.Counter()
@@ -129,21 +125,8 @@ class Servers:
         )
 
     def start_redis(self) -> None:
-        self.redis = self._spawn(
-            "redis",
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-        )
-        wait_for_port(self.redis_port)
+        self.starts["redis"] += 1
+        self.redis.start()
 
     def start_web(self) -> None:
         self.web = self._spawn(
@@ -179,7 +162,7 @@ class Servers:
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     self.kill(proc)
-        self.kill(self.redis)
+        self.redis.kill()
 
 
 def flask_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -643,7 +626,7 @@ async def run_load(args, base: str, app, world: World, servers: Servers, sign, p
             print(f"t={tally.now():5.1f} s  {what}", flush=True)
 
         chaos = [
-            at(args.kill_at, "Redis killed (SIGKILL)", lambda: servers.kill(servers.redis)),
+            at(args.kill_at, "Redis killed (SIGKILL)", servers.redis.kill),
             at(args.restart_at, "Redis started again, empty", servers.start_redis),
         ]
         if args.kill_worker_at:

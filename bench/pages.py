@@ -34,7 +34,8 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from app import create_app
-    from cli import DEMO_DOMAIN, DEMO_PASSWORD, seed_demo
+    from services import demo
+    from services.demo import DEMO_DOMAIN, DEMO_PASSWORD
 
     url = args.database_url or f"sqlite:///{os.environ['INSTANCE_DIR']}/bench.db"
     app = create_app(
@@ -47,7 +48,7 @@ def main() -> None:
     )
     with app.app_context():
         upgrade()
-        seed_demo()
+        demo.seed()
     client = app.test_client()
     client.post("/login", data={"email": f"fan1@{DEMO_DOMAIN}", "password": DEMO_PASSWORD})
     anonymous = app.test_client()

@@ -12,6 +12,7 @@ from blueprints.htmx import flash_outcome, redirect_to
 from blueprints.input import query_int
 from core.errors import DomainError, NotFound
 from extensions import limiter
+from models import OrderStatus
 from services import admin_overview, audit, payouts, reconciliation, risk
 from services.input import parse_id
 from services.payments import orders as order_service
@@ -29,7 +30,7 @@ def index():
 @admin_required
 def orders():
     status = request.args.get("status") or None
-    if status not in (None, "pending", "paid", "failed", "refunded", "disputed"):
+    if status not in (None, *OrderStatus):
         abort(400, description="Unknown status.")
     query = request.args.get("q", "")
     return render_template(

@@ -12,6 +12,7 @@ from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from blueprints.links import own_page
 from extensions import limiter
+from models import TakedownStatus
 from services import compliance, posts
 
 
@@ -44,8 +45,8 @@ def review_post(post_id: int):
 @bp.get("/takedowns")
 @admin_required
 def takedowns():
-    status = request.args.get("status", "open")
-    if status not in ("open", "removed", "rejected", "all"):
+    status = request.args.get("status", TakedownStatus.OPEN)
+    if status not in (*TakedownStatus, "all"):
         abort(400, description="Unknown status.")
     rows = compliance.takedowns(status)
     # Claimants type these addresses: only ours become links (an off-site one may be a lure).

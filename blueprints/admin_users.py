@@ -13,6 +13,7 @@ from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from core.errors import DomainError, NotFound
 from extensions import limiter
+from models import AlertStatus, ReportStatus, UserStatus
 from services import admin_users, alerts, moderation, safety
 
 ACTION_LIMIT = "300 per hour"
@@ -48,7 +49,11 @@ def _after_action(user_id: int, done: str, call, *args):
 @limiter.limit(ACTION_LIMIT)
 def user_status(user_id: int):
     status = request.form.get("status", "")
-    labels = {"active": "reactivated", "suspended": "suspended", "banned": "banned"}
+    labels = {
+        UserStatus.ACTIVE: "reactivated",
+        UserStatus.SUSPENDED: "suspended",
+        UserStatus.BANNED: "banned",
+    }
     return _after_action(
         user_id,
         f"Account {labels.get(status, status)}.",
@@ -112,8 +117,8 @@ def user_verify(user_id: int):
 @bp.get("/reports")
 @admin_required
 def reports():
-    status = request.args.get("status", "open")
-    if status not in ("open", "actioned", "dismissed", "all"):
+    status = request.args.get("status", ReportStatus.OPEN)
+    if status not in (*ReportStatus, "all"):
         abort(400, description="Unknown status.")
     rows = [
         (report, by, about, moderation.subject(report))
@@ -158,7 +163,7 @@ def decide_report(report_id: int):
 @bp.get("/alerts")
 @admin_required
 def alerts_page():
-    status = request.args.get("status", "open")
+    status = request.args.get("status", AlertStatus.OPEN)
     kind = request.args.get("kind") or None
     if status not in (*alerts.STATUSES, "all"):
         abort(400, description="Unknown status.")

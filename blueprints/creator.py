@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from blueprints.htmx import is_htmx, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
+from models import MediaStatus, PostStatus
 from services import earnings, mass_messages, media, posts
 
 bp = Blueprint("creator", __name__, url_prefix="/creator")
@@ -43,7 +44,9 @@ def _posts_page(status: int = 200, errors: dict | None = None, form: dict | None
     return render_template(
         "creator/posts.html",
         items=posts.manage_list(current_user),
-        vault=[item for item in media.vault_items(current_user.id) if item.status == "ready"],
+        vault=[
+            item for item in media.vault_items(current_user.id) if item.status == MediaStatus.READY
+        ],
         visibilities=posts.VISIBILITIES,
         errors=errors or {},
         form=form or {},
@@ -66,7 +69,7 @@ def create_post():
         return _posts_page(422, exc.errors, request.form)
     except DomainError as exc:
         abort(exc.status, description=exc.message)
-    if post.status == "scheduled":
+    if post.status == PostStatus.SCHEDULED:
         flash(f"Scheduled for {post.publish_at:%d %b %Y %H:%M} UTC.", "success")
     else:
         flash("Posted.", "success")
@@ -119,7 +122,7 @@ def _vault_context(error: str | None = None) -> dict:
     items = media.vault_items(current_user.id)
     return {
         "items": items,
-        "processing": any(item.status != "ready" for item in items),
+        "processing": any(item.status != MediaStatus.READY for item in items),
         "vault_error": error,
         "max_items": media.MAX_VAULT_ITEMS,
     }
@@ -199,7 +202,9 @@ def _mass_page(status: int = 200, errors: dict | None = None, form: dict | None 
     return render_template(
         "creator/mass_messages.html",
         rows=mass_messages.recent(current_user),
-        vault=[item for item in media.vault_items(current_user.id) if item.status == "ready"],
+        vault=[
+            item for item in media.vault_items(current_user.id) if item.status == MediaStatus.READY
+        ],
         errors=errors or {},
         form=form or {},
     ), status

@@ -93,11 +93,7 @@ def _results(profile: Profile, template: str):
 
 def _person_or_404(user_id: int) -> User:
     person = db.session.get(User, user_id)
-    if (
-        person is None
-        or person.status in ("banned", "deleted")
-        or safety.blocked_between(current_user.id, user_id)
-    ):
+    if person is None or person.is_gone or safety.blocked_between(current_user.id, user_id):
         abort(404)
     return person
 

@@ -38,7 +38,7 @@ from blueprints.htmx import is_htmx
 from blueprints.input import UNSTORABLE_MESSAGE, query_int
 from core.errors import Conflict, DomainError
 from extensions import db, limiter, sock
-from models import Message, User
+from models import MediaStatus, Message, User
 from services import ledger, media, messaging, metrics, realtime, safety, sessions
 from services.input import has_unstorable_text, parse_id
 
@@ -59,7 +59,7 @@ def _other_or_404(other_id: int) -> User:
     if (
         other is None
         or other.id == current_user.id
-        or other.status in ("banned", "deleted")
+        or other.is_gone
         or safety.blocked_between(current_user.id, other_id)
     ):
         abort(404)
@@ -78,7 +78,7 @@ def conversation(other_id: int):
         other=other,
         items=items,
         attachments=messaging.attachments_for(current_user, items),
-        vault=[i for i in media.vault_items(current_user.id) if i.status == "ready"]
+        vault=[i for i in media.vault_items(current_user.id) if i.status == MediaStatus.READY]
         if current_user.is_creator
         else [],
         allowed=allowed,

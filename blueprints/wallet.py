@@ -108,7 +108,7 @@ def provider_checkout(order_id: int):
     """Our page around Razorpay Checkout (its script needs these two hosts in the CSP)."""
     found = orders.order_for(current_user, order_id)
     provider = get_provider(found.provider)
-    if found.provider != "razorpay" or provider is None or found.status != "pending":
+    if found.provider != "razorpay" or provider is None or found.is_final:
         return redirect_to(url_for("wallet.order", order_id=found.id))
     g.csp_extra = {
         "script-src": ["https://checkout.razorpay.com"],

@@ -1,7 +1,17 @@
 """SQLAlchemy tables. Importing this package registers every model with the metadata."""
 
-from models.alerts import Alert, AlertNote, AuditLog, LedgerCheck
-from models.creator import MassMessage, Post, PostMedia, Subscription, Tip, Unlock
+from models.alerts import Alert, AlertNote, AlertStatus, AuditLog, LedgerCheck, LedgerCheckStatus
+from models.creator import (
+    MassMessage,
+    MassMessageStatus,
+    Post,
+    PostMedia,
+    PostStatus,
+    Subscription,
+    SubscriptionStatus,
+    Tip,
+    Unlock,
+)
 from models.dating import (
     Block,
     Like,
@@ -12,21 +22,38 @@ from models.dating import (
     Profile,
     ProfileInterest,
     Report,
+    ReportStatus,
     Takedown,
+    TakedownStatus,
 )
 from models.growth import Promotion, Referral, TrialLink, TrialUse
-from models.jobs import BackgroundJob
+from models.jobs import BackgroundJob, BackgroundJobStatus
 from models.ledger import Entry, LedgerAccount, Transfer
-from models.media import MediaObject
+from models.media import MediaObject, MediaStatus
 from models.messaging import Conversation, CreatorSettings, Message
-from models.outbox import Outbox
-from models.payments import Order, PaymentEvent
-from models.payouts import Payout, PayoutEvent, PayoutMethod
-from models.random_chat import Call, RandomMessage, RandomSession
+from models.outbox import Outbox, OutboxStatus
+from models.payments import Order, OrderStatus, PaymentEvent
+from models.payouts import Payout, PayoutEvent, PayoutMethod, PayoutStatus
+from models.random_chat import Call, CallStatus, RandomMessage, RandomSession
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
-from models.user import DataExport, EmailToken, User, UserSession
+from models.user import DataExport, DataExportStatus, EmailToken, User, UserSession, UserStatus
 
 __all__ = [
+    "AlertStatus",
+    "LedgerCheckStatus",
+    "MassMessageStatus",
+    "PostStatus",
+    "SubscriptionStatus",
+    "ReportStatus",
+    "TakedownStatus",
+    "BackgroundJobStatus",
+    "MediaStatus",
+    "OutboxStatus",
+    "OrderStatus",
+    "PayoutStatus",
+    "CallStatus",
+    "DataExportStatus",
+    "UserStatus",
     "Alert",
     "BackgroundJob",
     "AlertNote",

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from extensions import db
+from models.checks import one_of
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    RESOLVED = "resolved"
+    FALSE_POSITIVE = "false_positive"
+
+
+UNRESOLVED = (AlertStatus.OPEN, AlertStatus.INVESTIGATING)
 
 
 class Alert(db.Model):
@@ -16,16 +29,14 @@ class Alert(db.Model):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('open', 'investigating', 'resolved', 'false_positive')", name="status"
-        ),
+        one_of("status", AlertStatus),
         CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), index=True)
     severity: Mapped[str] = mapped_column(String(8), default="medium")
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.OPEN, index=True)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -33,6 +44,15 @@ class Alert(db.Model):
     score: Mapped[int | None]
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now, index=True)
+
+    @hybrid_property
+    def is_unresolved(self) -> bool:
+        return self.status in UNRESOLVED
+
+    @is_unresolved.inplace.expression
+    @classmethod
+    def _is_unresolved_expression(cls):
+        return cls.status.in_(UNRESOLVED)
 
 
 class AuditLog(db.Model):
@@ -67,19 +87,33 @@ class AlertNote(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
+class LedgerCheckStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # finished; its violations (maybe none) are stored
+    FAILED = "failed"  # the check itself broke
+
+
 class LedgerCheck(db.Model):
     """A reconciliation run (`flask ledger verify`, on the worker) with its progress."""
 
     __tablename__ = "ledger_checks"
-    __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
-    )
+    __table_args__ = (one_of("status", LedgerCheckStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=LedgerCheckStatus.QUEUED)
     progress: Mapped[int] = mapped_column(default=0)  # 0–100
     violations: Mapped[list] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     finished_at: Mapped[dt.datetime | None]
+
+    @hybrid_property
+    def is_in_progress(self) -> bool:
+        return self.status in (LedgerCheckStatus.QUEUED, LedgerCheckStatus.RUNNING)
+
+    @is_in_progress.inplace.expression
+    @classmethod
+    def _is_in_progress_expression(cls):
+        return cls.status.in_((LedgerCheckStatus.QUEUED, LedgerCheckStatus.RUNNING))

@@ -7,6 +7,7 @@ Money never lives here: every payment is a ledger transfer, and these rows point
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
@@ -16,12 +17,38 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 
 MAX_PRICE = 100_000  # credits; far above any real price, refuses typos like 1000000
+
+
+class PostStatus(StrEnum):
+    SCHEDULED = "scheduled"  # goes live at publish_at
+    PUBLISHED = "published"
+    DELETED = "deleted"  # soft-deleted: unlocks still point at it
+    REVIEW = "review"  # waiting for a reviewer (docs/creators.md#content-review)
+    REJECTED = "rejected"
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    GRACE = "grace"  # a renewal failed; access kept until grace_until
+    LAPSED = "lapsed"
+    ENDED = "ended"
+
+
+LIVE_SUBSCRIPTION = (SubscriptionStatus.ACTIVE, SubscriptionStatus.GRACE)
+
+
+class MassMessageStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DONE = "done"
 
 
 class Post(db.Model):
@@ -30,9 +57,7 @@ class Post(db.Model):
     __tablename__ = "posts"
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'subscribers', 'ppv')", name="visibility"),
-        CheckConstraint(
-            "status IN ('scheduled', 'published', 'deleted', 'review', 'rejected')", name="status"
-        ),
+        one_of("status", PostStatus),
         CheckConstraint(
             f"(visibility = 'ppv' AND price > 0 AND price <= {MAX_PRICE})"
             " OR (visibility <> 'ppv' AND price = 0)",
@@ -47,7 +72,7 @@ class Post(db.Model):
     body: Mapped[str] = mapped_column(Text, default="")
     visibility: Mapped[str] = mapped_column(String(12), default="public")
     price: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(12), default="published")
+    status: Mapped[str] = mapped_column(String(12), default=PostStatus.PUBLISHED)
     publish_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     published_at: Mapped[dt.datetime | None]
     review_note: Mapped[str | None] = mapped_column(Text)  # why a reviewer rejected it
@@ -100,7 +125,7 @@ class Subscription(db.Model):
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("fan_id", "creator_id", name="uq_subscriptions_pair"),
-        CheckConstraint("status IN ('active', 'grace', 'lapsed', 'ended')", name="status"),
+        one_of("status", SubscriptionStatus),
         CheckConstraint(f"price >= 0 AND price <= {MAX_PRICE}", name="price"),
         Index("ix_subscriptions_creator_id_status", "creator_id", "status"),
         Index("ix_subscriptions_status_current_period_end", "status", "current_period_end"),
@@ -109,7 +134,7 @@ class Subscription(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     fan_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default=SubscriptionStatus.ACTIVE)
     price: Mapped[int] = mapped_column(default=0)
     periods: Mapped[int] = mapped_column(default=0)
     current_period_start: Mapped[dt.datetime]
@@ -119,6 +144,16 @@ class Subscription(db.Model):
     grace_until: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    @hybrid_property
+    def is_live(self) -> bool:
+        """Active or in grace: it renews, and (in grace, until grace_until) gives access."""
+        return self.status in LIVE_SUBSCRIPTION
+
+    @is_live.inplace.expression
+    @classmethod
+    def _is_live_expression(cls):
+        return cls.status.in_(LIVE_SUBSCRIPTION)
 
 
 class Tip(db.Model):
@@ -153,7 +188,7 @@ class MassMessage(db.Model):
 
     __tablename__ = "mass_messages"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'sending', 'done')", name="status"),
+        one_of("status", MassMessageStatus),
         CheckConstraint(f"price >= 0 AND price <= {MAX_PRICE}", name="price"),
     )
 
@@ -164,7 +199,7 @@ class MassMessage(db.Model):
         ForeignKey("media_objects.id", ondelete="SET NULL")
     )
     price: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=MassMessageStatus.QUEUED)
     audience: Mapped[int] = mapped_column(default=0)
     sent: Mapped[int] = mapped_column(default=0)
     cursor: Mapped[int] = mapped_column(default=0)

@@ -4,6 +4,7 @@ notifications."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock, geo
 from extensions import db
+from models.checks import one_of
 from models.user import User
 
 GENDERS = ("woman", "man", "nonbinary")
@@ -219,13 +221,19 @@ class Block(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
+class ReportStatus(StrEnum):
+    OPEN = "open"
+    ACTIONED = "actioned"  # the moderator acted on it (removed, warned, suspended, banned)
+    DISMISSED = "dismissed"
+
+
 class Report(db.Model):
     """A report for the moderation queue: who, about whom, why, and the reported object."""
 
     __tablename__ = "reports"
     __table_args__ = (
         UniqueConstraint("reporter_id", "subject_type", "subject_id", name="uq_reports_once"),
-        CheckConstraint("status IN ('open', 'actioned', 'dismissed')", name="status"),
+        one_of("status", ReportStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -238,7 +246,7 @@ class Report(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     details: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(12), default=ReportStatus.OPEN, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     # The moderator's decision: dismiss, remove, warn, suspend or ban, and a note.
     outcome: Mapped[str | None] = mapped_column(String(16))
@@ -261,12 +269,18 @@ class Notification(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
+class TakedownStatus(StrEnum):
+    OPEN = "open"
+    REMOVED = "removed"  # the content was taken down
+    REJECTED = "rejected"  # the notice was rejected
+
+
 class Takedown(db.Model):
     """A copyright (DMCA) takedown notice: anyone may file one, with the fields the law needs;
     an admin removes the content or rejects the notice, and the claimant gets a reply."""
 
     __tablename__ = "takedowns"
-    __table_args__ = (CheckConstraint("status IN ('open', 'removed', 'rejected')", name="status"),)
+    __table_args__ = (one_of("status", TakedownStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     claimant_name: Mapped[str] = mapped_column(String(120))
@@ -278,7 +292,7 @@ class Takedown(db.Model):
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     subject_type: Mapped[str | None] = mapped_column(String(24))
     subject_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=TakedownStatus.OPEN, index=True)
     reply: Mapped[str | None] = mapped_column(Text)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     resolved_at: Mapped[dt.datetime | None]

@@ -9,20 +9,26 @@ idempotent: running one twice does what running it once did. See docs/jobs.md.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 
-JOB_STATUSES = ("pending", "done", "failed")
+
+class BackgroundJobStatus(StrEnum):
+    PENDING = "pending"  # queued, running, or lost: the sweeper looks at it after run_after
+    DONE = "done"
+    FAILED = "failed"  # out of attempts
 
 
 class BackgroundJob(db.Model):
     __tablename__ = "background_jobs"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'done', 'failed')", name="status"),
+        one_of("status", BackgroundJobStatus),
         CheckConstraint("attempts >= 0", name="attempts"),
         # The sweeper's one question: which pending jobs are overdue?
         Index("ix_background_jobs_due", "status", "run_after"),
@@ -32,7 +38,7 @@ class BackgroundJob(db.Model):
     path: Mapped[str] = mapped_column(String(200))  # "services.mail:deliver"
     args: Mapped[list] = mapped_column(JSON, default=list)
     kwargs: Mapped[dict] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=BackgroundJobStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)  # runs that raised
     dispatches: Mapped[int] = mapped_column(default=0)  # times the sweeper queued it again
     run_after: Mapped[dt.datetime]  # pending and not done by then: the sweeper looks at it

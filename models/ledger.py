@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 
 USER_KINDS = ("wallet", "earnings_pending", "earnings_available")
 SYSTEM_KINDS = ("payments_clearing", "platform_revenue", "payouts_clearing", "promotions", "holds")
@@ -43,14 +44,10 @@ TRANSFER_KINDS = (
 )
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class LedgerAccount(db.Model):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
-        CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+        one_of("kind", ACCOUNT_KINDS),
         CheckConstraint(
             "(user_id IS NULL) = (kind IN ('payments_clearing', 'platform_revenue', "
             "'payouts_clearing', 'promotions', 'holds'))",
@@ -99,7 +96,7 @@ class LedgerAccount(db.Model):
 class Transfer(db.Model):
     __tablename__ = "ledger_transfers"
     __table_args__ = (
-        CheckConstraint(_in("kind", TRANSFER_KINDS), name="kind"),
+        one_of("kind", TRANSFER_KINDS),
         Index("ix_ledger_transfers_reference", "reference_type", "reference_id"),
     )
 

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from extensions import db
+from models.checks import one_of
+
+
+class MediaStatus(StrEnum):
+    PENDING = "pending"  # upload URL handed out, nothing received yet
+    UPLOADED = "uploaded"  # received, waiting for processing
+    READY = "ready"  # processed: variants stored
+    REJECTED = "rejected"
 
 
 class MediaObject(db.Model):
     __tablename__ = "media_objects"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'uploaded', 'ready', 'rejected')", name="status"),
+        one_of("status", MediaStatus),
         Index("ix_media_objects_user_id_status", "user_id", "status"),
     )
 
@@ -25,7 +34,7 @@ class MediaObject(db.Model):
     content_type: Mapped[str] = mapped_column(String(40))
     max_bytes: Mapped[int]
     size: Mapped[int | None]
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=MediaStatus.PENDING)
     variants: Mapped[dict] = mapped_column(JSON, default=dict)  # name → storage key
     width: Mapped[int | None]
     height: Mapped[int | None]

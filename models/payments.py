@@ -4,24 +4,34 @@ docs/payments.md#webhooks)."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 from models.user import User
 
-ORDER_STATUSES = ("pending", "paid", "failed", "refunded", "disputed")
+
+class OrderStatus(StrEnum):
+    """A payment order's state (docs/payments.md#orders)."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
 PROVIDERS = ("dev", "stripe", "razorpay")
 
 
 class Order(db.Model):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending', 'paid', 'failed', 'refunded', 'disputed')", name="status"
-        ),
+        one_of("status", OrderStatus),
         CheckConstraint("provider IN ('dev', 'stripe', 'razorpay')", name="provider"),
         CheckConstraint("credits > 0 AND amount_minor > 0", name="positive"),
         CheckConstraint("credits_refunded >= 0 AND credits_charged_back >= 0", name="reversed"),
@@ -36,7 +46,7 @@ class Order(db.Model):
     credits: Mapped[int]
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
     provider_order_id: Mapped[str | None] = mapped_column(String(200), index=True)
     provider_payment_id: Mapped[str | None] = mapped_column(String(200))
     credits_refunded: Mapped[int] = mapped_column(default=0)
@@ -50,7 +60,7 @@ class Order(db.Model):
 
     @property
     def is_final(self) -> bool:
-        return self.status != "pending"
+        return self.status != OrderStatus.PENDING
 
 
 class PaymentEvent(db.Model):

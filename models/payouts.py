@@ -4,14 +4,29 @@ timeline."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 
-PAYOUT_STATES = ("requested", "approved", "processing", "paid", "failed", "rejected")
+
+class PayoutStatus(StrEnum):
+    """A payout's state; the moves between them are services/payouts.py: TRANSITIONS."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    PROCESSING = "processing"  # claimed by the worker, sent (or being sent) to the provider
+    PAID = "paid"
+    FAILED = "failed"  # credits returned
+    REJECTED = "rejected"  # credits returned
+
+
+OPEN = (PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.PROCESSING)
 METHOD_KINDS = ("stripe", "razorpayx", "manual")
 
 
@@ -36,10 +51,7 @@ class PayoutMethod(db.Model):
 class Payout(db.Model):
     __tablename__ = "payouts"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('requested', 'approved', 'processing', 'paid', 'failed', 'rejected')",
-            name="status",
-        ),
+        one_of("status", PayoutStatus),
         CheckConstraint("credits > 0", name="credits"),
         Index("ix_payouts_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_payouts_creator_id_id", "creator_id", "id"),
@@ -52,7 +64,7 @@ class Payout(db.Model):
     credits: Mapped[int]
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(12), default="requested")
+    status: Mapped[str] = mapped_column(String(12), default=PayoutStatus.REQUESTED)
     risk_score: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime | None]
@@ -61,6 +73,16 @@ class Payout(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected or failed
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    @hybrid_property
+    def is_open(self) -> bool:
+        """Not finished yet: its credits are still on their way out."""
+        return self.status in OPEN
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open_expression(cls):
+        return cls.status.in_(OPEN)
 
 
 class PayoutEvent(db.Model):

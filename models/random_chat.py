@@ -4,12 +4,15 @@ reports)."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 
 
 class RandomSession(db.Model):
@@ -43,19 +46,28 @@ class RandomMessage(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now, index=True)
 
 
+class CallStatus(StrEnum):
+    REQUESTED = "requested"  # ringing
+    ACTIVE = "active"
+    ENDED = "ended"
+    DECLINED = "declined"
+    EXPIRED = "expired"  # not answered in time
+    CANCELLED = "cancelled"  # hung up before an answer, or the fan ran out of credits
+
+
+OPEN_CALL = (CallStatus.REQUESTED, CallStatus.ACTIVE)
+
+
 class Call(db.Model):
     """A paid call with a creator at their per-minute price (docs/dating.md#paid-calls).
 
-    requested → accepted → (ended) · requested → declined | expired. Money: holds placed on the
-    fan's wallet with reference ("call", id), settled when the call ends.
+    requested → active → ended · requested → declined | expired | cancelled. Money: holds placed
+    on the fan's wallet with reference ("call", id), settled when the call ends.
     """
 
     __tablename__ = "calls"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('requested', 'active', 'ended', 'declined', 'expired', 'cancelled')",
-            name="status",
-        ),
+        one_of("status", CallStatus),
         CheckConstraint("price_per_minute > 0", name="price"),
         Index("ix_calls_creator_id_status", "creator_id", "status"),
         Index("ix_calls_fan_id_status", "fan_id", "status"),
@@ -65,7 +77,7 @@ class Call(db.Model):
     fan_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     price_per_minute: Mapped[int]
-    status: Mapped[str] = mapped_column(String(10), default="requested")
+    status: Mapped[str] = mapped_column(String(10), default=CallStatus.REQUESTED)
     requested_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     started_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
@@ -75,3 +87,13 @@ class Call(db.Model):
     charged_minutes: Mapped[int | None]
     end_reason: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    @hybrid_property
+    def is_open(self) -> bool:
+        """Ringing or under way."""
+        return self.status in OPEN_CALL
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open_expression(cls):
+        return cls.status.in_(OPEN_CALL)

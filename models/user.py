@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
 from extensions import db
+from models.checks import one_of
 
 ROLES = ("fan", "admin")
-STATUSES = ("active", "suspended", "banned", "deleted")
+
+
+class UserStatus(StrEnum):
+    """An account's state (docs/security.md#account-states)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # read-only: can log in and read, cannot write
+    BANNED = "banned"
+    DELETED = "deleted"  # personal data erased; the row stays for the ledger
+
+
+GONE = (UserStatus.BANNED, UserStatus.DELETED)
 
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('fan', 'admin')", name="role"),
-        CheckConstraint("status IN ('active', 'suspended', 'banned', 'deleted')", name="status"),
+        one_of("status", UserStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -31,7 +45,7 @@ class User(UserMixin, db.Model):
     is_creator: Mapped[bool] = mapped_column(default=False)
     creator_verified_at: Mapped[dt.datetime | None]
     email_verified_at: Mapped[dt.datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     last_active_at: Mapped[dt.datetime | None]
@@ -50,7 +64,17 @@ class User(UserMixin, db.Model):
     # flask-login: a banned or deleted account is never "active", so it cannot log in.
     @property
     def is_active(self) -> bool:  # type: ignore[override]
-        return self.status in ("active", "suspended")
+        return self.status in (UserStatus.ACTIVE, UserStatus.SUSPENDED)
+
+    @hybrid_property
+    def is_gone(self) -> bool:
+        """Banned or deleted: nobody may reach this account any more."""
+        return self.status in GONE
+
+    @is_gone.inplace.expression
+    @classmethod
+    def _is_gone_expression(cls):
+        return cls.status.in_(GONE)
 
     @property
     def is_admin(self) -> bool:
@@ -62,7 +86,7 @@ class User(UserMixin, db.Model):
 
     @property
     def is_suspended(self) -> bool:
-        return self.status == "suspended"
+        return self.status == UserStatus.SUSPENDED
 
     @property
     def email_verified(self) -> bool:
@@ -128,19 +152,23 @@ class EmailToken(db.Model):
     user: Mapped[User] = relationship()
 
 
+class DataExportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"  # downloadable until expires_at
+    FAILED = "failed"
+    EXPIRED = "expired"  # its file deleted
+
+
 class DataExport(db.Model):
     """ "Export my data": a JSON file built by the worker, with progress, kept for a few days."""
 
     __tablename__ = "data_exports"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('queued', 'running', 'ready', 'failed', 'expired')", name="status"
-        ),
-    )
+    __table_args__ = (one_of("status", DataExportStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=DataExportStatus.QUEUED)
     progress: Mapped[int] = mapped_column(default=0)  # 0–100
     storage_key: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int | None]
@@ -148,3 +176,12 @@ class DataExport(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     finished_at: Mapped[dt.datetime | None]
     expires_at: Mapped[dt.datetime | None]
+
+    @hybrid_property
+    def is_in_progress(self) -> bool:
+        return self.status in (DataExportStatus.QUEUED, DataExportStatus.RUNNING)
+
+    @is_in_progress.inplace.expression
+    @classmethod
+    def _is_in_progress_expression(cls):
+        return cls.status.in_((DataExportStatus.QUEUED, DataExportStatus.RUNNING))

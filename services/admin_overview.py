@@ -16,7 +16,9 @@ from models import (
     LoginAttempt,
     Order,
     Payout,
+    PayoutStatus,
     Report,
+    ReportStatus,
     Transfer,
     User,
 )
@@ -59,11 +61,11 @@ def today(now: dt.datetime | None = None) -> dict:
         "credits_bought": _wallet_credits(("purchase",), midnight, +1),
         "credits_spent": _wallet_credits(SPEND_KINDS, midnight, -1),
         "payouts_requested": _count(Payout, Payout.created_at >= midnight),
-        "open_reports": _count(Report, Report.status == "open"),
-        "open_alerts": _count(Alert, Alert.status.in_(("open", "investigating"))),
-        "payouts_to_review": _count(Payout, Payout.status == "requested"),
+        "open_reports": _count(Report, Report.status == ReportStatus.OPEN),
+        "open_alerts": _count(Alert, Alert.is_unresolved),
+        "payouts_to_review": _count(Payout, Payout.status == PayoutStatus.REQUESTED),
         "bank_transfers_to_make": _count(
-            Payout, Payout.status == "approved", Payout.method_kind == "manual"
+            Payout, Payout.status == PayoutStatus.APPROVED, Payout.method_kind == "manual"
         ),
         "last_check": db.session.scalar(select(LedgerCheck).order_by(LedgerCheck.id.desc())),
     }

@@ -8,19 +8,19 @@ from sqlalchemy import func, select
 from core import clock
 from core.errors import NotFound, ValidationFailed
 from extensions import db
-from models import Alert, AlertNote, User
+from models import Alert, AlertNote, AlertStatus, User
 from services import audit
 
 STATUSES = {
-    "open": "Open",
-    "investigating": "Investigating",
-    "resolved": "Resolved",
-    "false_positive": "False positive",
+    AlertStatus.OPEN: "Open",
+    AlertStatus.INVESTIGATING: "Investigating",
+    AlertStatus.RESOLVED: "Resolved",
+    AlertStatus.FALSE_POSITIVE: "False positive",
 }
 
 
 def listing(
-    status: str | None = "open", kind: str | None = None, limit: int = 200
+    status: str | None = AlertStatus.OPEN, kind: str | None = None, limit: int = 200
 ) -> list[tuple[Alert, User | None]]:
     query = select(Alert, User).outerjoin(User, User.id == Alert.user_id)
     if status:
@@ -68,7 +68,7 @@ def triage(admin: User, alert_id: int, status: str | None, body: str) -> Alert:
     changed = status is not None and status != alert.status
     if not changed and not body:
         raise ValidationFailed({"body": "Write a note or change the status."})
-    if status in ("resolved", "false_positive") and changed and not body:
+    if status in (AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE) and changed and not body:
         raise ValidationFailed({"body": "Say how it was resolved."})
     db.session.add(
         AlertNote(

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, distinct, func, or_, select
 
 from extensions import db
-from models import Alert, Device, Entry, LedgerAccount, LoginAttempt, RiskEvent, Transfer, User
+from models import (
+    Alert,
+    Device,
+    Entry,
+    LedgerAccount,
+    LoginAttempt,
+    RiskEvent,
+    Transfer,
+    User,
+    UserStatus,
+)
 from services.earnings import Bar
 from services.ledger import SPEND_KINDS
 from services.risk import decide
@@ -158,7 +168,7 @@ def two_factor_adoption(now: dt.datetime, range_key: str) -> TwoFactorAdoption:
     is_admin = User.role == "admin"
     rows = db.session.execute(
         select(is_admin, func.count(), func.count(User.totp_enabled_at))
-        .where(User.status == "active", User.created_at <= now)
+        .where(User.status == UserStatus.ACTIVE, User.created_at <= now)
         .group_by(is_admin)
     ).all()
     counts = {bool(admin): (int(total), int(enabled)) for admin, total, enabled in rows}
@@ -269,7 +279,7 @@ def humanize(name: str) -> str:
 
 def alerts_by_rule(now: dt.datetime, range_key: str) -> AlertsByRule:
     w = window(now, range_key)
-    unresolved = func.count(Alert.id).filter(Alert.status.in_(("open", "investigating")))
+    unresolved = func.count(Alert.id).filter(Alert.is_unresolved)
     rows = db.session.execute(
         select(Alert.kind, func.count(Alert.id), unresolved)
         .where(_within(Alert.created_at, w))

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound
 from extensions import db
-from models import Call, CreatorSettings, Notification, User
+from models import Call, CallStatus, CreatorSettings, Notification, User, UserStatus
 from services import ledger, realtime, safety
 from services.input import parse_id
 from services.random_chat import _clean_signal
@@ -48,13 +48,13 @@ def price_of(creator_id: int) -> int:
 
 def request(fan: User, creator_id: int) -> Call:
     creator = db.session.get(User, creator_id)
-    if creator is None or not creator.is_creator or creator.status != "active":
+    if creator is None or not creator.is_creator or creator.status != UserStatus.ACTIVE:
         raise NotFound("There is no such creator.")
     if fan.id == creator_id:
         raise DomainError("You cannot call yourself.")
     if safety.blocked_between(fan.id, creator_id):
         raise NotFound("There is no such creator.")
-    if fan.status != "active" or not fan.email_verified:
+    if fan.status != UserStatus.ACTIVE or not fan.email_verified:
         raise NotAllowed(
             "Confirm your email address (and keep your account in good standing) to call."
         )
@@ -67,9 +67,7 @@ def request(fan: User, creator_id: int) -> Call:
         raise DomainError(f"{creator.display_name} does not take calls.")
     if ledger.wallet_balance(fan.id) < price:
         raise ledger.InsufficientCredits(price, ledger.wallet_balance(fan.id))
-    busy = db.session.scalar(
-        select(Call.id).where(Call.fan_id == fan.id, Call.status.in_(("requested", "active")))
-    )
+    busy = db.session.scalar(select(Call.id).where(Call.fan_id == fan.id, Call.is_open))
     if busy is not None:
         raise Conflict("You already have a call going on.")
     call = Call(
@@ -105,25 +103,25 @@ def incoming(creator: User) -> list[tuple[Call, User]]:
     rows = db.session.execute(
         select(Call, User)
         .join(User, User.id == Call.fan_id)
-        .where(Call.creator_id == creator.id, Call.status.in_(("requested", "active")))
+        .where(Call.creator_id == creator.id, Call.is_open)
         .order_by(Call.id.desc())
     ).all()
     return [(call, fan) for call, fan in rows]
 
 
 def _expired(call: Call, now: dt.datetime) -> bool:
-    return call.status == "requested" and now >= call.requested_at + dt.timedelta(
+    return call.status == CallStatus.REQUESTED and now >= call.requested_at + dt.timedelta(
         seconds=REQUEST_SECONDS
     )
 
 
 def expire_requests(now: dt.datetime | None = None) -> int:
     now = now or clock.now()
-    due = db.session.scalars(select(Call).where(Call.status == "requested")).all()
+    due = db.session.scalars(select(Call).where(Call.status == CallStatus.REQUESTED)).all()
     count = 0
     for call in due:
         if _expired(call, now):
-            call.status, call.end_reason, call.ended_at = "expired", "not answered", now
+            call.status, call.end_reason, call.ended_at = CallStatus.EXPIRED, "not answered", now
             count += 1
             _publish(call, {"type": "call_ended", "reason": "not answered", "charged": 0})
     db.session.commit()
@@ -138,19 +136,20 @@ def accept(creator: User, call_id: int, now: dt.datetime | None = None) -> Call:
     if _expired(call, now):
         expire_requests(now)
         raise Conflict("This call request has expired.")
-    if call.status != "requested":
+    if call.status != CallStatus.REQUESTED:
         raise Conflict("This call is no longer waiting.")
     balance = ledger.wallet_balance(call.fan_id)
     minutes = min(FIRST_HOLD_MINUTES, balance // call.price_per_minute)
     if minutes < 1:
-        call.status, call.end_reason, call.ended_at = "cancelled", "fan out of credits", now
+        call.status, call.end_reason = CallStatus.CANCELLED, "fan out of credits"
+        call.ended_at = now
         db.session.commit()
         _publish(call, {"type": "call_ended", "reason": "out of credits", "charged": 0})
         raise DomainError("The fan no longer has enough credits for a minute.")
     ledger.hold(
         call.fan_id, minutes * call.price_per_minute, f"call:{call.id}:hold:1", ("call", call.id)
     )
-    call.status = "active"
+    call.status = CallStatus.ACTIVE
     call.started_at = call.last_seen_fan = call.last_seen_creator = now
     call.held_minutes = minutes
     db.session.commit()
@@ -168,9 +167,9 @@ def accept(creator: User, call_id: int, now: dt.datetime | None = None) -> Call:
 
 def decline(creator: User, call_id: int) -> Call:
     call = get_for(creator, call_id)
-    if call.creator_id != creator.id or call.status != "requested":
+    if call.creator_id != creator.id or call.status != CallStatus.REQUESTED:
         raise Conflict("This call is no longer waiting.")
-    call.status, call.end_reason, call.ended_at = "declined", "declined", clock.now()
+    call.status, call.end_reason, call.ended_at = CallStatus.DECLINED, "declined", clock.now()
     db.session.commit()
     _publish(call, {"type": "call_ended", "reason": "declined", "charged": 0})
     return call
@@ -186,7 +185,7 @@ def heartbeat(user: User, call_id: int, now: dt.datetime | None = None) -> Call:
     the fan's credits run out."""
     now = now or clock.now()
     call = get_for(user, call_id)
-    if call.status != "active":
+    if call.status != CallStatus.ACTIVE:
         return call
     if user.id == call.fan_id:
         call.last_seen_fan = now
@@ -238,12 +237,12 @@ def end(
     call = get_for(user, call_id) if user is not None else db.session.get(Call, call_id)
     if call is None:
         raise NotFound("There is no such call.")
-    if call.status == "requested":
-        call.status, call.end_reason, call.ended_at = "cancelled", reason, now
+    if call.status == CallStatus.REQUESTED:
+        call.status, call.end_reason, call.ended_at = CallStatus.CANCELLED, reason, now
         db.session.commit()
         _publish(call, {"type": "call_ended", "reason": reason, "charged": 0})
         return call
-    if call.status != "active":
+    if call.status != CallStatus.ACTIVE:
         return call  # ended already: hanging up twice bills once
     until = min(at or now, call.started_at + dt.timedelta(minutes=call.held_minutes))
     minutes = min(_minutes_started(call, until), call.held_minutes)
@@ -251,7 +250,7 @@ def end(
     ledger.settle_holds(
         call.fan_id, call.creator_id, ("call", call.id), charge, f"call:{call.id}:settle"
     )
-    call.status = "ended"
+    call.status = CallStatus.ENDED
     call.ended_at = until
     call.charged_minutes = minutes
     call.end_reason = reason
@@ -265,7 +264,7 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     heartbeat) or whose credits ran out."""
     now = now or clock.now()
     outcomes = {"expired": expire_requests(now), "dropped": 0, "out_of_credits": 0}
-    for call in db.session.scalars(select(Call).where(Call.status == "active")).all():
+    for call in db.session.scalars(select(Call).where(Call.status == CallStatus.ACTIVE)).all():
         last = min(call.last_seen_fan or call.started_at, call.last_seen_creator or call.started_at)
         paid_until = call.started_at + dt.timedelta(minutes=call.held_minutes)
         try:
@@ -285,7 +284,7 @@ def signal(user: User, call_id: object, data: object) -> None:
     if row_id is None:
         raise NotFound("There is no such call.")
     call = get_for(user, row_id)
-    if call.status != "active":
+    if call.status != CallStatus.ACTIVE:
         raise DomainError("This call is not running.")
     other = call.creator_id if user.id == call.fan_id else call.fan_id
     realtime.broker().publish(

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import CreatorSettings, Notification, Post, Takedown, User
+from models import CreatorSettings, Notification, Post, PostStatus, Takedown, TakedownStatus, User
 from services import audit, mail
 from services.input import parse_id
 
@@ -98,7 +98,7 @@ def review_queue() -> list[tuple[Post, User]]:
     rows = db.session.execute(
         select(Post, User)
         .join(User, User.id == Post.creator_id)
-        .where(Post.status == "review")
+        .where(Post.status == PostStatus.REVIEW)
         .order_by(Post.id)
     ).all()
     return [(post, user) for post, user in rows]
@@ -108,22 +108,24 @@ def review(admin: User, post_id: int, approve: bool, note: str = "") -> Post:
     post = db.session.get(Post, post_id)
     if post is None:
         raise NotFound("There is no such post.")
-    if post.status != "review":
+    if post.status != PostStatus.REVIEW:
         raise Conflict("This post was already reviewed.")
     now = clock.now()
     note = " ".join(str(note or "").split())[:1000]
     if approve:
         if post.publish_at > now:
-            post.status = "scheduled"
+            post.status = PostStatus.SCHEDULED
         else:
-            post.status, post.published_at = "published", now
+            post.status, post.published_at = PostStatus.PUBLISHED, now
         text = "Your post was approved" + (
-            " and is live." if post.status == "published" else " and will go live as scheduled."
+            " and is live."
+            if post.status == PostStatus.PUBLISHED
+            else " and will go live as scheduled."
         )
     else:
         if len(note) < 3:
             raise ValidationFailed({"note": "Say why: the creator will see it."})
-        post.status, post.review_note = "rejected", note
+        post.status, post.review_note = PostStatus.REJECTED, note
         text = f"Your post was not approved: {note}"
     post.updated_at = now
     db.session.add(
@@ -203,7 +205,7 @@ def file_takedown(form: dict, reporter: User | None) -> Takedown:
     return notice
 
 
-def takedowns(status: str = "open") -> list[Takedown]:
+def takedowns(status: str = TakedownStatus.OPEN) -> list[Takedown]:
     query = select(Takedown).order_by(Takedown.id.desc())
     if status != "all":
         query = query.where(Takedown.status == status)
@@ -216,7 +218,7 @@ def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) ->
     notice = db.session.get(Takedown, takedown_id)
     if notice is None:
         raise NotFound("There is no such notice.")
-    if notice.status != "open":
+    if notice.status != TakedownStatus.OPEN:
         raise Conflict("This notice was already handled.")
     reply = str(reply or "").strip()
     if len(reply) < 10:
@@ -227,7 +229,7 @@ def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) ->
             post = db.session.get(Post, post_id) if post_id is not None else None
             if post is None:
                 raise DomainError("That post no longer exists; reject the notice instead.")
-            post.status = "deleted"
+            post.status = PostStatus.DELETED
             post.updated_at = clock.now()
             db.session.add(
                 Notification(
@@ -240,7 +242,7 @@ def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) ->
             )
         else:
             raise DomainError("A whole page is not removed by a notice: suspend the account.")
-    notice.status = "removed" if remove else "rejected"
+    notice.status = TakedownStatus.REMOVED if remove else TakedownStatus.REJECTED
     notice.reply = reply
     notice.resolved_by_id = admin.id
     notice.resolved_at = clock.now()

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from core import clock
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import CreatorSettings, Profile, Subscription, User
+from models import CreatorSettings, Profile, Subscription, User, UserStatus
 from models.creator import MAX_PRICE
 from services import audit, country_blocks, safety, sessions
 
@@ -90,7 +90,7 @@ def disable(user: User) -> int:
         return 0
     result = db.session.execute(
         update(Subscription)
-        .where(Subscription.creator_id == user.id, Subscription.status.in_(("active", "grace")))
+        .where(Subscription.creator_id == user.id, Subscription.is_live)
         .values(cancel_at_period_end=True, updated_at=clock.now()),
         execution_options={"synchronize_session": False},
     )
@@ -113,7 +113,7 @@ def disable(user: User) -> int:
 def get_creator(creator_id: int) -> User:
     """A creator whose page can be shown (in creator mode, not banned or deleted)."""
     user = db.session.get(User, creator_id)
-    if user is None or not user.is_creator or user.status in ("banned", "deleted"):
+    if user is None or not user.is_creator or user.is_gone:
         raise NotFound("There is no such creator.")
     return user
 
@@ -129,11 +129,11 @@ def payee(fan: User, creator_id: int, doing: str) -> User:
     if (
         creator is None
         or not creator.is_creator
-        or creator.status in ("banned", "deleted")
+        or creator.is_gone
         or safety.blocked_between(fan.id, creator_id)
     ):
         raise NotFound("There is no such creator.")
-    if fan.status != "active":
+    if fan.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot make payments right now.")
     if not fan.email_verified:
         raise NotAllowed(f"Confirm your email address before you {doing}.")
@@ -145,7 +145,7 @@ def creators_list(limit: int = 60) -> list[tuple[User, CreatorSettings | None]]:
     rows = db.session.execute(
         select(User, CreatorSettings)
         .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
-        .where(User.is_creator.is_(True), User.status == "active")
+        .where(User.is_creator.is_(True), User.status == UserStatus.ACTIVE)
         .order_by(
             User.creator_verified_at.is_(None),
             User.last_active_at.desc().nulls_last(),

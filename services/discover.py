@@ -31,7 +31,7 @@ from sqlalchemy import Select, and_, exists, func, null, or_, select, text, unio
 from core import clock, geo, sql
 from core.errors import ValidationFailed
 from extensions import db
-from models import Block, Like, Photo, Profile, ProfileInterest, User
+from models import Block, Like, Photo, Profile, ProfileInterest, User, UserStatus
 from models.dating import GENDERS
 from services import matching, profiles
 
@@ -270,7 +270,7 @@ def _nearby(
     if from_profiles:
         query = query.where(Profile.user_active.is_(True))
     else:
-        query = query.join(User, User.id == Profile.user_id).where(User.status == "active")
+        query = query.join(User, User.id == Profile.user_id).where(User.status == UserStatus.ACTIVE)
     query = query.where(
         Profile.gender.in_(filters.genders),
         *in_cells,

@@ -20,7 +20,7 @@ from extensions import db
 from models import Payout, PayoutMethod, User
 from services import accounts, audit, ledger, mail, media, passwords, payouts, twofactor
 from services.personal_data import REGISTRY, Erasure
-from services.personal_data.creator import OPEN_PAYOUT_STATES, wipe_payout_methods
+from services.personal_data.creator import wipe_payout_methods
 
 log = logging.getLogger("amora.accounts")
 
@@ -51,7 +51,7 @@ def deletion_impact(user: User) -> DeletionImpact:
     rows = db.session.execute(
         select(Payout, PayoutMethod)
         .join(PayoutMethod, PayoutMethod.id == Payout.method_id)
-        .where(Payout.creator_id == user.id, Payout.status.in_(OPEN_PAYOUT_STATES))
+        .where(Payout.creator_id == user.id, Payout.is_open)
         .order_by(Payout.id)
     ).all()
     return DeletionImpact(

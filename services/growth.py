@@ -30,10 +30,12 @@ from models import (
     Promotion,
     Referral,
     Subscription,
+    SubscriptionStatus,
     Transfer,
     TrialLink,
     TrialUse,
     User,
+    UserStatus,
 )
 from services import creators, ledger, safety, subscriptions
 
@@ -110,7 +112,7 @@ def trial_problem(link: TrialLink, fan: User | None, now: dt.datetime | None = N
     """Why `fan` cannot use `link` now, or None."""
     now = now or clock.now()
     creator = db.session.get(User, link.creator_id)
-    if creator is None or not creator.is_creator or creator.status != "active":
+    if creator is None or not creator.is_creator or creator.status != UserStatus.ACTIVE:
         return "This creator is not here any more."
     if fan is not None:
         if fan.id == link.creator_id:
@@ -137,7 +139,7 @@ def trial_problem(link: TrialLink, fan: User | None, now: dt.datetime | None = N
 def start_trial(fan: User, code: str) -> Subscription:
     """Use a trial link: free access for N days, then the renewal job charges the price."""
     link = find_trial(code)
-    if fan.status != "active" or not fan.email_verified:
+    if fan.status != UserStatus.ACTIVE or not fan.email_verified:
         raise NotAllowed("Confirm your email address to start a trial.")
     problem = trial_problem(link, fan)
     if problem:
@@ -158,7 +160,7 @@ def start_trial(fan: User, code: str) -> Subscription:
         subscription = Subscription(fan_id=fan.id, creator_id=link.creator_id, started_at=now)
         db.session.add(subscription)
     subscription.price = settings.subscription_price if settings else 0
-    subscription.status = "active"
+    subscription.status = SubscriptionStatus.ACTIVE
     subscription.current_period_start = now
     subscription.current_period_end = now + dt.timedelta(days=link.days)
     subscription.trial_until = subscription.current_period_end
@@ -275,7 +277,7 @@ def buy_bundle(fan: User, creator_id: int, months: object) -> Subscription:
     subscription.current_period_end = start + subscriptions.PERIOD * months
     subscription.periods += months
     subscription.price = settings.subscription_price
-    subscription.status = "active"
+    subscription.status = SubscriptionStatus.ACTIVE
     subscription.cancel_at_period_end = False
     subscription.grace_until = None
     subscription.trial_until = None
@@ -338,6 +340,32 @@ def end_promotion(creator: User, promotion_id: int) -> None:
     db.session.commit()
 
 
+def first_period_price(
+    fan: User | None, creator_id: int, price: int
+) -> tuple[int, Promotion | None]:
+    """The first month's price for `fan` now: the best running promotion they qualify for."""
+    if price <= 0:
+        return price, None
+    now = clock.now()
+    previous = subscriptions.get(fan.id, creator_id) if fan is not None else None
+    if previous is not None and previous.is_live:
+        return price, None
+    audiences = ("new", "both") if previous is None else ("lapsed", "both")
+    promotion = db.session.scalar(
+        select(Promotion)
+        .where(
+            Promotion.creator_id == creator_id,
+            Promotion.audience.in_(audiences),
+            Promotion.starts_at <= now,
+            Promotion.ends_at > now,
+        )
+        .order_by(Promotion.discount_bps.desc())
+    )
+    if promotion is None:
+        return price, None
+    return max(price - (price * promotion.discount_bps + 5000) // 10000, 1), promotion
+
+
 # --- referrals -----------------------------------------------------------------------------------
 
 
@@ -360,7 +388,7 @@ def attach_referral(referred: User, code: str) -> Referral:
     if settings is None:
         raise ValidationFailed({"referral": "That referral code does not exist."})
     referrer = db.session.get(User, settings.user_id)
-    if referrer is None or not referrer.is_creator or referrer.status != "active":
+    if referrer is None or not referrer.is_creator or referrer.status != UserStatus.ACTIVE:
         raise ValidationFailed({"referral": "That referral code does not work any more."})
     if referrer.id == referred.id:
         raise ValidationFailed({"referral": "You cannot refer yourself."})

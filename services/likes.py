@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import DomainError, NotAllowed, NotFound
 from extensions import db
-from models import Like, Match, Notification, Transfer, User
+from models import Like, Match, Notification, Transfer, User, UserStatus
 from services import ledger, safety
 
 
@@ -32,7 +32,7 @@ def react(me: User, other_id: int, kind: str) -> bool:
     if other_id == me.id:
         raise DomainError("You cannot like yourself.")
     other = db.session.get(User, other_id)
-    if other is None or other.status in ("banned", "deleted"):
+    if other is None or other.is_gone:
         raise NotFound("That person is not here.")
     if safety.blocked_between(me.id, other.id):
         raise NotFound("That person is not here.")
@@ -122,7 +122,7 @@ def matches_of(me: User) -> list[tuple[User, Match]]:
                 (Match.user_b_id == me.id) & (Match.user_a_id == User.id),
             ),
         )
-        .where(User.status.in_(("active", "suspended")))
+        .where(User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)))
         .order_by(Match.created_at.desc())
     ).all()
     return [(user, match) for user, match in rows]
@@ -191,11 +191,7 @@ def pay_intro(me: User, other_id: int) -> bool:
     if other_id == me.id:
         raise DomainError("You cannot message yourself.")
     other = db.session.get(User, other_id)
-    if (
-        other is None
-        or other.status in ("banned", "deleted")
-        or safety.blocked_between(me.id, other_id)
-    ):
+    if other is None or other.is_gone or safety.blocked_between(me.id, other_id):
         raise NotFound("That person is not here.")
     if not me.email_verified:
         raise NotAllowed("Confirm your email address before paying for an intro.")

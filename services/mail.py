@@ -16,7 +16,7 @@ from flask import current_app, render_template
 
 from core import clock
 from extensions import db
-from models import Outbox, User
+from models import Outbox, OutboxStatus, User
 from workers.queue import enqueue
 
 log = logging.getLogger("amora.mail")
@@ -45,19 +45,19 @@ def send(user: User | None, to_email: str, kind: str, subject: str, template: st
 def deliver(outbox_id: int) -> None:
     """Deliver one queued message; safe to run twice (a sent message is not sent again)."""
     message = db.session.get(Outbox, outbox_id)
-    if message is None or message.status in ("sent", "logged"):
+    if message is None or message.status in (OutboxStatus.SENT, OutboxStatus.LOGGED):
         return
     message.attempts += 1
     smtp_url = current_app.config.get("SMTP_URL")
     try:
         if smtp_url:
             _send_smtp(smtp_url, message)
-            message.status = "sent"
+            message.status = OutboxStatus.SENT
         else:
             log.info(
                 "mail to %s: %s\n%s\n%s", message.to_email, message.subject, message.body, "-" * 60
             )
-            message.status = "logged"
+            message.status = OutboxStatus.LOGGED
         message.sent_at = clock.now()
         message.error = None
     except (OSError, smtplib.SMTPException) as exc:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core import clock
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import MassMessage, Message, Subscription, User
+from models import MassMessage, MassMessageStatus, Message, Subscription, User, UserStatus
 from services import compliance, media, safety
 from services.creators import parse_price
 from services.messaging import MAX_LENGTH, conversation_between, publish_message
@@ -29,9 +29,9 @@ def _audience_query(creator_id: int, after_fan_id: int = 0):
         .join(User, User.id == Subscription.fan_id)
         .where(
             Subscription.creator_id == creator_id,
-            Subscription.status.in_(("active", "grace")),
+            Subscription.is_live,
             Subscription.fan_id > after_fan_id,
-            User.status == "active",
+            User.status == UserStatus.ACTIVE,
         )
         .order_by(Subscription.fan_id)
     )
@@ -42,7 +42,7 @@ def start(creator: User, form: dict) -> MassMessage:
 
     if not creator.is_creator:
         raise NotAllowed("Switch on creator mode to message your subscribers.")
-    if creator.status != "active":
+    if creator.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot send messages right now.")
     errors: dict[str, str] = {}
     body = str(form.get("body") or "").strip()
@@ -86,16 +86,16 @@ def deliver(mass_message_id: int) -> int:
     total = 0
     while True:
         row = db.session.get(MassMessage, mass_message_id)
-        if row is None or row.status == "done":
+        if row is None or row.status == MassMessageStatus.DONE:
             db.session.rollback()
             return total
         fan_ids = list(db.session.scalars(_audience_query(row.creator_id, row.cursor).limit(BATCH)))
         if not fan_ids:
-            row.status = "done"
+            row.status = MassMessageStatus.DONE
             row.finished_at = clock.now()
             db.session.commit()
             return total
-        row.status = "sending"
+        row.status = MassMessageStatus.SENDING
         now = clock.now()
         written: list[Message] = []
         for fan_id in fan_ids:

@@ -30,7 +30,17 @@ from sqlalchemy import func, select
 from core import clock
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import MediaObject, Message, Photo, Post, PostMedia, Profile, User
+from models import (
+    MediaObject,
+    MediaStatus,
+    Message,
+    Photo,
+    Post,
+    PostMedia,
+    PostStatus,
+    Profile,
+    User,
+)
 from services import compliance
 from services.input import parse_id
 from services.storage import URL_SECONDS, LocalStorage, Storage
@@ -114,19 +124,19 @@ def confirm_upload(user: User, key: str) -> MediaObject:
     obj = db.session.scalar(select(MediaObject).where(MediaObject.key == (key or "")))
     if obj is None or obj.user_id != user.id:
         raise NotFound("There is no such upload.")  # someone else's key is "not found" too
-    if obj.status != "pending":
+    if obj.status != MediaStatus.PENDING:
         return obj  # confirming twice is harmless
     info = storage().head(obj.key)
     if info is None:
         raise DomainError("The file never arrived. Try uploading it again.")
     if info.content_type != obj.content_type or info.size > obj.max_bytes or info.size == 0:
         storage().delete(obj.key)
-        obj.status = "rejected"
+        obj.status = MediaStatus.REJECTED
         obj.error = "Wrong type or size."
         db.session.commit()
         raise ValidationFailed({"file": "That file is not an allowed photo."})
     obj.size = info.size
-    obj.status = "uploaded"
+    obj.status = MediaStatus.UPLOADED
     enqueue(process, obj.id)
     db.session.commit()
     db.session.refresh(obj)
@@ -137,7 +147,7 @@ def process(media_id: int) -> None:
     """Worker: decode with Pillow (it must really be an image), strip metadata by re-encoding,
     fit within 1600 px, make a 400 px thumbnail, then publish the photo. Idempotent."""
     obj = db.session.get(MediaObject, media_id)
-    if obj is None or obj.status != "uploaded":
+    if obj is None or obj.status != MediaStatus.UPLOADED:
         return
     store = storage()
     try:
@@ -150,7 +160,7 @@ def process(media_id: int) -> None:
             image = ImageOps.exif_transpose(source).convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
         store.delete(obj.key)
-        obj.status = "rejected"
+        obj.status = MediaStatus.REJECTED
         obj.error = "Not a readable image."
         db.session.commit()
         return
@@ -177,9 +187,9 @@ def process(media_id: int) -> None:
     store.delete(obj.key)  # the original, with its metadata, is not kept
     obj.variants = variants
     obj.width, obj.height = image.size
-    obj.status = "ready"
+    obj.status = MediaStatus.READY
     if obj.purpose == "photo" and photo_count(obj.user_id) >= MAX_PHOTOS:
-        obj.status = "rejected"
+        obj.status = MediaStatus.REJECTED
         obj.error = "Photo limit reached."
         for key in variants.values():
             store.delete(key)
@@ -221,7 +231,7 @@ def _photos_in_flight(user_id: int) -> int:
         select(func.count(MediaObject.id)).where(
             MediaObject.user_id == user_id,
             MediaObject.purpose == "photo",
-            MediaObject.status.in_(("pending", "uploaded")),
+            MediaObject.status.in_((MediaStatus.PENDING, MediaStatus.UPLOADED)),
             MediaObject.created_at >= since,
         )
     )
@@ -231,7 +241,9 @@ def accepts_upload(key: str) -> bool:
     """The local upload target takes a file only while its object is still pending."""
     return (
         db.session.scalar(
-            select(MediaObject.id).where(MediaObject.key == key, MediaObject.status == "pending")
+            select(MediaObject.id).where(
+                MediaObject.key == key, MediaObject.status == MediaStatus.PENDING
+            )
         )
         is not None
     )
@@ -242,7 +254,7 @@ def vault_count(user_id: int) -> int:
         select(func.count(MediaObject.id)).where(
             MediaObject.user_id == user_id,
             MediaObject.purpose == "vault",
-            MediaObject.status != "rejected",
+            MediaObject.status != MediaStatus.REJECTED,
         )
     )
 
@@ -255,7 +267,7 @@ def vault_items(user_id: int, limit: int = 200) -> list[MediaObject]:
             .where(
                 MediaObject.user_id == user_id,
                 MediaObject.purpose == "vault",
-                MediaObject.status.in_(("uploaded", "ready")),
+                MediaObject.status.in_((MediaStatus.UPLOADED, MediaStatus.READY)),
             )
             .order_by(MediaObject.id.desc())
             .limit(limit)
@@ -269,7 +281,7 @@ def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault
     obj = db.session.get(MediaObject, row_id) if row_id is not None else None
     if obj is None or obj.user_id != user.id or obj.purpose not in purposes:
         raise NotFound("There is no such item in your vault.")
-    if obj.status != "ready":
+    if obj.status != MediaStatus.READY:
         raise DomainError("That item is still being processed; try again in a moment.")
     return obj
 
@@ -285,7 +297,7 @@ def delete_vault_item(user: User, media_id: object) -> None:
     in_post = db.session.scalar(
         select(PostMedia.post_id)
         .join(Post, Post.id == PostMedia.post_id)
-        .where(PostMedia.media_id == obj.id, Post.status != "deleted")
+        .where(PostMedia.media_id == obj.id, Post.status != PostStatus.DELETED)
     )
     in_message = db.session.scalar(select(Message.id).where(Message.media_id == obj.id))
     if in_post is not None or in_message is not None:

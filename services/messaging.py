@@ -23,7 +23,17 @@ from sqlalchemy.orm import make_transient_to_detached
 from core import clock, sql
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import Conversation, CreatorSettings, MediaObject, Message, Notification, Unlock, User
+from models import (
+    Conversation,
+    CreatorSettings,
+    MediaObject,
+    MediaStatus,
+    Message,
+    Notification,
+    Unlock,
+    User,
+    UserStatus,
+)
 from services import antispam, compliance, ledger, likes, media, realtime, replays, safety
 from services.creators import parse_price
 
@@ -150,7 +160,7 @@ def _send(
     if recipient_id == sender.id:
         raise DomainError("You cannot message yourself.")
     recipient = _recipient(sender.id, recipient_id)
-    if recipient is None or recipient.status in ("banned", "deleted"):
+    if recipient is None or recipient.status in (UserStatus.BANNED, UserStatus.DELETED):
         raise NotFound("That person is not here.")
     if not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending messages.")
@@ -500,7 +510,7 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
     result = {}
     for message in with_media:
         obj = objects.get(message.media_id)
-        if obj is None or obj.status != "ready":
+        if obj is None or obj.status != MediaStatus.READY:
             continue
         price = message.unlock_price or 0
         unlocked = message.id in paid
@@ -522,7 +532,7 @@ def unlock_message(fan: User, message_id: int) -> Message:
         raise NotFound("There is no such message.")
     if not message.unlock_price:
         raise DomainError("This message is not locked.")
-    if fan.status != "active":
+    if fan.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot make payments right now.")
     if safety.blocked_between(fan.id, message.sender_id):
         raise NotFound("There is no such message.")

@@ -37,7 +37,14 @@ from sqlalchemy import func, select
 
 from core import clock
 from extensions import db
-from models import BackgroundJob, LedgerCheck, Outbox
+from models import (
+    BackgroundJob,
+    BackgroundJobStatus,
+    LedgerCheck,
+    LedgerCheckStatus,
+    Outbox,
+    OutboxStatus,
+)
 
 log = logging.getLogger("amora.metrics")
 
@@ -89,13 +96,14 @@ class Backlog:
 
 
 def mail_backlog() -> Backlog:
+    queued = Outbox.status == OutboxStatus.QUEUED
     waiting, oldest = db.session.execute(
-        select(func.count(), func.min(Outbox.created_at)).where(Outbox.status == "queued")
+        select(func.count(), func.min(Outbox.created_at)).where(queued)
     ).one()
     return Backlog("mail", waiting, oldest)
 
 
-def _jobs(status: str, outbox: str) -> Backlog:
+def _jobs(status: BackgroundJobStatus, outbox: str) -> Backlog:
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(BackgroundJob.created_at)).where(
             BackgroundJob.status == status
@@ -106,12 +114,12 @@ def _jobs(status: str, outbox: str) -> Backlog:
 
 def job_backlog() -> Backlog:
     """Background jobs not done yet (queued, running, or waiting out a retry)."""
-    return _jobs("pending", "jobs")
+    return _jobs(BackgroundJobStatus.PENDING, "jobs")
 
 
 def failed_jobs() -> Backlog:
     """Background jobs that gave up (each also raised an admin alert)."""
-    return _jobs("failed", "jobs_failed")
+    return _jobs(BackgroundJobStatus.FAILED, "jobs_failed")
 
 
 BACKLOGS: list[Callable[[], Backlog]] = [mail_backlog, job_backlog, failed_jobs]
@@ -171,7 +179,7 @@ def last_ledger_check() -> LedgerCheckState | None:
     if check is None:
         return None
     violations = len(check.violations or [])
-    clean = check.status == "done" and violations == 0
+    clean = check.status == LedgerCheckStatus.DONE and violations == 0
     return LedgerCheckState(check.finished_at, clean, violations)
 
 

@@ -13,7 +13,20 @@ from sqlalchemy.orm import aliased
 from core import clock
 from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
-from models import MediaObject, Message, Notification, Photo, Post, PostMedia, Profile, Report, User
+from models import (
+    MediaObject,
+    Message,
+    Notification,
+    Photo,
+    Post,
+    PostMedia,
+    PostStatus,
+    Profile,
+    Report,
+    ReportStatus,
+    User,
+    UserStatus,
+)
 from services import accounts, audit, media
 from services.input import parse_id
 
@@ -44,7 +57,7 @@ def _get(model, ident: object):
     return db.session.get(model, row_id) if row_id is not None else None
 
 
-def queue(status: str = "open", limit: int = 100) -> list[tuple[Report, User, User]]:
+def queue(status: str = ReportStatus.OPEN, limit: int = 100) -> list[tuple[Report, User, User]]:
     reporter, reported = aliased(User), aliased(User)
     query = (
         select(Report, reporter, reported)
@@ -56,7 +69,9 @@ def queue(status: str = "open", limit: int = 100) -> list[tuple[Report, User, Us
     return [
         (report, by, about)
         for report, by, about in db.session.execute(
-            query.order_by(Report.id.desc() if status != "open" else Report.id).limit(limit)
+            query.order_by(Report.id.desc() if status != ReportStatus.OPEN else Report.id).limit(
+                limit
+            )
         ).all()
     ]
 
@@ -100,7 +115,7 @@ def subject(report: Report) -> Subject:
         )
     if kind == "post":
         post = db.session.get(Post, row_id)
-        if post is None or post.status == "deleted":
+        if post is None or post.status == PostStatus.DELETED:
             return Subject(kind, text=post.body if post else None, exists=False)
         keys = db.session.scalars(
             select(MediaObject.variants)
@@ -135,7 +150,7 @@ def _remove(report: Report) -> None:
     elif kind == "post":
         post = _get(Post, ident)
         if post is not None:
-            post.status = "deleted"
+            post.status = PostStatus.DELETED
             post.updated_at = clock.now()
     else:
         raise DomainError("This kind of report has no content to remove.")
@@ -156,7 +171,7 @@ def decide(admin: User, report_id: int, outcome: str, note: str = "") -> Report:
     report = db.session.get(Report, report_id)
     if report is None:
         raise NotFound("There is no such report.")
-    if report.status != "open":
+    if report.status != ReportStatus.OPEN:
         raise Conflict("This report was already handled.")
     if outcome not in OUTCOMES:
         raise ValidationFailed({"outcome": "Choose what to do."})
@@ -175,12 +190,12 @@ def decide(admin: User, report_id: int, outcome: str, note: str = "") -> Report:
                 link="/terms",
             )
         )
-    if outcome in ("suspend", "ban") and reported.status != "deleted":
+    if outcome in ("suspend", "ban") and reported.status != UserStatus.DELETED:
         # set_status commits; doing it first keeps the report open if it fails.
         accounts.set_status(
             reported, "suspended" if outcome == "suspend" else "banned", note, actor_id=admin.id
         )
-    report.status = "dismissed" if outcome == "dismiss" else "actioned"
+    report.status = ReportStatus.DISMISSED if outcome == "dismiss" else ReportStatus.ACTIONED
     report.outcome = outcome
     report.resolution_note = note or None
     report.resolved_by_id = admin.id

@@ -34,28 +34,28 @@ from sqlalchemy import or_, select, update
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import Notification, Payout, PayoutEvent, PayoutMethod, User
+from models import Notification, Payout, PayoutEvent, PayoutMethod, PayoutStatus, User, UserStatus
 from services import audit, ledger, payout_providers, risk, twofactor
 from services.input import parse_id
 from workers.queue import enqueue
 
 log = logging.getLogger("amora.payouts")
 
-TRANSITIONS: dict[str, set[str]] = {
-    "requested": {"approved", "rejected"},
-    "approved": {"processing", "rejected"},
-    "processing": {"paid", "failed"},
-    "paid": set(),
-    "failed": set(),
-    "rejected": set(),
+TRANSITIONS: dict[PayoutStatus, set[PayoutStatus]] = {
+    PayoutStatus.REQUESTED: {PayoutStatus.APPROVED, PayoutStatus.REJECTED},
+    PayoutStatus.APPROVED: {PayoutStatus.PROCESSING, PayoutStatus.REJECTED},
+    PayoutStatus.PROCESSING: {PayoutStatus.PAID, PayoutStatus.FAILED},
+    PayoutStatus.PAID: set(),
+    PayoutStatus.FAILED: set(),
+    PayoutStatus.REJECTED: set(),
 }
 LABELS = {
-    "requested": "Requested",
-    "approved": "Approved",
-    "processing": "Being sent",
-    "paid": "Paid",
-    "failed": "Failed, credits returned",
-    "rejected": "Rejected, credits returned",
+    PayoutStatus.REQUESTED: "Requested",
+    PayoutStatus.APPROVED: "Approved",
+    PayoutStatus.PROCESSING: "Being sent",
+    PayoutStatus.PAID: "Paid",
+    PayoutStatus.FAILED: "Failed, credits returned",
+    PayoutStatus.REJECTED: "Rejected, credits returned",
 }
 STALE_AFTER = dt.timedelta(minutes=10)  # a `processing` claim older than this was a crash
 POLL_EVERY = dt.timedelta(minutes=5)  # a provider payout still moving is checked again
@@ -151,7 +151,7 @@ def remove_method(user: User, method_id: int) -> None:
 # --- the state machine ------------------------------------------------------------------------
 
 
-def _move(payout: Payout, to: str, actor_id: int | None, note: str | None = None) -> None:
+def _move(payout: Payout, to: PayoutStatus, actor_id: int | None, note: str | None = None) -> None:
     """One step, or InvalidTransition/Conflict. Joins the caller's transaction."""
     current = payout.status
     if to not in TRANSITIONS[current]:
@@ -205,7 +205,7 @@ def request(creator: User, credits: object, method_id: object, code: str) -> Pay
         raise NotAllowed("Only creators are paid out.")
     if creator.creator_verified_at is None:
         raise NotAllowed("Payouts open once our team has verified your identity.")
-    if creator.status != "active":
+    if creator.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot request payouts right now.")
     if not creator.has_2fa:
         raise NotAllowed("Turn on two-factor authentication to request payouts.")
@@ -233,13 +233,15 @@ def request(creator: User, credits: object, method_id: object, code: str) -> Pay
         credits=amount,
         amount_minor=minor,
         currency=currency,
-        status="requested",
+        status=PayoutStatus.REQUESTED,
         created_at=now,
         updated_at=now,
     )
     db.session.add(payout)
     db.session.flush()
-    db.session.add(PayoutEvent(payout_id=payout.id, to_status="requested", actor_id=creator.id))
+    db.session.add(
+        PayoutEvent(payout_id=payout.id, to_status=PayoutStatus.REQUESTED, actor_id=creator.id)
+    )
     # Raises InsufficientCredits when a racing request took the credits: nothing is written.
     ledger.request_payout(creator.id, amount, payout.id)
     audit.record(
@@ -302,7 +304,7 @@ def _dispatch_if_provider(payout: Payout) -> None:
 def approve(admin: User | None, payout_id: int, note: str | None = None) -> Payout:
     """Approve (an admin, or the worker's auto-approval with `admin=None`). One transaction."""
     payout = get(payout_id)
-    _move(payout, "approved", admin.id if admin else None, note)
+    _move(payout, PayoutStatus.APPROVED, admin.id if admin else None, note)
     audit.record(
         "payout.approved",
         actor_id=admin.id if admin else None,
@@ -327,7 +329,7 @@ def bulk_approve(admin: User, payout_ids: list[int]) -> tuple[int, list[str]]:
     return approved, problems
 
 
-def _give_back(payout: Payout, to: str, actor_id: int | None, reason: str) -> None:
+def _give_back(payout: Payout, to: PayoutStatus, actor_id: int | None, reason: str) -> None:
     _move(payout, to, actor_id, reason)
     payout.reason = reason
     ledger.return_payout(payout.creator_id, payout.credits, payout.id)
@@ -338,7 +340,7 @@ def reject(admin: User, payout_id: int, reason: str) -> Payout:
     if not 3 <= len(reason) <= 500:
         raise ValidationFailed({"reason": "Say why, in a few words (the creator will see it)."})
     payout = get(payout_id)
-    _give_back(payout, "rejected", admin.id, reason)
+    _give_back(payout, PayoutStatus.REJECTED, admin.id, reason)
     _notify(payout, f"Your payout of {payout.credits:,} credits was rejected: {reason}")
     audit.record("payout.rejected", actor_id=admin.id, target=("payout", payout.id), note=reason)
     db.session.commit()
@@ -353,8 +355,8 @@ def mark_paid(admin: User, payout_id: int, reference: str) -> Payout:
     payout = get(payout_id)
     if payout.method_kind != "manual":
         raise DomainError("Provider payouts are paid by the worker, not by hand.")
-    _move(payout, "processing", admin.id, "bank transfer sent")
-    _move(payout, "paid", admin.id, f"reference {reference}")
+    _move(payout, PayoutStatus.PROCESSING, admin.id, "bank transfer sent")
+    _move(payout, PayoutStatus.PAID, admin.id, f"reference {reference}")
     payout.reference = reference
     _notify(payout, f"Your payout of {payout.credits:,} credits was paid (ref. {reference}).")
     audit.record(
@@ -371,7 +373,7 @@ def route(payout_id: int) -> str:
     """Score a new request; approve it without an admin when small and low-risk."""
 
     payout = db.session.get(Payout, payout_id)
-    if payout is None or payout.status != "requested":
+    if payout is None or payout.status != PayoutStatus.REQUESTED:
         return "not requested"
     creator = db.session.get(User, payout.creator_id)
     assessment = risk.assess(risk.Signals("payout", creator, payout=payout))
@@ -379,7 +381,8 @@ def route(payout_id: int) -> str:
     db.session.flush()
     small = payout.credits < current_app.config["PAYOUT_AUTO_APPROVE_CREDITS"]
     if small and assessment.decision == "allow":
-        _move(payout, "approved", None, f"approved automatically (risk {assessment.score})")
+        note = f"approved automatically (risk {assessment.score})"
+        _move(payout, PayoutStatus.APPROVED, None, note)
         audit.record("payout.approved", actor_id=None, target=("payout", payout.id), auto=True)
         _dispatch_if_provider(payout)
         db.session.commit()
@@ -397,10 +400,10 @@ def _claim(payout_id: int, now: dt.datetime) -> Payout | None:
     payout = db.session.get(Payout, payout_id)
     if payout is None or payout.method_kind == "manual":
         return None
-    if payout.status == "approved":
-        _move(payout, "processing", None, "sending to the provider")
+    if payout.status == PayoutStatus.APPROVED:
+        _move(payout, PayoutStatus.PROCESSING, None, "sending to the provider")
     elif not (
-        payout.status == "processing"
+        payout.status == PayoutStatus.PROCESSING
         and payout.next_attempt_at is not None
         and payout.next_attempt_at <= now
     ):
@@ -410,7 +413,7 @@ def _claim(payout_id: int, now: dt.datetime) -> Payout | None:
         update(Payout)
         .where(
             Payout.id == payout.id,
-            Payout.status == "processing",
+            Payout.status == PayoutStatus.PROCESSING,
             Payout.attempts == payout.attempts,  # another worker took this attempt
         )
         .values(attempts=Payout.attempts + 1, next_attempt_at=now + STALE_AFTER),
@@ -446,7 +449,7 @@ def execute(payout_id: int, now: dt.datetime | None = None) -> str:
         payout.next_attempt_at = now + POLL_EVERY
         db.session.commit()
         return "pending"
-    _move(payout, "paid", None, f"provider reference {result.ref}")
+    _move(payout, PayoutStatus.PAID, None, f"provider reference {result.ref}")
     payout.next_attempt_at = None
     _notify(payout, f"Your payout of {payout.credits:,} credits was paid.")
     audit.record("payout.paid", actor_id=None, target=("payout", payout.id), ref=result.ref)
@@ -463,8 +466,8 @@ def _retry_later(payout_id: int, now: dt.datetime, error: str) -> str:
     db.session.add(
         PayoutEvent(
             payout_id=payout.id,
-            from_status="processing",
-            to_status="processing",
+            from_status=PayoutStatus.PROCESSING,
+            to_status=PayoutStatus.PROCESSING,
             note=f"attempt {payout.attempts} failed ({error}); retrying at "
             f"{payout.next_attempt_at:%Y-%m-%d %H:%M} UTC",
         )
@@ -476,7 +479,7 @@ def _retry_later(payout_id: int, now: dt.datetime, error: str) -> str:
 
 def _fail(payout_id: int, error: str) -> str:
     payout = db.session.get(Payout, payout_id)
-    _give_back(payout, "failed", None, error)
+    _give_back(payout, PayoutStatus.FAILED, None, error)
     payout.next_attempt_at = None
     _notify(
         payout,
@@ -495,8 +498,8 @@ def due_ids(now: dt.datetime) -> list[int]:
             select(Payout.id).where(
                 Payout.method_kind != "manual",
                 or_(
-                    Payout.status == "approved",
-                    (Payout.status == "processing") & (Payout.next_attempt_at <= now),
+                    Payout.status == PayoutStatus.APPROVED,
+                    (Payout.status == PayoutStatus.PROCESSING) & (Payout.next_attempt_at <= now),
                 ),
             )
         )

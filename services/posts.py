@@ -22,7 +22,17 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import MediaObject, Notification, Post, PostMedia, Unlock, User
+from models import (
+    MediaObject,
+    MediaStatus,
+    Notification,
+    Post,
+    PostMedia,
+    PostStatus,
+    Unlock,
+    User,
+    UserStatus,
+)
 from services import compliance, country_blocks, ledger, media, replays, safety, subscriptions
 from services.creators import parse_price
 from services.input import parse_id
@@ -132,7 +142,7 @@ def create(creator: User, form: dict, media_ids: list) -> Post:
     """A new post, published now or scheduled. One transaction."""
     if not creator.is_creator:
         raise NotAllowed("Switch on creator mode to post.")
-    if creator.status != "active":
+    if creator.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot post right now.")
     values, items = _parse(creator, form, media_ids)
     if values["visibility"] == "ppv":
@@ -140,10 +150,11 @@ def create(creator: User, form: dict, media_ids: list) -> Post:
     now = clock.now()
     publish_at = values.pop("publish_at")
     reviewed = current_app.config["CONTENT_REVIEW"]
+    unreviewed = PostStatus.SCHEDULED if publish_at else PostStatus.PUBLISHED
     post = Post(
         creator_id=creator.id,
         **values,
-        status="review" if reviewed else "scheduled" if publish_at else "published",
+        status=PostStatus.REVIEW if reviewed else unreviewed,
         publish_at=publish_at or now,
         published_at=None if publish_at or reviewed else now,
         created_at=now,
@@ -159,7 +170,7 @@ def create(creator: User, form: dict, media_ids: list) -> Post:
 
 def own_post(creator: User, post_id: int) -> Post:
     post = db.session.get(Post, post_id)
-    if post is None or post.creator_id != creator.id or post.status == "deleted":
+    if post is None or post.creator_id != creator.id or post.status == PostStatus.DELETED:
         raise NotFound("There is no such post.")
     return post
 
@@ -175,11 +186,12 @@ def edit(creator: User, post_id: int, form: dict) -> Post:
     publish_at = values.pop("publish_at")
     for name, value in values.items():
         setattr(post, name, value)
-    if post.status == "scheduled":
+    if post.status == PostStatus.SCHEDULED:
         if publish_at:
             post.publish_at = publish_at
         else:
-            post.status, post.publish_at, post.published_at = "published", clock.now(), clock.now()
+            post.status = PostStatus.PUBLISHED
+            post.publish_at = post.published_at = clock.now()
     post.updated_at = clock.now()
     db.session.commit()
     return post
@@ -188,7 +200,7 @@ def edit(creator: User, post_id: int, form: dict) -> Post:
 def delete(creator: User, post_id: int) -> None:
     """Soft delete: the row stays because unlock payments point at it."""
     post = own_post(creator, post_id)
-    post.status = "deleted"
+    post.status = PostStatus.DELETED
     post.updated_at = clock.now()
     db.session.commit()
 
@@ -198,8 +210,8 @@ def publish_due(now: dt.datetime | None = None) -> int:
     now = now or clock.now()
     result = db.session.execute(
         update(Post)
-        .where(Post.status == "scheduled", Post.publish_at <= now)
-        .values(status="published", published_at=Post.publish_at, updated_at=now),
+        .where(Post.status == PostStatus.SCHEDULED, Post.publish_at <= now)
+        .values(status=PostStatus.PUBLISHED, published_at=Post.publish_at, updated_at=now),
         execution_options={"synchronize_session": False},
     )
     db.session.commit()
@@ -273,7 +285,7 @@ def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
         items = []
         for row in media_rows.get(post.id, []):
             obj = objects.get(row.media_id)
-            if obj is None or obj.status != "ready":
+            if obj is None or obj.status != MediaStatus.READY:
                 continue
             variant = "display" if allowed else "blur"
             key = (obj.variants or {}).get(variant)
@@ -337,7 +349,7 @@ def _page(viewer: User | None, query, cursor: str | None, limit: int):
 def creator_posts(
     viewer: User | None, creator_id: int, cursor: str | None = None, limit: int = PAGE
 ) -> tuple[list[PostView], str | None]:
-    query = select(Post).where(Post.creator_id == creator_id, Post.status == "published")
+    query = select(Post).where(Post.creator_id == creator_id, Post.status == PostStatus.PUBLISHED)
     return _page(viewer, query, cursor, limit)
 
 
@@ -355,9 +367,9 @@ def feed(
         .join(User, User.id == Post.creator_id)
         .where(
             Post.creator_id.in_(creator_ids or [0]),
-            Post.status == "published",
+            Post.status == PostStatus.PUBLISHED,
             User.is_creator.is_(True),
-            User.status.not_in(("banned", "deleted")),
+            ~User.is_gone,
             ~safety.block_exists(viewer.id, Post.creator_id),
         )
     )
@@ -369,8 +381,10 @@ def manage_list(creator: User) -> list[PostView]:
     posts = list(
         db.session.scalars(
             select(Post)
-            .where(Post.creator_id == creator.id, Post.status != "deleted")
-            .order_by((Post.status == "scheduled").desc(), Post.publish_at.desc(), Post.id.desc())
+            .where(Post.creator_id == creator.id, Post.status != PostStatus.DELETED)
+            .order_by(
+                (Post.status == PostStatus.SCHEDULED).desc(), Post.publish_at.desc(), Post.id.desc()
+            )
             .limit(200)
         )
     )
@@ -381,15 +395,13 @@ def visible_post(viewer: User | None, post_id: int) -> Post:
     """A published post whose creator `viewer` may see (404 otherwise; the owner also sees
     their scheduled posts)."""
     post = db.session.get(Post, post_id)
-    if post is None or post.status == "deleted":
+    if post is None or post.status == PostStatus.DELETED:
         raise NotFound("There is no such post.")
     is_owner = viewer is not None and viewer.id == post.creator_id
-    if post.status != "published" and not is_owner:
+    if post.status != PostStatus.PUBLISHED and not is_owner:
         raise NotFound("There is no such post.")
     creator = db.session.get(User, post.creator_id)
-    if not is_owner and (
-        creator is None or not creator.is_creator or creator.status in ("banned", "deleted")
-    ):
+    if not is_owner and (creator is None or not creator.is_creator or creator.is_gone):
         raise NotFound("There is no such post.")
     if viewer is not None and not is_owner and safety.blocked_between(viewer.id, post.creator_id):
         raise NotFound("There is no such post.")
@@ -422,7 +434,7 @@ def unlock(fan: User, post_id: int) -> Unlock:
         raise DomainError("You cannot unlock your own post.")
     if post.visibility != "ppv":
         raise DomainError("This post is not pay-per-view.")
-    if fan.status != "active":
+    if fan.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot make payments right now.")
     if not fan.email_verified:
         raise NotAllowed("Confirm your email address before paying for content.")

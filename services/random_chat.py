@@ -28,7 +28,7 @@ from sqlalchemy import delete, or_, select
 from core import clock
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import Block, RandomMessage, RandomSession, User
+from models import Block, RandomMessage, RandomSession, User, UserStatus
 from services import audit, realtime, safety
 from services.input import parse_id
 from workers.queue import redis_connection
@@ -176,7 +176,7 @@ def parse_tags(raw: object) -> list[str]:
 
 
 def check_allowed(user: User) -> None:
-    if user.status != "active":
+    if user.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot use random chat right now.")
     if not user.email_verified:
         raise NotAllowed("Confirm your email address to use random chat.")
@@ -238,12 +238,12 @@ def try_match(user_id: int) -> RandomSession | None:
     }
     if (
         len(users) < 2
-        or any(u.status != "active" for u in users.values())
+        or any(u.status != UserStatus.ACTIVE for u in users.values())
         or safety.blocked_between(me.user_id, partner.user_id)
     ):
         # Someone was banned or blocked since joining: put the other back and try later.
         for entry in (me, partner):
-            if entry.user_id in users and users[entry.user_id].status == "active":
+            if entry.user_id in users and users[entry.user_id].status == UserStatus.ACTIVE:
                 queue().add(entry)
         return None
     shared = sorted(set(me.tags) & set(partner.tags))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core import clock
 from core.errors import Conflict, NotFound
 from extensions import db
-from models import LedgerCheck, User
+from models import LedgerCheck, LedgerCheckStatus, User
 from models.ledger import SYSTEM_KINDS
 from services import audit, ledger
 from workers.queue import enqueue
@@ -19,9 +19,7 @@ log = logging.getLogger("amora.ledger")
 
 
 def start(admin: User) -> LedgerCheck:
-    running = db.session.scalar(
-        select(LedgerCheck).where(LedgerCheck.status.in_(("queued", "running")))
-    )
+    running = db.session.scalar(select(LedgerCheck).where(LedgerCheck.is_in_progress))
     if running is not None:
         raise Conflict("A check is already running; watch it below.")
     check = LedgerCheck(requested_by=admin.id)
@@ -36,9 +34,9 @@ def start(admin: User) -> LedgerCheck:
 def run(check_id: int) -> None:
     """Worker: run every invariant, committing progress as it goes."""
     check = db.session.get(LedgerCheck, check_id)
-    if check is None or check.status not in ("queued", "running"):
+    if check is None or not check.is_in_progress:
         return
-    check.status = "running"
+    check.status = LedgerCheckStatus.RUNNING
     db.session.commit()
 
     def progress(percent: int, _label: str) -> None:
@@ -55,12 +53,12 @@ def run(check_id: int) -> None:
         db.session.rollback()
         log.exception("ledger check %s failed", check_id)
         check = db.session.get(LedgerCheck, check_id)
-        check.status, check.error = "failed", f"{exc.__class__.__name__}: {exc}"
+        check.status, check.error = LedgerCheckStatus.FAILED, f"{exc.__class__.__name__}: {exc}"
         check.finished_at = clock.now()
         db.session.commit()
         return
     check = db.session.get(LedgerCheck, check_id)
-    check.status = "done"
+    check.status = LedgerCheckStatus.DONE
     check.progress = 100
     check.violations = [{"invariant": v.invariant, "detail": v.detail} for v in violations]
     check.finished_at = clock.now()

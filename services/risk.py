@@ -35,8 +35,10 @@ from models import (
     LedgerAccount,
     LoginAttempt,
     Order,
+    OrderStatus,
     Payout,
     PayoutMethod,
+    PayoutStatus,
     RiskEvent,
     Transfer,
     User,
@@ -235,7 +237,7 @@ def first_large_payout(s: Signals) -> tuple[int, str] | None:
         return None
     paid_before = db.session.scalar(
         select(func.count(Payout.id)).where(
-            Payout.creator_id == s.payout.creator_id, Payout.status == "paid"
+            Payout.creator_id == s.payout.creator_id, Payout.status == PayoutStatus.PAID
         )
     )
     if not paid_before and s.payout.credits >= 5 * current_app.config["PAYOUT_MIN_CREDITS"]:
@@ -373,7 +375,7 @@ def _update_open_alert(
         .where(
             Alert.user_id == user_id,
             Alert.kind == kind,
-            Alert.status.in_(("open", "investigating")),
+            Alert.is_unresolved,
         )
         .order_by(Alert.id.desc())
         .limit(1)
@@ -454,8 +456,8 @@ def assess_purchase(order_id: int) -> Assessment | None:
     if order is None:
         return None
     assessment = assess(Signals("purchase", order.user, order=order))
-    if assessment.decision == "block" and order.status == "pending":
-        order.status = "failed"
+    if assessment.decision == "block" and order.status == OrderStatus.PENDING:
+        order.status = OrderStatus.FAILED
         order.failure_reason = DECLINED_REASON
     db.session.commit()
     return assessment
@@ -475,7 +477,7 @@ def sweep(now: dt.datetime | None = None) -> int:
         existing = db.session.scalar(
             select(Alert.id).where(
                 Alert.kind == "multi_account_device",
-                Alert.status.in_(("open", "investigating")),
+                Alert.is_unresolved,
                 Alert.detail["device_id"].as_integer() == device_id,
             )
         )

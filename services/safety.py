@@ -38,7 +38,7 @@ def block_exists(user_a, user_b):
 
 def _visible_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
-    if user is None or user.status in ("banned", "deleted"):
+    if user is None or user.is_gone:
         raise NotFound("That person is not here.")
     return user
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import Conflict, NotAllowed, NotFound
 from extensions import db
-from models import CreatorSettings, Notification, Promotion, Subscription, User
+from models import CreatorSettings, Notification, Promotion, Subscription, SubscriptionStatus, User
 from services import creators, ledger, safety
 
 PERIOD = dt.timedelta(days=30)
@@ -38,10 +38,10 @@ def get(fan_id: int, creator_id: int) -> Subscription | None:
 
 def has_access(subscription: Subscription | None, now: dt.datetime | None = None) -> bool:
     """Whether the subscription shows subscribers-only content now."""
-    if subscription is None or subscription.status not in ("active", "grace"):
+    if subscription is None or not subscription.is_live:
         return False
     now = now or clock.now()
-    if subscription.status == "grace":
+    if subscription.status == SubscriptionStatus.GRACE:
         return subscription.grace_until is not None and now < subscription.grace_until
     if subscription.cancel_at_period_end:
         return now < subscription.current_period_end
@@ -55,9 +55,7 @@ def is_subscriber(fan_id: int, creator_id: int) -> bool:
 
 def subscribed_creator_ids(fan_id: int) -> list[int]:
     rows = db.session.scalars(
-        select(Subscription).where(
-            Subscription.fan_id == fan_id, Subscription.status.in_(("active", "grace"))
-        )
+        select(Subscription).where(Subscription.fan_id == fan_id, Subscription.is_live)
     )
     now = clock.now()
     return [row.creator_id for row in rows if has_access(row, now)]
@@ -66,7 +64,7 @@ def subscribed_creator_ids(fan_id: int) -> list[int]:
 def subscriber_count(creator_id: int) -> int:
     return db.session.scalar(
         select(func.count(Subscription.id)).where(
-            Subscription.creator_id == creator_id, Subscription.status.in_(("active", "grace"))
+            Subscription.creator_id == creator_id, Subscription.is_live
         )
     )
 
@@ -112,13 +110,14 @@ def subscribe(fan: User, creator_id: int) -> Subscription:
     first_price, promotion = first_period_price(fan, creator_id, price)
     now = clock.now()
     subscription = get(fan.id, creator_id)
-    if subscription is not None and subscription.status == "grace" and has_access(subscription):
+    in_grace = subscription is not None and subscription.status == SubscriptionStatus.GRACE
+    if in_grace and has_access(subscription):
         # Topped up during the grace days: pay the overdue period now, keeping the cycle.
         _charge(subscription, fan.id, creator_id)
         subscription.periods += 1
         subscription.current_period_start = subscription.current_period_end
         subscription.current_period_end = subscription.current_period_end + PERIOD
-        subscription.status = "active"
+        subscription.status = SubscriptionStatus.ACTIVE
         subscription.grace_until = None
         subscription.updated_at = now
         db.session.commit()
@@ -148,7 +147,7 @@ def subscribe(fan: User, creator_id: int) -> Subscription:
     subscription.price = price
     # Raises InsufficientCredits (nothing written) or DuplicateTransfer (another click won).
     _charge(subscription, fan.id, creator_id, first_price)
-    subscription.status = "active"
+    subscription.status = SubscriptionStatus.ACTIVE
     subscription.periods += 1
     subscription.current_period_start = now
     subscription.current_period_end = now + PERIOD
@@ -171,8 +170,8 @@ def cancel(fan: User, creator_id: int) -> Subscription:
     subscription = get(fan.id, creator_id)
     if subscription is None or not has_access(subscription):
         raise NotFound("You are not subscribed to this creator.")
-    if subscription.status == "grace":
-        subscription.status = "lapsed"  # nothing paid for this period: it ends now
+    if subscription.status == SubscriptionStatus.GRACE:
+        subscription.status = SubscriptionStatus.LAPSED  # nothing paid for this period: it ends now
         subscription.grace_until = None
     subscription.cancel_at_period_end = True
     subscription.updated_at = clock.now()
@@ -194,7 +193,7 @@ def due_ids(now: dt.datetime) -> list[int]:
         db.session.scalars(
             select(Subscription.id)
             .where(
-                Subscription.status.in_(("active", "grace")),
+                Subscription.is_live,
                 Subscription.current_period_end <= now,
             )
             .order_by(Subscription.current_period_end, Subscription.id)
@@ -207,11 +206,7 @@ def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
     safe to run twice. Returns what happened."""
     now = now or clock.now()
     subscription = db.session.get(Subscription, subscription_id)
-    if (
-        subscription is None
-        or subscription.status not in ("active", "grace")
-        or subscription.current_period_end > now
-    ):
+    if subscription is None or not subscription.is_live or subscription.current_period_end > now:
         db.session.rollback()
         return "not due"
     creator = db.session.get(User, subscription.creator_id)
@@ -219,14 +214,14 @@ def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
     creator_gone = (
         creator is None
         or not creator.is_creator
-        or creator.status in ("banned", "deleted")
+        or creator.is_gone
         or creator.delete_requested_at is not None  # leaving: nothing renews
         or fan is None
-        or fan.status in ("banned", "deleted")
+        or fan.is_gone
         or safety.blocked_between(subscription.fan_id, subscription.creator_id)
     )
     if subscription.cancel_at_period_end or creator_gone:
-        subscription.status = "ended"
+        subscription.status = SubscriptionStatus.ENDED
         subscription.updated_at = now
         db.session.commit()
         return "ended"
@@ -240,7 +235,7 @@ def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
     subscription.periods += 1
     subscription.current_period_start = subscription.current_period_end
     subscription.current_period_end = subscription.current_period_end + PERIOD
-    subscription.status = "active"
+    subscription.status = SubscriptionStatus.ACTIVE
     subscription.grace_until = None
     subscription.trial_until = None
     subscription.updated_at = now
@@ -249,8 +244,8 @@ def renew_one(subscription_id: int, now: dt.datetime | None = None) -> str:
 
 
 def _short_of_credits(subscription: Subscription, creator: User, now: dt.datetime) -> str:
-    if subscription.status == "active":
-        subscription.status = "grace"
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        subscription.status = SubscriptionStatus.GRACE
         subscription.grace_until = subscription.current_period_end + GRACE
         subscription.updated_at = now
         _notify(
@@ -263,7 +258,7 @@ def _short_of_credits(subscription: Subscription, creator: User, now: dt.datetim
         db.session.commit()
         return "grace"
     if subscription.grace_until is not None and now >= subscription.grace_until:
-        subscription.status = "lapsed"
+        subscription.status = SubscriptionStatus.LAPSED
         subscription.updated_at = now
         _notify(
             subscription.fan_id,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core.errors import NotFound, ValidationFailed
 from extensions import db
-from models import Message, Notification, Post, Tip, Transfer, User
+from models import Message, Notification, Post, PostStatus, Tip, Transfer, User
 from services import creators, ledger, replays
 from services.input import parse_id
 
@@ -33,7 +33,7 @@ def _target(fan: User, creator_id: int, target_type: str, target_id: object) -> 
         raise NotFound("There is nothing to tip there.")
     if target_type == "post":
         post = db.session.get(Post, target_id)
-        if post is None or post.creator_id != creator_id or post.status != "published":
+        if post is None or post.creator_id != creator_id or post.status != PostStatus.PUBLISHED:
             raise NotFound("There is no such post.")
     else:
         message = db.session.get(Message, target_id)

@@ -8,8 +8,9 @@ from core import clock
 from extensions import db
 from models import CreatorSettings, MediaObject, User
 from services import accounts, media
+from testkit.ledger import paid_order
+from testkit.people import person
 from tests.conftest import AuthActions
-from tests.ledger_helpers import paid_order, person
 from tests.test_media import jpeg_bytes
 
 

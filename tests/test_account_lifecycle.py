@@ -43,10 +43,10 @@ from services import (
     subscriptions,
     tips,
 )
+from testkit.people import person
 from tests.conftest import AuthActions, hold_jobs, last_mail
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 from tests.dating_helpers import dater
-from tests.ledger_helpers import person
 from tests.test_payouts import method, with_2fa
 
 PASSWORD = "plum-orbit-kettle-42"

@@ -24,8 +24,8 @@ from models import (
     UserSession,
 )
 from services import ledger, messaging, posts, safety, tips
+from testkit.ledger import paid_order
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
-from tests.ledger_helpers import paid_order
 from tests.test_payouts import earning_creator, method, with_2fa
 
 ROLES = ("anonymous", "fan", "creator", "admin without 2FA", "admin")

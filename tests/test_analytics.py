@@ -13,8 +13,9 @@ from core import clock
 from extensions import db
 from models import Alert, Device, LoginAttempt, RiskEvent, User
 from services import analytics, ledger, tips, twofactor
+from testkit.ledger import paid_order
+from testkit.people import person
 from tests.creator_helpers import creator, fan, signed_in
-from tests.ledger_helpers import paid_order, person
 
 NOW = dt.datetime(2026, 3, 10, 14, 30)
 H = dt.timedelta(hours=1)

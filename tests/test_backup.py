@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from extensions import db
 from models import User
 from services import backup, ledger, media
+from testkit.ledger import paid_order
+from testkit.people import person
 from tests.conftest import PG_ADMIN_URL, _cleanup, make_app
-from tests.ledger_helpers import paid_order, person
 
 PHOTO = b"\xff\xd8\xff\xe0 not really a jpeg, but bytes all the same"
 

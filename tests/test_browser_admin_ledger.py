@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import Alert, User
 from services import ledger, reconciliation
+from testkit.ledger import paid_order
 from tests.conftest import hold_jobs
-from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import log_in_admin_with_2fa, new_page, shot, sign_up
 
 pytestmark = pytest.mark.browser

@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from extensions import db
 from models import CreatorSettings
 from services import accounts, ledger
+from testkit.ledger import paid_order
 from tests.conftest import ARTIFACTS
-from tests.ledger_helpers import paid_order
 from tests.test_browser_messaging import sign_up
 from tests.test_browser_random_chat import PLAYING, _page
 

@@ -14,8 +14,8 @@ from core import clock
 from extensions import db
 from models import CreatorSettings, Profile, User
 from services import posts, profiles, subscriptions
+from testkit.ledger import paid_order
 from tests.conftest import last_mail
-from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import log_in_admin_with_2fa, new_page, shot, sign_up
 
 pytestmark = pytest.mark.browser

@@ -16,10 +16,10 @@ from core import clock
 from extensions import db
 from models import CreatorSettings, Message, User
 from services import mass_messages, posts, subscriptions
+from testkit.ledger import paid_order
 from tests.conftest import hold_jobs
 from tests.creator_helpers import fan as service_fan
 from tests.creator_helpers import vault_photo
-from tests.ledger_helpers import paid_order
 from tests.test_browser_payouts import new_page, shot, sign_up
 
 pytestmark = pytest.mark.browser

@@ -14,8 +14,8 @@ from core import clock
 from extensions import db
 from models import CreatorSettings, User
 from services import accounts, growth, ledger, posts, subscriptions
+from testkit.ledger import paid_order
 from tests.conftest import ARTIFACTS
-from tests.ledger_helpers import paid_order
 from tests.test_browser_messaging import sign_up
 from tests.test_browser_payouts import new_page, shot
 from tests.test_browser_payouts import sign_up as payouts_sign_up

@@ -25,7 +25,7 @@ def sign_up(page, base, email, name):
 def creator_and_fan(live_server, browser, price: int, credits: int = 0):
     """Luna, a creator charging `price` a message, and Sam, a fan holding `credits`: both signed
     up in their own browser, emails verified. Returns (luna page, sam page, luna id, sam id)."""
-    from tests.ledger_helpers import paid_order
+    from testkit.ledger import paid_order
 
     base = live_server.app.config["BASE_URL"]
     luna, fan = browser.new_context().new_page(), browser.new_context().new_page()

@@ -7,10 +7,10 @@ import io
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from cli import DEMO_DOMAIN, DEMO_PASSWORD
 from extensions import db
 from models import User
 from services import accounts
+from services.demo import DEMO_DOMAIN, DEMO_PASSWORD
 
 
 def _count(app, *where) -> int:
@@ -19,13 +19,14 @@ def _count(app, *where) -> int:
 
 
 def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
-    first = runner.invoke(args=["seed-demo"])
+    first = runner.invoke(args=["demo", "seed"])
     assert first.exit_code == 0, first.output
     assert "51 accounts created" in first.output and DEMO_PASSWORD in first.output
+    assert f"fan40@{DEMO_DOMAIN}" in first.output and f"creator10@{DEMO_DOMAIN}" in first.output
     assert _count(app, User.role == "admin") == 1
     assert _count(app, User.is_creator.is_(True), User.creator_verified_at.is_not(None)) == 10
     assert _count(app, User.role == "fan", User.is_creator.is_(False)) == 40
-    again = runner.invoke(args=["seed-demo"])
+    again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0 and "present" in again.output
     assert _count(app) == 51
     with app.app_context():
@@ -54,7 +55,7 @@ def test_the_demo_world_has_a_creator_who_can_be_paid_out_at_once(app, runner):
     from services import ledger
     from services.demo import PAYABLE_CREATOR
 
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
         creator = accounts.find_by_email(PAYABLE_CREATOR)
         balances = ledger.balances(creator.id)
@@ -65,7 +66,7 @@ def test_the_demo_world_has_a_creator_who_can_be_paid_out_at_once(app, runner):
         ]
         assert all(b.get("earnings_pending", 0) > 0 for b in others)  # the hold still runs
         assert ledger.verify() == []
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
         assert ledger.balances(creator.id) == balances  # seeding again moves nothing
         assert ledger.verify() == []
@@ -79,7 +80,7 @@ def test_every_demo_dater_has_a_portrait_processed_like_an_upload(app, runner):
     from models import MediaObject, Photo, Profile
     from services import discover, media, profiles
 
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
         daters = db.session.scalar(select(func.count(Profile.user_id)))
         assert daters == 50
@@ -98,31 +99,33 @@ def test_every_demo_dater_has_a_portrait_processed_like_an_upload(app, runner):
         filters = discover.parse_filters(profiles.get(fan.id), MultiDict({"radius": "100"}))
         cards, _ = discover.search(fan, filters)
         assert cards and all(card.photo_key for card in cards)
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
         assert db.session.scalar(select(func.count(Photo.id))) == daters  # none added again
 
 
 def test_seed_demo_refuses_production(app, runner):
     app.config["APP_ENV"] = "production"
-    result = runner.invoke(args=["seed-demo"])
+    result = runner.invoke(args=["demo", "seed"])
     assert result.exit_code != 0 and "production" in result.output
     assert _count(app) == 0
 
 
 def test_create_admin_creates_then_promotes(app, runner, auth):
     created = runner.invoke(
-        args=["create-admin", "root@example.com", "--password", "quartz-lantern-echo-5"]
+        args=["users", "create-admin", "root@example.com", "--password", "quartz-lantern-echo-5"]
     )
     assert created.exit_code == 0 and "Created admin root@example.com" in created.output
     auth.signup(email="ana@example.com")
-    promoted = runner.invoke(args=["create-admin", "ANA@example.com"])
+    promoted = runner.invoke(args=["users", "create-admin", "ANA@example.com"])
     assert promoted.exit_code == 0 and "Promoted" in promoted.output
     assert _count(app, User.role == "admin") == 2
 
 
 def test_create_admin_rejects_a_weak_password(app, runner):
-    result = runner.invoke(args=["create-admin", "root@example.com", "--password", "password123"])
+    result = runner.invoke(
+        args=["users", "create-admin", "root@example.com", "--password", "password123"]
+    )
     assert result.exit_code != 0 and "common" in result.output
     assert _count(app) == 0
 

@@ -18,9 +18,9 @@ from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Like, Match, Notification, Profile, Report, User
 from services import discover, ledger, likes, matching, profiles, safety
+from testkit.ledger import paid_order
 from tests.conftest import AuthActions
 from tests.dating_helpers import answer, dater
-from tests.ledger_helpers import paid_order
 
 PARIS = (48.8566, 2.3522)
 VERSAILLES = (48.8049, 2.1204)  # ~18 km

@@ -11,12 +11,9 @@ import datetime as dt
 import json
 import shutil
 import signal
-import socket
-import subprocess
 import time
 
 import pytest
-import redis as redis_lib
 import simple_websocket
 from sqlalchemy import select
 
@@ -25,6 +22,7 @@ from extensions import db
 from models import BackgroundJob, Message, Order, Outbox, Tip
 from services import accounts, ledger
 from services.payments import dev
+from testkit.servers import REDIS_SERVER, OwnRedis
 from tests.conftest import (
     AuthActions,
     LiveServer,
@@ -38,54 +36,6 @@ from tests.creator_helpers import creator, fan, signed_in
 from workers import jobs as job_outbox
 
 pytestmark = pytest.mark.redis
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class OwnRedis:
-    """A Redis server for one test, which the test may kill and start again (same port)."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis_lib.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(redis_lib.RedisError):
-                if client.ping():
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError("our Redis did not start")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
-
-    def keys(self, pattern: str) -> list[bytes]:
-        return redis_lib.Redis.from_url(self.url).keys(pattern)
 
 
 @pytest.fixture

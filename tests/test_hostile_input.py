@@ -28,9 +28,10 @@ from werkzeug.routing import Rule
 
 from extensions import db
 from services import ledger, messaging, posts
+from testkit.ledger import paid_order
+from testkit.people import person
 from tests.conftest import csrf_token
 from tests.creator_helpers import signed_in
-from tests.ledger_helpers import paid_order, person
 from tests.test_admin import make_admin
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,8 @@ from core.errors import DomainError
 from extensions import db
 from models import Entry, LedgerAccount, Transfer
 from services import ledger
-from tests.ledger_helpers import paid_order, person
+from testkit.ledger import paid_order
+from testkit.people import person
 
 
 def wallet(user) -> int:

@@ -20,7 +20,8 @@ from sqlalchemy import select, text
 from extensions import db
 from models import Entry, Order, Transfer, User
 from services import ledger
-from tests.ledger_helpers import paid_order, person
+from testkit.ledger import paid_order
+from testkit.people import person
 
 pytestmark = pytest.mark.postgres
 

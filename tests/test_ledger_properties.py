@@ -39,7 +39,8 @@ from core.errors import Conflict, DomainError
 from extensions import db
 from models import Order, Transfer, User
 from services import admin_users, ledger
-from tests.ledger_helpers import paid_order, person
+from testkit.ledger import paid_order
+from testkit.people import person
 
 START = dt.datetime(2026, 6, 1, 12)
 PEOPLE = 4  # two fans and two creators; anyone may pay anyone else

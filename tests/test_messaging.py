@@ -16,9 +16,9 @@ from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Message, User
 from services import accounts, ledger, likes, messaging, safety
+from testkit.ledger import paid_order
 from tests.conftest import AuthActions, LiveServer, _cleanup, last_mail_link, make_app
 from tests.dating_helpers import dater
-from tests.ledger_helpers import paid_order
 
 HTMX = {"HX-Request": "true"}
 

@@ -334,9 +334,9 @@ def test_the_same_webhook_50_times_at_once_grants_once(pg_app):
 
 
 def test_ledger_cli(app, runner):
-    from cli import DEMO_DOMAIN
+    from services.demo import DEMO_DOMAIN
 
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     verified = runner.invoke(args=["ledger", "verify"])
     assert verified.exit_code == 0 and "Ledger OK" in verified.output
     email = f"fan3@{DEMO_DOMAIN}"
@@ -362,7 +362,8 @@ def test_ledger_cli(app, runner):
 
 
 def test_ledger_verify_exits_1_on_a_violation(app, runner):
-    from tests.ledger_helpers import paid_order, person
+    from testkit.ledger import paid_order
+    from testkit.people import person
 
     with app.app_context():
         fan = person()

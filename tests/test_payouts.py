@@ -22,9 +22,9 @@ from core.errors import DomainError, NotAllowed, ValidationFailed
 from extensions import db
 from models import Alert, Notification, Payout, PayoutEvent, User
 from services import ledger, payouts, tips, twofactor
+from testkit.ledger import paid_order
 from tests.conftest import _cleanup, make_app
 from tests.creator_helpers import creator, fan
-from tests.ledger_helpers import paid_order
 from tests.provider_stub import ProviderStub
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -250,7 +250,7 @@ def test_unlock_over_http_returns_the_open_post_and_new_balance(app, cast):
     auth, fan_id = clients["fan"]
     with app.app_context():
         from models import User
-        from tests.ledger_helpers import paid_order
+        from testkit.ledger import paid_order
 
         paid_order(db.session.get(User, fan_id), 40)
     from tests.conftest import csrf_token

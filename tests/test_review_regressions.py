@@ -15,9 +15,9 @@ from models import Alert, Order
 from services import discover, ledger, likes, profiles, risk
 from services.payments import orders
 from services.payments.base import ProviderEvent
+from testkit.people import person
 from tests.conftest import AuthActions
 from tests.dating_helpers import dater
-from tests.ledger_helpers import person
 
 HTMX = {"HX-Request": "true"}
 

@@ -13,8 +13,9 @@ from core import clock
 from extensions import db
 from models import Alert, Device, LoginAttempt, Order, RiskEvent, User, UserSession
 from services import accounts, risk, sessions
+from testkit.ledger import paid_order
+from testkit.people import person
 from tests.conftest import AuthActions, last_mail
-from tests.ledger_helpers import paid_order, person
 
 NOW = dt.datetime(2026, 11, 25, 12, 0)
 

@@ -15,8 +15,8 @@ from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Notification, Subscription, Tip, Transfer, User
 from services import creators, ledger, posts, subscriptions, tips
+from testkit.ledger import paid_order
 from tests.creator_helpers import creator, fan
-from tests.ledger_helpers import paid_order
 
 START = dt.datetime(2026, 1, 10, 12, 0)
 

@@ -12,9 +12,9 @@ from core import clock
 from extensions import db
 from models import Profile, Transfer, User
 from services import accounts, data_export, erasure, ledger, likes, messaging, profiles
+from testkit.ledger import paid_order
 from tests.conftest import AuthActions
 from tests.dating_helpers import dater
-from tests.ledger_helpers import paid_order
 
 
 def _fan(app):

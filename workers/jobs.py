@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 
 from core import clock
 from extensions import db
-from models import BackgroundJob
+from models import BackgroundJob, BackgroundJobStatus
 from workers.queue import LEASE, MAX_ATTEMPTS, _dispatch, _give_up, redis_connection, rq_job_id
 
 log = logging.getLogger("amora.jobs")
@@ -42,7 +42,7 @@ def sweep() -> int:
     now = clock.now()
     overdue = db.session.scalars(
         select(BackgroundJob)
-        .where(BackgroundJob.status == "pending", BackgroundJob.run_after <= now)
+        .where(BackgroundJob.status == BackgroundJobStatus.PENDING, BackgroundJob.run_after <= now)
         .order_by(BackgroundJob.run_after)
         .limit(BATCH)
     ).all()
@@ -80,7 +80,7 @@ def _claim(job: BackgroundJob, now: dt.datetime) -> bool:
             update(BackgroundJob)
             .where(
                 BackgroundJob.id == job.id,
-                BackgroundJob.status == "pending",
+                BackgroundJob.status == BackgroundJobStatus.PENDING,
                 BackgroundJob.run_after == job.run_after,
             )
             .values(run_after=now + LEASE)
@@ -129,7 +129,8 @@ def _held_by_rq(record_id: int) -> bool:
 def _forget_done(now: dt.datetime) -> None:
     db.session.execute(
         delete(BackgroundJob).where(
-            BackgroundJob.status == "done", BackgroundJob.finished_at < now - KEEP_DONE
+            BackgroundJob.status == BackgroundJobStatus.DONE,
+            BackgroundJob.finished_at < now - KEEP_DONE,
         )
     )
     db.session.commit()

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from extensions import db
-from models import Alert, BackgroundJob
+from models import Alert, BackgroundJob, BackgroundJobStatus
 
 log = logging.getLogger("amora.jobs")
 _PENDING_KEY = "amora_pending_jobs"
@@ -146,7 +146,7 @@ def _claim_inline(record_id: int) -> bool:
     now = clock.now()
     claimed = db.session.execute(
         update(BackgroundJob)
-        .where(BackgroundJob.id == record_id, BackgroundJob.status == "pending")
+        .where(BackgroundJob.id == record_id, BackgroundJob.status == BackgroundJobStatus.PENDING)
         .values(run_after=now + INLINE_LEASE)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -172,8 +172,10 @@ def _record_done(record_id: int) -> None:
     try:
         db.session.execute(
             update(BackgroundJob)
-            .where(BackgroundJob.id == record_id, BackgroundJob.status == "pending")
-            .values(status="done", finished_at=clock.now(), last_error=None)
+            .where(
+                BackgroundJob.id == record_id, BackgroundJob.status == BackgroundJobStatus.PENDING
+            )
+            .values(status=BackgroundJobStatus.DONE, finished_at=clock.now(), last_error=None)
         )
         db.session.commit()
     except Exception:
@@ -186,7 +188,7 @@ def _record_failure(record_id: int, path: str, exc: Exception) -> None:
     db.session.rollback()
     try:
         record = db.session.get(BackgroundJob, record_id)
-        if record is None or record.status != "pending":
+        if record is None or record.status != BackgroundJobStatus.PENDING:
             return
         record.attempts += 1
         record.last_error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -203,7 +205,7 @@ def _record_failure(record_id: int, path: str, exc: Exception) -> None:
 
 def _give_up(record: BackgroundJob) -> None:
     """No more retries: the job is marked failed and an admin alerted (Admin → Alerts)."""
-    record.status = "failed"
+    record.status = BackgroundJobStatus.FAILED
     record.finished_at = clock.now()
     log.error("job %s #%s gave up after %d attempts", record.path, record.id, record.attempts)
     db.session.add(

@@ -11,7 +11,7 @@ import secrets
 from PIL import Image, ImageColor, ImageDraw
 
 from extensions import db
-from models import MediaObject, User
+from models import MediaObject, MediaStatus, User
 from services import media
 
 SKIN = ["#f6d3b8", "#eab38f", "#d09467", "#a86f45", "#7d4f2e", "#5a3820"]
@@ -106,7 +106,7 @@ def store_upload(owner: User, purpose: str, data: bytes) -> MediaObject:
         content_type="image/jpeg",
         max_bytes=media.MAX_VAULT_BYTES if purpose == "vault" else media.MAX_PHOTO_BYTES,
         size=len(data),
-        status="uploaded",
+        status=MediaStatus.UPLOADED,
     )
     db.session.add(obj)
     db.session.commit()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core import clock
 from extensions import db
-from models import Order, Transfer, User
+from models import Order, OrderStatus, Transfer, User
 from services import ledger
 from services.demo.people import demo_users
 
@@ -28,7 +28,7 @@ def _paid_order(fan: User, pack: dict) -> Order:
         credits=pack["credits"],
         amount_minor=pack["prices"]["USD"],
         currency="USD",
-        status="paid",
+        status=OrderStatus.PAID,
         paid_at=clock.now(),
     )
     db.session.add(order)

@@ -13,6 +13,7 @@ from services import passwords
 
 DEMO_PASSWORD = "amora-demo-2026"  # noqa: S105 (the published demo login)
 DEMO_DOMAIN = "demo.example.com"  # example.com: reserved for examples, yet valid email
+FAN_COUNT = 40
 
 CREATOR_NAMES = [
     "Luna Rivers",
@@ -72,7 +73,7 @@ def demo_people() -> list[dict]:
                 "creator": True,
             }
         )
-    for i in range(1, 41):
+    for i in range(1, FAN_COUNT + 1):
         first = FAN_FIRST[(i - 1) % len(FAN_FIRST)]
         last = FAN_LAST[(i * 7) % len(FAN_LAST)]
         people.append(

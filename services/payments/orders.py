@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import DomainError, NotAllowed, NotFound
 from extensions import db
-from models import Alert, Notification, Order, PaymentEvent, User
+from models import Alert, Notification, Order, OrderStatus, PaymentEvent, User
 from services import ledger, risk
 from services.input import parse_id
 from services.payments import get_provider, malformed, providers
@@ -95,12 +95,12 @@ def create_order(user: User, pack_id: str, provider_name: str) -> tuple[Order, C
     enqueue(risk.assess_purchase, order.id)
     db.session.commit()  # the order exists before any call to the provider
     db.session.refresh(order)
-    if order.status == "failed":  # declined by the risk check (inline in embedded mode)
+    if order.status == OrderStatus.FAILED:  # declined by the risk check (inline in embedded mode)
         raise NotAllowed(order.failure_reason or "This purchase was declined.")
     try:
         checkout = provider.start(order)
     except ProviderUnavailable as exc:
-        order.status = "failed"
+        order.status = OrderStatus.FAILED
         order.failure_reason = exc.message
         db.session.commit()
         raise
@@ -406,7 +406,7 @@ def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
     if not event.payment_id:
         return "no_payment_id"
 
-    declined = order.status == "failed" and order.failure_reason == risk.DECLINED_REASON
+    declined = order.status == OrderStatus.FAILED and order.failure_reason == risk.DECLINED_REASON
     if declined or ledger.is_frozen(order.user_id):
         # Money arrived for a purchase we declined (or from a frozen wallet): hold the credits
         # back and let an admin refund or release it.
@@ -425,7 +425,7 @@ def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
     ledger.grant_purchase(
         order.user_id, order.credits, f"{provider_name}:{event.payment_id}", order.id
     )
-    order.status = "paid"
+    order.status = OrderStatus.PAID
     order.paid_at = clock.now()
     order.provider_payment_id = event.payment_id
     order.failure_reason = None
@@ -433,9 +433,9 @@ def _paid(provider_name: str, order: Order, event: ProviderEvent) -> str:
 
 
 def _failed(provider_name: str, order: Order, event: ProviderEvent) -> str:
-    if order.status != "pending":
+    if order.status != OrderStatus.PENDING:
         return "ignored_not_pending"
-    order.status = "failed"
+    order.status = OrderStatus.FAILED
     order.failure_reason = event.reason or "The payment was declined."
     return "failed"
 
@@ -462,13 +462,13 @@ def _refunded(provider_name: str, order: Order, event: ProviderEvent) -> str:
             order_id=order.id,
             credits_short=to_take - taken,
         )
-    if refunded_minor >= order.amount_minor and order.status == "paid":
-        order.status = "refunded"
+    if refunded_minor >= order.amount_minor and order.status == OrderStatus.PAID:
+        order.status = OrderStatus.REFUNDED
     return "refunded"
 
 
 def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
-    if order.paid_at is None or order.status == "disputed":
+    if order.paid_at is None or order.status == OrderStatus.DISPUTED:
         return "ignored_not_disputable"
     to_take = order.credits - order.credits_refunded
     key = f"{provider_name}:dispute:{event.dispute_id or event.payment_id}"
@@ -485,7 +485,7 @@ def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
             )
         )
     order.credits_charged_back += taken
-    order.status = "disputed"
+    order.status = OrderStatus.DISPUTED
     _alert(
         "chargeback",
         order.user_id,
@@ -513,7 +513,7 @@ def dev_checkout_outcome(user: User, order_id: int, outcome: str) -> Order:
     order = order_for(user, order_id)
     if order.provider != "dev":
         raise NotFound("There is no such order.")
-    if order.status != "pending":
+    if order.status != OrderStatus.PENDING:
         raise DomainError("This order is already settled.")
     if outcome not in ("pay", "decline"):
         raise DomainError("Choose Pay or Decline.")

@@ -27,7 +27,6 @@ from models import (
 from services import ledger, payouts
 from services.personal_data.base import ERASED_MESSAGE, Erasure, deleting, plain, rows
 
-OPEN_PAYOUT_STATES = ("requested", "approved", "processing")
 HISTORY_PAGE = 500
 
 
@@ -219,9 +218,7 @@ def wipe_payout_methods(user_id: int, now: dt.datetime) -> None:
     commits."""
     in_use = set(
         db.session.scalars(
-            select(Payout.method_id).where(
-                Payout.creator_id == user_id, Payout.status.in_(OPEN_PAYOUT_STATES)
-            )
+            select(Payout.method_id).where(Payout.creator_id == user_id, Payout.is_open)
         )
     )
     for method in db.session.scalars(select(PayoutMethod).where(PayoutMethod.user_id == user_id)):

@@ -1,31 +1,11 @@
-"""Helpers for ledger tests: people and orders created the way the services create them."""
+"""Credits bought the way the payment pipeline grants them."""
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-
 from core import clock
 from extensions import db
-from models import Order, User
+from models import Order, OrderStatus, User
 from services import ledger
-
-_counter = itertools.count(1)
-
-
-def person(name: str = "Fan", *, creator: bool = False) -> User:
-    n = next(_counter)
-    user = User(
-        email=f"{name.lower().replace(' ', '')}{n}@example.com",
-        password_hash="x",
-        display_name=name,
-        date_of_birth=dt.date(1990, 1, 1),
-        is_creator=creator,
-        email_verified_at=clock.now(),
-    )
-    db.session.add(user)
-    db.session.commit()
-    return user
 
 
 def paid_order(user: User, credits: int, provider: str = "dev") -> Order:
@@ -40,7 +20,7 @@ def paid_order(user: User, credits: int, provider: str = "dev") -> Order:
     )
     db.session.add(order)
     db.session.flush()
-    order.status = "paid"
+    order.status = OrderStatus.PAID
     order.paid_at = clock.now()
     order.provider_payment_id = f"pay_{order.id}"
     ledger.grant_purchase(user.id, credits, f"{provider}:pay_{order.id}", order.id)
