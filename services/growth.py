@@ -340,32 +340,6 @@ def end_promotion(creator: User, promotion_id: int) -> None:
     db.session.commit()
 
 
-def first_period_price(
-    fan: User | None, creator_id: int, price: int
-) -> tuple[int, Promotion | None]:
-    """The first month's price for `fan` now: the best running promotion they qualify for."""
-    if price <= 0:
-        return price, None
-    now = clock.now()
-    previous = subscriptions.get(fan.id, creator_id) if fan is not None else None
-    if previous is not None and previous.is_live:
-        return price, None
-    audiences = ("new", "both") if previous is None else ("lapsed", "both")
-    promotion = db.session.scalar(
-        select(Promotion)
-        .where(
-            Promotion.creator_id == creator_id,
-            Promotion.audience.in_(audiences),
-            Promotion.starts_at <= now,
-            Promotion.ends_at > now,
-        )
-        .order_by(Promotion.discount_bps.desc())
-    )
-    if promotion is None:
-        return price, None
-    return max(price - (price * promotion.discount_bps + 5000) // 10000, 1), promotion
-
-
 # --- referrals -----------------------------------------------------------------------------------
 
 

@@ -298,7 +298,7 @@ def first_period_price(
         return price, None
     now = clock.now()
     previous = get(fan.id, creator_id) if fan is not None else None
-    if previous is not None and previous.status in ("active", "grace"):
+    if previous is not None and previous.is_live:
         return price, None
     audiences = ("new", "both") if previous is None else ("lapsed", "both")
     promotion = db.session.scalar(
