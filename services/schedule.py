@@ -7,8 +7,6 @@ no arguments and is safe to run again (a missed or doubled run changes nothing).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from services import (
     calls,
     data_export,
@@ -23,8 +21,9 @@ from services import (
 )
 from services.payments import orders
 from workers import jobs as job_outbox
+from workers.schedule import PeriodicJobs
 
-PERIODIC_JOBS: list[tuple[Callable[[], object], int]] = [
+PERIODIC_JOBS: PeriodicJobs = [
     (job_outbox.sweep, 30),  # jobs lost by Redis or a killed worker run again
     (housekeeping.purge_expired, 60 * 60),
     (housekeeping.settle_discover_weeks, 60 * 60),
