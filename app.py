@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
         admin_analytics,
         auth,
         calls,
+        chat_socket,  # noqa: F401 (the /ws route, on the messages blueprint)
         creator,
         dating,
         errors,
