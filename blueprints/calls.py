@@ -12,9 +12,10 @@ from flask_login import current_user, login_required
 from blueprints.creator import creator_required
 from blueprints.guards import verified_required
 from blueprints.htmx import redirect_to
+from core import transactions
 from core.errors import DomainError, NotFound
 from extensions import limiter
-from services import calls, ledger, transactions
+from services import calls, ledger
 from services.input import parse_id
 
 bp = Blueprint("calls", __name__)

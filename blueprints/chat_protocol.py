@@ -19,8 +19,9 @@ from blueprints import calls, random_chat
 from blueprints.guards import read_only_reason
 from blueprints.input import UNSTORABLE_MESSAGE
 from blueprints.messages import TOO_FAST, send_allowed
+from core import transactions
 from core.errors import DomainError
-from services import ledger, messaging, realtime, transactions
+from services import ledger, messaging, realtime
 from services.input import has_unstorable_text, parse_id
 
 log = logging.getLogger("amora.messages")
@@ -62,7 +63,9 @@ class Sender:
         self._user = None
 
 
-def handle(frame: dict, kind: object, me: Sender, send_json: SendJson, state: dict, token: str):
+def handle(
+    frame: dict, kind: object, me: Sender, send_json: SendJson, state: dict, token: str
+) -> None:
     """Answer one frame from `me`'s socket. `state` belongs to the socket (random chat);
     `token` is the socket's own, so a message it sends gets no copy of its event."""
     try:
@@ -76,7 +79,9 @@ def handle(frame: dict, kind: object, me: Sender, send_json: SendJson, state: di
         transactions.release()
 
 
-def _handle_other(frame: dict, kind: object, user_id: int, send_json: SendJson, state: dict):
+def _handle_other(
+    frame: dict, kind: object, user_id: int, send_json: SendJson, state: dict
+) -> None:
     user = realtime.socket_user(user_id)
     if user is None:  # the account is gone; the session check closes this socket shortly
         send_json({"type": "error", "error": "Log in again."})

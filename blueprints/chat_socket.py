@@ -24,8 +24,9 @@ from simple_websocket import ConnectionClosed
 
 from blueprints import chat_protocol
 from blueprints.messages import bp
+from core import transactions
 from extensions import limiter, sock
-from services import metrics, realtime, sessions, transactions
+from services import metrics, realtime, sessions
 
 log = logging.getLogger("amora.messages")
 

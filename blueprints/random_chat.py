@@ -16,9 +16,10 @@ from limits import parse
 from redis.exceptions import RedisError
 
 from blueprints.guards import verified_required
+from core import transactions
 from core.errors import DomainError
 from extensions import limiter
-from services import random_chat, safety, transactions
+from services import random_chat, safety
 
 bp = Blueprint("random_chat", __name__)
 log = logging.getLogger("amora.random_chat")

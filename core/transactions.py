@@ -1,7 +1,7 @@
-"""The database session at the edges that outlive one request: a socket's frames and the error
-handlers. A service commits or raises and leaves the rest to these (docs/architecture.md#layers):
-roll back after a refusal or a fault, and give the connection back to the pool between frames
-(a socket that sleeps for hours must not hold one)."""
+"""The database session's life at the edges: a socket's frames and the error handlers. A service
+commits or raises; these roll back after a refusal or a fault, and give the connection back to
+the pool between a socket's frames (a socket that sleeps for hours must not hold one). No
+queries: blueprints use these, never `db.session` (docs/architecture.md#layers)."""
 
 from __future__ import annotations
 
