@@ -115,9 +115,9 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (
         admin,
-        admin_analytics,
         auth,
         calls,
+        chat_socket,  # noqa: F401 (the /ws route, on the messages blueprint)
         creator,
         dating,
         errors,
@@ -150,10 +150,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(creator.bp)
     app.register_blueprint(growth.bp)
     app.register_blueprint(payouts.bp)
-    from blueprints import admin_content, admin_users  # noqa: F401 (routes on the admin bp)
-
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(admin_analytics.bp)
+    admin.register(app)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     metrics.register(app)

@@ -19,8 +19,7 @@ from blueprints.links import safe_next
 from core import clock
 from core.emails import normalize_email
 from core.errors import DomainError, ValidationFailed
-from extensions import db, limiter
-from models import User
+from extensions import limiter
 from services import accounts, sessions, throttle, twofactor
 
 bp = Blueprint("auth", __name__)
@@ -175,8 +174,8 @@ def _pending_user():
     if clock.now() - started > dt.timedelta(minutes=PENDING_2FA_MINUTES):
         session.pop(PENDING_2FA, None)
         return None, None
-    user = db.session.get(User, pending["uid"])
-    if user is None or not user.is_active or not (user.has_2fa or pending.get("email_only")):
+    user = twofactor.pending_login(pending["uid"], bool(pending.get("email_only")))
+    if user is None:
         session.pop(PENDING_2FA, None)
         return None, None
     return user, pending

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, abort, current_app, flash, render_template, url_for
+from flask import Blueprint, current_app, flash, render_template, url_for
 from flask_login import current_user, login_required
 
 from blueprints.creator import creator_required
 from blueprints.guards import verified_required
 from blueprints.htmx import redirect_to
+from core import transactions
 from core.errors import DomainError, NotFound
-from extensions import db, limiter
-from models import User
+from extensions import limiter
 from services import calls, ledger
 from services.input import parse_id
 
@@ -32,7 +32,7 @@ def request_call(creator_id: int):
         flash(exc.message, "error")
         return redirect_to(url_for("wallet.index"))
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect_to(url_for("feed.creator_page", creator_id=creator_id))
@@ -42,11 +42,7 @@ def request_call(creator_id: int):
 @bp.get("/calls/<int:call_id>")
 @login_required
 def page(call_id: int):
-    try:
-        call = calls.get_for(current_user, call_id)
-    except NotFound:
-        abort(404)
-    other = db.session.get(User, call.creator_id if current_user.id == call.fan_id else call.fan_id)
+    call, other = calls.get_with_other(current_user, call_id)
     return render_template(
         "calls/call.html",
         call=call,
@@ -75,7 +71,7 @@ def accept(call_id: int):
     try:
         calls.accept(current_user, call_id)
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect_to(url_for("calls.incoming"))
@@ -88,7 +84,7 @@ def decline(call_id: int):
     try:
         calls.decline(current_user, call_id)
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
     return redirect_to(url_for("calls.incoming"))
@@ -97,14 +93,12 @@ def decline(call_id: int):
 @bp.post("/calls/<int:call_id>/end")
 @login_required
 def end(call_id: int):
-    try:
-        calls.end(current_user, call_id)
-    except NotFound:
-        abort(404)
+    calls.end(current_user, call_id)
     return redirect_to(url_for("calls.page", call_id=call_id))
 
 
-def handle_frame(frame: dict, kind: str, user: User, send_json) -> None:
+def handle_frame(frame: dict, kind: str, user, send_json) -> None:
+    """One call frame from `user`'s socket (`user`: a `models.User`)."""
     call_id = parse_id(frame.get("call"))
     if call_id is None:
         send_json({"type": "error", "error": "Which call?", "frame": kind})
@@ -130,5 +124,5 @@ def handle_frame(frame: dict, kind: str, user: User, send_json) -> None:
         send_json({"type": "error", "error": exc.message, "frame": kind})
     except Exception:
         log.exception("call frame %s from user %s failed", kind, user.id)
-        db.session.rollback()
+        transactions.rollback()
         send_json({"type": "error", "error": "Something went wrong; try again.", "frame": kind})

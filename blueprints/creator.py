@@ -76,17 +76,10 @@ def create_post():
     return redirect_to(url_for("creator.posts_page"))
 
 
-def _own_or_404(post_id: int):
-    try:
-        return posts.own_post(current_user, post_id)
-    except NotFound:
-        abort(404)
-
-
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 @creator_required
 def edit_post(post_id: int):
-    post = _own_or_404(post_id)
+    post = posts.own_post(current_user, post_id)
     errors: dict = {}
     status = 200
     if request.method == "POST":
@@ -109,7 +102,7 @@ def edit_post(post_id: int):
 @bp.post("/posts/<int:post_id>/delete")
 @creator_required
 def delete_post(post_id: int):
-    _own_or_404(post_id)
+    posts.own_post(current_user, post_id)
     posts.delete(current_user, post_id)
     flash("Post deleted.", "success")
     return redirect_to(url_for("creator.posts_page"))
@@ -185,7 +178,7 @@ def vault_delete(media_id: int):
     try:
         media.delete_vault_item(current_user, media_id)
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         error = exc.message
     if is_htmx():
@@ -233,8 +226,5 @@ def send_mass_message():
 @bp.get("/mass-messages/<int:mass_message_id>/progress")
 @creator_required
 def mass_message_progress(mass_message_id: int):
-    try:
-        row = mass_messages.get_own(current_user, mass_message_id)
-    except NotFound:
-        abort(404)
+    row = mass_messages.get_own(current_user, mass_message_id)
     return render_template("creator/_mass_progress.html", row=row)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, make_response, render_template, request, url_for
+from flask import Blueprint, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from blueprints.htmx import is_htmx, redirect_to
 from core.errors import DomainError, ValidationFailed
-from extensions import db, limiter
-from models import Profile, User
+from extensions import limiter
 from services import discover, likes, matching, media, profiles, safety
 
 bp = Blueprint("dating", __name__)
@@ -62,7 +61,7 @@ def _page_url(path: str, params: list[tuple[str, str]]) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _results(profile: Profile, template: str):
+def _results(profile, template: str):
     args = request.args
     status = 200
     errors: dict[str, str] = {}
@@ -91,17 +90,10 @@ def _results(profile: Profile, template: str):
     ), status
 
 
-def _person_or_404(user_id: int) -> User:
-    person = db.session.get(User, user_id)
-    if person is None or person.is_gone or safety.blocked_between(current_user.id, user_id):
-        abort(404)
-    return person
-
-
 @bp.get("/people/<int:user_id>")
 @login_required
 def person(user_id: int):
-    person = _person_or_404(user_id)
+    person = safety.visible_person(current_user, user_id)
     profile = profiles.get(user_id)
     me = profiles.get(current_user.id)
     distance = None
@@ -141,7 +133,7 @@ def pass_(user_id: int):
 
 
 def _react(user_id: int, kind: str):
-    person = _person_or_404(user_id)
+    person = safety.visible_person(current_user, user_id)
     matched = likes.react(current_user, user_id, kind)
     if is_htmx():
         return render_template(
@@ -159,10 +151,7 @@ def _react(user_id: int, kind: str):
 @login_required
 @limiter.limit("60 per hour")
 def block(user_id: int):
-    person = db.session.get(User, user_id)
-    if person is None:
-        abort(404)
-    safety.block(current_user, user_id)
+    person = safety.block(current_user, user_id)
     flash(f"You blocked {person.display_name}. You will not see each other any more.", "success")
     return redirect_to(url_for("dating.discover_page"))
 
@@ -185,7 +174,7 @@ def blocked():
 @login_required
 @limiter.limit("20 per hour")
 def report(user_id: int):
-    person = _person_or_404(user_id)
+    person = safety.visible_person(current_user, user_id)
     profile = profiles.get(user_id)
     try:
         safety.report(
@@ -212,7 +201,7 @@ def report(user_id: int):
 @login_required
 @limiter.limit("30 per hour")
 def pay_intro(user_id: int):
-    person = _person_or_404(user_id)
+    person = safety.visible_person(current_user, user_id)
     if likes.pay_intro(current_user, user_id):
         flash(f"Intro unlocked: you can message {person.display_name}.", "success")
     else:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from blueprints.htmx import is_htmx
+from core import transactions
 from core.errors import DomainError
 
 log = logging.getLogger("amora.errors")
@@ -122,6 +123,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
+        """A refusal no view answered itself. A NotFound (no such row, or one this member may
+        not see) is the 404 page, or for htmx its partial in the flash area: views let it
+        through rather than catch it."""
         return _render(error.status, error.message)
 
     @app.errorhandler(OperationalError)
@@ -152,10 +156,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unhandled error")
-        from extensions import db
-
         with contextlib.suppress(Exception):  # the session may be mid-commit
-            db.session.rollback()
+            transactions.rollback()
         return _render(500, MESSAGES[500])
 
 
@@ -179,12 +181,10 @@ def _note_commit(session: Session) -> None:
 
 def _forget_session() -> None:
     """Drop the request's session and its dead connection; the user is loaded again."""
-    from extensions import db
-
     with contextlib.suppress(Exception):
-        db.session.rollback()
+        transactions.rollback()
     with contextlib.suppress(Exception):
-        db.session.remove()
+        transactions.release()
     g.pop("_login_user", None)
 
 

@@ -10,16 +10,7 @@ from blueprints.htmx import is_htmx, redirect_to
 from blueprints.links import own_path
 from core.errors import DomainError, NotFound
 from extensions import limiter
-from services import (
-    country_blocks,
-    creators,
-    growth,
-    ledger,
-    posts,
-    safety,
-    subscriptions,
-    tips,
-)
+from services import creators, growth, ledger, posts, subscriptions, tips
 
 bp = Blueprint("feed", __name__)
 
@@ -67,18 +58,6 @@ def creators_index():
     return render_template("feed/creators.html", rows=creators.creators_list())
 
 
-def _creator_or_404(creator_id: int):
-    try:
-        creator = creators.get_creator(creator_id)
-    except NotFound:
-        abort(404)
-    if current_user.is_authenticated and safety.blocked_between(current_user.id, creator_id):
-        abort(404)
-    if country_blocks.is_blocked(creator_id, _viewer()):
-        abort(404)
-    return creator
-
-
 def _subscription_context(creator_id: int) -> dict:
     sub = subscriptions.get(current_user.id, creator_id) if current_user.is_authenticated else None
     settings = creators.settings_of(creator_id)
@@ -97,7 +76,7 @@ def _subscription_context(creator_id: int) -> dict:
 
 @bp.get("/creators/<int:creator_id>")
 def creator_page(creator_id: int):
-    creator = _creator_or_404(creator_id)
+    creator = creators.visible_creator(_viewer(), creator_id)
     items, next_cursor = posts.creator_posts(_viewer(), creator_id)
     return render_template(
         "feed/creator.html",
@@ -114,7 +93,7 @@ def creator_page(creator_id: int):
 
 @bp.get("/creators/<int:creator_id>/posts")
 def creator_more(creator_id: int):
-    _creator_or_404(creator_id)
+    creators.visible_creator(_viewer(), creator_id)
     try:
         items, next_cursor = posts.creator_posts(_viewer(), creator_id, request.args.get("cursor"))
     except DomainError as exc:
@@ -130,10 +109,7 @@ def creator_more(creator_id: int):
 
 @bp.get("/posts/<int:post_id>")
 def post(post_id: int):
-    try:
-        item = posts.view(_viewer(), post_id)
-    except NotFound:
-        abort(404)
+    item = posts.view(_viewer(), post_id)
     return render_template("feed/post.html", item=item)
 
 
@@ -182,7 +158,7 @@ def unlock(post_id: int):
 
 
 def _subscribe_partial(creator_id: int, status: int = 200, error: str | None = None, **extra):
-    creator = _creator_or_404(creator_id)
+    creator = creators.visible_creator(_viewer(), creator_id)
     return render_template(
         "feed/_subscribe.html",
         creator=creator,
@@ -199,7 +175,7 @@ def _subscribe_partial(creator_id: int, status: int = 200, error: str | None = N
 @verified_required
 @limiter.limit(PAY_LIMIT)
 def subscribe(creator_id: int):
-    _creator_or_404(creator_id)
+    creators.visible_creator(_viewer(), creator_id)
     try:
         subscriptions.subscribe(current_user, creator_id)
     except ledger.InsufficientCredits as exc:
@@ -224,7 +200,7 @@ def subscribe(creator_id: int):
 @login_required
 @limiter.limit(PAY_LIMIT)
 def cancel(creator_id: int):
-    _creator_or_404(creator_id)
+    creators.visible_creator(_viewer(), creator_id)
     try:
         subscriptions.cancel(current_user, creator_id)
     except DomainError as exc:
@@ -238,7 +214,7 @@ def cancel(creator_id: int):
 @verified_required
 @limiter.limit(PAY_LIMIT)
 def tip(creator_id: int):
-    creator = _creator_or_404(creator_id)
+    creator = creators.visible_creator(_viewer(), creator_id)
     form = request.form
     context = {
         "creator": creator,

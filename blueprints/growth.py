@@ -3,15 +3,14 @@ trial page and bundle purchase; the referral link."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from blueprints.creator import creator_required
 from blueprints.guards import verified_required
 from blueprints.htmx import redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
-from extensions import db, limiter
-from models import User
+from extensions import limiter
 from services import growth, ledger
 
 bp = Blueprint("growth", __name__)
@@ -47,7 +46,7 @@ def _act(call, done: str):
     except ValidationFailed as exc:
         return _page(422, exc.errors, request.form)
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
     else:
@@ -92,16 +91,10 @@ def end_promotion(promotion_id: int):
 
 @bp.get("/trial/<code>")
 def trial(code: str):
-    try:
-        link = growth.find_trial(code)
-    except NotFound:
-        abort(404)
     viewer = current_user if current_user.is_authenticated else None
+    page = growth.trial_page(code, viewer)
     return render_template(
-        "growth/trial.html",
-        link=link,
-        creator=db.session.get(User, link.creator_id),
-        problem=growth.trial_problem(link, viewer),
+        "growth/trial.html", link=page.link, creator=page.creator, problem=page.problem
     )
 
 
@@ -112,7 +105,7 @@ def start_trial(code: str):
     try:
         subscription = growth.start_trial(current_user, code)
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect_to(url_for("growth.trial", code=code))
@@ -134,7 +127,7 @@ def buy_bundle(creator_id: int):
         flash(exc.message, "error")
         return redirect_to(url_for("wallet.index"))
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, abort, flash, make_response, redirect, render_template, request
+from flask import Response, flash, make_response, redirect, render_template, request
 
 from core.errors import DomainError, NotFound
 
@@ -39,12 +39,13 @@ def apply_errors(form, errors: dict[str, str]) -> None:
 
 
 def flash_outcome(action: Callable[[], object], done: str) -> bool:
-    """Run one service call for a form post: a 404 when its object does not exist, the domain
-    error's message as an error flash, else `done` as a success flash. True when it succeeded."""
+    """Run one service call for a form post: the domain error's message as an error flash, else
+    `done` as a success flash. True when it succeeded. A NotFound goes on to the error handler
+    (the 404 page): there is nothing to flash about on the page it would go back to."""
     try:
         action()
     except NotFound:
-        abort(404)
+        raise
     except DomainError as exc:
         flash(exc.message, "error")
         return False

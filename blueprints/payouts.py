@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask import Blueprint, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.creator import creator_required
 from blueprints.htmx import redirect_to
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import DomainError, ValidationFailed
 from extensions import limiter
 from services import ledger, payouts
 
@@ -59,10 +59,7 @@ def request_payout():
 @bp.get("/<int:payout_id>")
 @creator_required
 def detail(payout_id: int):
-    try:
-        payout = payouts.get_for_creator(current_user, payout_id)
-    except NotFound:
-        abort(404)
+    payout = payouts.get_for_creator(current_user, payout_id)
     return render_template(
         "payouts/detail.html",
         payout=payout,
@@ -87,9 +84,6 @@ def add_method():
 @bp.post("/methods/<int:method_id>/remove")
 @creator_required
 def remove_method(method_id: int):
-    try:
-        payouts.remove_method(current_user, method_id)
-    except NotFound:
-        abort(404)
+    payouts.remove_method(current_user, method_id)
     flash("Payout method removed.", "success")
     return redirect_to(url_for("payouts.index"))

@@ -16,9 +16,9 @@ from limits import parse
 from redis.exceptions import RedisError
 
 from blueprints.guards import verified_required
+from core import transactions
 from core.errors import DomainError
-from extensions import db, limiter
-from models import User
+from extensions import limiter
 from services import random_chat, safety
 
 bp = Blueprint("random_chat", __name__)
@@ -66,8 +66,9 @@ def _next_allowed(user_id: int) -> bool:
 PAUSED = "Random chat is paused for a moment. Try again in a minute."
 
 
-def handle_frame(frame: dict, kind: str, user: User, send_json, state: dict) -> None:
-    """One random-chat frame from `user`'s socket. `state` belongs to that socket."""
+def handle_frame(frame: dict, kind: str, user, send_json, state: dict) -> None:
+    """One random-chat frame from `user`'s socket (`user`: a `models.User`). `state` belongs
+    to that socket."""
     try:
         if kind == "rc_join":
             state["random"] = True
@@ -97,11 +98,11 @@ def handle_frame(frame: dict, kind: str, user: User, send_json, state: dict) -> 
         send_json({"type": "error", "error": exc.message, "frame": kind})
     except RedisError:  # the waiting queue lives in Redis: pairing waits until it is back
         log.warning("random chat frame %s from user %s: Redis unreachable", kind, user.id)
-        db.session.rollback()
+        transactions.rollback()
         send_json({"type": "error", "error": PAUSED, "frame": kind})
     except Exception:  # a bug must not close the socket (the other chats on it go on)
         log.exception("random chat frame %s from user %s failed", kind, user.id)
-        db.session.rollback()
+        transactions.rollback()
         send_json({"type": "error", "error": "Something went wrong; try again.", "frame": kind})
 
 

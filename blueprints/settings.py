@@ -272,10 +272,7 @@ def start_export():
 @login_required
 def export_status(export_id: int):
     """One of my exports, polled every second while it is being built."""
-    try:
-        export = data_export.get_export(current_user, export_id)
-    except NotFound:
-        abort(404)
+    export = data_export.get_export(current_user, export_id)
     if not is_htmx():
         return redirect(url_for("settings.account") + "#your-data")
     return _export_box(export)
@@ -289,7 +286,7 @@ def export_download(export_id: int):
     try:
         url = data_export.export_url(current_user, export_id)
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         abort(410, description=exc.message)
     return redirect(url, code=303)

@@ -98,6 +98,13 @@ def get_for(user: User, call_id: int) -> Call:
     return call
 
 
+def get_with_other(user: User, call_id: int) -> tuple[Call, User]:
+    """A call `user` is in (NotFound otherwise), and the other person in it."""
+    call = get_for(user, call_id)
+    other_id = call.creator_id if user.id == call.fan_id else call.fan_id
+    return call, db.session.get(User, other_id)
+
+
 def incoming(creator: User) -> list[tuple[Call, User]]:
     expire_requests()
     rows = db.session.execute(

@@ -118,6 +118,18 @@ def get_creator(creator_id: int) -> User:
     return user
 
 
+def visible_creator(viewer: User | None, creator_id: int) -> User:
+    """A creator whose page `viewer` (None: a visitor) may open: `get_creator`, no block either
+    way (docs/dating.md#blocks), and not blocked in the viewer's country
+    (docs/creators.md#country-blocks). Hidden is "not found", as for no creator at all."""
+    creator = get_creator(creator_id)
+    if (
+        viewer is not None and safety.blocked_between(viewer.id, creator_id)
+    ) or country_blocks.is_blocked(creator_id, viewer):
+        raise NotFound("There is no such creator.")
+    return creator
+
+
 def payee(fan: User, creator_id: int, doing: str) -> User:
     """The creator `fan` is about to pay (`doing`: "subscribe", "tip"…), after the checks every
     payment to a creator shares: a real, active creator who is not the fan and not blocked

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -106,6 +107,19 @@ def find_trial(code: str) -> TrialLink:
     if link is None:
         raise NotFound("This trial link does not exist.")
     return link
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    link: TrialLink
+    creator: User
+    problem: str | None  # why the viewer cannot use it now, or None
+
+
+def trial_page(code: str, viewer: User | None) -> TrialPage:
+    """What a trial link's page shows `viewer` (None: a visitor); NotFound for an unknown code."""
+    link = find_trial(code)
+    return TrialPage(link, db.session.get(User, link.creator_id), trial_problem(link, viewer))
 
 
 def trial_problem(link: TrialLink, fan: User | None, now: dt.datetime | None = None) -> str | None:

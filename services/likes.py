@@ -7,7 +7,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import clock
-from core.errors import DomainError, NotAllowed, NotFound
+from core.errors import DomainError, NotAllowed
 from extensions import db
 from models import Like, Match, Notification, Transfer, User, UserStatus
 from services import ledger, safety
@@ -31,11 +31,7 @@ def react(me: User, other_id: int, kind: str) -> bool:
         raise DomainError("Choose like or pass.")
     if other_id == me.id:
         raise DomainError("You cannot like yourself.")
-    other = db.session.get(User, other_id)
-    if other is None or other.is_gone:
-        raise NotFound("That person is not here.")
-    if safety.blocked_between(me.id, other.id):
-        raise NotFound("That person is not here.")
+    other = safety.visible_person(me, other_id)
     existing = db.session.scalar(
         select(Like).where(Like.liker_id == me.id, Like.liked_id == other.id)
     )
@@ -190,9 +186,7 @@ def pay_intro(me: User, other_id: int) -> bool:
 
     if other_id == me.id:
         raise DomainError("You cannot message yourself.")
-    other = db.session.get(User, other_id)
-    if other is None or other.is_gone or safety.blocked_between(me.id, other_id):
-        raise NotFound("That person is not here.")
+    other = safety.visible_person(me, other_id)
     if not me.email_verified:
         raise NotAllowed("Confirm your email address before paying for an intro.")
     if is_match(me.id, other_id):

@@ -75,6 +75,23 @@ def _refusal(
     return "Match first, or unlock an intro, to message this person."
 
 
+def correspondent(user: User, other_id: int) -> User:
+    """The person `user` may open a conversation with at `other_id` (its page, its new
+    messages, the compose form): visible to them (`safety.visible_person`) and not themselves.
+    NotFound otherwise."""
+    if other_id == user.id:
+        raise NotFound(safety.NOT_HERE)
+    return safety.visible_person(user, other_id)
+
+
+def typing(sender: User, recipient_id: int) -> None:
+    """Tell `recipient_id`'s open pages that `sender` is typing, if `sender` may write to them."""
+    recipient = db.session.get(User, recipient_id)
+    if recipient is None or not may_write(sender, recipient)[0]:
+        raise NotAllowed("You cannot write to that person.")
+    realtime.broker().publish(recipient_id, {"type": "typing", "from": sender.id})
+
+
 def conversation_between(a: int, b: int, create: bool = False) -> Conversation | None:
     low, high = _pair(a, b)
     conversation = db.session.scalar(
@@ -160,8 +177,9 @@ def _send(
     if recipient_id == sender.id:
         raise DomainError("You cannot message yourself.")
     recipient = _recipient(sender.id, recipient_id)
-    if recipient is None or recipient.status in (UserStatus.BANNED, UserStatus.DELETED):
-        raise NotFound("That person is not here.")
+    # Who is visible (docs/dating.md#visible-people), on the facts read in one statement. A block
+    # is refused by `_refusal` below: the sender learns they cannot write (403), as on may_write.
+    safety.require_present(recipient.status if recipient is not None else None)
     if not sender.email_verified:
         raise NotAllowed("Confirm your email address before sending messages.")
     refusal = _refusal(sender, recipient_id, recipient.is_creator, recipient.blocked)
@@ -523,6 +541,14 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
             unlocked=unlocked,
         )
     return result
+
+
+def message_to(user: User, message_id: int) -> tuple[Message, User]:
+    """A message sent to `user`, and its sender; NotFound for anyone else's."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.recipient_id != user.id:
+        raise NotFound("There is no such message.")
+    return message, db.session.get(User, message.sender_id)
 
 
 def unlock_message(fan: User, message_id: int) -> Message:

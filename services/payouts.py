@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -34,7 +35,16 @@ from sqlalchemy import or_, select, update
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
-from models import Notification, Payout, PayoutEvent, PayoutMethod, PayoutStatus, User, UserStatus
+from models import (
+    Notification,
+    Payout,
+    PayoutEvent,
+    PayoutMethod,
+    PayoutStatus,
+    RiskEvent,
+    User,
+    UserStatus,
+)
 from services import audit, ledger, payout_providers, risk, twofactor
 from services.input import parse_id
 from workers.queue import enqueue
@@ -264,6 +274,28 @@ def get(payout_id: int) -> Payout:
     if payout is None:
         raise NotFound("There is no such payout.")
     return payout
+
+
+@dataclass(frozen=True)
+class PayoutReview:
+    """What an admin sees of one payout before deciding on it."""
+
+    payout: Payout
+    creator: User
+    method: PayoutMethod
+    events: list[PayoutEvent]
+    assessment: RiskEvent | None  # the risk assessment behind payout.risk_score
+
+
+def review(payout_id: int) -> PayoutReview:
+    payout = get(payout_id)
+    return PayoutReview(
+        payout=payout,
+        creator=db.session.get(User, payout.creator_id),
+        method=db.session.get(PayoutMethod, payout.method_id),
+        events=timeline(payout.id),
+        assessment=risk.payout_assessment(payout),
+    )
 
 
 def timeline(payout_id: int) -> list[PayoutEvent]:

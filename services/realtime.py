@@ -29,9 +29,11 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event as sa_event
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from extensions import db
+from models import User
 
 log = logging.getLogger("amora.realtime")
 
@@ -312,6 +314,16 @@ def broker(app: Flask | None = None) -> Broker:
 # --- publishing after the transaction commits ------------------------------------------------
 
 _PENDING = "amora_pending_events"
+
+
+def socket_user(user_id: int, known: User | None = None) -> User | None:
+    """The user of a socket for one frame, attached to the frame's (empty) database session:
+    `known`, read at an earlier frame, attached again without a query, or read afresh when there
+    is none or a rollback expired it. None once the account is gone."""
+    if known is None or inspect(known).expired_attributes:
+        return db.session.get(User, user_id)
+    db.session.add(known)  # detached since the last frame
+    return known
 
 
 def publish_after_commit(user_id: int, event: dict) -> None:

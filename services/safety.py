@@ -36,21 +36,47 @@ def block_exists(user_a, user_b):
     )
 
 
-def _visible_user(user_id: int) -> User:
+# Accounts that are gone for everyone else (docs/dating.md#visible-people).
+GONE_STATUSES = ("banned", "deleted")
+NOT_HERE = "That person is not here."
+
+
+def require_present(status: str | None) -> None:
+    """The first half of the visibility rule, on an account's status already read (None: no
+    such account): NotFound unless the account exists and is not banned or deleted."""
+    if status is None or status in GONE_STATUSES:
+        raise NotFound(NOT_HERE)
+
+
+def visible_person(viewer: User, person_id: int) -> User:
+    """The member `viewer` may open at `person_id` (their page, a conversation with them, a
+    like, an intro): the account exists, is not banned or deleted, and neither of the two
+    blocked the other (docs/dating.md#visible-people). Anyone else is NotFound, the answer an
+    id nobody has gets: a block is never revealed. Suspended members stay visible (their
+    account is read-only, not hidden); `viewer` is visible to themselves."""
+    person = _present_user(person_id)
+    if blocked_between(viewer.id, person_id):
+        raise NotFound(NOT_HERE)
+    return person
+
+
+def _present_user(user_id: int) -> User:
+    """An account that exists and is not gone, blocks aside (a person who blocked me can still
+    be blocked, or reported)."""
     user = db.session.get(User, user_id)
-    if user is None or user.is_gone:
-        raise NotFound("That person is not here.")
+    require_present(user.status if user is not None else None)
     return user
 
 
-def block(me: User, other_id: int) -> None:
+def block(me: User, other_id: int) -> User:
+    """Block `other_id` (docs/dating.md#blocks); returns the person blocked."""
     if other_id == me.id:
         raise DomainError("You cannot block yourself.")
-    other = _visible_user(other_id)
+    other = _present_user(other_id)
     if db.session.scalar(
         select(Block.id).where(Block.blocker_id == me.id, Block.blocked_id == other.id)
     ):
-        return  # already blocked: nothing to do
+        return other  # already blocked: nothing to do
     db.session.add(Block(blocker_id=me.id, blocked_id=other.id))
     # A block ends what was between them: the match goes, and their likes.
     low, high = sorted((me.id, other.id))
@@ -70,6 +96,7 @@ def block(me: User, other_id: int) -> None:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a double click raced itself: the block exists
+    return other
 
 
 def unblock(me: User, other_id: int) -> None:
@@ -108,7 +135,7 @@ def report(
     details = (details or "").strip()
     if len(details) > 2000:
         raise ValidationFailed({"details": "Keep it under 2000 characters."})
-    _visible_user(reported_user_id)
+    _present_user(reported_user_id)
     already = db.session.scalar(
         select(Report.id).where(
             Report.reporter_id == me.id,

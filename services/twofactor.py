@@ -31,6 +31,15 @@ ISSUER = "Amora"
 WRONG_CODE = "That code is not valid. Check it and try again."
 
 
+def pending_login(user_id: int, email_only: bool) -> User | None:
+    """The account that passed the password step and now owes a second factor, if it still may
+    log in and still has one: its own 2FA, or (`email_only`) a code sent by email."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active or not (user.has_2fa or email_only):
+        return None
+    return user
+
+
 def new_secret() -> str:
     return pyotp.random_base32()  # 160 bits
 

@@ -23,6 +23,19 @@ def test_htmx_gets_a_partial_aimed_at_the_flash_area(client):
     assert response.headers["HX-Reswap"] == "innerHTML"
 
 
+def test_a_row_that_is_not_there_is_the_404_page_with_the_services_reason(app, auth):
+    """Views let a service's NotFound through: the error handler answers it, a whole page for a
+    browser and the flash-area partial for htmx, as for an unknown address."""
+    auth.signup()
+    page = auth.client.get("/calls/4242")
+    assert page.status_code == 404 and b"<html" in page.data
+    assert b"Page not found" in page.data and b"There is no such call." in page.data
+    partial = auth.client.get("/messages/4242", headers=HTMX)
+    assert partial.status_code == 404 and b"<html" not in partial.data
+    assert b"That person is not here." in partial.data
+    assert partial.headers["HX-Retarget"] == "#flashes"
+
+
 def test_wrong_method_is_a_405_page(client):
     response = client.delete("/login")
     assert response.status_code == 405 and b"Method not allowed" in response.data

@@ -196,7 +196,7 @@ NUMBER_RE = re.compile(r"""number\(\s*["'](\w+)["']""")
 def query_names() -> list[str]:
     """Every query parameter any view or service reads, and every field of every GET form."""
     names: set[str] = {"next"}
-    for path in [*ROOT.glob("blueprints/*.py"), *ROOT.glob("services/*.py")]:
+    for path in [*ROOT.glob("blueprints/**/*.py"), *ROOT.glob("services/*.py")]:
         source = path.read_text()
         names.update(ARG_RE.findall(source))
         if "args" in source:

@@ -129,7 +129,9 @@ def recent_orders(user: User, limit: int = 10) -> list[Order]:
 
 def admin_list(status: str | None = None, query: str = "", limit: int = 200) -> list:
     """Orders for the admin console, newest first: (order, buyer). `query` matches an order
-    id, the buyer's email or a provider reference."""
+    id, the buyer's email or a provider reference. An unknown `status` is refused."""
+    if status is not None and status not in tuple(OrderStatus):
+        raise DomainError("Unknown status.")
     stmt = select(Order, User).join(User, User.id == Order.user_id)
     if status:
         stmt = stmt.where(Order.status == status)

@@ -1,13 +1,12 @@
-"""Admin routes for content: the review-before-publication queue and copyright takedowns
-(on the `admin` blueprint; app.py imports this module before registering it). Also the public
-takedown form."""
+"""Admin routes for content: the review-before-publication queue and copyright takedowns (on
+the `admin` blueprint, `blueprints/admin/blueprint.py`)."""
 
 from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.admin import bp
+from blueprints.admin.blueprint import bp
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from blueprints.links import own_page

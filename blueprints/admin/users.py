@@ -1,14 +1,12 @@
-"""Admin routes for people: users (search, dossier, actions), moderation and alerts.
-
-They live on the `admin` blueprint (endpoints `admin.*`); app.py imports this module before it
-registers the blueprint."""
+"""Admin routes for people: users (search, dossier, actions), moderation and alerts (on the
+`admin` blueprint, `blueprints/admin/blueprint.py`)."""
 
 from __future__ import annotations
 
 from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.admin import bp
+from blueprints.admin.blueprint import bp
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from core.errors import DomainError, NotFound
@@ -32,11 +30,9 @@ def users():
 @bp.get("/users/<int:user_id>")
 @admin_required
 def user_detail(user_id: int):
-    try:
-        dossier = admin_users.dossier(user_id)
-    except NotFound:
-        abort(404)
-    return render_template("admin/user.html", d=dossier, reasons=safety.REPORT_REASONS)
+    return render_template(
+        "admin/user.html", d=admin_users.dossier(user_id), reasons=safety.REPORT_REASONS
+    )
 
 
 def _after_action(user_id: int, done: str, call, *args):
@@ -145,7 +141,7 @@ def decide_report(report_id: int):
             request.form.get("note", ""),
         )
     except NotFound:
-        abort(404)
+        raise  # the error handler's 404 page
     except DomainError as exc:
         flash(exc.message, "error")
     else:
@@ -180,13 +176,9 @@ def alerts_page():
 @bp.get("/alerts/<int:alert_id>")
 @admin_required
 def alert_detail(alert_id: int):
-    try:
-        alert = alerts.get(alert_id)
-    except NotFound:
-        abort(404)
     return render_template(
         "admin/alert.html",
-        alert=alert,
+        alert=alerts.get(alert_id),
         notes=alerts.notes(alert_id),
         statuses=alerts.STATUSES,
         errors={},

@@ -1,4 +1,5 @@
-"""Security analytics in the admin console: charts with their numbers, per range."""
+"""Security analytics in the admin console: charts with their numbers, per range (its own
+blueprint, `admin_analytics`, under /admin/analytics)."""
 
 from __future__ import annotations
 

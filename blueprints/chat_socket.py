@@ -1,0 +1,171 @@
+"""The WebSocket at /ws (docs/architecture.md#real-time): who may open one, and the loop that
+runs it for hours. Each frame is answered by `blueprints/chat_protocol.py`.
+
+The route is on the `messages` blueprint (endpoint `messages.socket`); app.py imports this
+module before registering it. The socket carries small JSON events (a message arrived, someone
+is typing, messages were read); the page then fetches the new messages as HTML over plain HTTP,
+which also works without the socket. On (re)connect the client sends the last message id it
+has and gets the ids it missed, so each message lands on screen exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+
+from flask import current_app, request, session
+from flask_login import current_user
+from simple_websocket import ConnectionClosed
+
+from blueprints import chat_protocol
+from blueprints.messages import bp
+from core import transactions
+from extensions import limiter, sock
+from services import metrics, realtime, sessions
+
+log = logging.getLogger("amora.messages")
+
+# Sockets re-check their session when told (a "sessions_changed" event on the user's channel,
+# published when sessions are revoked or the account is banned) and, as a safety net, every
+# SESSION_CHECK_SECONDS. The first check falls at a random point of the interval: sockets that
+# open together (every browser reconnecting after a restart) must not all check at once.
+SESSION_CHECK_SECONDS = 30.0
+
+# How long a refused socket waits for the page to act on its "closed" frame (pages reload, which
+# closes the socket from their side) before the server closes it.
+CLOSE_GRACE_SECONDS = 0.5
+
+
+@limiter.limit("30 per minute")
+def _socket_connect_allowance() -> None:
+    """Rate limit for socket connects, checked before the WebSocket handshake."""
+
+
+@bp.before_request
+def _limit_socket_connects():
+    if request.endpoint == "messages.socket":
+        _socket_connect_allowance()
+
+
+def _same_origin() -> bool:
+    """Browsers send Origin on WebSocket handshakes; refuse other sites' pages (cookies alone
+    would otherwise let them open a socket as the user)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (tests, tools): cookies still decide who this is
+    allowed = {current_app.config["BASE_URL"], request.host_url.rstrip("/")}
+    return origin.rstrip("/") in allowed
+
+
+@sock.route("/ws", bp=bp)
+def socket(ws):
+    if not _same_origin():
+        ws.close(reason=1008, message="cross-origin")
+        return
+    if not current_user.is_authenticated:
+        ws.send(json.dumps({"type": "error", "error": "Log in first."}))
+        _close_after(ws, {"type": "closed", "reason": "Log in first."}, "unauthenticated")
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    user_id, raw_sid = current_user.id, session.get("sid")
+    # A socket lives for hours: give its database connection back to the pool now; each frame
+    # handled below borrows one briefly.
+    transactions.release()
+    # One thread per socket (this one), asleep on the socket's own signal `ws.event`, which the
+    # socket's reader sets when a frame arrives or the connection drops, and the broker sets
+    # after queueing an event for this user. No thread polls.
+    token = secrets.token_hex(8)  # this socket's own: it gets no copy of what it sent
+    subscription = realtime.broker().subscribe(user_id, wake=ws.event.set, token=token)
+    metrics.socket_opened()
+    send_lock = threading.Lock()
+    state: dict = {}  # this socket's own state (random chat)
+    me = chat_protocol.Sender(user_id)
+
+    def send_json(event: dict) -> None:
+        with send_lock:
+            ws.send(json.dumps(event))
+
+    def session_live() -> bool:
+        with app.app_context():
+            still = sessions.load_session_user(user_id, raw_sid) is not None
+            transactions.release()
+        return still
+
+    next_check = time.monotonic() + random.uniform(0.1, 1.0) * SESSION_CHECK_SECONDS
+
+    def still_live() -> bool:
+        """Check the session now (and read the account again at the next send); a revoked
+        or banned one's socket is closed, within a second of the change."""
+        nonlocal next_check
+        next_check = time.monotonic() + SESSION_CHECK_SECONDS
+        me.forget()
+        if session_live():
+            return True
+        with send_lock:
+            ended = {"type": "closed", "reason": "Your session has ended."}
+            _close_after(ws, ended, "session ended")
+        return False
+
+    def forward(events: list[dict]) -> None:
+        for event in events:
+            if event.get("type") != "sessions_changed":  # internal: not for the browser
+                send_json(event)
+
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                ws.event.wait(max(0.0, next_check - time.monotonic()))
+                ws.event.clear()
+                # The queue first: a change to the account queued before a frame arrived
+                # (suspended, banned, logged out) is acted on before the frame is handled.
+                events = subscription.drain()
+                due = time.monotonic() >= next_check
+                if (due or _account_changed(events)) and not still_live():
+                    break
+                forward(events)
+                while (raw := ws.receive(timeout=0)) is not None:
+                    parsed = chat_protocol.parse(raw)
+                    if isinstance(parsed, str):
+                        send_json({"type": "error", "error": parsed})
+                        continue
+                    frame, kind = parsed
+                    chat_protocol.handle(frame, kind, me, send_json, state, token)
+                # The queue again: a wake-up that receive() cleared belongs to an event that
+                # is queued by now.
+                events = subscription.drain()
+                if _account_changed(events) and not still_live():
+                    break
+                forward(events)
+    finally:
+        subscription.close()
+        metrics.socket_closed()
+        if state:
+            with app.app_context():
+                try:
+                    chat_protocol.socket_closed(user_id, state)
+                except Exception:
+                    log.exception("leaving random chat for user %s failed", user_id)
+                transactions.release()
+
+
+def _account_changed(events: list[dict]) -> bool:
+    return any(event.get("type") == "sessions_changed" for event in events)
+
+
+def _close_after(ws, frame: dict, why: str) -> None:
+    """Send `frame`, then let the page close the socket (it reloads on "closed") or close it
+    after CLOSE_GRACE_SECONDS. A server that closes at once can lose the frame: a close that
+    overtakes it on a loaded machine, or a proxy that fails the connection, leaves a page that
+    never learns why it lost its socket and keeps reconnecting. Frames sent meanwhile are
+    ignored."""
+    with contextlib.suppress(ConnectionClosed):
+        ws.send(json.dumps(frame))
+        deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            ws.receive(timeout=left)  # raises ConnectionClosed once the page has gone
+        ws.close(reason=1008, message=why)
