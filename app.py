@@ -14,8 +14,30 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import cli
 import config as config_module
 import models  # noqa: F401  (registers every table with the metadata)
+from blueprints import (
+    admin,
+    auth,
+    calls,
+    chat_socket,  # noqa: F401 (the /ws route, on the messages blueprint)
+    creator,
+    dating,
+    errors,
+    feed,
+    growth,
+    health,
+    main,
+    media,
+    messages,
+    metrics,
+    navigation,
+    payouts,
+    profile,
+    random_chat,
+    settings,
+    wallet,
+    webhooks,
+)
 from blueprints import input as hostile_input
-from blueprints import navigation
 from blueprints.guards import enforce_read_only_for_suspended
 from core.clock import last_seen
 from extensions import csrf, db, limiter, login_manager, migrate, sock
@@ -113,29 +135,6 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import (
-        admin,
-        auth,
-        calls,
-        chat_socket,  # noqa: F401 (the /ws route, on the messages blueprint)
-        creator,
-        dating,
-        errors,
-        feed,
-        growth,
-        health,
-        main,
-        media,
-        messages,
-        metrics,
-        payouts,
-        profile,
-        random_chat,
-        settings,
-        wallet,
-        webhooks,
-    )
-
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)

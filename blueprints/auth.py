@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -20,7 +21,7 @@ from core import clock
 from core.emails import normalize_email
 from core.errors import DomainError, ValidationFailed
 from extensions import limiter
-from services import accounts, sessions, throttle, twofactor
+from services import accounts, growth, sessions, throttle, twofactor
 
 bp = Blueprint("auth", __name__)
 
@@ -83,12 +84,8 @@ def check_inbox():
 
 def _apply_referral(user, code: str | None) -> None:
     """The visitor came through a creator's referral link (`/join/<code>`)."""
-    from core.errors import DomainError
-    from services import growth
 
     if code:
-        import contextlib
-
         with contextlib.suppress(DomainError):  # a stale code must not spoil the sign-up
             growth.attach_referral(user, code)
 

@@ -44,9 +44,7 @@ def _posts_page(status: int = 200, errors: dict | None = None, form: dict | None
     return render_template(
         "creator/posts.html",
         items=posts.manage_list(current_user),
-        vault=[
-            item for item in media.vault_items(current_user.id) if item.status == MediaStatus.READY
-        ],
+        vault=media.ready_vault_items(current_user.id),
         visibilities=posts.VISIBILITIES,
         errors=errors or {},
         form=form or {},
@@ -195,9 +193,7 @@ def _mass_page(status: int = 200, errors: dict | None = None, form: dict | None 
     return render_template(
         "creator/mass_messages.html",
         rows=mass_messages.recent(current_user),
-        vault=[
-            item for item in media.vault_items(current_user.id) if item.status == MediaStatus.READY
-        ],
+        vault=media.ready_vault_items(current_user.id),
         errors=errors or {},
         form=form or {},
     ), status

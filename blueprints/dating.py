@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from blueprints.htmx import is_htmx, redirect_to
+from core import geo
 from core.errors import DomainError, ValidationFailed
 from extensions import limiter
 from services import discover, likes, matching, media, profiles, safety
@@ -98,8 +99,6 @@ def person(user_id: int):
     me = profiles.get(current_user.id)
     distance = None
     if profile and me and profile.latitude is not None and me.latitude is not None:
-        from core import geo
-
         distance = geo.rounded_distance(
             geo.haversine_km(me.latitude, me.longitude, profile.latitude, profile.longitude)
         )

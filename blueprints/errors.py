@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from blueprints.htmx import is_htmx
 from core import transactions
 from core.errors import DomainError
+from extensions import limiter, login_manager
 
 log = logging.getLogger("amora.errors")
 
@@ -77,7 +78,6 @@ def _message(error: HTTPException) -> str:
 
 def _retry_after_seconds() -> int | None:
     """Seconds until the limit that was hit resets (Flask-Limiter knows which one it was)."""
-    from extensions import limiter
 
     current = limiter.current_limit
     if current is None:
@@ -191,7 +191,6 @@ def _forget_session() -> None:
 def _unavailable():
     """503 without touching the database: a standalone page (or the htmx partial), rendered
     as for a visitor (the navigation would load the member from the database)."""
-    from extensions import login_manager
 
     g._login_user = login_manager.anonymous_user()
     context = {"status": 503, "title": TITLES[503], "message": MESSAGES[503]}

@@ -11,14 +11,12 @@ from blueprints.guards import verified_required
 from blueprints.htmx import redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
-from services import growth, ledger
+from services import creators, growth, ledger
 
 bp = Blueprint("growth", __name__)
 
 
 def _page(status: int = 200, errors: dict | None = None, form: dict | None = None):
-    from services import creators
-
     return render_template(
         "growth/index.html",
         links=growth.trial_links(current_user),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_login import current_user
 
+from core.errors import ValidationFailed
 from extensions import limiter
+from services import compliance
 
 bp = Blueprint("main", __name__)
 
@@ -14,8 +16,6 @@ bp = Blueprint("main", __name__)
 @limiter.limit("10 per hour", methods=["POST"])
 def takedown():
     """The public copyright (DMCA) notice form."""
-    from core.errors import ValidationFailed
-    from services import compliance
 
     errors: dict = {}
     done = None

@@ -16,7 +16,6 @@ from blueprints.htmx import is_htmx
 from blueprints.input import query_int
 from core.errors import Conflict, DomainError
 from extensions import limiter
-from models import MediaStatus
 from services import ledger, media, messaging
 
 bp = Blueprint("messages", __name__)
@@ -43,9 +42,7 @@ def conversation(other_id: int):
         other=other,
         items=items,
         attachments=messaging.attachments_for(current_user, items),
-        vault=[i for i in media.vault_items(current_user.id) if i.status == MediaStatus.READY]
-        if current_user.is_creator
-        else [],
+        vault=media.ready_vault_items(current_user.id) if current_user.is_creator else [],
         allowed=allowed,
         reason=reason,
         price=messaging.message_price(current_user, other),

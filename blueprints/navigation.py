@@ -7,6 +7,8 @@ from collections.abc import Callable
 from flask import current_app, g, has_request_context
 from flask_login import current_user
 
+from services import ledger, likes, messaging
+
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("dating.discover_page", "Discover", "user"),
@@ -58,8 +60,6 @@ def context() -> dict:
         "csp_nonce": getattr(g, "csp_nonce", ""),
     }
     if current_user.is_authenticated:
-        from services import ledger, likes, messaging
-
         # Called by base.html only: fragments (htmx swaps, which are most requests on a busy
         # chat) render without the navigation bar and so without these three queries.
         user_id = current_user.id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from blueprints.htmx import is_htmx
@@ -186,6 +186,5 @@ def photo_delete(photo_id: int):
     media.delete_photo(current_user, photo_id)
     if is_htmx():
         return render_template("profile/_photos.html", **_context())
-    from flask import redirect, url_for
 
     return redirect(url_for("profile.edit"), code=303)

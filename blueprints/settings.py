@@ -9,7 +9,7 @@ from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, Enab
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
-from services import accounts, creators, data_export, erasure, geoip, sessions, twofactor
+from services import accounts, creators, data_export, erasure, geoip, growth, sessions, twofactor
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -54,8 +54,6 @@ def save_creator():
         ), 422
     code = (request.form.get("referral_code") or "").strip()
     if code:
-        from services import growth
-
         try:
             growth.attach_referral(current_user, code)
         except DomainError as exc:

@@ -3,7 +3,7 @@ docs/payments.md)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from blueprints.guards import verified_required
@@ -115,7 +115,6 @@ def provider_checkout(order_id: int):
         "frame-src": ["https://api.razorpay.com"],
         "connect-src": ["https://lumberjack.razorpay.com", "https://api.razorpay.com"],
     }
-    from flask import current_app
 
     return render_template(
         "wallet/razorpay_checkout.html",

@@ -275,6 +275,11 @@ def vault_items(user_id: int, limit: int = 200) -> list[MediaObject]:
     )
 
 
+def ready_vault_items(user_id: int) -> list[MediaObject]:
+    """The library items that can be attached to a post or a message (processing is done)."""
+    return [item for item in vault_items(user_id) if item.status == MediaStatus.READY]
+
+
 def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault",)) -> MediaObject:
     """One of `user`'s own ready vault items (someone else's is "not found")."""
     row_id = parse_id(media_id)
