@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy import Integer, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
@@ -35,3 +35,14 @@ def in_values(column, values: list, element_type=Integer):
         return column.in_(list(values))
     listed = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def lock_until_commit(key: str) -> None:
+    """Hold a lock named `key` until this transaction ends, so that work on one thing runs one
+    transaction at a time: a PostgreSQL advisory lock. Nothing on SQLite, which has one writer at
+    a time: a transaction that has written holds the whole database until it ends."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_ADVISORY_LOCK, {"key": key})

@@ -1,4 +1,4 @@
-"""The double-entry ledger (docs/ledger.md). Only `services/ledger.py` writes these tables.
+"""The double-entry ledger (docs/ledger.md). Only `services/ledger/` writes these tables.
 
 * `LedgerAccount`: one row per (kind, owner, bucket). Users have a `wallet`; creators have
   `earnings_pending` and `earnings_available`. System accounts have no owner; the hot ones

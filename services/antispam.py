@@ -8,13 +8,11 @@ import datetime as dt
 import re
 import unicodedata
 
-from sqlalchemy import DateTime, bindparam, text
-
 from core import clock
 from core.errors import DomainError
 from extensions import db
 from models import User
-from services import risk
+from services import messaging_sql, risk
 
 NEW_ACCOUNT = dt.timedelta(days=7)
 DUPLICATE_WINDOW = dt.timedelta(hours=1)
@@ -49,23 +47,6 @@ def _similar(a: str, b: str) -> bool:
     return len(words_a & words_b) / len(words_a | words_b) >= 0.8
 
 
-# One statement for every message: the sender's latest messages of the duplicate window, and
-# (as a column of each row) how many people they wrote to in the burst window, which lies
-# inside it — with no message in the hour there is no row, and no burst either. SQL text: no
-# statement building per message.
-_RECENT = text(
-    """
-SELECT recipient_id, body,
-       (SELECT count(DISTINCT recipient_id) FROM messages
-        WHERE sender_id = :sender AND created_at >= :burst_since) AS burst
-FROM messages
-WHERE sender_id = :sender AND created_at >= :since
-ORDER BY id DESC
-LIMIT 200
-"""
-).bindparams(bindparam("since", type_=DateTime()), bindparam("burst_since", type_=DateTime()))
-
-
 def check(sender: User, recipient_id: int, body: str) -> None:
     """Score this message before it is stored; raise SpamRefused when it must not go out.
     Caller commits (the RiskEvent and alert are part of its transaction, or of the refusal)."""
@@ -76,17 +57,8 @@ def check(sender: User, recipient_id: int, body: str) -> None:
         reasons.append((25, "New account sharing contact details or a link"))
     if new_account and OFF_PLATFORM.search(body):
         reasons.append((20, "New account pushing an off-platform service"))
-    recent = (
-        db.session.connection()
-        .execute(
-            _RECENT,
-            {
-                "sender": sender.id,
-                "since": now - DUPLICATE_WINDOW,
-                "burst_since": now - BURST_WINDOW,
-            },
-        )
-        .all()
+    recent = messaging_sql.recent_messages(
+        db.session.connection(), sender.id, now - DUPLICATE_WINDOW, now - BURST_WINDOW
     )
     mine = normalize(body)
     if mine and len(mine) >= 12:

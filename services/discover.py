@@ -26,14 +26,14 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, exists, func, null, or_, select, text, union_all, update
+from sqlalchemy import Select, and_, exists, func, null, or_, select, union_all, update
 
 from core import clock, geo, sql
 from core.errors import ValidationFailed
 from extensions import db
 from models import Block, Like, Photo, Profile, ProfileInterest, User, UserStatus
 from models.dating import GENDERS
-from services import matching, profiles
+from services import dating_sql, matching, profiles
 
 SORTS = ("distance", "match", "newest", "active")
 ONLINE_WINDOW = dt.timedelta(minutes=5)
@@ -155,16 +155,7 @@ def search(
     me_profile = profiles.require_complete(me)
     after = _decode(cursor)
     now = clock.now()
-    if db.session.get_bind().dialect.name == "postgresql":
-        # psycopg prepares a statement run often; PostgreSQL's generic plan for `= ANY($1)`
-        # does not know the list is short and may read every answer to my questions (seconds
-        # at 1M people). Plan each search for its values, and without JIT for these short ones.
-        db.session.execute(
-            text(
-                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-                " set_config('jit', 'off', true)"
-            )
-        )
+    dating_sql.plan_each_search(db.session.connection())
     near = _nearby(me, me_profile, filters, now, pool=filters.sort == "match")
     if filters.sort == "match":
         rows, scores = _match_pool(me, near)
@@ -252,10 +243,8 @@ def _nearby(
         within = or_(sql.in_values(Profile.geo_cell, inside), within)
     from_profiles = pool and not filters.online_only
     recency = Profile.active_at if from_profiles else User.last_active_at
-    # SQLite only: PostgreSQL's planner keeps to ix_profiles_discover and a top-N sort, which
-    # serves it well (BENCHMARKS.md), and takes the week list as one more filter.
-    sqlite = db.session.get_bind().dialect.name == "sqlite"
-    weeks = _weeks() if from_profiles and sqlite else None
+    by_week = from_profiles and dating_sql.reads_pool_by_week(db.session.get_bind())
+    weeks = _weeks() if by_week else None
     query = select(
         Profile.user_id,
         Profile.latitude,
@@ -324,21 +313,13 @@ def week_of(day: dt.date) -> int:
     return (day - EPOCH).days // 7
 
 
-_WEEKS_THERE_ARE = (
-    "SELECT (SELECT max(active_week) FROM profiles),"
-    " (SELECT min(active_week) FROM profiles WHERE active_week > 0)"
-)
-
-
 def _weeks() -> list[int] | None:
     """The values of Profile.active_week there are, newest first: from the newest week down to
     the oldest one not yet folded into week 0 (both one index seek), then 0. Listed so, they
     lead ix_profiles_recent in order: the pool statement reads a week at a time, sorts within
     it by active_at, and stops at MATCH_POOL. None when the list would be long (the job that
     folds old weeks has not run for months): the pool statement then sorts everyone."""
-    newest, oldest = (
-        db.session.connection().exec_driver_sql(_WEEKS_THERE_ARE).one()  # no ORM: ~5x faster
-    )
+    newest, oldest = dating_sql.weeks_there_are(db.session.connection())
     if not newest or oldest is None:
         return [0]
     if newest - oldest >= MAX_WEEKS_LISTED:

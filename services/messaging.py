@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import DateTime, bindparam, func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -34,7 +34,17 @@ from models import (
     User,
     UserStatus,
 )
-from services import antispam, compliance, ledger, likes, media, realtime, replays, safety
+from services import (
+    antispam,
+    compliance,
+    ledger,
+    likes,
+    media,
+    messaging_sql,
+    realtime,
+    replays,
+    safety,
+)
 from services.creators import parse_price
 
 MAX_LENGTH = 5000
@@ -176,7 +186,7 @@ def _send(
         raise ValidationFailed({"body": f"Messages can be up to {MAX_LENGTH:,} characters."})
     if recipient_id == sender.id:
         raise DomainError("You cannot message yourself.")
-    recipient = _recipient(sender.id, recipient_id)
+    recipient = messaging_sql.recipient(db.session.connection(), sender.id, recipient_id)
     # Who is visible (docs/dating.md#visible-people), on the facts read in one statement. A block
     # is refused by `_refusal` below: the sender learns they cannot write (403), as on may_write.
     safety.require_present(recipient.status if recipient is not None else None)
@@ -197,7 +207,9 @@ def _send(
         "unlock_price": price_to_unlock or None,
         "created_at": clock.now(),
     }
-    message_id, values["conversation_id"] = _insert_message(values)
+    message_id, values["conversation_id"] = messaging_sql.insert_message(
+        db.session.connection(), values, *_pair(sender.id, recipient_id)
+    )
     transfer = None
     if price:
         # Raises InsufficientCredits and rolls everything back: the message is not stored.
@@ -209,9 +221,7 @@ def _send(
             f"message:{message_id}:{secrets.token_hex(4)}",
             reference=("message", message_id),
         )
-        db.session.connection().execute(
-            _SET_TRANSFER, {"id": message_id, "transfer_id": transfer.id}
-        )
+        messaging_sql.set_transfer(db.session.connection(), message_id, transfer.id)
     message = Message(
         id=message_id,
         transfer_id=transfer.id if transfer else None,
@@ -229,104 +239,6 @@ def _send(
         )
     _commit_keeping_loaded()
     return message
-
-
-@dataclass(frozen=True)
-class _Recipient:
-    status: str
-    is_creator: bool
-    message_price: int | None
-    blocked: bool
-
-
-# The statements of `send`, written once: SQL text costs SQLAlchemy no statement building,
-# cache key or compilation per message. The same SQL runs on PostgreSQL and SQLite (≥ 3.35).
-_RECIPIENT = text(
-    """
-SELECT u.status, u.is_creator, cs.message_price,
-       EXISTS (SELECT 1 FROM blocks
-               WHERE (blocker_id = :sender AND blocked_id = :recipient)
-                  OR (blocker_id = :recipient AND blocked_id = :sender)) AS blocked
-FROM users AS u LEFT JOIN creator_settings AS cs ON cs.user_id = u.id
-WHERE u.id = :recipient
-"""
-)
-_TOUCH_CONVERSATION = text(
-    """
-INSERT INTO conversations (user_a_id, user_b_id, created_at, last_message_at)
-VALUES (:low, :high, :at, :at)
-ON CONFLICT (user_a_id, user_b_id) DO UPDATE SET last_message_at = excluded.last_message_at
-RETURNING id
-"""
-).bindparams(bindparam("at", type_=DateTime()))
-_INSERT_MESSAGE = text(
-    """
-INSERT INTO messages (conversation_id, sender_id, recipient_id, body, price, media_id,
-                      unlock_price, created_at)
-VALUES (:conversation_id, :sender_id, :recipient_id, :body, :price, :media_id,
-        :unlock_price, :created_at)
-RETURNING id
-"""
-).bindparams(bindparam("created_at", type_=DateTime()))
-# PostgreSQL: the two above in one statement (one round trip to the server instead of two).
-_TOUCH_CONVERSATION_AND_INSERT = text(
-    """
-WITH conversation AS (
-    INSERT INTO conversations (user_a_id, user_b_id, created_at, last_message_at)
-    VALUES (:low, :high, :created_at, :created_at)
-    ON CONFLICT (user_a_id, user_b_id) DO UPDATE SET last_message_at = excluded.last_message_at
-    RETURNING id
-)
-INSERT INTO messages (conversation_id, sender_id, recipient_id, body, price, media_id,
-                      unlock_price, created_at)
-SELECT conversation.id, :sender_id, :recipient_id, :body, :price, :media_id, :unlock_price,
-       :created_at
-FROM conversation
-RETURNING id, conversation_id
-"""
-).bindparams(bindparam("created_at", type_=DateTime()))
-_SET_TRANSFER = text("UPDATE messages SET transfer_id = :transfer_id WHERE id = :id")
-
-
-def _recipient(sender_id: int, recipient_id: int) -> _Recipient | None:
-    """What `send` needs to know of the recipient, in one statement: their account's state,
-    whether they are a creator and what they charge, and whether either blocked the other."""
-    row = (
-        db.session.connection()
-        .execute(_RECIPIENT, {"sender": sender_id, "recipient": recipient_id})
-        .one_or_none()
-    )
-    return _Recipient(row[0], bool(row[1]), row[2], bool(row[3])) if row else None
-
-
-def _touch_conversation(a: int, b: int, at) -> int:
-    """The pair's conversation id, created if this is their first message, with its
-    last_message_at moved to `at`: one upsert (two people's first messages may race)."""
-    low, high = _pair(a, b)
-    return (
-        db.session.connection()
-        .execute(_TOUCH_CONVERSATION, {"low": low, "high": high, "at": at})
-        .scalar_one()
-    )
-
-
-def _insert_message(values: dict) -> tuple[int, int]:
-    """Store the message (`values` without its conversation), creating or touching the pair's
-    conversation: (message id, conversation id)."""
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        low, high = _pair(values["sender_id"], values["recipient_id"])
-        row = connection.execute(
-            _TOUCH_CONVERSATION_AND_INSERT, {**values, "low": low, "high": high}
-        ).one()
-        return row[0], row[1]
-    conversation_id = _touch_conversation(
-        values["sender_id"], values["recipient_id"], values["created_at"]
-    )
-    message_id = connection.execute(
-        _INSERT_MESSAGE, {**values, "conversation_id": conversation_id}
-    ).scalar_one()
-    return message_id, conversation_id
 
 
 def _commit_keeping_loaded() -> None:

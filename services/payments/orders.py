@@ -16,10 +16,10 @@ import logging
 from dataclasses import asdict
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from core import clock
+from core import clock, sql
 from core.errors import DomainError, NotAllowed, NotFound
 from extensions import db
 from models import Alert, Notification, Order, OrderStatus, PaymentEvent, User
@@ -238,12 +238,8 @@ def _one_payment_at_a_time(provider_name: str, payment_id: str | None) -> None:
     the commit; SQLite has one writer at a time, and this transaction has written already).
     Without it, a refund could look for its payment just before the payment commits, while the
     payment looks for waiting refunds just before the refund commits: both would miss."""
-    if not payment_id or db.session.get_bind().dialect.name != "postgresql":
-        return
-    db.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"payment:{provider_name}:{payment_id}"},
-    )
+    if payment_id:
+        sql.lock_until_commit(f"payment:{provider_name}:{payment_id}")
 
 
 def _wait_for_payment(
