@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Iterator
 
-_frozen_at: dt.datetime | None = None
+_frozen_at: dt.datetime | None = None  # what now() returns while any freeze is active
+# The active freezes, innermost last, each a one-item list so that `advance` moves its own.
+# Several threads may freeze at once (a test racing jobs): each freeze takes itself out, so the
+# clock runs again once the last one ends, whatever order they end in.
+_freezes: list[list[dt.datetime]] = []
+_lock = threading.Lock()
 
 
 def now() -> dt.datetime:
@@ -27,20 +33,26 @@ def today() -> dt.date:
 def frozen(at: dt.datetime) -> Iterator[None]:
     """Freeze `now()` at `at` (naive UTC) for the duration of the block."""
     global _frozen_at
-    previous = _frozen_at
-    _frozen_at = at
+    cell = [at]
+    with _lock:
+        _freezes.append(cell)
+        _frozen_at = at
     try:
         yield
     finally:
-        _frozen_at = previous
+        with _lock:
+            del _freezes[next(i for i, c in enumerate(_freezes) if c is cell)]
+            _frozen_at = _freezes[-1][0] if _freezes else None
 
 
 def advance(delta: dt.timedelta) -> None:
     """Move a frozen clock forward; only meaningful inside `frozen()`."""
     global _frozen_at
-    if _frozen_at is None:
-        raise RuntimeError("advance() needs a frozen clock")
-    _frozen_at = _frozen_at + delta
+    with _lock:
+        if not _freezes:
+            raise RuntimeError("advance() needs a frozen clock")
+        _freezes[-1][0] += delta
+        _frozen_at = _freezes[-1][0]
 
 
 def last_seen(moment: dt.datetime | None) -> str:
