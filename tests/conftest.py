@@ -111,7 +111,14 @@ def postgres_url():
 def _empty_tables() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE replaces every table's
+        # files (150 ms a test; this takes a tenth of that). Ids start again from 1.
+        sequences = db.session.scalars(
+            text("SELECT sequence_name FROM information_schema.sequences")
+        ).all()
+        statements = [f"DELETE FROM {table}" for table in tables]
+        statements += [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
+        db.session.connection().exec_driver_sql("; ".join(statements))
         db.session.commit()
         return
     db.session.remove()
