@@ -2,22 +2,17 @@
 
 The forms check shape (present, not absurdly long, a real date); the rules themselves (age,
 password strength, duplicate email) live in `services/accounts.py` so that every caller gets them.
-CSRF is checked globally by CSRFProtect, so the forms do not add their own token check.
 """
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
-
-class _Form(FlaskForm):
-    class Meta:
-        csrf = False  # CSRFProtect already checks every POST before the view runs
+from blueprints.forms.base import Form
 
 
-class SignUpForm(_Form):
+class SignUpForm(Form):
     email = EmailField(
         "Email", validators=[DataRequired("Enter your email address."), Length(max=254)]
     )
@@ -39,17 +34,17 @@ class SignUpForm(_Form):
     device_fp = HiddenField()  # filled by static/fingerprint.js
 
 
-class LoginForm(_Form):
+class LoginForm(Form):
     email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
     password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
     device_fp = HiddenField()
 
 
-class ForgotPasswordForm(_Form):
+class ForgotPasswordForm(Form):
     email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
 
 
-class ResetPasswordForm(_Form):
+class ResetPasswordForm(Form):
     password = PasswordField(
         "New password",
         validators=[InputRequired("Choose a new password."), Length(max=200)],
@@ -64,7 +59,7 @@ class ResetPasswordForm(_Form):
     )
 
 
-class ChangePasswordForm(_Form):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         "Current password", validators=[InputRequired("Enter your current password.")]
     )
@@ -82,7 +77,7 @@ class ChangePasswordForm(_Form):
     )
 
 
-class SecondFactorForm(_Form):
+class SecondFactorForm(Form):
     code = StringField(
         "Code",
         validators=[DataRequired("Enter the code."), Length(max=20)],
@@ -91,14 +86,14 @@ class SecondFactorForm(_Form):
     )
 
 
-class EnableTwoFactorForm(_Form):
+class EnableTwoFactorForm(Form):
     code = StringField(
         "Code from your app",
         validators=[DataRequired("Enter the 6-digit code your app shows."), Length(max=20)],
     )
 
 
-class DisableTwoFactorForm(_Form):
+class DisableTwoFactorForm(Form):
     password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
     code = StringField(
         "Code from your app or a recovery code",
