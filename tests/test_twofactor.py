@@ -14,7 +14,7 @@ from core.errors import ValidationFailed
 from extensions import db
 from models import AuditLog, RiskEvent
 from services import accounts, twofactor
-from tests.conftest import AuthActions, last_mail
+from tests.conftest import AuthActions, _cleanup, last_mail, make_app
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, 0)
 HTMX = {"HX-Request": "true"}
@@ -218,8 +218,10 @@ def test_enrolment_over_http_shows_the_codes_once(app):
     assert "10 of 10 recovery codes left" in security and "<li><code>" not in security
 
 
-def test_admins_without_2fa_are_sent_to_enrol(app):
+def test_admins_without_2fa_are_sent_to_enrol(database_url):
     from flask import Blueprint
+
+    app = make_app(database_url)  # its own: a blueprint is added before its first request
 
     from blueprints.guards import admin_required
 
@@ -231,6 +233,13 @@ def test_admins_without_2fa_are_sent_to_enrol(app):
         return "admin page"
 
     app.register_blueprint(probe)
+    try:
+        _enrol_probe(app)
+    finally:
+        _cleanup(app)
+
+
+def _enrol_probe(app) -> None:
     auth = AuthActions(app.test_client())
     auth.signup()
     assert auth.client.get("/probe-admin").status_code == 403  # a fan
