@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from blueprints.forms.feed import PageForm, TipForm
 from blueprints.guards import verified_required
-from blueprints.htmx import is_htmx, redirect_to
+from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from blueprints.links import own_path
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import creators, growth, ledger, posts, subscriptions, tips
 
@@ -18,9 +19,9 @@ PAY_LIMIT = "30 per minute; 300 per hour"
 
 
 @bp.app_template_global()
-def new_tip_token() -> str:
-    """A fresh one-time token for each tip form on a page."""
-    return tips.new_token()
+def new_tip_form(target_type: str, target_id: int | None = None) -> TipForm:
+    """A fresh tip form (with its own one-time token) for each tip box on a page."""
+    return TipForm.blank(target_type, target_id)
 
 
 def _viewer():
@@ -43,7 +44,7 @@ def index():
 @login_required
 def more():
     try:
-        items, next_cursor = posts.feed(current_user, request.args.get("cursor"))
+        items, next_cursor = posts.feed(current_user, _cursor())
     except DomainError as exc:
         abort(400, description=exc.message)
     return render_template(
@@ -51,6 +52,11 @@ def more():
         items=items,
         more_url=url_for("feed.more", cursor=next_cursor) if next_cursor else None,
     )
+
+
+def _cursor() -> str | None:
+    """The next page's cursor from the query string (posts.feed/creator_posts judge it)."""
+    return PageForm(request.args).cursor.data or None
 
 
 @bp.get("/creators")
@@ -95,7 +101,7 @@ def creator_page(creator_id: int):
 def creator_more(creator_id: int):
     creators.visible_creator(_viewer(), creator_id)
     try:
-        items, next_cursor = posts.creator_posts(_viewer(), creator_id, request.args.get("cursor"))
+        items, next_cursor = posts.creator_posts(_viewer(), creator_id, _cursor())
     except DomainError as exc:
         abort(400, description=exc.message)
     return render_template(
@@ -215,43 +221,48 @@ def cancel(creator_id: int):
 @limiter.limit(PAY_LIMIT)
 def tip(creator_id: int):
     creator = creators.visible_creator(_viewer(), creator_id)
-    form = request.form
-    context = {
-        "creator": creator,
-        "target_type": form.get("target_type", "profile"),
-        "target_id": form.get("target_id", ""),
-    }
-    try:
-        row = tips.tip(
-            current_user,
-            creator_id,
-            form.get("amount", ""),
-            form.get("note", ""),
-            target_type=context["target_type"],
-            target_id=context["target_id"] or None,
-            token=form.get("token"),
-        )
-    except ledger.InsufficientCredits as exc:
-        status, error, done, buy = 402, exc.message, None, True
-    except DomainError as exc:
-        status, error, done, buy = exc.status, exc.message, None, False
-    else:
-        status, error, done, buy = 200, None, row, False
+    form = TipForm()
+    status, error, done, buy = 422, None, None, False
+    if form.validate_on_submit():
+        try:
+            done = tips.tip(
+                current_user,
+                creator_id,
+                form.amount.data,
+                form.note.data or "",
+                target_type=form.target_type.data,
+                target_id=form.target_id.data,
+                token=form.token.data,
+            )
+        except ledger.InsufficientCredits as exc:
+            status, error, buy = 402, exc.message, True
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        except DomainError as exc:
+            status, error = exc.status, exc.message
+        else:
+            status = 200
     if not is_htmx():
-        if error:
-            abort(status, description=error)
+        if done is None:
+            abort(status, description=error or " ".join(_messages(form)))
         back = own_path(request.referrer)  # the page the tip was sent from, if it is ours
         return redirect_to(back or url_for("feed.creator_page", creator_id=creator_id))
+    if done is not None:  # a thank-you, and a fresh form (a new one-time token) for the next
+        form = TipForm.blank(form.target_type.data, form.target_id.data)
     return render_template(
         "feed/_tip.html",
+        creator=creator,
+        form=form,
         error=error,
         done=done,
         buy=buy,
-        form=form if error else {},
-        tip_token=form.get("token") if error else None,
         balance=ledger.wallet_balance(current_user.id),
-        **context,
     ), status
+
+
+def _messages(form) -> list[str]:
+    """Every error of `form`, in the order of its fields."""
+    return [message for field in form for message in field.errors] + list(form.form_errors)
 
 
 @bp.get("/subscriptions")

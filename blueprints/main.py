@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 from flask_login import current_user
 
+from blueprints.forms.takedown import TakedownForm
+from blueprints.htmx import apply_errors
 from core.errors import ValidationFailed
 from extensions import limiter
 from services import compliance
@@ -16,19 +18,23 @@ bp = Blueprint("main", __name__)
 @limiter.limit("10 per hour", methods=["POST"])
 def takedown():
     """The public copyright (DMCA) notice form."""
-
-    errors: dict = {}
+    form = TakedownForm()
     done = None
-    if request.method == "POST":
+    if form.validate_on_submit():
         try:
             done = compliance.file_takedown(
-                request.form, current_user if current_user.is_authenticated else None
+                current_user if current_user.is_authenticated else None,
+                claimant_name=form.claimant_name.data,
+                claimant_email=form.claimant_email.data,
+                content_url=form.content_url.data,
+                original_work=form.original_work.data,
+                good_faith=form.good_faith.data,
+                signature=form.signature.data,
             )
         except ValidationFailed as exc:
-            errors = exc.errors
-    return render_template("main/takedown.html", errors=errors, form=request.form, done=done), (
-        422 if errors else 200
-    )
+            apply_errors(form, exc.errors)
+    status = 422 if form.is_submitted() and done is None else 200
+    return render_template("main/takedown.html", form=form, done=done), status
 
 
 @bp.get("/")

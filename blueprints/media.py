@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request, send_file
 
+from blueprints.forms.media import SignedLinkForm, UploadForm
 from core.errors import DomainError
 from extensions import csrf, limiter
 from services import media
@@ -17,21 +18,20 @@ csrf.exempt(bp)  # the upload carries its own signed policy, like an S3 pre-sign
 @bp.post("/upload")
 @limiter.limit("60 per hour")
 def upload():
-    request.max_content_length = media.MAX_PHOTO_BYTES + 64 * 1024
-    form = request.form
+    request.max_content_length = media.MAX_PHOTO_BYTES + 64 * 1024  # before the body is read
+    form = UploadForm()
     try:
-        policy = LocalStorage.check_policy(form.get("policy", ""), form.get("signature", ""))
+        policy = LocalStorage.check_policy(form.policy.data or "", form.signature.data or "")
     except (DomainError, ValueError, KeyError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "The upload form is not valid."
         return jsonify(error=message), 403
-    file = request.files.get("file")
-    if form.get("key") != policy["key"] or form.get("Content-Type") != policy["content_type"]:
+    if form.key.data != policy["key"] or form.content_type.data != policy["content_type"]:
         return jsonify(error="The upload does not match its form."), 403
-    if file is None:
-        return jsonify(error="No file was sent."), 400
+    if not form.validate():
+        return jsonify(error=" ".join(form.file.errors)), 400
     if not media.accepts_upload(policy["key"]):
         return jsonify(error="This upload is already finished."), 409
-    data = file.read(policy["max_bytes"] + 1)
+    data = form.file.data.read(policy["max_bytes"] + 1)
     if len(data) > policy["max_bytes"]:
         return jsonify(error="The file is too large."), 413
     media.storage().write(policy["key"], data, policy["content_type"])
@@ -40,8 +40,9 @@ def upload():
 
 @bp.get("/file/<path:key>")
 def file(key: str):
-    expires = request.args.get("expires", type=int) or 0
-    if not LocalStorage.check_url(key, expires, request.args.get("sig", "")):
+    link = SignedLinkForm(request.args)
+    expires = link.expires.data if link.validate() and link.expires.data else 0
+    if not LocalStorage.check_url(key, expires, link.sig.data or ""):
         abort(403, description="This link has expired. Reload the page.")
     store = media.storage()
     if not isinstance(store, LocalStorage):

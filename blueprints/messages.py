@@ -11,10 +11,11 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from flask_login import current_user, login_required
 from limits import parse_many
 
+from blueprints.forms.messages import MessageForm
 from blueprints.guards import verified_required
-from blueprints.htmx import is_htmx
+from blueprints.htmx import apply_errors, is_htmx
 from blueprints.input import query_int
-from core.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError, ValidationFailed
 from extensions import limiter
 from services import ledger, media, messaging
 
@@ -33,9 +34,16 @@ def inbox():
 @bp.get("/messages/<int:other_id>")
 @login_required
 def conversation(other_id: int):
-    other = messaging.correspondent(current_user, other_id)
-    items = messaging.messages_between(current_user, other_id)
-    messaging.mark_read(current_user, other_id)
+    return _conversation_page(messaging.correspondent(current_user, other_id), MessageForm())
+
+
+def _conversation_page(
+    other, form: MessageForm, status: int = 200, error: str | None = None, buy: bool = False
+):
+    """The conversation with `other`, its compose form holding `form` (and, after a send that
+    was refused without JavaScript, the reason above it)."""
+    items = messaging.messages_between(current_user, other.id)
+    messaging.mark_read(current_user, other.id)
     allowed, reason = messaging.may_write(current_user, other)
     return render_template(
         "messages/conversation.html",
@@ -47,7 +55,10 @@ def conversation(other_id: int):
         reason=reason,
         price=messaging.message_price(current_user, other),
         balance=ledger.wallet_balance(current_user.id),
-    )
+        form=form,
+        error=error,
+        buy=buy,
+    ), status
 
 
 @bp.get("/messages/<int:other_id>/since")
@@ -91,20 +102,26 @@ def send_allowed(user_id: int) -> bool:
 @limiter.limit(SEND_LIMITS)
 def send(other_id: int):
     other = messaging.correspondent(current_user, other_id)
+    form = MessageForm()
     if not send_allowed(current_user.id):
-        return render_template("messages/_compose_error.html", error=TOO_FAST), 429
+        return _refused(other, form, TOO_FAST, 429)
+    if not form.validate():
+        return _refused(other, form, None, 422)
     try:
         message = messaging.send(
             current_user,
             other.id,
-            request.form.get("body", ""),
-            media_id=request.form.get("media_id") or request.form.get("upload_id") or None,
-            unlock_price=request.form.get("unlock_price") or None,
+            form.body.data or "",
+            media_id=form.attachment_id,
+            unlock_price=form.unlock_price.data or 0,
         )
     except ledger.InsufficientCredits as exc:
-        return render_template("messages/_compose_error.html", error=exc.message, buy=True), 402
+        return _refused(other, form, exc.message, 402, buy=True)
+    except ValidationFailed as exc:
+        apply_errors(form, exc.errors)
+        return _refused(other, form, None, 422)
     except DomainError as exc:
-        return render_template("messages/_compose_error.html", error=exc.message), exc.status
+        return _refused(other, form, exc.message, exc.status)
     if is_htmx():
         return render_template(
             "messages/_sent.html",
@@ -115,6 +132,17 @@ def send(other_id: int):
             else ledger.wallet_balance(current_user.id),
         )
     return redirect(url_for("messages.conversation", other_id=other.id), code=303)
+
+
+def _refused(other, form: MessageForm, error: str | None, status: int, buy: bool = False):
+    """A send that did not happen: for htmx the reason alone, above the compose form (which
+    keeps what was typed); without JavaScript the conversation again, the form's fields holding
+    their errors."""
+    if is_htmx():
+        return render_template(
+            "messages/_compose_error.html", form=form, error=error, buy=buy
+        ), status
+    return _conversation_page(other, form, status, error, buy)
 
 
 @bp.post("/messages/attachments/<int:message_id>/unlock")

@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 from limits import parse
 from redis.exceptions import RedisError
 
+from blueprints.forms.random_chat import RandomChatReportForm
 from blueprints.guards import verified_required
+from blueprints.htmx import apply_errors
 from core import transactions
-from core.errors import DomainError
+from core.errors import DomainError, ValidationFailed
 from extensions import limiter
-from services import random_chat, safety
+from services import random_chat
 
 bp = Blueprint("random_chat", __name__)
 log = logging.getLogger("amora.random_chat")
@@ -38,7 +40,7 @@ def index():
     return render_template(
         "random_chat/index.html",
         problem=problem,
-        reasons=safety.REPORT_REASONS,
+        form=RandomChatReportForm(),
         ice_servers=json.dumps(current_app.config["ICE_SERVERS"]),
     )
 
@@ -47,13 +49,19 @@ def index():
 @verified_required
 @limiter.limit("20 per hour")
 def report(session_id: int):
-    try:
-        random_chat.report(
-            current_user, session_id, request.form.get("reason", ""), request.form.get("details")
-        )
-    except DomainError as exc:
-        return render_template("random_chat/_reported.html", error=exc.message), exc.status
-    return render_template("random_chat/_reported.html", error=None)
+    """The chat's report box: the thanks (or why the report was refused) in place of the form,
+    or the form again with its fields' errors (422)."""
+    form = RandomChatReportForm()
+    if form.validate_on_submit():
+        try:
+            random_chat.report(current_user, session_id, form.reason.data, form.details.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        except DomainError as exc:
+            return render_template("random_chat/_reported.html", error=exc.message), exc.status
+        else:
+            return render_template("random_chat/_reported.html", error=None)
+    return render_template("random_chat/_report_form.html", form=form, session_id=session_id), 422
 
 
 def _next_allowed(user_id: int) -> bool:

@@ -148,7 +148,10 @@ _CREATOR_PATH = re.compile(r"^/creators/(\d+)(?:/|$)")
 
 
 def _subject(url: str) -> tuple[str, str] | None:
-    path = urlsplit(url).path
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "http://[…" is not an address at all
+        return None
     if match := _POST_PATH.match(path):
         return "post", match.group(1)
     if match := _CREATOR_PATH.match(path):
@@ -156,28 +159,44 @@ def _subject(url: str) -> tuple[str, str] | None:
     return None
 
 
-def file_takedown(form: dict, reporter: User | None) -> Takedown:
+MAX_NAME = 120
+MAX_URL = 500
+MIN_WORK, MAX_WORK = 10, 5000
+
+
+def file_takedown(
+    reporter: User | None,
+    *,
+    claimant_name: str,
+    claimant_email: str,
+    content_url: str,
+    original_work: str,
+    good_faith: bool,
+    signature: str,
+) -> Takedown:
+    """File a copyright notice with the fields the law needs (`reporter`: the member filing it,
+    None when logged out). ValidationFailed names each field that does not hold."""
     errors: dict[str, str] = {}
-    name = " ".join(str(form.get("claimant_name") or "").split())
-    if not 2 <= len(name) <= 120:
+    name = " ".join(claimant_name.split())
+    if not 2 <= len(name) <= MAX_NAME:
         errors["claimant_name"] = "Your full name."
     try:
-        email = validate_email(str(form.get("claimant_email") or ""), check_deliverability=False)
-        email = email.normalized
+        email = validate_email(claimant_email, check_deliverability=False).normalized
     except EmailNotValidError:
         errors["claimant_email"] = "An email address we can reply to."
         email = ""
-    url = str(form.get("content_url") or "").strip()
+    url = content_url.strip()
     subject = _subject(url) if url.startswith(("http://", "https://", "/")) else None
     if subject is None:
         errors["content_url"] = "The address of the post or creator page on Amora."
-    work = str(form.get("original_work") or "").strip()
-    if not 10 <= len(work) <= 5000:
+    elif len(url) > MAX_URL:
+        errors["content_url"] = f"Keep the address under {MAX_URL} characters."
+    work = original_work.strip()
+    if not MIN_WORK <= len(work) <= MAX_WORK:
         errors["original_work"] = "Describe the work you own and where it was first published."
-    good_faith = form.get("good_faith") in ("on", "true", "1", True)
     if not good_faith:
         errors["good_faith"] = "The statement under penalty of perjury is required."
-    signature = " ".join(str(form.get("signature") or "").split())
+    signature = " ".join(signature.split())
     if not signature or signature.lower() != name.lower():
         errors["signature"] = "Sign with your full name, as above."
     if errors:
@@ -185,7 +204,7 @@ def file_takedown(form: dict, reporter: User | None) -> Takedown:
     notice = Takedown(
         claimant_name=name,
         claimant_email=email,
-        content_url=url[:500],
+        content_url=url,
         original_work=work,
         good_faith=True,
         signature=signature,

@@ -34,6 +34,7 @@ from models import (
     User,
     UserStatus,
 )
+from models.creator import MAX_PRICE
 from services import (
     antispam,
     compliance,
@@ -48,6 +49,7 @@ from services import (
 from services.creators import parse_price
 
 MAX_LENGTH = 5000
+MAX_UNLOCK_PRICE = MAX_PRICE  # what `parse_price` allows a PPV message, as for any price
 log = logging.getLogger("amora.messages")
 
 
@@ -126,13 +128,15 @@ def send(
     recipient_id: int,
     body: str,
     *,
-    media_id: object = None,
-    unlock_price: object = None,
+    media_id: int | None = None,
+    unlock_price: int = 0,
     origin: str | None = None,
 ) -> Message:
     """Store (and charge) a message in one transaction, then publish it to both people: see
     `_send`. A process stores MESSAGE_SENDS_AT_ONCE messages at a time; more wait their turn
     (on one core a few at once get more done than many threads contending for Python's lock).
+    `media_id`: a photo of the sender's to attach (their vault's, or one uploaded for chat);
+    `unlock_price`: credits the recipient pays to see it (0: free; vault photos only).
     `origin`: the token of the socket it was sent over, which gets no copy of the event.
 
     The database connection is taken before the turn: a message holding a turn must never
@@ -164,8 +168,8 @@ def _send(
     recipient_id: int,
     body: str,
     *,
-    media_id: object = None,
-    unlock_price: object = None,
+    media_id: int | None = None,
+    unlock_price: int = 0,
 ) -> Message:
     """Store (and charge) a message in one transaction (`send` publishes it).
 
@@ -254,10 +258,10 @@ def _commit_keeping_loaded() -> None:
 
 
 def _attachment(
-    sender: User, media_id: object, unlock_price: object
+    sender: User, media_id: int | None, unlock_price: int
 ) -> tuple[MediaObject | None, int]:
-    if media_id in (None, "", "0", 0):
-        if str(unlock_price or "").strip() not in ("", "0"):
+    if media_id is None:
+        if unlock_price:
             raise ValidationFailed({"unlock_price": "Attach something from your vault to sell."})
         return None, 0
     item = media.vault_item(sender, media_id, ("vault", "chat") if sender.is_creator else ("chat",))

@@ -396,8 +396,9 @@ def transcript(session: RandomSession, viewer_id: int) -> list[dict]:
     ]
 
 
-def report(user: User, session_id: object, reason: str, details: str | None) -> None:
-    """Report the stranger with the transcript; the chat ends."""
+def report(user: User, session_id: int, reason: str, details: str | None) -> None:
+    """Report the stranger of chat `session_id` for `reason` (a key of
+    `safety.REPORT_REASONS`) with the transcript; the chat ends."""
     row_id = parse_id(session_id)
     session = db.session.get(RandomSession, row_id) if row_id is not None else None
     if session is None or user.id not in (session.user_a_id, session.user_b_id):

@@ -15,9 +15,11 @@ from models import Message, Notification, Post, PostStatus, Tip, Transfer, User
 from services import creators, ledger, replays
 from services.input import parse_id
 
+MIN_TIP = 1
 MAX_TIP = 50_000
 MAX_NOTE = 200
 TARGETS = ("profile", "post", "message")
+NOTHING_TO_TIP = "There is nothing to tip there."
 _TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
 
 
@@ -25,12 +27,12 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
-def _target(fan: User, creator_id: int, target_type: str, target_id: object) -> int | None:
+def _target(fan: User, creator_id: int, target_type: str, target_id: int | None) -> int | None:
     if target_type == "profile":
         return None
     target_id = parse_id(target_id)
     if target_id is None:
-        raise NotFound("There is nothing to tip there.")
+        raise NotFound(NOTHING_TO_TIP)
     if target_type == "post":
         post = db.session.get(Post, target_id)
         if post is None or post.creator_id != creator_id or post.status != PostStatus.PUBLISHED:
@@ -45,34 +47,32 @@ def _target(fan: User, creator_id: int, target_type: str, target_id: object) -> 
 def tip(
     fan: User,
     creator_id: int,
-    amount: object,
-    note: object = "",
+    amount: int,
+    note: str = "",
     *,
     target_type: str = "profile",
-    target_id: object = None,
-    token: object = None,
+    target_id: int | None = None,
+    token: str | None = None,
 ) -> Tip:
-    """Tip once per token. Raises InsufficientCredits (nothing written) when short."""
+    """Tip `amount` credits once per `token` (the form's one-time token; without one, this
+    call alone is protected) on the creator's profile, one of their posts or a message of
+    theirs to `fan` (`target_type`, `target_id`). Raises InsufficientCredits (nothing written)
+    when short."""
     errors: dict[str, str] = {}
-    try:
-        credits = int(str(amount).strip())
-    except ValueError:
-        credits = 0
-        errors["amount"] = "Tip a whole number of credits."
-    if "amount" not in errors and credits < 1:
-        errors["amount"] = "A tip is at least 1 credit."
-    elif credits > MAX_TIP:
+    if amount < MIN_TIP:
+        errors["amount"] = f"A tip is at least {MIN_TIP} credit."
+    elif amount > MAX_TIP:
         errors["amount"] = f"A tip can be at most {MAX_TIP:,} credits."
-    text = str(note or "").strip()
+    text = (note or "").strip()
     if len(text) > MAX_NOTE:
         errors["note"] = f"Keep the note under {MAX_NOTE} characters."
     if target_type not in TARGETS:
-        errors["amount"] = "There is nothing to tip there."
+        errors["target_type"] = NOTHING_TO_TIP
     if errors:
         raise ValidationFailed(errors)
     creators.payee(fan, creator_id, "tip")
     target = _target(fan, creator_id, target_type, target_id)
-    token = str(token or "")
+    token = token or ""
     if not _TOKEN.match(token):
         token = new_token()  # no token from the form: this request alone is protected
     key = f"tip:{fan.id}:{token}"
@@ -85,7 +85,7 @@ def tip(
         )
 
     return replays.same_answer(
-        lambda: _tip(fan, creator_id, credits, text, target_type, target, key, token), committed
+        lambda: _tip(fan, creator_id, amount, text, target_type, target, key, token), committed
     )
 
 

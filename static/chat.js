@@ -157,7 +157,9 @@
       }
     });
     document.body.addEventListener("htmx:afterRequest", function (event) {
-      if (event.detail.elt && event.detail.elt.id === "compose" && event.detail.successful) {
+      // Sent: a 2xx. A 422 (the form's errors, swapped in like any form's) is no success here.
+      var sent = event.detail.successful && event.detail.xhr && event.detail.xhr.status < 300;
+      if (event.detail.elt && event.detail.elt.id === "compose" && sent) {
         event.detail.elt.reset();
         document.getElementById("compose-status").innerHTML = "";
         var attached = document.getElementById("chat-attachment");

@@ -47,7 +47,7 @@
     $("rc-log").innerHTML = "";
     var box = $("rc-report-box");
     box.open = false;
-    if (!$("rc-report") && reportForm) {  // the last report replaced the form: bring it back
+    if (reportForm) {  // a fresh form for the new chat (the last report may have replaced it)
       Array.prototype.slice.call(box.children, 1).forEach(function (el) { box.removeChild(el); });
       box.insertAdjacentHTML("beforeend", reportForm);
     }
@@ -245,7 +245,9 @@
     $("rc-camera").addEventListener("click", function () { toggle("video", $("rc-camera"), "Camera off", "Camera on"); });
     $("rc-hangup").addEventListener("click", hangUp);
     document.body.addEventListener("htmx:afterSwap", function (e) {
-      if (e.target && e.target.closest && e.target.closest("#rc-report-box")) { session = null; resetPeer(); status("Reported. Press Next to meet someone new."); }
+      if (!e.target || !e.target.closest || !e.target.closest("#rc-report-box")) { return; }
+      if ($("rc-report")) { return; }  // the form again, with its fields' errors: not reported yet
+      if (e.detail.xhr && e.detail.xhr.status < 300) { session = null; resetPeer(); status("Reported. Press Next to meet someone new."); }
     });
   });
 })();

@@ -128,3 +128,46 @@ def test_with_the_socket_open_a_message_goes_over_it(live_server, browser):
     fan.screenshot(path=str(ARTIFACTS / "chat-socket-send.png"), full_page=True)
     luna.context.close()
     fan.context.close()
+
+
+def test_a_refused_ppv_message_says_why_and_keeps_what_was_typed(live_server, browser):
+    """A price that is not a whole number comes back above the form; the text, the photo and
+    the price stay for the retry, which goes out as a pay-per-view message."""
+    from core import clock
+    from models import User
+    from tests.creator_helpers import vault_photo
+
+    base = live_server.app.config["BASE_URL"]
+    luna, fan, luna_id, sam_id = creator_and_fan(live_server, browser, price=0)
+    with live_server.app.app_context():
+        creator = db.session.get(User, luna_id)
+        creator.creator_verified_at = clock.now()
+        db.session.commit()
+        vault_photo(creator)
+
+    luna.goto(f"{base}/messages/{sam_id}")
+    expect(luna.locator("#chat[data-live=true]")).to_have_count(1)
+    luna.get_by_text("Attach from vault").click()
+    photo = luna.locator("input[name=media_id]").first
+    photo.check()
+    price = luna.get_by_label("Price to unlock (credits, 0 = free)")
+    price.fill("2.5")
+    luna.get_by_role("textbox", name="Message").fill("Just for you")
+    luna.get_by_role("button", name="Send").click()
+    expect(luna.locator("#compose-status [role=alert]")).to_have_text(
+        "The unlock price is a whole number of credits."
+    )
+    expect(luna.get_by_role("textbox", name="Message")).to_have_value("Just for you")  # kept
+    expect(photo).to_be_checked()
+    expect(price).to_have_value("2.5")
+    expect(luna.locator("li.message")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    luna.screenshot(path=str(ARTIFACTS / "chat-ppv-refused.png"), full_page=True)
+
+    price.fill("5")
+    luna.get_by_role("button", name="Send").click()
+    expect(luna.locator("li.message.mine")).to_contain_text("Pay-per-view · 5 credits")
+    expect(luna.locator("#compose-status")).to_be_empty()
+    expect(luna.get_by_role("textbox", name="Message")).to_have_value("")
+    luna.context.close()
+    fan.context.close()

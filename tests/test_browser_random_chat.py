@@ -81,3 +81,43 @@ def test_two_strangers_are_paired_chat_see_each_others_video_then_next(live_serv
     for page in (ana, bob):  # both back in the queue, and paired again
         expect(page.locator("#rc-status")).to_have_text("You both like chess, jazz. Say hi!")
     assert errors == []
+
+
+def test_a_report_without_a_reason_says_so_then_ends_the_chat(live_server, browser):
+    base = live_server.app.config["BASE_URL"]
+    errors: list[str] = []
+    ana, bob = _page(browser, errors, "ana"), _page(browser, errors, "bob")
+    sign_up(ana, base, "ana@example.com", "Ana")
+    sign_up(bob, base, "bob@example.com", "Bob")
+    with live_server.app.app_context():
+        for email in ("ana@example.com", "bob@example.com"):
+            user = accounts.find_by_email(email)
+            user.email_verified_at = user.created_at
+        db.session.commit()
+    for page in (ana, bob):
+        page.goto(base + "/random")
+        page.get_by_role("button", name="Start chatting").click()
+    for page in (ana, bob):
+        expect(page.locator("#rc-status")).to_have_text("You are chatting with a stranger. Say hi!")
+
+    ana.get_by_text("Report this stranger").click()
+    ana.get_by_role("button", name="Send report (the chat ends)").click()
+    expect(ana.locator("#rc-reason-error")).to_have_text("Choose a reason.")
+    expect(ana.get_by_label("Because")).to_have_attribute("aria-invalid", "true")
+    expect(ana.locator("#rc-status")).to_have_text("You are chatting with a stranger. Say hi!")
+    ana.screenshot(path=str(ARTIFACTS / "random-chat-report-refused.png"), full_page=True)
+
+    ana.get_by_label("Because").select_option("harassment")
+    ana.get_by_label("Anything to add (optional)").fill("Rude from the first line")
+    ana.get_by_role("button", name="Send report (the chat ends)").click()
+    expect(ana.get_by_role("status").filter(has_text="our moderators")).to_be_visible()
+    expect(ana.locator("#rc-status")).to_have_text("Reported. Press Next to meet someone new.")
+    expect(bob.locator("#rc-status")).to_have_text(
+        "The stranger left. Press Next to meet someone new."
+    )
+    # The next chat gets a fresh form, without the last one's errors.
+    ana.get_by_role("button", name="Next").click()
+    expect(ana.locator("#rc-report #rc-reason")).to_have_value("")
+    expect(ana.locator("#rc-reason-error")).to_have_count(0)
+    refused = "Failed to load resource: the server responded with a status of 422"
+    assert [e for e in errors if refused not in e] == []  # the 422 was the point

@@ -78,4 +78,4 @@ def test_someone_elses_upload_or_a_price_on_a_chat_photo_is_refused(app):
             messaging.send(bob_user, ana_id, "mine now", media_id=photo_id)
         ana_user = db.session.get(User, ana_id)
         with pytest.raises(ValidationFailed, match="vault"):
-            messaging.send(ana_user, bob_id, "pay", media_id=photo_id, unlock_price="5")
+            messaging.send(ana_user, bob_id, "pay", media_id=photo_id, unlock_price=5)

@@ -78,7 +78,7 @@ def test_only_verified_creators_sell_content(ctx):
     from services import messaging
 
     with pytest.raises(NotAllowed, match="verified"):
-        messaging.send(luna, fan().id, "pay", media_id=photo.id, unlock_price="5")
+        messaging.send(luna, fan().id, "pay", media_id=photo.id, unlock_price=5)
 
 
 def test_an_upload_showing_others_needs_the_consent_attestation(app):

@@ -191,7 +191,7 @@ def test_a_vault_item_in_use_cannot_be_deleted(ctx):
 def test_a_ppv_message_shows_a_blurred_preview_until_paid_once(ctx):
     luna, sam, eve = creator(), fan(credits=100), fan("Eve", credits=100)
     photo = vault_photo(luna)
-    message = messaging.send(luna, sam.id, "Just for you", media_id=photo.id, unlock_price="40")
+    message = messaging.send(luna, sam.id, "Just for you", media_id=photo.id, unlock_price=40)
     seen = messaging.attachments_for(sam, [message])[message.id]
     assert seen.locked and ".blur." in seen.url
     assert ".display." in messaging.attachments_for(luna, [message])[message.id].url
@@ -209,9 +209,9 @@ def test_only_creators_attach_from_a_vault_and_prices_need_an_attachment(ctx):
     luna, sam = creator(), fan(credits=100)
     photo = vault_photo(luna)
     with pytest.raises(ValidationFailed, match="Attach something"):
-        messaging.send(luna, sam.id, "pay me", unlock_price="10")
+        messaging.send(luna, sam.id, "pay me", unlock_price=10)
     with pytest.raises(ValidationFailed, match="cannot be negative"):
-        messaging.send(luna, sam.id, "x", media_id=photo.id, unlock_price="-1")
+        messaging.send(luna, sam.id, "x", media_id=photo.id, unlock_price=-1)
     with pytest.raises(NotFound):
         messaging.send(creator("Mia"), sam.id, "x", media_id=photo.id)  # Luna's vault
     with pytest.raises(NotFound):  # a fan cannot send a creator's vault photo
@@ -225,7 +225,7 @@ def test_ppv_message_unlock_over_http(app):
     with app.app_context():
         luna = db.session.get(User, luna_id)
         photo = vault_photo(luna)
-        message = messaging.send(luna, sam_id, "", media_id=photo.id, unlock_price="30")
+        message = messaging.send(luna, sam_id, "", media_id=photo.id, unlock_price=30)
         message_id, display = message.id, photo.variants["display"]
     page = sam_auth.client.get(f"/messages/{luna_id}").get_data(as_text=True)
     assert "Unlock for 30 credits" in page and display not in page
