@@ -150,6 +150,9 @@ class AdjustCreditsForm(Form):
         id="adjust-amount",
         message=admin_users.WHOLE_CREDITS,
         validators=[InputRequired(admin_users.WHOLE_CREDITS)],
+        # The browser's hint (the service decides): with a `min`, its steps count from a whole
+        # number, not from a 1.5 typed back into the field after an error.
+        render_kw={"min": -admin_users.MAX_ADJUSTMENT, "max": admin_users.MAX_ADJUSTMENT},
     )
     reason = StringField(
         "Reason",
