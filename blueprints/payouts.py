@@ -8,11 +8,13 @@ from flask_login import current_user
 from blueprints.creator import creator_required
 from blueprints.forms.money import PayoutMethodForm, PayoutRequestForm
 from blueprints.htmx import apply_errors, redirect_to
+from core import transactions
 from core.errors import DomainError, ValidationFailed
 from extensions import limiter
 from services import ledger, payouts
 
 bp = Blueprint("payouts", __name__, url_prefix="/creator/payouts")
+RACED = "Those credits were just paid out by another request."
 
 
 def _page(
@@ -65,14 +67,16 @@ def request_payout():
             payout = payouts.request(
                 current_user, form.credits.data, form.method_id.data, form.code.data
             )
-        except ValidationFailed as exc:
-            apply_errors(form, exc.errors)
-        except ledger.InsufficientCredits:
-            status = 409
-            apply_errors(form, {"credits": "Those credits were just paid out by another request."})
         except DomainError as exc:
-            status = exc.status
-            form.form_errors.append(exc.message)
+            transactions.rollback()  # the page below reads the payouts: none half-written
+            if isinstance(exc, ValidationFailed):
+                apply_errors(form, exc.errors)
+            elif isinstance(exc, ledger.InsufficientCredits):
+                status = 409
+                apply_errors(form, {"credits": RACED})
+            else:
+                status = exc.status
+                form.form_errors.append(exc.message)
         else:
             flash(f"Payout of {payout.credits:,} credits requested.", "success")
             return redirect_to(url_for("payouts.detail", payout_id=payout.id))
@@ -109,6 +113,7 @@ def add_method():
                 bank_code=form.bank_code.data,
             )
         except ValidationFailed as exc:
+            transactions.rollback()
             apply_errors(form, exc.errors)
         else:
             flash("Payout method added.", "success")
