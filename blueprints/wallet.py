@@ -6,9 +6,16 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, g, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from blueprints.forms.money import (
+    BuyCreditsForm,
+    DevCheckoutForm,
+    HistoryQuery,
+    OrderQuery,
+    RazorpayReturnForm,
+    first_error,
+)
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to
-from blueprints.input import query_int
 from core.errors import DomainError
 from extensions import limiter
 from services import ledger
@@ -42,7 +49,10 @@ def index():
 @bp.get("/history")
 @login_required
 def history():
-    rows, more = _history_page(query_int("before", minimum=1))
+    query = HistoryQuery(request.args)
+    if not query.validate():
+        abort(400, description=first_error(query))
+    rows, more = _history_page(query.before.data)
     return render_template("wallet/_history_rows.html", rows=rows, more=more)
 
 
@@ -50,10 +60,13 @@ def history():
 @verified_required
 @limiter.limit("10 per minute; 40 per hour")
 def create_order():
+    """A pack's button: its fields are hidden, so a refusal is a message in the flash area
+    (the error partial for htmx, a flash on the wallet page otherwise)."""
+    form = BuyCreditsForm()
     try:
-        order, checkout = orders.create_order(
-            current_user, request.form.get("pack_id", ""), request.form.get("provider", "")
-        )
+        if not form.validate_on_submit():
+            raise DomainError(first_error(form))
+        order, checkout = orders.create_order(current_user, form.pack_id.data, form.provider.data)
     except DomainError as exc:
         if is_htmx():
             raise
@@ -68,10 +81,11 @@ def create_order():
 @login_required
 def order(order_id: int):
     found = orders.order_for(current_user, order_id)
+    query = OrderQuery(request.args)
     return render_template(
         "wallet/order.html",
         order=found,
-        cancelled=request.args.get("cancelled") == "1",
+        cancelled=query.cancelled.data,
         balance=ledger.wallet_balance(current_user.id),
     )
 
@@ -88,17 +102,19 @@ def order_status(order_id: int):
 @bp.get("/orders/<int:order_id>/dev")
 @login_required
 def dev_checkout(order_id: int):
-    found = orders.order_for(current_user, order_id)
-    if found.provider != "dev" or get_provider("dev") is None:
-        abort(404)
-    return render_template("wallet/dev_checkout.html", order=found)
+    found = orders.dev_checkout_order(current_user, order_id)
+    return render_template("wallet/dev_checkout.html", order=found, form=DevCheckoutForm())
 
 
 @bp.post("/orders/<int:order_id>/dev")
 @verified_required
 @limiter.limit("20 per minute")
 def dev_checkout_submit(order_id: int):
-    found = orders.dev_checkout_outcome(current_user, order_id, request.form.get("outcome", ""))
+    form = DevCheckoutForm()
+    if not form.validate_on_submit():
+        found = orders.dev_checkout_order(current_user, order_id)
+        return render_template("wallet/dev_checkout.html", order=found, form=form), 422
+    found = orders.dev_checkout_outcome(current_user, order_id, pay=form.outcome.data == "pay")
     return redirect_to(url_for("wallet.order", order_id=found.id))
 
 
@@ -128,10 +144,13 @@ def provider_checkout(order_id: int):
 @verified_required
 @limiter.limit("20 per minute")
 def razorpay_return(order_id: int):
+    """Posted by static/razorpay-checkout.js, not typed: a malformed post is a 400 whose message
+    points to the order page, where the webhook still lands."""
+    form = RazorpayReturnForm()
+    if not form.validate_on_submit():
+        orders.order_for(current_user, order_id)  # someone else's order is still "not found"
+        abort(400, description=first_error(form))
     found = orders.razorpay_return(
-        current_user,
-        order_id,
-        request.form.get("razorpay_payment_id", ""),
-        request.form.get("razorpay_signature", ""),
+        current_user, order_id, form.razorpay_payment_id.data, form.razorpay_signature.data
     )
     return redirect_to(url_for("wallet.order", order_id=found.id))

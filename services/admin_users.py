@@ -29,11 +29,15 @@ from models import (
     User,
     UserDevice,
     UserSession,
+    UserStatus,
 )
 from services import accounts, audit, ledger, sessions
 from services.input import parse_id
 
 MAX_ADJUSTMENT = 1_000_000
+REASON_MAX = 300  # a status or adjustment reason an admin types (the forms' maximum length)
+WHOLE_CREDITS = "A whole number of credits, + or −."
+ADJUSTMENT_REASON = "Say why (it is kept with the transfer)."
 
 
 def search(query: str, limit: int = 50) -> list[User]:
@@ -169,7 +173,7 @@ def _not_self(admin: User, user: User) -> None:
         raise DomainError("Use another admin account to act on your own.")
 
 
-def set_status(admin: User, user_id: int, status: str, reason: str) -> User:
+def set_status(admin: User, user_id: int, status: UserStatus, reason: str) -> User:
     """Suspend, ban or reactivate, with a reason the user sees."""
     user = get_user(user_id)
     _not_self(admin, user)
@@ -203,18 +207,15 @@ def reset_two_factor(admin: User, user_id: int) -> None:
     db.session.commit()
 
 
-def adjust_credits(admin: User, user_id: int, amount: object, reason: str) -> None:
-    """A support adjustment of the user's wallet, through the ledger (audited)."""
+def adjust_credits(admin: User, user_id: int, credits: int, reason: str) -> None:
+    """A support adjustment of the user's wallet by `credits` (+ or −), through the ledger
+    (audited)."""
     user = get_user(user_id)
-    try:
-        credits = int(str(amount).strip())
-    except ValueError:
-        raise ValidationFailed({"amount": "A whole number of credits, + or −."}) from None
     if credits == 0 or abs(credits) > MAX_ADJUSTMENT:
         raise ValidationFailed({"amount": f"Between 1 and {MAX_ADJUSTMENT:,} credits, + or −."})
-    reason = " ".join(str(reason or "").split())
+    reason = " ".join(reason.split())
     if len(reason) < 3:
-        raise ValidationFailed({"reason": "Say why (it is kept with the transfer)."})
+        raise ValidationFailed({"reason": ADJUSTMENT_REASON})
     transfer = ledger.adjust(
         user.id, credits, reason, admin.id, f"adjustment:{secrets.token_hex(12)}"
     )

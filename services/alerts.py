@@ -11,6 +11,9 @@ from extensions import db
 from models import Alert, AlertNote, AlertStatus, User
 from services import audit
 
+NOTE_MAX = 5000
+NOTE_TOO_LONG = f"Keep the note under {NOTE_MAX:,} characters."
+
 STATUSES = {
     AlertStatus.OPEN: "Open",
     AlertStatus.INVESTIGATING: "Investigating",
@@ -57,12 +60,12 @@ def notes(alert_id: int) -> list[tuple[AlertNote, User | None]]:
     return [(note, author) for note, author in rows]
 
 
-def triage(admin: User, alert_id: int, status: str | None, body: str) -> Alert:
-    """Add a note, change the status, or both. One transaction, audited."""
+def triage(admin: User, alert_id: int, status: AlertStatus | None, body: str) -> Alert:
+    """Add a note, change the status (None: keep it), or both. One transaction, audited."""
     alert = get(alert_id)
-    body = (body or "").strip()
-    if len(body) > 5000:
-        raise ValidationFailed({"body": "Keep the note under 5,000 characters."})
+    body = body.strip()
+    if len(body) > NOTE_MAX:
+        raise ValidationFailed({"body": NOTE_TOO_LONG})
     if status is not None and status not in STATUSES:
         raise ValidationFailed({"status": "Choose a status."})
     changed = status is not None and status != alert.status

@@ -104,6 +104,9 @@ def review_queue() -> list[tuple[Post, User]]:
     return [(post, user) for post, user in rows]
 
 
+REVIEW_NOTE_MAX = 1000
+
+
 def review(admin: User, post_id: int, approve: bool, note: str = "") -> Post:
     post = db.session.get(Post, post_id)
     if post is None:
@@ -111,7 +114,7 @@ def review(admin: User, post_id: int, approve: bool, note: str = "") -> Post:
     if post.status != PostStatus.REVIEW:
         raise Conflict("This post was already reviewed.")
     now = clock.now()
-    note = " ".join(str(note or "").split())[:1000]
+    note = " ".join(note.split())[:REVIEW_NOTE_MAX]
     if approve:
         if post.publish_at > now:
             post.status = PostStatus.SCHEDULED
@@ -231,6 +234,9 @@ def takedowns(status: str = TakedownStatus.OPEN) -> list[Takedown]:
     return list(db.session.scalars(query.limit(200)))
 
 
+REPLY_MAX = 5000  # the reply mailed to a claimant
+
+
 def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) -> Takedown:
     """Remove the content (or not) and reply to the claimant by email."""
 
@@ -239,7 +245,7 @@ def resolve_takedown(admin: User, takedown_id: int, remove: bool, reply: str) ->
         raise NotFound("There is no such notice.")
     if notice.status != TakedownStatus.OPEN:
         raise Conflict("This notice was already handled.")
-    reply = str(reply or "").strip()
+    reply = reply.strip()
     if len(reply) < 10:
         raise ValidationFailed({"reply": "Write the reply the claimant will receive."})
     if remove:

@@ -37,6 +37,7 @@ OUTCOMES = {
     "suspend": "The member was suspended",
     "ban": "The member was banned",
 }
+NOTE_MAX = 1000
 REMOVABLE = ("profile", "photo", "message", "post")
 REMOVED_TEXT = "[removed by a moderator]"
 
@@ -175,7 +176,7 @@ def decide(admin: User, report_id: int, outcome: str, note: str = "") -> Report:
         raise Conflict("This report was already handled.")
     if outcome not in OUTCOMES:
         raise ValidationFailed({"outcome": "Choose what to do."})
-    note = " ".join(str(note or "").split())[:1000]
+    note = " ".join(note.split())[:NOTE_MAX]
     if outcome in ("warn", "suspend", "ban") and len(note) < 3:
         raise ValidationFailed({"note": "Say why: the member will see it."})
     reported = db.session.get(User, report.reported_user_id)

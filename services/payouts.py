@@ -75,6 +75,16 @@ METHOD_LABELS = {
     "manual": "Bank transfer (manual)",
 }
 
+# Bounds on what an admin types (the forms' maximum lengths come from here).
+NOTE_MAX = 300  # an approval's note
+REASON_MAX = 500  # why a payout was rejected; the creator reads it
+REFERENCE_MAX = 120  # a bank transfer's reference (the column's length)
+QUEUE_LIMIT = 200  # payouts listed (and so approved at once) on the admin queue
+CHOOSE_METHOD = "Choose one of your payout methods."
+CHOOSE_KIND = "Choose how you want to be paid."
+REJECT_REASON = "Say why, in a few words (the creator will see it)."
+BANK_REFERENCE = "Enter the bank transfer's reference."
+
 _STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{8,40}$")
 _FUND_ACCOUNT = re.compile(r"^fa_[A-Za-z0-9]{8,40}$")
 _ACCOUNT_NUMBER = re.compile(r"^[A-Z0-9]{6,34}$")
@@ -111,26 +121,36 @@ def methods_of(user_id: int) -> list[PayoutMethod]:
     )
 
 
-def add_method(user: User, form: dict) -> PayoutMethod:
+def add_method(
+    user: User,
+    kind: str,
+    *,
+    account_ref: str = "",
+    holder: str = "",
+    account: str = "",
+    bank_code: str = "",
+) -> PayoutMethod:
+    """A new way for `user` to be paid: a Stripe Connect account or RazorpayX fund account
+    (`account_ref`), or a bank account paid by hand (`holder`, `account`, `bank_code`); the
+    fields another kind uses are ignored."""
     if not user.is_creator:
         raise NotAllowed("Switch on creator mode first.")
-    kind = str(form.get("kind") or "")
     errors: dict[str, str] = {}
     method = PayoutMethod(user_id=user.id, kind=kind, details={})
     if kind == "stripe":
-        ref = str(form.get("account_ref") or "").strip()
+        ref = account_ref.strip()
         if not _STRIPE_ACCOUNT.match(ref):
             errors["account_ref"] = "A Stripe Connect account id looks like acct_1A2b3C4d5E6f7G8h."
         method.account_ref = ref
     elif kind == "razorpayx":
-        ref = str(form.get("account_ref") or "").strip()
+        ref = account_ref.strip()
         if not _FUND_ACCOUNT.match(ref):
             errors["account_ref"] = "A RazorpayX fund account id looks like fa_00000000000001."
         method.account_ref = ref
     elif kind == "manual":
-        holder = " ".join(str(form.get("holder") or "").split())
-        account = re.sub(r"[\s-]", "", str(form.get("account") or "")).upper()
-        bank_code = re.sub(r"\s", "", str(form.get("bank_code") or "")).upper()
+        holder = " ".join(holder.split())
+        account = re.sub(r"[\s-]", "", account).upper()
+        bank_code = re.sub(r"\s", "", bank_code).upper()
         if not 2 <= len(holder) <= 100:
             errors["holder"] = "The account holder's name, as the bank knows it."
         if not _ACCOUNT_NUMBER.match(account):
@@ -139,7 +159,7 @@ def add_method(user: User, form: dict) -> PayoutMethod:
             errors["bank_code"] = "The bank's SWIFT/BIC, IFSC or sort code."
         method.details = {"holder": holder, "account": account, "bank_code": bank_code}
     else:
-        errors["kind"] = "Choose how you want to be paid."
+        errors["kind"] = CHOOSE_KIND
     if errors:
         raise ValidationFailed(errors)
     db.session.add(method)
@@ -208,8 +228,9 @@ def _amount(credits: int, kind: str) -> tuple[int, str]:
     return credits * config["CREDIT_VALUE_MINOR"], "USD"
 
 
-def request(creator: User, credits: object, method_id: object, code: str) -> Payout:
-    """Ask for a payout: checks, the second factor, the row and the ledger move, together."""
+def request(creator: User, credits: int, method_id: int, code: str) -> Payout:
+    """Ask for a payout of `credits` to the creator's method `method_id`, with a second-factor
+    `code`: checks, the second factor, the row and the ledger move, together."""
 
     if not creator.is_creator:
         raise NotAllowed("Only creators are paid out.")
@@ -220,27 +241,23 @@ def request(creator: User, credits: object, method_id: object, code: str) -> Pay
     if not creator.has_2fa:
         raise NotAllowed("Turn on two-factor authentication to request payouts.")
     minimum = current_app.config["PAYOUT_MIN_CREDITS"]
-    try:
-        amount = int(str(credits).strip())
-    except ValueError:
-        raise ValidationFailed({"credits": "Ask for a whole number of credits."}) from None
-    if amount < minimum:
+    if credits < minimum:
         raise ValidationFailed({"credits": f"The minimum payout is {minimum:,} credits."})
     available = ledger.balances(creator.id).get("earnings_available", 0)
-    if amount > available:
+    if credits > available:
         raise ValidationFailed({"credits": f"You have {available:,} credits available to pay out."})
-    method_row_id = parse_id(str(method_id))
+    method_row_id = parse_id(method_id)
     method = db.session.get(PayoutMethod, method_row_id) if method_row_id is not None else None
     if method is None or method.user_id != creator.id or method.removed_at is not None:
-        raise ValidationFailed({"method_id": "Choose one of your payout methods."})
+        raise ValidationFailed({"method_id": CHOOSE_METHOD})
     twofactor.check_step_up(creator, code)  # ValidationFailed on a wrong or reused code
-    minor, currency = _amount(amount, method.kind)
+    minor, currency = _amount(credits, method.kind)
     now = clock.now()
     payout = Payout(
         creator_id=creator.id,
         method_id=method.id,
         method_kind=method.kind,
-        credits=amount,
+        credits=credits,
         amount_minor=minor,
         currency=currency,
         status=PayoutStatus.REQUESTED,
@@ -253,9 +270,9 @@ def request(creator: User, credits: object, method_id: object, code: str) -> Pay
         PayoutEvent(payout_id=payout.id, to_status=PayoutStatus.REQUESTED, actor_id=creator.id)
     )
     # Raises InsufficientCredits when a racing request took the credits: nothing is written.
-    ledger.request_payout(creator.id, amount, payout.id)
+    ledger.request_payout(creator.id, credits, payout.id)
     audit.record(
-        "payout.requested", actor_id=creator.id, target=("payout", payout.id), credits=amount
+        "payout.requested", actor_id=creator.id, target=("payout", payout.id), credits=credits
     )
     enqueue(route, payout.id)
     db.session.commit()
@@ -317,7 +334,7 @@ def payouts_of(creator_id: int, limit: int = 50) -> list[Payout]:
     )
 
 
-def queue(status: str | None = None, limit: int = 200) -> list[tuple[Payout, User]]:
+def queue(status: str | None = None, limit: int = QUEUE_LIMIT) -> list[tuple[Payout, User]]:
     query = select(Payout, User).join(User, User.id == Payout.creator_id)
     if status:
         query = query.where(Payout.status == status)
@@ -368,9 +385,9 @@ def _give_back(payout: Payout, to: PayoutStatus, actor_id: int | None, reason: s
 
 
 def reject(admin: User, payout_id: int, reason: str) -> Payout:
-    reason = " ".join(str(reason or "").split())
-    if not 3 <= len(reason) <= 500:
-        raise ValidationFailed({"reason": "Say why, in a few words (the creator will see it)."})
+    reason = " ".join(reason.split())
+    if not 3 <= len(reason) <= REASON_MAX:
+        raise ValidationFailed({"reason": REJECT_REASON})
     payout = get(payout_id)
     _give_back(payout, PayoutStatus.REJECTED, admin.id, reason)
     _notify(payout, f"Your payout of {payout.credits:,} credits was rejected: {reason}")
@@ -381,9 +398,9 @@ def reject(admin: User, payout_id: int, reason: str) -> Payout:
 
 def mark_paid(admin: User, payout_id: int, reference: str) -> Payout:
     """A manual bank transfer was made: approved → processing → paid, with the reference."""
-    reference = " ".join(str(reference or "").split())
-    if not 3 <= len(reference) <= 120:
-        raise ValidationFailed({"reference": "Enter the bank transfer's reference."})
+    reference = " ".join(reference.split())
+    if not 3 <= len(reference) <= REFERENCE_MAX:
+        raise ValidationFailed({"reference": BANK_REFERENCE})
     payout = get(payout_id)
     if payout.method_kind != "manual":
         raise DomainError("Provider payouts are paid by the worker, not by hand.")

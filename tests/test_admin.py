@@ -158,7 +158,11 @@ def admin_and_member(app):
 def test_suspend_ban_and_reactivate_with_a_reason_the_member_sees(app, admin_and_member):
     admin, member, member_id = admin_and_member
     missing = admin.post(f"/admin/users/{member_id}/status", {"status": "suspended"})
-    assert missing.status_code == 303
+    assert missing.status_code == 422
+    assert re.search(
+        r'<p class="error" id="status-reason-error">Say why: the user will see it\.</p>',
+        missing.get_data(as_text=True),
+    )
     with app.app_context():
         assert db.session.get(User, member_id).status == "active"  # no reason: refused
     admin.post(f"/admin/users/{member_id}/status", {"status": "suspended", "reason": "spam"})

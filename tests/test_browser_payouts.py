@@ -370,12 +370,10 @@ def test_an_admin_reads_the_reasons_behind_a_payout_risk_score(live_server, brow
             db.session.commit()
             bank = payouts.add_method(
                 nora,
-                {
-                    "kind": "manual",
-                    "holder": "Nora",
-                    "account": "GB29NWBK60161331926819",
-                    "bank_code": "NWBKGB2L",
-                },
+                "manual",
+                holder="Nora",
+                account="GB29NWBK60161331926819",
+                bank_code="NWBKGB2L",
             )
             payout_id = payouts.request(nora, 500, bank.id, codes[0]).id
             score = db.session.get(Payout, payout_id).risk_score

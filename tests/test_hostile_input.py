@@ -9,6 +9,7 @@ webhooks are refused or ignored, and the socket answers bad frames with an error
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import logging
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
+from wtforms.fields.core import UnboundField
 
 from extensions import db
 from services import ledger, messaging, posts
@@ -194,22 +196,42 @@ NUMBER_RE = re.compile(r"""number\(\s*["'](\w+)["']""")
 
 
 def query_names() -> list[str]:
-    """Every query parameter any view or service reads, and every field of every GET form."""
+    """Every query parameter any view or service reads, every field of every GET form, and
+    every field of a WTForms form a view fills from the query string."""
     names: set[str] = {"next"}
     for path in [*ROOT.glob("blueprints/**/*.py"), *ROOT.glob("services/*.py")]:
         source = path.read_text()
         names.update(ARG_RE.findall(source))
         if "args" in source:
             names.update(NUMBER_RE.findall(source))
+        names.update(query_form_fields(source))
     for fields in template_forms("get").values():
         names.update(fields)
     return sorted(names)
+
+
+QUERY_FORM_RE = re.compile(r"""\b(\w+)\(\s*request\.args\b""")
+
+
+def query_form_fields(source: str) -> set[str]:
+    """The fields of the forms (blueprints/forms/) that `source` fills from `request.args`."""
+    forms = {}
+    for path in (ROOT / "blueprints/forms").glob("*.py"):
+        module = importlib.import_module(f"blueprints.forms.{path.stem}")
+        forms.update({name: cls for name, cls in vars(module).items() if isinstance(cls, type)})
+    names: set[str] = set()
+    for name in QUERY_FORM_RE.findall(source):
+        form = forms.get(name)
+        if form is not None:
+            names.update(k for k, v in vars(form).items() if isinstance(v, UnboundField))
+    return names
 
 
 FORM_RE = re.compile(r"<form\b(?P<attrs>[^>]*)>(?P<body>.*?)</form>", re.S)
 ACTION_RE = re.compile(r"""(?:action|hx-post|hx-get)="\{\{\s*url_for\(['"]([\w.]+)['"]""")
 NAME_RE = re.compile(r"""\bname=["'](\w+)["']""")
 MACRO_FIELD_RE = re.compile(r"""plain_field\(\s*['"](\w+)['"]""")
+FIELD_MACRO_RE = re.compile(r"""\bfield\(\s*[\w.]+\.(\w+)\s*[,)]""")  # field(form.name)
 WTFORM_FIELD_RE = re.compile(r"""^\s+(\w+)\s*=\s*\w+Field\(""", re.M)
 INCLUDE_RE = re.compile(r"""\{%-?\s*include\s+["']([^"']+)["']""")
 
@@ -230,6 +252,7 @@ def template_forms(method: str) -> dict[str, set[str]]:
             endpoint = ACTION_RE.search(form["attrs"])
             key = endpoint.group(1) if endpoint else str(path)
             names = set(NAME_RE.findall(body)) | set(MACRO_FIELD_RE.findall(body))
+            names |= set(FIELD_MACRO_RE.findall(body))
             found.setdefault(key, set()).update(names - {"csrf_token"})
     return found
 
@@ -366,9 +389,10 @@ def test_an_id_past_2_31_is_not_found_and_a_nul_byte_is_refused(world, error_log
 
 
 def own_query_names(app, endpoint: str) -> set[str]:
-    """The query parameters the view's own module reads."""
+    """The query parameters the view's own module reads (itself, or through a form)."""
     module = inspect.getmodule(inspect.unwrap(app.view_functions[endpoint]))
-    return set(ARG_RE.findall(Path(module.__file__).read_text()))
+    source = Path(module.__file__).read_text()
+    return set(ARG_RE.findall(source)) | query_form_fields(source)
 
 
 def test_hostile_query_values_are_never_a_500(world, error_log):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
+from blueprints.forms.admin import AnalyticsQuery
+from blueprints.forms.money import first_error
 from blueprints.guards import admin_required
 from core import clock
 from services import analytics
@@ -15,9 +17,9 @@ bp = Blueprint("admin_analytics", __name__, url_prefix="/admin/analytics")
 @bp.get("")
 @admin_required
 def index():
-    range_key = request.args.get("range", "7d")
-    try:
-        page = analytics.dashboard(clock.now(), range_key)
-    except analytics.UnknownRange:
-        abort(400, description=f"Unknown range: choose one of {', '.join(analytics.RANGES)}.")
-    return render_template("admin/analytics.html", **page)
+    query = AnalyticsQuery(request.args)
+    if not query.validate():
+        abort(400, description=first_error(query))
+    return render_template(
+        "admin/analytics.html", **analytics.dashboard(clock.now(), query.range.data)
+    )

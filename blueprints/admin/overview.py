@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import flash, render_template, request, url_for
+from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.admin.blueprint import bp
+from blueprints.forms.admin import AuditQuery, OrdersQuery
+from blueprints.forms.money import first_error
 from blueprints.guards import admin_required
 from blueprints.htmx import redirect_to
-from blueprints.input import query_int
 from core.errors import DomainError
 from extensions import limiter
 from services import admin_overview, audit, reconciliation
@@ -27,13 +28,17 @@ def index():
 @bp.get("/orders")
 @admin_required
 def orders():
-    status = request.args.get("status") or None
-    query = request.args.get("q", "")
+    query = OrdersQuery(request.args)
+    if not query.validate():
+        if query.status.errors:  # a tab, not a field the page shows
+            abort(400, description=first_error(query))
+        return render_template("admin/orders.html", rows=[], query=query, status=None), 400
+    status = query.status.data or None
     return render_template(
         "admin/orders.html",
-        rows=order_service.admin_list(status, query),
+        rows=order_service.admin_list(status, query.q.data),
+        query=query,
         status=status,
-        q=query,
     )
 
 
@@ -67,29 +72,24 @@ def check_progress(check_id: int):
 @bp.get("/audit")
 @admin_required
 def audit_log():
-    args = request.args
-    errors = {}
-    since = until = None
-    try:
-        if args.get("since"):
-            since = dt.datetime.fromisoformat(args["since"])
-        if args.get("until"):
-            until = dt.datetime.fromisoformat(args["until"]) + dt.timedelta(days=1)
-    except (ValueError, OverflowError):  # 9999-12-31 has no day after it
-        errors["since"] = "Dates look like 2026-11-25, up to 9999-12-30."
-    before = query_int("before", minimum=1)
+    query = AuditQuery(request.args)
+    if not query.validate():
+        return render_template("admin/audit.html", rows=[], query=query, more_url=None), 400
+    until = query.until.data
     rows = audit.search(
-        action=args.get("action", ""),
-        actor=args.get("actor", ""),
-        target=args.get("target", ""),
-        since=since,
-        until=until,
-        before_id=before,
+        action=query.action.data,
+        actor=query.actor.data,
+        target=query.target.data,
+        since=_midnight(query.since.data),
+        until=_midnight(until + dt.timedelta(days=1)) if until else None,  # the whole day
+        before_id=query.before.data,
     )
-    kept = {k: v for k, v in args.items() if k != "before" and v}
+    kept = {k: v for k, v in query.data.items() if k != "before" and v}
     more_url = (
         url_for("admin.audit_log", **kept, before=rows[-1][0].id) if len(rows) == 50 else None
     )
-    return render_template(
-        "admin/audit.html", rows=rows, args=args, errors=errors, more_url=more_url
-    ), (400 if errors else 200)
+    return render_template("admin/audit.html", rows=rows, query=query, more_url=more_url)
+
+
+def _midnight(day: dt.date | None) -> dt.datetime | None:
+    return dt.datetime.combine(day, dt.time()) if day else None

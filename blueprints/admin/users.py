@@ -3,13 +3,26 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
+from blueprints.admin.actions import flash_unshown, settled
 from blueprints.admin.blueprint import bp
+from blueprints.forms.admin import (
+    STATUS_ACTIONS,
+    AdjustCreditsForm,
+    AlertQueueQuery,
+    DecideReportForm,
+    ReportQueueQuery,
+    TriageAlertForm,
+    UnfreezeForm,
+    UserSearchQuery,
+    UserStatusForm,
+    for_row,
+)
+from blueprints.forms.money import first_error
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
-from core.errors import DomainError, NotFound
 from extensions import limiter
 from models import AlertStatus, ReportStatus, UserStatus
 from services import admin_users, alerts, moderation, safety
@@ -23,40 +36,60 @@ ACTION_LIMIT = "300 per hour"
 @bp.get("/users")
 @admin_required
 def users():
-    query = request.args.get("q", "")
-    return render_template("admin/users.html", rows=admin_users.search(query), q=query)
+    query = UserSearchQuery(request.args)
+    if not query.validate():
+        return render_template("admin/users.html", rows=[], query=query), 400
+    return render_template("admin/users.html", rows=admin_users.search(query.q.data), query=query)
+
+
+def _user_page(user_id: int, code: int = 200, **posted):
+    """A member's file and the actions on it; a form in `posted` (status, adjust, unfreeze) was
+    just sent and is shown with its input and errors."""
+    forms = {
+        "status": UserStatusForm(formdata=None),
+        "adjust": AdjustCreditsForm(formdata=None),
+        "unfreeze": UnfreezeForm(formdata=None),
+        **posted,
+    }
+    return render_template(
+        "admin/user.html",
+        d=admin_users.dossier(user_id),
+        reasons=safety.REPORT_REASONS,
+        forms=forms,
+        status_actions=STATUS_ACTIONS,
+    ), code
 
 
 @bp.get("/users/<int:user_id>")
 @admin_required
 def user_detail(user_id: int):
-    return render_template(
-        "admin/user.html", d=admin_users.dossier(user_id), reasons=safety.REPORT_REASONS
-    )
+    return _user_page(user_id)
 
 
-def _after_action(user_id: int, done: str, call, *args):
-    flash_outcome(lambda: call(current_user, user_id, *args), done)
+def _back_to(user_id: int):
     return redirect_to(url_for("admin.user_detail", user_id=user_id))
+
+
+def _after_action(user_id: int, done: str, call):
+    """An action without input (the form is the button and its CSRF token)."""
+    flash_outcome(lambda: call(current_user, user_id), done)
+    return _back_to(user_id)
 
 
 @bp.post("/users/<int:user_id>/status")
 @admin_required
 @limiter.limit(ACTION_LIMIT)
 def user_status(user_id: int):
-    status = request.form.get("status", "")
-    labels = {
-        UserStatus.ACTIVE: "reactivated",
-        UserStatus.SUSPENDED: "suspended",
-        UserStatus.BANNED: "banned",
-    }
-    return _after_action(
-        user_id,
-        f"Account {labels.get(status, status)}.",
-        admin_users.set_status,
-        status,
-        request.form.get("reason", ""),
-    )
+    form = UserStatusForm()
+    if form.validate_on_submit():
+        status = UserStatus(form.status.data)
+        if settled(
+            form,
+            lambda: admin_users.set_status(current_user, user_id, status, form.reason.data),
+            f"Account {STATUS_ACTIONS[status][1]}.",
+        ):
+            return _back_to(user_id)
+    return _user_page(user_id, 422, status=form)
 
 
 @bp.post("/users/<int:user_id>/logout")
@@ -79,25 +112,30 @@ def user_reset_2fa(user_id: int):
 @admin_required
 @limiter.limit(ACTION_LIMIT)
 def user_adjust(user_id: int):
-    return _after_action(
-        user_id,
+    form = AdjustCreditsForm()
+    if form.validate_on_submit() and settled(
+        form,
+        lambda: admin_users.adjust_credits(
+            current_user, user_id, form.amount.data, form.reason.data
+        ),
         "The wallet was adjusted.",
-        admin_users.adjust_credits,
-        request.form.get("amount", ""),
-        request.form.get("reason", ""),
-    )
+    ):
+        return _back_to(user_id)
+    return _user_page(user_id, 422, adjust=form)
 
 
 @bp.post("/users/<int:user_id>/unfreeze")
 @admin_required
 @limiter.limit(ACTION_LIMIT)
 def user_unfreeze(user_id: int):
-    return _after_action(
-        user_id,
+    form = UnfreezeForm()
+    if form.validate_on_submit() and settled(
+        form,
+        lambda: admin_users.unfreeze_wallet(current_user, user_id, form.reason.data),
         "The wallet is unfrozen.",
-        admin_users.unfreeze_wallet,
-        request.form.get("reason", ""),
-    )
+    ):
+        return _back_to(user_id)
+    return _user_page(user_id, 422, unfreeze=form)
 
 
 @bp.post("/users/<int:user_id>/verify")
@@ -110,47 +148,56 @@ def user_verify(user_id: int):
 # --- moderation ---------------------------------------------------------------------------------
 
 
-@bp.get("/reports")
-@admin_required
-def reports():
-    status = request.args.get("status", ReportStatus.OPEN)
-    if status not in (*ReportStatus, "all"):
-        abort(400, description="Unknown status.")
+def _reports_page(status: str, code: int = 200, posted: dict[int, DecideReportForm] | None = None):
+    """The reports in `status`; each open one has its decision form (`posted`: one just sent,
+    by report id, shown with its input and errors)."""
+    posted = posted or {}
     rows = [
         (report, by, about, moderation.subject(report))
         for report, by, about in moderation.queue(status)
     ]
+    forms = {
+        report.id: posted.get(report.id) or for_row(DecideReportForm(formdata=None), report.id)
+        for report, *_ in rows
+        if report.status == ReportStatus.OPEN
+    }
+    flash_unshown(posted, forms)
     return render_template(
         "admin/reports.html",
         rows=rows,
         status=status,
         outcomes=moderation.OUTCOMES,
         reasons=safety.REPORT_REASONS,
-    )
+        forms=forms,
+    ), code
+
+
+@bp.get("/reports")
+@admin_required
+def reports():
+    query = ReportQueueQuery(request.args)
+    if not query.validate():
+        abort(400, description=first_error(query))
+    return _reports_page(query.status.data)
+
+
+def _decided(report) -> str:
+    about = admin_users.get_user(report.reported_user_id).display_name
+    return f"Report {report.id} about {about}: {moderation.OUTCOMES[report.outcome].lower()}."
 
 
 @bp.post("/reports/<int:report_id>/decide")
 @admin_required
 @limiter.limit(ACTION_LIMIT)
 def decide_report(report_id: int):
-    try:
-        report = moderation.decide(
-            current_user,
-            report_id,
-            request.form.get("outcome", ""),
-            request.form.get("note", ""),
-        )
-    except NotFound:
-        raise  # the error handler's 404 page
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        about = admin_users.get_user(report.reported_user_id).display_name
-        flash(
-            f"Report {report.id} about {about}: {moderation.OUTCOMES[report.outcome].lower()}.",
-            "success",
-        )
-    return redirect_to(url_for("admin.reports"))
+    form = DecideReportForm()
+    if form.validate_on_submit() and settled(
+        form,
+        lambda: moderation.decide(current_user, report_id, form.outcome.data, form.note.data),
+        _decided,
+    ):
+        return redirect_to(url_for("admin.reports"))
+    return _reports_page(ReportStatus.OPEN, 422, {report_id: for_row(form, report_id)})
 
 
 # --- alerts -------------------------------------------------------------------------------------
@@ -159,10 +206,10 @@ def decide_report(report_id: int):
 @bp.get("/alerts")
 @admin_required
 def alerts_page():
-    status = request.args.get("status", AlertStatus.OPEN)
-    kind = request.args.get("kind") or None
-    if status not in (*alerts.STATUSES, "all"):
-        abort(400, description="Unknown status.")
+    query = AlertQueueQuery(request.args)
+    if not query.validate():
+        abort(400, description=first_error(query))
+    status, kind = query.status.data, query.kind.data or None
     return render_template(
         "admin/alerts.html",
         rows=alerts.listing(None if status == "all" else status, kind),
@@ -173,25 +220,34 @@ def alerts_page():
     )
 
 
+def _alert_page(alert_id: int, code: int = 200, form: TriageAlertForm | None = None):
+    alert = alerts.get(alert_id)
+    return render_template(
+        "admin/alert.html",
+        alert=alert,
+        notes=alerts.notes(alert_id),
+        statuses=alerts.STATUSES,
+        form=form or TriageAlertForm(formdata=None, status=alert.status),
+    ), code
+
+
 @bp.get("/alerts/<int:alert_id>")
 @admin_required
 def alert_detail(alert_id: int):
-    return render_template(
-        "admin/alert.html",
-        alert=alerts.get(alert_id),
-        notes=alerts.notes(alert_id),
-        statuses=alerts.STATUSES,
-        errors={},
-    )
+    return _alert_page(alert_id)
 
 
 @bp.post("/alerts/<int:alert_id>")
 @admin_required
 @limiter.limit(ACTION_LIMIT)
 def triage_alert(alert_id: int):
-    status = request.form.get("status") or None
-    flash_outcome(
-        lambda: alerts.triage(current_user, alert_id, status, request.form.get("body", "")),
-        "Saved.",
-    )
-    return redirect_to(url_for("admin.alert_detail", alert_id=alert_id))
+    form = TriageAlertForm()
+    if form.validate_on_submit():
+        status = AlertStatus(form.status.data) if form.status.data else None
+        if settled(
+            form,
+            lambda: alerts.triage(current_user, alert_id, status, form.body.data),
+            "Saved.",
+        ):
+            return redirect_to(url_for("admin.alert_detail", alert_id=alert_id))
+    return _alert_page(alert_id, 422, form)

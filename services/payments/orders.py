@@ -33,6 +33,9 @@ from workers.queue import enqueue
 
 log = logging.getLogger("amora.payments")
 
+UNKNOWN_PACK = "That credit pack does not exist."
+UNAVAILABLE_PROVIDER = "That payment method is not available."
+
 
 def packs() -> list[dict]:
     return current_app.config["CREDIT_PACKS"]
@@ -72,10 +75,10 @@ def create_order(user: User, pack_id: str, provider_name: str) -> tuple[Order, C
         raise NotAllowed("Confirm your email address before buying credits.")
     pack = find_pack(pack_id or "")
     if pack is None:
-        raise DomainError("That credit pack does not exist.", field="pack_id")
+        raise DomainError(UNKNOWN_PACK, field="pack_id")
     provider = get_provider(provider_name or "")
     if provider is None:
-        raise DomainError("That payment method is not available.", field="provider")
+        raise DomainError(UNAVAILABLE_PROVIDER, field="provider")
     if ledger.is_frozen(user.id):
         raise NotAllowed(
             "Purchases are blocked while a payment dispute on your account is reviewed."
@@ -501,25 +504,27 @@ def _disputed(provider_name: str, order: Order, event: ProviderEvent) -> str:
 # --- dev checkout ------------------------------------------------------------------------------
 
 
-def dev_checkout_outcome(user: User, order_id: int, outcome: str) -> Order:
-    """The buyer pressed Pay or Decline on the dev checkout page: a signed webhook is sent
-    (by a job, as a provider would) through the same pipeline."""
-
-    provider = get_provider("dev")
-    if provider is None:
-        raise NotFound("The test payment provider is off.")
+def dev_checkout_order(user: User, order_id: int) -> Order:
+    """The user's own order paid with the test provider, while that provider is on."""
     order = order_for(user, order_id)
-    if order.provider != "dev":
+    if order.provider != "dev" or get_provider("dev") is None:
         raise NotFound("There is no such order.")
+    return order
+
+
+def dev_checkout_outcome(user: User, order_id: int, pay: bool) -> Order:
+    """The buyer pressed Pay (`pay`) or Decline on the dev checkout page: a signed webhook is
+    sent (by a job, as a provider would) through the same pipeline."""
+
+    order = dev_checkout_order(user, order_id)
     if order.status != OrderStatus.PENDING:
         raise DomainError("This order is already settled.")
-    if outcome not in ("pay", "decline"):
-        raise DomainError("Choose Pay or Decline.")
+    provider = get_provider("dev")
     assert isinstance(provider, DevProvider)
     body = provider.event_body(
         order,
-        "succeeded" if outcome == "pay" else "failed",
-        reason=None if outcome == "pay" else "Declined on the test checkout.",
+        "succeeded" if pay else "failed",
+        reason=None if pay else "Declined on the test checkout.",
     )
     enqueue(deliver_webhook, "dev", body.decode(), {SIGNATURE_HEADER: sign(body)})
     db.session.commit()
