@@ -28,11 +28,16 @@ def parse_price(value: object, field: str, label: str, errors: dict[str, str]) -
     except ValueError:
         errors[field] = f"{label} is a whole number of credits."
         return 0
+    check_price(price, field, label, errors)
+    return price
+
+
+def check_price(price: int, field: str, label: str, errors: dict[str, str]) -> None:
+    """A price is a number of credits from 0 to MAX_PRICE; else a message in `errors[field]`."""
     if price < 0:
         errors[field] = f"{label} cannot be negative."
     elif price > MAX_PRICE:
         errors[field] = f"{label} can be at most {MAX_PRICE:,} credits."
-    return price
 
 
 def settings_of(user_id: int) -> CreatorSettings | None:

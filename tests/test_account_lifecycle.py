@@ -68,7 +68,7 @@ def busy_creator() -> tuple[User, User]:
     )
     profiles.set_interests(luna, "hiking, jazz")
     photo = vault_photo(luna)
-    posts.create(luna, {"body": "Hello fans", "visibility": "public"}, [photo.id])
+    posts.create(luna, body="Hello fans", visibility="public", media_ids=[photo.id])
     sam = fan("Sam", credits=500)
     subscriptions.subscribe(sam, luna.id)
     tips.tip(sam, luna.id, 30, note="for Luna")

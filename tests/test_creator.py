@@ -4,6 +4,7 @@ messages, and the earnings dashboard (docs/creators.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -172,7 +173,7 @@ def test_vault_confirm_refuses_missing_and_foreign_uploads(app):
 def test_a_vault_item_in_use_cannot_be_deleted(ctx):
     luna = creator()
     photo = vault_photo(luna)
-    posts.create(luna, {"body": "x", "visibility": "public"}, [photo.id])
+    posts.create(luna, body="x", visibility="public", media_ids=[photo.id])
     from core.errors import DomainError
     from services import media
 
@@ -262,7 +263,7 @@ def test_a_mass_message_reaches_every_subscriber_once(ctx, monkeypatch):
     outsider = fan("Outsider")
     photo = vault_photo(luna)
     monkeypatch.setattr(mass_messages, "BATCH", 2)
-    row = mass_messages.start(luna, {"body": "New set!", "media_id": str(photo.id), "price": "15"})
+    row = mass_messages.start(luna, body="New set!", media_id=photo.id, price=15)
     db.session.refresh(row)  # the job ran inline after the commit
     assert (row.status, row.sent, row.audience) == ("done", 5, 5)
     received = db.session.scalars(
@@ -307,12 +308,35 @@ def test_a_mass_message_resumes_after_a_killed_worker_without_duplicates(ctx, mo
 def test_a_mass_message_needs_subscribers_and_content(ctx):
     luna = creator()
     with pytest.raises(ValidationFailed, match="no subscribers"):
-        mass_messages.start(luna, {"body": "hello?"})
+        mass_messages.start(luna, body="hello?")
     subscribed_fans(luna, 1)
     with pytest.raises(ValidationFailed, match="Write something"):
-        mass_messages.start(luna, {"body": "  "})
+        mass_messages.start(luna, body="  ")
     with pytest.raises(ValidationFailed, match="Attach something"):
-        mass_messages.start(luna, {"body": "x", "price": "5"})
+        mass_messages.start(luna, body="x", price=5)
+
+
+def test_the_mass_message_form_refuses_junk_with_a_message_on_the_field(app):
+    auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    with app.app_context():
+        photo = str(vault_photo(db.session.get(User, luna_id)).id)
+    not_in_vault = "Pick a photo from your vault, or none."
+    cases = [
+        ({"body": "x", "media_id": "abc"}, "media_id", not_in_vault),
+        ({"body": "x", "media_id": "2147483648"}, "media_id", not_in_vault),
+        ({"body": "x", "price": "abc"}, "price", "The unlock price is a whole number of credits."),
+        ({"body": "x", "media_id": photo, "price": "9" * 20}, "price", "at most 100,000 credits."),
+        ({"body": "x", "price": "5"}, "price", "Attach something from your vault to sell."),
+        ({}, "body", "Write something first."),
+        ({"body": "Hello"}, "body", "You have no subscribers to message yet."),
+    ]
+    for data, field, message in cases:
+        response = auth.post("/creator/mass-messages", data)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, data
+        assert re.search(rf'id="{field}-error">[^<]*{re.escape(message)}', page), data
+    with app.app_context():
+        assert db.session.scalar(select(func.count(MassMessage.id))) == 0
 
 
 def test_mass_message_progress_is_the_creators_only(app):
@@ -339,7 +363,7 @@ def test_dashboard_shows_earnings_by_day_and_source_top_fans_and_subscribers(ctx
         tips.tip(eve, luna.id, 100)  # 100 → 80
     with clock.frozen(day1 + dt.timedelta(days=1)):
         post = posts.create(
-            luna, {"body": "x", "visibility": "ppv", "price": "25"}, [vault_photo(luna).id]
+            luna, body="x", visibility="ppv", price=25, media_ids=[vault_photo(luna).id]
         )
         posts.unlock(sam, post.id)  # 25 → 20
     with clock.frozen(day1 + dt.timedelta(days=2)):

@@ -1,0 +1,162 @@
+"""Forms of the creator's side: posts and mass messages.
+
+They check shape (a whole number, a date, one of the offered choices, not absurdly long) and hand
+the views typed values. The rules stay in the services: price ranges (`creators.check_price`),
+what a vault holds and what a post needs (`posts`), how far ahead a post may be scheduled, trial,
+bundle and promotion limits (`growth`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from wtforms import (
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    TextAreaField,
+)
+from wtforms.validators import Length, Optional, ValidationError
+
+from blueprints.forms.base import Form
+from services.creators import MAX_PRICE
+from services.messaging import MAX_LENGTH as MAX_MESSAGE
+from services.posts import MAX_BODY, VISIBILITIES
+
+# JavaScript's getTimezoneOffset() is within a day of UTC: the zones run from UTC-12 to UTC+14.
+MAX_TZ_OFFSET_MINUTES = 900
+PICK_A_TIME = "Pick a date and time to publish."
+
+
+def _vault_choices(items: Iterable) -> list[SelectChoice]:
+    """The creator's ready vault items as choices (the template draws their thumbnails)."""
+    return [SelectChoice(item.id, f"Vault item {item.id}") for item in items]
+
+
+def _id_or_none(value: object) -> int | None:
+    """A vault item id from a radio button; the "None" button sends an empty value."""
+    return None if value in (None, "") else int(value)
+
+
+def _price(label: str, message: str, **kwargs) -> IntegerField:
+    return IntegerField(
+        label, invalid_value_message=message, render_kw={"min": 0, "max": MAX_PRICE}, **kwargs
+    )
+
+
+# --- posts ------------------------------------------------------------------------------------
+
+
+def local_to_utc(local: dt.datetime, tz_offset: str | None) -> dt.datetime:
+    """The browser's local time as UTC: `tz_offset` is the minutes to add (JavaScript's
+    getTimezoneOffset; empty without JavaScript, read as 0). ValueError when the offset is not
+    a plausible one, OverflowError past the year 9999."""
+    offset = int(tz_offset or "0")
+    if not -MAX_TZ_OFFSET_MINUTES <= offset <= MAX_TZ_OFFSET_MINUTES:
+        raise ValueError(f"not a time zone offset: {offset}")
+    return local + dt.timedelta(minutes=offset)
+
+
+class EditPostForm(Form):
+    """Text, visibility, price and schedule: what a post's edit page changes (media stays)."""
+
+    body = TextAreaField(
+        "Text",
+        default="",
+        validators=[Length(max=MAX_BODY, message=f"Posts can be up to {MAX_BODY:,} characters.")],
+        render_kw={"rows": 4},
+    )
+    visibility = RadioField(
+        "Who can see it",
+        choices=[SelectChoice(value, label) for value, label in VISIBILITIES.items()],
+        default="public",
+        invalid_choice_message="Choose who can see this post.",
+    )
+    price = IntegerField(
+        "Price for pay per view (credits)",
+        validators=[Optional()],
+        invalid_value_message="The price is a whole number of credits.",
+        description="Only for pay-per-view posts. Fans who unlocked keep access if you change it.",
+        render_kw={"min": 1, "max": MAX_PRICE},
+    )
+    publish_at = DateTimeLocalField(
+        "Publish at (leave empty to publish now)",
+        validators=[Optional()],
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        invalid_value_message=PICK_A_TIME,
+        description="Your local time.",
+        render_kw={"data-local-time": True},
+    )
+    tz_offset = HiddenField(default="0", render_kw={"data-tz-offset": True})  # static/creator.js
+
+    def validate_publish_at(self, field: DateTimeLocalField) -> None:
+        if field.data is None:
+            return
+        try:
+            local_to_utc(field.data, self.tz_offset.data)
+        except (ValueError, OverflowError) as exc:
+            raise ValidationError(PICK_A_TIME) from exc
+
+    @property
+    def publish_at_utc(self) -> dt.datetime | None:
+        """The chosen time in UTC, None to publish now (after validation)."""
+        if self.publish_at.data is None:
+            return None
+        return local_to_utc(self.publish_at.data, self.tz_offset.data)
+
+    @property
+    def price_credits(self) -> int:
+        return self.price.data or 0
+
+
+class NewPostForm(EditPostForm):
+    """A new post: the edit fields and photos picked from the vault (checkboxes `media`)."""
+
+    media = SelectMultipleField(
+        "Photos from your vault",
+        coerce=int,
+        invalid_value_message="Pick photos from your vault.",
+        invalid_choice_message="Pick photos from your vault.",
+    )
+
+    def __init__(self, *args, vault: Iterable = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.media.choices = _vault_choices(vault)
+
+
+# --- mass messages ----------------------------------------------------------------------------
+
+
+class MassMessageForm(Form):
+    body = TextAreaField(
+        "Message",
+        default="",
+        validators=[
+            Length(max=MAX_MESSAGE, message=f"Messages can be up to {MAX_MESSAGE:,} characters.")
+        ],
+        render_kw={"rows": 3},
+    )
+    media_id = RadioField(
+        "Attach a photo from your vault (optional)",
+        coerce=_id_or_none,
+        invalid_value_message="Pick a photo from your vault, or none.",
+        invalid_choice_message="Pick a photo from your vault, or none.",
+    )
+    price = _price(
+        "Price to unlock the photo (credits, 0 = free)",
+        "The unlock price is a whole number of credits.",
+        validators=[Optional()],
+        default=0,
+    )
+
+    def __init__(self, *args, vault: Iterable = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.media_id.choices = [SelectChoice("", "None"), *_vault_choices(vault)]
+
+    @property
+    def price_credits(self) -> int:
+        return self.price.data or 0
