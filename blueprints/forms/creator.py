@@ -1,4 +1,4 @@
-"""Forms of the creator's side: posts and mass messages.
+"""Forms of the creator's side: posts, mass messages and the growth tools.
 
 They check shape (a whole number, a date, one of the offered choices, not absurdly long) and hand
 the views typed values. The rules stay in the services: price ranges (`creators.check_price`),
@@ -12,18 +12,29 @@ import datetime as dt
 from collections.abc import Iterable
 
 from wtforms import (
+    DateField,
     DateTimeLocalField,
     HiddenField,
     IntegerField,
     RadioField,
     SelectChoice,
+    SelectField,
     SelectMultipleField,
     TextAreaField,
 )
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from blueprints.forms.base import Form
 from services.creators import MAX_PRICE
+from services.growth import (
+    BUNDLE_MONTHS,
+    MAX_BUNDLE_BPS,
+    MAX_PROMOTION_PERCENT,
+    MAX_TRIAL_DAYS,
+    MAX_TRIAL_LINK_DAYS,
+    MAX_TRIAL_USES,
+    PROMOTION_AUDIENCES,
+)
 from services.messaging import MAX_LENGTH as MAX_MESSAGE
 from services.posts import MAX_BODY, VISIBILITIES
 
@@ -160,3 +171,90 @@ class MassMessageForm(Form):
     @property
     def price_credits(self) -> int:
         return self.price.data or 0
+
+
+# --- growth -----------------------------------------------------------------------------------
+
+
+def _count(label: str, default: int, high: int, what: str) -> IntegerField:
+    return IntegerField(
+        label,
+        validators=[InputRequired(f"Enter {what}.")],
+        default=default,
+        invalid_value_message=f"Enter {what} as a whole number.",
+        render_kw={"min": 1, "max": high, "class": "short"},
+    )
+
+
+class TrialLinkForm(Form):
+    days = _count("Free days", 7, MAX_TRIAL_DAYS, "how many days are free")
+    max_uses = _count("Uses", 100, MAX_TRIAL_USES, "how many fans may use the link")
+    valid_days = _count(
+        "Link works for (days)", 30, MAX_TRIAL_LINK_DAYS, "how many days the link works"
+    )
+
+
+class BundlesForm(Form):
+    """One field per bundle length, `bundle_<months>`: its discount in whole percent (0 or empty:
+    not offered). The fields are added below, one per `growth.BUNDLE_MONTHS`."""
+
+    def percent_off(self) -> dict[int, int]:
+        return {months: self[f"bundle_{months}"].data or 0 for months in BUNDLE_MONTHS}
+
+    @staticmethod
+    def data_of(settings) -> dict[str, int]:
+        """The form's values from the creator's settings."""
+        return {
+            f"bundle_{months}": getattr(settings, f"bundle_{months}_bps") // 100
+            for months in BUNDLE_MONTHS
+        }
+
+
+for _months in BUNDLE_MONTHS:
+    setattr(
+        BundlesForm,
+        f"bundle_{_months}",
+        IntegerField(
+            f"{_months} months: % off",
+            validators=[Optional()],
+            default=0,
+            invalid_value_message=f"The {_months}-month discount is a whole number (%).",
+            render_kw={"min": 0, "max": MAX_BUNDLE_BPS // 100, "class": "short"},
+        ),
+    )
+
+
+class PromotionForm(Form):
+    audience = SelectField(
+        "For",
+        choices=[SelectChoice(value, label) for value, label in PROMOTION_AUDIENCES.items()],
+        invalid_choice_message="Choose who gets the discount.",
+    )
+    discount = IntegerField(
+        "Discount on the first month (%)",
+        validators=[InputRequired("Enter the discount in percent.")],
+        default=20,
+        invalid_value_message="The discount is a whole number (%).",
+        render_kw={"min": 1, "max": MAX_PROMOTION_PERCENT},
+    )
+    starts = DateField(
+        "From",
+        validators=[InputRequired("Give a start date.")],
+        invalid_value_message="Give a start date, like 2026-05-01.",
+    )
+    ends = DateField(
+        "Until",
+        validators=[InputRequired("Give an end date.")],
+        invalid_value_message="Give an end date, like 2026-05-31.",
+    )
+
+
+class BundlePurchaseForm(Form):
+    """A fan's click on one of a creator's bundles (a hidden `months`)."""
+
+    months = SelectField(
+        coerce=int,
+        choices=[SelectChoice(months, f"{months} months") for months in BUNDLE_MONTHS],
+        invalid_value_message="That bundle is not offered.",
+        invalid_choice_message="That bundle is not offered.",
+    )
