@@ -307,6 +307,20 @@ def test_deleting_over_http_asks_for_the_code_when_2fa_is_on(app):
     assert "Your account will be deleted on" in done.get_data(True)
 
 
+def test_the_deletion_form_asks_for_the_password_in_place(app):
+    auth, user_id = signed_in(app, "ana@example.com", "Ana")
+    for data, message in (
+        ({}, "Enter your password."),
+        ({"password": ""}, "Enter your password."),
+        ({"password": "not it"}, "Your password is not correct."),
+    ):
+        refused = auth.post("/settings/delete", data)
+        assert refused.status_code == 422, data
+        assert f'id="delete-password-error">{message}' in refused.get_data(True), data
+    with app.app_context():
+        assert db.session.get(User, user_id).delete_after is None
+
+
 def test_undo_within_the_window_keeps_everything(app):
     auth, user_id = signed_in(app, "ana@example.com", "Ana", credits=100)
     with app.app_context():

@@ -68,7 +68,8 @@ def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again
     auth, user_id = signed_in(app, "ana@example.com", "Ana")
     with app.app_context():
         socket = realtime.broker().subscribe(user_id)
-    auth.post("/settings/creator", {"message_price": "3"})
+    prices = {"subscription_price": "0", "message_price": "3", "call_price": "0"}
+    assert auth.post("/settings/creator", prices).status_code == 303
     assert {"type": "sessions_changed"} in socket.drain()
     with app.app_context():
         creators.disable(db.session.get(User, user_id))
@@ -79,20 +80,50 @@ def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("subscription_price", "-1", "cannot be negative"),
-        ("message_price", "100001", "at most 100,000"),
-        ("call_price", "1.5", "whole number"),
-        ("headline", "x" * 141, "up to 140"),
+        ("subscription_price", "-1", "A subscription cannot be negative."),
+        ("message_price", "100001", "A message can be at most 100,000 credits."),
+        ("message_price", "9" * 30, "A message can be at most 100,000 credits."),
+        ("call_price", "1.5", "A call price is a whole number of credits."),
+        ("subscription_price", "abc", "A subscription price is a whole number of credits."),
+        ("subscription_price", None, "Enter a number of credits (0 for none)."),
+        ("headline", "x" * 141, "The headline can be up to 140 characters."),
+        ("blocked_countries", "Germany", "“GERMANY” is not a two-letter country code."),
     ],
 )
 def test_bad_creator_settings_are_refused_with_a_message(app, field, value, message):
     auth, user_id = signed_in(app, "ana@example.com", "Ana")
     form = {"headline": "", "subscription_price": "10", "message_price": "0", "call_price": "0"}
-    response = auth.post("/settings/creator", {**form, field: value})
-    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    response = auth.post(
+        "/settings/creator",
+        {**form, field: value} if value else {name: v for name, v in form.items() if name != field},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and f'id="{field}-error">{message}' in page
+    assert "Please fix the fields marked below." in page
     with app.app_context():
         assert not db.session.get(User, user_id).is_creator
         assert db.session.get(CreatorSettings, user_id) is None
+
+
+def test_the_creator_settings_page_shows_what_was_saved(app):
+    auth, user_id = signed_in(app, "ana@example.com", "Ana")
+    page = auth.client.get("/settings/creator").get_data(as_text=True)
+    assert re.search(r'<input[^>]* name="subscription_price"[^>]* value="0"', page)
+    assert re.search(r'<input checked id="watermark" name="watermark" type="checkbox"', page)
+    saved = {
+        "headline": "Film photos",
+        "subscription_price": "45",
+        "message_price": "3",
+        "call_price": "20",
+        "blocked_countries": "de fr",
+        "watermark_shown": "1",  # and the box unticked: no `watermark`
+    }
+    assert auth.post("/settings/creator", saved).status_code == 303
+    page = auth.client.get("/settings/creator").get_data(as_text=True)
+    assert 'value="Film photos"' in page and 'value="DE,FR"' in page and 'value="45"' in page
+    assert re.search(r'<input id="watermark" name="watermark" type="checkbox"', page)
+    with app.app_context():
+        assert db.session.get(CreatorSettings, user_id).watermark is False
 
 
 def test_creator_pages_are_for_creators(app):

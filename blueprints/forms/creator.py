@@ -1,4 +1,4 @@
-"""Forms of the creator's side: posts, mass messages and the growth tools.
+"""Forms of the creator's side: posts, mass messages, the growth tools and Settings → Creator.
 
 They check shape (a whole number, a date, one of the offered choices, not absurdly long) and hand
 the views typed values. The rules stay in the services: price ranges (`creators.check_price`),
@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     HiddenField,
@@ -20,12 +21,13 @@ from wtforms import (
     SelectChoice,
     SelectField,
     SelectMultipleField,
+    StringField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from blueprints.forms.base import Form
-from services.creators import MAX_PRICE
+from services.creators import MAX_HEADLINE, MAX_PRICE
 from services.growth import (
     BUNDLE_MONTHS,
     MAX_BUNDLE_BPS,
@@ -258,3 +260,74 @@ class BundlePurchaseForm(Form):
         invalid_value_message="That bundle is not offered.",
         invalid_choice_message="That bundle is not offered.",
     )
+
+
+# --- Settings → Creator -----------------------------------------------------------------------
+
+
+def _required_price(label: str, message: str) -> IntegerField:
+    return _price(
+        label,
+        message,
+        validators=[InputRequired("Enter a number of credits (0 for none).")],
+        default=0,
+    )
+
+
+class CreatorSettingsForm(Form):
+    headline = StringField(
+        "Headline",
+        default="",
+        validators=[
+            Length(
+                max=MAX_HEADLINE,
+                message=f"The headline can be up to {MAX_HEADLINE} characters.",
+            )
+        ],
+        description="One line fans see on your page.",
+    )
+    subscription_price = _required_price(
+        "Monthly subscription (credits, 0 = free to follow)",
+        "A subscription price is a whole number of credits.",
+    )
+    message_price = _required_price(
+        "Price of a message from a fan (credits, 0 = free)",
+        "A message price is a whole number of credits.",
+    )
+    call_price = _required_price(
+        "Call price per minute (credits)", "A call price is a whole number of credits."
+    )
+    blocked_countries = StringField(
+        "Hide my page and content from these countries (two-letter codes, e.g. DE, FR)",
+        default="",
+        render_kw={"maxlength": 300},  # the service says what is wrong with a longer list
+    )
+    # Sent with the box below: an unticked box sends nothing, so only then does its absence
+    # mean "off".
+    watermark_shown = HiddenField(render_kw={"value": "1"})
+    watermark = BooleanField("Put my handle on the photos fans see (new uploads)", default=True)
+    referral_code = StringField(
+        "Referral code (if a creator invited you; optional)",
+        default="",
+        validators=[Length(max=20, message="A referral code is at most 20 characters.")],
+    )
+
+    @staticmethod
+    def data_of(settings, referral_code: str | None) -> dict:
+        """The form's values from the member's settings (None: creator mode never on)."""
+        data: dict = {"referral_code": referral_code or ""}
+        if settings is not None:
+            data |= {
+                "headline": settings.headline,
+                "subscription_price": settings.subscription_price,
+                "message_price": settings.message_price,
+                "call_price": settings.call_price,
+                "blocked_countries": settings.blocked_countries,
+                "watermark": settings.watermark,
+            }
+        return data
+
+    @property
+    def watermark_choice(self) -> bool | None:
+        """The box's state, None (leave it) when the post did not come from the page."""
+        return self.watermark.data if self.watermark_shown.data else None
