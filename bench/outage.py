@@ -246,12 +246,10 @@ def seed(app, base: str, creators: int, fans: int, logins: int) -> World:
             db.session.add(CreatorSettings(user_id=user.id, message_price=2, subscription_price=30))
             db.session.commit()
             photos = [store_upload(user, "vault", abstract(f"{n}:{k}")).id for k in range(3)]
-            posts.create(user, {"body": "Hello from the drill.", "visibility": "public"}, [])
+            posts.create(user, body="Hello from the drill.", visibility="public")
             for photo in photos:
                 post = posts.create(
-                    user,
-                    {"body": "A set for the drill.", "visibility": "ppv", "price": "5"},
-                    [photo],
+                    user, body="A set for the drill.", visibility="ppv", price=5, media_ids=[photo]
                 )
                 world.ppv_posts.append(post.id)
         for member in world.fans:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from flask import Blueprint, abort, flash, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from blueprints.htmx import is_htmx, redirect_to
+from blueprints.forms.creator import EditPostForm, MassMessageForm, NewPostForm
+from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from models import MediaStatus, PostStatus
@@ -40,61 +41,72 @@ def dashboard():
 # --- posts ------------------------------------------------------------------------------------
 
 
-def _posts_page(status: int = 200, errors: dict | None = None, form: dict | None = None):
+def _posts_page(form: NewPostForm, vault: list, status: int = 200):
     return render_template(
-        "creator/posts.html",
-        items=posts.manage_list(current_user),
-        vault=media.ready_vault_items(current_user.id),
-        visibilities=posts.VISIBILITIES,
-        errors=errors or {},
-        form=form or {},
+        "creator/posts.html", items=posts.manage_list(current_user), vault=vault, form=form
     ), status
 
 
 @bp.get("/posts")
 @creator_required
 def posts_page():
-    return _posts_page()
+    vault = media.ready_vault_items(current_user.id)
+    return _posts_page(NewPostForm(vault=vault), vault)
 
 
 @bp.post("/posts")
 @creator_required
 @limiter.limit("30 per hour")
 def create_post():
-    try:
-        post = posts.create(current_user, request.form, request.form.getlist("media"))
-    except ValidationFailed as exc:
-        return _posts_page(422, exc.errors, request.form)
-    except DomainError as exc:
-        abort(exc.status, description=exc.message)
-    if post.status == PostStatus.SCHEDULED:
-        flash(f"Scheduled for {post.publish_at:%d %b %Y %H:%M} UTC.", "success")
-    else:
-        flash("Posted.", "success")
-    return redirect_to(url_for("creator.posts_page"))
+    vault = media.ready_vault_items(current_user.id)
+    form = NewPostForm(vault=vault)
+    if form.validate_on_submit():
+        try:
+            post = posts.create(
+                current_user,
+                body=form.body.data,
+                visibility=form.visibility.data,
+                price=form.price_credits,
+                publish_at=form.publish_at_utc,
+                media_ids=form.media.data,
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            if post.status == PostStatus.SCHEDULED:
+                flash(f"Scheduled for {post.publish_at:%d %b %Y %H:%M} UTC.", "success")
+            else:
+                flash("Posted.", "success")
+            return redirect_to(url_for("creator.posts_page"))
+    return _posts_page(form, vault, 422)
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 @creator_required
 def edit_post(post_id: int):
     post = posts.own_post(current_user, post_id)
-    errors: dict = {}
-    status = 200
-    if request.method == "POST":
+    if request.method != "POST":
+        form = EditPostForm(
+            data={"body": post.body, "visibility": post.visibility, "price": post.price or None}
+        )
+        return render_template("creator/edit_post.html", post=post, form=form)
+    form = EditPostForm()
+    if form.validate_on_submit():
         try:
-            posts.edit(current_user, post_id, request.form)
+            posts.edit(
+                current_user,
+                post_id,
+                body=form.body.data,
+                visibility=form.visibility.data,
+                price=form.price_credits,
+                publish_at=form.publish_at_utc,
+            )
         except ValidationFailed as exc:
-            errors, status = exc.errors, 422
+            apply_errors(form, exc.errors)
         else:
             flash("Saved.", "success")
             return redirect_to(url_for("creator.posts_page"))
-    return render_template(
-        "creator/edit_post.html",
-        post=post,
-        visibilities=posts.VISIBILITIES,
-        errors=errors,
-        form=request.form if request.method == "POST" else {},
-    ), status
+    return render_template("creator/edit_post.html", post=post, form=form), 422
 
 
 @bp.post("/posts/<int:post_id>/delete")
@@ -189,34 +201,42 @@ def vault_delete(media_id: int):
 # --- mass messages ----------------------------------------------------------------------------
 
 
-def _mass_page(status: int = 200, errors: dict | None = None, form: dict | None = None):
+def _mass_page(form: MassMessageForm, vault: list, status: int = 200):
     return render_template(
         "creator/mass_messages.html",
         rows=mass_messages.recent(current_user),
-        vault=media.ready_vault_items(current_user.id),
-        errors=errors or {},
-        form=form or {},
+        vault=vault,
+        form=form,
     ), status
 
 
 @bp.get("/mass-messages")
 @creator_required
 def mass_messages_page():
-    return _mass_page()
+    vault = media.ready_vault_items(current_user.id)
+    return _mass_page(MassMessageForm(vault=vault), vault)
 
 
 @bp.post("/mass-messages")
 @creator_required
 @limiter.limit("10 per hour")
 def send_mass_message():
-    try:
-        mass_messages.start(current_user, request.form)
-    except ValidationFailed as exc:
-        return _mass_page(422, exc.errors, request.form)
-    except DomainError as exc:
-        abort(exc.status, description=exc.message)
-    flash("Sending to your subscribers.", "success")
-    return redirect_to(url_for("creator.mass_messages_page"))
+    vault = media.ready_vault_items(current_user.id)
+    form = MassMessageForm(vault=vault)
+    if form.validate_on_submit():
+        try:
+            mass_messages.start(
+                current_user,
+                body=form.body.data,
+                media_id=form.media_id.data,
+                price=form.price_credits,
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            flash("Sending to your subscribers.", "success")
+            return redirect_to(url_for("creator.mass_messages_page"))
+    return _mass_page(form, vault, 422)
 
 
 @bp.get("/mass-messages/<int:mass_message_id>/progress")

@@ -3,12 +3,15 @@ trial page and bundle purchase; the referral link."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from collections.abc import Callable
+
+from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from blueprints.creator import creator_required
+from blueprints.forms.creator import BundlePurchaseForm, BundlesForm, PromotionForm, TrialLinkForm
 from blueprints.guards import verified_required
-from blueprints.htmx import redirect_to
+from blueprints.htmx import apply_errors, flash_outcome, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import creators, growth, ledger
@@ -16,19 +19,29 @@ from services import creators, growth, ledger
 bp = Blueprint("growth", __name__)
 
 
-def _page(status: int = 200, errors: dict | None = None, form: dict | None = None):
+def _page(
+    status: int = 200,
+    *,
+    trial_form: TrialLinkForm | None = None,
+    bundles_form: BundlesForm | None = None,
+    promotion_form: PromotionForm | None = None,
+):
+    """The growth page; the form that was sent (if any) comes back with its errors, the others
+    fresh (`formdata=None`: they must not pick up the fields of the one sent)."""
+    settings = creators.settings_of(current_user.id)
     return render_template(
         "growth/index.html",
         links=growth.trial_links(current_user),
         promotions=growth.promotions_of(current_user),
-        settings=creators.settings_of(current_user.id),
+        settings=settings,
         offers=growth.bundle_offers(current_user.id),
         code=growth.referral_code(current_user),
         referrals=growth.referrals_of(current_user),
         referral_total=growth.referral_total(current_user.id),
         referred_by=growth.referred_by(current_user.id),
-        errors=errors or {},
-        form=form or {},
+        trial_form=trial_form or TrialLinkForm(formdata=None),
+        bundles_form=bundles_form or BundlesForm(formdata=None, data=BundlesForm.data_of(settings)),
+        promotion_form=promotion_form or PromotionForm(formdata=None),
     ), status
 
 
@@ -38,50 +51,86 @@ def index():
     return _page()
 
 
-def _act(call, done: str):
-    try:
-        call()
-    except ValidationFailed as exc:
-        return _page(422, exc.errors, request.form)
-    except NotFound:
-        raise  # the error handler's 404 page
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(done, "success")
-    return redirect_to(url_for("growth.index"))
+def _submit(form, call: Callable[[], object], done: str, page_form: str):
+    """Validate `form`, run the service `call`: a refusal of a field comes back on the page
+    (422), another refusal is flashed, success too."""
+    if form.validate_on_submit():
+        try:
+            call()
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        except NotFound:
+            raise  # the error handler's 404 page
+        except DomainError as exc:
+            flash(exc.message, "error")
+            return redirect_to(url_for("growth.index"))
+        else:
+            flash(done, "success")
+            return redirect_to(url_for("growth.index"))
+    return _page(422, **{page_form: form})
 
 
 @bp.post("/creator/growth/trials")
 @creator_required
 @limiter.limit("60 per hour")
 def create_trial():
-    return _act(lambda: growth.create_trial_link(current_user, request.form), "Trial link made.")
+    form = TrialLinkForm()
+    return _submit(
+        form,
+        lambda: growth.create_trial_link(
+            current_user,
+            days=form.days.data,
+            max_uses=form.max_uses.data,
+            valid_days=form.valid_days.data,
+        ),
+        "Trial link made.",
+        "trial_form",
+    )
 
 
 @bp.post("/creator/growth/trials/<int:link_id>/revoke")
 @creator_required
 def revoke_trial(link_id: int):
-    return _act(lambda: growth.revoke_trial_link(current_user, link_id), "Link switched off.")
+    flash_outcome(lambda: growth.revoke_trial_link(current_user, link_id), "Link switched off.")
+    return redirect_to(url_for("growth.index"))
 
 
 @bp.post("/creator/growth/bundles")
 @creator_required
 def bundles():
-    return _act(lambda: growth.set_bundles(current_user, request.form), "Bundles saved.")
+    form = BundlesForm()
+    return _submit(
+        form,
+        lambda: growth.set_bundles(current_user, form.percent_off()),
+        "Bundles saved.",
+        "bundles_form",
+    )
 
 
 @bp.post("/creator/growth/promotions")
 @creator_required
 @limiter.limit("60 per hour")
 def create_promotion():
-    return _act(lambda: growth.create_promotion(current_user, request.form), "Promotion set.")
+    form = PromotionForm()
+    return _submit(
+        form,
+        lambda: growth.create_promotion(
+            current_user,
+            audience=form.audience.data,
+            discount=form.discount.data,
+            starts=form.starts.data,
+            ends=form.ends.data,
+        ),
+        "Promotion set.",
+        "promotion_form",
+    )
 
 
 @bp.post("/creator/growth/promotions/<int:promotion_id>/end")
 @creator_required
 def end_promotion(promotion_id: int):
-    return _act(lambda: growth.end_promotion(current_user, promotion_id), "Promotion ended.")
+    flash_outcome(lambda: growth.end_promotion(current_user, promotion_id), "Promotion ended.")
+    return redirect_to(url_for("growth.index"))
 
 
 # --- fans ----------------------------------------------------------------------------------------
@@ -119,8 +168,13 @@ def start_trial(code: str):
 @verified_required
 @limiter.limit("30 per hour")
 def buy_bundle(creator_id: int):
+    """A button on the creator's page: a refusal is flashed there. Only a crafted post sends a
+    `months` no button offers (a 422 page)."""
+    form = BundlePurchaseForm()
+    if not form.validate_on_submit():
+        abort(422, description=" ".join(form.months.errors))
     try:
-        subscription = growth.buy_bundle(current_user, creator_id, request.form.get("months"))
+        subscription = growth.buy_bundle(current_user, creator_id, form.months.data)
     except ledger.InsufficientCredits as exc:
         flash(exc.message, "error")
         return redirect_to(url_for("wallet.index"))

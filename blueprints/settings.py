@@ -6,6 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required
 
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
+from blueprints.forms.creator import CreatorSettingsForm
+from blueprints.forms.settings import DeleteAccountForm, RecoveryCodesForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
@@ -30,12 +32,19 @@ def account():
     return render_template("settings/account.html", password_form=ChangePasswordForm())
 
 
+def _creator_page(form: CreatorSettingsForm, status: int = 200):
+    return render_template(
+        "settings/creator.html", settings=creators.settings_of(current_user.id), form=form
+    ), status
+
+
 @bp.get("/creator")
 @login_required
 def creator():
-    return render_template(
-        "settings/creator.html", settings=creators.settings_of(current_user.id), errors={}, form={}
+    data = CreatorSettingsForm.data_of(
+        creators.settings_of(current_user.id), session.get("referral_code")
     )
+    return _creator_page(CreatorSettingsForm(data=data))
 
 
 @bp.post("/creator")
@@ -43,16 +52,23 @@ def creator():
 @limiter.limit("30 per hour")
 def save_creator():
     was_creator = current_user.is_creator
+    form = CreatorSettingsForm()
+    if not form.validate_on_submit():
+        return _creator_page(form, 422)
     try:
-        creators.update_settings(current_user, request.form)
+        creators.update_settings(
+            current_user,
+            headline=form.headline.data,
+            subscription_price=form.subscription_price.data,
+            message_price=form.message_price.data,
+            call_price=form.call_price.data,
+            blocked_countries=form.blocked_countries.data,
+            watermark=form.watermark_choice,
+        )
     except ValidationFailed as exc:
-        return render_template(
-            "settings/creator.html",
-            settings=creators.settings_of(current_user.id),
-            errors=exc.errors,
-            form=request.form,
-        ), 422
-    code = (request.form.get("referral_code") or "").strip()
+        apply_errors(form, exc.errors)
+        return _creator_page(form, 422)
+    code = form.referral_code.data.strip()
     if code:
         try:
             growth.attach_referral(current_user, code)
@@ -77,15 +93,27 @@ def disable_creator():
     return redirect_to(url_for("settings.creator"))
 
 
+def _security_page(
+    status: int = 200,
+    *,
+    disable_form: DisableTwoFactorForm | None = None,
+    regen_form: RecoveryCodesForm | None = None,
+):
+    """The security page; the form that was sent (if any) comes back with its errors, the other
+    fresh (`formdata=None`: both have a `code`)."""
+    return render_template(
+        "settings/security.html",
+        disable_form=disable_form or DisableTwoFactorForm(formdata=None),
+        regen_form=regen_form or RecoveryCodesForm(formdata=None),
+        recovery_left=twofactor.recovery_codes_left(current_user) if current_user.has_2fa else 0,
+        **_sessions_context(),
+    ), status
+
+
 @bp.get("/security")
 @login_required
 def security():
-    return render_template(
-        "settings/security.html",
-        disable_form=DisableTwoFactorForm(),
-        recovery_left=twofactor.recovery_codes_left(current_user) if current_user.has_2fa else 0,
-        **_sessions_context(),
-    )
+    return _security_page()
 
 
 SETUP_KEY = "totp_setup"
@@ -148,24 +176,22 @@ def twofactor_disable():
         else:
             flash("Two-factor authentication is off.", "success")
             return redirect_to(url_for("settings.security"))
-    return render_template(
-        "settings/security.html",
-        disable_form=form,
-        recovery_left=twofactor.recovery_codes_left(current_user),
-        **_sessions_context(),
-    ), 422
+    return _security_page(422, disable_form=form)
 
 
 @bp.post("/security/recovery-codes")
 @login_required
 @limiter.limit("10 per 10 minutes")
 def regenerate_recovery_codes():
-    try:
-        codes = twofactor.regenerate_recovery_codes(current_user, request.form.get("code", ""))
-    except ValidationFailed as exc:
-        flash(exc.message, "error")
-        return redirect_to(url_for("settings.security"))
-    return render_template("settings/recovery_codes.html", codes=codes, first=False)
+    form = RecoveryCodesForm()
+    if form.validate_on_submit():
+        try:
+            codes = twofactor.regenerate_recovery_codes(current_user, form.code.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            return render_template("settings/recovery_codes.html", codes=codes, first=False)
+    return _security_page(422, regen_form=form)
 
 
 @bp.post("/password")
@@ -290,11 +316,9 @@ def export_download(export_id: int):
     return redirect(url, code=303)
 
 
-def _delete_page(status: int = 200, errors: dict | None = None):
+def _delete_page(form: DeleteAccountForm, status: int = 200):
     return render_template(
-        "settings/delete.html",
-        impact=erasure.deletion_impact(current_user),
-        errors=errors or {},
+        "settings/delete.html", impact=erasure.deletion_impact(current_user), form=form
     ), status
 
 
@@ -304,19 +328,21 @@ def delete_page():
     """The confirmation page: what deletion does, then password (and code with 2FA)."""
     if current_user.delete_after is not None:
         return redirect(url_for("settings.account"))
-    return _delete_page()
+    return _delete_page(DeleteAccountForm())
 
 
 @bp.post("/delete")
 @login_required
 @limiter.limit("10 per hour")
 def delete_account():
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        return _delete_page(form, 422)
     try:
-        deadline = erasure.request_deletion(
-            current_user, request.form.get("password", ""), request.form.get("code", "")
-        )
+        deadline = erasure.request_deletion(current_user, form.password.data, form.code.data)
     except ValidationFailed as exc:
-        return _delete_page(422, exc.errors)
+        apply_errors(form, exc.errors)
+        return _delete_page(form, 422)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect_to(url_for("settings.account"))

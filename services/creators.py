@@ -28,31 +28,44 @@ def parse_price(value: object, field: str, label: str, errors: dict[str, str]) -
     except ValueError:
         errors[field] = f"{label} is a whole number of credits."
         return 0
+    check_price(price, field, label, errors)
+    return price
+
+
+def check_price(price: int, field: str, label: str, errors: dict[str, str]) -> None:
+    """A price is a number of credits from 0 to MAX_PRICE; else a message in `errors[field]`."""
     if price < 0:
         errors[field] = f"{label} cannot be negative."
     elif price > MAX_PRICE:
         errors[field] = f"{label} can be at most {MAX_PRICE:,} credits."
-    return price
 
 
 def settings_of(user_id: int) -> CreatorSettings | None:
     return db.session.get(CreatorSettings, user_id)
 
 
-def update_settings(user: User, form: dict) -> CreatorSettings:
-    """Switch creator mode on (or keep it on) with a headline and prices. One transaction."""
+def update_settings(
+    user: User,
+    *,
+    headline: str = "",
+    subscription_price: int = 0,
+    message_price: int = 0,
+    call_price: int = 0,
+    blocked_countries: str = "",
+    watermark: bool | None = None,
+) -> CreatorSettings:
+    """Switch creator mode on (or keep it on) with a headline and prices. `blocked_countries` is
+    the text typed in the form ("de, fr"); `watermark` None leaves the switch as it is. One
+    transaction."""
     errors: dict[str, str] = {}
-    headline = str(form.get("headline") or "").strip()
+    headline = headline.strip()
     if len(headline) > MAX_HEADLINE:
         errors["headline"] = f"The headline can be up to {MAX_HEADLINE} characters."
-    message_price = parse_price(form.get("message_price"), "message_price", "A message", errors)
-    subscription_price = parse_price(
-        form.get("subscription_price"), "subscription_price", "A subscription", errors
-    )
-    call_price = parse_price(form.get("call_price"), "call_price", "A call minute", errors)
-
+    check_price(message_price, "message_price", "A message", errors)
+    check_price(subscription_price, "subscription_price", "A subscription", errors)
+    check_price(call_price, "call_price", "A call minute", errors)
     try:
-        blocked = country_blocks.parse(form.get("blocked_countries"))
+        blocked = country_blocks.parse(blocked_countries)
     except ValidationFailed as exc:
         errors.update(exc.errors)
         blocked = ""
@@ -67,8 +80,8 @@ def update_settings(user: User, form: dict) -> CreatorSettings:
     settings.subscription_price = subscription_price
     settings.call_price = call_price
     settings.blocked_countries = blocked
-    if "watermark_shown" in form:  # the settings form (an unticked box sends nothing)
-        settings.watermark = form.get("watermark") in ("on", "true", "1")
+    if watermark is not None:
+        settings.watermark = watermark
     settings.updated_at = clock.now()
     turned_on = not user.is_creator
     user.is_creator = True

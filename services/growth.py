@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -43,17 +44,20 @@ from services import creators, ledger, safety, subscriptions
 REFERRAL_MONTHS = 12
 BUNDLE_MONTHS = (3, 6, 12)
 MAX_BUNDLE_BPS = 5000
+MAX_TRIAL_DAYS = 90
+MAX_TRIAL_USES = 100_000
+MAX_TRIAL_LINK_DAYS = 365
+MAX_PROMOTION_PERCENT = 90
+PROMOTION_AUDIENCES = {
+    "new": "New subscribers",
+    "lapsed": "Lapsed subscribers",
+    "both": "Both",
+}
 
 
-def _int(value: object, field: str, label: str, low: int, high: int, errors: dict) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        errors[field] = f"{label} is a whole number."
-        return low
+def _between(number: int, field: str, label: str, low: int, high: int, errors: dict) -> None:
     if not low <= number <= high:
         errors[field] = f"{label} is between {low} and {high}."
-    return number
 
 
 def _creator(user: User) -> None:
@@ -64,20 +68,21 @@ def _creator(user: User) -> None:
 # --- free-trial links --------------------------------------------------------------------------
 
 
-def create_trial_link(creator: User, form: dict) -> TrialLink:
+def create_trial_link(creator: User, *, days: int, max_uses: int, valid_days: int) -> TrialLink:
+    """A link giving `days` free days to at most `max_uses` fans, for `valid_days` days."""
     _creator(creator)
     errors: dict[str, str] = {}
-    days = _int(form.get("days", 7), "days", "Free days", 1, 90, errors)
-    uses = _int(form.get("max_uses", 100), "max_uses", "Uses", 1, 100_000, errors)
-    valid = _int(form.get("valid_days", 30), "valid_days", "Days the link works", 1, 365, errors)
+    _between(days, "days", "Free days", 1, MAX_TRIAL_DAYS, errors)
+    _between(max_uses, "max_uses", "Uses", 1, MAX_TRIAL_USES, errors)
+    _between(valid_days, "valid_days", "Days the link works", 1, MAX_TRIAL_LINK_DAYS, errors)
     if errors:
         raise ValidationFailed(errors)
     link = TrialLink(
         creator_id=creator.id,
         code=secrets.token_urlsafe(9),
         days=days,
-        max_uses=uses,
-        expires_at=clock.now() + dt.timedelta(days=valid),
+        max_uses=max_uses,
+        expires_at=clock.now() + dt.timedelta(days=valid_days),
     )
     db.session.add(link)
     db.session.commit()
@@ -217,35 +222,28 @@ def bundle_price(monthly: int, months: int, bps: int) -> int:
     return (monthly * months * (10000 - bps) + 5000) // 10000
 
 
-def set_bundles(creator: User, form: dict) -> CreatorSettings:
+def set_bundles(creator: User, percent_off: Mapping[int, int]) -> CreatorSettings:
+    """The discount (whole percent, 0 = not offered) of each bundle, by its months; a bundle
+    left out is not offered."""
     _creator(creator)
     settings = db.session.get(CreatorSettings, creator.id)
     errors: dict[str, str] = {}
-    values = {}
-    for months in BUNDLE_MONTHS:
-        percent = _int(
-            form.get(f"bundle_{months}", 0) or 0,
-            f"bundle_{months}",
-            f"The {months}-month discount (%)",
-            0,
-            MAX_BUNDLE_BPS // 100,
-            errors,
-        )
-        values[months] = percent * 100
+    for months, percent in percent_off.items():
+        if months not in BUNDLE_MONTHS:
+            errors[f"bundle_{months}"] = "Bundles are of 3, 6 or 12 months."
+        else:
+            label = f"The {months}-month discount (%)"
+            _between(percent, f"bundle_{months}", label, 0, MAX_BUNDLE_BPS // 100, errors)
     if errors:
         raise ValidationFailed(errors)
-    for months, bps in values.items():
-        setattr(settings, f"bundle_{months}_bps", bps)
+    for months in BUNDLE_MONTHS:
+        setattr(settings, f"bundle_{months}_bps", percent_off.get(months, 0) * 100)
     db.session.commit()
     return settings
 
 
-def buy_bundle(fan: User, creator_id: int, months: object) -> Subscription:
+def buy_bundle(fan: User, creator_id: int, months: int) -> Subscription:
     """Pay `months` up front; extends a running subscription instead of double-charging."""
-    try:
-        months = int(str(months))
-    except ValueError:
-        months = 0
     offer = next((o for o in bundle_offers(creator_id) if o["months"] == months), None)
     owner = db.session.get(User, creator_id)
     if offer is not None and owner is not None and owner.creator_verified_at is None:
@@ -303,31 +301,30 @@ def buy_bundle(fan: User, creator_id: int, months: object) -> Subscription:
 # --- promotions ----------------------------------------------------------------------------------
 
 
-def create_promotion(creator: User, form: dict) -> Promotion:
+def create_promotion(
+    creator: User, *, audience: str, discount: int, starts: dt.date, ends: dt.date
+) -> Promotion:
+    """`discount` percent off the first month for `audience` (a key of PROMOTION_AUDIENCES),
+    from the start of day `starts` to the start of day `ends` (UTC)."""
     _creator(creator)
     errors: dict[str, str] = {}
-    audience = str(form.get("audience") or "")
-    if audience not in ("new", "lapsed", "both"):
+    if audience not in PROMOTION_AUDIENCES:
         errors["audience"] = "Choose who gets the discount."
-    percent = _int(form.get("discount", ""), "discount", "The discount (%)", 1, 90, errors)
-    try:
-        starts = dt.datetime.fromisoformat(str(form.get("starts") or ""))
-        ends = dt.datetime.fromisoformat(str(form.get("ends") or ""))
-    except ValueError:
-        errors["ends"] = "Give a start and an end date."
-        starts = ends = clock.now()
-    if "ends" not in errors and ends <= starts:
+    _between(discount, "discount", "The discount (%)", 1, MAX_PROMOTION_PERCENT, errors)
+    starts_at = dt.datetime.combine(starts, dt.time())
+    ends_at = dt.datetime.combine(ends, dt.time())
+    if ends_at <= starts_at:
         errors["ends"] = "The end comes after the start."
-    if "ends" not in errors and ends <= clock.now():
+    elif ends_at <= clock.now():
         errors["ends"] = "The end is in the past."
     if errors:
         raise ValidationFailed(errors)
     promotion = Promotion(
         creator_id=creator.id,
         audience=audience,
-        discount_bps=percent * 100,
-        starts_at=starts,
-        ends_at=ends,
+        discount_bps=discount * 100,
+        starts_at=starts_at,
+        ends_at=ends_at,
     )
     db.session.add(promotion)
     db.session.commit()

@@ -16,7 +16,7 @@ from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import MassMessage, MassMessageStatus, Message, Subscription, User, UserStatus
 from services import compliance, media, safety
-from services.creators import parse_price
+from services.creators import check_price
 from services.messaging import MAX_LENGTH, conversation_between, publish_message
 from workers.queue import enqueue
 
@@ -37,25 +37,27 @@ def _audience_query(creator_id: int, after_fan_id: int = 0):
     )
 
 
-def start(creator: User, form: dict) -> MassMessage:
-    """Queue a mass message; the worker sends it."""
+def start(
+    creator: User, *, body: str = "", media_id: int | None = None, price: int = 0
+) -> MassMessage:
+    """Queue a mass message: text, and optionally the vault item `media_id` that fans unlock for
+    `price` credits (0: free). The worker sends it."""
 
     if not creator.is_creator:
         raise NotAllowed("Switch on creator mode to message your subscribers.")
     if creator.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot send messages right now.")
     errors: dict[str, str] = {}
-    body = str(form.get("body") or "").strip()
+    body = body.strip()
     if len(body) > MAX_LENGTH:
         errors["body"] = f"Messages can be up to {MAX_LENGTH:,} characters."
-    media_id = form.get("media_id") or None
     item = None
-    if media_id:
+    if media_id is not None:
         try:
             item = media.vault_item(creator, media_id)
         except DomainError as exc:
             errors["media_id"] = exc.message
-    price = parse_price(form.get("price"), "price", "The unlock price", errors)
+    check_price(price, "price", "The unlock price", errors)
     if price and item is None and "media_id" not in errors:
         errors["price"] = "Attach something from your vault to sell."
     if not body and item is None and "media_id" not in errors:

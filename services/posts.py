@@ -13,6 +13,7 @@ for a post once, whatever the clicks, retries or races.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -34,7 +35,7 @@ from models import (
     UserStatus,
 )
 from services import compliance, country_blocks, ledger, media, replays, safety, subscriptions
-from services.creators import parse_price
+from services.creators import check_price
 from services.input import parse_id
 
 VISIBILITIES = {
@@ -79,24 +80,40 @@ class PostView:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def _parse(creator: User, form: dict, media_ids: list) -> tuple[dict, list[MediaObject]]:
+@dataclass(frozen=True)
+class _Checked:
+    body: str
+    visibility: str
+    price: int
+    publish_at: dt.datetime | None
+    items: list[MediaObject]
+
+
+def _check(
+    creator: User,
+    body: str,
+    visibility: str,
+    price: int,
+    publish_at: dt.datetime | None,
+    media_ids: Sequence[int],
+) -> _Checked:
     errors: dict[str, str] = {}
-    body = str(form.get("body") or "").strip()
+    body = body.strip()
     if len(body) > MAX_BODY:
         errors["body"] = f"Posts can be up to {MAX_BODY:,} characters."
-    visibility = str(form.get("visibility") or "public")
     if visibility not in VISIBILITIES:
         errors["visibility"] = "Choose who can see this post."
-    price = 0
     if visibility == "ppv":
-        price = parse_price(form.get("price"), "price", "The price", errors)
+        check_price(price, "price", "The price", errors)
         if "price" not in errors and price < 1:
             errors["price"] = "A pay-per-view post needs a price of at least 1 credit."
+    else:
+        price = 0
     items: list[MediaObject] = []
     seen: set[int] = set()
-    for raw in media_ids:
+    for media_id in media_ids:
         try:
-            item = media.vault_item(creator, raw)
+            item = media.vault_item(creator, media_id)
         except DomainError as exc:
             errors["media"] = exc.message
             break
@@ -109,60 +126,59 @@ def _parse(creator: User, form: dict, media_ids: list) -> tuple[dict, list[Media
         errors["body"] = "Write something or pick something from your vault."
     if visibility == "ppv" and not items:
         errors["media"] = "A pay-per-view post needs at least one photo from your vault."
-    publish_at = _parse_publish_at(form, errors)
+    publish_at = _check_publish_at(publish_at, errors)
     if errors:
         raise ValidationFailed(errors)
-    return {"body": body, "visibility": visibility, "price": price, "publish_at": publish_at}, items
+    return _Checked(body, visibility, price, publish_at, items)
 
 
-def _parse_publish_at(form: dict, errors: dict[str, str]) -> dt.datetime | None:
-    """`publish_at` is the browser's local time (datetime-local) and `tz_offset` the minutes
-    to add to reach UTC (JavaScript's getTimezoneOffset; 0 without JavaScript)."""
-    raw = str(form.get("publish_at") or "").strip()
-    if not raw:
-        return None
-    try:
-        local = dt.datetime.fromisoformat(raw)
-        offset = int(str(form.get("tz_offset") or "0"))
-        if not -900 <= offset <= 900:
-            raise ValueError
-        when = local.replace(tzinfo=None) + dt.timedelta(minutes=offset)
-    except (ValueError, OverflowError):  # OverflowError: past the year 9999
-        errors["publish_at"] = "Pick a date and time to publish."
-        return None
+def _check_publish_at(when: dt.datetime | None, errors: dict[str, str]) -> dt.datetime | None:
+    """`when` (UTC, naive) as the time to publish: None for now (no time, or one already past);
+    at most MAX_SCHEDULE ahead."""
     now = clock.now()
-    if when <= now:
-        return None  # the past or now: publish now
+    if when is None or when <= now:
+        return None
     if when > now + MAX_SCHEDULE:
         errors["publish_at"] = "Posts can be scheduled up to a year ahead."
     return when
 
 
-def create(creator: User, form: dict, media_ids: list) -> Post:
-    """A new post, published now or scheduled. One transaction."""
+def create(
+    creator: User,
+    *,
+    body: str = "",
+    visibility: str = "public",
+    price: int = 0,
+    publish_at: dt.datetime | None = None,
+    media_ids: Sequence[int] = (),
+) -> Post:
+    """A new post, published now or scheduled at `publish_at` (UTC), showing the creator's vault
+    items `media_ids` in that order. `price` counts only for a pay-per-view post. One
+    transaction."""
     if not creator.is_creator:
         raise NotAllowed("Switch on creator mode to post.")
     if creator.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot post right now.")
-    values, items = _parse(creator, form, media_ids)
-    if values["visibility"] == "ppv":
+    checked = _check(creator, body, visibility, price, publish_at, media_ids)
+    if checked.visibility == "ppv":
         compliance.require_verified(creator)
     now = clock.now()
-    publish_at = values.pop("publish_at")
     reviewed = current_app.config["CONTENT_REVIEW"]
-    unreviewed = PostStatus.SCHEDULED if publish_at else PostStatus.PUBLISHED
+    unreviewed = PostStatus.SCHEDULED if checked.publish_at else PostStatus.PUBLISHED
     post = Post(
         creator_id=creator.id,
-        **values,
+        body=checked.body,
+        visibility=checked.visibility,
+        price=checked.price,
         status=PostStatus.REVIEW if reviewed else unreviewed,
-        publish_at=publish_at or now,
-        published_at=None if publish_at or reviewed else now,
+        publish_at=checked.publish_at or now,
+        published_at=None if checked.publish_at or reviewed else now,
         created_at=now,
         updated_at=now,
     )
     db.session.add(post)
     db.session.flush()
-    for position, item in enumerate(items):
+    for position, item in enumerate(checked.items):
         db.session.add(PostMedia(post_id=post.id, media_id=item.id, position=position))
     db.session.commit()
     return post
@@ -175,20 +191,27 @@ def own_post(creator: User, post_id: int) -> Post:
     return post
 
 
-def edit(creator: User, post_id: int, form: dict) -> Post:
-    """Change text, visibility, price or schedule (media stays). Fans who unlocked a PPV post
-    keep it whatever changes."""
+def edit(
+    creator: User,
+    post_id: int,
+    *,
+    body: str = "",
+    visibility: str = "public",
+    price: int = 0,
+    publish_at: dt.datetime | None = None,
+) -> Post:
+    """Change text, visibility, price or schedule (media stays). A scheduled post without a
+    future `publish_at` is published now. Fans who unlocked a PPV post keep it whatever
+    changes."""
     post = own_post(creator, post_id)
     current = [row.media_id for row in _media_rows([post.id]).get(post.id, [])]
-    values, _ = _parse(creator, form, current)
-    if values["visibility"] == "ppv":
+    checked = _check(creator, body, visibility, price, publish_at, current)
+    if checked.visibility == "ppv":
         compliance.require_verified(creator)
-    publish_at = values.pop("publish_at")
-    for name, value in values.items():
-        setattr(post, name, value)
+    post.body, post.visibility, post.price = checked.body, checked.visibility, checked.price
     if post.status == PostStatus.SCHEDULED:
-        if publish_at:
-            post.publish_at = publish_at
+        if checked.publish_at:
+            post.publish_at = checked.publish_at
         else:
             post.status = PostStatus.PUBLISHED
             post.publish_at = post.published_at = clock.now()

@@ -68,7 +68,7 @@ def busy_creator() -> tuple[User, User]:
     )
     profiles.set_interests(luna, "hiking, jazz")
     photo = vault_photo(luna)
-    posts.create(luna, {"body": "Hello fans", "visibility": "public"}, [photo.id])
+    posts.create(luna, body="Hello fans", visibility="public", media_ids=[photo.id])
     sam = fan("Sam", credits=500)
     subscriptions.subscribe(sam, luna.id)
     tips.tip(sam, luna.id, 30, note="for Luna")
@@ -305,6 +305,20 @@ def test_deleting_over_http_asks_for_the_code_when_2fa_is_on(app):
         "/settings/delete", {"password": PASSWORD, "code": codes[0]}, follow_redirects=True
     )
     assert "Your account will be deleted on" in done.get_data(True)
+
+
+def test_the_deletion_form_asks_for_the_password_in_place(app):
+    auth, user_id = signed_in(app, "ana@example.com", "Ana")
+    for data, message in (
+        ({}, "Enter your password."),
+        ({"password": ""}, "Enter your password."),
+        ({"password": "not it"}, "Your password is not correct."),
+    ):
+        refused = auth.post("/settings/delete", data)
+        assert refused.status_code == 422, data
+        assert f'id="delete-password-error">{message}' in refused.get_data(True), data
+    with app.app_context():
+        assert db.session.get(User, user_id).delete_after is None
 
 
 def test_undo_within_the_window_keeps_everything(app):

@@ -66,7 +66,7 @@ def world(app):
         safety.report(reporter, luna.id, "profile", str(luna.id), "spam", "sells followers")
         db.session.add(Alert(kind="chargeback", severity="high", summary="test alert"))
         db.session.add(LedgerCheck(status="done", progress=100))
-        post = posts.create(luna, {"body": "to review", "visibility": "public"}, [])
+        post = posts.create(luna, body="to review", visibility="public")
         post.status = "review"
         from models import Takedown
 
@@ -287,8 +287,9 @@ def test_a_report_is_shown_in_place_and_the_ban_logs_the_member_out(app):
         spammer = db.session.get(User, member_id)
         post = posts.create(
             spammer,
-            {"body": "Buy followers at example.biz", "visibility": "public"},
-            [vault_photo(spammer).id],
+            body="Buy followers at example.biz",
+            visibility="public",
+            media_ids=[vault_photo(spammer).id],
         )
         safety.report(
             db.session.get(User, reporter_id), member_id, "post", str(post.id), "spam", "scam link"
@@ -326,7 +327,7 @@ def test_remove_content_takes_the_reported_thing_down(ctx, kind):
 
     admin, luna, sam = fan("Admin"), creator(), fan("Sam")
     if kind == "post":
-        thing = posts.create(luna, {"body": "bad", "visibility": "public"}, [])
+        thing = posts.create(luna, body="bad", visibility="public")
         subject_id = thing.id
     elif kind == "message":
         thing = messaging.send(luna, sam.id, "bad words")

@@ -31,7 +31,7 @@ def creator_with_post(live_server, user_id: int, body: str, visibility: str = "p
         user.creator_verified_at = clock.now()
         db.session.add(CreatorSettings(user_id=user.id, subscription_price=30))
         db.session.commit()
-        return posts.create(user, {"body": body, "visibility": visibility}, []).id
+        return posts.create(user, body=body, visibility=visibility).id
 
 
 def test_a_takedown_notice_from_the_footer_is_answered_and_the_post_removed(

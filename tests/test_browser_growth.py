@@ -38,7 +38,7 @@ def test_a_fan_opens_a_trial_link_gets_access_and_pays_only_when_it_ends(live_se
         for user in (creator, fan):
             user.email_verified_at = user.created_at
         db.session.commit()
-        posts.create(creator, {"body": "Only for my subscribers", "visibility": "subscribers"}, [])
+        posts.create(creator, body="Only for my subscribers", visibility="subscribers")
         paid_order(fan, 100)
         luna_id, sam_id = creator.id, fan.id
 
@@ -91,9 +91,7 @@ def test_a_fan_buys_a_three_month_bundle_and_is_charged_its_price_once(live_serv
             creator.creator_verified_at = creator.created_at
             db.session.add(CreatorSettings(user_id=luna_id, subscription_price=monthly))
             db.session.commit()
-            posts.create(
-                creator, {"body": "Only for my subscribers", "visibility": "subscribers"}, []
-            )
+            posts.create(creator, body="Only for my subscribers", visibility="subscribers")
             paid_order(db.session.get(User, sam_id), 200)
 
         # The creator offers the bundle from Creator → Growth.

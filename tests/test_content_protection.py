@@ -37,7 +37,7 @@ def test_delivered_images_carry_the_handle_and_the_clean_copy_stays_private(ctx)
     corner = difference.crop(box)
     assert corner.getextrema()[1] > 60  # visible, not a rounding artefact
     assert compliance.handle(luna) == f"@luna{luna.id}"
-    post = posts.create(luna, {"body": "x", "visibility": "public"}, [photo.id])
+    post = posts.create(luna, body="x", visibility="public", media_ids=[photo.id])
     view = posts.view(fan(), post.id)
     assert ".display." in view.media[0].url and ".clean." not in view.media[0].url
 
@@ -71,8 +71,8 @@ def test_only_verified_creators_sell_content(ctx):
     db.session.commit()
     photo = vault_photo(luna)
     with pytest.raises(NotAllowed, match="verified"):
-        posts.create(luna, {"body": "x", "visibility": "ppv", "price": "10"}, [photo.id])
-    posts.create(luna, {"body": "free for all", "visibility": "public"}, [photo.id])
+        posts.create(luna, body="x", visibility="ppv", price=10, media_ids=[photo.id])
+    posts.create(luna, body="free for all", visibility="public", media_ids=[photo.id])
     with pytest.raises(NotAllowed, match="verified"):
         subscriptions.subscribe(fan(credits=100), luna.id)
     from services import messaging
@@ -108,7 +108,7 @@ def test_an_upload_showing_others_needs_the_consent_attestation(app):
 def test_with_review_on_posts_wait_for_an_admin(ctx):
     ctx.config["CONTENT_REVIEW"] = True
     luna, sam, admin = creator("Luna"), fan(), fan("Admin")
-    subscriptions_post = posts.create(luna, {"body": "new set", "visibility": "public"}, [])
+    subscriptions_post = posts.create(luna, body="new set", visibility="public")
     assert subscriptions_post.status == "review"
     with pytest.raises(NotFound):
         posts.view(sam, subscriptions_post.id)
@@ -117,7 +117,7 @@ def test_with_review_on_posts_wait_for_an_admin(ctx):
         compliance.review(admin, subscriptions_post.id, approve=False, note="")
     compliance.review(admin, subscriptions_post.id, approve=True)
     assert posts.view(sam, subscriptions_post.id).post.status == "published"
-    other = posts.create(luna, {"body": "nope", "visibility": "public"}, [])
+    other = posts.create(luna, body="nope", visibility="public")
     compliance.review(admin, other.id, approve=False, note="Shows a minor's school logo")
     assert db.session.get(Post, other.id).status == "rejected"
     with pytest.raises(NotFound):
@@ -133,7 +133,7 @@ def test_with_review_on_posts_wait_for_an_admin(ctx):
 def test_a_takedown_needs_every_field_and_gets_a_reply(app):
     with app.app_context():
         luna = creator("Luna")
-        post_id = posts.create(luna, {"body": "copied", "visibility": "public"}, []).id
+        post_id = posts.create(luna, body="copied", visibility="public").id
     client = app.test_client()
     from tests.conftest import csrf_token
 
@@ -185,7 +185,7 @@ def test_country_blocks_hide_the_page_posts_media_and_feed(app):
         db.session.get(CreatorSettings, luna_id).subscription_price = 0
         db.session.commit()
         photo = vault_photo(luna)
-        post = posts.create(luna, {"body": "hello", "visibility": "public"}, [photo.id])
+        post = posts.create(luna, body="hello", visibility="public", media_ids=[photo.id])
         for fan_id, code in ((de_id, "DE"), (fr_id, "FR")):
             person = db.session.get(User, fan_id)
             _profile_country(person, code)

@@ -4,6 +4,7 @@ messages, and the earnings dashboard (docs/creators.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -67,7 +68,8 @@ def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again
     auth, user_id = signed_in(app, "ana@example.com", "Ana")
     with app.app_context():
         socket = realtime.broker().subscribe(user_id)
-    auth.post("/settings/creator", {"message_price": "3"})
+    prices = {"subscription_price": "0", "message_price": "3", "call_price": "0"}
+    assert auth.post("/settings/creator", prices).status_code == 303
     assert {"type": "sessions_changed"} in socket.drain()
     with app.app_context():
         creators.disable(db.session.get(User, user_id))
@@ -78,20 +80,50 @@ def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("subscription_price", "-1", "cannot be negative"),
-        ("message_price", "100001", "at most 100,000"),
-        ("call_price", "1.5", "whole number"),
-        ("headline", "x" * 141, "up to 140"),
+        ("subscription_price", "-1", "A subscription cannot be negative."),
+        ("message_price", "100001", "A message can be at most 100,000 credits."),
+        ("message_price", "9" * 30, "A message can be at most 100,000 credits."),
+        ("call_price", "1.5", "A call price is a whole number of credits."),
+        ("subscription_price", "abc", "A subscription price is a whole number of credits."),
+        ("subscription_price", None, "Enter a number of credits (0 for none)."),
+        ("headline", "x" * 141, "The headline can be up to 140 characters."),
+        ("blocked_countries", "Germany", "“GERMANY” is not a two-letter country code."),
     ],
 )
 def test_bad_creator_settings_are_refused_with_a_message(app, field, value, message):
     auth, user_id = signed_in(app, "ana@example.com", "Ana")
     form = {"headline": "", "subscription_price": "10", "message_price": "0", "call_price": "0"}
-    response = auth.post("/settings/creator", {**form, field: value})
-    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    response = auth.post(
+        "/settings/creator",
+        {**form, field: value} if value else {name: v for name, v in form.items() if name != field},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and f'id="{field}-error">{message}' in page
+    assert "Please fix the fields marked below." in page
     with app.app_context():
         assert not db.session.get(User, user_id).is_creator
         assert db.session.get(CreatorSettings, user_id) is None
+
+
+def test_the_creator_settings_page_shows_what_was_saved(app):
+    auth, user_id = signed_in(app, "ana@example.com", "Ana")
+    page = auth.client.get("/settings/creator").get_data(as_text=True)
+    assert re.search(r'<input[^>]* name="subscription_price"[^>]* value="0"', page)
+    assert re.search(r'<input checked id="watermark" name="watermark" type="checkbox"', page)
+    saved = {
+        "headline": "Film photos",
+        "subscription_price": "45",
+        "message_price": "3",
+        "call_price": "20",
+        "blocked_countries": "de fr",
+        "watermark_shown": "1",  # and the box unticked: no `watermark`
+    }
+    assert auth.post("/settings/creator", saved).status_code == 303
+    page = auth.client.get("/settings/creator").get_data(as_text=True)
+    assert 'value="Film photos"' in page and 'value="DE,FR"' in page and 'value="45"' in page
+    assert re.search(r'<input id="watermark" name="watermark" type="checkbox"', page)
+    with app.app_context():
+        assert db.session.get(CreatorSettings, user_id).watermark is False
 
 
 def test_creator_pages_are_for_creators(app):
@@ -172,7 +204,7 @@ def test_vault_confirm_refuses_missing_and_foreign_uploads(app):
 def test_a_vault_item_in_use_cannot_be_deleted(ctx):
     luna = creator()
     photo = vault_photo(luna)
-    posts.create(luna, {"body": "x", "visibility": "public"}, [photo.id])
+    posts.create(luna, body="x", visibility="public", media_ids=[photo.id])
     from core.errors import DomainError
     from services import media
 
@@ -262,7 +294,7 @@ def test_a_mass_message_reaches_every_subscriber_once(ctx, monkeypatch):
     outsider = fan("Outsider")
     photo = vault_photo(luna)
     monkeypatch.setattr(mass_messages, "BATCH", 2)
-    row = mass_messages.start(luna, {"body": "New set!", "media_id": str(photo.id), "price": "15"})
+    row = mass_messages.start(luna, body="New set!", media_id=photo.id, price=15)
     db.session.refresh(row)  # the job ran inline after the commit
     assert (row.status, row.sent, row.audience) == ("done", 5, 5)
     received = db.session.scalars(
@@ -307,12 +339,35 @@ def test_a_mass_message_resumes_after_a_killed_worker_without_duplicates(ctx, mo
 def test_a_mass_message_needs_subscribers_and_content(ctx):
     luna = creator()
     with pytest.raises(ValidationFailed, match="no subscribers"):
-        mass_messages.start(luna, {"body": "hello?"})
+        mass_messages.start(luna, body="hello?")
     subscribed_fans(luna, 1)
     with pytest.raises(ValidationFailed, match="Write something"):
-        mass_messages.start(luna, {"body": "  "})
+        mass_messages.start(luna, body="  ")
     with pytest.raises(ValidationFailed, match="Attach something"):
-        mass_messages.start(luna, {"body": "x", "price": "5"})
+        mass_messages.start(luna, body="x", price=5)
+
+
+def test_the_mass_message_form_refuses_junk_with_a_message_on_the_field(app):
+    auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    with app.app_context():
+        photo = str(vault_photo(db.session.get(User, luna_id)).id)
+    not_in_vault = "Pick a photo from your vault, or none."
+    cases = [
+        ({"body": "x", "media_id": "abc"}, "media_id", not_in_vault),
+        ({"body": "x", "media_id": "2147483648"}, "media_id", not_in_vault),
+        ({"body": "x", "price": "abc"}, "price", "The unlock price is a whole number of credits."),
+        ({"body": "x", "media_id": photo, "price": "9" * 20}, "price", "at most 100,000 credits."),
+        ({"body": "x", "price": "5"}, "price", "Attach something from your vault to sell."),
+        ({}, "body", "Write something first."),
+        ({"body": "Hello"}, "body", "You have no subscribers to message yet."),
+    ]
+    for data, field, message in cases:
+        response = auth.post("/creator/mass-messages", data)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, data
+        assert re.search(rf'id="{field}-error">[^<]*{re.escape(message)}', page), data
+    with app.app_context():
+        assert db.session.scalar(select(func.count(MassMessage.id))) == 0
 
 
 def test_mass_message_progress_is_the_creators_only(app):
@@ -339,7 +394,7 @@ def test_dashboard_shows_earnings_by_day_and_source_top_fans_and_subscribers(ctx
         tips.tip(eve, luna.id, 100)  # 100 → 80
     with clock.frozen(day1 + dt.timedelta(days=1)):
         post = posts.create(
-            luna, {"body": "x", "visibility": "ppv", "price": "25"}, [vault_photo(luna).id]
+            luna, body="x", visibility="ppv", price=25, media_ids=[vault_photo(luna).id]
         )
         posts.unlock(sam, post.id)  # 25 → 20
     with clock.frozen(day1 + dt.timedelta(days=2)):

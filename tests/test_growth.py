@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from core import clock
 from core.errors import Conflict, ValidationFailed
 from extensions import db
-from models import CreatorSettings, Subscription, Transfer, TrialLink
+from models import CreatorSettings, Promotion, Subscription, Transfer, TrialLink
 from services import growth, ledger, subscriptions, tips
 from tests.creator_helpers import creator, fan, signed_in
 
@@ -94,8 +94,10 @@ def test_the_referral_link_carries_through_sign_up(app):
 # --- trials --------------------------------------------------------------------------------------
 
 
-def trial_link(owner, **form) -> TrialLink:
-    return growth.create_trial_link(owner, {"days": 7, "max_uses": 10, "valid_days": 30, **form})
+def trial_link(owner, **values) -> TrialLink:
+    return growth.create_trial_link(
+        owner, **{"days": 7, "max_uses": 10, "valid_days": 30, **values}
+    )
 
 
 def test_a_trial_converts_to_paid_through_the_renewal_job(ctx):
@@ -146,7 +148,7 @@ def test_trial_links_are_once_per_fan_limited_expiring_and_revocable(ctx):
     with clock.frozen(days(2)), pytest.raises(Conflict, match="expired"):
         growth.start_trial(fan("Joe"), third.code)
     with pytest.raises(ValidationFailed):
-        growth.create_trial_link(luna, {"days": 0, "max_uses": 5, "valid_days": 5})
+        growth.create_trial_link(luna, days=0, max_uses=5, valid_days=5)
 
 
 # --- bundles and promotions ----------------------------------------------------------------------
@@ -154,7 +156,7 @@ def test_trial_links_are_once_per_fan_limited_expiring_and_revocable(ctx):
 
 def test_a_bundle_is_paid_up_front_and_extends_a_running_subscription(ctx):
     luna, sam = creator(subscription_price=50), fan(credits=500)
-    growth.set_bundles(luna, {"bundle_3": 20, "bundle_6": 0, "bundle_12": 30})
+    growth.set_bundles(luna, {3: 20, 6: 0, 12: 30})
     assert [(o["months"], o["price"]) for o in growth.bundle_offers(luna.id)] == [
         (3, 120),
         (12, 420),
@@ -171,13 +173,13 @@ def test_a_bundle_is_paid_up_front_and_extends_a_running_subscription(ctx):
         assert subscriptions.renew_due() == {"renewed": 1}  # then monthly again, at 50
     assert ledger.wallet_balance(sam.id) == 500 - 50 - 120 - 50 and ledger.verify() == []
     with pytest.raises(ValidationFailed):
-        growth.set_bundles(luna, {"bundle_3": 60})
+        growth.set_bundles(luna, {3: 60})
 
 
 def test_promotions_discount_the_first_month_for_their_audience_only(ctx):
     luna = creator(subscription_price=50)
     growth.create_promotion(
-        luna, {"audience": "new", "discount": 40, "starts": "2026-01-01", "ends": "2026-12-31"}
+        luna, audience="new", discount=40, starts=dt.date(2026, 1, 1), ends=dt.date(2026, 12, 31)
     )
     newcomer = fan("New", credits=200)
     with clock.frozen(T0):
@@ -196,7 +198,7 @@ def test_promotions_discount_the_first_month_for_their_audience_only(ctx):
         assert subscriptions.first_period_price(lapsed, luna.id, 50)[0] == 50  # "new" only
     with pytest.raises(ValidationFailed):
         growth.create_promotion(
-            luna, {"audience": "new", "discount": 95, "starts": "2026-01-01", "ends": "2026-02-01"}
+            luna, audience="new", discount=95, starts=dt.date(2026, 1, 1), ends=dt.date(2026, 2, 1)
         )
     assert ledger.verify() == []
 
@@ -216,3 +218,86 @@ def test_the_growth_page_and_the_trial_page(app):
     again = sam_auth.client.get(f"/trial/{code}").get_data(as_text=True)
     assert "already" in again
     assert app.test_client().get("/trial/nope").status_code == 404
+
+
+def test_the_growth_forms_refuse_junk_with_a_message_on_the_field(app):
+    auth, _ = signed_in(app, "luna@example.com", "Luna", creator=True)
+    trial = {"days": "7", "max_uses": "10", "valid_days": "30"}
+    promotion = {"audience": "new", "discount": "20", "starts": "2030-01-01", "ends": "2030-02-01"}
+    cases = [
+        (
+            "trials",
+            {**trial, "days": "abc"},
+            "days",
+            "Enter how many days are free as a whole number.",
+        ),
+        ("trials", {**trial, "days": "9" * 15}, "days", "Free days is between 1 and 90."),
+        (
+            "trials",
+            {**trial, "valid_days": "0"},
+            "valid_days",
+            "Days the link works is between 1 and 365.",
+        ),
+        ("trials", {"max_uses": "10", "valid_days": "30"}, "days", "Enter how many days are free."),
+        ("bundles", {"bundle_3": "abc"}, "bundle_3", "The 3-month discount is a whole number (%)."),
+        (
+            "bundles",
+            {"bundle_12": "60"},
+            "bundle_12",
+            "The 12-month discount (%) is between 0 and 50.",
+        ),
+        (
+            "promotions",
+            {**promotion, "audience": "everyone"},
+            "audience",
+            "Choose who gets the discount.",
+        ),
+        (
+            "promotions",
+            {**promotion, "discount": "1.5"},
+            "discount",
+            "The discount is a whole number (%).",
+        ),
+        (
+            "promotions",
+            {**promotion, "discount": "95"},
+            "discount",
+            "The discount (%) is between 1 and 90.",
+        ),
+        (
+            "promotions",
+            {**promotion, "starts": "soon"},
+            "starts",
+            "Give a start date, like 2026-05-01.",
+        ),
+        ("promotions", {**promotion, "ends": ""}, "ends", "Give an end date."),
+        (
+            "promotions",
+            {**promotion, "ends": "2029-12-01"},
+            "ends",
+            "The end comes after the start.",
+        ),
+    ]
+    for form, data, field, message in cases:
+        response = auth.post(f"/creator/growth/{form}", data)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, data
+        assert f'id="{field}-error">{message}' in page, data
+        assert "Free-trial links" in page and "/join/" in page  # the whole page, re-rendered
+    with app.app_context():
+        assert db.session.scalar(select(func.count(TrialLink.id))) == 0
+        assert db.session.scalar(select(func.count(Promotion.id))) == 0
+        assert db.session.scalar(select(CreatorSettings.bundle_3_bps)) == 0
+
+
+def test_buying_a_bundle_refuses_months_no_button_offers(app):
+    _, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    sam, sam_id = signed_in(app, "sam@example.com", "Sam", credits=500)
+    for months in ("abc", "9" * 20, "", "5"):
+        response = sam.post(f"/creators/{luna_id}/bundle", {"months": months})
+        assert response.status_code == 422
+        assert "That bundle is not offered." in response.get_data(as_text=True)
+    not_offered = sam.post(f"/creators/{luna_id}/bundle", {"months": "6"}, follow_redirects=True)
+    assert "That bundle is not offered." in not_offered.get_data(as_text=True)
+    with app.app_context():
+        assert ledger.wallet_balance(sam_id) == 500

@@ -85,7 +85,7 @@ def world(app) -> World:
 
         fan, luna = db.session.get(User, fan_id), db.session.get(User, creator_id)
         bystander = person("Bea")
-        post = posts.create(luna, {"body": "Hello fans", "visibility": "public"}, [])
+        post = posts.create(luna, body="Hello fans", visibility="public")
         message = messaging.send(fan, creator_id, "hi Luna")
         order = paid_order(fan, 100)
         ids = {

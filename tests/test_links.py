@@ -15,7 +15,7 @@ from tests.test_admin import make_admin
 def luna_and_a_post(app) -> tuple[int, int]:
     with app.app_context():
         luna = creator("Luna")
-        post = posts.create(luna, {"body": "sunsets", "visibility": "public"}, [])
+        post = posts.create(luna, body="sunsets", visibility="public")
         db.session.commit()
         return luna.id, post.id
 

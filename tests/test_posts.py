@@ -4,6 +4,7 @@ the ledger, scheduled publishing, and who may see which media."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from core import clock
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import db
-from models import Post, Transfer, Unlock
+from models import Post, PostMedia, Transfer, Unlock, User
 from services import ledger, posts, subscriptions
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 
@@ -24,7 +25,7 @@ HTMX = {"HX-Request": "true"}
 def ppv_post(owner, price=30, photo=None):
     photo = photo or vault_photo(owner)
     return posts.create(
-        owner, {"body": "Behind the scenes", "visibility": "ppv", "price": price}, [photo.id]
+        owner, body="Behind the scenes", visibility="ppv", price=price, media_ids=[photo.id]
     )
 
 
@@ -61,30 +62,32 @@ def test_unlock_refuses_your_own_post_and_non_ppv_posts(ctx):
     post = ppv_post(luna)
     with pytest.raises(DomainError, match="your own post"):
         posts.unlock(luna, post.id)
-    public = posts.create(luna, {"body": "Hello all", "visibility": "public"}, [])
+    public = posts.create(luna, body="Hello all", visibility="public")
     with pytest.raises(DomainError, match="not pay-per-view"):
         posts.unlock(sam, public.id)
     assert transfers("unlock") == 0
 
 
 @pytest.mark.parametrize(
-    ("form", "field"),
+    ("values", "field"),
     [
-        ({"visibility": "ppv", "price": "-5", "body": "x"}, "price"),
-        ({"visibility": "ppv", "price": "0", "body": "x"}, "price"),
-        ({"visibility": "ppv", "price": "100001", "body": "x"}, "price"),
-        ({"visibility": "ppv", "price": "ten", "body": "x"}, "price"),
+        ({"visibility": "ppv", "price": -5, "body": "x"}, "price"),
+        ({"visibility": "ppv", "price": 0, "body": "x"}, "price"),
+        ({"visibility": "ppv", "price": 100001, "body": "x"}, "price"),
         ({"visibility": "secret", "body": "x"}, "visibility"),
         ({"visibility": "public", "body": ""}, "body"),
         ({"visibility": "public", "body": "x" * 5001}, "body"),
-        ({"visibility": "public", "body": "x", "publish_at": "not a date"}, "publish_at"),
+        (
+            {"visibility": "public", "body": "x", "publish_at": dt.datetime(2100, 1, 1)},
+            "publish_at",
+        ),
     ],
 )
-def test_bad_post_input_is_refused_and_nothing_is_written(ctx, form, field):
+def test_bad_post_input_is_refused_and_nothing_is_written(ctx, values, field):
     luna = creator()
     photo = vault_photo(luna)
     with pytest.raises(ValidationFailed) as caught:
-        posts.create(luna, form, [photo.id] if form.get("body") != "" else [])
+        posts.create(luna, **values, media_ids=[photo.id] if values["body"] else [])
     assert field in caught.value.errors
     assert db.session.scalar(select(func.count(Post.id))) == 0
 
@@ -93,7 +96,7 @@ def test_a_post_cannot_use_someone_elses_vault(ctx):
     luna, mia = creator("Luna"), creator("Mia")
     theirs = vault_photo(mia)
     with pytest.raises(ValidationFailed, match="no such item"):
-        posts.create(luna, {"body": "mine?", "visibility": "public"}, [theirs.id])
+        posts.create(luna, body="mine?", visibility="public", media_ids=[theirs.id])
 
 
 def test_scheduled_posts_are_published_by_the_job_at_their_time(ctx):
@@ -103,13 +106,9 @@ def test_scheduled_posts_are_published_by_the_job_at_their_time(ctx):
         subscriptions.subscribe(sam, luna.id)
         post = posts.create(
             luna,
-            {
-                "body": "Tomorrow!",
-                "visibility": "subscribers",
-                "publish_at": "2026-03-02T09:30",
-                "tz_offset": "-60",
-            },  # the browser is at UTC+1: 09:30 local is 08:30 UTC
-            [],
+            body="Tomorrow!",
+            visibility="subscribers",
+            publish_at=dt.datetime(2026, 3, 2, 8, 30),
         )
         assert post.status == "scheduled" and post.publish_at == dt.datetime(2026, 3, 2, 8, 30)
         assert posts.feed(sam)[0] == []
@@ -125,10 +124,10 @@ def test_scheduled_posts_are_published_by_the_job_at_their_time(ctx):
 
 def test_edit_and_delete_are_for_the_owner_only(ctx):
     luna, mia = creator("Luna"), creator("Mia")
-    post = posts.create(luna, {"body": "v1", "visibility": "public"}, [])
+    post = posts.create(luna, body="v1", visibility="public")
     with pytest.raises(NotFound):
-        posts.edit(mia, post.id, {"body": "hacked", "visibility": "public"})
-    posts.edit(luna, post.id, {"body": "v2", "visibility": "subscribers"})
+        posts.edit(mia, post.id, body="hacked", visibility="public")
+    posts.edit(luna, post.id, body="v2", visibility="subscribers")
     assert db.session.get(Post, post.id).body == "v2"
     with pytest.raises(NotFound):
         posts.delete(mia, post.id)
@@ -141,8 +140,8 @@ def test_feed_pages_through_subscribed_creators_newest_first(ctx):
     luna, mia, sam = creator("Luna", subscription_price=0), creator("Mia"), fan()
     subscriptions.subscribe(sam, luna.id)
     for n in range(13):
-        posts.create(luna, {"body": f"luna {n}", "visibility": "public"}, [])
-    posts.create(mia, {"body": "not subscribed", "visibility": "public"}, [])
+        posts.create(luna, body=f"luna {n}", visibility="public")
+    posts.create(mia, body="not subscribed", visibility="public")
     first, cursor = posts.feed(sam)
     second, end = posts.feed(sam, cursor)
     bodies = [item.post.body for item in first + second]
@@ -176,10 +175,13 @@ def cast(app):
         made = {}
         for visibility in ("public", "subscribers", "ppv"):
             photo = vault_photo(owner)
-            form = {"body": f"{visibility} post", "visibility": visibility}
-            if visibility == "ppv":
-                form["price"] = "25"
-            post = posts.create(owner, form, [photo.id])
+            post = posts.create(
+                owner,
+                body=f"{visibility} post",
+                visibility=visibility,
+                price=25 if visibility == "ppv" else 0,
+                media_ids=[photo.id],
+            )
             made[visibility] = (post.id, photo.id, photo.variants["display"])
         subscriptions.subscribe(db.session.get(User, clients["subscriber"][1]), owner.id)
         posts.unlock(db.session.get(User, clients["payer"][1]), made["ppv"][0])
@@ -356,9 +358,101 @@ def test_the_feed_drops_creators_who_are_banned_or_blocked(ctx):
     )
     for someone in (luna, mia):
         subscriptions.subscribe(sam, someone.id)
-        posts.create(someone, {"body": f"by {someone.display_name}", "visibility": "public"}, [])
+        posts.create(someone, body=f"by {someone.display_name}", visibility="public")
     assert {item.post.body for item in posts.feed(sam)[0]} == {"by Luna", "by Mia"}
     safety.block(sam, mia.id)
     luna.status = "banned"
     db.session.commit()
     assert posts.feed(sam)[0] == []
+
+
+# --- the post form over HTTP -----------------------------------------------------------------
+
+
+def error_on(page: str, field: str, message: str) -> bool:
+    """Whether `message` is shown under `field`, the way the form macro shows it."""
+    return f'id="{field}-error">{message}' in page
+
+
+def test_the_post_form_refuses_junk_with_a_message_on_the_field(app):
+    auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    with app.app_context():
+        photo = str(vault_photo(db.session.get(User, luna_id)).id)
+    ppv = {"body": "x", "visibility": "ppv", "media": photo}
+    later = {"body": "x", "publish_at": "2026-03-02T09:30"}
+    pick_a_time = "Pick a date and time to publish."
+    cases = [
+        ({**ppv, "price": "ten"}, "price", "The price is a whole number of credits."),
+        ({**ppv, "price": "9" * 20}, "price", "The price can be at most 100,000 credits."),
+        ({**ppv, "price": ""}, "price", "A pay-per-view post needs a price of at least 1 credit."),
+        ({"body": "x", "visibility": "secret"}, "visibility", "Choose who can see this post."),
+        ({"body": "x", "media": "abc"}, "media", "Pick photos from your vault."),
+        ({"body": "x", "media": "2147483648"}, "media", "Pick photos from your vault."),
+        ({"body": "x", "publish_at": "not a date"}, "publish_at", pick_a_time),
+        ({**later, "tz_offset": "abc"}, "publish_at", pick_a_time),
+        ({**later, "tz_offset": "100000"}, "publish_at", pick_a_time),
+        (
+            {**later, "publish_at": "9999-12-31T23:59", "tz_offset": "900"},
+            "publish_at",
+            pick_a_time,
+        ),
+        ({}, "body", "Write something or pick something from your vault."),
+        ({"body": "x" * 5001}, "body", "Posts can be up to 5,000 characters."),
+    ]
+    for data, field, message in cases:
+        response = auth.post("/creator/posts", data)
+        assert response.status_code == 422, data
+        assert error_on(response.get_data(as_text=True), field, message), data
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Post.id))) == 0
+
+
+def test_a_post_from_the_form_is_scheduled_in_utc_and_a_repeated_key_counts_once(app):
+    auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    with app.app_context():
+        photo = vault_photo(db.session.get(User, luna_id)).id
+    with clock.frozen(dt.datetime(2026, 3, 1, 12, 0)):
+        response = auth.post(
+            "/creator/posts",
+            {
+                "body": "Tomorrow!",
+                "visibility": ["subscribers", "public"],
+                "media": [str(photo), str(photo)],
+                "publish_at": "2026-03-02T09:30",
+                "tz_offset": "-60",  # the browser is at UTC+1: 09:30 local is 08:30 UTC
+            },
+        )
+    assert response.status_code == 303
+    with app.app_context():
+        post = db.session.scalar(select(Post))
+        assert (post.status, post.visibility) == ("scheduled", "subscribers")
+        assert post.publish_at == dt.datetime(2026, 3, 2, 8, 30)
+        assert db.session.scalar(select(func.count(PostMedia.post_id))) == 1
+
+
+def test_the_edit_page_shows_the_post_and_refuses_junk_in_place(app):
+    auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    with app.app_context():
+        post_id = ppv_post(db.session.get(User, luna_id), price=30).id
+    page = auth.client.get(f"/creator/posts/{post_id}/edit").get_data(as_text=True)
+    assert "Behind the scenes</textarea>" in page and 'name="price"' in page
+    assert re.search(
+        r'<input checked id="visibility-\d" name="visibility" type="radio" value="ppv"', page
+    )
+    assert 'value="30"' in page
+    bad = auth.post(
+        f"/creator/posts/{post_id}/edit", {"body": "v2", "visibility": "ppv", "price": "lots"}
+    )
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert error_on(html, "price", "The price is a whole number of credits.")
+    assert "v2</textarea>" in html  # what was typed stays
+    done = auth.post(
+        f"/creator/posts/{post_id}/edit", {"body": "v2", "visibility": "ppv", "price": "40"}
+    )
+    assert done.status_code == 303
+    with app.app_context():
+        assert (db.session.get(Post, post_id).body, db.session.get(Post, post_id).price) == (
+            "v2",
+            40,
+        )

@@ -27,7 +27,7 @@ def charges(kind="subscription") -> int:
 
 def test_subscribing_charges_one_period_and_opens_subscriber_posts(ctx):
     luna, sam = creator(subscription_price=50), fan(credits=120)
-    post = posts.create(luna, {"body": "for subscribers", "visibility": "subscribers"}, [])
+    post = posts.create(luna, body="for subscribers", visibility="subscribers")
     assert not posts.view(sam, post.id).entitled
     with clock.frozen(START):
         sub = subscriptions.subscribe(sam, luna.id)
@@ -83,7 +83,7 @@ def test_renewal_charges_each_period_once(ctx):
 
 def test_short_of_credits_means_three_days_of_grace_then_a_lapse(ctx):
     luna, sam = creator(subscription_price=50), fan(credits=60)
-    post = posts.create(luna, {"body": "subs", "visibility": "subscribers"}, [])
+    post = posts.create(luna, body="subs", visibility="subscribers")
     with clock.frozen(START):
         sub = subscriptions.subscribe(sam, luna.id)
     end = START + subscriptions.PERIOD
@@ -141,7 +141,7 @@ def test_a_lapsed_fan_can_subscribe_again_and_pays_a_fresh_period(ctx):
 
 def test_cancel_keeps_access_to_the_period_end_and_never_renews(ctx):
     luna, sam = creator(subscription_price=50), fan(credits=200)
-    post = posts.create(luna, {"body": "subs", "visibility": "subscribers"}, [])
+    post = posts.create(luna, body="subs", visibility="subscribers")
     with clock.frozen(START):
         subscriptions.subscribe(sam, luna.id)
     with clock.frozen(START + dt.timedelta(days=5)):
@@ -269,10 +269,10 @@ def test_bad_tips_are_refused(ctx, amount, note, field):
 
 def test_tips_on_posts_must_be_the_creators_posts(ctx):
     luna, mia, sam = creator("Luna"), creator("Mia"), fan(credits=100)
-    mias = posts.create(mia, {"body": "mia", "visibility": "public"}, [])
+    mias = posts.create(mia, body="mia", visibility="public")
     with pytest.raises(NotFound):
         tips.tip(sam, luna.id, 5, target_type="post", target_id=mias.id)
-    lunas = posts.create(luna, {"body": "luna", "visibility": "public"}, [])
+    lunas = posts.create(luna, body="luna", visibility="public")
     row = tips.tip(sam, luna.id, 5, target_type="post", target_id=lunas.id)
     assert row.target_type == "post" and row.target_id == lunas.id
 

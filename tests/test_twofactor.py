@@ -218,6 +218,31 @@ def test_enrolment_over_http_shows_the_codes_once(app):
     assert "10 of 10 recovery codes left" in security and "<li><code>" not in security
 
 
+def test_new_recovery_codes_over_http_need_a_right_code(app):
+    auth = AuthActions(app.test_client())
+    auth.signup()
+    page = auth.post("/settings/security/2fa/setup").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+    enabled = auth.post(
+        "/settings/security/2fa/enable", {"code": twofactor.code_for(secret, clock.now())}
+    )
+    codes = re.findall(r"<li><code>([^<]+)</code>", enabled.get_data(as_text=True))
+    for data, message in (
+        ({}, "Enter the code your app shows."),
+        ({"code": "   "}, "Enter the code your app shows."),
+        ({"code": "000000"}, "That code is not valid."),
+        ({"code": "9" * 50}, "That code is not valid."),
+    ):
+        refused = auth.post("/settings/security/recovery-codes", data)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 422, data
+        assert f'id="regen-code-error">{message}' in html, data
+        assert 'id="code-error"' not in html  # not on the "turn it off" form beside it
+    done = auth.post("/settings/security/recovery-codes", {"code": codes[0]})
+    fresh = re.findall(r"<li><code>([^<]+)</code>", done.get_data(as_text=True))
+    assert done.status_code == 200 and len(fresh) == 10 and codes[1] not in fresh
+
+
 def test_admins_without_2fa_are_sent_to_enrol(database_url):
     from flask import Blueprint
 

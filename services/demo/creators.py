@@ -47,21 +47,23 @@ def seed_creators() -> None:
         ]
         name = creator.display_name
         posts.create(
-            creator, {"body": f"Hi, I am {name}. Welcome!", "visibility": "public"}, [photos[0]]
+            creator,
+            body=f"Hi, I am {name}. Welcome!",
+            visibility="public",
+            media_ids=[photos[0]],
         )
         posts.create(
             creator,
-            {"body": "This week's set, for my subscribers.", "visibility": "subscribers"},
-            [photos[1]],
+            body="This week's set, for my subscribers.",
+            visibility="subscribers",
+            media_ids=[photos[1]],
         )
         ppv = posts.create(
             creator,
-            {
-                "body": "The full series, unedited.",
-                "visibility": "ppv",
-                "price": str(15 + 5 * index),
-            },
-            [photos[2]],
+            body="The full series, unedited.",
+            visibility="ppv",
+            price=15 + 5 * index,
+            media_ids=[photos[2]],
         )
         for fan in fans[index * 3 : index * 3 + 3]:
             try:
