@@ -14,7 +14,7 @@ creators, last active within 30 days (5 % within 5 minutes), on average --answer
 answers to questions of the bank (earlier questions more often, as the app serves them in
 order); the querying people have liked or passed a few dozen people of their city.
 
-Then --queries searches through the service (`discover.parse_filters` + `discover.search`, first
+Then --queries searches through the service (`discover.filters_for` + `discover.search`, first
 page) as random seeded people: radius 50 km, the age range and genders they seek, sorted by
 match %, then the same queries sorted by distance. Each query is timed from loading the profile
 to the returned cards, on a fresh session (as a request would be). Prints p50/p95/p99, the mean
@@ -524,18 +524,16 @@ def instrumented(current: dict):
         matching.matches, discover._cards = original_match, original_cards
 
 
-def query_args(searcher: Searcher, sort: str):
-    from werkzeug.datastructures import MultiDict
-
-    return MultiDict(
-        [("gender", g) for g in searcher.genders]
-        + [
-            ("age_min", str(searcher.age_min)),
-            ("age_max", str(searcher.age_max)),
-            ("radius", str(RADIUS_KM)),
-            ("sort", sort),
-        ]
-    )
+def query_args(searcher: Searcher, sort: str) -> dict:
+    """The filters of the searcher's query, as the Discover form hands them to
+    `discover.filters_for`."""
+    return {
+        "genders": list(searcher.genders),
+        "age_min": searcher.age_min,
+        "age_max": searcher.age_max,
+        "radius_km": RADIUS_KM,
+        "sort": sort,
+    }
 
 
 def one_query(searcher: Searcher, sort: str) -> tuple[float, int]:
@@ -549,8 +547,8 @@ def one_query(searcher: Searcher, sort: str) -> tuple[float, int]:
     args = query_args(searcher, sort)
     began = time.perf_counter()
     profile = profiles.get(me.id)
-    filters = discover.parse_filters(profile, args)
-    cards, _ = discover.search(me, filters, args.get("cursor"))
+    filters = discover.filters_for(profile, **args)
+    cards, _ = discover.search(me, filters)
     elapsed = (time.perf_counter() - began) * 1000
     return elapsed, len(cards)
 
@@ -920,7 +918,7 @@ def markdown(results: list[Result], args) -> str:
         f"## Discover search (`bench/discover.py --queries {args.queries}`)",
         "",
         f"{dt.date.today().isoformat()} · 2 vCPU AMD EPYC, 23 GiB, Debian 12, Python 3.11.7, "
-        "SQLite 3.40, PostgreSQL 15 (default settings) · `discover.parse_filters` + "
+        "SQLite 3.40, PostgreSQL 15 (default settings) · `discover.filters_for` + "
         "`discover.search`, first "
         f"page of 20, radius {RADIUS_KM} km, the age range and genders the searcher seeks, "
         f"{args.queries} random searchers; about {args.answers_per_profile} match answers per "

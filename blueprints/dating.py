@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.datastructures import MultiDict
 
-from blueprints.htmx import is_htmx, redirect_to
+from blueprints.forms.dating import DiscoverForm, ReportForm
+from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from core import geo
 from core.errors import DomainError, ValidationFailed
 from extensions import limiter
@@ -63,17 +63,22 @@ def _page_url(path: str, params: list[tuple[str, str]]) -> str:
 
 
 def _results(profile, template: str):
-    args = request.args
+    form = DiscoverForm(request.args)
     status = 200
-    errors: dict[str, str] = {}
-    try:
-        filters = discover.parse_filters(profile, args)
-        cards, next_cursor = discover.search(current_user, filters, args.get("cursor"))
-    except ValidationFailed as exc:
-        errors = exc.errors
-        filters = discover.parse_filters(profile, MultiDict())
-        cards, next_cursor, status = [], None, 422
+    cards, next_cursor = [], None
+    filters = None
+    if form.validate():
+        try:
+            filters = discover.filters_for(profile, **form.filters())
+            cards, next_cursor = discover.search(current_user, filters, form.cursor.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+    if form.errors:
+        status = 422
+        filters = discover.filters_for(profile)  # the member's defaults, for the fields left empty
+    form.show(filters)
     # The next page keeps the filters: swapped in by htmx, or a whole page without JavaScript.
+    args = request.args
     kept = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
     more = [*kept, ("cursor", next_cursor)]
     more_url = _page_url(url_for("dating.discover_results"), more) if next_cursor else None
@@ -81,19 +86,18 @@ def _results(profile, template: str):
     return render_template(
         template,
         profile=profile,
+        form=form,
         filters=filters,
         cards=cards,
         more_url=more_url,
         more_page_url=more_page_url,
-        errors=errors,
         first_page=not args.get("cursor"),
+        whole_page=template == "dating/discover.html",
         match_pool=discover.MATCH_POOL,
     ), status
 
 
-@bp.get("/people/<int:user_id>")
-@login_required
-def person(user_id: int):
+def _person_page(user_id: int, report_form: ReportForm | None = None, status: int = 200):
     person = safety.visible_person(current_user, user_id)
     profile = profiles.get(user_id)
     me = profiles.get(current_user.id)
@@ -113,8 +117,14 @@ def person(user_id: int):
         matched=likes.is_match(current_user.id, user_id),
         interests=profiles.interests_of(user_id),
         photos=media.photos_of(user_id),
-        reasons=safety.REPORT_REASONS,
-    )
+        report_form=report_form or ReportForm(formdata=None),
+    ), status
+
+
+@bp.get("/people/<int:user_id>")
+@login_required
+def person(user_id: int):
+    return _person_page(user_id)
 
 
 @bp.post("/people/<int:user_id>/like")
@@ -174,26 +184,37 @@ def blocked():
 @limiter.limit("20 per hour")
 def report(user_id: int):
     person = safety.visible_person(current_user, user_id)
-    profile = profiles.get(user_id)
-    try:
-        safety.report(
-            current_user,
-            user_id,
-            "profile",
-            str(user_id),
-            request.form.get("reason", ""),
-            request.form.get("details"),
-            snapshot={"display_name": person.display_name, "bio": profile.bio if profile else ""},
-        )
-    except DomainError as exc:
-        if is_htmx():
-            return render_template("dating/_report_done.html", error=exc.message), exc.status
-        flash(exc.message, "error")
-        return redirect_to(url_for("dating.person", user_id=user_id))
+    form = ReportForm()
+    if form.validate_on_submit():
+        profile = profiles.get(user_id)
+        try:
+            safety.report(
+                current_user,
+                user_id,
+                "profile",
+                str(user_id),
+                form.reason.data,
+                form.details.data,
+                snapshot={
+                    "display_name": person.display_name,
+                    "bio": profile.bio if profile else "",
+                },
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        except DomainError as exc:  # yourself, or already reported: nothing to correct
+            if is_htmx():
+                return render_template("dating/_report_done.html", error=exc.message), exc.status
+            flash(exc.message, "error")
+            return redirect_to(url_for("dating.person", user_id=user_id))
+        else:
+            if is_htmx():
+                return render_template("dating/_report_done.html", error=None)
+            flash("Thanks. Our moderators will review your report.", "success")
+            return redirect_to(url_for("dating.person", user_id=user_id))
     if is_htmx():
-        return render_template("dating/_report_done.html", error=None)
-    flash("Thanks. Our moderators will review your report.", "success")
-    return redirect_to(url_for("dating.person", user_id=user_id))
+        return render_template("dating/_report_form.html", person=person, report_form=form), 422
+    return _person_page(user_id, form, 422)
 
 
 @bp.post("/people/<int:user_id>/intro")

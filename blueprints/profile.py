@@ -5,8 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from blueprints.htmx import is_htmx
-from core.errors import DomainError, ValidationFailed
+from blueprints.forms.profile import (
+    AnswerForm,
+    BasicsForm,
+    CitySearchForm,
+    InterestsForm,
+    LocationForm,
+)
+from blueprints.htmx import apply_errors, is_htmx, render_form
+from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import cities, matching, media, profiles
 
@@ -14,14 +21,20 @@ bp = Blueprint("profile", __name__)
 
 
 def _context(**extra) -> dict:
+    """The profile page; a section's form given in `extra` (as posted, with its errors) takes
+    the place of the one showing what is saved."""
     profile = profiles.get(current_user.id)
     answered, total = matching.progress(current_user.id)
+    if "basics_form" not in extra:
+        extra["basics_form"] = BasicsForm.of(profile)
+    if "interests_form" not in extra:
+        extra["interests_form"] = InterestsForm.of(profiles.interests_of(current_user.id))
+    if "location_form" not in extra:
+        extra["location_form"] = LocationForm(formdata=None)
     return {
         "profile": profile,
-        "interests": ", ".join(profiles.interests_of(current_user.id)),
         "answered": answered,
         "total": total,
-        "errors": {},
         "photos": media.photos_of(current_user.id),
         "photo_url": media.url_for_key,
         **extra,
@@ -34,72 +47,83 @@ def edit():
     return render_template("profile/edit.html", **_context())
 
 
-def _section(partial: str, errors: dict | None = None, saved: bool = False, status: int = 200):
-    context = _context(errors=errors or {}, saved=saved)
-    if is_htmx():
-        return render_template(partial, **context), status
-    return render_template("profile/edit.html", **context), status
+def _section(partial: str, status: int = 200, **context):
+    """The section alone for htmx (swapped in place), else the whole profile page."""
+    return render_form("profile/edit.html", partial, status, **_context(**context))
 
 
 @bp.post("/profile/basics")
 @login_required
 def basics():
-    try:
-        profiles.update_basics(
-            current_user,
-            gender=request.form.get("gender") or None,
-            seeking=request.form.getlist("seeking"),
-            age_min=request.form.get("age_min", type=int),
-            age_max=request.form.get("age_max", type=int),
-            bio=request.form.get("bio", ""),
-        )
-    except ValidationFailed as exc:
-        return _section("profile/_basics.html", exc.errors, status=422)
-    return _section("profile/_basics.html", saved=True)
+    form = BasicsForm()
+    if form.validate_on_submit():
+        try:
+            profiles.update_basics(
+                current_user,
+                gender=form.gender.data or None,
+                seeking=form.seeking.data,
+                age_min=form.age_min.data,
+                age_max=form.age_max.data,
+                bio=form.bio.data or "",
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            return _section("profile/_basics.html", saved=True)
+    return _section("profile/_basics.html", 422, basics_form=form)
 
 
 @bp.post("/profile/interests")
 @login_required
 def interests():
-    try:
-        profiles.set_interests(current_user, request.form.get("interests", ""))
-    except ValidationFailed as exc:
-        return _section("profile/_interests.html", exc.errors, status=422)
-    return _section("profile/_interests.html", saved=True)
+    form = InterestsForm()
+    if form.validate_on_submit():
+        try:
+            profiles.set_interests(current_user, form.interests.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            return _section("profile/_interests.html", saved=True)
+    return _section("profile/_interests.html", 422, interests_form=form)
 
 
 @bp.post("/profile/location")
 @login_required
 @limiter.limit("30 per hour")
 def location():
-    try:
-        if request.form.get("city_id"):
-            profiles.set_location_city(current_user, request.form.get("city_id"))
+    form = LocationForm()
+    if form.validate_on_submit():
+        try:
+            if form.city_id.data is not None:
+                profiles.set_location_city(current_user, form.city_id.data)
+            else:
+                profiles.set_location_coordinates(
+                    current_user, form.latitude.data, form.longitude.data
+                )
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
         else:
-            profiles.set_location_coordinates(
-                current_user, request.form.get("latitude"), request.form.get("longitude")
-            )
-    except ValidationFailed as exc:
-        return _section("profile/_location.html", exc.errors, status=422)
-    return _section("profile/_location.html", saved=True)
+            return _section("profile/_location.html", saved=True)
+    return _section("profile/_location.html", 422, location_form=form)
 
 
 @bp.get("/profile/cities")
 @login_required
 def city_search():
+    form = CitySearchForm(request.args)
+    if not form.validate():
+        return render_template("profile/_city_results.html", form=form, results=[]), 422
     return render_template(
-        "profile/_city_results.html", results=cities.search(request.args.get("q", ""))
+        "profile/_city_results.html", form=form, results=cities.search(form.q.data or "")
     )
 
 
 @bp.get("/questions")
 @login_required
 def questions():
+    question = matching.next_question(current_user)
     return render_template(
-        "profile/questions.html",
-        question=matching.next_question(current_user),
-        importance=matching.IMPORTANCE,
-        **_progress(),
+        "profile/questions.html", question=question, form=AnswerForm.blank(question), **_progress()
     )
 
 
@@ -112,33 +136,43 @@ def _progress() -> dict:
 @login_required
 @limiter.limit("300 per hour")
 def answer():
-    error = None
-    status = 200
-    question_id = request.form.get("question_id", "")
+    """Answer the question on screen: the next one comes, or the same one again with what was
+    picked and the errors."""
+    form = AnswerForm()
+    error, status = None, 200
     try:
-        matching.answer(
-            current_user,
-            question_id,
-            request.form.get("choice"),
-            request.form.getlist("acceptable"),
-            request.form.get("importance"),
-        )
-        question = matching.next_question(current_user)
-    except ValidationFailed as exc:
-        error, status = " ".join(exc.errors.values()), 422
-        question = matching.bank().get(question_id)
-    except DomainError as exc:
+        question = matching.question(form.question_id.data or "")
+    except NotFound as exc:
         error, status = exc.message, exc.status
         question = matching.next_question(current_user)
-    template = "profile/_question.html" if is_htmx() else "profile/questions.html"
-    return render_template(
-        template,
+        form = AnswerForm.blank(question)
+    else:
+        form.offer(question)
+        status = 422
+        if form.validate_on_submit():
+            try:
+                matching.answer(
+                    current_user,
+                    question.id,
+                    choice=form.choice.data,
+                    acceptable=form.acceptable.data,
+                    importance=form.importance.data,
+                )
+            except ValidationFailed as exc:
+                apply_errors(form, exc.errors)
+            else:
+                status = 200
+                question = matching.next_question(current_user)
+                form = AnswerForm.blank(question)
+    return render_form(
+        "profile/questions.html",
+        "profile/_question.html",
+        status,
         question=question,
-        importance=matching.IMPORTANCE,
+        form=form,
         error=error,
-        form=request.form,
         **_progress(),
-    ), status
+    )
 
 
 def _json_object() -> dict:

@@ -24,6 +24,7 @@ import base64
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, and_, exists, func, null, or_, select, union_all, update
@@ -36,6 +37,8 @@ from models.dating import GENDERS
 from services import dating_sql, matching, profiles
 
 SORTS = ("distance", "match", "newest", "active")
+KINDS = ("all", "daters", "creators")
+DEFAULT_RADIUS_KM = 50
 ONLINE_WINDOW = dt.timedelta(minutes=5)
 PAGE = 20
 MATCH_POOL = 500  # sort by match %: how many of the most recently active nearby are ranked
@@ -75,41 +78,43 @@ class Card:
     answers_needed: int | None = None  # more answers in common before `match` shows
 
 
-def parse_filters(me_profile: Profile, args: dict) -> Filters:
-    """Filters from a query string, defaulting to what my profile seeks. Bad values are field
-    errors, not silently fixed."""
+def filters_for(
+    me_profile: Profile,
+    *,
+    genders: Sequence[str] = (),
+    age_min: int | None = None,
+    age_max: int | None = None,
+    radius_km: float | None = None,
+    sort: str | None = None,
+    kind: str | None = None,
+    online_only: bool = False,
+    with_photos: bool = False,
+    verified_only: bool = False,
+    interests: Sequence[str] = (),
+) -> Filters:
+    """The filters of a search; what is not given defaults to what my profile seeks (genders,
+    ages), DEFAULT_RADIUS_KM, distance order and everyone. A value out of bounds is a field
+    error (keyed by its query-string name), never silently fixed."""
     errors: dict[str, str] = {}
-
-    def number(name: str, default: float, kind=int):
-        raw = args.get(name)
-        if raw in (None, ""):
-            return default
-        try:
-            return kind(raw)
-        except (TypeError, ValueError):
-            errors[name] = "Enter a number."
-            return default
-
-    genders = [g for g in args.getlist("gender")] if hasattr(args, "getlist") else []
-    genders = genders or me_profile.seeking_list
+    genders = list(genders) or me_profile.seeking_list
     if any(g not in GENDERS for g in genders):
         errors["gender"] = "Choose among woman, man and non-binary."
-    age_min = number("age_min", me_profile.age_min)
-    age_max = number("age_max", me_profile.age_max)
-    if not (18 <= age_min <= age_max <= 120):
-        errors["age_min"] = "Ages go from 18 to 120, the lower one first."
-    radius = number("radius", 50, float)
-    if not (0 < radius <= geo.MAX_RADIUS_KM) or radius != radius:
+    age_min = me_profile.age_min if age_min is None else age_min
+    age_max = me_profile.age_max if age_max is None else age_max
+    if ages := profiles.ages_error(age_min, age_max):
+        errors["age_min"] = ages
+    radius = DEFAULT_RADIUS_KM if radius_km is None else float(radius_km)
+    if not (0 < radius <= geo.MAX_RADIUS_KM):  # NaN fails it too
         errors["radius"] = (
             f"The distance must be more than 0 and at most {geo.MAX_RADIUS_KM:,.0f} km."
         )
-    sort = args.get("sort") or "distance"
+    sort = sort or "distance"
     if sort not in SORTS:
         errors["sort"] = "Unknown sort order."
-    kind = args.get("kind") or "all"
-    if kind not in ("all", "creators", "daters"):
+    kind = kind or "all"
+    if kind not in KINDS:
         errors["kind"] = "Unknown kind."
-    interests = [t.strip().lower() for t in (args.get("interests") or "").split(",") if t.strip()]
+    tags = [tag for tag in map(profiles.normalize_tag, interests) if tag]
     if errors:
         raise ValidationFailed(errors)
     return Filters(
@@ -118,11 +123,11 @@ def parse_filters(me_profile: Profile, args: dict) -> Filters:
         age_max=age_max,
         radius_km=radius,
         sort=sort,
-        online_only=bool(args.get("online")),
-        with_photos=bool(args.get("photos")),
-        verified_only=bool(args.get("verified")),
+        online_only=online_only,
+        with_photos=with_photos,
+        verified_only=verified_only,
         kind=kind,
-        interests=interests[:12],
+        interests=list(dict.fromkeys(tags))[: profiles.MAX_INTERESTS],
     )
 
 

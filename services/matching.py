@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -173,44 +174,47 @@ def next_question(user: User) -> Question | None:
     return next((q for q in bank().values() if q.id not in done), None)
 
 
-def answer(
-    user: User, question_id: str, choice: object, acceptable: list, importance: object
-) -> MatchAnswer:
-    question = bank().get(question_id or "")
-    if question is None:
+def question(question_id: str) -> Question:
+    """A question of the bank."""
+    found = bank().get(question_id)
+    if found is None:
         raise NotFound("That question does not exist.")
-    try:
-        choice_index = int(choice)  # type: ignore[arg-type]
-        accepted = sorted({int(a) for a in acceptable})
-        weight = int(importance)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed({"choice": "Pick your answer and the answers you accept."}) from exc
+    return found
+
+
+def answer(
+    user: User, question_id: str, choice: int, acceptable: Sequence[int], importance: int
+) -> MatchAnswer:
+    """My answer to a question: my choice, the choices I accept from others (indexes into the
+    question's choices) and how much it matters (a key of IMPORTANCE)."""
+    asked = question(question_id)
+    accepted = sorted(set(acceptable))
     errors = {}
-    if not 0 <= choice_index < len(question.choices):
+    if not 0 <= choice < len(asked.choices):
         errors["choice"] = "Pick one of the answers."
-    if not accepted or any(not 0 <= a < len(question.choices) for a in accepted):
+    if not accepted or any(not 0 <= a < len(asked.choices) for a in accepted):
         errors["acceptable"] = "Pick at least one answer you would accept."
-    if weight not in IMPORTANCE:
+    if importance not in IMPORTANCE:
         errors["importance"] = "Pick how important this is."
     if errors:
         raise ValidationFailed(errors)
     mask = sum(1 << a for a in accepted)
     row = db.session.scalar(
         select(MatchAnswer).where(
-            MatchAnswer.user_id == user.id, MatchAnswer.question_id == question.id
+            MatchAnswer.user_id == user.id, MatchAnswer.question_id == asked.id
         )
     )
     if row is None:
         row = MatchAnswer(
             user_id=user.id,
-            question_id=question.id,
-            choice=choice_index,
+            question_id=asked.id,
+            choice=choice,
             acceptable=mask,
-            importance=weight,
+            importance=importance,
         )
         db.session.add(row)
     else:
-        row.choice, row.acceptable, row.importance = choice_index, mask, weight
+        row.choice, row.acceptable, row.importance = choice, mask, importance
         row.answered_at = clock.now()
     db.session.commit()
     return row

@@ -4,6 +4,7 @@ seek."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
@@ -17,6 +18,9 @@ from services import cities
 MAX_BIO = 2000
 MAX_INTERESTS = 12
 TAG = re.compile(r"^[a-z0-9][a-z0-9 \-]{0,30}$")
+# The ages a member seeks and Discover filters by (the database checks them: ck_profiles_ages).
+MIN_AGE, MAX_AGE = 18, 120
+AGES_ERROR = f"Ages go from {MIN_AGE} to {MAX_AGE}, the lower one first."
 
 
 def get(user_id: int) -> Profile | None:
@@ -38,7 +42,17 @@ def ensure(user: User) -> Profile:
     return profile
 
 
-def _genders(values: list[str], field: str) -> str:
+def ages_error(age_min: int, age_max: int) -> str | None:
+    """The error of an age range sought, None when it is fine."""
+    return None if MIN_AGE <= age_min <= age_max <= MAX_AGE else AGES_ERROR
+
+
+def normalize_tag(text: str) -> str:
+    """An interest as stored and searched: lower case, single spaces."""
+    return " ".join(text.strip().lower().split())
+
+
+def _genders(values: Sequence[str], field: str) -> str:
     chosen = [v for v in GENDERS if v in set(values)]
     unknown = set(values) - set(GENDERS)
     if unknown or not chosen:
@@ -50,29 +64,30 @@ def update_basics(
     user: User,
     *,
     gender: str | None,
-    seeking: list[str],
-    age_min: int | None,
-    age_max: int | None,
+    seeking: Sequence[str],
+    age_min: int,
+    age_max: int,
     bio: str,
 ) -> Profile:
-    """Gender, who I seek and the ages I seek, and my bio. One transaction."""
+    """Gender (None: not said yet), who I seek and the ages I seek, and my bio. One
+    transaction."""
     errors: dict[str, str] = {}
-    if gender not in (None, "", *GENDERS):
+    if gender not in (None, *GENDERS):
         errors["gender"] = "Choose woman, man or non-binary."
     try:
         seeking_value = _genders(seeking, "seeking")
     except ValidationFailed as exc:
         errors.update(exc.errors)
         seeking_value = ""
-    if age_min is None or age_max is None or not (18 <= age_min <= age_max <= 120):
-        errors["age_min"] = "Ages go from 18 to 120, the lower one first."
-    bio = (bio or "").strip()
+    if ages := ages_error(age_min, age_max):
+        errors["age_min"] = ages
+    bio = bio.strip()
     if len(bio) > MAX_BIO:
         errors["bio"] = f"Keep it under {MAX_BIO} characters."
     if errors:
         raise ValidationFailed(errors)
     profile = ensure(user)
-    profile.gender = gender or None
+    profile.gender = gender
     profile.seeking = seeking_value
     profile.age_min, profile.age_max = age_min, age_max
     profile.bio = bio
@@ -81,16 +96,17 @@ def update_basics(
     return profile
 
 
-def set_interests(user: User, raw: str) -> Profile:
+def set_interests(user: User, interests: Sequence[str]) -> Profile:
+    """My interests as typed (one tag each); stored lower-cased, once each."""
     tags = []
-    for part in (raw or "").split(","):
-        tag = " ".join(part.strip().lower().split())
+    for text in interests:
+        tag = normalize_tag(text)
         if not tag:
             continue
         if not TAG.match(tag):
             raise ValidationFailed(
                 {
-                    "interests": f"“{part.strip()[:40]}” is not a valid interest: letters, "
+                    "interests": f"“{text.strip()[:40]}” is not a valid interest: letters, "
                     "numbers, spaces and dashes, up to 32 characters."
                 }
             )
@@ -112,13 +128,10 @@ def set_interests(user: User, raw: str) -> Profile:
     return profile
 
 
-def set_location_coordinates(user: User, latitude: object, longitude: object) -> Profile:
+def set_location_coordinates(user: User, latitude: float, longitude: float) -> Profile:
     """From the browser's geolocation; stored rounded to ~1 km."""
-    try:
-        lat, lon = float(latitude), float(longitude)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed({"location": "Those coordinates are not numbers."}) from exc
-    if not (-90 <= lat <= 90) or not (-180 <= lon <= 180) or lat != lat or lon != lon:
+    lat, lon = float(latitude), float(longitude)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails every comparison
         raise ValidationFailed(
             {"location": "Latitude goes from -90 to 90 and longitude from -180 to 180."}
         )
@@ -133,11 +146,8 @@ def set_location_coordinates(user: User, latitude: object, longitude: object) ->
     return profile
 
 
-def set_location_city(user: User, city_id: object) -> Profile:
-    try:
-        city = cities.get(int(city_id))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        city = None
+def set_location_city(user: User, city_id: int) -> Profile:
+    city = cities.get(city_id)
     if city is None:
         raise ValidationFailed({"city": "Pick a city from the list."})
     profile = ensure(user)

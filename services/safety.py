@@ -20,6 +20,7 @@ REPORT_REASONS = {
     "underage": "May be under 18",
     "other": "Something else",
 }
+MAX_REPORT_DETAILS = 2000
 
 
 def blocked_between(user_a: int, user_b: int) -> bool:
@@ -133,8 +134,8 @@ def report(
     if reason not in REPORT_REASONS:
         raise ValidationFailed({"reason": "Choose a reason."})
     details = (details or "").strip()
-    if len(details) > 2000:
-        raise ValidationFailed({"details": "Keep it under 2000 characters."})
+    if len(details) > MAX_REPORT_DETAILS:
+        raise ValidationFailed({"details": f"Keep it under {MAX_REPORT_DETAILS} characters."})
     _present_user(reported_user_id)
     already = db.session.scalar(
         select(Report.id).where(

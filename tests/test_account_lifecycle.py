@@ -66,7 +66,7 @@ def busy_creator() -> tuple[User, User]:
     profiles.update_basics(
         luna, gender="woman", seeking=["man"], age_min=25, age_max=40, bio="Luna's secret bio"
     )
-    profiles.set_interests(luna, "hiking, jazz")
+    profiles.set_interests(luna, ["hiking", "jazz"])
     photo = vault_photo(luna)
     posts.create(luna, body="Hello fans", visibility="public", media_ids=[photo.id])
     sam = fan("Sam", credits=500)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 from sqlalchemy import func, select
-from werkzeug.datastructures import MultiDict
 
 from extensions import db
 from models import User
@@ -35,7 +34,7 @@ def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
         from services import discover, profiles
 
         fan = accounts.find_by_email(f"fan1@{DEMO_DOMAIN}")
-        filters = discover.parse_filters(profiles.get(fan.id), MultiDict({"radius": "100"}))
+        filters = discover.filters_for(profiles.get(fan.id), radius_km=100)
         cards, _ = discover.search(fan, filters)
         assert len(cards) >= 5
         assert any(card.match is not None for card in cards)
@@ -96,7 +95,7 @@ def test_every_demo_dater_has_a_portrait_processed_like_an_upload(app, runner):
         with Image.open(io.BytesIO(next(iter(thumbs)))) as thumb:
             assert thumb.format == "JPEG" and max(thumb.size) == 400
         fan = accounts.find_by_email(f"fan1@{DEMO_DOMAIN}")
-        filters = discover.parse_filters(profiles.get(fan.id), MultiDict({"radius": "100"}))
+        filters = discover.filters_for(profiles.get(fan.id), radius_km=100)
         cards, _ = discover.search(fan, filters)
         assert cards and all(card.photo_key for card in cards)
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, literal, select
-from werkzeug.datastructures import MultiDict
 
 from core import clock, geo, sql
 from core.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -28,13 +27,8 @@ LYON = (45.764, 4.8357)  # ~392 km
 ENOUGH = [f"q{n:03d}" for n in range(1, matching.MIN_COMMON + 1)]  # enough in common for a %
 
 
-def found(me, **args) -> list[str]:
-    params = MultiDict()
-    for key, value in args.items():
-        for item in value if isinstance(value, list) else [value]:
-            params.add(key, str(item))
-    filters = discover.parse_filters(profiles.get(me.id), params)
-    cards, _ = discover.search(me, filters)
+def found(me, **filters) -> list[str]:
+    cards, _ = discover.search(me, discover.filters_for(profiles.get(me.id), **filters))
     return [c.display_name for c in cards]
 
 
@@ -44,20 +38,20 @@ def test_discover_filters_by_distance_gender_and_age(ctx):
     dater("Far", lat=LYON[0], lon=LYON[1])
     dater("Man", gender="man", lat=PARIS[0], lon=PARIS[1])
     dater("Older", age=60)
-    assert found(me, radius=25) == ["Older", "Near"] or set(found(me, radius=25)) == {
+    assert found(me, radius_km=25) == ["Older", "Near"] or set(found(me, radius_km=25)) == {
         "Older",
         "Near",
     }
-    assert "Far" in found(me, radius=500)
-    assert found(me, radius=25, age_max=40) == ["Near"]
-    assert "Man" in found(me, radius=25, gender=["man"])
-    assert "Man" not in found(me, radius=25)  # defaults to whom I seek
+    assert "Far" in found(me, radius_km=500)
+    assert found(me, radius_km=25, age_max=40) == ["Near"]
+    assert "Man" in found(me, radius_km=25, genders=["man"])
+    assert "Man" not in found(me, radius_km=25)  # defaults to whom I seek
 
 
 def test_cards_show_a_rounded_distance_never_the_exact_place(ctx):
     me = dater("Me", gender="man")
     dater("Near", lat=VERSAILLES[0], lon=VERSAILLES[1])
-    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"radius": "25"}))
+    filters = discover.filters_for(profiles.get(me.id), radius_km=25)
     card = discover.search(me, filters)[0][0]
     assert card.distance_label == "20 km away"
     assert profiles.get(card.user_id).latitude == 48.80  # stored to 0.01°
@@ -66,28 +60,42 @@ def test_cards_show_a_rounded_distance_never_the_exact_place(ctx):
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        ({"radius": "0"}, "radius"),
-        ({"radius": "-5"}, "radius"),
-        ({"radius": "99999"}, "radius"),
-        ({"radius": "far"}, "radius"),
-        ({"age_min": "12"}, "age_min"),
-        ({"age_min": "50", "age_max": "30"}, "age_min"),
-        ({"gender": "robot"}, "gender"),
+        ({"radius_km": 0}, "radius"),
+        ({"radius_km": -5}, "radius"),
+        ({"radius_km": 99999}, "radius"),
+        ({"radius_km": math.nan}, "radius"),
+        ({"radius_km": math.inf}, "radius"),
+        ({"age_min": 12}, "age_min"),
+        ({"age_max": 10**20}, "age_min"),
+        ({"age_min": 50, "age_max": 30}, "age_min"),
+        ({"genders": ["robot"]}, "gender"),
         ({"sort": "random"}, "sort"),
+        ({"kind": "robots"}, "kind"),
     ],
 )
 def test_bad_filters_are_field_errors(ctx, args, field):
     me = dater("Me")
     with pytest.raises(ValidationFailed) as failure:
-        discover.parse_filters(profiles.get(me.id), MultiDict(args))
+        discover.filters_for(profiles.get(me.id), **args)
     assert field in failure.value.errors
+
+
+def test_filters_default_to_what_my_profile_seeks(ctx):
+    me = dater("Me", seeking=("man",))
+    mine = profiles.get(me.id)
+    mine.age_min, mine.age_max = 25, 40
+    filters = discover.filters_for(mine, interests=[" Board  Games", "jazz", "JAZZ", " "])
+    assert (filters.genders, filters.age_min, filters.age_max) == (["man"], 25, 40)
+    assert (filters.radius_km, filters.sort, filters.kind) == (50, "distance", "all")
+    assert filters.interests == ["board games", "jazz"]
+    assert len(discover.filters_for(mine, interests=[f"t{n}" for n in range(20)]).interests) == 12
 
 
 def test_keyset_pages_cover_everyone_once(ctx):
     me = dater("Me", gender="man")
     for i in range(25):
         dater(f"P{i:02d}", lat=PARIS[0] + i * 0.01, lon=PARIS[1])
-    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"radius": "50"}))
+    filters = discover.filters_for(profiles.get(me.id), radius_km=50)
     first, cursor = discover.search(me, filters, limit=10)
     second, cursor2 = discover.search(me, filters, cursor, limit=10)
     third, cursor3 = discover.search(me, filters, cursor2, limit=10)
@@ -102,7 +110,7 @@ def test_keyset_pages_cover_everyone_once(ctx):
 def test_discover_across_the_antimeridian(ctx):
     me = dater("Me", lat=-18.14, lon=178.43)  # Suva
     dater("East", lat=-18.2, lon=-179.9)  # ~180 km, across ±180°
-    assert found(me, radius=300) == ["East"]
+    assert found(me, radius_km=300) == ["East"]
 
 
 def test_blocked_and_banned_people_never_appear_in_either_direction(ctx):
@@ -165,7 +173,9 @@ def test_reporting_twice_is_refused(ctx):
     assert db.session.scalar(select(func.count()).select_from(Report)) == 1
 
 
-@pytest.mark.parametrize(("lat", "lon"), [(91, 0), (-90.5, 0), (0, 180.1), ("x", 0), (None, 1)])
+@pytest.mark.parametrize(
+    ("lat", "lon"), [(91, 0), (-90.5, 0), (0, 180.1), (math.nan, 0), (0, math.inf), (1e308, 1)]
+)
 def test_coordinates_out_of_range_are_refused(ctx, lat, lon):
     me = dater("Me")
     with pytest.raises(ValidationFailed):
@@ -243,7 +253,7 @@ def test_below_enough_questions_in_common_a_card_says_how_many_more_answers_it_t
         answer(me, qid, 0, [0], 10)
 
     def cards() -> dict[str, tuple]:
-        filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+        filters = discover.filters_for(profiles.get(me.id), sort="match")
         return {
             c.display_name: (c.match, c.answers_needed) for c in discover.search(me, filters)[0]
         }
@@ -378,7 +388,7 @@ def test_the_pool_follows_activity_in_steps_and_the_online_dot_to_the_minute(ctx
     assert copied() == other.last_active_at
     _active_minutes_ago(other, 4)
     assert copied() < other.last_active_at - dt.timedelta(minutes=4)  # still the 9
-    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+    filters = discover.filters_for(profiles.get(me.id), sort="match")
     cards, _ = discover.search(me, filters)
     assert [c.online for c in cards] == [True]  # active 4 minutes ago: online, to the minute
     other.last_active_at = None  # erased
@@ -387,7 +397,7 @@ def test_the_pool_follows_activity_in_steps_and_the_online_dot_to_the_minute(ctx
 
 
 def _pool(me) -> set[str]:
-    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+    filters = discover.filters_for(profiles.get(me.id), sort="match")
     cards, _ = discover.search(me, filters, limit=100)
     return {c.display_name for c in cards}
 
@@ -467,7 +477,7 @@ def test_match_pages_walk_the_whole_pool_once_in_order(ctx, monkeypatch):
         person = dater(f"P{i:02d}")
         _agreeing_on(me, person, 1 + i % 4)
         _active_minutes_ago(person, i)  # P00 the most recent; P12–P14 fall outside the pool
-    filters = discover.parse_filters(profiles.get(me.id), MultiDict({"sort": "match"}))
+    filters = discover.filters_for(profiles.get(me.id), sort="match")
     cards, cursor, pages = [], None, 0
     while True:
         page, cursor = discover.search(me, filters, cursor, limit=5)
@@ -513,7 +523,7 @@ def test_discover_finds_exactly_the_people_within_the_radius(ctx, centre, radius
     }
     assert 0 < len(expected) < 30
     for sort in ("distance", "match", "newest"):
-        filters = discover.parse_filters(mine, MultiDict({"radius": str(radius), "sort": sort}))
+        filters = discover.filters_for(mine, radius_km=radius, sort=sort)
         cards, _ = discover.search(me, filters, limit=100)
         assert {c.display_name for c in cards} == expected, sort
 
@@ -593,7 +603,7 @@ def test_a_refused_answer_keeps_what_was_picked(app):
     html = refused.get_data(as_text=True)
     assert "Pick at least one answer you would accept." in html
     assert 'name="choice" value="2" required checked' in html
-    assert 'value="50" selected' in html and 'value="10" selected' not in html
+    assert '<option selected value="50">' in html and 'selected value="10"' not in html
     answered = auth.post("/questions", {**form, "acceptable": "2"}, headers={"HX-Request": "true"})
     assert answered.status_code == 200
     assert " checked" not in answered.get_data(as_text=True), "the next question starts empty"
@@ -635,7 +645,7 @@ def test_a_results_address_opened_as_a_page_is_the_whole_discover_page(app, head
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<html" in html and "app.css" in html
     assert "<h1>Discover</h1>" in html and "Leo" in html
-    assert '<option value="newest" selected>' in html  # the filters of the address
+    assert '<option selected value="newest">' in html  # the filters of the address
 
 
 def test_the_match_sort_says_whom_it_ranks(app):
@@ -678,3 +688,253 @@ def test_the_sql_distance_test_keeps_every_point_the_exact_distance_keeps(
             select(discover._within(lat, lon, radius, literal(plat), literal(plon)))
         )
         assert kept, (lat, lon, radius, plat, plon)
+
+
+# --- junk at the edge: every form answers a clear 4xx with the message on the page ------------
+
+HTMX = {"HX-Request": "true"}
+BASICS = {"gender": "woman", "seeking": ["man"], "age_min": "20", "age_max": "50", "bio": "Hi"}
+TOO_BIG = "9" * 30
+
+
+def _with(form: dict, changes: dict) -> dict:
+    """`form` with `changes` (a value of None leaves the field out)."""
+    merged = {**form, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"age_min": "abc"}, "Enter the ages as whole numbers."),
+        ({"age_max": "4.5"}, "Enter the ages as whole numbers."),
+        ({"age_min": TOO_BIG}, "Ages go from 18 to 120, the lower one first."),
+        ({"age_min": "60"}, "Ages go from 18 to 120, the lower one first."),
+        ({"age_min": None}, "Enter the youngest age you are looking for."),
+        ({"age_max": ""}, "Enter the oldest age you are looking for."),
+        ({"gender": "robot"}, "Choose woman, man or non-binary."),
+        ({"seeking": ["man", "robot"]}, "Choose at least one of: woman, man, non-binary."),
+        ({"seeking": None}, "Choose at least one of: woman, man, non-binary."),
+        ({"bio": "x" * 2001}, "Keep it under 2000 characters."),
+    ],
+)
+def test_junk_basics_are_field_errors(app, changes, message):
+    auth = _ana_in_paris(app)
+    for headers in ({}, HTMX):
+        response = auth.post("/profile/basics", _with(BASICS, changes), headers=headers)
+        assert response.status_code == 422, changes
+        assert message in response.get_data(as_text=True)
+    with app.app_context():
+        profile = profiles.get(accounts_id(app))
+        assert (profile.age_min, profile.age_max, profile.bio) == (20, 50, "")  # unchanged
+
+
+def accounts_id(app) -> int:
+    from services import accounts
+
+    return accounts.find_by_email("ana@example.com").id
+
+
+def test_basics_are_saved_and_shown(app):
+    auth = _ana_in_paris(app)
+    form = {**BASICS, "gender": "", "seeking": ["woman", "nonbinary"], "bio": "  Hello  "}
+    saved = auth.post("/profile/basics", form, headers=HTMX)
+    html = saved.get_data(as_text=True)
+    assert saved.status_code == 200 and "Saved." in html and "<html" not in html
+    assert 'value="nonbinary" checked' in html and 'value="man" checked' not in html
+    with app.app_context():
+        profile = profiles.get(accounts_id(app))
+        assert (profile.gender, profile.seeking, profile.bio) == (None, "woman,nonbinary", "Hello")
+    assert auth.post("/profile/basics", form).status_code == 200  # the whole page, no htmx
+
+
+@pytest.mark.parametrize(
+    ("interests", "message"),
+    [
+        ("hiking, b@d", "“b@d” is not a valid interest"),
+        ("x" * 40, "is not a valid interest"),
+        (", ".join(f"tag{n}" for n in range(13)), "Up to 12 interests."),
+    ],
+)
+def test_junk_interests_are_field_errors(app, interests, message):
+    auth = _ana_in_paris(app)
+    response = auth.post("/profile/interests", {"interests": interests}, headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and message in html
+    assert 'id="interests-input-error"' in html and 'aria-invalid="true"' in html
+
+
+def test_interests_are_saved(app):
+    auth = _ana_in_paris(app)
+    response = auth.post("/profile/interests", {"interests": " Jazz,, board  games "})
+    assert response.status_code == 200
+    with app.app_context():
+        assert profiles.interests_of(accounts_id(app)) == ["board games", "jazz"]
+    assert auth.post("/profile/interests", {}).status_code == 200  # none: cleared
+    with app.app_context():
+        assert profiles.interests_of(accounts_id(app)) == []
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"city_id": "abc"}, "Pick a city from the list."),
+        ({"city_id": TOO_BIG}, "Pick a city from the list."),
+        ({"city_id": "-1"}, "Pick a city from the list."),
+        ({"latitude": "x", "longitude": "2"}, "Those coordinates are not numbers."),
+        ({"latitude": "nan", "longitude": "2"}, "Latitude goes from -90 to 90"),
+        ({"latitude": "1e999", "longitude": "2"}, "Latitude goes from -90 to 90"),
+        ({"latitude": "48.8"}, "Share your location or pick a city."),
+        ({}, "Share your location or pick a city."),
+    ],
+)
+def test_junk_places_are_refused(app, form, message):
+    auth = _ana_in_paris(app)
+    for headers in ({}, HTMX):
+        response = auth.post("/profile/location", form, headers=headers)
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    with app.app_context():
+        assert profiles.get(accounts_id(app)).latitude == 48.86  # still Paris
+
+
+def test_a_place_by_city_or_position(app):
+    from services import cities
+
+    auth = _ana_in_paris(app)
+    tromso = auth.client.get("/profile/cities?q=troms", headers=HTMX)
+    assert tromso.status_code == 200 and "Tromsø" in tromso.get_data(as_text=True)
+    city_id = cities.search("tromso")[0].id
+    response = auth.post("/profile/location", {"city_id": str(city_id)}, headers=HTMX)
+    assert response.status_code == 200 and "Tromsø" in response.get_data(as_text=True)
+    response = auth.post("/profile/location", {"latitude": "45.76", "longitude": "4.84"})
+    assert response.status_code == 200 and "Near Lyon" in response.get_data(as_text=True)
+    long_query = auth.client.get("/profile/cities", query_string={"q": "x" * 101}, headers=HTMX)
+    assert long_query.status_code == 422 and "Type a shorter name." in long_query.data.decode()
+
+
+ANSWER = {"question_id": "q001", "choice": "0", "acceptable": ["0", "1"], "importance": "10"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"choice": None}, "Pick your answer."),
+        ({"choice": "abc"}, "Pick one of the answers."),
+        ({"choice": "9"}, "Pick one of the answers."),
+        ({"choice": TOO_BIG}, "Pick one of the answers."),
+        ({"acceptable": None}, "Pick at least one answer you would accept."),
+        ({"acceptable": ["0", "x"]}, "Pick the answers you would accept among those offered."),
+        ({"acceptable": ["-1"]}, "Pick the answers you would accept among those offered."),
+        ({"importance": "3"}, "Pick how important this is."),
+        ({"importance": "abc"}, "Pick how important this is."),
+        ({"importance": None}, "Pick how important this is."),
+    ],
+)
+def test_junk_answers_are_field_errors(app, changes, message):
+    auth = _ana_in_paris(app)
+    for headers in ({}, HTMX):
+        response = auth.post("/questions", _with(ANSWER, changes), headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 422 and message in html, changes
+        assert "What are you looking for right now?" in html  # the same question again
+    with app.app_context():
+        assert matching.progress(accounts_id(app))[0] == 0
+
+
+def test_an_unknown_question_is_a_404_with_the_next_one(app):
+    auth = _ana_in_paris(app)
+    response = auth.post("/questions", {**ANSWER, "question_id": "q999"}, headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and "That question does not exist." in html
+    assert "What are you looking for right now?" in html
+    assert auth.post("/questions", ANSWER).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("age_min=abc", "age_min", "Enter the ages as whole numbers."),
+        ("age_max=1.5", "age_min", "Enter the ages as whole numbers."),
+        ("age_min=12", "age_min", "Ages go from 18 to 120, the lower one first."),
+        (f"age_min={TOO_BIG}", "age_min", "Ages go from 18 to 120, the lower one first."),
+        ("age_min=30&age_min=abc&age_max=25", "age_min", "Ages go from 18 to 120, the lower"),
+        ("radius=far", "radius", "Enter the distance as a number of km."),
+        ("radius=0", "radius", "The distance must be more than 0 and at most 20,038 km."),
+        ("radius=nan", "radius", "The distance must be more than 0"),
+        ("radius=1e999", "radius", "The distance must be more than 0"),
+        ("gender=robot", "gender", "Choose among women, men and non-binary people."),
+        ("gender=man&gender=", "gender", "Choose among women, men and non-binary people."),
+        ("sort=random", "sort", "Sort by distance, match %, newest or last active."),
+        ("kind=robots", "kind", "Show everyone, daters only or creators only."),
+        ("cursor=not-a-cursor", "cursor", "That page marker is not valid; start from the top."),
+    ],
+)
+def test_junk_filters_are_field_errors_never_a_500(app, query, field, message):
+    auth = _ana_in_paris(app)
+    page = auth.client.get(f"/discover?{query}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422 and message in html and "Leo" not in html, query
+    if "cursor" not in query:  # under its field, and a word where the people would be
+        assert f'<p class="error" id="{field}-error">{message}' in html
+        assert "Correct the filters above to see people." in html
+    swap = auth.client.get(f"/discover/results?{query}", headers=HTMX)
+    html = swap.get_data(as_text=True)
+    assert swap.status_code == 422 and message in html and 'role="alert"' in html, query
+    assert "<html" not in html
+
+
+def test_empty_filters_are_the_member_s_defaults(app):
+    auth = _ana_in_paris(app)
+    page = auth.client.get("/discover?age_min=&age_max=&radius=&sort=&kind=&interests=")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Leo" in html
+    assert 'name="age_min" type="number" value="20"' in html  # her own ages
+    assert 'value="man" checked' in html and 'value="woman" checked' not in html
+    assert '<option selected value="50">50 km</option>' in html
+    odd = auth.client.get("/discover?radius=30&online=1&interests=Board%20Games,jazz")
+    html = odd.get_data(as_text=True)
+    assert odd.status_code == 200 and '<option selected value="30">30 km</option>' in html
+    assert 'id="online" name="online" type="checkbox" value="1"' in html
+    assert 'value="Board Games,jazz"' in html
+
+
+def _report(auth, user_id: int, form: dict, **kwargs):
+    return auth.post(f"/people/{user_id}/report", form, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({}, "Choose a reason."),
+        ({"reason": ""}, "Choose a reason."),
+        ({"reason": "because"}, "Choose a reason."),
+        ({"reason": "spam", "details": "x" * 2001}, "Keep it under 2000 characters."),
+    ],
+)
+def test_junk_reports_are_field_errors(app, form, message):
+    auth = _ana_in_paris(app)
+    with app.app_context():
+        leo_id = db.session.scalar(select(User.id).where(User.display_name == "Leo"))
+    swap = _report(auth, leo_id, form, headers=HTMX)
+    html = swap.get_data(as_text=True)
+    assert swap.status_code == 422 and message in html and 'id="report-form"' in html
+    page = _report(auth, leo_id, form)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422 and message in html
+    assert "<h1>Leo, " in html and '<details class="safety" open>' in html
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Report)) == 0
+
+
+def test_a_report_is_sent_once(app):
+    auth = _ana_in_paris(app)
+    with app.app_context():
+        leo_id = db.session.scalar(select(User.id).where(User.display_name == "Leo"))
+    form = {"reason": "fake", "details": "stock photos"}
+    sent = _report(auth, leo_id, form, headers=HTMX)
+    assert sent.status_code == 200 and b"Our moderators will review your report." in sent.data
+    again = _report(auth, leo_id, form, headers=HTMX)
+    assert again.status_code == 409 and b"You already reported this." in again.data
+    with app.app_context():
+        report = db.session.scalar(select(Report))
+        assert (report.reason, report.details) == ("fake", "stock photos")

@@ -205,6 +205,8 @@ def query_names() -> list[str]:
         if "args" in source:
             names.update(NUMBER_RE.findall(source))
         names.update(query_form_fields(source))
+        if path.parent.name == "forms":  # a GET form's fields (e.g. Discover's filters)
+            names.update(WTFORM_FIELD_RE.findall(source))
     for fields in template_forms("get").values():
         names.update(fields)
     return sorted(names)

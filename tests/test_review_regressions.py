@@ -7,7 +7,6 @@ import json
 
 import pytest
 from sqlalchemy import select
-from werkzeug.datastructures import MultiDict
 
 from core.errors import ValidationFailed
 from extensions import db
@@ -24,16 +23,16 @@ HTMX = {"HX-Request": "true"}
 
 def test_saving_interests_again_keeps_the_common_ones(ctx):
     me = dater("Me")
-    profiles.set_interests(me, "hiking, jazz")
-    profiles.set_interests(me, "hiking, jazz, chess")
-    profiles.set_interests(me, "chess")
+    profiles.set_interests(me, ["hiking", "jazz"])
+    profiles.set_interests(me, ["hiking", "jazz", "chess"])
+    profiles.set_interests(me, ["chess"])
     assert profiles.interests_of(me.id) == ["chess"]
 
 
 def test_a_cursor_with_a_text_sort_value_is_a_clear_error(ctx):
     me = dater("Me")
     bad = base64.urlsafe_b64encode(json.dumps(["x", 1]).encode()).decode()
-    filters = discover.parse_filters(profiles.get(me.id), MultiDict())
+    filters = discover.filters_for(profiles.get(me.id))
     with pytest.raises(ValidationFailed):
         discover.search(me, filters, bad)
 

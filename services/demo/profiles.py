@@ -70,7 +70,7 @@ def seed_profiles() -> None:
         profiles.set_location_coordinates(
             user, lat + rng.uniform(-0.15, 0.15), lon + rng.uniform(-0.2, 0.2)
         )
-        profiles.set_interests(user, ", ".join(rng.sample(DEMO_INTERESTS, 3)))
+        profiles.set_interests(user, rng.sample(DEMO_INTERESTS, 3))
         for question in questions[: 8 + index % 8]:
             choices = len(question.choices)
             mine = rng.randrange(choices)
