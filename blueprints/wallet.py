@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, g, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from blueprints.forms.fields import first_error
 from blueprints.forms.money import (
     BuyCreditsForm,
     DevCheckoutForm,
     HistoryQuery,
     OrderQuery,
     RazorpayReturnForm,
-    first_error,
 )
 from blueprints.guards import verified_required
 from blueprints.htmx import is_htmx, redirect_to

@@ -20,18 +20,6 @@ from services import audit, country_blocks, safety, sessions
 MAX_HEADLINE = 140
 
 
-def parse_price(value: object, field: str, label: str, errors: dict[str, str]) -> int:
-    """A whole number of credits from 0 to MAX_PRICE, or a message in `errors[field]`."""
-    text = str(value if value is not None else "").strip() or "0"
-    try:
-        price = int(text)
-    except ValueError:
-        errors[field] = f"{label} is a whole number of credits."
-        return 0
-    check_price(price, field, label, errors)
-    return price
-
-
 def check_price(price: int, field: str, label: str, errors: dict[str, str]) -> None:
     """A price is a number of credits from 0 to MAX_PRICE; else a message in `errors[field]`."""
     if price < 0:

@@ -46,10 +46,10 @@ from services import (
     replays,
     safety,
 )
-from services.creators import parse_price
+from services.creators import check_price
 
 MAX_LENGTH = 5000
-MAX_UNLOCK_PRICE = MAX_PRICE  # what `parse_price` allows a PPV message, as for any price
+MAX_UNLOCK_PRICE = MAX_PRICE  # what `check_price` allows a PPV message, as for any price
 log = logging.getLogger("amora.messages")
 
 
@@ -266,7 +266,8 @@ def _attachment(
         return None, 0
     item = media.vault_item(sender, media_id, ("vault", "chat") if sender.is_creator else ("chat",))
     errors: dict[str, str] = {}
-    price = parse_price(unlock_price, "unlock_price", "The unlock price", errors)
+    price = unlock_price
+    check_price(price, "unlock_price", "The unlock price", errors)
     if price and item.purpose != "vault":
         errors["unlock_price"] = "Only photos from your vault can be sold."
     if errors:

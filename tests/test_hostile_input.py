@@ -232,7 +232,6 @@ def query_form_fields(source: str) -> set[str]:
 FORM_RE = re.compile(r"<form\b(?P<attrs>[^>]*)>(?P<body>.*?)</form>", re.S)
 ACTION_RE = re.compile(r"""(?:action|hx-post|hx-get)="\{\{\s*url_for\(['"]([\w.]+)['"]""")
 NAME_RE = re.compile(r"""\bname=["'](\w+)["']""")
-MACRO_FIELD_RE = re.compile(r"""plain_field\(\s*['"](\w+)['"]""")
 FIELD_MACRO_RE = re.compile(r"""\bfield\(\s*[\w.]+\.(\w+)\s*[,)]""")  # field(form.name)
 WTFORM_FIELD_RE = re.compile(r"""^\s+(\w+)\s*=\s*\w+Field\(""", re.M)
 INCLUDE_RE = re.compile(r"""\{%-?\s*include\s+["']([^"']+)["']""")
@@ -253,14 +252,17 @@ def template_forms(method: str) -> dict[str, set[str]]:
                     body += (templates / included).read_text()
             endpoint = ACTION_RE.search(form["attrs"])
             key = endpoint.group(1) if endpoint else str(path)
-            names = set(NAME_RE.findall(body)) | set(MACRO_FIELD_RE.findall(body))
-            names |= set(FIELD_MACRO_RE.findall(body))
+            names = set(NAME_RE.findall(body)) | set(FIELD_MACRO_RE.findall(body))
             found.setdefault(key, set()).update(names - {"csrf_token"})
     return found
 
 
 def wtform_fields() -> set[str]:
-    return set(WTFORM_FIELD_RE.findall((ROOT / "blueprints/forms/auth.py").read_text()))
+    """The field names of every form in blueprints/forms/."""
+    names: set[str] = set()
+    for path in (ROOT / "blueprints/forms").glob("*.py"):
+        names.update(WTFORM_FIELD_RE.findall(path.read_text()))
+    return names
 
 
 class FormParser(HTMLParser):

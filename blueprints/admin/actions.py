@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import flash
 
-from blueprints.forms.money import first_error
+from blueprints.forms.fields import first_error
 from blueprints.htmx import apply_errors
 from core import transactions
 from core.errors import DomainError, NotFound, ValidationFailed

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 
 from blueprints.forms.admin import AnalyticsQuery
-from blueprints.forms.money import first_error
+from blueprints.forms.fields import first_error
 from blueprints.guards import admin_required
 from core import clock
 from services import analytics

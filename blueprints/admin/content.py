@@ -14,7 +14,7 @@ from blueprints.forms.admin import (
     TakedownQueueQuery,
     for_row,
 )
-from blueprints.forms.money import first_error
+from blueprints.forms.fields import first_error
 from blueprints.guards import admin_required
 from blueprints.htmx import redirect_to
 from blueprints.links import own_page

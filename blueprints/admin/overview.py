@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from blueprints.admin.blueprint import bp
 from blueprints.forms.admin import AuditQuery, OrdersQuery
-from blueprints.forms.money import first_error
+from blueprints.forms.fields import first_error
 from blueprints.guards import admin_required
 from blueprints.htmx import redirect_to
 from core.errors import DomainError

@@ -15,7 +15,7 @@ from blueprints.forms.admin import (
     PayoutQueueQuery,
     RejectPayoutForm,
 )
-from blueprints.forms.money import first_error
+from blueprints.forms.fields import first_error
 from blueprints.guards import admin_required
 from blueprints.htmx import redirect_to
 from blueprints.links import safe_next

@@ -20,7 +20,7 @@ from blueprints.forms.admin import (
     UserStatusForm,
     for_row,
 )
-from blueprints.forms.money import first_error
+from blueprints.forms.fields import first_error
 from blueprints.guards import admin_required
 from blueprints.htmx import flash_outcome, redirect_to
 from extensions import limiter

@@ -27,7 +27,7 @@ from wtforms.validators import (
 )
 
 from blueprints.forms.base import Form
-from blueprints.forms.money import WholeNumberField, cursor_field
+from blueprints.forms.fields import WholeNumberField, cursor_field
 from models import (
     AlertStatus,
     OrderStatus,

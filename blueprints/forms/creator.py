@@ -16,7 +16,6 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -27,6 +26,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from blueprints.forms.base import Form
+from blueprints.forms.fields import WholeNumberField
 from services.creators import MAX_HEADLINE, MAX_PRICE
 from services.growth import (
     BUNDLE_MONTHS,
@@ -55,9 +55,9 @@ def _id_or_none(value: object) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def _price(label: str, message: str, **kwargs) -> IntegerField:
-    return IntegerField(
-        label, invalid_value_message=message, render_kw={"min": 0, "max": MAX_PRICE}, **kwargs
+def _price(label: str, message: str, **kwargs) -> WholeNumberField:
+    return WholeNumberField(
+        label, message=message, render_kw={"min": 0, "max": MAX_PRICE}, **kwargs
     )
 
 
@@ -89,10 +89,10 @@ class EditPostForm(Form):
         default="public",
         invalid_choice_message="Choose who can see this post.",
     )
-    price = IntegerField(
+    price = WholeNumberField(
         "Price for pay per view (credits)",
         validators=[Optional()],
-        invalid_value_message="The price is a whole number of credits.",
+        message="The price is a whole number of credits.",
         description="Only for pay-per-view posts. Fans who unlocked keep access if you change it.",
         render_kw={"min": 1, "max": MAX_PRICE},
     )
@@ -178,12 +178,12 @@ class MassMessageForm(Form):
 # --- growth -----------------------------------------------------------------------------------
 
 
-def _count(label: str, default: int, high: int, what: str) -> IntegerField:
-    return IntegerField(
+def _count(label: str, default: int, high: int, what: str) -> WholeNumberField:
+    return WholeNumberField(
         label,
         validators=[InputRequired(f"Enter {what}.")],
         default=default,
-        invalid_value_message=f"Enter {what} as a whole number.",
+        message=f"Enter {what} as a whole number.",
         render_kw={"min": 1, "max": high, "class": "short"},
     )
 
@@ -216,11 +216,11 @@ for _months in BUNDLE_MONTHS:
     setattr(
         BundlesForm,
         f"bundle_{_months}",
-        IntegerField(
+        WholeNumberField(
             f"{_months} months: % off",
             validators=[Optional()],
             default=0,
-            invalid_value_message=f"The {_months}-month discount is a whole number (%).",
+            message=f"The {_months}-month discount is a whole number (%).",
             render_kw={"min": 0, "max": MAX_BUNDLE_BPS // 100, "class": "short"},
         ),
     )
@@ -232,11 +232,11 @@ class PromotionForm(Form):
         choices=[SelectChoice(value, label) for value, label in PROMOTION_AUDIENCES.items()],
         invalid_choice_message="Choose who gets the discount.",
     )
-    discount = IntegerField(
+    discount = WholeNumberField(
         "Discount on the first month (%)",
         validators=[InputRequired("Enter the discount in percent.")],
         default=20,
-        invalid_value_message="The discount is a whole number (%).",
+        message="The discount is a whole number (%).",
         render_kw={"min": 1, "max": MAX_PROMOTION_PERCENT},
     )
     starts = DateField(
@@ -265,7 +265,7 @@ class BundlePurchaseForm(Form):
 # --- Settings → Creator -----------------------------------------------------------------------
 
 
-def _required_price(label: str, message: str) -> IntegerField:
+def _required_price(label: str, message: str) -> WholeNumberField:
     return _price(
         label,
         message,

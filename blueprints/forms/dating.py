@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from wtforms import (
     BooleanField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -20,6 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from blueprints.forms.base import Form
+from blueprints.forms.fields import WholeNumberField
 from core import geo
 from services import discover, profiles, safety
 
@@ -74,16 +74,16 @@ class DiscoverForm(Form):
         choices={g: SEEKING_LABELS[g] for g in profiles.GENDERS},
         invalid_choice_message="Choose among women, men and non-binary people.",
     )
-    age_min = IntegerField(
+    age_min = WholeNumberField(
         "Ages",
         validators=[Optional()],
-        invalid_value_message="Enter the ages as whole numbers.",
+        message="Enter the ages as whole numbers.",
         render_kw={"min": profiles.MIN_AGE, "max": profiles.MAX_AGE, "aria-label": "Youngest age"},
     )
-    age_max = IntegerField(
+    age_max = WholeNumberField(
         "Oldest age",
         validators=[Optional()],
-        invalid_value_message="Enter the ages as whole numbers.",
+        message="Enter the ages as whole numbers.",
         render_kw={"min": profiles.MIN_AGE, "max": profiles.MAX_AGE, "aria-label": "Oldest age"},
     )
     # Offered as a few distances, but any in range is fine (an older shared link).

@@ -13,7 +13,7 @@ from wtforms.validators import AnyOf, InputRequired
 from wtforms.widgets import HiddenInput
 
 from blueprints.forms.base import Form
-from blueprints.forms.numbers import WholeNumberField, optional_id
+from blueprints.forms.fields import WholeNumberField, optional_id
 from services.tips import MAX_NOTE, MAX_TIP, MIN_TIP, NOTHING_TO_TIP, TARGETS, new_token
 
 

@@ -8,7 +8,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import StringField
 
 from blueprints.forms.base import Form
-from blueprints.forms.numbers import WholeNumberField
+from blueprints.forms.fields import WholeNumberField
 
 
 class UploadForm(Form):

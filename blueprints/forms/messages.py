@@ -14,7 +14,7 @@ from wtforms.validators import Optional
 from wtforms.widgets import HiddenInput
 
 from blueprints.forms.base import Form
-from blueprints.forms.numbers import WholeNumberField, optional_id
+from blueprints.forms.fields import WholeNumberField, optional_id
 from services.messaging import MAX_LENGTH, MAX_UNLOCK_PRICE
 
 NO_SUCH_PHOTO = "Choose a photo from your vault, or none."

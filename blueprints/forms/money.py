@@ -9,60 +9,17 @@ balance, whose method it is, the second factor, which providers have keys.
 
 from __future__ import annotations
 
-import re
-
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
-from wtforms.fields import IntegerField
 from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
-    Optional,
-    StopValidation,
 )
 
 from blueprints.forms.base import Form
+from blueprints.forms.fields import WholeNumberField, cursor_field
 from services import payouts
-from services.input import MAX_ID
 from services.payments import orders, providers
-
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
-_MAX_DIGITS = 1000  # past this, no amount; and int() of a long string is slow
-
-
-class WholeNumberField(IntegerField):
-    """An exact whole number typed as ASCII digits with an optional sign: not `1.5`, `1e3`,
-    `NaN`, nor the `1_000` or `١٢` Python's `int()` would also take. `message` is the field's
-    own word for anything else; the range is for a validator (NumberRange) or the service. Empty
-    input leaves `data` None, for InputRequired or Optional to judge."""
-
-    def __init__(self, label=None, validators=None, *, message: str, **kwargs):
-        super().__init__(label, validators, invalid_value_message=message, **kwargs)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        text = valuelist[0].strip()
-        self.data = None
-        if not text:
-            return
-        if len(text) > _MAX_DIGITS or _WHOLE_NUMBER.fullmatch(text) is None:
-            raise ValueError(self.invalid_value_message)
-        self.data = int(text)
-
-    def pre_validate(self, form):
-        if self.process_errors:  # one message: the range validators have no number to judge
-            raise StopValidation()
-
-
-def first_error(form: Form) -> str:
-    """The form's first message, for a form whose fields the page does not show."""
-    for errors in form.errors.values():
-        for error in errors:
-            return error if isinstance(error, str) else " ".join(error)
-    return "The request could not be understood."
-
 
 # --- buying credits -------------------------------------------------------------------------------
 
@@ -104,15 +61,6 @@ class RazorpayReturnForm(Form):
     )
     razorpay_signature = HiddenField(
         validators=[DataRequired(RAZORPAY_RETURN), Length(max=200, message=RAZORPAY_RETURN)]
-    )
-
-
-def cursor_field(name: str) -> WholeNumberField:
-    """A page's position in a list (`?before=<id>`): links make it, people do not type it."""
-    message = f"`{name}` must be a whole number from 1 to {MAX_ID}."
-    return WholeNumberField(
-        validators=[Optional(), NumberRange(min=1, max=MAX_ID, message=message)],
-        message=message,
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from wtforms import (
     FloatField,
-    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -22,6 +21,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from blueprints.forms.base import Form
 from blueprints.forms.dating import SEEKING_LABELS, CommaListField
+from blueprints.forms.fields import WholeNumberField
 from services import matching, profiles
 
 GENDER_LABELS = {"woman": "A woman", "man": "A man", "nonbinary": "Non-binary"}
@@ -41,18 +41,18 @@ class BasicsForm(Form):
         choices={g: SEEKING_LABELS[g] for g in profiles.GENDERS},
         invalid_choice_message="Choose at least one of: woman, man, non-binary.",
     )
-    age_min = IntegerField(
+    age_min = WholeNumberField(
         "Ages",
         id="p_age_min",
         validators=[InputRequired("Enter the youngest age you are looking for.")],
-        invalid_value_message="Enter the ages as whole numbers.",
+        message="Enter the ages as whole numbers.",
         render_kw={"min": profiles.MIN_AGE, "max": profiles.MAX_AGE, "aria-label": "Youngest age"},
     )
-    age_max = IntegerField(
+    age_max = WholeNumberField(
         "Oldest age",
         id="p_age_max",
         validators=[InputRequired("Enter the oldest age you are looking for.")],
-        invalid_value_message="Enter the ages as whole numbers.",
+        message="Enter the ages as whole numbers.",
         render_kw={"min": profiles.MIN_AGE, "max": profiles.MAX_AGE, "aria-label": "Oldest age"},
     )
     bio = TextAreaField(
@@ -96,9 +96,7 @@ class InterestsForm(Form):
 class LocationForm(Form):
     """A city picked from the list (`city_id`), or the browser's position."""
 
-    city_id = IntegerField(
-        validators=[Optional()], invalid_value_message="Pick a city from the list."
-    )
+    city_id = WholeNumberField(validators=[Optional()], message="Pick a city from the list.")
     latitude = FloatField(
         validators=[Optional()], invalid_value_message="Those coordinates are not numbers."
     )

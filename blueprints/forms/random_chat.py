@@ -11,7 +11,7 @@ from wtforms import SelectChoice, SelectField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired
 
 from blueprints.forms.base import Form
-from services.safety import REPORT_REASONS
+from services.safety import MAX_REPORT_DETAILS, REPORT_REASONS
 
 CHOOSE = "Choose a reason."
 
@@ -27,4 +27,8 @@ class RandomChatReportForm(Form):
         validators=[InputRequired(CHOOSE), AnyOf(list(REPORT_REASONS), CHOOSE)],
         id="rc-reason",
     )
-    details = TextAreaField("Anything to add (optional)", render_kw={"rows": 2}, id="rc-details")
+    details = TextAreaField(
+        "Anything to add (optional)",
+        render_kw={"rows": 2, "maxlength": MAX_REPORT_DETAILS},
+        id="rc-details",
+    )
