@@ -12,6 +12,8 @@ import secrets
 import sys
 from pathlib import Path
 
+import argon2
+
 ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
 
@@ -111,6 +113,42 @@ def _json_list(name: str) -> list:
     return value
 
 
+# The least argon2id cost production accepts: OWASP's minimum (19 MiB, 2 passes).
+PASSWORD_HASH_MIN_MEMORY_KIB = 19 * 1024
+PASSWORD_HASH_MIN_TIME_COST = 2
+
+
+def _password_hash_cost(production: bool) -> dict:
+    """argon2id's cost (docs/security.md#passwords): the library's recommended parameters
+    unless set. Tests lower it to stay fast; production refuses less than OWASP's minimum."""
+    recommended = argon2.profiles.get_default_parameters()
+    time_cost, memory_kib, parallelism = (
+        recommended.time_cost,
+        recommended.memory_cost,
+        recommended.parallelism,
+    )
+    cost = {
+        "PASSWORD_HASH_TIME_COST": _int("PASSWORD_HASH_TIME_COST", time_cost),
+        "PASSWORD_HASH_MEMORY_KIB": _int("PASSWORD_HASH_MEMORY_KIB", memory_kib),
+        "PASSWORD_HASH_PARALLELISM": _int("PASSWORD_HASH_PARALLELISM", parallelism),
+    }
+    if cost["PASSWORD_HASH_PARALLELISM"] < 1 or cost["PASSWORD_HASH_TIME_COST"] < 1:
+        raise ConfigError("PASSWORD_HASH_TIME_COST and PASSWORD_HASH_PARALLELISM must be >= 1")
+    if cost["PASSWORD_HASH_MEMORY_KIB"] < 8 * cost["PASSWORD_HASH_PARALLELISM"]:
+        raise ConfigError("PASSWORD_HASH_MEMORY_KIB must be at least 8 per lane of parallelism")
+    weak = (
+        cost["PASSWORD_HASH_MEMORY_KIB"] < PASSWORD_HASH_MIN_MEMORY_KIB
+        or cost["PASSWORD_HASH_TIME_COST"] < PASSWORD_HASH_MIN_TIME_COST
+    )
+    if production and weak:
+        raise ConfigError(
+            f"Password hashing is too cheap for production: use at least "
+            f"PASSWORD_HASH_MEMORY_KIB={PASSWORD_HASH_MIN_MEMORY_KIB} and "
+            f"PASSWORD_HASH_TIME_COST={PASSWORD_HASH_MIN_TIME_COST}"
+        )
+    return cost
+
+
 def load_config() -> dict:
     """Read the environment into a plain dict of Flask config keys."""
     app_env = os.environ.get("APP_ENV", "development")
@@ -132,6 +170,7 @@ def load_config() -> dict:
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Amora <no-reply@amora.local>"),
         "SMTP_URL": os.environ.get("SMTP_URL") or None,
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        **_password_hash_cost(production),
         "SESSION_COOKIE_SECURE": production,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -9,15 +9,42 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, has_app_context
 
 MIN_LENGTH = 10
 MAX_LENGTH = 200  # argon2 takes any length; this bounds the work an attacker can make us do.
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _COMMON_FILE = Path(__file__).parent / "data" / "common_passwords.txt"
-# A hash of a random password, verified against when no user matches, so that a login for an
-# unknown email costs the same time as one for a known email (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash("not-a-real-password-3c1f0b7e")
+# argon2-cffi's recommended parameters (time cost, memory in KiB, lanes): also the defaults of
+# PASSWORD_HASH_* (config.py), which an app may change.
+_RECOMMENDED = PasswordHasher()
+DEFAULT_COST = (_RECOMMENDED.time_cost, _RECOMMENDED.memory_cost, _RECOMMENDED.parallelism)
+
+
+@functools.cache
+def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+def _hasher() -> PasswordHasher:
+    """argon2id at the configured cost (PASSWORD_HASH_*; by default the argon2-cffi library's
+    recommended parameters, config.py)."""
+    if not has_app_context():
+        return _hasher_for(*DEFAULT_COST)
+    config = current_app.config
+    return _hasher_for(
+        config.get("PASSWORD_HASH_TIME_COST", DEFAULT_COST[0]),
+        config.get("PASSWORD_HASH_MEMORY_KIB", DEFAULT_COST[1]),
+        config.get("PASSWORD_HASH_PARALLELISM", DEFAULT_COST[2]),
+    )
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random password at `hasher`'s cost, verified against when no user matches,
+    so that a login for an unknown email costs the same time as one for a known email (no user
+    enumeration by timing)."""
+    return hasher.hash("not-a-real-password-3c1f0b7e")
 
 
 @functools.cache
@@ -47,26 +74,29 @@ def _off_the_hub(work, *args):
 
 
 def hash_password(password: str) -> str:
-    return _off_the_hub(_hasher.hash, password)
+    return _off_the_hub(_hasher().hash, password)
 
 
-def _matches(password_hash: str, password: str) -> bool:
+def _matches(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
     """argon2's verify, answering False instead of raising: gevent's thread pool prints every
     exception a task raises, traceback and all, to the web process's log (ten lines per wrong
     password, thousands under a password-guessing attack)."""
     try:
-        return _hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; runs a full verification even without a hash."""
-    return _off_the_hub(_matches, password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    hasher = _hasher()
+    checked = password_hash or _dummy_hash(hasher)
+    return _off_the_hub(_matches, hasher, checked, password) and bool(password_hash)
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    """Made at another cost than the configured one: replaced at the next successful login."""
+    return _hasher().check_needs_rehash(password_hash)
 
 
 def is_common(password: str) -> bool:

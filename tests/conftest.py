@@ -28,6 +28,7 @@ for _name in ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY"):
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
 import redis as redis_lib  # noqa: E402
+from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
@@ -68,6 +69,11 @@ BASE_CONFIG = {
     "JOBS_RAISE": True,
     "EMBEDDED_SCHEDULER": False,
     "PAYOUT_AUTO_APPROVE_CREDITS": 0,  # payouts wait for an admin unless a test opts in
+    # argon2id at its cheapest: the same hashing, microseconds instead of ~0.2 s of CPU for each
+    # sign-up and login (tests/test_passwords.py checks the production cost on its own).
+    "PASSWORD_HASH_TIME_COST": 1,
+    "PASSWORD_HASH_MEMORY_KIB": 8,
+    "PASSWORD_HASH_PARALLELISM": 1,
 }
 
 
@@ -162,9 +168,21 @@ class _Reusable:
     caches). A test that must change how the app is built calls `make_app` itself."""
 
     def __init__(self, database_url: str) -> None:
+        from extensions import limiter
+
         self.app = make_app(database_url)
         self.config = copy.deepcopy(dict(self.app.config))
         self.extensions = set(self.app.extensions)
+        self.limits_enabled = limiter.enabled
+
+    def take_over(self) -> Flask:
+        """The app, with the extensions' shared state set for it again: one Limiter serves every
+        app of the process, and an app built since (with limits on, say) set it for itself."""
+        from extensions import limiter
+
+        limiter.enabled = self.limits_enabled
+        limiter._storage_dead = False  # see make_app
+        return self.app
 
     def reset(self) -> None:
         self.app.config.clear()
@@ -180,13 +198,10 @@ _reusable: dict[str, _Reusable] = {}
 def app(database_url):
     """The app over this database, in its state as built. No app context is held open, so each
     request gets its own, as in production; service-level tests use `ctx`."""
-    from extensions import limiter
-
     reusable = _reusable.get(database_url) or _reusable.setdefault(
         database_url, _Reusable(database_url)
     )
-    limiter._storage_dead = False  # see make_app
-    yield reusable.app
+    yield reusable.take_over()
     _cleanup(reusable.app)
     reusable.reset()
 

@@ -230,7 +230,7 @@ def test_alert_triage_refuses_junk_on_its_fields(app, admin):
 def test_review_and_takedown_decisions_refuse_junk(app, admin):
     with app.app_context():
         luna = creator()
-        post_ = posts.create(luna, {"body": "to review", "visibility": "public"}, [])
+        post_ = posts.create(luna, body="to review", visibility="public")
         post_.status = "review"
         db.session.add(
             Takedown(

@@ -99,7 +99,7 @@ def tipping(app):
     sam, _ = signed_in(app, "sam@example.com", "Sam", credits=100)
     with app.app_context():
         post_id = posts.create(
-            db.session.get(User, luna_id), {"body": "hi", "visibility": "public"}, []
+            db.session.get(User, luna_id), body="hi", visibility="public"
         ).id
     return sam, luna_id, post_id
 
