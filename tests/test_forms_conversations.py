@@ -98,9 +98,7 @@ def tipping(app):
     luna, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
     sam, _ = signed_in(app, "sam@example.com", "Sam", credits=100)
     with app.app_context():
-        post_id = posts.create(
-            db.session.get(User, luna_id), body="hi", visibility="public"
-        ).id
+        post_id = posts.create(db.session.get(User, luna_id), body="hi", visibility="public").id
     return sam, luna_id, post_id
 
 
