@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, render_template, request, ur
 from flask_login import current_user, login_required
 
 from blueprints.forms.creator import EditPostForm, MassMessageForm, NewPostForm
+from blueprints.forms.media import ConfirmUploadForm, StartUploadForm, json_body
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
@@ -143,24 +144,19 @@ def vault_grid():
     return render_template("creator/_vault_grid.html", **_vault_context())
 
 
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
-
-
 @bp.post("/vault/presign")
 @creator_required
 @limiter.limit("300 per hour")
 def vault_presign():
-    data = _json_object()
+    form = StartUploadForm(formdata=json_body())
     try:
         upload = media.start_upload(
             current_user,
             "vault",
-            str(data.get("content_type", "")),
-            data.get("size"),
-            shows_others=data.get("shows_others"),
-            consent=data.get("consent"),
+            form.content_type.data,
+            form.size.data,
+            shows_others=form.shows_others.data,
+            consent=form.consent.data,
         )
     except DomainError as exc:
         return jsonify(error=exc.message), exc.status
@@ -171,9 +167,9 @@ def vault_presign():
 @creator_required
 @limiter.limit("300 per hour")
 def vault_confirm():
-    data = _json_object()
+    form = ConfirmUploadForm(formdata=json_body())
     try:
-        media.confirm_upload(current_user, str(data.get("key", "")))
+        media.confirm_upload(current_user, form.key.data)
     except DomainError as exc:
         return render_template("creator/_vault_grid.html", **_vault_context(exc.message)), (
             exc.status

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from limits import parse_many
 
+from blueprints.forms.media import ConfirmUploadForm, StartUploadForm, json_body
 from blueprints.forms.messages import MessageForm
 from blueprints.guards import verified_required
 from blueprints.htmx import apply_errors, is_htmx
@@ -179,12 +180,9 @@ def unlock(message_id: int):
 @verified_required
 @limiter.limit("60 per hour")
 def attachment_presign():
-    data = request.get_json(silent=True)
-    data = data if isinstance(data, dict) else {}
+    form = StartUploadForm(formdata=json_body())
     try:
-        upload = media.start_upload(
-            current_user, "chat", str(data.get("content_type", "")), data.get("size")
-        )
+        upload = media.start_upload(current_user, "chat", form.content_type.data, form.size.data)
     except DomainError as exc:
         return jsonify(error=exc.message), exc.status
     return jsonify(upload)
@@ -195,10 +193,9 @@ def attachment_presign():
 @limiter.limit("60 per hour")
 def attachment_confirm():
     """The photo arrived: the compose form gets it as an attachment (a hidden media_id)."""
-    data = request.get_json(silent=True)
-    data = data if isinstance(data, dict) else {}
+    form = ConfirmUploadForm(formdata=json_body())
     try:
-        obj = media.confirm_upload(current_user, str(data.get("key", "")))
+        obj = media.confirm_upload(current_user, form.key.data)
     except DomainError as exc:
         return render_template("messages/_attachment.html", error=exc.message), exc.status
     return render_template("messages/_attachment.html", obj=obj, error=None)

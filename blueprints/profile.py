@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from blueprints.forms.media import ConfirmUploadForm, StartUploadForm, json_body
 from blueprints.forms.profile import (
     AnswerForm,
     BasicsForm,
@@ -175,20 +176,13 @@ def answer():
     )
 
 
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
-
-
 @bp.post("/profile/photos/presign")
 @login_required
 @limiter.limit("60 per hour")
 def photo_presign():
-    data = _json_object()
+    form = StartUploadForm(formdata=json_body())
     try:
-        upload = media.start_upload(
-            current_user, "photo", str(data.get("content_type", "")), data.get("size")
-        )
+        upload = media.start_upload(current_user, "photo", form.content_type.data, form.size.data)
     except DomainError as exc:
         message = (
             " ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else (exc.message)
@@ -201,9 +195,9 @@ def photo_presign():
 @login_required
 @limiter.limit("60 per hour")
 def photo_confirm():
-    data = _json_object()
+    form = ConfirmUploadForm(formdata=json_body())
     try:
-        media.confirm_upload(current_user, str(data.get("key", "")))
+        media.confirm_upload(current_user, form.key.data)
     except DomainError as exc:
         message = (
             " ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else (exc.message)

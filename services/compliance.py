@@ -36,10 +36,8 @@ def require_verified(creator: User) -> None:
         raise NotAllowed(UNVERIFIED)
 
 
-def check_consent(shows_others: object, consent: object) -> tuple[bool, bool]:
+def check_consent(others: bool, attested: bool) -> tuple[bool, bool]:
     """(shows others, attested): refuses an upload showing others without the attestation."""
-    others = shows_others in (True, "true", "on", "1", 1)
-    attested = consent in (True, "true", "on", "1", 1)
     if others and not attested:
         raise ValidationFailed(
             {

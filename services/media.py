@@ -74,13 +74,14 @@ def start_upload(
     user: User,
     purpose: str,
     content_type: str,
-    size: object,
+    size: int | None,
     *,
-    shows_others: object = False,
-    consent: object = False,
+    shows_others: bool = False,
+    consent: bool = False,
 ) -> dict:
-    """A pending object and the pre-signed POST for it. A vault upload that shows other people
-    needs the creator's consent attestation (docs/creators.md#consent)."""
+    """A pending object and the pre-signed POST for it (`size`: the bytes the browser declares,
+    None when it did not say). A vault upload that shows other people needs the creator's
+    consent attestation (docs/creators.md#consent)."""
     if purpose not in PURPOSES:
         raise DomainError("Unknown upload kind.")
     if not user.email_verified:
@@ -89,10 +90,9 @@ def start_upload(
         raise NotAllowed("Switch on creator mode to use the vault.")
     if content_type not in IMAGE_TYPES:
         raise ValidationFailed({"file": "Photos must be JPEG, PNG or WebP images."})
-    try:
-        declared = int(size)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValidationFailed({"file": "The file size is missing."}) from exc
+    if size is None:
+        raise ValidationFailed({"file": "The file size is missing."})
+    declared = size
     max_bytes = MAX_VAULT_BYTES if purpose == "vault" else MAX_PHOTO_BYTES
     if not 0 < declared <= max_bytes:
         raise ValidationFailed({"file": f"Photos can be up to {max_bytes // 2**20} MB."})
