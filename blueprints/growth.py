@@ -11,8 +11,8 @@ from flask_login import current_user
 from blueprints.creator import creator_required
 from blueprints.forms.creator import BundlePurchaseForm, BundlesForm, PromotionForm, TrialLinkForm
 from blueprints.guards import verified_required
-from blueprints.htmx import apply_errors, flash_outcome, redirect_to
-from core.errors import DomainError, NotFound, ValidationFailed
+from blueprints.htmx import flash_outcome, redirect_to, settled
+from core.errors import DomainError, NotFound
 from extensions import limiter
 from services import creators, growth, ledger
 
@@ -54,19 +54,8 @@ def index():
 def _submit(form, call: Callable[[], object], done: str, page_form: str):
     """Validate `form`, run the service `call`: a refusal of a field comes back on the page
     (422), another refusal is flashed, success too."""
-    if form.validate_on_submit():
-        try:
-            call()
-        except ValidationFailed as exc:
-            apply_errors(form, exc.errors)
-        except NotFound:
-            raise  # the error handler's 404 page
-        except DomainError as exc:
-            flash(exc.message, "error")
-            return redirect_to(url_for("growth.index"))
-        else:
-            flash(done, "success")
-            return redirect_to(url_for("growth.index"))
+    if form.validate_on_submit() and settled(form, call, done):
+        return redirect_to(url_for("growth.index"))
     return _page(422, **{page_form: form})
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Response, flash, make_response, redirect, render_template, request
 
-from core.errors import DomainError, NotFound
+from core import transactions
+from core.errors import DomainError, NotFound, ValidationFailed
 
 
 def is_htmx() -> bool:
@@ -50,4 +52,25 @@ def flash_outcome(action: Callable[[], object], done: str) -> bool:
         flash(exc.message, "error")
         return False
     flash(done, "success")
+    return True
+
+
+def settled(form, action: Callable[[], Any], done: str | Callable[[Any], str]) -> bool:
+    """How a form post ends: run `action` for `form`, already valid. True when the view goes
+    back to its page (`done`, or a function of the action's result, flashed as a success; a
+    refusal flashed as an error); False when the service put errors on the form's fields, for
+    the view to render again (422). A NotFound goes on to the error handler (the 404 page)."""
+    try:
+        result = action()
+    except NotFound:
+        raise
+    except ValidationFailed as exc:
+        transactions.rollback()
+        apply_errors(form, exc.errors)
+        return False
+    except DomainError as exc:
+        transactions.rollback()
+        flash(exc.message, "error")
+        return True
+    flash(done if isinstance(done, str) else done(result), "success")
     return True
