@@ -166,6 +166,23 @@ def walked_rules(app) -> list[Rule]:
     return [r for r in app.url_map.iter_rules() if r.endpoint not in ("messages.socket", "static")]
 
 
+# The three long walks are cut into shards so that parallel workers share them; together the
+# shards of a walk cover every rule (each rule's place in the sorted map, modulo SHARDS).
+SHARDS = 4
+
+
+def in_shard(rules: list[Rule], shard: int) -> list[Rule]:
+    ordered = sorted(rules, key=lambda r: (r.endpoint, r.rule))
+    return [rule for i, rule in enumerate(ordered) if i % SHARDS == shard]
+
+
+def test_the_shards_of_a_walk_cover_every_rule_once(app):
+    rules = walked_rules(app)
+    shards = [in_shard(rules, shard) for shard in range(SHARDS)]
+    assert all(shards)
+    assert sorted(id(r) for shard in shards for r in shard) == sorted(id(r) for r in rules)
+
+
 def fill(rule: Rule, value_for) -> str:
     """The rule's URL with each converter given `value_for(name)`, quoted as a browser would."""
     url = rule.rule
@@ -356,11 +373,12 @@ def post_forms(world: World) -> dict[str, dict[str, dict[str, str]]]:
 # --- the walk ------------------------------------------------------------------------------------
 
 
-def test_hostile_values_in_url_paths_are_never_a_500(world, error_log):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_hostile_values_in_url_paths_are_never_a_500(world, error_log, shard):
     """`/posts/2147483648`, `/trial/%00`, … : every rule, every method, every role."""
     rules = [r for r in walked_rules(world.app) if r.arguments]
     assert len(rules) > 60
-    for rule in rules:
+    for rule in in_shard(rules, shard):
         for method in rule_methods(rule):
             if rule.endpoint in SELF_ENDING:
                 continue
@@ -398,12 +416,13 @@ def own_query_names(app, endpoint: str) -> set[str]:
     return set(ARG_RE.findall(source)) | query_form_fields(source)
 
 
-def test_hostile_query_values_are_never_a_500(world, error_log):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_hostile_query_values_are_never_a_500(world, error_log, shard):
     """`?after=`, `?before=`, `?until=9999-12-31`, admin searches…: on every GET route each
     role can reach, every known parameter at once, then each one its module reads alone."""
     names = query_names()
     assert {"after", "before", "until", "q", "cursor", "age_min"} <= set(names)
-    for rule in walked_rules(world.app):
+    for rule in in_shard(walked_rules(world.app), shard):
         if "GET" not in rule.methods:
             continue
         url = real_url(world, rule)
@@ -418,12 +437,14 @@ def test_hostile_query_values_are_never_a_500(world, error_log):
     assert_no_500(world, error_log)
 
 
-def test_hostile_form_fields_are_never_a_500(world, error_log):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_hostile_form_fields_are_never_a_500(world, error_log, shard):
     """Every field of every POST form (rendered or in a template), one hostile value at a time,
     the other fields holding what the page would send."""
     forms = post_forms(world)
     assert {"feed.tip", "messages.send", "settings.save_creator", "dating.report"} <= set(forms)
-    rules = {r.endpoint: r for r in walked_rules(world.app) if "POST" in r.methods}
+    posted = [r for r in walked_rules(world.app) if "POST" in r.methods]
+    rules = {r.endpoint: r for r in in_shard(posted, shard)}
     for endpoint, by_role in sorted(forms.items()):
         rule = rules.get(endpoint)
         if rule is None or endpoint in SELF_ENDING:
