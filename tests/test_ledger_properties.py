@@ -599,9 +599,15 @@ class LedgerMachine(RuleBasedStateMachine):
         db.session.rollback()  # end the read transaction
 
 
-def test_random_ledger_histories_keep_every_invariant(ctx):
+# Three runs of a third of the examples each, so that parallel workers share them.
+PARTS = 3
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_random_ledger_histories_keep_every_invariant(ctx, part):
     SEEN.clear()
-    run_state_machine_as_test(LedgerMachine, settings=SETTINGS)
+    share = settings(SETTINGS, max_examples=SETTINGS.max_examples // PARTS)
+    run_state_machine_as_test(LedgerMachine, settings=share)
     # Not vacuous: money moved and the ledger said no, many times over.
     assert SEEN["spend"] > 0 and SEEN["refused: InsufficientCredits"] > 0, dict(SEEN)
 
