@@ -39,6 +39,7 @@ from blueprints import (
 )
 from blueprints import input as hostile_input
 from blueprints.guards import enforce_read_only_for_suspended
+from blueprints.urls import fast_url_for
 from core.clock import last_seen
 from extensions import csrf, db, limiter, login_manager, migrate, sock
 from services import sessions
@@ -207,6 +208,7 @@ def _register_request_hooks(app: Flask) -> None:
     app.add_template_filter(describe_user_agent, "device_name")
 
     app.add_template_global(url_for_key, "media_url")
+    app.add_template_global(fast_url_for, "url_for")  # same URLs, built once per rule
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
 
     app.add_template_filter(last_seen, "last_seen")

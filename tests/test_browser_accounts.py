@@ -57,6 +57,7 @@ def test_sign_up_verify_login_logout_and_reset(live_server, page):
     page.get_by_label("Password").fill("not-my-password-9")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Email or password is incorrect.")).to_be_visible()
+    expect(page.get_by_label("Password")).to_be_focused()  # the address is kept
 
     page.get_by_label("Password").fill("velvet-harbor-lamp-31")
     page.get_by_role("button", name="Log in").click()
