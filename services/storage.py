@@ -7,6 +7,7 @@ implements the same interface on S3; `media.storage()` picks one from the config
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -22,6 +23,32 @@ from core.errors import DomainError
 
 UPLOAD_SECONDS = 600  # how long a pre-signed upload stays valid
 URL_SECONDS = 3600  # how long a signed download link stays valid
+URL_CACHE_SIZE = 20_000  # signed links kept for reuse within their window (a few MB)
+
+
+def link_expiry(seconds: int, now: float | None = None) -> int:
+    """When a download link asked for now, to last `seconds`, expires: rounded down to a
+    window of a sixth of that. Every page built within one window links a file by the same
+    URL, so the browser's cache serves it instead of fetching the photo again on every page,
+    and a link lives between five sixths of `seconds` and `seconds`, never longer."""
+    window = max(1, seconds // 6)
+    return (int(time.time() if now is None else now) + seconds) // window * window
+
+
+class LinkCache:
+    """Signed links by (key, expiry): signing is the costly part of a page of photos. Emptied
+    when full; a link is only ever reused until the expiry it carries."""
+
+    def __init__(self) -> None:
+        self._links: dict[tuple, str] = {}
+
+    def get(self, key: tuple, make) -> str:
+        link = self._links.get(key)
+        if link is None:
+            if len(self._links) >= URL_CACHE_SIZE:
+                self._links.clear()
+            link = self._links[key] = make()
+        return link
 
 
 @dataclass
@@ -45,9 +72,17 @@ class Storage(Protocol):
 
 
 def _sign(payload: str) -> str:
-    secret = current_app.config["SECRET_KEY"].encode()
-    key = hmac.new(secret, b"amora local media", hashlib.sha256).digest()
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        _signing_key(current_app.config["SECRET_KEY"]), payload.encode(), "sha256"
+    ).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"amora local media", hashlib.sha256).digest()
+
+
+_local_links = LinkCache()
 
 
 class LocalStorage:
@@ -118,7 +153,12 @@ class LocalStorage:
             candidate.unlink(missing_ok=True)
 
     def signed_url(self, key: str, seconds: int) -> str:
-        expires = int(time.time()) + seconds
+        expires = link_expiry(seconds)
+        secret = current_app.config["SECRET_KEY"]
+        return _local_links.get((secret, key, expires), lambda: self._link(key, expires))
+
+    @staticmethod
+    def _link(key: str, expires: int) -> str:
         # Built by hand, not with url_for: jobs and services render links outside a request.
         query = urlencode({"expires": expires, "sig": _sign(f"{key}:{expires}")})
         return f"/media/file/{quote(key)}?{query}"

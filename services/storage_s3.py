@@ -9,6 +9,7 @@ back through short-lived pre-signed GET URLs, so the bucket stays private.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,11 +19,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from flask import Flask
 
-from services.storage import UPLOAD_SECONDS, ObjectInfo
+from services.storage import UPLOAD_SECONDS, LinkCache, ObjectInfo, link_expiry
 
 _EXTENSION = "amora_s3_client"
 _client_lock = threading.Lock()
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_links = LinkCache()
 
 
 def s3_origin(config: Mapping[str, Any]) -> str | None:
@@ -121,6 +123,15 @@ class S3Storage:
         self.client.delete_object(Bucket=self.bucket, Key=key)  # no error if already gone
 
     def signed_url(self, key: str, seconds: int) -> str:
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+        """A pre-signed GET that expires at `link_expiry(seconds)`: the same link for every
+        page built within one window (the browser's cache serves it)."""
+        now = time.time()
+        expires = link_expiry(seconds, now)
+        return _links.get(
+            (self.client.meta.endpoint_url, self.bucket, key, expires),
+            lambda: self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=max(1, expires - int(now)),
+            ),
         )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from extensions import db
 from models import MediaObject, Photo
 from services import accounts, media, storage
+from services.storage import link_expiry
 from tests.conftest import AuthActions
 
 HTMX = {"HX-Request": "true"}
@@ -180,3 +181,19 @@ def test_at_most_nine_photos_and_removing_one(app, fan):
     with app.app_context():
         positions = db.session.scalars(select(Photo.position).order_by(Photo.position)).all()
         assert positions == list(range(8))
+
+
+def test_a_photo_keeps_its_link_within_a_window_and_no_link_outlives_its_time():
+    start = 1_800_000_000  # a multiple of 600
+    assert link_expiry(3600, start) == link_expiry(3600, start + 599) == start + 3600
+    assert link_expiry(3600, start + 600) == start + 4200  # the next window, a new link
+    for now in range(start, start + 1200, 7):
+        for seconds in (300, 3600):
+            assert seconds * 5 // 6 <= link_expiry(seconds, now) - now <= seconds
+
+
+def test_pages_built_in_one_window_link_a_photo_by_the_same_url(app):
+    with app.test_request_context("/"):
+        first = media.url_for_key("u/1/photo.jpg")
+        assert media.url_for_key("u/1/photo.jpg") == first  # the browser's cache can serve it
+        assert media.url_for_key("u/1/other.jpg") != first

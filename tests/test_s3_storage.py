@@ -123,7 +123,8 @@ def test_a_photo_goes_through_the_bucket_and_is_served_by_signed_urls(s3_app, fa
         assert store.head(obj.key) is None  # the original, with its metadata, is gone
         display = store.read(photo.storage_key)
         assert b"SecretCam" not in display
-        display_url = media.url_for_key(photo.storage_key)
+        display_key = photo.storage_key
+        display_url = media.url_for_key(display_key)
 
     served = requests.get(display_url, timeout=10)
     assert served.status_code == 200, served.text
@@ -131,7 +132,14 @@ def test_a_photo_goes_through_the_bucket_and_is_served_by_signed_urls(s3_app, fa
     with Image.open(io.BytesIO(served.content)) as image:
         assert image.size == (800, 600)
     signed = parse_qs(urlsplit(display_url).query)
-    assert signed["X-Amz-Expires"] == [str(storage.URL_SECONDS)]
+    # Valid until the end of its window: at most URL_SECONDS, at least five sixths of it.
+    signed_at = dt.datetime.strptime(signed["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+    lasts = int(signed["X-Amz-Expires"][0])
+    assert storage.URL_SECONDS * 5 // 6 <= lasts <= storage.URL_SECONDS
+    expires = signed_at.replace(tzinfo=dt.UTC).timestamp() + lasts
+    assert expires % (storage.URL_SECONDS // 6) in (0, 1)  # the window's end (±1 s of signing)
+    with s3_app.app_context():  # the next page links the same URL: the browser's cache serves it
+        assert media.url_for_key(display_key) == display_url
 
     # The page shows the thumbnail through a signed URL of its own.
     thumb_src = re.search(rb'<img src="([^"]+)" alt="Your photo 1"', page.data)
