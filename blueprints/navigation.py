@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import current_app, g, has_request_context
 from flask_login import current_user
 
-from services import ledger, likes, messaging
+from services import badges
+
+T = TypeVar("T")
 
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
@@ -63,15 +66,16 @@ def context() -> dict:
         # Called by base.html only: fragments (htmx swaps, which are most requests on a busy
         # chat) render without the navigation bar and so without these three queries.
         user_id = current_user.id
-        context["nav_credits"] = _once(lambda: ledger.wallet_balance(user_id))
-        context["nav_unread"] = _once(lambda: likes.unread_count(user_id))
-        context["nav_unread_messages"] = _once(lambda: messaging.unread_total(user_id))
+        counts = _once(lambda: badges.for_user(user_id))  # one statement for the three
+        context["nav_credits"] = lambda: counts().credits
+        context["nav_unread"] = lambda: counts().unread_notifications
+        context["nav_unread_messages"] = lambda: counts().unread_messages
     return context
 
 
-def _once(compute: Callable[[], int]) -> Callable[[], int]:
+def _once(compute: Callable[[], T]) -> Callable[[], T]:
     """`compute`, run at most once (a page may show a count twice)."""
-    result: list[int] = []
+    result: list[T] = []
 
     def value() -> int:
         if not result:
