@@ -60,7 +60,11 @@ MAX_PIXELS = 40_000_000  # refuse decompression bombs
 def storage() -> Storage:
     if current_app.config["S3_BUCKET"]:
         return S3Storage.for_app(current_app._get_current_object())  # type: ignore[attr-defined]
-    return LocalStorage(Path(current_app.instance_path) / "media")
+    local = current_app.extensions.get("amora_local_storage")  # one per app: a page asks often
+    if local is None:
+        local = LocalStorage(Path(current_app.instance_path) / "media")
+        current_app.extensions["amora_local_storage"] = local
+    return local
 
 
 def url_for_key(key: str | None, seconds: int = URL_SECONDS) -> str | None:
