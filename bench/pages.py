@@ -58,6 +58,7 @@ class Result:
     p99_ms: float
     cpu_ms: float
     bad: int
+    timeouts: int  # requests wrk gave up on (2 s): not in the latency figures
 
 
 def free_port() -> int:
@@ -123,13 +124,15 @@ def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> dict:
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
+    timeouts = re.search(r"timeout (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "bad": int(bad.group(1)) if bad else 0,
         "errors": errors.group(0) if errors else "",
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
 
 
@@ -140,7 +143,7 @@ def measure(name, url, cookie, pid, seconds, connections) -> Result:
     cpu_ms = (_ticks(pid) - before) / os.sysconf("SC_CLK_TCK") * 1000 / max(run["requests"], 1)
     if run["errors"]:
         print(f"  {name}: {run['errors']}", flush=True)
-    return Result(name, run["rps"], run["p50"], run["p99"], cpu_ms, run["bad"])
+    return Result(name, run["rps"], run["p50"], run["p99"], cpu_ms, run["bad"], run["timeouts"])
 
 
 # --- the world ----------------------------------------------------------------------------------
@@ -274,12 +277,12 @@ def over_http(args: argparse.Namespace) -> None:
         f"\n{args.database}, wrk -t2 -c{conns} -d{seconds}s, gunicorn {' '.join(GUNICORN)}; "
         f"bare Flask {results[0].rps:.0f} → {results[-1].rps:.0f} req/s"
     )
-    header = ("page", "req/s", "ratio", "p50 ms", "p99 ms", "CPU ms", "non-2xx")
+    header = ("page", "req/s", "ratio", "p50 ms", "p99 ms", "CPU ms", "non-2xx", "timeouts")
     print(f"{header[0]:<18}" + "".join(f"{h:>9}" for h in header[1:]))
     for r in results:
         print(
             f"{r.name:<18} {r.rps:9.0f} {r.rps / reference:9.1%} {r.p50_ms:9.2f} "
-            f"{r.p99_ms:9.2f} {r.cpu_ms:9.2f} {r.bad:9d}"
+            f"{r.p99_ms:9.2f} {r.cpu_ms:9.2f} {r.bad:9d} {r.timeouts:9d}"
         )
     missed = [r.name for r in results[1:-1] if r.rps / reference < 0.10 or r.p99_ms > 100 or r.bad]
     print(

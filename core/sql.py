@@ -23,6 +23,24 @@ def insert_ignore(model, values: dict, index_elements: list[str], index_where=No
 SQLITE_MAX_LISTED = 30_000  # below SQLite's limit of 32,766 bind parameters per statement
 
 
+def in_param(column, name: str, dialect: str, count: int, element_type=Integer):
+    """`in_values` for a statement built once and run many times: `column IN :name`, where the
+    values come with each execution (`in_param_value` turns them into what this form takes).
+    The form depends on the dialect and, on SQLite, on how many values there are."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(element_type)))
+    if count <= SQLITE_MAX_LISTED:
+        return column.in_(bindparam(name, expanding=True))
+    listed = func.json_each(bindparam(name)).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+def in_param_value(values: list, dialect: str):
+    if dialect != "postgresql" and len(values) > SQLITE_MAX_LISTED:
+        return json.dumps(list(values))
+    return list(values)
+
+
 def in_values(column, values: list, element_type=Integer):
     """`column IN values` sent as one parameter — a PostgreSQL array (`= ANY(:values)`) or a
     JSON list on SQLite (`IN (SELECT value FROM json_each(:values))`) — rather than one bind

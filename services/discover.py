@@ -22,12 +22,26 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, exists, func, null, or_, select, union_all, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from core import clock, geo, sql
 from core.errors import ValidationFailed
@@ -166,7 +180,7 @@ def search(
     if filters.sort == "match":
         rows, scores = _match_pool(me, near)
     else:
-        rows, scores = db.session.connection().execute(near).all(), {}
+        rows, scores = db.session.connection().execute(*near).all(), {}
 
     def measured(row) -> tuple | None:
         user_id, lat, lon, created_at, last_active = row[:5]
@@ -222,9 +236,11 @@ def search(
 
 def _nearby(
     me: User, me_profile: Profile, filters: Filters, now: dt.datetime, *, pool: bool = False
-) -> Select:
+) -> tuple[Select, dict]:
     """Everyone who fits the filters within the radius (and a hair beyond, for rounding):
-    user_id, latitude, longitude, created_at, last_active_at.
+    user_id, latitude, longitude, created_at, last_active_at. The statement and its values:
+    the statement is built once per shape (`_Shape`: which filters are on, the dialect) and
+    reused, since building it cost more than running it (BENCHMARKS.md, the pages entry).
 
     `pool` (sort by match %): from the profiles alone, with the copies of the account's state
     and recency that the database keeps on them (`Profile.user_active`, `Profile.active_at`),
@@ -233,24 +249,93 @@ def _nearby(
     reads users."""
     today = clock.today()
     box = geo.bounding_box(me_profile.latitude, me_profile.longitude, filters.radius_km)
-    # Born after `oldest` (not yet age_max + 1) and on or before `youngest` (age_min reached).
-    youngest = _years_before(today, filters.age_min)
-    oldest = _years_before(today, filters.age_max + 1)
-    # created_at only when sorting by it: the others are answered from ix_profiles_discover
-    # alone, without visiting the table.
-    created_at = Profile.created_at if filters.sort == "newest" else null()
     cells = geo.cells_covering(box)
-    in_cells = [sql.in_values(Profile.geo_cell, cells)] if cells is not None else []
-    within = _within(me_profile.latitude, me_profile.longitude, filters.radius_km)
     inside = geo.cells_inside(
         me_profile.latitude, me_profile.longitude, filters.radius_km, cells or []
     )
-    if inside:
-        within = or_(sql.in_values(Profile.geo_cell, inside), within)
+    bind = db.session.get_bind()
+    dialect = bind.dialect.name
     from_profiles = pool and not filters.online_only
-    recency = Profile.active_at if from_profiles else User.last_active_at
-    by_week = from_profiles and dating_sql.reads_pool_by_week(db.session.get_bind())
-    weeks = _weeks() if by_week else None
+    weeks = _weeks() if from_profiles and dating_sql.reads_pool_by_week(bind) else None
+    shape = _Shape(
+        dialect=dialect,
+        newest=filters.sort == "newest",
+        pool=pool,
+        from_profiles=from_profiles,
+        weeks=weeks is not None,
+        cells=None if cells is None else _in_form(dialect, len(cells)),
+        inside=_in_form(dialect, len(inside)) if inside else None,
+        lon_ranges=len(box.lon_ranges),
+        online_only=filters.online_only,
+        with_photos=filters.with_photos,
+        verified_only=filters.verified_only,
+        kind=filters.kind,
+        interests=bool(filters.interests),
+    )
+    values = {
+        "me": me.id,
+        "pool_size": MATCH_POOL,
+        "genders": list(filters.genders),
+        "min_lat": box.min_lat,
+        "max_lat": box.max_lat,
+        # Born after `oldest` (not yet age_max + 1) and on or before `youngest` (age_min).
+        "oldest": _years_before(today, filters.age_max + 1),
+        "youngest": _years_before(today, filters.age_min),
+        **_within_values(me_profile.latitude, me_profile.longitude, filters.radius_km),
+    }
+    for i, (low, high) in enumerate(box.lon_ranges):
+        values[f"lon_low_{i}"], values[f"lon_high_{i}"] = low, high
+    if cells is not None:
+        values["cells"] = sql.in_param_value(cells, dialect)
+    if inside:
+        values["inside"] = sql.in_param_value(inside, dialect)
+    if weeks is not None:
+        values["weeks"] = weeks
+    if filters.online_only:
+        values["online_since"] = now - ONLINE_WINDOW
+    if filters.interests:
+        values["interests"] = list(filters.interests)
+    return _statement(shape), values
+
+
+@dataclass(frozen=True)
+class _Shape:
+    dialect: str
+    newest: bool
+    pool: bool
+    from_profiles: bool
+    weeks: bool
+    cells: str | None  # how the cell list is passed (sql.in_param), or None: no cell filter
+    inside: str | None
+    lon_ranges: int
+    online_only: bool
+    with_photos: bool
+    verified_only: bool
+    kind: str
+    interests: bool
+
+
+def _in_form(dialect: str, count: int) -> str:
+    return (
+        "array" if dialect == "postgresql" else "json" if count > sql.SQLITE_MAX_LISTED else "list"
+    )
+
+
+_ME = bindparam("me")
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: _Shape) -> Select:
+    """The search statement of one shape, with named parameters for the values."""
+    # created_at only when sorting by it: the others are answered from ix_profiles_discover
+    # alone, without visiting the table.
+    created_at = Profile.created_at if shape.newest else null()
+    recency = Profile.active_at if shape.from_profiles else User.last_active_at
+    many = {"array": 0, "list": 0, "json": sql.SQLITE_MAX_LISTED + 1}
+    within = _within_sql()
+    if shape.inside is not None:
+        inside = sql.in_param(Profile.geo_cell, "inside", shape.dialect, many[shape.inside])
+        within = or_(inside, within)
     query = select(
         Profile.user_id,
         Profile.latitude,
@@ -258,59 +343,66 @@ def _nearby(
         created_at.label("created_at"),
         # The pool ranks by recency in SQL; its rows need not carry it (nor pay for turning
         # hundreds of SQLite datetime strings into datetimes).
-        (null() if pool else recency).label("last_active_at"),
+        (null() if shape.pool else recency).label("last_active_at"),
     )
-    if weeks is not None:
-        query = query.where(Profile.active_week.in_(weeks))
-    if from_profiles:
+    if shape.weeks:
+        query = query.where(Profile.active_week.in_(bindparam("weeks", expanding=True)))
+    if shape.from_profiles:
         query = query.where(Profile.user_active.is_(True))
     else:
         query = query.join(User, User.id == Profile.user_id).where(User.status == UserStatus.ACTIVE)
+    if shape.cells is not None:
+        query = query.where(
+            sql.in_param(Profile.geo_cell, "cells", shape.dialect, many[shape.cells])
+        )
+    longitudes = [
+        Profile.longitude.between(bindparam(f"lon_low_{i}"), bindparam(f"lon_high_{i}"))
+        for i in range(shape.lon_ranges)
+    ]
     query = query.where(
-        Profile.gender.in_(filters.genders),
-        *in_cells,
-        Profile.latitude.between(box.min_lat, box.max_lat),
-        or_(*[Profile.longitude.between(low, high) for low, high in box.lon_ranges]),
-        Profile.date_of_birth > oldest,
-        Profile.date_of_birth <= youngest,
+        Profile.gender.in_(bindparam("genders", expanding=True)),
+        Profile.latitude.between(bindparam("min_lat"), bindparam("max_lat")),
+        or_(*longitudes),
+        Profile.date_of_birth > bindparam("oldest"),
+        Profile.date_of_birth <= bindparam("youngest"),
         Profile.discoverable.is_(True),
         within,
-        Profile.user_id != me.id,
+        Profile.user_id != _ME,
         # Blocked either way, or already liked or passed: one small set per searcher, read
         # once; one probe of it per row (three sets cost three probes per row, and a dense
         # city's search tests thousands of rows).
         Profile.user_id.not_in(
             union_all(
-                select(Block.blocked_id).where(Block.blocker_id == me.id),
-                select(Block.blocker_id).where(Block.blocked_id == me.id),
-                select(Like.liked_id).where(Like.liker_id == me.id),
+                select(Block.blocked_id).where(Block.blocker_id == _ME),
+                select(Block.blocker_id).where(Block.blocked_id == _ME),
+                select(Like.liked_id).where(Like.liker_id == _ME),
             )
         ),
     )
-    if filters.online_only:
-        query = query.where(User.last_active_at >= now - ONLINE_WINDOW)
-    if filters.with_photos:
+    if shape.online_only:
+        query = query.where(User.last_active_at >= bindparam("online_since"))
+    if shape.with_photos:
         query = query.where(Profile.photo_count > 0)
-    if filters.verified_only:
+    if shape.verified_only:
         query = query.where(Profile.is_verified.is_(True))
-    if filters.kind == "creators":
+    if shape.kind == "creators":
         query = query.where(Profile.is_creator.is_(True))
-    elif filters.kind == "daters":
+    elif shape.kind == "daters":
         query = query.where(Profile.is_creator.is_(False))
-    if filters.interests:
+    if shape.interests:
         query = query.where(
             exists().where(
                 and_(
                     ProfileInterest.user_id == Profile.user_id,
-                    ProfileInterest.tag.in_(filters.interests),
+                    ProfileInterest.tag.in_(bindparam("interests", expanding=True)),
                 )
             )
         )
-    if pool:  # the MATCH_POOL most recently active
+    if shape.pool:  # the MATCH_POOL most recently active
         newest_first = [recency.desc().nulls_last(), Profile.user_id.desc()]
-        if weeks is not None:
+        if shape.weeks:
             newest_first.insert(0, Profile.active_week.desc())
-        query = query.order_by(*newest_first).limit(MATCH_POOL)
+        query = query.order_by(*newest_first).limit(bindparam("pool_size", type_=Integer))
     return query
 
 
@@ -358,24 +450,48 @@ def _within(
     """SQL: the haversine term of the profile's position is at most that of the radius, i.e.
     within radius_km (comparing sin²(d/2) spares asin and sqrt per row). A relative hair of
     slack absorbs the difference between SQL's and Python's floating point; the exact distance
-    is checked in Python afterwards."""
-    half = math.radians(1) / 2
+    is checked in Python afterwards. (The search itself uses `_within_sql`, the same
+    expression with the values as parameters; tests compare this one with Python's.)"""
+    values = _within_values(lat, lon, radius_km)
+    return _within_sql(latitude, longitude, *values.values())
+
+
+def _within_values(lat: float, lon: float, radius_km: float) -> dict:
     angle = min(radius_km / geo.EARTH_RADIUS_KM, math.pi)
-    limit = math.sin(angle / 2) ** 2 * (1 + 1e-9) + 1e-15
-    term = func.power(func.sin((latitude - lat) * half), 2) + math.cos(
-        math.radians(lat)
-    ) * func.cos(latitude * math.radians(1)) * func.power(func.sin((longitude - lon) * half), 2)
+    return {
+        "within_lat": lat,
+        "within_lon": lon,
+        "within_cos_lat": math.cos(math.radians(lat)),
+        "within_limit": math.sin(angle / 2) ** 2 * (1 + 1e-9) + 1e-15,
+    }
+
+
+_WITHIN_PARAMS = tuple(
+    bindparam(name, type_=Float)
+    for name in ("within_lat", "within_lon", "within_cos_lat", "within_limit")
+)
+
+
+def _within_sql(latitude=Profile.latitude, longitude=Profile.longitude, *values):
+    """The test of `_within`: with `values` (lat, lon, cos lat, limit) given, or else as the
+    parameters `_within_values` fills in."""
+    lat, lon, cos_lat, limit = values or _WITHIN_PARAMS
+    half = math.radians(1) / 2
+    term = func.power(func.sin((latitude - lat) * half), 2) + cos_lat * func.cos(
+        latitude * math.radians(1)
+    ) * func.power(func.sin((longitude - lon) * half), 2)
     return term <= limit
 
 
-def _match_pool(me: User, near: Select) -> tuple[list, dict[int, matching.Match]]:
+def _match_pool(me: User, near: tuple[Select, dict]) -> tuple[list, dict[int, matching.Match]]:
     """Sort by match %: the MATCH_POOL most recently active of the people nearby, with their
     match %. Scoring everyone in a dense city would make each page cost as much as the whole
     city; the pool bounds it, as large dating sites do. (One statement joining the pool to the
     scores was tried: SQLite then scans the scores once per pool row.)"""
     # Plain rows through the connection: the ORM's result processing is per row, and a pool
     # has hundreds of them.
-    rows = db.session.connection().execute(near).all()
+    statement, values = near
+    rows = db.session.connection().execute(statement, values).all()
     return rows, matching.matches(me.id, [row[0] for row in rows])
 
 
