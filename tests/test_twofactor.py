@@ -176,11 +176,14 @@ def test_wrong_codes_are_throttled_on_the_server_and_end_the_attempt(app):
     auth.login()
     with auth.client.session_transaction() as session:
         pending_cookie = dict(session)  # what an attacker would replay
-    codes = [auth.post("/login/verify", {"code": "99999-99999"}).status_code for _ in range(5)]
-    assert codes[:3] == [422, 422, 422] and 303 in codes  # slowed, then sent back to log in
-    with auth.client.session_transaction() as session:
-        session.update(pending_cookie)  # replaying the old cookie resets nothing on the server
-    replayed = auth.post("/login/verify", {"code": "99999-99999"})
+    # The clock stands still: the wait after wrong codes lasts seconds, which a loaded machine
+    # could otherwise spend between two requests.
+    with clock.frozen(clock.now()):
+        codes = [auth.post("/login/verify", {"code": "99999-99999"}).status_code for _ in range(5)]
+        assert codes[:3] == [422, 422, 422] and 303 in codes  # slowed, then sent back to log in
+        with auth.client.session_transaction() as session:
+            session.update(pending_cookie)  # replaying the old cookie resets nothing on the server
+        replayed = auth.post("/login/verify", {"code": "99999-99999"})
     assert replayed.status_code == 303 and replayed.headers["Location"] == "/login"
 
 
