@@ -77,7 +77,7 @@ def _once(compute: Callable[[], T]) -> Callable[[], T]:
     """`compute`, run at most once (a page may show a count twice)."""
     result: list[T] = []
 
-    def value() -> int:
+    def value() -> T:
         if not result:
             result.append(compute())
         return result[0]

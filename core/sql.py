@@ -23,36 +23,37 @@ def insert_ignore(model, values: dict, index_elements: list[str], index_where=No
 SQLITE_MAX_LISTED = 30_000  # below SQLite's limit of 32,766 bind parameters per statement
 
 
-def in_param(column, name: str, dialect: str, count: int, element_type=Integer):
-    """`in_values` for a statement built once and run many times: `column IN :name`, where the
-    values come with each execution (`in_param_value` turns them into what this form takes).
-    The form depends on the dialect and, on SQLite, on how many values there are."""
+def in_form(dialect: str, count: int) -> str:
+    """How a list of `count` values travels in one parameter: a PostgreSQL "array", or on
+    SQLite a "list" of bind parameters (up to SQLITE_MAX_LISTED) or a "json" text."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=postgresql.ARRAY(element_type)))
-    if count <= SQLITE_MAX_LISTED:
-        return column.in_(bindparam(name, expanding=True))
-    listed = func.json_each(bindparam(name)).table_valued("value")
+        return "array"
+    return "list" if count <= SQLITE_MAX_LISTED else "json"
+
+
+def in_param(column, name: str | None, form: str, element_type=Integer, **value):
+    """`column IN :name` in the given form (`in_form`). Without `value=`, the values come with
+    each execution, through `in_param_value`: for a statement built once and run many times."""
+    if form == "array":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(element_type), **value))
+    if form == "list":
+        # SQLite looks up an index once per listed value only for listed values: from
+        # json_each it may scan every answer to a question instead (seconds at 1M people).
+        return column.in_(bindparam(name, expanding=True, **value))
+    listed = func.json_each(bindparam(name, **value)).table_valued("value")
     return column.in_(select(listed.c.value))
 
 
-def in_param_value(values: list, dialect: str):
-    if dialect != "postgresql" and len(values) > SQLITE_MAX_LISTED:
-        return json.dumps(list(values))
-    return list(values)
+def in_param_value(values: list, form: str):
+    return json.dumps(list(values)) if form == "json" else list(values)
 
 
 def in_values(column, values: list, element_type=Integer):
     """`column IN values` sent as one parameter — a PostgreSQL array (`= ANY(:values)`) or a
     JSON list on SQLite (`IN (SELECT value FROM json_each(:values))`) — rather than one bind
     parameter per value, which costs driver and SQLAlchemy work per id for long lists."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element_type)))
-    if len(values) <= SQLITE_MAX_LISTED:
-        # SQLite looks up an index once per listed value only for a literal list: from
-        # json_each it may scan every answer to a question instead (seconds at 1M people).
-        return column.in_(list(values))
-    listed = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
-    return column.in_(select(listed.c.value))
+    form = in_form(db.session.get_bind().dialect.name, len(values))
+    return in_param(column, None, form, element_type, value=in_param_value(values, form))
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")

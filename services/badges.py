@@ -6,22 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 
 from extensions import db
-from models import LedgerAccount, Message, Notification
+from services import ledger, likes, messaging
 
 _USER = bindparam("user_id")
+# Each area's own query (the same that its badge endpoint runs), read together.
 _COUNTS = select(
-    select(LedgerAccount.balance)
-    .where(LedgerAccount.user_id == _USER, LedgerAccount.kind == "wallet")
-    .scalar_subquery(),
-    select(func.count(Notification.id))
-    .where(Notification.user_id == _USER, Notification.read_at.is_(None))
-    .scalar_subquery(),
-    select(func.count(Message.id))
-    .where(Message.recipient_id == _USER, Message.read_at.is_(None))
-    .scalar_subquery(),
+    ledger.wallet_balance_query(_USER).scalar_subquery(),
+    likes.unread_count_query(_USER).scalar_subquery(),
+    messaging.unread_total_query(_USER).scalar_subquery(),
 )
 
 

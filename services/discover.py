@@ -263,8 +263,8 @@ def _nearby(
         pool=pool,
         from_profiles=from_profiles,
         weeks=weeks is not None,
-        cells=None if cells is None else _in_form(dialect, len(cells)),
-        inside=_in_form(dialect, len(inside)) if inside else None,
+        cells=None if cells is None else sql.in_form(dialect, len(cells)),
+        inside=sql.in_form(dialect, len(inside)) if inside else None,
         lon_ranges=len(box.lon_ranges),
         online_only=filters.online_only,
         with_photos=filters.with_photos,
@@ -286,9 +286,9 @@ def _nearby(
     for i, (low, high) in enumerate(box.lon_ranges):
         values[f"lon_low_{i}"], values[f"lon_high_{i}"] = low, high
     if cells is not None:
-        values["cells"] = sql.in_param_value(cells, dialect)
+        values["cells"] = sql.in_param_value(cells, shape.cells)
     if inside:
-        values["inside"] = sql.in_param_value(inside, dialect)
+        values["inside"] = sql.in_param_value(inside, shape.inside)
     if weeks is not None:
         values["weeks"] = weeks
     if filters.online_only:
@@ -305,7 +305,7 @@ class _Shape:
     pool: bool
     from_profiles: bool
     weeks: bool
-    cells: str | None  # how the cell list is passed (sql.in_param), or None: no cell filter
+    cells: str | None  # how the cell list travels (sql.in_form), or None: no cell filter
     inside: str | None
     lon_ranges: int
     online_only: bool
@@ -313,12 +313,6 @@ class _Shape:
     verified_only: bool
     kind: str
     interests: bool
-
-
-def _in_form(dialect: str, count: int) -> str:
-    return (
-        "array" if dialect == "postgresql" else "json" if count > sql.SQLITE_MAX_LISTED else "list"
-    )
 
 
 _ME = bindparam("me")
@@ -331,11 +325,9 @@ def _statement(shape: _Shape) -> Select:
     # alone, without visiting the table.
     created_at = Profile.created_at if shape.newest else null()
     recency = Profile.active_at if shape.from_profiles else User.last_active_at
-    many = {"array": 0, "list": 0, "json": sql.SQLITE_MAX_LISTED + 1}
-    within = _within_sql()
+    within = _within_sql(Profile.latitude, Profile.longitude, *_WITHIN_PARAMS)
     if shape.inside is not None:
-        inside = sql.in_param(Profile.geo_cell, "inside", shape.dialect, many[shape.inside])
-        within = or_(inside, within)
+        within = or_(sql.in_param(Profile.geo_cell, "inside", shape.inside), within)
     query = select(
         Profile.user_id,
         Profile.latitude,
@@ -352,9 +344,7 @@ def _statement(shape: _Shape) -> Select:
     else:
         query = query.join(User, User.id == Profile.user_id).where(User.status == UserStatus.ACTIVE)
     if shape.cells is not None:
-        query = query.where(
-            sql.in_param(Profile.geo_cell, "cells", shape.dialect, many[shape.cells])
-        )
+        query = query.where(sql.in_param(Profile.geo_cell, "cells", shape.cells))
     longitudes = [
         Profile.longitude.between(bindparam(f"lon_low_{i}"), bindparam(f"lon_high_{i}"))
         for i in range(shape.lon_ranges)
@@ -453,7 +443,7 @@ def _within(
     is checked in Python afterwards. (The search itself uses `_within_sql`, the same
     expression with the values as parameters; tests compare this one with Python's.)"""
     values = _within_values(lat, lon, radius_km)
-    return _within_sql(latitude, longitude, *values.values())
+    return _within_sql(latitude, longitude, *(values[p.key] for p in _WITHIN_PARAMS))
 
 
 def _within_values(lat: float, lon: float, radius_km: float) -> dict:
@@ -472,10 +462,8 @@ _WITHIN_PARAMS = tuple(
 )
 
 
-def _within_sql(latitude=Profile.latitude, longitude=Profile.longitude, *values):
-    """The test of `_within`: with `values` (lat, lon, cos lat, limit) given, or else as the
-    parameters `_within_values` fills in."""
-    lat, lon, cos_lat, limit = values or _WITHIN_PARAMS
+def _within_sql(latitude, longitude, lat, lon, cos_lat, limit):
+    """The test of `_within`, with the values given or as parameters (`_WITHIN_PARAMS`)."""
     half = math.radians(1) / 2
     term = func.power(func.sin((latitude - lat) * half), 2) + cos_lat * func.cos(
         latitude * math.radians(1)

@@ -134,10 +134,13 @@ def my_reaction(me_id: int, other_id: int) -> str | None:
 
 
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(
-        select(func.count(Notification.id)).where(
-            Notification.user_id == user_id, Notification.read_at.is_(None)
-        )
+    return db.session.scalar(unread_count_query(user_id))
+
+
+def unread_count_query(user_id):
+    """The count of unread notifications, for an id or a bind parameter (services/badges.py)."""
+    return select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
     )
 
 

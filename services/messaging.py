@@ -404,10 +404,13 @@ def mark_read(user: User, other_id: int) -> int:
 
 
 def unread_total(user_id: int) -> int:
-    return db.session.scalar(
-        select(func.count(Message.id)).where(
-            Message.recipient_id == user_id, Message.read_at.is_(None)
-        )
+    return db.session.scalar(unread_total_query(user_id))
+
+
+def unread_total_query(user_id):
+    """The count of unread messages, for an id or a bind parameter (services/badges.py)."""
+    return select(func.count(Message.id)).where(
+        Message.recipient_id == user_id, Message.read_at.is_(None)
     )
 
 

@@ -31,6 +31,7 @@ from services.ledger.books import (
     system_balance,
     user_account,
     wallet_balance,
+    wallet_balance_query,
 )
 from services.ledger.invariants import Violation, verify
 from services.ledger.movements import (
@@ -91,4 +92,5 @@ __all__ = [
     "user_account",
     "verify",
     "wallet_balance",
+    "wallet_balance_query",
 ]

@@ -139,6 +139,14 @@ def wallet_balance(user_id: int) -> int:
     return sql.wallet_balance(db.session.connection(), user_id)
 
 
+def wallet_balance_query(user_id):
+    """`wallet_balance` as a statement (NULL before the first credit), for an id or a bind
+    parameter: for a statement that reads it with other things (services/badges.py)."""
+    return select(LedgerAccount.balance).where(
+        LedgerAccount.user_id == user_id, LedgerAccount.kind == "wallet"
+    )
+
+
 def is_frozen(user_id: int) -> bool:
     return (
         db.session.scalar(
