@@ -12,13 +12,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, Worker
+from rq import Queue
 
 import cli_backup
 from core.errors import DomainError
 from services import accounts, admin_users, demo, ledger
 from services.schedule import PERIODIC_JOBS
-from workers.queue import set_worker_app, worker_connection
+from workers.queue import JobWorker, set_worker_app, worker_connection
 from workers.schedule import PeriodicEnqueuer
 
 WORKER_RESTART_SECONDS = 5
@@ -157,7 +157,7 @@ def _work(app: Flask, burst: bool) -> None:
     while True:
         connection = worker_connection(app)
         queue = Queue(app.config["RQ_QUEUE"], connection=connection)
-        worker = Worker([queue], connection=connection)
+        worker = JobWorker([queue], connection=connection)
         try:
             worker.work(with_scheduler=True, burst=burst)
         except (RedisConnectionError, RedisTimeoutError):

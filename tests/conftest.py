@@ -481,15 +481,7 @@ def hold_jobs(monkeypatch, func) -> list[tuple]:
 
 def work_jobs(app) -> None:
     """Run every job queued on RQ, as `flask worker --burst` would, in this process."""
-    from rq import SimpleWorker
-
-    from workers.queue import get_queue, redis_connection, set_worker_app
-
-    class BurstWorker(SimpleWorker):
-        # No command channel: nothing sends commands to a burst run, and closing RQ's pubsub
-        # thread at the end can block for its 60 s poll.
-        def subscribe(self) -> None:
-            pass
+    from workers.queue import InlineJobWorker, get_queue, redis_connection, set_worker_app
 
     set_worker_app(app)
-    BurstWorker([get_queue(app)], connection=redis_connection(app)).work(burst=True)
+    InlineJobWorker([get_queue(app)], connection=redis_connection(app)).work(burst=True)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from core import clock
 from extensions import db
 from models import EmailToken, Outbox, User, UserSession
 from services import accounts, housekeeping, mail, sessions
-from workers.queue import enqueue, get_queue, redis_connection, set_worker_app
+from workers.queue import (
+    InlineJobWorker,
+    JobWorker,
+    enqueue,
+    get_queue,
+    redis_connection,
+    set_worker_app,
+)
 from workers.schedule import PeriodicEnqueuer
 
 GOOD = "plum-orbit-kettle-42"
@@ -45,10 +52,28 @@ def test_with_redis_mail_goes_through_rq_and_the_worker_delivers_it(redis_app):
         queue = get_queue(app)
         assert queue.count == 1
         set_worker_app(app)
-        SimpleWorker([queue], connection=redis_connection(app)).work(burst=True)
+        InlineJobWorker([queue], connection=redis_connection(app)).work(burst=True)
         db.session.expire_all()
         assert db.session.get(Outbox, message.id).status == "logged"
         assert queue.count == 0
+
+
+@pytest.mark.redis
+def test_a_stopping_worker_does_not_wait_a_minute_for_its_command_thread(redis_app):
+    """The end of `flask worker --burst`, or a SIGTERM: RQ's command thread polls every 60 s,
+    and when it had read the unsubscribe reply before being told to stop, the exit waited for
+    that poll (a burst run in the suite took exactly 60 s)."""
+    worker = JobWorker([get_queue(redis_app)], connection=redis_connection(redis_app))
+    worker.subscribe()
+    worker.pubsub.unsubscribe()  # the thread reads the reply and waits for a subscription
+    deadline = time.monotonic() + 5
+    while worker.pubsub.subscribed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not worker.pubsub.subscribed
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 10
+    assert not worker.pubsub_thread.is_alive()
 
 
 @pytest.mark.redis

@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue
+from rq import Queue, SimpleWorker, Worker
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
@@ -247,6 +247,41 @@ def worker_connection(app: Flask | None = None) -> Redis:
 def get_queue(app: Flask | None = None) -> Queue:
     app = app or current_app
     return Queue(app.config["RQ_QUEUE"], connection=redis_connection(app))
+
+
+class _PromptExit:
+    """RQ's worker listens for commands (stop a job, shut down) on a pubsub channel in a
+    thread that polls every 60 s. On the way out RQ unsubscribes and then stops that thread:
+    when the thread reads the unsubscribe reply in between, it goes back to waiting for a
+    subscription, and the end of a burst run, or a SIGTERM, waited up to a minute for it.
+    Here the thread polls every second and is told to stop before the unsubscribe, whose
+    reply then ends it at once."""
+
+    POLL_SECONDS = 1
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=self.POLL_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+    def unsubscribe(self) -> None:
+        if self.pubsub_thread:
+            self.pubsub_thread.stop(timeout=0)  # its loop ends at the next reply or poll
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.join(timeout=self.POLL_SECONDS * 5)
+            self.pubsub.close()
+
+
+class JobWorker(_PromptExit, Worker):
+    """`flask worker`: RQ's worker (a forked process per job) that exits promptly."""
+
+
+class InlineJobWorker(_PromptExit, SimpleWorker):
+    """RQ's worker that runs jobs in its own process (tests), exiting promptly."""
 
 
 def _resolve(path: str) -> Callable[..., Any]:
