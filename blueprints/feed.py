@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from blueprints.forms.feed import PageForm, TipForm
+from blueprints.forms.feed import PageForm, TipBoxQuery, TipForm
+from blueprints.forms.fields import first_error
 from blueprints.guards import verified_required
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from blueprints.links import own_path
@@ -116,7 +117,7 @@ def creator_more(creator_id: int):
 @bp.get("/posts/<int:post_id>")
 def post(post_id: int):
     item = posts.view(_viewer(), post_id)
-    return render_template("feed/post.html", item=item)
+    return render_template("feed/post.html", item=item, tip_open=True)
 
 
 @bp.get("/posts/<int:post_id>/media/<int:media_id>")
@@ -214,6 +215,22 @@ def cancel(creator_id: int):
     if not is_htmx():
         return redirect_to(url_for("feed.creator_page", creator_id=creator_id))
     return _subscribe_partial(creator_id)
+
+
+@bp.get("/creators/<int:creator_id>/tip")
+@login_required
+def tip_box(creator_id: int):
+    """A tip box with a fresh form, fetched when a post's or a message's "Tip" is opened: a page
+    of posts or messages renders no tip form until then (twenty forms a page, each with its own
+    one-time token, cost more than the rest of the page). Opened without JavaScript, the box
+    on a page of its own."""
+    creator = creators.visible_creator(current_user, creator_id)
+    query = TipBoxQuery(request.args)
+    if not query.validate():
+        abort(400, description=first_error(query))
+    form = TipForm.blank(query.target_type.data, query.target_id.data)
+    template = "feed/_tip.html" if is_htmx() else "feed/tip.html"
+    return render_template(template, creator=creator, form=form, done=None, error=None)
 
 
 @bp.post("/creators/<int:creator_id>/tip")

@@ -209,7 +209,7 @@ def test_a_fan_subscribes_and_tips_and_the_dashboard_counts_both(
     live_server, browser, page, tmp_path
 ):
     base = live_server.url
-    subscription, tip = 50, 10
+    subscription, tip, post_tip = 50, 10, 5
     creator_errors: list[str] = []
     creator = new_page(browser, creator_errors)
     try:
@@ -258,10 +258,21 @@ def test_a_fan_subscribes_and_tips_and_the_dashboard_counts_both(
         expect(feed_post).to_be_visible()
         expect(feed_post.get_by_role("img", name="Photo 1 by Mira")).to_be_visible()
 
+        # A tip on the post, from the feed: "Tip" fetches its form when opened.
+        fan.evaluate("window.__sameDocument = true")
+        expect(feed_post.get_by_label("Credits", exact=True)).to_have_count(0)
+        feed_post.get_by_text("Tip", exact=True).click()
+        feed_post.get_by_label("Credits", exact=True).fill(str(post_tip))
+        feed_post.get_by_role("button", name="Send tip").click()
+        expect(feed_post.get_by_text(f"You tipped Mira {post_tip} credits.")).to_be_visible()
+        spent = subscription + tip + post_tip
+        expect(fan.locator("#nav-credits")).to_have_text(f"{100 - spent} credits")
+        assert fan.evaluate("window.__sameDocument === true"), "the page was reloaded"
+
         creator.goto(base + "/creator")
         expect(creator.locator("#subscriber-count")).to_have_text("1")
-        expected = (subscription - fee(subscription)) + (tip - fee(tip))
-        assert expected == 40 + 8
+        expected = sum(paid - fee(paid) for paid in (subscription, tip, post_tip))
+        assert expected == 40 + 8 + 4
         expect(creator.locator("#earnings-pending")).to_have_text(str(expected))
         expect(creator.get_by_role("region", name="Top fans")).to_contain_text("Noa")
         creator.screenshot(path=str(ARTIFACTS / "creator-dashboard-subscribed.png"), full_page=True)

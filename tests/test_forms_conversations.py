@@ -157,6 +157,44 @@ def test_a_tip_on_a_post_then_a_fresh_form_and_without_javascript_an_error_page(
         assert count(Tip) == 1 and ledger.verify() == []
 
 
+def test_a_list_of_posts_fetches_its_tip_form_when_tip_is_opened(app, tipping):
+    """A feed renders no tip form per post: "Tip" fetches one, with its own token, for htmx;
+    without JavaScript the same address is a page with the form; the post's own page has it."""
+    sam, luna_id, post_id = tipping
+    box = f"/creators/{luna_id}/tip?target_type=post&target_id={post_id}"
+    feed = sam.client.get(f"/creators/{luna_id}")
+    assert feed.status_code == 200
+    assert f'hx-get="{box.replace("&", "&amp;")}"' in feed.text
+    assert 'name="amount"' not in feed.text.split(f'id="post-{post_id}"')[1]
+    tokens = set()
+    for _ in range(2):
+        fetched = sam.client.get(box, headers=HTMX)
+        assert fetched.status_code == 200 and f'id="tip-post-{post_id}"' in fetched.text
+        assert "<html" not in fetched.text and 'name="amount"' in fetched.text
+        tokens.add(re.search(r'name="token" type="hidden" value="(\w+)"', fetched.text)[1])
+    assert len(tokens) == 2  # a one-time token each
+    page = sam.client.get(box)
+    assert page.status_code == 200 and "<title>Tip Luna" in page.text
+    assert f'id="tip-post-{post_id}"' in page.text
+    own = sam.client.get(f"/posts/{post_id}")
+    assert f'id="tip-post-{post_id}"' in own.text and "hx-trigger=\"toggle once\"" not in own.text
+
+
+@pytest.mark.parametrize(
+    "query", ["target_type=wallet", "target_type=post&target_id=abc", "target_id=-1"]
+)
+def test_a_tip_box_for_nothing_is_a_400(app, tipping, query):
+    sam, luna_id, _ = tipping
+    refused = sam.client.get(f"/creators/{luna_id}/tip?{query}", headers=HTMX)
+    assert refused.status_code == 400 and "There is nothing to tip there." in refused.text
+
+
+def test_a_tip_box_needs_a_login_and_a_visible_creator(app, tipping, client):
+    sam, luna_id, _ = tipping
+    assert client.get(f"/creators/{luna_id}/tip").status_code in (302, 401)
+    assert sam.client.get("/creators/999999/tip").status_code == 404
+
+
 # --- reporting a random chat ---------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""The forms of the fan's side of creators: a tip (`POST /creators/<id>/tip`) and the next page of
-posts (`GET /feed/more`, `/creators/<id>/posts`).
+"""The forms of the fan's side of creators: a tip (`POST /creators/<id>/tip`, its box opened by
+`GET` on the same address) and the next page of posts (`GET /feed/more`, `/creators/<id>/posts`).
 
 A tip's form reads a whole number, a note and where the tip goes (hidden: the profile, a post or
 a message); how much a tip may be, how long its note, and whether the post or message is the
@@ -49,6 +49,13 @@ class TipForm(Form):
     def hidden_errors(self) -> list[str]:
         """Errors of the hidden fields: nobody typed them, so they show above the form."""
         return [error for name in self.HIDDEN for error in self[name].errors]
+
+
+class TipBoxQuery(Form):
+    """`GET /creators/<id>/tip?target_type=post&target_id=5`: which tip box to open."""
+
+    target_type = TipForm.target_type
+    target_id = TipForm.target_id
 
 
 class PageForm(Form):
