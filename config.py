@@ -240,6 +240,9 @@ def load_config() -> dict:
         "GEOIP_DB": os.environ.get("GEOIP_DB") or None,
         # Dating: what an intro message before a match costs (docs/dating.md#intros).
         "INTRO_PRICE": _int("INTRO_PRICE", 20),
+        # How long a process keeps the match % it computed for a member (docs/dating.md#match-
+        # percentage); 0 computes every one afresh.
+        "MATCH_SCORES_SECONDS": _int("MATCH_SCORES_SECONDS", 120),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.
         "RISK_STEP_UP": _int("RISK_STEP_UP", 40),
         "RISK_REVIEW": _int("RISK_REVIEW", 60),

@@ -10,7 +10,8 @@ importance: irrelevant 0, a little 1, somewhat 10, very 50, mandatory 250.
                 floored at 0, shown only when |S| ≥ MIN_COMMON
 
 Percentages for many people are computed in one grouped query (one row per person), not one
-query per card.
+query per card, and kept for a while per member (`ScoreCache`): a sort by match % ranks a pool of
+hundreds on every page of Discover.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from core import clock
@@ -113,19 +118,74 @@ def percentage_of(i_accept, i_weigh, they_accept, they_weigh, common) -> int | N
     )
 
 
+@dataclass
+class _Scored:
+    mine: tuple  # my answers the scores were computed from
+    since: float  # time.monotonic() when the first of them was
+    scores: dict[int, Match]
+
+
+class ScoreCache:
+    """Match % already computed, per member, in this process. Discover sorted by match % ranks a
+    pool of hundreds on every page, every reload and every change of a filter; here each person
+    of it is scored once for `seconds`, while my answers stay what they were (a changed answer of
+    mine starts afresh). Someone else's new answer shows after `seconds` at most, and at once in
+    the process that took it (`forget`). Bounded: the `members` seen most recently."""
+
+    def __init__(self, seconds: float, members: int = 512) -> None:
+        self.seconds = seconds
+        self.members = members
+        self._entries: OrderedDict[int, _Scored] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def scores_of(self, me_id: int, mine: tuple) -> dict[int, Match]:
+        """The scores kept for me, computed from `mine` (a dict to add new ones to)."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(me_id)
+            if entry is None or entry.mine != mine or now - entry.since >= self.seconds:
+                entry = self._entries[me_id] = _Scored(mine, now, {})
+            self._entries.move_to_end(me_id)
+            while len(self._entries) > self.members:
+                self._entries.popitem(last=False)
+            return entry.scores
+
+    def forget(self, user_id: int) -> None:
+        """`user_id`'s answers changed: their scores with anyone are computed again."""
+        with self._lock:
+            self._entries.pop(user_id, None)
+            for entry in self._entries.values():
+                entry.scores.pop(user_id, None)
+
+
+def _score_cache() -> ScoreCache | None:
+    """This app's ScoreCache; None when MATCH_SCORES_SECONDS is 0."""
+    cache = current_app.extensions.get("amora_match_scores")
+    if cache is None:
+        seconds = current_app.config["MATCH_SCORES_SECONDS"]
+        if not seconds:
+            return None
+        cache = current_app.extensions.setdefault("amora_match_scores", ScoreCache(seconds))
+    return cache
+
+
 def matches(me_id: int, other_ids: list[int]) -> dict[int, Match]:
     """Match % and questions in common between me and each of `other_ids`."""
-    result = {user_id: Match(None) for user_id in other_ids}
     mine = _my_answers(me_id) if other_ids else []
-    if not mine:
-        return result  # nothing answered: nothing in common with anyone
-    connection = db.session.connection()
-    ids = list(other_ids)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for user_id, *sums in dating_sql.match_scores(connection, me_id, mine, chunk):
-            result[user_id] = Match(percentage_of(*sums), int(sums[-1]))
-    return result
+    if not mine:  # nothing answered: nothing in common with anyone
+        return {user_id: Match(None) for user_id in other_ids}
+    cache = _score_cache()
+    known = cache.scores_of(me_id, tuple(mine)) if cache is not None else {}
+    missing = [user_id for user_id in dict.fromkeys(other_ids) if user_id not in known]
+    if missing:
+        scored = dict.fromkeys(missing, Match(None))  # no question in common: no row
+        connection = db.session.connection()
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            for user_id, *sums in dating_sql.match_scores(connection, me_id, mine, chunk):
+                scored[user_id] = Match(percentage_of(*sums), int(sums[-1]))
+        known.update(scored)
+    return {user_id: known[user_id] for user_id in other_ids}
 
 
 def match_percentages(me_id: int, other_ids: list[int]) -> dict[int, int | None]:
@@ -217,6 +277,9 @@ def answer(
         row.choice, row.acceptable, row.importance = choice, mask, importance
         row.answered_at = clock.now()
     db.session.commit()
+    cache = _score_cache()
+    if cache is not None:
+        cache.forget(user.id)
     return row
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,7 @@ from extensions import db
 from models import Like, Match, Notification, Profile, Report, User
 from services import discover, ledger, likes, matching, profiles, safety
 from testkit.ledger import paid_order
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, make_app
 from tests.dating_helpers import answer, dater
 
 PARIS = (48.8566, 2.3522)
@@ -297,6 +298,74 @@ def test_match_percentages_agree_with_the_formula_on_random_answers(ctx):
         expected[other.id] = matching.percentage(mine, theirs, common)
     assert matching.match_percentages(me.id, [o.id for o in others]) == expected
     assert any(v is not None and 0 < v < 100 for v in expected.values())
+
+
+def _agreeing_pair():
+    me, leo = dater("Me"), dater("Leo")
+    for qid in ENOUGH:
+        answer(me, qid, 0, [0], 50)
+        answer(leo, qid, 0, [0], 50)
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 87}
+    return me, leo
+
+
+def test_a_changed_answer_changes_the_match_at_once(ctx):
+    """Match % is kept per member (matching.ScoreCache); a new answer of either person shows on
+    the next page all the same."""
+    me, leo = _agreeing_pair()
+    answer(leo, ENOUGH[0], 1, [0, 1], 50)  # a choice I do not accept
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 81}
+    answer(me, ENOUGH[0], 0, [0, 1], 50)  # now I accept it
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 87}
+    assert found(me, sort="match") == ["Leo"]
+
+
+def test_an_answer_taken_by_another_process_shows_within_the_kept_time(
+    ctx, database_url, monkeypatch
+):
+    me, leo = _agreeing_pair()
+    elsewhere = make_app(database_url)  # another web process on the same database
+    try:
+        with elsewhere.app_context():
+            matching.answer(db.session.get(User, leo.id), ENOUGH[0], 1, [0, 1], 50)
+            db.session.remove()
+    finally:
+        with elsewhere.app_context():
+            db.engine.dispose()
+    db.session.rollback()  # a fresh snapshot: the answer is there to read
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 87}  # as this process kept it
+    later = time.monotonic() + ctx.config["MATCH_SCORES_SECONDS"]
+    monkeypatch.setattr(matching.time, "monotonic", lambda: later)
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 81}
+
+
+def test_with_no_kept_time_every_match_is_computed_afresh(ctx, database_url):
+    ctx.config["MATCH_SCORES_SECONDS"] = 0
+    me, leo = _agreeing_pair()
+    elsewhere = make_app(database_url)
+    try:
+        with elsewhere.app_context():
+            matching.answer(db.session.get(User, leo.id), ENOUGH[0], 1, [0, 1], 50)
+            db.session.remove()
+    finally:
+        with elsewhere.app_context():
+            db.engine.dispose()
+    db.session.rollback()
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 81}
+
+
+def test_kept_scores_are_bounded_to_the_members_seen_last():
+    cache = matching.ScoreCache(seconds=60, members=2)
+    kept, other = matching.Match(50, 8), matching.Match(10, 9)
+    for member in (1, 2, 3):
+        cache.scores_of(member, ("answers",))[99] = kept
+    assert cache.scores_of(3, ("answers",)) == {99: kept}
+    assert cache.scores_of(2, ("answers",)) == {99: kept}
+    assert cache.scores_of(1, ("answers",)) == {}  # let go, as the least recently seen
+    cache.scores_of(2, ("answers",))[7] = other
+    cache.forget(7)  # person 7 answered again
+    assert cache.scores_of(2, ("answers",)) == {99: kept}
+    assert cache.scores_of(2, ("changed",)) == {}  # my answers changed
 
 
 def test_answering_rules(ctx):
