@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+from collections.abc import Callable
 
 from flask import Flask, g, session
 from sqlalchemy import event
@@ -186,14 +187,33 @@ def _csp_with_media(app: Flask) -> dict[str, list[str]]:
     }
 
 
-def _content_security_policy(base: dict[str, list[str]] = CSP_BASE) -> str:
+_NONCE = "{nonce}"
+
+
+def _content_security_policy(
+    base: dict[str, list[str]], nonce: str, extra: dict[str, list[str]] | None = None
+) -> str:
     """The CSP: a nonce per response; a page may add hosts it needs through `g.csp_extra`
     (the Razorpay checkout page adds Razorpay's script and frame)."""
     directives = {name: list(values) for name, values in base.items()}
-    directives["script-src"].append(f"'nonce-{getattr(g, 'csp_nonce', '')}'")
-    for name, values in getattr(g, "csp_extra", {}).items():
+    directives["script-src"].append(f"'nonce-{nonce}'")
+    for name, values in (extra or {}).items():
         directives[name] = [v for v in directives.get(name, []) if v != "'none'"] + values
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+def _csp_for_every_page(base: dict[str, list[str]]) -> Callable[[], str]:
+    """The CSP of a response: the policy is written once, with only the nonce to fill in,
+    except on the pages that add hosts (`g.csp_extra`)."""
+    before, after = _content_security_policy(base, _NONCE).split(_NONCE)
+
+    def policy() -> str:
+        nonce = getattr(g, "csp_nonce", "")
+        if "csp_extra" in g:
+            return _content_security_policy(base, nonce, g.csp_extra)
+        return f"{before}{nonce}{after}"
+
+    return policy
 
 
 def _register_request_hooks(app: Flask) -> None:
@@ -213,11 +233,11 @@ def _register_request_hooks(app: Flask) -> None:
 
     app.add_template_filter(last_seen, "last_seen")
     app.context_processor(navigation.context)
-    csp_base = _csp_with_media(app)  # once per app: the configuration does not change
+    csp = _csp_for_every_page(_csp_with_media(app))  # once per app: the configuration is set
 
     @app.after_request
     def _security_headers(response):
-        response.headers["Content-Security-Policy"] = _content_security_policy(csp_base)
+        response.headers["Content-Security-Policy"] = csp()
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"

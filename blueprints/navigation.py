@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
+from blueprints.urls import fast_url_for
 from services import badges
 
 T = TypeVar("T")
@@ -37,35 +38,63 @@ NAV_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _visible(audience: str) -> bool:
+class NavItem(NamedTuple):
+    endpoint: str
+    label: str
+    url: str
+    current: bool  # this page belongs to it (aria-current)
+
+
+def _visible(audience: str, who: tuple[bool, bool, bool]) -> bool:
+    signed_in, creator, admin = who
     if audience == "anon":
-        return not current_user.is_authenticated
-    if not current_user.is_authenticated:
+        return not signed_in
+    if not signed_in:
         return False
     if audience == "creator":
-        return current_user.is_creator
+        return creator
     if audience == "admin":
-        return current_user.is_admin
+        return admin
     return True
+
+
+def _links(who: tuple[bool, bool, bool]) -> list[tuple[str, str, str]]:
+    """(endpoint, label, URL) of the items `who` sees (signed in, creator, admin): the same
+    few lists on every page, each built once per app and script root."""
+    kept = current_app.extensions.setdefault("amora_nav_links", {})
+    key = (request.script_root, who)
+    links = kept.get(key)
+    if links is None:
+        links = kept[key] = [
+            (endpoint, label, fast_url_for(endpoint))
+            for endpoint, label, audience in NAV_ITEMS
+            if endpoint in current_app.view_functions and _visible(audience, who)
+        ]
+    return links
+
+
+def _current(endpoint: str, here: str | None, section: str | None) -> bool:
+    return endpoint == here or (section is not None and section in NAV_SECTIONS.get(endpoint, ()))
 
 
 def context() -> dict:
     if not has_request_context():  # mail rendered by a job has no navigation
         return {}
-    items = [
-        (endpoint, label)
-        for endpoint, label, audience in NAV_ITEMS
-        if endpoint in current_app.view_functions and _visible(audience)
-    ]
+    user = current_user._get_current_object()
+    signed_in = user.is_authenticated
+    who = (signed_in, signed_in and user.is_creator, signed_in and user.is_admin)
+    here, section = request.endpoint, request.blueprint
     context = {
-        "nav_items": items,
-        "nav_sections": NAV_SECTIONS,
+        "nav_items": [
+            NavItem(endpoint, label, url, _current(endpoint, here, section))
+            for endpoint, label, url in _links(who)
+        ],
         "csp_nonce": getattr(g, "csp_nonce", ""),
     }
-    if current_user.is_authenticated:
+    if signed_in:
         # Called by base.html only: fragments (htmx swaps, which are most requests on a busy
         # chat) render without the navigation bar and so without these three queries.
-        user_id = current_user.id
+        user_id = user.id
         counts = _once(lambda: badges.for_user(user_id))  # one statement for the three
         context["nav_credits"] = lambda: counts().credits
         context["nav_unread"] = lambda: counts().unread_notifications

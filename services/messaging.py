@@ -383,18 +383,19 @@ def missed(user: User, after_id: int, limit: int = 500) -> list[Message]:
 
 
 def mark_read(user: User, other_id: int) -> int:
+    """Mark what `other_id` sent me as read; commits. Looks before it writes: opening a
+    conversation with nothing new in it (most openings) takes no write lock."""
     conversation = conversation_between(user.id, other_id)
     if conversation is None:
         return 0
-    result = db.session.execute(
-        update(Message)
-        .where(
-            Message.conversation_id == conversation.id,
-            Message.recipient_id == user.id,
-            Message.read_at.is_(None),
-        )
-        .values(read_at=clock.now())
+    unread = (
+        Message.conversation_id == conversation.id,
+        Message.recipient_id == user.id,
+        Message.read_at.is_(None),
     )
+    if db.session.scalar(select(Message.id).where(*unread).limit(1)) is None:
+        return 0
+    result = db.session.execute(update(Message).where(*unread).values(read_at=clock.now()))
     if result.rowcount:
         realtime.publish_after_commit(
             other_id, {"type": "read", "by": user.id, "conversation_id": conversation.id}

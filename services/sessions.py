@@ -65,12 +65,19 @@ def start_session(
 
 # Read on every request of a logged-in member: built once (building it cost more than running it).
 _SESSION_USER = (
-    select(UserSession, User)
+    select(UserSession.id, UserSession.revoked_at, UserSession.last_seen_at, User)
     .join(User, User.id == UserSession.user_id)
     .where(
         UserSession.token_hash == bindparam("token_hash"),
         UserSession.user_id == bindparam("user_id"),
     )
+)
+
+
+_TOUCH = (
+    update(UserSession)
+    .where(UserSession.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("now"))
 )
 
 
@@ -88,12 +95,12 @@ def load_session_user(user_id: str | int, raw_token: str | None) -> User | None:
     ).first()
     if row is None:
         return None
-    user_session, user = row
-    if user_session.revoked_at is not None or not user.is_active:
+    session_id, revoked_at, last_seen_at, user = row
+    if revoked_at is not None or not user.is_active:
         return None
     now = clock.now()
-    if now - user_session.last_seen_at >= SESSION_TOUCH_INTERVAL:
-        user_session.last_seen_at = now
+    if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
+        db.session.execute(_TOUCH, {"session_id": session_id, "now": now})
         user.last_active_at = now
         db.session.commit()
     return user

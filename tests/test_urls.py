@@ -51,3 +51,13 @@ def test_templates_use_it(app):
     with app.test_request_context("/"):
         assert render_template_string("{{ url_for('dating.like', user_id=9) }}") == "/people/9/like"
         assert app.jinja_env.globals["url_for"] is fast_url_for
+
+
+def test_a_static_file_url_is_built_once_and_stays_right(app):
+    for root in ("", "/amora"):
+        with app.test_request_context("/", base_url=f"http://localhost{root}/"):
+            for _ in range(2):
+                built = fast_url_for("static", filename="app.css")
+                assert built == url_for("static", filename="app.css") == f"{root}/static/app.css"
+            spaced = fast_url_for("static", filename="a b.css")
+            assert spaced == url_for("static", filename="a b.css")
