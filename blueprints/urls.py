@@ -4,9 +4,10 @@ A Discover page has some 120 links and forms, most of them a rule with one id in
 (`/people/<int:user_id>/like`); Flask's `url_for` walks the URL map for each, about 20 µs a call
 (BENCHMARKS.md, the pages' profile). Here each rule made of fixed text and `<int:…>` parts is
 turned once into a format string, and a call with exactly its ids (whole numbers, not negative)
-fills it in; a static file's URL is built once per file. Anything else — a query string, `_external`, `_anchor`, a relative endpoint, an
-endpoint with several rules or another converter, url_for defaults — goes to Flask's `url_for`,
-and so does every call when there is no request. The answer is the same either way
+fills it in; a static file's URL is built once per file. Anything else — a query string,
+`_external`, `_anchor`, a relative endpoint, an endpoint with several rules or another
+converter, url_for defaults — goes to Flask's `url_for`, and so does every call when there is
+no request. The answer is the same either way
 (tests/test_urls.py compares them for every rule).
 """
 
