@@ -65,12 +65,12 @@ def creators_index():
     return render_template("feed/creators.html", rows=creators.creators_list())
 
 
-def _subscription_context(creator_id: int) -> dict:
+def _subscription_context(creator_id: int, settings=None) -> dict:
     sub = subscriptions.get(current_user.id, creator_id) if current_user.is_authenticated else None
-    settings = creators.settings_of(creator_id)
+    settings = settings or creators.settings_of(creator_id)
     price = settings.subscription_price if settings else 0
     viewer = current_user if current_user.is_authenticated else None
-    first_price, promotion = subscriptions.first_period_price(viewer, creator_id, price)
+    first_price, promotion = subscriptions.first_period_price(viewer, creator_id, price, sub)
     return {
         "subscription": sub,
         "has_access": subscriptions.has_access(sub),
@@ -83,18 +83,20 @@ def _subscription_context(creator_id: int) -> dict:
 
 @bp.get("/creators/<int:creator_id>")
 def creator_page(creator_id: int):
+    # Read first and held: the checks and offers below find it in the session, not again.
+    settings = creators.settings_of(creator_id)
     creator = creators.visible_creator(_viewer(), creator_id)
     items, next_cursor = posts.creator_posts(_viewer(), creator_id)
     return render_template(
         "feed/creator.html",
         creator=creator,
-        settings=creators.settings_of(creator_id),
+        settings=settings,
         subscribers=subscriptions.subscriber_count(creator_id),
         items=items,
         more_url=url_for("feed.creator_more", creator_id=creator_id, cursor=next_cursor)
         if next_cursor
         else None,
-        **_subscription_context(creator_id),
+        **_subscription_context(creator_id, settings),
     )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from core import clock
@@ -63,20 +64,31 @@ class Chart:
     labels: list[tuple[int, str]]  # (x, text) under the axis
 
 
-def per_day(creator_id: int, days: int = 30, now: dt.datetime | None = None) -> list[Day]:
+# Built once: building them (aliases, joins) cost more than running them (BENCHMARKS.md).
+_EARNED = (
+    select(Entry.created_at, Transfer.kind, Entry.amount)
+    .join(Transfer, Transfer.id == Entry.transfer_id)
+    .where(
+        Entry.account_id == bindparam("pending_id"),
+        Entry.amount > 0,
+        Transfer.kind.in_(list(SOURCES)),
+        Entry.created_at >= bindparam("since"),
+    )
+)
+
+
+def per_day(
+    creator_id: int,
+    days: int = 30,
+    now: dt.datetime | None = None,
+    pending: LedgerAccount | None = None,
+) -> list[Day]:
     """Credits earned (after the platform fee) per day and source, oldest day first."""
     now = now or clock.now()
     first = (now - dt.timedelta(days=days - 1)).date()
-    pending = ledger.user_account(creator_id, "earnings_pending")
+    pending = pending or ledger.user_account(creator_id, "earnings_pending")
     rows = db.session.execute(
-        select(Entry.created_at, Transfer.kind, Entry.amount)
-        .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(
-            Entry.account_id == pending.id,
-            Entry.amount > 0,
-            Transfer.kind.in_(list(SOURCES)),
-            Entry.created_at >= dt.datetime.combine(first, dt.time()),
-        )
+        _EARNED, {"pending_id": pending.id, "since": dt.datetime.combine(first, dt.time())}
     ).all()
     result = {first + dt.timedelta(days=i): dict.fromkeys(SOURCES, 0) for i in range(days)}
     for created_at, kind, amount in rows:
@@ -122,36 +134,44 @@ def chart(days: list[Day], width: int = 720, height: int = 200) -> Chart:
     return Chart(width=width, height=height, bars=bars, max_value=max_value, labels=labels)
 
 
-def top_fans(creator_id: int, limit: int = 10) -> list[tuple[User, int]]:
+class Fan(NamedTuple):
+    id: int
+    display_name: str
+
+
+_creator_entry, _fan_entry = aliased(Entry, name="creator_entry"), aliased(Entry, name="fan_entry")
+_wallet = aliased(LedgerAccount, name="wallet")
+_PAID = func.sum(-_fan_entry.amount)
+_TOP_FANS = (
+    select(User.id, User.display_name, _PAID)
+    .select_from(_creator_entry)
+    .join(_fan_entry, _fan_entry.transfer_id == _creator_entry.transfer_id)
+    .join(_wallet, _wallet.id == _fan_entry.account_id)
+    .join(User, User.id == _wallet.user_id)
+    .where(
+        _creator_entry.account_id == bindparam("pending_id"),
+        _creator_entry.amount > 0,
+        _wallet.kind == "wallet",
+        _fan_entry.amount < 0,
+    )
+    .group_by(User.id, User.display_name)
+    .order_by(_PAID.desc(), User.id)
+    .limit(bindparam("limit"))
+)
+
+
+def top_fans(
+    creator_id: int, limit: int = 10, pending: LedgerAccount | None = None
+) -> list[tuple[Fan, int]]:
     """Fans by credits they paid this creator (gross, what left their wallets)."""
-    creator_entry = aliased(Entry)
-    fan_entry = aliased(Entry)
-    wallet = aliased(LedgerAccount)
-    pending = ledger.user_account(creator_id, "earnings_pending")
-    rows = db.session.execute(
-        select(wallet.user_id, func.sum(-fan_entry.amount).label("paid"))
-        .select_from(creator_entry)
-        .join(fan_entry, fan_entry.transfer_id == creator_entry.transfer_id)
-        .join(wallet, wallet.id == fan_entry.account_id)
-        .where(
-            creator_entry.account_id == pending.id,
-            creator_entry.amount > 0,
-            wallet.kind == "wallet",
-            fan_entry.amount < 0,
-        )
-        .group_by(wallet.user_id)
-        .order_by(func.sum(-fan_entry.amount).desc())
-        .limit(limit)
-    ).all()
-    users = {
-        user.id: user
-        for user in db.session.scalars(select(User).where(User.id.in_([r[0] for r in rows])))
-    }
-    return [(users[user_id], int(paid)) for user_id, paid in rows if user_id in users]
+    pending = pending or ledger.user_account(creator_id, "earnings_pending")
+    rows = db.session.execute(_TOP_FANS, {"pending_id": pending.id, "limit": limit})
+    return [(Fan(user_id, name), int(paid)) for user_id, name, paid in rows]
 
 
 def dashboard(creator: User, days: int = 30) -> dict:
-    series = per_day(creator.id, days)
+    pending = ledger.user_account(creator.id, "earnings_pending")
+    series = per_day(creator.id, days, pending=pending)
     balances = ledger.balances(creator.id)
     return {
         "pending": balances.get("earnings_pending", 0),
@@ -160,7 +180,7 @@ def dashboard(creator: User, days: int = 30) -> dict:
         "totals": totals_by_source(series),
         "total": sum(day.total for day in series),
         "chart": chart(series),
-        "top_fans": top_fans(creator.id),
+        "top_fans": top_fans(creator.id, pending=pending),
         "subscribers": subscriptions.subscriber_count(creator.id),
         "sources": SOURCES,
         "colors": COLORS,

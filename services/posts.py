@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
@@ -269,15 +270,39 @@ def entitled(viewer: User | None, post: Post, *, unlocked: bool, subscribed: boo
     return unlocked
 
 
+# The ready media of a page of posts, in their order: one statement of rows, built once.
+_READY_MEDIA = (
+    select(
+        PostMedia.post_id,
+        MediaObject.id,
+        MediaObject.variants,
+        MediaObject.width,
+        MediaObject.height,
+    )
+    .join(MediaObject, MediaObject.id == PostMedia.media_id)
+    .where(
+        PostMedia.post_id.in_(bindparam("post_ids", expanding=True)),
+        MediaObject.status == MediaStatus.READY,
+    )
+    .order_by(PostMedia.post_id, PostMedia.position)
+)
+
+
 def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
     """Posts as `viewer` may see them: a handful of queries for the whole page."""
     if not posts:
         return []
     post_ids = [post.id for post in posts]
     creator_ids = {post.creator_id for post in posts}
-    creators = {
-        user.id: user for user in db.session.scalars(select(User).where(User.id.in_(creator_ids)))
-    }
+    creators = {}
+    for creator_id in creator_ids:  # a creator's own page has them already
+        known = db.session.identity_map.get(identity_key(User, creator_id))
+        if known is not None:
+            creators[creator_id] = known
+    if len(creators) < len(creator_ids):
+        missing = creator_ids - creators.keys()
+        for user in db.session.scalars(select(User).where(User.id.in_(missing))):
+            creators[user.id] = user
     unlocked_ids: set[int] = set()
     subscribed_to: set[int] = set()
     if viewer is not None:
@@ -289,17 +314,9 @@ def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
             )
         )
         subscribed_to = set(subscriptions.subscribed_creator_ids(viewer.id)) & creator_ids
-    media_rows = _media_rows(post_ids)
-    objects = {
-        obj.id: obj
-        for obj in db.session.scalars(
-            select(MediaObject).where(
-                MediaObject.id.in_(
-                    [row.media_id for rows in media_rows.values() for row in rows] or [0]
-                )
-            )
-        )
-    }
+    media_rows: dict[int, list] = {}
+    for row in db.session.execute(_READY_MEDIA, {"post_ids": post_ids}):
+        media_rows.setdefault(row.post_id, []).append(row)
     result = []
     for post in posts:
         is_unlocked = post.id in unlocked_ids
@@ -307,18 +324,14 @@ def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
         allowed = entitled(viewer, post, unlocked=is_unlocked, subscribed=is_subscribed)
         items = []
         for row in media_rows.get(post.id, []):
-            obj = objects.get(row.media_id)
-            if obj is None or obj.status != MediaStatus.READY:
-                continue
-            variant = "display" if allowed else "blur"
-            key = (obj.variants or {}).get(variant)
+            key = (row.variants or {}).get("display" if allowed else "blur")
             items.append(
                 MediaView(
-                    id=obj.id,
+                    id=row.id,
                     url=media.url_for_key(key, MEDIA_URL_SECONDS) if key else None,
                     locked=not allowed,
-                    width=obj.width,
-                    height=obj.height,
+                    width=row.width,
+                    height=row.height,
                 )
             )
         result.append(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock
@@ -61,12 +61,13 @@ def subscribed_creator_ids(fan_id: int) -> list[int]:
     return [row.creator_id for row in rows if has_access(row, now)]
 
 
+_SUBSCRIBERS = select(func.count(Subscription.id)).where(
+    Subscription.creator_id == bindparam("creator_id"), Subscription.is_live
+)  # built once: a creator's page and dashboard show it on every view
+
+
 def subscriber_count(creator_id: int) -> int:
-    return db.session.scalar(
-        select(func.count(Subscription.id)).where(
-            Subscription.creator_id == creator_id, Subscription.is_live
-        )
-    )
+    return db.session.scalar(_SUBSCRIBERS, {"creator_id": creator_id})
 
 
 def subscriptions_of(fan_id: int) -> list[tuple[Subscription, User]]:
@@ -290,14 +291,19 @@ def renew_due(now: dt.datetime | None = None) -> dict[str, int]:
     return outcomes
 
 
+_NOT_READ = object()
+
+
 def first_period_price(
-    fan: User | None, creator_id: int, price: int
+    fan: User | None, creator_id: int, price: int, previous: object = _NOT_READ
 ) -> tuple[int, Promotion | None]:
-    """The first month's price for `fan` now: the best running promotion they qualify for."""
+    """The first month's price for `fan` now: the best running promotion they qualify for.
+    `previous`: their subscription to this creator (None: never), when the caller has read it."""
     if price <= 0:
         return price, None
     now = clock.now()
-    previous = get(fan.id, creator_id) if fan is not None else None
+    if previous is _NOT_READ:
+        previous = get(fan.id, creator_id) if fan is not None else None
     if previous is not None and previous.is_live:
         return price, None
     audiences = ("new", "both") if previous is None else ("lapsed", "both")
