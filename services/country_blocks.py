@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from flask import has_request_context, request
+from sqlalchemy import select
 
 from core.errors import ValidationFailed
 from extensions import db
@@ -62,3 +63,25 @@ def is_blocked(creator_id: int, viewer: User | None) -> bool:
         return False
     blocked = blocked_for(creator_id)
     return bool(blocked) and bool(blocked & viewer_countries(viewer))
+
+
+def blocked_among(creator_ids: list[int], viewer: User | None) -> set[int]:
+    """Those of `creator_ids` whose country blocks keep `viewer` out: one statement for a
+    feed's creators, however many."""
+    if not creator_ids:
+        return set()
+    rows = db.session.execute(
+        select(CreatorSettings.user_id, CreatorSettings.blocked_countries).where(
+            CreatorSettings.user_id.in_(creator_ids),
+            CreatorSettings.blocked_countries.is_not(None),
+            CreatorSettings.blocked_countries != "",
+        )
+    ).all()
+    if not rows:
+        return set()
+    countries = viewer_countries(viewer)
+    return {
+        creator_id
+        for creator_id, blocked in rows
+        if creator_id != getattr(viewer, "id", None) and set(blocked.split(",")) & countries
+    }

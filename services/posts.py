@@ -288,8 +288,11 @@ _READY_MEDIA = (
 )
 
 
-def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
-    """Posts as `viewer` may see them: a handful of queries for the whole page."""
+def views(
+    viewer: User | None, posts: list[Post], subscribed: set[int] | None = None
+) -> list[PostView]:
+    """Posts as `viewer` may see them: a handful of queries for the whole page.
+    `subscribed`: the creators whose posts `viewer` has by subscription, when known."""
     if not posts:
         return []
     post_ids = [post.id for post in posts]
@@ -313,7 +316,9 @@ def views(viewer: User | None, posts: list[Post]) -> list[PostView]:
                 )
             )
         )
-        subscribed_to = set(subscriptions.subscribed_creator_ids(viewer.id)) & creator_ids
+        if subscribed is None:
+            subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))
+        subscribed_to = subscribed & creator_ids
     media_rows: dict[int, list] = {}
     for row in db.session.execute(_READY_MEDIA, {"post_ids": post_ids}):
         media_rows.setdefault(row.post_id, []).append(row)
@@ -368,7 +373,9 @@ def _after(cursor: str | None):
     )
 
 
-def _page(viewer: User | None, query, cursor: str | None, limit: int):
+def _page(
+    viewer: User | None, query, cursor: str | None, limit: int, subscribed: set[int] | None = None
+):
     after = _after(cursor)
     if after is not None:
         query = query.where(after)
@@ -379,7 +386,7 @@ def _page(viewer: User | None, query, cursor: str | None, limit: int):
     )
     more = len(posts) > limit
     posts = posts[:limit]
-    return views(viewer, posts), (_cursor(posts[-1]) if more and posts else None)
+    return views(viewer, posts, subscribed), (_cursor(posts[-1]) if more and posts else None)
 
 
 def creator_posts(
@@ -393,11 +400,9 @@ def feed(
     viewer: User, cursor: str | None = None, limit: int = PAGE
 ) -> tuple[list[PostView], str | None]:
     """Published posts of the creators `viewer` subscribes to, newest first."""
-    creator_ids = [
-        creator_id
-        for creator_id in subscriptions.subscribed_creator_ids(viewer.id)
-        if not country_blocks.is_blocked(creator_id, viewer)
-    ]
+    subscribed = subscriptions.subscribed_creator_ids(viewer.id)
+    blocked = country_blocks.blocked_among(subscribed, viewer)
+    creator_ids = [creator_id for creator_id in subscribed if creator_id not in blocked]
     query = (
         select(Post)
         .join(User, User.id == Post.creator_id)
@@ -409,7 +414,7 @@ def feed(
             ~safety.block_exists(viewer.id, Post.creator_id),
         )
     )
-    return _page(viewer, query, cursor, limit)
+    return _page(viewer, query, cursor, limit, subscribed=set(subscribed))
 
 
 def manage_list(creator: User) -> list[PostView]:
