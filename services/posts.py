@@ -374,26 +374,50 @@ def _after(cursor: str | None):
 
 
 def _page(
-    viewer: User | None, query, cursor: str | None, limit: int, subscribed: set[int] | None = None
+    viewer: User | None,
+    query,
+    values: dict,
+    cursor: str | None,
+    limit: int,
+    subscribed: set[int] | None = None,
 ):
+    """A page of posts, newest first: `query` (ordered, LIMIT :limit) with its `values`."""
     after = _after(cursor)
     if after is not None:
         query = query.where(after)
-    posts = list(
-        db.session.scalars(
-            query.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1)
-        )
-    )
+    posts = list(db.session.scalars(query, {**values, "limit": limit + 1}))
     more = len(posts) > limit
     posts = posts[:limit]
     return views(viewer, posts, subscribed), (_cursor(posts[-1]) if more and posts else None)
 
 
+# The first page of each list is built once: building the statement cost more than running it.
+_NEWEST_FIRST = (Post.published_at.desc(), Post.id.desc())
+_CREATOR_POSTS = (
+    select(Post)
+    .where(Post.creator_id == bindparam("creator_id"), Post.status == PostStatus.PUBLISHED)
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
+_FEED = (
+    select(Post)
+    .join(User, User.id == Post.creator_id)
+    .where(
+        Post.creator_id.in_(bindparam("creator_ids", expanding=True)),
+        Post.status == PostStatus.PUBLISHED,
+        User.is_creator.is_(True),
+        ~User.is_gone,
+        ~safety.block_exists(bindparam("viewer_id"), Post.creator_id),
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
+
+
 def creator_posts(
     viewer: User | None, creator_id: int, cursor: str | None = None, limit: int = PAGE
 ) -> tuple[list[PostView], str | None]:
-    query = select(Post).where(Post.creator_id == creator_id, Post.status == PostStatus.PUBLISHED)
-    return _page(viewer, query, cursor, limit)
+    return _page(viewer, _CREATOR_POSTS, {"creator_id": creator_id}, cursor, limit)
 
 
 def feed(
@@ -403,18 +427,11 @@ def feed(
     subscribed = subscriptions.subscribed_creator_ids(viewer.id)
     blocked = country_blocks.blocked_among(subscribed, viewer)
     creator_ids = [creator_id for creator_id in subscribed if creator_id not in blocked]
-    query = (
-        select(Post)
-        .join(User, User.id == Post.creator_id)
-        .where(
-            Post.creator_id.in_(creator_ids or [0]),
-            Post.status == PostStatus.PUBLISHED,
-            User.is_creator.is_(True),
-            ~User.is_gone,
-            ~safety.block_exists(viewer.id, Post.creator_id),
-        )
-    )
-    return _page(viewer, query, cursor, limit, subscribed=set(subscribed))
+    if not creator_ids:
+        _after(cursor)  # a bad page link is still a 400
+        return [], None
+    values = {"creator_ids": creator_ids, "viewer_id": viewer.id}
+    return _page(viewer, _FEED, values, cursor, limit, subscribed=set(subscribed))
 
 
 def manage_list(creator: User) -> list[PostView]:
