@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import clock
@@ -126,10 +126,17 @@ def system_balance(kind: str) -> int:
     )
 
 
+# Read on the wallet and dashboard pages at every view: built once.
+_BALANCES = select(LedgerAccount.kind, LedgerAccount.balance).where(
+    LedgerAccount.user_id == bindparam("user_id")
+)
+_WALLET_FROZEN_AT = select(LedgerAccount.frozen_at).where(
+    LedgerAccount.user_id == bindparam("user_id"), LedgerAccount.kind == "wallet"
+)
+
+
 def balances(user_id: int) -> dict[str, int]:
-    rows = db.session.execute(
-        select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.user_id == user_id)
-    )
+    rows = db.session.execute(_BALANCES, {"user_id": user_id})
     found = {kind: balance for kind, balance in rows}
     return {kind: found.get(kind, 0) for kind in USER_KINDS}
 
@@ -148,14 +155,7 @@ def wallet_balance_query(user_id):
 
 
 def is_frozen(user_id: int) -> bool:
-    return (
-        db.session.scalar(
-            select(LedgerAccount.frozen_at).where(
-                LedgerAccount.user_id == user_id, LedgerAccount.kind == "wallet"
-            )
-        )
-        is not None
-    )
+    return db.session.scalar(_WALLET_FROZEN_AT, {"user_id": user_id}) is not None
 
 
 # --- the one primitive ---------------------------------------------------------------------

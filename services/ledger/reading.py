@@ -7,7 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from extensions import db
 from models import Entry, LedgerAccount, Transfer, User
@@ -25,7 +25,7 @@ class HistoryRow:
     memo: str | None
 
 
-def _describe(accounts: list[LedgerAccount], names: dict[int, str], user_id: int) -> str:
+def _describe(accounts: list, names: dict[int, str], user_id: int) -> str:
     others = [a for a in accounts if a.user_id != user_id]
     people = sorted({names.get(a.user_id, "a member") for a in others if a.user_id})
     if people:
@@ -43,54 +43,58 @@ def _describe(accounts: list[LedgerAccount], names: dict[int, str], user_id: int
     return "Your other balance"
 
 
+# Built once (a wallet page reads them on every view): a page of one account's entries, newest
+# first, and every leg of their transfers with the name of the member it belongs to.
+_PAGE = (
+    select(
+        Entry.id,
+        Entry.transfer_id,
+        Entry.amount,
+        Entry.balance_after,
+        Entry.created_at,
+        Transfer.kind,
+        Transfer.memo,
+    )
+    .join(Transfer, Transfer.id == Entry.transfer_id)
+    .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
+    .where(LedgerAccount.user_id == bindparam("user_id"), LedgerAccount.kind == bindparam("kind"))
+    .order_by(Entry.id.desc())
+    .limit(bindparam("limit"))
+)
+_PAGE_BEFORE = _PAGE.where(Entry.id < bindparam("before"))
+_LEGS = (
+    select(Entry.transfer_id, LedgerAccount.user_id, LedgerAccount.kind, User.display_name)
+    .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
+    .outerjoin(User, User.id == LedgerAccount.user_id)
+    .where(Entry.transfer_id.in_(bindparam("transfer_ids", expanding=True)))
+)
+
+
 def history(
     user_id: int, kind: str = "wallet", before_entry_id: int | None = None, limit: int = 20
 ) -> list[HistoryRow]:
     """The newest entries of a user's account, with the kind, counterparty and running balance."""
-    account = db.session.scalar(
-        select(LedgerAccount).where(LedgerAccount.user_id == user_id, LedgerAccount.kind == kind)
-    )
-    if account is None:
+    values = {"user_id": user_id, "kind": kind, "limit": limit, "before": before_entry_id}
+    statement = _PAGE if before_entry_id is None else _PAGE_BEFORE
+    page = db.session.execute(statement, values).all()
+    if not page:
         return []
-    query = (
-        select(Entry, Transfer)
-        .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Entry.account_id == account.id)
-        .order_by(Entry.id.desc())
-        .limit(limit)
-    )
-    if before_entry_id is not None:
-        query = query.where(Entry.id < before_entry_id)
-    page = db.session.execute(query).all()
-    transfer_ids = [transfer.id for _, transfer in page]
-    legs: dict[int, list[LedgerAccount]] = defaultdict(list)
-    if transfer_ids:
-        for transfer_id, leg_account in db.session.execute(
-            select(Entry.transfer_id, LedgerAccount)
-            .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
-            .where(Entry.transfer_id.in_(transfer_ids))
-        ).all():
-            legs[transfer_id].append(leg_account)
-    user_ids = {a.user_id for accounts in legs.values() for a in accounts if a.user_id}
-    names = (
-        dict(
-            db.session.execute(
-                select(User.id, User.display_name).where(User.id.in_(user_ids))
-            ).all()
-        )
-        if user_ids
-        else {}
-    )
+    legs: dict[int, list] = defaultdict(list)
+    names: dict[int, str] = {}
+    for leg in db.session.execute(_LEGS, {"transfer_ids": [row.transfer_id for row in page]}):
+        legs[leg.transfer_id].append(leg)
+        if leg.user_id and leg.display_name is not None:
+            names[leg.user_id] = leg.display_name
     return [
         HistoryRow(
-            entry_id=entry.id,
-            transfer_id=transfer.id,
-            kind=transfer.kind,
-            amount=entry.amount,
-            balance_after=entry.balance_after,
-            created_at=entry.created_at,
-            counterparty=_describe(legs[transfer.id], names, user_id),
-            memo=transfer.memo if transfer.kind == "adjustment" else None,
+            entry_id=row.id,
+            transfer_id=row.transfer_id,
+            kind=row.kind,
+            amount=row.amount,
+            balance_after=row.balance_after,
+            created_at=row.created_at,
+            counterparty=_describe(legs[row.transfer_id], names, user_id),
+            memo=row.memo if row.kind == "adjustment" else None,
         )
-        for entry, transfer in page
+        for row in page
     ]

@@ -16,7 +16,7 @@ import logging
 from dataclasses import asdict
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, sql
@@ -119,12 +119,16 @@ def order_for(user: User, order_id: int) -> Order:
     return order
 
 
+_RECENT = (
+    select(Order)
+    .where(Order.user_id == bindparam("user_id"))
+    .order_by(Order.id.desc())
+    .limit(bindparam("limit"))
+)  # the wallet page's: built once
+
+
 def recent_orders(user: User, limit: int = 10) -> list[Order]:
-    return list(
-        db.session.scalars(
-            select(Order).where(Order.user_id == user.id).order_by(Order.id.desc()).limit(limit)
-        )
-    )
+    return list(db.session.scalars(_RECENT, {"user_id": user.id, "limit": limit}))
 
 
 # --- webhooks -------------------------------------------------------------------------------
