@@ -43,8 +43,7 @@ def _conversation_page(
 ):
     """The conversation with `other`, its compose form holding `form` (and, after a send that
     was refused without JavaScript, the reason above it)."""
-    items = messaging.messages_between(current_user, other.id)
-    messaging.mark_read(current_user, other.id)
+    items = messaging.read_conversation(current_user, other.id)
     allowed, reason = messaging.may_write(current_user, other)
     return render_template(
         "messages/conversation.html",

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -104,22 +104,21 @@ def typing(sender: User, recipient_id: int) -> None:
     realtime.broker().publish(recipient_id, {"type": "typing", "from": sender.id})
 
 
+_CONVERSATION = select(Conversation).where(
+    Conversation.user_a_id == bindparam("low"), Conversation.user_b_id == bindparam("high")
+)  # built once: every message and every opened conversation looks it up
+
+
 def conversation_between(a: int, b: int, create: bool = False) -> Conversation | None:
     low, high = _pair(a, b)
-    conversation = db.session.scalar(
-        select(Conversation).where(Conversation.user_a_id == low, Conversation.user_b_id == high)
-    )
+    conversation = db.session.scalar(_CONVERSATION, {"low": low, "high": high})
     if conversation is None and create:
         sql.insert_ignore(  # the first messages of two people may race
             Conversation,
             {"user_a_id": low, "user_b_id": high, "created_at": clock.now()},
             ["user_a_id", "user_b_id"],
         )
-        conversation = db.session.scalar(
-            select(Conversation).where(
-                Conversation.user_a_id == low, Conversation.user_b_id == high
-            )
-        )
+        conversation = db.session.scalar(_CONVERSATION, {"low": low, "high": high})
     return conversation
 
 
@@ -358,13 +357,31 @@ def messages_between(
     conversation = conversation_between(user.id, other_id)
     if conversation is None:
         return []
-    query = (
-        select(Message)
-        .where(Message.conversation_id == conversation.id, Message.id > after_id)
-        .order_by(Message.id.desc())
-        .limit(limit)
-    )
-    return list(reversed(db.session.scalars(query).all()))
+    return _latest(conversation, after_id, limit)
+
+
+_LATEST = (
+    select(Message)
+    .where(Message.conversation_id == bindparam("conversation_id"), Message.id > bindparam("after"))
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)  # a conversation's page reads it on every view: built once
+
+
+def _latest(conversation: Conversation, after_id: int, limit: int) -> list[Message]:
+    values = {"conversation_id": conversation.id, "after": after_id, "limit": limit}
+    return list(reversed(db.session.scalars(_LATEST, values).all()))
+
+
+def read_conversation(user: User, other_id: int, limit: int = 200) -> list[Message]:
+    """Opening a conversation: its latest messages, oldest first, and what `other_id` sent me
+    marked as read (`mark_read`; commits when it marks any)."""
+    conversation = conversation_between(user.id, other_id)
+    if conversation is None:
+        return []
+    items = _latest(conversation, 0, limit)
+    _mark_read(user, other_id, conversation)
+    return items
 
 
 def missed(user: User, after_id: int, limit: int = 500) -> list[Message]:
@@ -388,13 +405,29 @@ def mark_read(user: User, other_id: int) -> int:
     conversation = conversation_between(user.id, other_id)
     if conversation is None:
         return 0
+    return _mark_read(user, other_id, conversation)
+
+
+_ANY_UNREAD = (
+    select(Message.id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.recipient_id == bindparam("recipient_id"),
+        Message.read_at.is_(None),
+    )
+    .limit(1)
+)
+
+
+def _mark_read(user: User, other_id: int, conversation: Conversation) -> int:
+    values = {"conversation_id": conversation.id, "recipient_id": user.id}
+    if db.session.scalar(_ANY_UNREAD, values) is None:
+        return 0
     unread = (
         Message.conversation_id == conversation.id,
         Message.recipient_id == user.id,
         Message.read_at.is_(None),
     )
-    if db.session.scalar(select(Message.id).where(*unread).limit(1)) is None:
-        return 0
     result = db.session.execute(update(Message).where(*unread).values(read_at=clock.now()))
     if result.rowcount:
         realtime.publish_after_commit(
