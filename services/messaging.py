@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -296,59 +296,56 @@ def publish_message(message: Message, origin: str | None = None) -> None:
         log.exception("could not publish message %s", message.id)
 
 
-def conversations_of(user: User) -> list[dict]:
-    """The inbox: the other person, the last message and how many are unread."""
-    rows = db.session.scalars(
-        select(Conversation)
-        .where(
-            or_(Conversation.user_a_id == user.id, Conversation.user_b_id == user.id),
-            Conversation.last_message_at.is_not(None),
-        )
-        .order_by(Conversation.last_message_at.desc())
-    ).all()
-    if not rows:
-        return []
-    ids = [c.id for c in rows]
-    unread = dict(
-        db.session.execute(
-            select(Message.conversation_id, func.count(Message.id))
-            .where(
-                Message.conversation_id.in_(ids),
-                Message.recipient_id == user.id,
-                Message.read_at.is_(None),
-            )
-            .group_by(Message.conversation_id)
-        ).all()
+_ME = bindparam("me")
+_OTHER_ID = case(
+    (Conversation.user_a_id == _ME, Conversation.user_b_id), else_=Conversation.user_a_id
+)
+# The inbox in three statements built once, however many conversations: the conversations with
+# the other person (none with a block either way), their unread counts, their last messages.
+_INBOX = (
+    select(Conversation, User)
+    .join(User, User.id == _OTHER_ID)
+    .where(
+        or_(Conversation.user_a_id == _ME, Conversation.user_b_id == _ME),
+        Conversation.last_message_at.is_not(None),
+        ~safety.block_exists(_ME, User.id),
     )
-    last_ids = (
+    .order_by(Conversation.last_message_at.desc())
+)
+_IDS = bindparam("ids", expanding=True)
+_UNREAD_BY_CONVERSATION = (
+    select(Message.conversation_id, func.count(Message.id))
+    .where(
+        Message.conversation_id.in_(_IDS), Message.recipient_id == _ME, Message.read_at.is_(None)
+    )
+    .group_by(Message.conversation_id)
+)
+_LAST_MESSAGES = select(Message).where(
+    Message.id.in_(
         select(func.max(Message.id))
-        .where(Message.conversation_id.in_(ids))
+        .where(Message.conversation_id.in_(_IDS))
         .group_by(Message.conversation_id)
     )
-    last = {
-        m.conversation_id: m
-        for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))
-    }
-    others = {
-        u.id: u
-        for u in db.session.scalars(
-            select(User).where(User.id.in_([c.other(user.id) for c in rows]))
-        )
-    }
-    result = []
-    for conversation in rows:
-        other = others[conversation.other(user.id)]
-        if safety.blocked_between(user.id, other.id):
-            continue
-        result.append(
-            {
-                "conversation": conversation,
-                "other": other,
-                "last": last.get(conversation.id),
-                "unread": unread.get(conversation.id, 0),
-            }
-        )
-    return result
+)
+
+
+def conversations_of(user: User) -> list[dict]:
+    """The inbox: the other person, the last message and how many are unread."""
+    rows = db.session.execute(_INBOX, {"me": user.id}).all()
+    if not rows:
+        return []
+    values = {"me": user.id, "ids": [conversation.id for conversation, _ in rows]}
+    unread = dict(db.session.execute(_UNREAD_BY_CONVERSATION, values).all())
+    last = {m.conversation_id: m for m in db.session.scalars(_LAST_MESSAGES, values)}
+    return [
+        {
+            "conversation": conversation,
+            "other": other,
+            "last": last.get(conversation.id),
+            "unread": unread.get(conversation.id, 0),
+        }
+        for conversation, other in rows
+    ]
 
 
 def messages_between(

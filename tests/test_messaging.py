@@ -620,3 +620,24 @@ def test_a_socket_whose_account_is_gone_answers_frames_with_an_error(live_server
         _receive(ws, "pong")
     finally:
         _close(ws)
+
+
+def test_the_inbox_lists_conversations_newest_first_without_blocked_people(ctx):
+    me, ana, ben, cleo = dater("Me"), dater("Ana"), dater("Ben"), dater("Cleo")
+    for person in (ana, ben, cleo):
+        likes.react(me, person.id, "like")
+        likes.react(person, me.id, "like")  # matched: free messages
+    messaging.send(ana, me.id, "Hi from Ana")
+    messaging.send(me, ben.id, "Hi Ben")
+    messaging.send(ben, me.id, "Hey")
+    messaging.send(ben, me.id, "Still there?")
+    messaging.send(cleo, me.id, "Hello")
+    safety.block(me, cleo.id)
+    inbox = messaging.conversations_of(me)
+    assert [(row["other"].display_name, row["unread"], row["last"].body) for row in inbox] == [
+        ("Ben", 2, "Still there?"),
+        ("Ana", 1, "Hi from Ana"),
+    ]
+    messaging.mark_read(me, ben.id)
+    assert [row["unread"] for row in messaging.conversations_of(me)] == [0, 1]
+    assert [row["other"].display_name for row in messaging.conversations_of(ana)] == ["Me"]
