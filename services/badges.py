@@ -28,5 +28,8 @@ class Badges:
 
 
 def for_user(user_id: int) -> Badges:
-    credits, notifications, messages = db.session.execute(_COUNTS, {"user_id": user_id}).one()
+    # Through the connection: plain values need none of the ORM's result handling. (The page
+    # is being rendered: its changes, if any, are committed.)
+    row = db.session.connection().execute(_COUNTS, {"user_id": user_id}).one()
+    credits, notifications, messages = row
     return Badges(credits or 0, notifications, messages)
