@@ -320,28 +320,9 @@ def test_a_changed_answer_changes_the_match_at_once(ctx):
     assert found(me, sort="match") == ["Leo"]
 
 
-def test_an_answer_taken_by_another_process_shows_within_the_kept_time(
-    ctx, database_url, monkeypatch
-):
-    me, leo = _agreeing_pair()
-    elsewhere = make_app(database_url)  # another web process on the same database
-    try:
-        with elsewhere.app_context():
-            matching.answer(db.session.get(User, leo.id), ENOUGH[0], 1, [0, 1], 50)
-            db.session.remove()
-    finally:
-        with elsewhere.app_context():
-            db.engine.dispose()
-    db.session.rollback()  # a fresh snapshot: the answer is there to read
-    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 87}  # as this process kept it
-    later = time.monotonic() + ctx.config["MATCH_SCORES_SECONDS"]
-    monkeypatch.setattr(matching.time, "monotonic", lambda: later)
-    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 81}
-
-
-def test_with_no_kept_time_every_match_is_computed_afresh(ctx, database_url):
-    ctx.config["MATCH_SCORES_SECONDS"] = 0
-    me, leo = _agreeing_pair()
+def _leo_answers_elsewhere(database_url: str, leo) -> None:
+    """Leo changes an answer (to one I do not accept) through another web process on the same
+    database; then this test's session starts a fresh snapshot, so the answer is there to read."""
     elsewhere = make_app(database_url)
     try:
         with elsewhere.app_context():
@@ -351,6 +332,23 @@ def test_with_no_kept_time_every_match_is_computed_afresh(ctx, database_url):
         with elsewhere.app_context():
             db.engine.dispose()
     db.session.rollback()
+
+
+def test_an_answer_taken_by_another_process_shows_within_the_kept_time(
+    ctx, database_url, monkeypatch
+):
+    me, leo = _agreeing_pair()
+    _leo_answers_elsewhere(database_url, leo)
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 87}  # as this process kept it
+    later = time.monotonic() + ctx.config["MATCH_SCORES_SECONDS"]
+    monkeypatch.setattr(matching.time, "monotonic", lambda: later)
+    assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 81}
+
+
+def test_with_no_kept_time_every_match_is_computed_afresh(ctx, database_url):
+    ctx.config["MATCH_SCORES_SECONDS"] = 0
+    me, leo = _agreeing_pair()
+    _leo_answers_elsewhere(database_url, leo)
     assert matching.match_percentages(me.id, [leo.id]) == {leo.id: 81}
 
 
