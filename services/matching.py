@@ -130,9 +130,10 @@ class ScoreCache:
     pool of hundreds on every page, every reload and every change of a filter; here each person
     of it is scored once for `seconds`, while my answers stay what they were (a changed answer of
     mine starts afresh). Someone else's new answer shows after `seconds` at most, and at once in
-    the process that took it (`forget`). Bounded: the `members` seen most recently."""
+    the process that took it (`forget`). Bounded: the `members` seen most recently (a pool is
+    at most discover.MATCH_POOL people: some 20 MB at the most, in a busy process)."""
 
-    def __init__(self, seconds: float, members: int = 512) -> None:
+    def __init__(self, seconds: float, members: int = 256) -> None:
         self.seconds = seconds
         self.members = members
         self._entries: OrderedDict[int, _Scored] = OrderedDict()
