@@ -288,6 +288,12 @@ _READY_MEDIA = (
 )
 
 
+_UNLOCKED = select(Unlock.post_id).where(
+    Unlock.user_id == bindparam("viewer_id"),
+    Unlock.post_id.in_(bindparam("post_ids", expanding=True)),
+)
+
+
 def views(
     viewer: User | None, posts: list[Post], subscribed: set[int] | None = None
 ) -> list[PostView]:
@@ -310,11 +316,7 @@ def views(
     subscribed_to: set[int] = set()
     if viewer is not None:
         unlocked_ids = set(
-            db.session.scalars(
-                select(Unlock.post_id).where(
-                    Unlock.user_id == viewer.id, Unlock.post_id.in_(post_ids)
-                )
-            )
+            db.session.scalars(_UNLOCKED, {"viewer_id": viewer.id, "post_ids": post_ids})
         )
         if subscribed is None:
             subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))

@@ -4,7 +4,7 @@ reported."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -24,7 +24,7 @@ MAX_REPORT_DETAILS = 2000
 
 
 def blocked_between(user_a: int, user_b: int) -> bool:
-    return db.session.scalar(select(block_exists(user_a, user_b))) or False
+    return db.session.scalar(_BLOCKED_BETWEEN, {"user_a": user_a, "user_b": user_b}) or False
 
 
 def block_exists(user_a, user_b):
@@ -35,6 +35,10 @@ def block_exists(user_a, user_b):
             and_(Block.blocker_id == user_b, Block.blocked_id == user_a),
         )
     )
+
+
+# Asked before most pages about another person: built once.
+_BLOCKED_BETWEEN = select(block_exists(bindparam("user_a"), bindparam("user_b")))
 
 
 # Accounts that are gone for everyone else (docs/dating.md#visible-people).

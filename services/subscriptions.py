@@ -28,12 +28,17 @@ GRACE = dt.timedelta(days=3)
 log = logging.getLogger("amora.subscriptions")
 
 
+# A fan's subscriptions are read on every creator page and feed view: built once.
+_ONE = select(Subscription).where(
+    Subscription.fan_id == bindparam("fan_id"), Subscription.creator_id == bindparam("creator_id")
+)
+_LIVE_OF_FAN = select(Subscription).where(
+    Subscription.fan_id == bindparam("fan_id"), Subscription.is_live
+)
+
+
 def get(fan_id: int, creator_id: int) -> Subscription | None:
-    return db.session.scalar(
-        select(Subscription).where(
-            Subscription.fan_id == fan_id, Subscription.creator_id == creator_id
-        )
-    )
+    return db.session.scalar(_ONE, {"fan_id": fan_id, "creator_id": creator_id})
 
 
 def has_access(subscription: Subscription | None, now: dt.datetime | None = None) -> bool:
@@ -54,9 +59,7 @@ def is_subscriber(fan_id: int, creator_id: int) -> bool:
 
 
 def subscribed_creator_ids(fan_id: int) -> list[int]:
-    rows = db.session.scalars(
-        select(Subscription).where(Subscription.fan_id == fan_id, Subscription.is_live)
-    )
+    rows = db.session.scalars(_LIVE_OF_FAN, {"fan_id": fan_id})
     now = clock.now()
     return [row.creator_id for row in rows if has_access(row, now)]
 
@@ -292,6 +295,16 @@ def renew_due(now: dt.datetime | None = None) -> dict[str, int]:
 
 
 _NOT_READ = object()
+_BEST_PROMOTION = (
+    select(Promotion)
+    .where(
+        Promotion.creator_id == bindparam("creator_id"),
+        Promotion.audience.in_(bindparam("audiences", expanding=True)),
+        Promotion.starts_at <= bindparam("now"),
+        Promotion.ends_at > bindparam("now"),
+    )
+    .order_by(Promotion.discount_bps.desc())
+)  # a creator's page asks on every view: built once
 
 
 def first_period_price(
@@ -306,17 +319,9 @@ def first_period_price(
         previous = get(fan.id, creator_id) if fan is not None else None
     if previous is not None and previous.is_live:
         return price, None
-    audiences = ("new", "both") if previous is None else ("lapsed", "both")
-    promotion = db.session.scalar(
-        select(Promotion)
-        .where(
-            Promotion.creator_id == creator_id,
-            Promotion.audience.in_(audiences),
-            Promotion.starts_at <= now,
-            Promotion.ends_at > now,
-        )
-        .order_by(Promotion.discount_bps.desc())
-    )
+    audiences = ["new", "both"] if previous is None else ["lapsed", "both"]
+    values = {"creator_id": creator_id, "audiences": audiences, "now": now}
+    promotion = db.session.scalar(_BEST_PROMOTION, values)
     if promotion is None:
         return price, None
     return max(price - (price * promotion.discount_bps + 5000) // 10000, 1), promotion
