@@ -73,13 +73,16 @@ def subscriber_count(creator_id: int) -> int:
     return db.session.scalar(_SUBSCRIBERS, {"creator_id": creator_id})
 
 
+_OF_FAN = (
+    select(Subscription, User)
+    .join(User, User.id == Subscription.creator_id)
+    .where(Subscription.fan_id == bindparam("fan_id"))
+    .order_by(Subscription.status, Subscription.current_period_end.desc())
+)  # the feed lists them on every view: built once
+
+
 def subscriptions_of(fan_id: int) -> list[tuple[Subscription, User]]:
-    rows = db.session.execute(
-        select(Subscription, User)
-        .join(User, User.id == Subscription.creator_id)
-        .where(Subscription.fan_id == fan_id)
-        .order_by(Subscription.status, Subscription.current_period_end.desc())
-    ).all()
+    rows = db.session.execute(_OF_FAN, {"fan_id": fan_id}).all()
     return [(sub, user) for sub, user in rows]
 
 
