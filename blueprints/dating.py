@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import urlencode
 
-from flask import Blueprint, flash, make_response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from blueprints.forms.dating import DiscoverForm, ReportForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
@@ -89,6 +98,37 @@ def _with_links(cards: list[discover.Card]) -> list[tuple[discover.Card, CardLin
     ]
 
 
+FILTER_STATES_KEPT = 512
+
+
+def _frozen(value):
+    return tuple(map(_frozen, value)) if isinstance(value, list | tuple) else value
+
+
+def _filters_html(form: DiscoverForm) -> Markup:
+    """Discover's filters as HTML (dating/_filters.html). Their markup is a function of the
+    fields' values, what was typed and the errors: no token, nothing else of the member's. So
+    each state is rendered once per process and kept (WTForms' widgets cost a tenth of the
+    page); a few hundred states, the defaults of most members among them."""
+    key = (
+        request.script_root,
+        *(
+            (f.name, _frozen(f.data), _frozen(f.raw_data or []), tuple(f.errors))
+            for f in form
+            if f.name != "cursor"  # the page marker: not shown among the filters
+        ),
+    )
+    kept = current_app.extensions.setdefault("amora_discover_filters", {})
+    html = kept.get(key)
+    if html is None:
+        # A rendered template: its values were escaped by Jinja.
+        html = Markup(render_template("dating/_filters.html", form=form))  # noqa: S704
+        if len(kept) >= FILTER_STATES_KEPT:
+            kept.clear()
+        kept[key] = html
+    return html
+
+
 def _results(profile, template: str):
     form = DiscoverForm(request.args)
     status = 200
@@ -120,6 +160,7 @@ def _results(profile, template: str):
         more_page_url=more_page_url,
         first_page=not args.get("cursor"),
         whole_page=template == "dating/discover.html",
+        filters_html=_filters_html(form) if template == "dating/discover.html" else None,
         match_pool=discover.MATCH_POOL,
     ), status
 

@@ -965,6 +965,29 @@ def test_empty_filters_are_the_member_s_defaults(app):
     assert 'value="Board Games,jazz"' in html
 
 
+def test_the_filters_show_each_search_s_own_values_and_errors_however_often_asked(app):
+    """The filters' markup is kept per state (blueprints/dating.py: _filters_html): a state
+    seen before, a new one, one with errors, and the first again each show their own."""
+    auth = _ana_in_paris(app)
+
+    def filters(query: str) -> str:
+        html = auth.client.get(f"/discover?{query}").get_data(as_text=True)
+        start = html.index('<form class="card filters"')
+        return html[start : html.index("</form>", start)]
+
+    newest = filters("sort=newest&radius=25")
+    assert '<option selected value="newest">' in newest
+    assert '<option selected value="25">25 km</option>' in newest
+    nearest = filters("sort=distance&radius=100")
+    assert (
+        '<option selected value="distance">' in nearest and 'selected value="newest"' not in nearest
+    )
+    wrong = filters("sort=newest&radius=far")
+    assert '<p class="error" id="radius-error">Enter the distance as a number of km.' in wrong
+    assert filters("sort=newest&radius=25") == newest
+    assert "Enter the distance" not in filters("sort=newest&radius=25")
+
+
 def _report(auth, user_id: int, form: dict, **kwargs):
     return auth.post(f"/people/{user_id}/report", form, **kwargs)
 
