@@ -104,6 +104,7 @@ def upload_to_vault(page: Page, photo: Path) -> None:
     expect(thumbnail).to_be_visible()
     expect(page.get_by_text("Uploaded.")).to_be_visible()
     expect(page.get_by_text("1 item.")).to_be_visible()
+    page.wait_for_function("(img) => img.complete", arg=thumbnail.element_handle())  # loaded
     assert page.evaluate("(img) => img.naturalWidth", thumbnail.element_handle()) > 0
 
 
@@ -167,7 +168,8 @@ def test_a_fan_unlocks_a_pay_per_view_photo_and_the_creator_earns_the_split(
         locked = post.get_by_role("img", name="Locked photo (blurred preview)")
         expect(locked).to_be_visible()
         expect(locked).to_have_attribute("src", re.compile(r"\.blur\."))
-        assert fan.evaluate("(img) => img.complete && img.naturalWidth", locked.element_handle())
+        fan.wait_for_function("(img) => img.complete", arg=locked.element_handle())  # loaded
+        assert fan.evaluate("(img) => img.naturalWidth", locked.element_handle())
         unlock = post.get_by_role("button", name=f"Unlock for {price} credits")
         expect(unlock).to_be_visible()
         ARTIFACTS.mkdir(exist_ok=True)

@@ -107,6 +107,8 @@ def test_upload_a_photo_to_the_profile(live_server, page, tmp_path):
     page.get_by_label("Add a photo").set_input_files(str(picture))
     image = page.get_by_role("img", name="Your photo 1")
     expect(image).to_be_visible()
+    # Laid out is not loaded: wait for the download to finish (or fail), then look at it.
+    page.wait_for_function("(img) => img.complete", arg=image.element_handle())
     assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 400
     page.screenshot(path=str(ARTIFACTS / "profile-photos.png"), full_page=True)
     page.get_by_role("button", name="Remove").click()
