@@ -62,7 +62,12 @@ def is_blocked(creator_id: int, viewer: User | None) -> bool:
     if viewer is not None and viewer.id == creator_id:
         return False
     blocked = blocked_for(creator_id)
-    return bool(blocked) and bool(blocked & viewer_countries(viewer))
+    return bool(blocked) and _keeps_out(creator_id, blocked, viewer, viewer_countries(viewer))
+
+
+def _keeps_out(creator_id: int, blocked: set[str], viewer: User | None, where: set[str]) -> bool:
+    """A creator's blocked countries keep out a viewer seen in `where` (never the creator)."""
+    return getattr(viewer, "id", None) != creator_id and bool(blocked & where)
 
 
 def blocked_among(creator_ids: list[int], viewer: User | None) -> set[int]:
@@ -79,9 +84,9 @@ def blocked_among(creator_ids: list[int], viewer: User | None) -> set[int]:
     ).all()
     if not rows:
         return set()
-    countries = viewer_countries(viewer)
+    where = viewer_countries(viewer)
     return {
         creator_id
         for creator_id, blocked in rows
-        if creator_id != getattr(viewer, "id", None) and set(blocked.split(",")) & countries
+        if _keeps_out(creator_id, set(blocked.split(",")), viewer, where)
     }

@@ -405,27 +405,20 @@ def mark_read(user: User, other_id: int) -> int:
     return _mark_read(user, other_id, conversation)
 
 
-_ANY_UNREAD = (
-    select(Message.id)
-    .where(
-        Message.conversation_id == bindparam("conversation_id"),
-        Message.recipient_id == bindparam("recipient_id"),
-        Message.read_at.is_(None),
-    )
-    .limit(1)
+_UNREAD_HERE = (  # what :reader has not read in :conversation (not column names: UPDATE's)
+    Message.conversation_id == bindparam("conversation"),
+    Message.recipient_id == bindparam("reader"),
+    Message.read_at.is_(None),
 )
+_ANY_UNREAD = select(Message.id).where(*_UNREAD_HERE).limit(1)
+_MARK_READ = update(Message).where(*_UNREAD_HERE).values(read_at=bindparam("read_now"))
 
 
 def _mark_read(user: User, other_id: int, conversation: Conversation) -> int:
-    values = {"conversation_id": conversation.id, "recipient_id": user.id}
+    values = {"conversation": conversation.id, "reader": user.id}
     if db.session.scalar(_ANY_UNREAD, values) is None:
         return 0
-    unread = (
-        Message.conversation_id == conversation.id,
-        Message.recipient_id == user.id,
-        Message.read_at.is_(None),
-    )
-    result = db.session.execute(update(Message).where(*unread).values(read_at=clock.now()))
+    result = db.session.execute(_MARK_READ, {**values, "read_now": clock.now()})
     if result.rowcount:
         realtime.publish_after_commit(
             other_id, {"type": "read", "by": user.id, "conversation_id": conversation.id}
