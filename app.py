@@ -42,6 +42,7 @@ from blueprints import input as hostile_input
 from blueprints.guards import enforce_read_only_for_suspended
 from blueprints.urls import fast_url_for
 from core.clock import last_seen
+from core.connections import ping_after_idle
 from extensions import csrf, db, limiter, login_manager, migrate, sock
 from services import sessions
 from services.media import url_for_key
@@ -79,7 +80,6 @@ def _engine_options(app: Flask) -> dict:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
     return {
-        "pool_pre_ping": True,
         "pool_size": app.config.get("DATABASE_POOL_SIZE", 10),
         "max_overflow": app.config.get("DATABASE_POOL_OVERFLOW", 20),
     }
@@ -119,6 +119,9 @@ def _configure_logging(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            ping_after_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
     )

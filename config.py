@@ -189,6 +189,8 @@ def load_config() -> dict:
         # them again and again under chat load tripled the p99 (BENCHMARKS.md).
         "DATABASE_POOL_SIZE": max(1, _int("DATABASE_POOL_SIZE", 40 if under_gevent() else 10)),
         "DATABASE_POOL_OVERFLOW": max(0, _int("DATABASE_POOL_OVERFLOW", 20)),
+        # A pooled PostgreSQL connection idle this long is pinged before use (core/connections.py).
+        "DATABASE_PING_AFTER_IDLE_SECONDS": max(0, _int("DATABASE_PING_AFTER_IDLE_SECONDS", 5)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         # Redis down: count requests in this process's memory (logged, shown by /healthz) and go

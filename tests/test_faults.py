@@ -263,6 +263,44 @@ def test_a_write_whose_connection_died_answers_503_and_writes_nothing(pg_app):
 
 
 @pytest.mark.postgres
+def test_connections_that_died_while_idle_are_replaced_before_a_write_uses_them(postgres_url):
+    """A restart while the pool sat idle: the write goes through on a new connection."""
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL, _cleanup, make_app
+
+    app = make_app(postgres_url, DATABASE_PING_AFTER_IDLE_SECONDS=1)
+    try:
+        client = app.test_client()
+        token = csrf_token(client)
+        assert client.get("/healthz").status_code == 200  # the pool holds a used connection
+        database = postgres_url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            ).fetchone()[0]
+        assert killed >= 1
+        time.sleep(1.1)
+        response = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "email": "ana@example.com",
+                "password": "plum-orbit-kettle-42",
+                "display_name": "Ana",
+                "date_of_birth": "1995-06-01",
+            },
+        )
+        assert response.status_code == 303, response.get_data(as_text=True)[:300]
+        with app.app_context():
+            assert accounts.find_by_email("ana@example.com") is not None
+    finally:
+        _cleanup(app)
+
+
+@pytest.mark.postgres
 def test_with_the_database_down_a_member_gets_the_503_page_not_a_crash(pg_app):
     auth, _ = signed_in(pg_app, "sam@example.com", "Sam")
     stop = _kill_next_statement(pg_app, times=50)  # every connection dies: the server is gone
