@@ -263,6 +263,34 @@ def test_a_write_whose_connection_died_answers_503_and_writes_nothing(pg_app):
 
 
 @pytest.mark.postgres
+def test_a_spend_whose_connection_died_moves_nothing_and_says_the_connection_was_lost(pg_app):
+    """The spend's statement goes straight to the driver: its errors still arrive as
+    SQLAlchemy's, marked as a lost connection, so the error handlers answer 503 and retry."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from tests.conftest import PG_ADMIN_URL
+
+    pg_app.config["LEDGER_HOT_BUCKETS"] = 1  # the second spend finds every account it needs
+    with pg_app.app_context():
+        sam, mia = fan("Sam", credits=50), creator("Mia")
+        ledger.spend(sam.id, mia.id, 5, "tip", "tip:warm")  # creates the creator's account
+        db.session.commit()
+        pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(OperationalError) as lost:
+            ledger.spend(sam.id, mia.id, 7, "tip", "tip:lost")
+        assert lost.value.connection_invalidated
+        db.session.rollback()
+        assert ledger.wallet_balance(sam.id) == 45
+        ledger.spend(sam.id, mia.id, 7, "tip", "tip:again")  # on a new connection
+        db.session.commit()
+        assert ledger.wallet_balance(sam.id) == 38
+        assert ledger.verify() == []
+
+
+@pytest.mark.postgres
 def test_connections_that_died_while_idle_are_replaced_before_a_write_uses_them(postgres_url):
     """A restart while the pool sat idle: the write goes through on a new connection."""
     import psycopg

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Connection, Engine, Row, cast, func, text
+from sqlalchemy import BigInteger, Connection, Engine, cast, func, text
+
+from core.sql import driver_row
 
 
 def total(expression):
@@ -120,14 +122,15 @@ def spend_in_one_statement(
     reference_id: str | None,
     memo: str | None,
     now: dt.datetime,
-) -> Row:
+):
     """Run `_SPEND` (PostgreSQL): `legs` is how many accounts move (the fan's wallet, the
     creator's pending earnings when `share` > 0, the platform_revenue `bucket` when `fee` > 0).
     The row says what happened: `transfer_id` (None when nothing was written), `found`, `ok`,
     `frozen`, `available`, `existing_id` and `existing_kind` (the key was used before),
     `moved_ids`, `payer_balance` (the fan's wallet after it) and `referred` (the creator was
     referred: a commission is due)."""
-    return connection.execute(  # SQL text: no autoflush either way
+    return driver_row(  # straight to the driver: the busiest statement of the ledger
+        connection,
         _SPEND,
         {
             "fan": fan_id,
@@ -144,4 +147,4 @@ def spend_in_one_statement(
             "memo": memo,
             "now": now,
         },
-    ).one()
+    )
