@@ -208,7 +208,7 @@ def load_config() -> dict:
         "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 2000),
         "EARNINGS_HOLD_DAYS": _int("EARNINGS_HOLD_DAYS", 7),
         "REFERRAL_BPS": _int("REFERRAL_BPS", 500),
-        "LEDGER_HOT_BUCKETS": _int("LEDGER_HOT_BUCKETS", 8),
+        "LEDGER_HOT_BUCKETS": _int("LEDGER_HOT_BUCKETS", 64),
         # Payment providers: a provider without keys is hidden.
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
