@@ -16,7 +16,7 @@ the load generator, PostgreSQL, Redis and other processes. Target: p99 ≤ 100 m
 The load generator is one asyncio event loop (aiohttp) in this process, separate from the
 server: all sockets and all senders.
 
-Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60]
+Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60] [--idle 40]
            [--over socket|http] [--warmup 5] [--senders 32] [--threads N+64]
            [--gunicorn "OPTIONS"] [--redis-url URL] [--partners 3]
 
@@ -52,7 +52,7 @@ os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="amora-bench-"))
 os.environ.setdefault("APP_ENV", "test")
 # docs/deployment.md, one process. The threaded worker, for comparison:
 #   --gunicorn "--worker-class gthread --workers 1 --threads {threads} --timeout 120"
-GUNICORN = "--worker-class gevent --workers 1 --worker-connections 2000 --timeout 120"
+GUNICORN = "--worker-class gevent --workers 1 --worker-connections 10000 --timeout 120"
 SECRET = "bench-secret-key-" + uuid.uuid4().hex
 
 
@@ -90,6 +90,8 @@ async def run_load(
     warmup: float = 0.0,
     on_start=lambda: None,
     partners: int = 3,
+    idle: float = 0.0,
+    on_idle=lambda begin: None,
 ) -> Load:
     """All sockets and all senders on one asyncio event loop (one thread): the load generator
     must not compete with the server for the two cores with a thread per socket."""
@@ -159,6 +161,10 @@ async def run_load(
             await asyncio.wait_for(all_ready.wait(), 30)
         load.sockets = ready
         print(f"{ready} sockets open and caught up", flush=True)
+        if idle:  # every socket open, nothing sent: what keeping them open costs
+            on_idle(True)
+            await asyncio.sleep(idle)
+            on_idle(False)
 
         rng = random.Random(7)
         # Each fan chats with `partners` creators, as fans of a few creators do. (A fan who
@@ -288,12 +294,13 @@ def cpu_by_role(
 
 
 def server_rss_kb(server_pid: int) -> int:
-    """RSS of the gunicorn worker (the master's child)."""
+    """RSS of the gunicorn workers (the master's children), summed."""
+    total = 0
     for pid, (_, ppid, _cmd) in cpu_snapshot().items():
         if ppid == str(server_pid):
             status = Path(f"/proc/{pid}/status").read_text()
-            return int(status.split("VmRSS:")[1].split()[0])
-    return 0
+            total += int(status.split("VmRSS:")[1].split()[0])
+    return total
 
 
 def main() -> None:
@@ -319,6 +326,13 @@ def main() -> None:
     )
     parser.add_argument("--senders", type=int, default=32, help="HTTP requests in flight, max")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=40,
+        help="seconds with every socket open and nothing sent, measured before the load "
+        "(session checks and pings); 0 skips",
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -419,6 +433,21 @@ def main() -> None:
                 time.sleep(0.2)
 
         cpu_before, wall = {}, 0.0
+        rss_before_sockets = server_rss_kb(server.pid)
+        idle_figures: dict = {}
+
+        def idle_phase(begin: bool) -> None:
+            if begin:
+                idle_figures["rss_kb"] = server_rss_kb(server.pid)
+                idle_figures["cpu"], idle_figures["at"] = cpu_snapshot(), time.monotonic()
+            else:
+                idle_figures["cores"] = cpu_by_role(
+                    idle_figures["cpu"],
+                    cpu_snapshot(),
+                    server.pid,
+                    name,
+                    time.monotonic() - idle_figures["at"],
+                )
 
         def measure_from_now() -> None:
             nonlocal cpu_before, wall
@@ -437,6 +466,8 @@ def main() -> None:
                 args.warmup,
                 measure_from_now,
                 args.partners,
+                args.idle,
+                idle_phase,
             )
         )
         cpu = cpu_by_role(cpu_before, cpu_snapshot(), server.pid, name, time.monotonic() - wall)
@@ -507,6 +538,21 @@ def main() -> None:
             "  p99 per 5 s of sending: "
             + " ".join(f"{percentile(w, 0.99):.0f}" for _, w in sorted(windows.items()))
         )
+        if "rss_kb" in idle_figures:
+            grown = idle_figures["rss_kb"] - rss_before_sockets
+            print(
+                f"server RSS {rss_before_sockets / 1024:.0f} MiB before the sockets, "
+                f"{idle_figures['rss_kb'] / 1024:.0f} MiB with {load.sockets} open: "
+                f"{grown / max(1, load.sockets):.0f} KiB per socket"
+            )
+        if "cores" in idle_figures:
+            idle_cores = idle_figures["cores"]
+            print(
+                f"idle for {args.idle:.0f} s with {load.sockets} sockets open (session checks, "
+                f"pings): server {idle_cores['server']:.3f} cores, postgres "
+                f"{idle_cores['postgres']:.3f}, redis {idle_cores['redis']:.3f} "
+                f"(target: server ≤ 0.1 core)"
+            )
         print(
             f"server RSS {rss_kb / 1024:.0f} MiB; ledger violations {len(violations)}; "
             f"messages scored by anti-spam {scored}"

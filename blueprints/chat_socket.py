@@ -32,8 +32,10 @@ log = logging.getLogger("amora.messages")
 
 # Sockets re-check their session when told (a "sessions_changed" event on the user's channel,
 # published when sessions are revoked or the account is banned) and, as a safety net, every
-# SESSION_CHECK_SECONDS. The first check falls at a random point of the interval: sockets that
-# open together (every browser reconnecting after a restart) must not all check at once.
+# SESSION_CHECK_SECONDS: then one round checks every open socket of the process at once
+# (`_SessionWatch`), and each socket reads its account again at its next frame. The sockets'
+# own timers start at a random point of the interval: sockets that open together (every
+# browser reconnecting after a restart) must not all wake at once.
 SESSION_CHECK_SECONDS = 30.0
 
 # How long a refused socket waits for the page to act on its "closed" frame (pages reload, which
@@ -62,6 +64,83 @@ def _same_origin() -> bool:
     return origin.rstrip("/") in allowed
 
 
+class _Watched:
+    """One open socket, as the session watch sees it."""
+
+    __slots__ = ("user_id", "raw_sid", "wake", "ended")
+
+    def __init__(self, user_id: int, raw_sid: str, wake) -> None:
+        self.user_id, self.raw_sid, self.wake, self.ended = user_id, raw_sid, wake, False
+
+
+class _SessionWatch:
+    """The safety-net check of every open socket's session in this process, for one app: a
+    round every SESSION_CHECK_SECONDS, one query per 500 sockets (`sessions.still_live`). A
+    query per socket cost 5,000 idle sockets 0.17–0.21 of a core (BENCHMARKS.md). A socket
+    whose session has ended is marked and woken; it closes itself. Events still close a
+    revoked or banned session's sockets within a second: this is for what no event told."""
+
+    def __init__(self, app) -> None:
+        self._app = app
+        self._open: dict[int, _Watched] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, user_id: int, raw_sid: str, wake) -> _Watched:
+        watched = _Watched(user_id, raw_sid, wake)
+        with self._lock:
+            self._open[id(watched)] = watched
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="socket-session-watch", daemon=True
+                )
+                self._thread.start()
+        return watched
+
+    def unwatch(self, watched: _Watched) -> None:
+        with self._lock:
+            self._open.pop(id(watched), None)
+
+    def _run(self) -> None:
+        last_round = time.monotonic()
+        while True:
+            time.sleep(1.0)
+            if time.monotonic() < last_round + SESSION_CHECK_SECONDS:
+                continue
+            last_round = time.monotonic()
+            with self._lock:
+                watched = list(self._open.values())
+            if watched:
+                self.check(watched)
+
+    def check(self, watched: list[_Watched]) -> None:
+        """One round: mark and wake the sockets whose session has ended."""
+        try:
+            with self._app.app_context():
+                try:
+                    live = sessions.still_live({(w.user_id, w.raw_sid) for w in watched})
+                finally:
+                    transactions.release()
+        except Exception:  # the database is away: the sockets stay open, next round retries
+            log.exception("checking the sessions of %d open sockets failed", len(watched))
+            return
+        for one in watched:
+            if (one.user_id, one.raw_sid) not in live:
+                one.ended = True
+                one.wake()
+
+
+_WATCHES_LOCK = threading.Lock()
+
+
+def _session_watch(app) -> _SessionWatch:
+    with _WATCHES_LOCK:
+        watch = app.extensions.get("amora_socket_session_watch")
+        if watch is None:
+            watch = app.extensions["amora_socket_session_watch"] = _SessionWatch(app)
+        return watch
+
+
 @sock.route("/ws", bp=bp)
 def socket(ws):
     if not _same_origin():
@@ -81,6 +160,8 @@ def socket(ws):
     # after queueing an event for this user. No thread polls.
     token = secrets.token_hex(8)  # this socket's own: it gets no copy of what it sent
     subscription = realtime.broker().subscribe(user_id, wake=ws.event.set, token=token)
+    watch = _session_watch(app)
+    watched = watch.watch(user_id, raw_sid, ws.event.set)
     metrics.socket_opened()
     send_lock = threading.Lock()
     state: dict = {}  # this socket's own state (random chat)
@@ -98,17 +179,18 @@ def socket(ws):
 
     next_check = time.monotonic() + random.uniform(0.1, 1.0) * SESSION_CHECK_SECONDS
 
-    def still_live() -> bool:
-        """Check the session now (and read the account again at the next send); a revoked
-        or banned one's socket is closed, within a second of the change."""
-        nonlocal next_check
-        next_check = time.monotonic() + SESSION_CHECK_SECONDS
-        me.forget()
-        if session_live():
-            return True
+    def end() -> None:
         with send_lock:
             ended = {"type": "closed", "reason": "Your session has ended."}
             _close_after(ws, ended, "session ended")
+
+    def still_live() -> bool:
+        """Check the session now (and read the account again at the next send); a revoked
+        or banned one's socket is closed, within a second of the change."""
+        me.forget()
+        if session_live():
+            return True
+        end()
         return False
 
     def forward(events: list[dict]) -> None:
@@ -124,8 +206,13 @@ def socket(ws):
                 # The queue first: a change to the account queued before a frame arrived
                 # (suspended, banned, logged out) is acted on before the frame is handled.
                 events = subscription.drain()
-                due = time.monotonic() >= next_check
-                if (due or _account_changed(events)) and not still_live():
+                if time.monotonic() >= next_check:  # read the account again at the next frame
+                    next_check = time.monotonic() + SESSION_CHECK_SECONDS
+                    me.forget()
+                if watched.ended:  # the process-wide round found the session over
+                    end()
+                    break
+                if _account_changed(events) and not still_live():
                     break
                 forward(events)
                 while (raw := ws.receive(timeout=0)) is not None:
@@ -142,6 +229,7 @@ def socket(ws):
                     break
                 forward(events)
     finally:
+        watch.unwatch(watched)
         subscription.close()
         metrics.socket_closed()
         if state:

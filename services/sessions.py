@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from core import clock, sql
 from core.errors import DomainError, NotFound
 from extensions import db
-from models import Device, User, UserDevice, UserSession
+from models import Device, User, UserDevice, UserSession, UserStatus
 from services import audit, mail, realtime
 
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
@@ -104,6 +104,55 @@ def load_session_user(user_id: str | int, raw_token: str | None) -> User | None:
         user.last_active_at = now
         db.session.commit()
     return user
+
+
+_SOCKET_CHECK_CHUNK = 500  # sessions per query when a process checks its open sockets
+
+
+def still_live(pairs) -> set[tuple[int, str]]:
+    """Of these (user id, raw session token) pairs, the open sockets of a process, those whose
+    session is live and whose account may still log in: the same rule as `load_session_user`,
+    in one query per 500 sessions instead of one per socket. Touches the last use of the live
+    ones that are due, as a request would (one UPDATE each for sessions and users). Commits."""
+    pairs = list(pairs)
+    live: set[tuple[int, str]] = set()
+    now = clock.now()
+    for start in range(0, len(pairs), _SOCKET_CHECK_CHUNK):
+        by_hash = {
+            hash_token(raw): (uid, raw) for uid, raw in pairs[start : start + _SOCKET_CHECK_CHUNK]
+        }
+        rows = db.session.execute(
+            select(
+                UserSession.id,
+                UserSession.user_id,
+                UserSession.token_hash,
+                UserSession.last_seen_at,
+            )
+            .join(User, User.id == UserSession.user_id)
+            .where(
+                UserSession.token_hash.in_(list(by_hash)),
+                UserSession.revoked_at.is_(None),
+                User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)),
+            )
+        ).all()
+        due_sessions, due_users = [], set()
+        for session_id, user_id, token_hash, last_seen_at in rows:
+            pair = by_hash[token_hash]
+            if pair[0] != user_id:
+                continue  # a cookie that names another user than its session's: not live
+            live.add(pair)
+            if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
+                due_sessions.append(session_id)
+                due_users.add(user_id)
+        if due_sessions:
+            db.session.execute(
+                update(UserSession).where(UserSession.id.in_(due_sessions)).values(last_seen_at=now)
+            )
+            db.session.execute(
+                update(User).where(User.id.in_(due_users)).values(last_active_at=now)
+            )
+        db.session.commit()
+    return live
 
 
 def end_session(raw_token: str | None, user_id: int | None = None) -> None:

@@ -352,6 +352,68 @@ def test_a_banned_users_socket_is_closed_within_a_second_or_two(live_server):
         _close(ws)
 
 
+def test_a_session_ended_where_no_event_told_closes_its_socket_at_the_next_round(
+    live_server, monkeypatch
+):
+    """An operator revokes a session in the database by hand: no event reaches the socket, the
+    process-wide session round finds it and the socket is closed."""
+    from blueprints import chat_socket
+    from models import UserSession
+
+    monkeypatch.setattr(chat_socket, "SESSION_CHECK_SECONDS", 0.5)
+    app = live_server.app
+    cookie = _login_cookie(app, "eve@example.com")
+    _login_cookie(app, "sam@example.com")
+    ws = _socket(live_server.url, cookie)
+    other = _socket(live_server.url, _login_cookie(app, "sam@example.com"))
+    try:
+        _caught_up(ws)
+        _caught_up(other)
+        with app.app_context():
+            eve = accounts.find_by_email("eve@example.com")
+            db.session.execute(
+                UserSession.__table__.update()
+                .where(UserSession.user_id == eve.id)
+                .values(revoked_at=eve.created_at)
+            )
+            db.session.commit()
+        assert _receive(ws, "closed", timeout=4)["reason"] == "Your session has ended."
+        other.send(json.dumps({"type": "hello", "last_id": 0}))
+        assert _receive(other, "ready")  # the other member's socket stays open
+    finally:
+        _close(ws)
+        _close(other)
+
+
+def test_still_live_keeps_exactly_the_sessions_a_request_would_accept(app):
+    from core import clock
+    from models import UserSession
+    from services import sessions
+
+    with app.app_context():
+        people = {name: dater(name) for name in ("Ana", "Bo", "Cy", "Di")}
+        tokens = {
+            name: sessions.start_session(p, "127.0.0.1", "test") for name, p in people.items()
+        }
+        sessions.end_session(tokens["Bo"], people["Bo"].id)  # logged out
+        accounts.set_status(people["Cy"], "banned", "spam")  # the account is gone
+        stale = clock.now() - sessions.SESSION_TOUCH_INTERVAL * 2
+        db.session.execute(UserSession.__table__.update().values(last_seen_at=stale))
+        db.session.commit()
+        asked = {(p.id, tokens[name]) for name, p in people.items()}
+        asked.add((people["Ana"].id, tokens["Di"]))  # Di's cookie naming Ana: not live
+        live = sessions.still_live(asked)
+        assert live == {(people["Ana"].id, tokens["Ana"]), (people["Di"].id, tokens["Di"])}
+        for name in ("Ana", "Di"):  # their last use was touched, as a request would
+            seen = db.session.scalar(
+                select(UserSession.last_seen_at).where(UserSession.user_id == people[name].id)
+            )
+            assert seen > stale
+            assert sessions.load_session_user(people[name].id, tokens[name]) is not None
+        assert sessions.load_session_user(people["Bo"].id, tokens["Bo"]) is None
+        assert sessions.load_session_user(people["Cy"].id, tokens["Cy"]) is None
+
+
 @pytest.mark.redis
 def test_two_processes_share_one_redis(postgres_url, redis_url):
     """A message sent through process A reaches a socket open on process B."""
@@ -420,7 +482,8 @@ def test_two_processes_share_one_redis(postgres_url, redis_url):
 
 def test_an_open_socket_needs_no_thread_of_its_own_beyond_its_connection(live_server):
     """Per socket: the server's request thread and its WebSocket reader, plus the test client's
-    reader here; no pump thread per socket (the broker wakes the request thread)."""
+    reader here; no pump thread per socket (the broker wakes the request thread). The process
+    has one more, shared by every socket: the session watch."""
     app = live_server.app
     cookies = [_login_cookie(app, f"s{i}@example.com") for i in range(4)]
     before = threading.active_count()
@@ -428,7 +491,7 @@ def test_an_open_socket_needs_no_thread_of_its_own_beyond_its_connection(live_se
     try:
         for ws in sockets:
             _caught_up(ws)
-        assert threading.active_count() - before <= 3 * len(sockets)
+        assert threading.active_count() - before <= 3 * len(sockets) + 1
     finally:
         for ws in sockets:
             _close(ws)
