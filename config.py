@@ -189,6 +189,13 @@ def load_config() -> dict:
         # them again and again under chat load tripled the p99 (BENCHMARKS.md).
         "DATABASE_POOL_SIZE": max(1, _int("DATABASE_POOL_SIZE", 40 if under_gevent() else 10)),
         "DATABASE_POOL_OVERFLOW": max(0, _int("DATABASE_POOL_OVERFLOW", 20)),
+        # WebSockets (flask-sock passes these to simple-websocket): the server pings every open
+        # socket this often and closes one whose peer did not answer the previous ping (a phone
+        # that lost its network, a half-open connection), and refuses frames over 256 KiB.
+        "SOCK_SERVER_OPTIONS": {
+            "ping_interval": max(1, _int("SOCKET_PING_SECONDS", 25)),
+            "max_message_size": 256 * 1024,
+        },
         # A pooled PostgreSQL connection idle this long is pinged before use (core/connections.py).
         "DATABASE_PING_AFTER_IDLE_SECONDS": max(0, _int("DATABASE_PING_AFTER_IDLE_SECONDS", 5)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

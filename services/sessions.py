@@ -118,9 +118,9 @@ def still_live(pairs) -> set[tuple[int, str]]:
     live: set[tuple[int, str]] = set()
     now = clock.now()
     for start in range(0, len(pairs), _SOCKET_CHECK_CHUNK):
-        by_hash = {
-            hash_token(raw): (uid, raw) for uid, raw in pairs[start : start + _SOCKET_CHECK_CHUNK]
-        }
+        by_hash: dict[str, list[tuple[int, str]]] = {}
+        for uid, raw in pairs[start : start + _SOCKET_CHECK_CHUNK]:
+            by_hash.setdefault(hash_token(raw), []).append((uid, raw))
         rows = db.session.execute(
             select(
                 UserSession.id,
@@ -137,10 +137,10 @@ def still_live(pairs) -> set[tuple[int, str]]:
         ).all()
         due_sessions, due_users = [], set()
         for session_id, user_id, token_hash, last_seen_at in rows:
-            pair = by_hash[token_hash]
-            if pair[0] != user_id:
+            mine = [pair for pair in by_hash[token_hash] if pair[0] == user_id]
+            if not mine:
                 continue  # a cookie that names another user than its session's: not live
-            live.add(pair)
+            live.update(mine)
             if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
                 due_sessions.append(session_id)
                 due_users.add(user_id)

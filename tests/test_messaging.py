@@ -385,6 +385,49 @@ def test_a_session_ended_where_no_event_told_closes_its_socket_at_the_next_round
         _close(other)
 
 
+def test_a_socket_whose_peer_stopped_answering_pings_is_closed(live_server):
+    """A phone that lost its network sends nothing, not even a close: the server's pings go
+    unanswered and it closes the socket instead of keeping it for hours."""
+    import base64
+    import os
+    import socket as sockets
+    from urllib.parse import urlsplit
+
+    app = live_server.app
+    app.config["SOCK_SERVER_OPTIONS"] = {**app.config["SOCK_SERVER_OPTIONS"], "ping_interval": 1}
+    cookie = _login_cookie(app, "eve@example.com")
+    where = urlsplit(live_server.url)
+    peer = sockets.create_connection((where.hostname, where.port), timeout=10)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        peer.sendall(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {where.netloc}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        started, received = time.monotonic(), b""
+        while chunk := peer.recv(4096):  # read what comes, answer nothing, until it hangs up
+            received += chunk
+        assert b"101 Switching Protocols" in received
+        assert b"\x89" in received  # the server pinged (a ping frame's first byte)
+        assert time.monotonic() - started < 6
+    finally:
+        peer.close()
+
+
+def test_a_frame_too_large_closes_the_socket(live_server):
+    cookie = _login_cookie(live_server.app, "eve@example.com")
+    ws = _socket(live_server.url, cookie)
+    try:
+        _caught_up(ws)
+        ws.send(json.dumps({"type": "typing", "to": 1, "pad": "x" * 300_000}))
+        assert _closed_by_server(ws).reason == 1009  # message too big
+    finally:
+        _close(ws)
+
+
 def test_still_live_keeps_exactly_the_sessions_a_request_would_accept(app):
     from core import clock
     from models import UserSession
