@@ -18,7 +18,7 @@ server: all sockets and all senders.
 
 Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60] [--idle 40]
            [--over socket|http] [--warmup 5] [--senders 32] [--threads N+64]
-           [--gunicorn "OPTIONS"] [--redis-url URL] [--partners 3]
+           [--gunicorn "OPTIONS"] [--redis-url URL] [--partners 3] [--processes 1|2]
 
 --warmup seconds are sent first, at the same rate, and not counted: a server just started
 fills its database pool, and each creator's first earnings create their ledger account.
@@ -79,7 +79,7 @@ class Load:
 
 
 async def run_load(
-    port: int,
+    ports: dict[int, int],
     cookies: dict[int, tuple[str, str]],
     creator_ids: list[int],
     fan_ids: list[int],
@@ -98,7 +98,6 @@ async def run_load(
     import aiohttp
 
     load = Load()
-    base = f"http://127.0.0.1:{port}"
     stop = asyncio.Event()
     ready = 0
     all_ready = asyncio.Event()
@@ -116,7 +115,7 @@ async def run_load(
         async def listen(user_id: int) -> None:
             nonlocal ready
             async with http.ws_connect(
-                f"ws://127.0.0.1:{port}/ws",
+                f"ws://127.0.0.1:{ports[user_id]}/ws",
                 headers={"Cookie": f"session={cookies[user_id][0]}"},
                 autoping=True,
                 max_msg_size=0,
@@ -198,7 +197,7 @@ async def run_load(
                         return
                     started_at = time.time()
                     async with http.post(
-                        f"{base}/messages/{creator}",
+                        f"http://127.0.0.1:{ports[fan]}/messages/{creator}",
                         data={"body": f"hi {uuid.uuid4().hex[:8]}", "csrf_token": token},
                         headers={"Cookie": f"session={cookie}", "HX-Request": "true"},
                         timeout=aiohttp.ClientTimeout(total=10),
@@ -271,7 +270,7 @@ def cpu_snapshot() -> dict[str, tuple[int, str, str]]:
 
 
 def cpu_by_role(
-    before: dict, after: dict, server_pid: int, database: str, seconds: float
+    before: dict, after: dict, server_pids: list[int], database: str, seconds: float
 ) -> dict[str, float]:
     """Cores used during the run by the server, the load generator, PostgreSQL (this bench's
     database), Redis and everything else (other people's work on the machine)."""
@@ -279,7 +278,7 @@ def cpu_by_role(
     roles = dict.fromkeys(("server", "load generator", "postgres", "redis", "other"), 0.0)
     for pid, (ticks, ppid, cmd) in after.items():
         used = (ticks - before[pid][0]) if pid in before else ticks
-        if pid in (str(server_pid),) or ppid == str(server_pid):
+        if pid in {str(p) for p in server_pids} or ppid in {str(p) for p in server_pids}:
             role = "server"
         elif pid == str(os.getpid()):
             role = "load generator"
@@ -293,11 +292,11 @@ def cpu_by_role(
     return roles
 
 
-def server_rss_kb(server_pid: int) -> int:
-    """RSS of the gunicorn workers (the master's children), summed."""
+def server_rss_kb(server_pids: list[int]) -> int:
+    """RSS of the gunicorn workers (the masters' children), summed."""
     total = 0
     for pid, (_, ppid, _cmd) in cpu_snapshot().items():
-        if ppid == str(server_pid):
+        if ppid in {str(p) for p in server_pids}:
             status = Path(f"/proc/{pid}/status").read_text()
             total += int(status.split("VmRSS:")[1].split()[0])
     return total
@@ -327,6 +326,14 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=32, help="HTTP requests in flight, max")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="servers sharing the database and Redis; with 2, the fans' sockets are on one and "
+        "the creators' on the other, so that every message crosses processes through Redis",
+    )
+    parser.add_argument(
         "--idle",
         type=float,
         default=40,
@@ -351,7 +358,7 @@ def main() -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     base_url = args.pg_admin_url.rsplit("/", 1)[0]
     database_url = f"{base_url}/{name}".replace("postgresql://", "postgresql+psycopg://")
-    server = None
+    servers: list[subprocess.Popen] = []
     try:
         app = create_app(
             {
@@ -398,53 +405,62 @@ def main() -> None:
             fan_ids = [f.id for f in fans]
             db.engine.dispose()
 
-        port = free_port()
         threads = args.threads or args.clients + 64  # a thread per socket
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": args.redis_url,
-            "SECRET_KEY": SECRET,
-            "APP_ENV": "production",
-            "RATELIMIT_ENABLED": "0",
-            "BASE_URL": f"http://127.0.0.1:{port}",
-        }
-        log_path = Path(os.environ["INSTANCE_DIR"]) / "server.log"
-        log_file = log_path.open("w")
-        print(f"server log: {log_path}", flush=True)
-        server = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/gunicorn"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                *shlex.split(args.gunicorn.replace("{threads}", str(threads))),
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        server_ports = [free_port() for _ in range(args.processes)]
+        for number, port in enumerate(server_ports):
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": args.redis_url,
+                "SECRET_KEY": SECRET,
+                "APP_ENV": "production",
+                "RATELIMIT_ENABLED": "0",
+                "BASE_URL": f"http://127.0.0.1:{port}",
+            }
+            if args.processes > 1:  # both pools within a stock PostgreSQL's 100 connections
+                env.update(DATABASE_POOL_SIZE="30", DATABASE_POOL_OVERFLOW="15")
+            log_path = Path(os.environ["INSTANCE_DIR"]) / f"server{number}.log"
+            print(f"server log: {log_path}", flush=True)
+            servers.append(
+                subprocess.Popen(
+                    [
+                        str(ROOT / ".venv/bin/gunicorn"),
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        *shlex.split(args.gunicorn.replace("{threads}", str(threads))),
+                        "app:create_app()",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log_path.open("w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        for port in server_ports:
+            for _ in range(100):
+                try:
+                    requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.2)
+        # One process: everyone on it. Two: fans on the first, creators on the second.
+        ports = {fan_id: server_ports[0] for fan_id in fan_ids}
+        ports.update({creator_id: server_ports[-1] for creator_id in creator_ids})
+        server_pids = [server.pid for server in servers]
 
         cpu_before, wall = {}, 0.0
-        rss_before_sockets = server_rss_kb(server.pid)
+        rss_before_sockets = server_rss_kb(server_pids)
         idle_figures: dict = {}
 
         def idle_phase(begin: bool) -> None:
             if begin:
-                idle_figures["rss_kb"] = server_rss_kb(server.pid)
+                idle_figures["rss_kb"] = server_rss_kb(server_pids)
                 idle_figures["cpu"], idle_figures["at"] = cpu_snapshot(), time.monotonic()
             else:
                 idle_figures["cores"] = cpu_by_role(
                     idle_figures["cpu"],
                     cpu_snapshot(),
-                    server.pid,
+                    server_pids,
                     name,
                     time.monotonic() - idle_figures["at"],
                 )
@@ -455,7 +471,7 @@ def main() -> None:
 
         load = asyncio.run(
             run_load(
-                port,
+                ports,
                 cookies,
                 creator_ids,
                 fan_ids,
@@ -470,8 +486,8 @@ def main() -> None:
                 idle_phase,
             )
         )
-        cpu = cpu_by_role(cpu_before, cpu_snapshot(), server.pid, name, time.monotonic() - wall)
-        rss_kb = server_rss_kb(server.pid)
+        cpu = cpu_by_role(cpu_before, cpu_snapshot(), server_pids, name, time.monotonic() - wall)
+        rss_kb = server_rss_kb(server_pids)
         received, sent_ok, errors, elapsed = load.received, load.sent, load.errors, load.elapsed
 
         with app.app_context():
@@ -494,6 +510,11 @@ def main() -> None:
         print(
             f"clients {args.clients}, target {args.rate:.0f} msg/s for {args.seconds:.0f} s, "
             f"sent over {args.over}, each fan to {args.partners} creators"
+            + (
+                ", fans and creators on two processes (every delivery crosses through Redis)"
+                if args.processes == 2
+                else ""
+            )
         )
         print(
             f"sent {sent_ok} ({sent_ok / elapsed:.0f}/s), not sent in time {load.unsent}, "
@@ -568,7 +589,7 @@ def main() -> None:
             f"{'met' if percentile(latencies, 0.99) <= 100 and lost == 0 else 'NOT met'}"
         )
     finally:
-        if server is not None:
+        for server in servers:
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(10)
