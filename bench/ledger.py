@@ -1,7 +1,7 @@
 """Throughput of concurrent ledger spends on PostgreSQL, compared with pgbench on the same server.
 
-Usage: .venv/bin/python bench/ledger.py [--clients 8] [--seconds 10] [--hot-buckets N]
-           [--fans 200] [--creators 20] [--pg-admin-url URL] [--profile]
+Usage: .venv/bin/python bench/ledger.py [--clients 8] [--processes 1] [--seconds 10]
+           [--hot-buckets N] [--fans 200] [--creators 20] [--pg-admin-url URL] [--profile]
 
 Creates two throwaway databases on the server of --pg-admin-url: one migrated and filled with
 fans (with paid orders) and creators, one initialised by `pgbench -i -s 10`. Then --clients
@@ -265,7 +265,7 @@ def describe_cpu(cpu: dict[str, float | None], operations: int, name: str) -> st
     parts = []
     for label, key in (
         ("machine", "machine"),
-        ("this process", "process"),
+        ("client process(es)", "process"),
         ("pgbench client", "children"),
         ("PostgreSQL backends", "backends"),
     ):
@@ -332,6 +332,50 @@ def run_spends(app, fan_ids, creator_ids, clients: int, seconds: float, profile:
     return samples, errors, wall, cpu
 
 
+def run_spends_in_processes(
+    config: dict, fan_ids, creator_ids, clients: int, processes: int, seconds: float
+):
+    """`run_spends` with the clients spread over `processes` forked processes (each its own app,
+    engine and pool), as the production web processes of docs/deployment.md would spend. Each
+    child reports its spends and its own CPU; the figures are summed."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def child(count: int) -> None:
+        from app import create_app
+
+        app = create_app(config)
+        samples, errors, wall, cpu = run_spends(app, fan_ids, creator_ids, count, seconds, None)
+        results.put((samples, dict(errors), wall, cpu))
+
+    shares = [clients // processes + (i < clients % processes) for i in range(processes)]
+    children = [context.Process(target=child, args=(n,)) for n in shares if n]
+    for one in children:
+        one.start()
+    reports = [results.get() for _ in children]
+    for one in children:
+        one.join()
+    samples = [latency for report in reports for latency in report[0]]
+    errors: collections.Counter[str] = collections.Counter()
+    for report in reports:
+        errors.update(report[1])
+    wall = max(report[2] for report in reports)
+    cpus = [report[3] for report in reports]
+    backends = [c["backends"] for c in cpus]
+    cpu = {
+        "wall": wall,
+        "cores": cpus[0]["cores"],
+        "process": sum(c["process"] for c in cpus),
+        "children": None,
+        "machine": max((c["machine"] or 0.0) for c in cpus) or None,
+        # Each child reads every backend of the database: the same figure, not a share.
+        "backends": None if None in backends else max(backends),
+    }
+    return samples, errors, wall, cpu
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -342,6 +386,13 @@ def main() -> int:
         default=os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="client processes the clients are spread over (2: the two web processes of "
+        "docs/deployment.md, as pgbench's -j 2 runs two threads)",
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--fans", type=int, default=200)
     parser.add_argument("--creators", type=int, default=20)
@@ -402,13 +453,20 @@ def main() -> int:
             profile = Profile()
             with app.app_context():
                 profile.install(db.engine)
-        samples, errors, wall, cpu = run_spends(
-            app, fan_ids, creator_ids, args.clients, args.seconds, profile
-        )
+        if args.processes > 1:
+            with app.app_context():
+                db.engine.dispose()  # the children open their own connections
+            samples, errors, wall, cpu = run_spends_in_processes(
+                config, fan_ids, creator_ids, args.clients, args.processes, args.seconds
+            )
+        else:
+            samples, errors, wall, cpu = run_spends(
+                app, fan_ids, creator_ids, args.clients, args.seconds, profile
+            )
         spends_per_s = len(samples) / wall
         print(
-            f"\nledger.spend + commit, {args.clients} clients, {wall:.1f} s: "
-            f"{len(samples)} spends, {spends_per_s:.0f} spends/s"
+            f"\nledger.spend + commit, {args.clients} clients in {args.processes} process(es), "
+            f"{wall:.1f} s: {len(samples)} spends, {spends_per_s:.0f} spends/s"
         )
         if samples:
             print(
