@@ -74,10 +74,11 @@ _ROW_TYPES: dict[tuple[str, ...], type] = {}
 
 
 def driver_row(connection: Connection, statement: TextClause, values: dict):
-    """Run SQL text straight on the connection's driver cursor and return its one row (attribute
-    access by column name), in the connection's transaction. For the hottest statements only
-    (a ledger spend): it skips SQLAlchemy's execution context, result metadata and events,
-    which cost about a third of the client's time per call (BENCHMARKS.md). Errors arrive as
+    """Run SQL text straight on the connection's driver cursor and return its first row
+    (attribute access by column name; None when there is none), in the connection's
+    transaction. For the hottest statements only (a ledger spend): it skips SQLAlchemy's
+    execution context, result metadata and events, which cost a sixth of the client's CPU per
+    spend (BENCHMARKS.md). Errors arrive as
     SQLAlchemy's (an `OperationalError` whose `connection_invalidated` says whether the
     connection was lost, which the error handlers read). Values go to the driver as they are:
     plain ints, strings, datetimes and None."""
@@ -106,6 +107,8 @@ def driver_row(connection: Connection, statement: TextClause, values: dict):
         ) from error
     finally:
         cursor.close()
+    if found is None:
+        return None
     row_type = _ROW_TYPES.get(names)
     if row_type is None:
         row_type = _ROW_TYPES[names] = collections.namedtuple("DriverRow", names)
