@@ -16,7 +16,7 @@ the load generator, PostgreSQL, Redis and other processes. Target: p99 ≤ 100 m
 The load generator is one asyncio event loop (aiohttp) in this process, separate from the
 server: all sockets and all senders.
 
-Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60] [--idle 40]
+Usage: .venv/bin/python bench/chat.py [--clients 500] [--rate 200] [--seconds 60] [--idle 60]
            [--over socket|http] [--warmup 5] [--senders 32] [--threads N+64]
            [--gunicorn "OPTIONS"] [--redis-url URL] [--partners 3] [--processes 1|2]
 
@@ -336,9 +336,9 @@ def main() -> None:
     parser.add_argument(
         "--idle",
         type=float,
-        default=40,
+        default=60,
         help="seconds with every socket open and nothing sent, measured before the load "
-        "(session checks and pings); 0 skips",
+        "(session checks every 30 s and pings every 25 s: two rounds of each); 0 skips",
     )
     args = parser.parse_args()
 

@@ -90,7 +90,7 @@ class _SessionWatch:
         watched = _Watched(user_id, raw_sid, wake)
         with self._lock:
             self._open[id(watched)] = watched
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="socket-session-watch", daemon=True
                 )
@@ -102,16 +102,20 @@ class _SessionWatch:
             self._open.pop(id(watched), None)
 
     def _run(self) -> None:
+        """Rounds while sockets are open; the thread ends with the last socket (the next one
+        starts it again)."""
         last_round = time.monotonic()
         while True:
             time.sleep(1.0)
-            if time.monotonic() < last_round + SESSION_CHECK_SECONDS:
-                continue
-            last_round = time.monotonic()
             with self._lock:
+                if not self._open:
+                    self._thread = None
+                    return
+                if time.monotonic() < last_round + SESSION_CHECK_SECONDS:
+                    continue
                 watched = list(self._open.values())
-            if watched:
-                self.check(watched)
+            last_round = time.monotonic()
+            self.check(watched)
 
     def check(self, watched: list[_Watched]) -> None:
         """One round: mark and wake the sockets whose session has ended."""
@@ -121,13 +125,12 @@ class _SessionWatch:
                     live = sessions.still_live({(w.user_id, w.raw_sid) for w in watched})
                 finally:
                     transactions.release()
+            for one in watched:
+                if (one.user_id, one.raw_sid) not in live:
+                    one.ended = True
+                    one.wake()
         except Exception:  # the database is away: the sockets stay open, next round retries
             log.exception("checking the sessions of %d open sockets failed", len(watched))
-            return
-        for one in watched:
-            if (one.user_id, one.raw_sid) not in live:
-                one.ended = True
-                one.wake()
 
 
 _WATCHES_LOCK = threading.Lock()
@@ -161,7 +164,6 @@ def socket(ws):
     token = secrets.token_hex(8)  # this socket's own: it gets no copy of what it sent
     subscription = realtime.broker().subscribe(user_id, wake=ws.event.set, token=token)
     watch = _session_watch(app)
-    watched = watch.watch(user_id, raw_sid, ws.event.set)
     metrics.socket_opened()
     send_lock = threading.Lock()
     state: dict = {}  # this socket's own state (random chat)
@@ -198,6 +200,7 @@ def socket(ws):
             if event.get("type") != "sessions_changed":  # internal: not for the browser
                 send_json(event)
 
+    watched = watch.watch(user_id, raw_sid, ws.event.set)
     try:
         with contextlib.suppress(ConnectionClosed):
             while True:

@@ -7,7 +7,6 @@ import json
 
 from sqlalchemy import Connection, Integer, TextClause, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 from extensions import db
 
@@ -79,32 +78,25 @@ def driver_row(connection: Connection, statement: TextClause, values: dict):
     transaction. For the hottest statements only (a ledger spend): it skips SQLAlchemy's
     execution context, result metadata and events, which cost a sixth of the client's CPU per
     spend (BENCHMARKS.md). Errors arrive as
-    SQLAlchemy's (an `OperationalError` whose `connection_invalidated` says whether the
-    connection was lost, which the error handlers read). Values go to the driver as they are:
-    plain ints, strings, datetimes and None."""
+    SQLAlchemy's, through SQLAlchemy's own error path (`Connection._handle_dbapi_exception`,
+    SQLAlchemy's private method, the one its `execute` uses; pinned by pyproject's range): an
+    `OperationalError` whose `connection_invalidated` says whether the connection was lost,
+    which the error handlers read, and a lost connection replaces the pool's older ones. Values
+    go to the driver as they are: plain ints, strings, datetimes and None."""
+    if not connection.in_transaction():
+        connection.begin()  # as `execute` would: never a write outside a transaction
     dialect = connection.dialect
     key = (id(statement), dialect.name)
     sql = _DRIVER_SQL.get(key)
     if sql is None:
         sql = _DRIVER_SQL[key] = statement.compile(dialect=dialect).string
-    proxied = connection.connection
-    cursor = proxied.cursor()
+    cursor = connection.connection.cursor()
     try:
         cursor.execute(sql, values)
         found = cursor.fetchone()
         names = tuple(column[0] for column in cursor.description)
-    except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, proxied.dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql,
-            values,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from error
+    except BaseException as error:  # a timeout or GreenletExit mid-statement too
+        connection._handle_dbapi_exception(error, sql, values, cursor, None)
     finally:
         cursor.close()
     if found is None:

@@ -72,16 +72,19 @@ def spend(
     if fan_id == creator_id:
         raise DomainError("You cannot pay yourself.")
     fee = fee_for(amount)
+    bucket = random.randrange(current_app.config["LEDGER_HOT_BUCKETS"])
     if sql.spends_in_one_statement(db.session.get_bind()):
-        done = _spend_in_one_statement(fan_id, creator_id, amount, fee, kind, key, reference, memo)
+        done = _spend_in_one_statement(
+            fan_id, creator_id, amount, fee, kind, key, reference, memo, bucket
+        )
         if done is not None:
             return done
     legs = [
         (user_account(fan_id), -amount),
         (user_account(creator_id, "earnings_pending"), amount - fee),
     ]
-    if fee:
-        legs.append((system_account("platform_revenue"), fee))
+    if fee:  # the bucket the one statement missed is created here: next time it is found
+        legs.append((system_account("platform_revenue", bucket), fee))
     transfer, created = post(kind, key, legs, reference=reference, memo=memo)
     if created:
         pay_referral(creator_id, amount - fee, transfer)
@@ -97,11 +100,11 @@ def _spend_in_one_statement(
     key: str,
     reference: tuple[str, object] | None,
     memo: str | None,
+    bucket: int,
 ) -> tuple[Transfer, bool] | None:
     """`spend` on PostgreSQL. None when an account does not exist yet (a creator's first
     earnings, a new bucket): the caller then takes the general path, which creates it."""
     check_key(key)
-    buckets = current_app.config["LEDGER_HOT_BUCKETS"]
     now = clock.now()
     share = amount - fee
     legs = 1 + (share > 0) + (fee > 0)
@@ -112,7 +115,7 @@ def _spend_in_one_statement(
         amount=amount,
         share=share,
         fee=fee,
-        bucket=random.randrange(buckets),
+        bucket=bucket,
         legs=legs,
         key=key,
         kind=kind,
