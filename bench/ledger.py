@@ -1,6 +1,6 @@
 """Throughput of concurrent ledger spends on PostgreSQL, compared with pgbench on the same server.
 
-Usage: .venv/bin/python bench/ledger.py [--clients 8] [--processes 1] [--seconds 10]
+Usage: .venv/bin/python bench/ledger.py [--clients 8] [--processes 1] [--seconds 10] [--warmup 3]
            [--hot-buckets N] [--fans 200] [--creators 20] [--pg-admin-url URL] [--profile]
 
 Creates two throwaway databases on the server of --pg-admin-url: one migrated and filled with
@@ -343,7 +343,13 @@ def run_spends(
 
 
 def run_spends_in_processes(
-    config: dict, fan_ids, creator_ids, clients: int, processes: int, seconds: float
+    config: dict,
+    fan_ids,
+    creator_ids,
+    clients: int,
+    processes: int,
+    seconds: float,
+    warmup: float = 0.0,
 ):
     """`run_spends` with the clients spread over `processes` forked processes (each its own app,
     engine and pool), as the production web processes of docs/deployment.md would spend. Each
@@ -360,6 +366,8 @@ def run_spends_in_processes(
         from app import create_app
 
         app = create_app(config)
+        if warmup:
+            run_spends(app, fan_ids, creator_ids, count, warmup, None)
         samples, errors, wall, cpu = run_spends(
             app, fan_ids, creator_ids, count, seconds, None, start_together.wait
         )
@@ -412,6 +420,13 @@ def main() -> int:
         "docs/deployment.md, as pgbench's -j 2 runs two threads)",
     )
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3,
+        help="seconds of spends first, not counted: the first spends create the hot buckets' "
+        "rows and each connection prepares the statement",
+    )
     parser.add_argument("--fans", type=int, default=200)
     parser.add_argument("--creators", type=int, default=20)
     parser.add_argument("--credits", type=int, default=100_000, help="credits bought per fan")
@@ -481,9 +496,17 @@ def main() -> int:
             with app.app_context():
                 db.engine.dispose()  # the children open their own connections
             samples, errors, wall, cpu = run_spends_in_processes(
-                config, fan_ids, creator_ids, args.clients, args.processes, args.seconds
+                config,
+                fan_ids,
+                creator_ids,
+                args.clients,
+                args.processes,
+                args.seconds,
+                args.warmup,
             )
         else:
+            if args.warmup:
+                run_spends(app, fan_ids, creator_ids, args.clients, args.warmup, None)
             samples, errors, wall, cpu = run_spends(
                 app, fan_ids, creator_ids, args.clients, args.seconds, profile
             )
