@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, select, update
 
 from core import clock, sql
 from core.errors import DomainError, NotFound
@@ -113,7 +113,8 @@ def still_live(pairs) -> set[tuple[int, str]]:
     """Of these (user id, raw session token) pairs, the open sockets of a process, those whose
     session is live and whose account may still log in: the same rule as `load_session_user`,
     in one query per 500 sessions instead of one per socket. Touches the last use of the live
-    ones that are due, as a request would (one UPDATE each for sessions and users). Commits."""
+    ones that are due, as a request would (one UPDATE each for sessions and users). Each list
+    travels as one parameter (`sql.in_values`). Commits."""
     pairs = list(pairs)
     live: set[tuple[int, str]] = set()
     now = clock.now()
@@ -130,7 +131,7 @@ def still_live(pairs) -> set[tuple[int, str]]:
             )
             .join(User, User.id == UserSession.user_id)
             .where(
-                UserSession.token_hash.in_(list(by_hash)),
+                sql.in_values(UserSession.token_hash, list(by_hash), String),
                 UserSession.revoked_at.is_(None),
                 User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)),
             )
@@ -146,10 +147,16 @@ def still_live(pairs) -> set[tuple[int, str]]:
                 due_users.add(user_id)
         if due_sessions:
             db.session.execute(
-                update(UserSession).where(UserSession.id.in_(due_sessions)).values(last_seen_at=now)
+                update(UserSession)
+                .where(sql.in_values(UserSession.id, due_sessions))
+                .values(last_seen_at=now)
+                .execution_options(synchronize_session=False)
             )
             db.session.execute(
-                update(User).where(User.id.in_(due_users)).values(last_active_at=now)
+                update(User)
+                .where(sql.in_values(User.id, sorted(due_users)))
+                .values(last_active_at=now)
+                .execution_options(synchronize_session=False)
             )
         db.session.commit()
     return live
