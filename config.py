@@ -252,6 +252,7 @@ def load_config() -> dict:
         # How long a process keeps the match % it computed for a member (docs/dating.md#match-
         # percentage); 0 computes every one afresh.
         "MATCH_SCORES_SECONDS": _int("MATCH_SCORES_SECONDS", 120),
+        "DISCOVER_STACK_SECONDS": _int("DISCOVER_STACK_SECONDS", 60),
         # Risk scores (0–100) at or above which an action is stepped up, reviewed or blocked.
         "RISK_STEP_UP": _int("RISK_STEP_UP", 40),
         "RISK_REVIEW": _int("RISK_REVIEW", 60),

@@ -21,13 +21,18 @@ People in the grid cells that lie wholly inside the circle skip the distance tes
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import functools
 import json
 import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import (
     Float,
     Integer,
@@ -172,66 +177,176 @@ def _decode(raw: str | None) -> tuple | None:
 def search(
     me: User, filters: Filters, cursor: str | None = None, limit: int = PAGE
 ) -> tuple[list[Card], str | None]:
+    """One page of cards after `cursor`, and the cursor of the next page (None at the end).
+
+    The ranked list of everyone who fits (`_ranked`) is kept per member and filters for
+    `DISCOVER_STACK_SECONDS` (a "stack", `StackCache`): the next pages, a reload, Back, a filter
+    switched off and on again page through it instead of searching again. Every page checks its
+    people again as it reads their cards (`_CARDS`): someone liked, passed, blocked, banned or
+    hidden since never shows; the rest of a stack is at most that many seconds old."""
     me_profile = profiles.require_complete(me)
     after = _decode(cursor)
     now = clock.now()
+    cache = _stack_cache()
+    key = _stack_key(me, me_profile, filters)
+    stack = cache.get(key) if cache is not None else None
+    if stack is None:
+        stack = _ranked(me, me_profile, filters, now)
+        if cache is not None:
+            cache.put(key, stack)
+    if after is not None and stack.truncated and stack.keys and after >= stack.keys[-1]:
+        stack = _ranked(me, me_profile, filters, now, after=after)  # beyond the kept part
+    start = bisect.bisect_right(stack.keys, after) if after is not None else 0
+    page, last_read = _eligible_page(me, stack, start, limit, now)
+    if len(page) > limit:
+        next_cursor = _encode(list(stack.keys[page[limit - 1][0]]))
+    elif stack.truncated and last_read == len(stack.items) - 1:
+        # The kept part ended before the page did: the next page searches beyond it.
+        next_cursor = _encode(list(stack.keys[last_read]))
+    else:
+        next_cursor = None
+    page = page[:limit]
+    ids = [stack.items[i][0] for i, _ in page]
+    if filters.sort == "match":
+        scores = {user_id: stack.scores.get(user_id, matching.Match(None)) for user_id in ids}
+    else:
+        scores = matching.matches(me.id, ids)
+    scores = matching.with_answers_needed(scores)
+    return [_card(row, stack.items[i][1], scores[row.user_id], now) for i, row in page], next_cursor
+
+
+@dataclass
+class Stack:
+    """Everyone who fits a search, ranked: `items` (user id, km) in page order and `keys` their
+    cursor keys (sort value, user id), ascending. `truncated`: more people fit than the
+    STACK_KEPT kept; past the last one a page searches again. `scores`: match % (sort=match)."""
+
+    items: list[tuple[int, float]]
+    keys: list[tuple]
+    truncated: bool
+    scores: dict[int, matching.Match]
+    built: float = 0.0  # time.monotonic()
+
+
+STACK_KEPT = 500  # people kept per stack: 25 pages
+
+
+class StackCache:
+    """Stacks kept per member and search in this process, for `seconds`, the `members` seen most
+    recently (one stack each: a new search replaces the member's last one; some 100 bytes a
+    person, at most 13 MB in all)."""
+
+    def __init__(self, seconds: float, members: int = 256) -> None:
+        self.seconds = seconds
+        self.members = members
+        self._entries: OrderedDict[int, tuple[tuple, Stack]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Stack | None:
+        with self._lock:
+            found = self._entries.get(key[0])
+            if found is None or found[0] != key:
+                return None
+            if time.monotonic() - found[1].built >= self.seconds:
+                del self._entries[key[0]]
+                return None
+            self._entries.move_to_end(key[0])
+            return found[1]
+
+    def put(self, key: tuple, stack: Stack) -> None:
+        stack.built = time.monotonic()
+        with self._lock:
+            self._entries[key[0]] = (key, stack)
+            self._entries.move_to_end(key[0])
+            while len(self._entries) > self.members:
+                self._entries.popitem(last=False)
+
+    def forget(self, user_id: int) -> None:
+        """`user_id`'s next search starts afresh (their place or what they seek changed)."""
+        with self._lock:
+            self._entries.pop(user_id, None)
+
+
+def _stack_cache() -> StackCache | None:
+    """This app's StackCache; None when DISCOVER_STACK_SECONDS is 0."""
+    cache = current_app.extensions.get("amora_discover_stacks")
+    if cache is None:
+        seconds = current_app.config["DISCOVER_STACK_SECONDS"]
+        if not seconds:
+            return None
+        cache = current_app.extensions.setdefault("amora_discover_stacks", StackCache(seconds))
+    return cache
+
+
+def forget_stack(user_id: int) -> None:
+    """Drop `user_id`'s kept search in this process."""
+    cache = current_app.extensions.get("amora_discover_stacks")
+    if cache is not None:
+        cache.forget(user_id)
+
+
+def _stack_key(me: User, me_profile: Profile, filters: Filters) -> tuple:
+    return (
+        me.id,
+        me_profile.latitude,
+        me_profile.longitude,
+        tuple(filters.genders),
+        filters.age_min,
+        filters.age_max,
+        filters.radius_km,
+        filters.sort,
+        filters.online_only,
+        filters.with_photos,
+        filters.verified_only,
+        filters.kind,
+        tuple(filters.interests),
+        # Sorted by match %: ranked from my answers as they were (a changed answer ranks anew).
+        tuple(matching.my_answers(me.id)) if filters.sort == "match" else None,
+    )
+
+
+def _ranked(
+    me: User, me_profile: Profile, filters: Filters, now: dt.datetime, after: tuple | None = None
+) -> Stack:
+    """Everyone who fits `filters` (and comes after the cursor key `after`), ranked: the first
+    STACK_KEPT of them."""
     dating_sql.plan_each_search(db.session.connection())
     near = _nearby(me, me_profile, filters, now, pool=filters.sort == "match")
     if filters.sort == "match":
         rows, scores = _match_pool(me, near)
     else:
         rows, scores = db.session.connection().execute(*near).all(), {}
-
-    def measured(row) -> tuple | None:
-        user_id, lat, lon, created_at, last_active = row[:5]
-        km = geo.haversine_km(me_profile.latitude, me_profile.longitude, lat, lon)
-        if km <= filters.radius_km:  # SQL kept a hair more, for rounding: the exact test
-            return (user_id, km, created_at, last_active)
-        return None
-
-    def match_key(user_id: int) -> tuple:
-        # People whose match % is hidden (too few questions in common) come after everyone
-        # with one, 0% included.
-        found = scores.get(user_id)
-        score = found.percent if found is not None else None
-        return (-(score if score is not None else -1), user_id)
-
-    def key(item) -> tuple:
-        user_id, km, created_at, last_active = item
-        if filters.sort == "distance":
-            return (round(km, 3), user_id)
-        if filters.sort == "match":
-            return match_key(user_id)
-        if filters.sort == "newest":
-            return (-created_at.timestamp(), user_id)
-        return (-(last_active.timestamp() if last_active else 0), user_id)
-
-    if filters.sort == "match":
-        # Rank the pool first and measure distances only until the page is full (and one
-        # more, to know there is a next page): the rank does not depend on them.
-        ranked = sorted(rows, key=lambda row: match_key(row[0]))
-        if after is not None:
-            ranked = [row for row in ranked if match_key(row[0]) > (after[0], after[1])]
-        ordered = []
-        for row in ranked:
-            candidate = measured(row)
-            if candidate is not None:
-                ordered.append(candidate)
-                if len(ordered) > limit:
-                    break
-    else:
-        candidates = [c for c in map(measured, rows) if c is not None]
-        ordered = sorted(candidates, key=key)
-        if after is not None:
-            ordered = [c for c in ordered if key(c) > (after[0], after[1])]
-    page = ordered[:limit]
-    next_cursor = _encode(list(key(page[-1]))) if len(ordered) > limit else None
-    ids = [c[0] for c in page]
-    if filters.sort == "match":
-        scores = {user_id: scores.get(user_id, matching.Match(None)) for user_id in ids}
-    else:
-        scores = matching.matches(me.id, ids)
-    return _cards(page, matching.with_answers_needed(scores), now), next_cursor
+    lat, lon, radius = me_profile.latitude, me_profile.longitude, filters.radius_km
+    distance = geo.haversine_km
+    sort = filters.sort
+    ranked = []
+    for user_id, their_lat, their_lon, created_at, last_active in rows:
+        km = distance(lat, lon, their_lat, their_lon)
+        if km > radius:  # SQL kept a hair more, for rounding: the exact test
+            continue
+        if sort == "distance":
+            key = (round(km, 3), user_id)
+        elif sort == "match":
+            # People whose match % is hidden (too few questions in common) come after everyone
+            # with one, 0% included.
+            found = scores.get(user_id)
+            percent = found.percent if found is not None else None
+            key = (-(percent if percent is not None else -1), user_id)
+        elif sort == "newest":
+            key = (-created_at.timestamp(), user_id)
+        else:
+            key = (-(last_active.timestamp() if last_active else 0), user_id)
+        if after is None or key > after:
+            ranked.append((key, user_id, km))
+    ranked.sort()
+    truncated = len(ranked) > STACK_KEPT
+    ranked = ranked[:STACK_KEPT]
+    return Stack(
+        items=[(user_id, km) for _, user_id, km in ranked],
+        keys=[key for key, _, _ in ranked],
+        truncated=truncated,
+        scores=scores,
+    )
 
 
 def _nearby(
@@ -490,51 +605,71 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _cards(page, scores: dict[int, matching.Match], now) -> list[Card]:
-    """The page's cards from one statement of plain rows (no ORM objects: a page has twenty
-    people, and building their User and Profile objects cost more than reading them)."""
-    ids = [c[0] for c in page]
-    if not ids:
-        return []
-    rows = {
-        row.user_id: row
-        for row in db.session.execute(
-            select(
-                Profile.user_id,
-                User.display_name,
-                User.date_of_birth,
-                User.last_active_at,
-                Profile.place_name,
-                Profile.photo_count,
-                Profile.is_creator,
-                Profile.is_verified,
-                Photo.thumb_key,
+# A page's people, read again as their cards are made: whoever was liked, passed, blocked,
+# banned or hidden since the stack was ranked drops out here (the conditions of `_statement`).
+_CARDS = (
+    select(
+        Profile.user_id,
+        User.display_name,
+        User.date_of_birth,
+        User.last_active_at,
+        Profile.place_name,
+        Profile.photo_count,
+        Profile.is_creator,
+        Profile.is_verified,
+        Photo.thumb_key,
+    )
+    .join(User, User.id == Profile.user_id)
+    .outerjoin(Photo, and_(Photo.user_id == Profile.user_id, Photo.position == 0))
+    .where(
+        Profile.user_id.in_(bindparam("ids", expanding=True)),
+        User.status == UserStatus.ACTIVE,
+        Profile.discoverable.is_(True),
+        Profile.user_id.not_in(
+            union_all(
+                select(Block.blocked_id).where(Block.blocker_id == _ME),
+                select(Block.blocker_id).where(Block.blocked_id == _ME),
+                select(Like.liked_id).where(Like.liker_id == _ME),
             )
-            .join(User, User.id == Profile.user_id)
-            .outerjoin(Photo, and_(Photo.user_id == Profile.user_id, Photo.position == 0))
-            .where(Profile.user_id.in_(ids))
+        ),
+    )
+)
+
+_READ_AHEAD = 5  # people read beyond a page: some may have dropped out
+
+
+def _eligible_page(me: User, stack: Stack, start: int, limit: int, now) -> tuple[list, int]:
+    """From `stack.items[start:]`, the first `limit` + 1 people who may still be shown, as
+    (index in the stack, row of `_CARDS`); and the index of the last person read (-1: none).
+    Plain rows through the connection (no ORM objects: a page has twenty people)."""
+    page: list = []
+    position = start
+    connection = db.session.connection()
+    while len(page) <= limit and position < len(stack.items):
+        chunk = range(
+            position, min(position + limit + 1 - len(page) + _READ_AHEAD, len(stack.items))
         )
-    }
-    today = now.date()
-    cards = []
-    for user_id, km, _, _ in page:
-        row = rows[user_id]
-        last_active = row.last_active_at  # to the minute (a pool's copy may lag a little)
-        cards.append(
-            Card(
-                user_id=user_id,
-                display_name=row.display_name,
-                age=age_on(row.date_of_birth, today),
-                distance_km=km,
-                distance_label=geo.rounded_distance(km),
-                place=row.place_name,
-                match=scores[user_id].percent,
-                answers_needed=scores[user_id].answers_needed,
-                online=bool(last_active and now - last_active <= ONLINE_WINDOW),
-                photo_count=row.photo_count,
-                is_creator=row.is_creator,
-                is_verified=row.is_verified,
-                photo_key=row.thumb_key,
-            )
-        )
-    return cards
+        ids = [stack.items[i][0] for i in chunk]
+        rows = {row.user_id: row for row in connection.execute(_CARDS, {"ids": ids, "me": me.id})}
+        page += [(i, rows[stack.items[i][0]]) for i in chunk if stack.items[i][0] in rows]
+        position = chunk.stop
+    return page[: limit + 1], (page[limit][0] if len(page) > limit else position - 1)
+
+
+def _card(row, km: float, match: matching.Match, now: dt.datetime) -> Card:
+    last_active = row.last_active_at  # to the minute (a pool's copy may lag a little)
+    return Card(
+        user_id=row.user_id,
+        display_name=row.display_name,
+        age=age_on(row.date_of_birth, now.date()),
+        distance_km=km,
+        distance_label=geo.rounded_distance(km),
+        place=row.place_name,
+        match=match.percent,
+        answers_needed=match.answers_needed,
+        online=bool(last_active and now - last_active <= ONLINE_WINDOW),
+        photo_count=row.photo_count,
+        is_creator=row.is_creator,
+        is_verified=row.is_verified,
+        photo_key=row.thumb_key,
+    )

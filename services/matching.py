@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from core import clock
 from core.errors import NotFound, ValidationFailed
@@ -90,18 +90,17 @@ def _sat(numerator: int, denominator: int) -> float:
     return 1.0 if denominator == 0 else numerator / denominator
 
 
-def _my_answers(me_id: int) -> list[tuple[str, int, int, int]]:
+_MY_ANSWERS = select(
+    MatchAnswer.question_id, MatchAnswer.choice, MatchAnswer.acceptable, MatchAnswer.importance
+).where(MatchAnswer.user_id == bindparam("me_id"))  # read on every Discover page: built once
+
+
+def my_answers(me_id: int) -> list[tuple[str, int, int, int]]:
     """My answers (question, choice, acceptable mask, importance) to questions still in the
-    bank (a question removed from it stops counting). Read first: a handful of values the
-    scores statement then starts from, rather than from every answer of every other person."""
-    rows = db.session.execute(
-        select(
-            MatchAnswer.question_id,
-            MatchAnswer.choice,
-            MatchAnswer.acceptable,
-            MatchAnswer.importance,
-        ).where(MatchAnswer.user_id == me_id)
-    )
+    bank (a question removed from it stops counting), sorted. Read first: a handful of values
+    the scores statement then starts from, rather than from every answer of every other
+    person."""
+    rows = db.session.connection().execute(_MY_ANSWERS, {"me_id": me_id})
     questions = bank()
     return sorted((q, c, a, i) for q, c, a, i in rows if q in questions)
 
@@ -172,7 +171,7 @@ def _score_cache() -> ScoreCache | None:
 
 def matches(me_id: int, other_ids: list[int]) -> dict[int, Match]:
     """Match % and questions in common between me and each of `other_ids`."""
-    mine = _my_answers(me_id) if other_ids else []
+    mine = my_answers(me_id) if other_ids else []
     if not mine:  # nothing answered: nothing in common with anyone
         return {user_id: Match(None) for user_id in other_ids}
     cache = _score_cache()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import re
 import time
 
 import pytest
@@ -427,6 +428,54 @@ def test_sort_by_match_ranks_only_the_most_recently_active_nearby(ctx, monkeypat
     assert found(me, sort="match") == ["Idle75", "Recent50", "Recent25"]
 
 
+def test_a_search_is_kept_a_minute_yet_whoever_was_liked_blocked_or_banned_since_drops_out(
+    ctx, monkeypatch
+):
+    """The next pages and a reload read the kept stack (docs/dating.md#kept-searches): a person
+    who joins nearby shows once it is DISCOVER_STACK_SECONDS old, while someone I liked,
+    passed or blocked, someone banned or hidden, is gone from the very next page."""
+    from services import accounts
+
+    me = dater("Me")
+    liked, passed, blocked, banned, hidden, kept = (
+        dater(name) for name in ("Liked", "Passed", "Blocked", "Banned", "Hidden", "Kept")
+    )
+    everyone = {"Liked", "Passed", "Blocked", "Banned", "Hidden", "Kept"}
+    assert set(found(me)) == everyone
+    dater("Newcomer")
+    assert set(found(me)) == everyone  # the kept stack: no search since
+    likes.react(me, liked.id, "like")
+    likes.react(me, passed.id, "pass")
+    safety.block(blocked, me.id)  # blocked me
+    accounts.set_status(banned, "banned", "spam")
+    profiles.get(hidden.id).discoverable = False
+    db.session.commit()
+    assert found(me) == ["Kept"]
+    later = time.monotonic() + ctx.config["DISCOVER_STACK_SECONDS"]
+    monkeypatch.setattr(discover.time, "monotonic", lambda: later)
+    assert set(found(me)) == {"Kept", "Newcomer"}  # searched again
+
+
+def test_pages_run_on_past_the_part_of_a_search_that_is_kept(ctx, monkeypatch):
+    """A stack keeps STACK_KEPT people; the pages after them search beyond, in the same order,
+    without skipping or repeating anyone, whoever dropped out on the way."""
+    monkeypatch.setattr(discover, "STACK_KEPT", 7)
+    me = dater("Me", gender="man")
+    people = [dater(f"P{i:02d}", lat=PARIS[0] + i * 0.01, lon=PARIS[1]) for i in range(20)]
+    filters = discover.filters_for(profiles.get(me.id), radius_km=50)
+    likes.react(me, people[5].id, "like")  # in the kept part, after the stack was ranked...
+    names, cursor = [], None
+    for _ in range(10):
+        page, cursor = discover.search(me, filters, cursor, limit=3)
+        names += [c.display_name for c in page]
+        if names == ["P00", "P01", "P02"]:
+            likes.react(me, people[9].id, "pass")  # ...and beyond it
+        if cursor is None:
+            break
+    expected = [f"P{i:02d}" for i in range(20) if i not in (5, 9)]
+    assert names == expected and cursor is None
+
+
 def test_banned_people_leave_the_match_pool_and_come_back_when_reinstated(ctx):
     from services import accounts
 
@@ -464,6 +513,8 @@ def test_the_pool_follows_activity_in_steps_and_the_online_dot_to_the_minute(ctx
 
 
 def _pool(me) -> set[str]:
+    """The people of my match pool, ranked anew (not the stack of an earlier search)."""
+    discover.forget_stack(me.id)
     filters = discover.filters_for(profiles.get(me.id), sort="match")
     cards, _ = discover.search(me, filters, limit=100)
     return {c.display_name for c in cards}
@@ -688,6 +739,44 @@ def _ana_in_paris(app) -> AuthActions:
         profiles.update_basics(me, gender="woman", seeking=["man"], age_min=20, age_max=50, bio="")
         profiles.set_location_coordinates(me, *PARIS)
     return auth
+
+
+def test_a_discover_card_escapes_the_name_and_place_and_its_like_button_works(app):
+    """The cards are built by the view (blueprints/dating.py: _cards_html), not by Jinja: a
+    name and a place with markup in them show as text, the photo, the badges and the online dot
+    are there, and each card's like form carries the page's token and likes that person."""
+    auth = _ana_in_paris(app)
+    with app.app_context():
+        leo = db.session.scalar(select(User).where(User.display_name == "Leo"))
+        leo.display_name = '<b>Leo</b> "&" <script>'
+        leo.is_creator = True
+        place = profiles.get(leo.id)
+        place.place_name = "Paris <i>11e</i>"
+        place.is_creator = True  # the copy cards read
+        db.session.commit()
+        leo_id = leo.id
+    page = auth.client.get("/discover")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "&lt;b&gt;Leo&lt;/b&gt; &#34;&amp;&#34; &lt;script&gt;, 30" in html
+    assert "Paris &lt;i&gt;11e&lt;/i&gt;" in html and "<script>" not in html.split("</head>")[1]
+    assert f'<a href="/people/{leo_id}" class="person-link">' in html
+    assert 'class="online-dot"' in html and '<span class="badge">creator</span>' in html
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+    card = html[html.index(f'id="person-{leo_id}"') :]
+    assert f'action="/people/{leo_id}/like" hx-post="/people/{leo_id}/like"' in card
+    assert f'name="csrf_token" value="{token}"' in card
+    liked = auth.client.post(
+        f"/people/{leo_id}/like", data={"csrf_token": token}, headers={"HX-Request": "true"}
+    )
+    assert liked.status_code == 200
+    with app.app_context():
+        assert (
+            likes.my_reaction(
+                db.session.scalar(select(User.id).where(User.email == "ana@example.com")), leo_id
+            )
+            == "like"
+        )
 
 
 def test_new_filters_put_the_discover_page_address_in_the_address_bar(app):
