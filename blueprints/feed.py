@@ -32,12 +32,13 @@ def _viewer():
 @bp.get("/feed")
 @login_required
 def index():
-    items, next_cursor = posts.feed(current_user)
+    subscribed = subscriptions.subscribed_creator_ids(current_user.id)
+    items, next_cursor = posts.feed(current_user, subscribed=subscribed)
     return render_template(
         "feed/index.html",
         items=items,
         more_url=url_for("feed.more", cursor=next_cursor) if next_cursor else None,
-        subscribed=subscriptions.subscriptions_of(current_user.id),
+        subscribed=subscribed,
     )
 
 
@@ -86,7 +87,10 @@ def creator_page(creator_id: int):
     # Read first and held: the checks and offers below find it in the session, not again.
     settings = creators.settings_of(creator_id)
     creator = creators.visible_creator(_viewer(), creator_id)
-    items, next_cursor = posts.creator_posts(_viewer(), creator_id)
+    offer = _subscription_context(creator_id, settings)
+    items, next_cursor = posts.creator_posts(
+        _viewer(), creator_id, subscribed=offer["has_access"]
+    )
     return render_template(
         "feed/creator.html",
         creator=creator,
@@ -96,7 +100,7 @@ def creator_page(creator_id: int):
         more_url=url_for("feed.creator_more", creator_id=creator_id, cursor=next_cursor)
         if next_cursor
         else None,
-        **_subscription_context(creator_id, settings),
+        **offer,
     )
 
 

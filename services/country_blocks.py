@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from flask import has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core.errors import ValidationFailed
 from extensions import db
@@ -70,18 +70,20 @@ def _keeps_out(creator_id: int, blocked: set[str], viewer: User | None, where: s
     return getattr(viewer, "id", None) != creator_id and bool(blocked & where)
 
 
+# Read on every feed view: built once.
+_BLOCKING = select(CreatorSettings.user_id, CreatorSettings.blocked_countries).where(
+    CreatorSettings.user_id.in_(bindparam("creator_ids", expanding=True)),
+    CreatorSettings.blocked_countries.is_not(None),
+    CreatorSettings.blocked_countries != "",
+)
+
+
 def blocked_among(creator_ids: list[int], viewer: User | None) -> set[int]:
     """Those of `creator_ids` whose country blocks keep `viewer` out: one statement for a
     feed's creators, however many."""
     if not creator_ids:
         return set()
-    rows = db.session.execute(
-        select(CreatorSettings.user_id, CreatorSettings.blocked_countries).where(
-            CreatorSettings.user_id.in_(creator_ids),
-            CreatorSettings.blocked_countries.is_not(None),
-            CreatorSettings.blocked_countries != "",
-        )
-    ).all()
+    rows = db.session.connection().execute(_BLOCKING, {"creator_ids": creator_ids}).all()
     if not rows:
         return set()
     where = viewer_countries(viewer)

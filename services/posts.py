@@ -387,9 +387,11 @@ def _page(
     after = _after(cursor)
     if after is not None:
         query = query.where(after)
-    posts = list(db.session.scalars(query, {**values, "limit": limit + 1}))
-    more = len(posts) > limit
-    posts = posts[:limit]
+    # Rows of (post, …): a statement may read the posts' creators with them, and holding the
+    # rows keeps those in the session's identity map, where `views` finds them.
+    rows = db.session.execute(query, {**values, "limit": limit + 1}).all()
+    more = len(rows) > limit
+    posts = [row[0] for row in rows[:limit]]
     return views(viewer, posts, subscribed), (_cursor(posts[-1]) if more and posts else None)
 
 
@@ -402,7 +404,7 @@ _CREATOR_POSTS = (
     .limit(bindparam("limit"))
 )
 _FEED = (
-    select(Post)
+    select(Post, User)  # the creator with each post: `views` needs them
     .join(User, User.id == Post.creator_id)
     .where(
         Post.creator_id.in_(bindparam("creator_ids", expanding=True)),
@@ -417,16 +419,30 @@ _FEED = (
 
 
 def creator_posts(
-    viewer: User | None, creator_id: int, cursor: str | None = None, limit: int = PAGE
+    viewer: User | None,
+    creator_id: int,
+    cursor: str | None = None,
+    limit: int = PAGE,
+    *,
+    subscribed: bool | None = None,
 ) -> tuple[list[PostView], str | None]:
-    return _page(viewer, _CREATOR_POSTS, {"creator_id": creator_id}, cursor, limit)
+    """A page of a creator's published posts, newest first. `subscribed`: whether the viewer's
+    subscription gives access now, when the caller knows (`subscriptions.has_access`)."""
+    known = None if subscribed is None else ({creator_id} if subscribed else set())
+    return _page(viewer, _CREATOR_POSTS, {"creator_id": creator_id}, cursor, limit, known)
 
 
 def feed(
-    viewer: User, cursor: str | None = None, limit: int = PAGE
+    viewer: User,
+    cursor: str | None = None,
+    limit: int = PAGE,
+    *,
+    subscribed: list[int] | None = None,
 ) -> tuple[list[PostView], str | None]:
-    """Published posts of the creators `viewer` subscribes to, newest first."""
-    subscribed = subscriptions.subscribed_creator_ids(viewer.id)
+    """Published posts of the creators `viewer` subscribes to, newest first. `subscribed`:
+    `subscriptions.subscribed_creator_ids(viewer.id)`, when the caller has it."""
+    if subscribed is None:
+        subscribed = subscriptions.subscribed_creator_ids(viewer.id)
     blocked = country_blocks.blocked_among(subscribed, viewer)
     creator_ids = [creator_id for creator_id in subscribed if creator_id not in blocked]
     if not creator_ids:
