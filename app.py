@@ -31,6 +31,7 @@ from blueprints import (
     messages,
     metrics,
     navigation,
+    page_tokens,
     payouts,
     profile,
     random_chat,
@@ -71,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     hostile_input.register(app)  # before the blueprints: their rules use its `int` converter
     _register_blueprints(app)
     _register_request_hooks(app)
+    page_tokens.register(app)
 
     cli.register(app)
     return app

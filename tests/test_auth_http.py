@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from sqlalchemy import func, select
 
@@ -349,6 +350,30 @@ def test_csrf_token_is_in_the_page_for_htmx(client):
     assert sent, "htmx requests carry the CSRF token in a header"
     # A token is signed with a timestamp, so compare its payload: the session's secret.
     assert sent.group(1).split(".")[0] == csrf_token(client).split(".")[0]
+
+
+def test_a_session_keeps_one_signed_token_and_another_session_cannot_use_it(app, auth):
+    """blueprints/page_tokens.py: the token a session's pages carry is signed once; it still
+    passes Flask-WTF's check, and a token of one session is refused in another."""
+    first = csrf_token(auth.client)
+    time.sleep(1.1)  # Flask-WTF would sign it anew with the next second's timestamp
+    assert csrf_token(auth.client) == first == csrf_token(auth.client)
+    assert auth.signup().status_code == 303  # posts with that token
+    stranger = AuthActions(app.test_client())
+    theirs = csrf_token(stranger.client)
+    assert theirs != first
+    refused = stranger.client.post(
+        "/signup",
+        data={
+            "csrf_token": first,
+            "email": "eve@example.com",
+            "display_name": "Eve",
+            "password": "plum-orbit-kettle-42",
+            "date_of_birth": "1990-01-01",
+            "accept_terms": "y",
+        },
+    )
+    assert refused.status_code == 400 and b"security token" in refused.data
 
 
 def test_security_relevant_actions_are_audited(app, auth):
