@@ -88,9 +88,7 @@ def creator_page(creator_id: int):
     settings = creators.settings_of(creator_id)
     creator = creators.visible_creator(_viewer(), creator_id)
     offer = _subscription_context(creator_id, settings)
-    items, next_cursor = posts.creator_posts(
-        _viewer(), creator_id, subscribed=offer["has_access"]
-    )
+    items, next_cursor = posts.creator_posts(_viewer(), creator_id, subscribed=offer["has_access"])
     return render_template(
         "feed/creator.html",
         creator=creator,

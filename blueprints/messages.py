@@ -11,6 +11,7 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from limits import parse_many
 
+from blueprints import navigation
 from blueprints.forms.media import ConfirmUploadForm, StartUploadForm, json_body
 from blueprints.forms.messages import MessageForm
 from blueprints.guards import verified_required
@@ -44,7 +45,9 @@ def _conversation_page(
     """The conversation with `other`, its compose form holding `form` (and, after a send that
     was refused without JavaScript, the reason above it)."""
     items = messaging.read_conversation(current_user, other.id)
-    allowed, reason = messaging.may_write(current_user, other)
+    # `other` came through messaging.correspondent: no block either way.
+    allowed, reason = messaging.may_write(current_user, other, blocked=False)
+    price = messaging.message_price(current_user, other)
     return render_template(
         "messages/conversation.html",
         other=other,
@@ -53,8 +56,8 @@ def _conversation_page(
         vault=media.ready_vault_items(current_user.id) if current_user.is_creator else [],
         allowed=allowed,
         reason=reason,
-        price=messaging.message_price(current_user, other),
-        balance=ledger.wallet_balance(current_user.id),
+        price=price,
+        balance=navigation.counts().credits if price else None,  # the nav bar's, read once
         form=form,
         error=error,
         buy=buy,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
 from blueprints.urls import fast_url_for
 from services import badges
-
-T = TypeVar("T")
 
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
@@ -94,21 +91,16 @@ def context() -> dict:
     if signed_in:
         # Called by base.html only: fragments (htmx swaps, which are most requests on a busy
         # chat) render without the navigation bar and so without these three queries.
-        user_id = user.id
-        counts = _once(lambda: badges.for_user(user_id))  # one statement for the three
         context["nav_credits"] = lambda: counts().credits
         context["nav_unread"] = lambda: counts().unread_notifications
         context["nav_unread_messages"] = lambda: counts().unread_messages
     return context
 
 
-def _once(compute: Callable[[], T]) -> Callable[[], T]:
-    """`compute`, run at most once (a page may show a count twice)."""
-    result: list[T] = []
-
-    def value() -> T:
-        if not result:
-            result.append(compute())
-        return result[0]
-
-    return value
+def counts() -> badges.Badges:
+    """The signed-in member's three counts, read once per request (one statement): the
+    navigation bar's, and a page's that shows one of them too (the balance of a paid chat)."""
+    found = g.get("amora_nav_counts")
+    if found is None:
+        found = g.amora_nav_counts = badges.for_user(current_user.id)
+    return found

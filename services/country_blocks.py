@@ -11,6 +11,7 @@ import re
 from flask import has_request_context, request
 from sqlalchemy import bindparam, select
 
+from core import sql
 from core.errors import ValidationFailed
 from extensions import db
 from models import CreatorSettings, Profile, User
@@ -41,7 +42,7 @@ def viewer_countries(viewer: User | None) -> set[str]:
     """Every country the viewer may be in: their profile's and their IP's."""
     found = set()
     if viewer is not None:
-        profile = db.session.get(Profile, viewer.id)
+        profile = sql.get(Profile, viewer.id)
         if profile is not None and profile.country_code:
             found.add(profile.country_code.upper())
     if has_request_context():
@@ -52,7 +53,7 @@ def viewer_countries(viewer: User | None) -> set[str]:
 
 
 def blocked_for(creator_id: int) -> set[str]:
-    settings = db.session.get(CreatorSettings, creator_id)
+    settings = sql.get(CreatorSettings, creator_id)
     if settings is None or not settings.blocked_countries:
         return set()
     return set(settings.blocked_countries.split(","))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from core import clock
+from core import clock, sql
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Profile, Subscription, User, UserStatus
@@ -29,7 +29,7 @@ def check_price(price: int, field: str, label: str, errors: dict[str, str]) -> N
 
 
 def settings_of(user_id: int) -> CreatorSettings | None:
-    return db.session.get(CreatorSettings, user_id)
+    return sql.get(CreatorSettings, user_id)
 
 
 def update_settings(
@@ -113,7 +113,7 @@ def disable(user: User) -> int:
 
 def get_creator(creator_id: int) -> User:
     """A creator whose page can be shown (in creator mode, not banned or deleted)."""
-    user = db.session.get(User, creator_id)
+    user = sql.get(User, creator_id)
     if user is None or not user.is_creator or user.is_gone:
         raise NotFound("There is no such creator.")
     return user

@@ -61,15 +61,18 @@ def message_price(sender: User, recipient: User) -> int:
     """Credits this message costs the sender (0 = free)."""
     if not recipient.is_creator or sender.is_creator and sender.id == recipient.id:
         return 0
-    settings = db.session.get(CreatorSettings, recipient.id)
+    settings = sql.get(CreatorSettings, recipient.id)
     return settings.message_price if settings else 0
 
 
-def may_write(sender: User, recipient: User) -> tuple[bool, str | None]:
-    """Whether `sender` may write to `recipient` now, and why not."""
-    reason = _refusal(
-        sender, recipient.id, recipient.is_creator, safety.blocked_between(sender.id, recipient.id)
-    )
+def may_write(
+    sender: User, recipient: User, *, blocked: bool | None = None
+) -> tuple[bool, str | None]:
+    """Whether `sender` may write to `recipient` now, and why not. `blocked`: whether either
+    blocked the other, when the caller has just checked (None: looked up)."""
+    if blocked is None:
+        blocked = safety.blocked_between(sender.id, recipient.id)
+    reason = _refusal(sender, recipient.id, recipient.is_creator, blocked)
     return reason is None, reason
 
 
@@ -82,7 +85,7 @@ def _refusal(
     if recipient_is_creator or sender.is_creator:
         return None  # fans write to creators (paid); creators reply to their fans
     # Daters: free once matched, or after a paid intro. (get: no query if already loaded.)
-    if likes.can_message(sender, db.session.get(User, recipient_id)):
+    if likes.can_message(sender, sql.get(User, recipient_id)):
         return None
     return "Match first, or unlock an intro, to message this person."
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from core import clock, geo
+from core import clock, geo, sql
 from core.errors import DomainError, ValidationFailed
 from extensions import db
 from models import Profile, ProfileInterest, User
@@ -24,7 +24,7 @@ AGES_ERROR = f"Ages go from {MIN_AGE} to {MAX_AGE}, the lower one first."
 
 
 def get(user_id: int) -> Profile | None:
-    return db.session.get(Profile, user_id)
+    return sql.get(Profile, user_id)
 
 
 def ensure(user: User) -> Profile:

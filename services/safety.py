@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from core import sql
 from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import Block, Like, Match, Report, User
@@ -68,7 +69,7 @@ def visible_person(viewer: User, person_id: int) -> User:
 def _present_user(user_id: int) -> User:
     """An account that exists and is not gone, blocks aside (a person who blocked me can still
     be blocked, or reported)."""
-    user = db.session.get(User, user_id)
+    user = sql.get(User, user_id)
     require_present(user.status if user is not None else None)
     return user
 
