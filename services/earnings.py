@@ -84,12 +84,24 @@ def per_day(
     pending: LedgerAccount | None = None,
 ) -> list[Day]:
     """Credits earned (after the platform fee) per day and source, oldest day first."""
-    now = now or clock.now()
-    first = (now - dt.timedelta(days=days - 1)).date()
     pending = pending or ledger.user_account(creator_id, "earnings_pending")
-    rows = db.session.execute(
-        _EARNED, {"pending_id": pending.id, "since": dt.datetime.combine(first, dt.time())}
-    ).all()
+    return per_day_of(_earned(pending.id, days, now), days, now)
+
+
+def _earned(pending_id: int, days: int, now: dt.datetime | None = None) -> list:
+    """(created_at, kind, amount) of what reached the pending account in the last `days`."""
+    first = _first_day(days, now)
+    values = {"pending_id": pending_id, "since": dt.datetime.combine(first, dt.time())}
+    return db.session.connection().execute(_EARNED, values).all()
+
+
+def _first_day(days: int, now: dt.datetime | None) -> dt.date:
+    return ((now or clock.now()) - dt.timedelta(days=days - 1)).date()
+
+
+def per_day_of(rows, days: int, now: dt.datetime | None = None) -> list[Day]:
+    """`_earned`'s rows summed per day and source, oldest day first."""
+    first = _first_day(days, now)
     result = {first + dt.timedelta(days=i): dict.fromkeys(SOURCES, 0) for i in range(days)}
     for created_at, kind, amount in rows:
         day = result.get(created_at.date())
@@ -165,22 +177,32 @@ def top_fans(
 ) -> list[tuple[Fan, int]]:
     """Fans by credits they paid this creator (gross, what left their wallets)."""
     pending = pending or ledger.user_account(creator_id, "earnings_pending")
-    rows = db.session.execute(_TOP_FANS, {"pending_id": pending.id, "limit": limit})
+    return _top_fans(pending.id, limit)
+
+
+def _top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
+    rows = db.session.connection().execute(_TOP_FANS, {"pending_id": pending_id, "limit": limit})
     return [(Fan(user_id, name), int(paid)) for user_id, name, paid in rows]
 
 
 def dashboard(creator: User, days: int = 30) -> dict:
-    pending = ledger.user_account(creator.id, "earnings_pending")
-    series = per_day(creator.id, days, pending=pending)
-    balances = ledger.balances(creator.id)
+    accounts = ledger.accounts_of(creator.id)  # one statement: the ids and the balances
+    pending_id, pending_balance = accounts.get("earnings_pending", (None, 0))
+    _, available = accounts.get("earnings_available", (None, 0))
+    now = clock.now()
+    if pending_id is None:  # never earned: nothing to read
+        series, fans = per_day_of([], days, now), []
+    else:
+        series = per_day_of(_earned(pending_id, days, now), days, now)
+        fans = _top_fans(pending_id)
     return {
-        "pending": balances.get("earnings_pending", 0),
-        "available": balances.get("earnings_available", 0),
+        "pending": pending_balance,
+        "available": available,
         "days": series,
         "totals": totals_by_source(series),
         "total": sum(day.total for day in series),
         "chart": chart(series),
-        "top_fans": top_fans(creator.id, pending=pending),
+        "top_fans": fans,
         "subscribers": subscriptions.subscriber_count(creator.id),
         "sources": SOURCES,
         "colors": COLORS,

@@ -60,6 +60,27 @@ def test_a_fan_switches_creator_mode_on_in_settings(app):
     assert ">Creator</a>" in auth.client.get("/creator").get_data(as_text=True)
 
 
+def test_a_new_creators_dashboard_shows_nothing_earned_and_writes_nothing(app):
+    """Before the first payment there is no earnings account: the dashboard shows zeros and
+    opening it creates none (a page that only reads)."""
+    from models import LedgerAccount
+
+    auth, user_id = signed_in(app, "ana@example.com", "Ana")
+    prices = {"subscription_price": "45", "message_price": "3", "call_price": "0"}
+    assert auth.post("/settings/creator", prices).status_code == 303
+    page = auth.client.get("/creator")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<strong id="earnings-pending">0</strong>' in html
+    assert '<strong id="earnings-available">0</strong>' in html
+    assert "No payments yet." in html
+    with app.app_context():
+        kinds = db.session.scalars(
+            select(LedgerAccount.kind).where(LedgerAccount.user_id == user_id)
+        ).all()
+        assert "earnings_pending" not in kinds
+
+
 def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again(app):
     """A socket keeps its account between messages: whether its user writes as a creator
     (replying free to fans) must not lag behind the switch."""

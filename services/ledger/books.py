@@ -66,14 +66,17 @@ def _insert_ignore(values: dict, index_elements: list[str], where) -> None:
     insert_ignore(LedgerAccount, values, index_elements, where)
 
 
+_USER_ACCOUNT = select(LedgerAccount).where(
+    LedgerAccount.user_id == bindparam("user_id"), LedgerAccount.kind == bindparam("kind")
+)  # every spend and dashboard reads one: built once
+
+
 def user_account(user_id: int, kind: str = "wallet") -> LedgerAccount:
     """The user's account of this kind, created on first use."""
     if kind not in USER_KINDS:
         raise ValueError(f"not a user account kind: {kind}")
-    query = select(LedgerAccount).where(
-        LedgerAccount.user_id == user_id, LedgerAccount.kind == kind
-    )
-    account = db.session.scalar(query)
+    values = {"user_id": user_id, "kind": kind}
+    account = db.session.scalar(_USER_ACCOUNT, values)
     if account is None:
         _insert_ignore(
             {
@@ -86,7 +89,7 @@ def user_account(user_id: int, kind: str = "wallet") -> LedgerAccount:
             ["user_id", "kind"],
             LedgerAccount.user_id.is_not(None),
         )
-        account = db.session.scalar(query)
+        account = db.session.scalar(_USER_ACCOUNT, values)
     return account
 
 
@@ -139,6 +142,17 @@ def balances(user_id: int) -> dict[str, int]:
     rows = db.session.execute(_BALANCES, {"user_id": user_id})
     found = {kind: balance for kind, balance in rows}
     return {kind: found.get(kind, 0) for kind in USER_KINDS}
+
+
+_ACCOUNTS = select(LedgerAccount.kind, LedgerAccount.id, LedgerAccount.balance).where(
+    LedgerAccount.user_id == bindparam("user_id")
+)
+
+
+def accounts_of(user_id: int) -> dict[str, tuple[int, int]]:
+    """The user's accounts that exist, kind → (account id, balance); none is created."""
+    rows = db.session.connection().execute(_ACCOUNTS, {"user_id": user_id})
+    return {kind: (account_id, balance) for kind, account_id, balance in rows}
 
 
 def wallet_balance(user_id: int) -> int:
