@@ -60,6 +60,34 @@ def test_a_fan_switches_creator_mode_on_in_settings(app):
     assert ">Creator</a>" in auth.client.get("/creator").get_data(as_text=True)
 
 
+def test_each_view_of_a_creator_page_has_a_tip_form_with_a_fresh_token_that_tips_once(app):
+    """The blank tip box is rendered once per process (blueprints/feed.py: blank_tip_box);
+    each page still gets its own one-time token and the session's CSRF token."""
+    with app.app_context():
+        luna_id = creator("Luna").id
+    sam, sam_id = signed_in(app, "sam@example.com", "Sam", credits=100)
+
+    def tip_form() -> tuple[dict, str]:
+        html = sam.client.get(f"/creators/{luna_id}").get_data(as_text=True)
+        box = html[html.index(f'id="tip-profile-{luna_id}"') :]
+        box = box[: box.index("</form>")]
+        fields = dict(re.findall(r'<input[^>]*name="(\w+)"[^>]*value="([^"]*)"', box))
+        meta = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+        return fields, meta
+
+    first, meta = tip_form()
+    second, _ = tip_form()
+    assert first["csrf_token"] == meta and second["csrf_token"] == meta
+    assert first["token"] != second["token"] and len(first["token"]) == 32
+    assert (first["target_type"], first.get("target_id", "")) == ("profile", "")
+    sent = {**first, "amount": "7", "note": ""}
+    for _ in range(2):  # the same form twice: one tip
+        answer = sam.client.post(f"/creators/{luna_id}/tip", data=sent, headers=HTMX)
+        assert answer.status_code == 200
+    with app.app_context():
+        assert ledger.wallet_balance(sam_id) == 93
+
+
 def test_a_new_creators_dashboard_shows_nothing_earned_and_writes_nothing(app):
     """Before the first payment there is no earnings account: the dashboard shows zeros and
     opening it creates none (a page that only reads)."""
