@@ -10,6 +10,10 @@ to /login would measure the wrong thing, so it stops the run).
 
 Target (BENCHMARKS.md): every page ≥ 10 % of bare Flask, p99 ≤ 100 ms, on SQLite and PostgreSQL.
 
+A reloaded Discover page pages through the member's kept search (docs/dating.md#kept-searches):
+after the first request every request here is one. `DISCOVER_STACK_SECONDS=0` in the environment
+(passed on to the server) makes every request search afresh, as a member's first page does.
+
 Usage: .venv/bin/python bench/pages.py [--database sqlite|postgres] [--seconds 10]
            [--connections 32] [--only discover-match,feed,...]
        .venv/bin/python bench/pages.py --profile discover-match [--requests 300]
