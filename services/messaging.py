@@ -373,14 +373,28 @@ def _latest(conversation: Conversation, after_id: int, limit: int) -> list[Messa
     return list(reversed(db.session.scalars(_LATEST, values).all()))
 
 
+_LATEST_BETWEEN = (
+    select(Message)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .where(Conversation.user_a_id == bindparam("low"), Conversation.user_b_id == bindparam("high"))
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)  # opening a conversation: its latest messages by the pair, without reading it first
+
+
 def read_conversation(user: User, other_id: int, limit: int = 200) -> list[Message]:
     """Opening a conversation: its latest messages, oldest first, and what `other_id` sent me
-    marked as read (`mark_read`; commits when it marks any)."""
-    conversation = conversation_between(user.id, other_id)
-    if conversation is None:
+    marked as read (`mark_read`; commits when it marks any). When every message of it is on the
+    page, what is unread is seen there, without asking the database again."""
+    low, high = _pair(user.id, other_id)
+    values = {"low": low, "high": high, "limit": limit}
+    items = list(reversed(db.session.scalars(_LATEST_BETWEEN, values).all()))
+    if not items:  # no conversation, or nothing in it yet
         return []
-    items = _latest(conversation, 0, limit)
-    _mark_read(user, other_id, conversation)
+    whole = len(items) < limit
+    if whole and not any(m.recipient_id == user.id and m.read_at is None for m in items):
+        return items
+    _mark_read(user, other_id, items[0].conversation_id)
     return items
 
 
@@ -405,7 +419,7 @@ def mark_read(user: User, other_id: int) -> int:
     conversation = conversation_between(user.id, other_id)
     if conversation is None:
         return 0
-    return _mark_read(user, other_id, conversation)
+    return _mark_read(user, other_id, conversation.id)
 
 
 _UNREAD_HERE = (  # what :reader has not read in :conversation (not column names: UPDATE's)
@@ -417,14 +431,14 @@ _ANY_UNREAD = select(Message.id).where(*_UNREAD_HERE).limit(1)
 _MARK_READ = update(Message).where(*_UNREAD_HERE).values(read_at=bindparam("read_now"))
 
 
-def _mark_read(user: User, other_id: int, conversation: Conversation) -> int:
-    values = {"conversation": conversation.id, "reader": user.id}
+def _mark_read(user: User, other_id: int, conversation_id: int) -> int:
+    values = {"conversation": conversation_id, "reader": user.id}
     if db.session.scalar(_ANY_UNREAD, values) is None:
         return 0
     result = db.session.execute(_MARK_READ, {**values, "read_now": clock.now()})
     if result.rowcount:
         realtime.publish_after_commit(
-            other_id, {"type": "read", "by": user.id, "conversation_id": conversation.id}
+            other_id, {"type": "read", "by": user.id, "conversation_id": conversation_id}
         )
     db.session.commit()
     return result.rowcount

@@ -139,6 +139,29 @@ def test_catch_up_returns_what_was_missed_in_order(ctx):
     assert messaging.unread_total(luna.id) == 0
 
 
+def test_opening_a_conversation_reads_what_was_sent_to_me_even_beyond_its_page(ctx):
+    """read_conversation marks as read what the other sent me: seen on the page when the whole
+    conversation fits it, asked of the database when older messages lie beyond it."""
+    fan, luna = dater("Fan"), creator(price=0)
+    assert messaging.read_conversation(luna, fan.id) == []  # no conversation yet
+    for body in ("one", "two", "three"):
+        messaging.send(fan, luna.id, body)
+    page = messaging.read_conversation(luna, fan.id, limit=2)
+    assert [m.body for m in page] == ["two", "three"]
+    assert messaging.unread_total(luna.id) == 0  # "one" too, beyond the page
+    messaging.send(luna, fan.id, "four")
+    assert messaging.unread_total(fan.id) == 1
+    assert messaging.read_conversation(luna, fan.id)[-1].body == "four"
+    assert messaging.unread_total(fan.id) == 1  # my own message: unread by the fan still
+    assert [m.body for m in messaging.read_conversation(fan, luna.id)] == [
+        "one",
+        "two",
+        "three",
+        "four",
+    ]
+    assert messaging.unread_total(fan.id) == 0
+
+
 def test_sending_over_http(app):
     auth = AuthActions(app.test_client())
     auth.signup()
