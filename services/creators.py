@@ -8,7 +8,7 @@ the period they paid for and are not renewed.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core import clock, sql
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
@@ -123,12 +123,23 @@ def visible_creator(viewer: User | None, creator_id: int) -> User:
     """A creator whose page `viewer` (None: a visitor) may open: `get_creator`, no block either
     way (docs/dating.md#blocks), and not blocked in the viewer's country
     (docs/creators.md#country-blocks). Hidden is "not found", as for no creator at all."""
-    creator = get_creator(creator_id)
-    if (
-        viewer is not None and safety.blocked_between(viewer.id, creator_id)
-    ) or country_blocks.is_blocked(creator_id, viewer):
+    if viewer is None:
+        creator, blocked = get_creator(creator_id), False
+    else:  # the creator and the block check in one statement
+        row = db.session.execute(
+            _CREATOR_UNLESS_BLOCKED, {"creator_id": creator_id, "viewer_id": viewer.id}
+        ).first()
+        creator, blocked = row if row is not None else (None, False)
+        if creator is None or not creator.is_creator or creator.is_gone:
+            raise NotFound("There is no such creator.")
+    if blocked or country_blocks.is_blocked(creator_id, viewer):
         raise NotFound("There is no such creator.")
     return creator
+
+
+_CREATOR_UNLESS_BLOCKED = select(
+    User, safety.block_exists(bindparam("viewer_id"), User.id).label("blocked")
+).where(User.id == bindparam("creator_id"))
 
 
 def payee(fan: User, creator_id: int, doing: str) -> User:
