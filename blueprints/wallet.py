@@ -35,10 +35,11 @@ def _history_page(before: int | None):
 @login_required
 def index():
     rows, more = _history_page(None)
+    balances, frozen = ledger.balances_and_frozen(current_user.id)
     return render_template(
         "wallet/index.html",
-        balances=ledger.balances(current_user.id),
-        frozen=ledger.is_frozen(current_user.id),
+        balances=balances,
+        frozen=frozen,
         offers=orders.offers(),
         rows=rows,
         more=more,

@@ -187,8 +187,8 @@ def _top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
 
 def dashboard(creator: User, days: int = 30) -> dict:
     accounts = ledger.accounts_of(creator.id)  # one statement: the ids and the balances
-    pending_id, pending_balance = accounts.get("earnings_pending", (None, 0))
-    _, available = accounts.get("earnings_available", (None, 0))
+    pending_id, pending_balance, _ = accounts.get("earnings_pending", (None, 0, None))
+    available = accounts["earnings_available"].balance if "earnings_available" in accounts else 0
     now = clock.now()
     if pending_id is None:  # never earned: nothing to read
         series, fans = per_day_of([], days, now), []

@@ -11,6 +11,7 @@ from extensions import db
 from models import Alert, Order, PaymentEvent, User
 from services import accounts, ledger
 from services.payments.dev import SIGNATURE_HEADER, DevProvider, sign
+from testkit.ledger import paid_order
 from tests.conftest import AuthActions, make_app
 
 HTMX = {"HX-Request": "true"}
@@ -56,6 +57,22 @@ def test_wallet_shows_the_dev_packs_when_no_provider_keys_are_set(app, client):
     page = auth.client.get("/wallet").get_data(as_text=True)
     assert "Test payment (dev)" in page and "Stripe" not in page and "Razorpay" not in page
     assert "$11.99" in page and "0 <small>credits</small>" in page
+
+
+def test_the_wallet_page_says_when_the_wallet_is_frozen_and_when_it_is_not(app, client):
+    """The balances and the freeze come from one read (ledger.balances_and_frozen)."""
+    auth = verified_fan(app, client)
+    with app.app_context():
+        ana = accounts.find_by_email("ana@example.com")
+        paid_order(ana, 100)
+        ledger.freeze(ana.id, "dispute")
+        db.session.commit()
+    page = auth.client.get("/wallet").get_data(as_text=True)
+    assert "Your wallet is frozen" in page and "100 <small>credits</small>" in page
+    with app.app_context():
+        ledger.unfreeze(accounts.find_by_email("ana@example.com").id)
+        db.session.commit()
+    assert "Your wallet is frozen" not in auth.client.get("/wallet").get_data(as_text=True)
 
 
 def test_buying_with_the_dev_checkout_grants_credits_once(app, client):

@@ -19,9 +19,11 @@ the other one did the work.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -144,15 +146,29 @@ def balances(user_id: int) -> dict[str, int]:
     return {kind: found.get(kind, 0) for kind in USER_KINDS}
 
 
-_ACCOUNTS = select(LedgerAccount.kind, LedgerAccount.id, LedgerAccount.balance).where(
-    LedgerAccount.user_id == bindparam("user_id")
-)
+_ACCOUNTS = select(
+    LedgerAccount.kind, LedgerAccount.id, LedgerAccount.balance, LedgerAccount.frozen_at
+).where(LedgerAccount.user_id == bindparam("user_id"))
 
 
-def accounts_of(user_id: int) -> dict[str, tuple[int, int]]:
-    """The user's accounts that exist, kind → (account id, balance); none is created."""
+class AccountRow(NamedTuple):
+    id: int
+    balance: int
+    frozen_at: dt.datetime | None
+
+
+def accounts_of(user_id: int) -> dict[str, AccountRow]:
+    """The user's accounts that exist, by kind (id, balance, frozen_at), in one statement;
+    none is created. A page that shows balances reads them here."""
     rows = db.session.connection().execute(_ACCOUNTS, {"user_id": user_id})
-    return {kind: (account_id, balance) for kind, account_id, balance in rows}
+    return {kind: AccountRow(*values) for kind, *values in rows}
+
+
+def balances_and_frozen(user_id: int) -> tuple[dict[str, int], bool]:
+    """`balances` and `is_frozen` together, in one statement (the wallet page)."""
+    accounts = accounts_of(user_id)
+    found = {kind: accounts[kind].balance if kind in accounts else 0 for kind in USER_KINDS}
+    return found, "wallet" in accounts and accounts["wallet"].frozen_at is not None
 
 
 def wallet_balance(user_id: int) -> int:
