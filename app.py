@@ -42,10 +42,10 @@ from blueprints import (
 from blueprints import input as hostile_input
 from blueprints.guards import enforce_read_only_for_suspended
 from blueprints.urls import fast_url_for
+from core import transactions
 from core.clock import last_seen
 from core.connections import ping_after_idle
 from extensions import csrf, db, limiter, login_manager, migrate, sock
-from services import sessions
 from services.media import url_for_key
 from services.schedule import PERIODIC_JOBS
 from services.sessions import describe_user_agent
@@ -138,7 +138,9 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return sessions.load_session_user(user_id, session.get("sid"))
+        return navigation.load_member(user_id, session.get("sid"))
+
+    transactions.count_commits()  # navigation.counts reads again after a commit
 
 
 def _register_blueprints(app: Flask) -> None:

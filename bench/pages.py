@@ -4,7 +4,9 @@ One gunicorn process with the gevent worker (docs/deployment.md) serves Amora on
 `wrk` (Debian's package `wrk`) loads one page at a time at --connections connections for
 --seconds, logged in as the demo fan (the creator for the creator's pages). Bare Flask answering
 "hello" (`bench/hello.py`) runs under the same worker in the same run, before and after the
-pages; each page's ratio is its req/s over the mean of those two. Also printed: p50 and p99
+pages; each page's ratio is its req/s over the mean of those two. Every request carries a
+browser's `Accept` header, as a navigation to a page does (a whole page reads the navigation
+bar's counts with its member: blueprints/navigation.py, load_member). Also printed: p50 and p99
 latency, the server's CPU per request, and any answer that was not a 2xx (a page that redirects
 to /login would measure the wrong thing, so it stops the run).
 
@@ -113,6 +115,7 @@ def gunicorn(target: str, env: dict[str, str], log: Path) -> Iterator[tuple[int,
         server.wait(timeout=30)
 
 
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Chromium's
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -123,6 +126,7 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> dict:
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    command[1:1] = ["-H", f"Accept: {ACCEPT}"]  # as a browser navigating to a page
     if cookie:
         command[1:1] = ["-H", f"Cookie: session={cookie}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -264,7 +268,7 @@ def over_http(args: argparse.Namespace) -> None:
             for page in pages:
                 check = urllib.request.Request(
                     f"http://127.0.0.1:{port}{page.path}",
-                    headers={"Cookie": f"session={cookies[page.who]}"},
+                    headers={"Cookie": f"session={cookies[page.who]}", "Accept": ACCEPT},
                 )
                 with urllib.request.urlopen(check) as answer:  # noqa: S310
                     if answer.url != check.full_url:
@@ -308,6 +312,7 @@ def in_process(args: argparse.Namespace) -> None:
         app.config.update(RATELIMIT_ENABLED=False)
         client = app.test_client()
         client.set_cookie("session", cookies[page.who])
+        client.environ_base["HTTP_ACCEPT"] = ACCEPT
         for _ in range(30):
             assert client.get(page.path).status_code == 200
         start = time.perf_counter()

@@ -8,7 +8,8 @@ from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 
 from blueprints.urls import fast_url_for
-from services import badges
+from core import transactions
+from services import badges, sessions
 
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
@@ -98,9 +99,35 @@ def context() -> dict:
 
 
 def counts() -> badges.Badges:
-    """The signed-in member's three counts, read once per request (one statement): the
-    navigation bar's, and a page's that shows one of them too (the balance of a paid chat)."""
+    """The signed-in member's three counts, read once per request: the navigation bar's, and a
+    page's that shows one of them too (the balance of a paid chat). Read with the member
+    (`load_member`) when the request is a whole page, else in a statement of their own; read
+    again if the request committed anything since (a conversation just marked read)."""
     found = g.get("amora_nav_counts")
-    if found is None:
+    if found is None or g.get("amora_nav_counts_commits") != transactions.commits():
         found = g.amora_nav_counts = badges.for_user(current_user.id)
+        g.amora_nav_counts_commits = transactions.commits()
     return found
+
+
+def _is_whole_page() -> bool:
+    """A browser's navigation to a page: a GET for HTML that htmx did not send. (Images, htmx
+    swaps, JSON and posts show no navigation bar.)"""
+    return (
+        request.method == "GET"
+        and request.headers.get("HX-Request") != "true"
+        and "text/html" in request.headers.get("Accept", "")
+    )
+
+
+def load_member(user_id: str, raw_token: str | None):
+    """The member behind the session cookie (`sessions.load_session_user`); for a whole page,
+    with the navigation bar's counts in the same statement."""
+    if not _is_whole_page():
+        return sessions.load_session_user(user_id, raw_token)
+    values: list = []
+    user = sessions.load_session_user(user_id, raw_token, badges.COLUMNS, values)
+    if user is not None:
+        g.amora_nav_counts = badges.from_values(*values)
+        g.amora_nav_counts_commits = transactions.commits()
+    return user

@@ -12,12 +12,15 @@ from extensions import db
 from services import ledger, likes, messaging
 
 _USER = bindparam("user_id")
-# Each area's own query (the same that its badge endpoint runs), read together.
-_COUNTS = select(
-    ledger.wallet_balance_query(_USER).scalar_subquery(),
-    likes.unread_count_query(_USER).scalar_subquery(),
-    messaging.unread_total_query(_USER).scalar_subquery(),
+# Each area's own query (the same that its badge endpoint runs), read together. Also added to
+# the statement that loads a page's member (`COLUMNS`, `sessions.load_session_user`): a whole
+# page then reads them in no statement of their own.
+COLUMNS = (
+    ledger.wallet_balance_query(_USER).scalar_subquery().label("nav_credits"),
+    likes.unread_count_query(_USER).scalar_subquery().label("nav_unread"),
+    messaging.unread_total_query(_USER).scalar_subquery().label("nav_unread_messages"),
 )
+_COUNTS = select(*COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class Badges:
 def for_user(user_id: int) -> Badges:
     # Through the connection: plain values need none of the ORM's result handling. (The page
     # is being rendered: its changes, if any, are committed.)
-    row = db.session.connection().execute(_COUNTS, {"user_id": user_id}).one()
-    credits, notifications, messages = row
+    return from_values(*db.session.connection().execute(_COUNTS, {"user_id": user_id}).one())
+
+
+def from_values(credits, notifications, messages) -> Badges:
+    """Badges from the values of `COLUMNS`, in their order."""
     return Badges(credits or 0, notifications, messages)

@@ -8,11 +8,12 @@ A function that commits says so; the others add to the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
 
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import Select, String, bindparam, func, select, update
 
 from core import clock, sql
 from core.errors import DomainError, NotFound
@@ -81,23 +82,36 @@ _TOUCH = (
 )
 
 
-def load_session_user(user_id: str | int, raw_token: str | None) -> User | None:
+@functools.cache
+def _session_user_with(extra: tuple) -> Select:
+    return _SESSION_USER.add_columns(*extra)
+
+
+def load_session_user(
+    user_id: str | int, raw_token: str | None, extra: tuple = (), into: list | None = None
+) -> User | None:
     """The user behind a cookie, if its session is live and the account may be logged in.
-    Commits when it touches the session's last use (at most once a minute)."""
+    Commits when it touches the session's last use (at most once a minute).
+
+    `extra`: more columns to read in the same statement, built once per tuple; they may use the
+    `user_id` parameter. Their values are appended to `into` when the user is returned."""
     if not raw_token:
         return None
     try:
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
+    statement = _session_user_with(extra) if extra else _SESSION_USER
     row = db.session.execute(
-        _SESSION_USER, {"token_hash": hash_token(raw_token), "user_id": uid}
+        statement, {"token_hash": hash_token(raw_token), "user_id": uid}
     ).first()
     if row is None:
         return None
-    session_id, revoked_at, last_seen_at, user = row
+    session_id, revoked_at, last_seen_at, user = row[:4]
     if revoked_at is not None or not user.is_active:
         return None
+    if into is not None:
+        into.extend(row[4:])
     now = clock.now()
     if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
         db.session.execute(_TOUCH, {"session_id": session_id, "now": now})

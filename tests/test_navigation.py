@@ -39,3 +39,40 @@ def test_visitors_see_no_member_items(client):
     html = client.get("/terms").text
     assert items(html) == []
     assert 'href="/login"' in html
+
+
+PAGE = {"Accept": "text/html,application/xhtml+xml"}  # a browser's navigation
+
+
+def badges(html: str) -> tuple[str, str, str]:
+    """(credits, unread notifications, unread messages) as the bar shows them."""
+    credits = re.search(r'id="nav-credits">([\d,]+) credits', html).group(1)
+    bell = re.search(r'id="nav-bell".*?</svg>(?:<span class="count">(\d+)</span>)?</a>', html, re.S)
+    messages = re.search(r'id="nav-messages-count"[^>]*>(\d*)</span>', html).group(1)
+    return credits, bell.group(1) or "", messages
+
+
+def test_the_bar_counts_what_the_page_itself_just_read_and_paid(app):
+    """A whole page reads the bar's counts with its member (navigation.load_member); a page that
+    commits something (a conversation marked read) shows the counts as they are after it."""
+    from extensions import db
+    from models import User
+    from services import likes, messaging
+    from tests.creator_helpers import creator
+
+    sam, sam_id = signed_in(app, "sam@example.com", "Sam", credits=40)
+    with app.app_context():
+        luna = creator("Luna", message_price=0)
+        luna_id = luna.id
+        messaging.send(luna, sam_id, "Hi Sam")
+        messaging.send(luna, sam_id, "Still there?")
+        db.session.commit()
+    assert badges(sam.client.get("/wallet", headers=PAGE).text) == ("40", "", "2")
+    assert badges(sam.client.get("/wallet").text) == ("40", "", "2")  # no Accept: read apart
+    opened = sam.client.get(f"/messages/{luna_id}", headers=PAGE).text
+    assert "Still there?" in opened and badges(opened) == ("40", "", "")
+    with app.app_context():
+        likes.react(db.session.get(User, luna_id), sam_id, "like")  # a like notifies Sam
+    assert badges(sam.client.get("/settings", headers=PAGE).text) == ("40", "1", "")
+    sam.client.get("/notifications", headers=PAGE)  # shown as they were, then marked read
+    assert badges(sam.client.get("/settings", headers=PAGE).text) == ("40", "", "")
