@@ -32,7 +32,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flask import current_app
 from sqlalchemy import (
     Float,
     Integer,
@@ -48,7 +47,7 @@ from sqlalchemy import (
     update,
 )
 
-from core import clock, geo, sql
+from core import clock, geo, kept, sql
 from core.errors import ValidationFailed
 from extensions import db
 from models import Block, Like, Photo, Profile, ProfileInterest, User, UserStatus
@@ -269,18 +268,12 @@ class StackCache:
 
 def _stack_cache() -> StackCache | None:
     """This app's StackCache; None when DISCOVER_STACK_SECONDS is 0."""
-    cache = current_app.extensions.get("amora_discover_stacks")
-    if cache is None:
-        seconds = current_app.config["DISCOVER_STACK_SECONDS"]
-        if not seconds:
-            return None
-        cache = current_app.extensions.setdefault("amora_discover_stacks", StackCache(seconds))
-    return cache
+    return kept.per_app("amora_discover_stacks", "DISCOVER_STACK_SECONDS", StackCache)
 
 
 def forget_stack(user_id: int) -> None:
     """Drop `user_id`'s kept search in this process."""
-    cache = current_app.extensions.get("amora_discover_stacks")
+    cache = _stack_cache()
     if cache is not None:
         cache.forget(user_id)
 

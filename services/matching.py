@@ -26,10 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import bindparam, func, select
 
-from core import clock
+from core import clock, kept
 from core.errors import NotFound, ValidationFailed
 from extensions import db
 from models import MatchAnswer, User
@@ -160,13 +159,7 @@ class ScoreCache:
 
 def _score_cache() -> ScoreCache | None:
     """This app's ScoreCache; None when MATCH_SCORES_SECONDS is 0."""
-    cache = current_app.extensions.get("amora_match_scores")
-    if cache is None:
-        seconds = current_app.config["MATCH_SCORES_SECONDS"]
-        if not seconds:
-            return None
-        cache = current_app.extensions.setdefault("amora_match_scores", ScoreCache(seconds))
-    return cache
+    return kept.per_app("amora_match_scores", "MATCH_SCORES_SECONDS", ScoreCache)
 
 
 def matches(me_id: int, other_ids: list[int]) -> dict[int, Match]:
