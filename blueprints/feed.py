@@ -125,9 +125,8 @@ def _subscription_context(creator_id: int, settings=None) -> dict:
 
 @bp.get("/creators/<int:creator_id>")
 def creator_page(creator_id: int):
-    # Read first and held: the checks and offers below find it in the session, not again.
-    settings = creators.settings_of(creator_id)
-    creator = creators.visible_creator(_viewer(), creator_id)
+    # Held: the offers below find the settings in the session, not again.
+    creator, settings = creators.visible_creator_and_settings(_viewer(), creator_id)
     offer = _subscription_context(creator_id, settings)
     items, next_cursor = posts.creator_posts(_viewer(), creator_id, subscribed=offer["has_access"])
     return render_template(

@@ -123,23 +123,35 @@ def visible_creator(viewer: User | None, creator_id: int) -> User:
     """A creator whose page `viewer` (None: a visitor) may open: `get_creator`, no block either
     way (docs/dating.md#blocks), and not blocked in the viewer's country
     (docs/creators.md#country-blocks). Hidden is "not found", as for no creator at all."""
-    if viewer is None:
-        creator, blocked = get_creator(creator_id), False
-    else:  # the creator and the block check in one statement
-        row = db.session.execute(
-            _CREATOR_UNLESS_BLOCKED, {"creator_id": creator_id, "viewer_id": viewer.id}
-        ).first()
-        creator, blocked = row if row is not None else (None, False)
-        if creator is None or not creator.is_creator or creator.is_gone:
-            raise NotFound("There is no such creator.")
-    if blocked or country_blocks.is_blocked(creator_id, viewer):
+    return visible_creator_and_settings(viewer, creator_id)[0]
+
+
+def visible_creator_and_settings(
+    viewer: User | None, creator_id: int
+) -> tuple[User, CreatorSettings | None]:
+    """`visible_creator` and the creator's settings (a creator's page shows both), read in one
+    statement with the block check."""
+    row = db.session.execute(
+        _CREATOR_PAGE, {"creator_id": creator_id, "viewer_id": viewer.id if viewer else None}
+    ).first()
+    creator, settings, blocked = row if row is not None else (None, None, False)
+    if creator is None or not creator.is_creator or creator.is_gone:
         raise NotFound("There is no such creator.")
-    return creator
+    # The settings are held here: the country check below finds them in the session.
+    if (viewer is not None and blocked) or country_blocks.is_blocked(creator_id, viewer):
+        raise NotFound("There is no such creator.")
+    return creator, settings
 
 
-_CREATOR_UNLESS_BLOCKED = select(
-    User, safety.block_exists(bindparam("viewer_id"), User.id).label("blocked")
-).where(User.id == bindparam("creator_id"))
+_CREATOR_PAGE = (
+    select(
+        User,
+        CreatorSettings,
+        safety.block_exists(bindparam("viewer_id"), User.id).label("blocked"),
+    )
+    .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
+    .where(User.id == bindparam("creator_id"))
+)
 
 
 def payee(fan: User, creator_id: int, doing: str) -> User:
