@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     render_template,
@@ -20,7 +19,7 @@ from markupsafe import Markup, escape
 from blueprints.forms.dating import DiscoverForm, ReportForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from blueprints.urls import fast_url_for
-from core import geo
+from core import geo, kept
 from core.errors import DomainError, ValidationFailed
 from extensions import limiter
 from services import discover, likes, matching, media, profiles, safety
@@ -165,15 +164,12 @@ def _filters_html(form: DiscoverForm) -> Markup:
             if f.name != "cursor"  # the page marker: not shown among the filters
         ),
     )
-    kept = current_app.extensions.setdefault("amora_discover_filters", {})
-    html = kept.get(key)
-    if html is None:
+
+    def render() -> Markup:
         # A rendered template: its values were escaped by Jinja.
-        html = Markup(render_template("dating/_filters.html", form=form))  # noqa: S704
-        if len(kept) >= FILTER_STATES_KEPT:
-            kept.clear()
-        kept[key] = html
-    return html
+        return Markup(render_template("dating/_filters.html", form=form))  # noqa: S704
+
+    return kept.remember("amora_discover_filters", key, render, FILTER_STATES_KEPT)
 
 
 def _results(profile, template: str):

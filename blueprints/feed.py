@@ -7,7 +7,6 @@ import secrets
 from flask import (
     Blueprint,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -22,6 +21,7 @@ from blueprints.forms.fields import first_error
 from blueprints.guards import verified_required
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from blueprints.links import own_path
+from core import kept
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from services import creators, growth, ledger, posts, subscriptions, tips
@@ -43,13 +43,11 @@ def blank_tip_box(creator, target_type: str, target_id: int | None = None) -> Ma
     the page's CSRF token. Everything else in a blank box is a function of its target, so each
     process renders it once per target, with markers where the two tokens go, and fills them in
     on every page (a WTForms form and its fields cost a tenth of a creator's page)."""
-    key = (request.script_root, creator.id, target_type, target_id)
-    kept = current_app.extensions.setdefault("amora_blank_tip_boxes", {})
-    html = kept.get(key)
-    if html is None:
+
+    def render() -> str:
         form = TipForm(formdata=None, target_type=target_type, target_id=target_id)
         form.token.data = _TIP_TOKEN
-        html = render_template(
+        return render_template(
             "feed/_tip.html",
             creator=creator,
             form=form,
@@ -57,9 +55,9 @@ def blank_tip_box(creator, target_type: str, target_id: int | None = None) -> Ma
             error=None,
             page_token=_PAGE_TOKEN,
         )
-        if len(kept) >= TIP_BOXES_KEPT:
-            kept.clear()
-        kept[key] = html
+
+    key = (request.script_root, creator.id, target_type, target_id)
+    html = kept.remember("amora_blank_tip_boxes", key, render, TIP_BOXES_KEPT)
     filled = html.replace(_PAGE_TOKEN, escape(generate_csrf())).replace(
         _TIP_TOKEN, tips.new_token()
     )

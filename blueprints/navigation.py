@@ -105,8 +105,13 @@ def counts() -> badges.Badges:
     again if the request committed anything since (a conversation just marked read)."""
     found = g.get("amora_nav_counts")
     if found is None or g.get("amora_nav_counts_commits") != transactions.commits():
-        found = g.amora_nav_counts = badges.for_user(current_user.id)
-        g.amora_nav_counts_commits = transactions.commits()
+        found = _hold(badges.for_user(current_user.id))
+    return found
+
+
+def _hold(found: badges.Badges) -> badges.Badges:
+    """Keep `found` for the rest of the request, until its next commit."""
+    g.amora_nav_counts, g.amora_nav_counts_commits = found, transactions.commits()
     return found
 
 
@@ -128,6 +133,5 @@ def load_member(user_id: str, raw_token: str | None):
     values: list = []
     user = sessions.load_session_user(user_id, raw_token, badges.COLUMNS, values)
     if user is not None:
-        g.amora_nav_counts = badges.from_values(*values)
-        g.amora_nav_counts_commits = transactions.commits()
+        _hold(badges.from_values(*values))
     return user

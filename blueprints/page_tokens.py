@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, session
 
-KEPT = 10_000  # sessions per process; the whole set is dropped when full
+from core import kept
+
+TABLE = "amora_page_tokens"
+KEPT = 10_000  # sessions per process (core/kept.py: put)
 
 
 def _field(app: Flask) -> str:
@@ -26,7 +29,7 @@ def reuse_signed_token() -> None:
     field = _field(app)
     raw = session.get(field)
     if raw:
-        token = app.extensions.get("amora_page_tokens", {}).get(raw)
+        token = kept.table(TABLE).get(raw)
         if token is not None:
             setattr(g, field, token)
 
@@ -36,12 +39,8 @@ def keep_signed_token(response):
     app = current_app._get_current_object()
     field = _field(app)
     raw, token = session.get(field), g.get(field)
-    if raw and token:
-        kept = app.extensions.setdefault("amora_page_tokens", {})
-        if raw not in kept:
-            if len(kept) >= KEPT:
-                kept.clear()
-            kept[raw] = token
+    if raw and token and raw not in kept.table(TABLE):
+        kept.put(TABLE, raw, token, KEPT)
     return response
 
 

@@ -196,7 +196,7 @@ def search(
     if after is not None and stack.truncated and stack.keys and after >= stack.keys[-1]:
         stack = _ranked(me, me_profile, filters, now, after=after)  # beyond the kept part
     start = bisect.bisect_right(stack.keys, after) if after is not None else 0
-    page, last_read = _eligible_page(me, stack, start, limit, now)
+    page, last_read = _eligible_page(me, stack, start, limit)
     if len(page) > limit:
         next_cursor = _encode(list(stack.keys[page[limit - 1][0]]))
     elif stack.truncated and last_read == len(stack.items) - 1:
@@ -261,7 +261,7 @@ class StackCache:
                 self._entries.popitem(last=False)
 
     def forget(self, user_id: int) -> None:
-        """`user_id`'s next search starts afresh (their place or what they seek changed)."""
+        """`user_id`'s next search ranks anew, whatever it keeps."""
         with self._lock:
             self._entries.pop(user_id, None)
 
@@ -424,6 +424,16 @@ class _Shape:
 
 
 _ME = bindparam("me")
+# Blocked either way, or already liked or passed: one small set per searcher, read once; one
+# probe of it per row (three sets cost three probes per row, and a dense city's search tests
+# thousands of rows). In the search and again in each page's cards (`_CARDS`).
+_NOT_BLOCKED_OR_SEEN = Profile.user_id.not_in(
+    union_all(
+        select(Block.blocked_id).where(Block.blocker_id == _ME),
+        select(Block.blocker_id).where(Block.blocked_id == _ME),
+        select(Like.liked_id).where(Like.liker_id == _ME),
+    )
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -466,16 +476,7 @@ def _statement(shape: _Shape) -> Select:
         Profile.discoverable.is_(True),
         within,
         Profile.user_id != _ME,
-        # Blocked either way, or already liked or passed: one small set per searcher, read
-        # once; one probe of it per row (three sets cost three probes per row, and a dense
-        # city's search tests thousands of rows).
-        Profile.user_id.not_in(
-            union_all(
-                select(Block.blocked_id).where(Block.blocker_id == _ME),
-                select(Block.blocker_id).where(Block.blocked_id == _ME),
-                select(Like.liked_id).where(Like.liker_id == _ME),
-            )
-        ),
+        _NOT_BLOCKED_OR_SEEN,
     )
     if shape.online_only:
         query = query.where(User.last_active_at >= bindparam("online_since"))
@@ -618,20 +619,14 @@ _CARDS = (
         Profile.user_id.in_(bindparam("ids", expanding=True)),
         User.status == UserStatus.ACTIVE,
         Profile.discoverable.is_(True),
-        Profile.user_id.not_in(
-            union_all(
-                select(Block.blocked_id).where(Block.blocker_id == _ME),
-                select(Block.blocker_id).where(Block.blocked_id == _ME),
-                select(Like.liked_id).where(Like.liker_id == _ME),
-            )
-        ),
+        _NOT_BLOCKED_OR_SEEN,
     )
 )
 
 _READ_AHEAD = 5  # people read beyond a page: some may have dropped out
 
 
-def _eligible_page(me: User, stack: Stack, start: int, limit: int, now) -> tuple[list, int]:
+def _eligible_page(me: User, stack: Stack, start: int, limit: int) -> tuple[list, int]:
     """From `stack.items[start:]`, the first `limit` + 1 people who may still be shown, as
     (index in the stack, row of `_CARDS`); and the index of the last person read (-1: none).
     Plain rows through the connection (no ORM objects: a page has twenty people)."""

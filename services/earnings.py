@@ -77,17 +77,6 @@ _EARNED = (
 )
 
 
-def per_day(
-    creator_id: int,
-    days: int = 30,
-    now: dt.datetime | None = None,
-    pending: LedgerAccount | None = None,
-) -> list[Day]:
-    """Credits earned (after the platform fee) per day and source, oldest day first."""
-    pending = pending or ledger.user_account(creator_id, "earnings_pending")
-    return per_day_of(_earned(pending.id, days, now), days, now)
-
-
 def _earned(pending_id: int, days: int, now: dt.datetime | None = None) -> list:
     """(created_at, kind, amount) of what reached the pending account in the last `days`."""
     first = _first_day(days, now)
@@ -99,8 +88,9 @@ def _first_day(days: int, now: dt.datetime | None) -> dt.date:
     return ((now or clock.now()) - dt.timedelta(days=days - 1)).date()
 
 
-def per_day_of(rows, days: int, now: dt.datetime | None = None) -> list[Day]:
-    """`_earned`'s rows summed per day and source, oldest day first."""
+def per_day(rows, days: int, now: dt.datetime | None = None) -> list[Day]:
+    """Credits earned (after the platform fee) per day and source, oldest day first, from
+    `_earned`'s rows."""
     first = _first_day(days, now)
     result = {first + dt.timedelta(days=i): dict.fromkeys(SOURCES, 0) for i in range(days)}
     for created_at, kind, amount in rows:
@@ -172,15 +162,8 @@ _TOP_FANS = (
 )
 
 
-def top_fans(
-    creator_id: int, limit: int = 10, pending: LedgerAccount | None = None
-) -> list[tuple[Fan, int]]:
-    """Fans by credits they paid this creator (gross, what left their wallets)."""
-    pending = pending or ledger.user_account(creator_id, "earnings_pending")
-    return _top_fans(pending.id, limit)
-
-
-def _top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
+def top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
+    """Fans by credits they paid into this pending account (gross, what left their wallets)."""
     rows = db.session.connection().execute(_TOP_FANS, {"pending_id": pending_id, "limit": limit})
     return [(Fan(user_id, name), int(paid)) for user_id, name, paid in rows]
 
@@ -191,10 +174,10 @@ def dashboard(creator: User, days: int = 30) -> dict:
     available = accounts["earnings_available"].balance if "earnings_available" in accounts else 0
     now = clock.now()
     if pending_id is None:  # never earned: nothing to read
-        series, fans = per_day_of([], days, now), []
+        series, fans = per_day([], days, now), []
     else:
-        series = per_day_of(_earned(pending_id, days, now), days, now)
-        fans = _top_fans(pending_id)
+        series = per_day(_earned(pending_id, days, now), days, now)
+        fans = top_fans(pending_id)
     return {
         "pending": pending_balance,
         "available": available,

@@ -142,7 +142,11 @@ _WALLET_FROZEN_AT = select(LedgerAccount.frozen_at).where(
 
 def balances(user_id: int) -> dict[str, int]:
     rows = db.session.execute(_BALANCES, {"user_id": user_id})
-    found = {kind: balance for kind, balance in rows}
+    return _every_kind({kind: balance for kind, balance in rows})
+
+
+def _every_kind(found: dict[str, int]) -> dict[str, int]:
+    """A balance for every user kind: 0 for an account not created yet."""
     return {kind: found.get(kind, 0) for kind in USER_KINDS}
 
 
@@ -167,7 +171,7 @@ def accounts_of(user_id: int) -> dict[str, AccountRow]:
 def balances_and_frozen(user_id: int) -> tuple[dict[str, int], bool]:
     """`balances` and `is_frozen` together, in one statement (the wallet page)."""
     accounts = accounts_of(user_id)
-    found = {kind: accounts[kind].balance if kind in accounts else 0 for kind in USER_KINDS}
+    found = _every_kind({kind: account.balance for kind, account in accounts.items()})
     return found, "wallet" in accounts and accounts["wallet"].frozen_at is not None
 
 
