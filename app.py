@@ -44,7 +44,11 @@ from blueprints.guards import enforce_read_only_for_suspended
 from blueprints.urls import fast_url_for
 from core import transactions
 from core.clock import last_seen
-from core.connections import ping_after_idle
+from core.connections import (
+    describe_columns_when_read,
+    ping_after_idle,
+    reads_outside_transactions,
+)
 from extensions import csrf, db, limiter, login_manager, migrate, sock
 from services.media import url_for_key
 from services.schedule import PERIODIC_JOBS
@@ -123,6 +127,8 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
+            reads_outside_transactions(db.engine)  # first: the ping below is a read too
+            describe_columns_when_read(db.engine)
             ping_after_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True

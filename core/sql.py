@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
+from core.connections import in_transaction_from_here
 from extensions import db
 
 
@@ -98,6 +99,7 @@ def driver_row(connection: Connection, statement: TextClause, values: dict):
     go to the driver as they are: plain ints, strings, datetimes and None."""
     if not connection.in_transaction():
         connection.begin()  # as `execute` would: never a write outside a transaction
+    in_transaction_from_here(connection)  # it skips the event that would say so
     dialect = connection.dialect
     key = (id(statement), dialect.name)
     sql = _DRIVER_SQL.get(key)
