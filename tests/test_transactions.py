@@ -134,4 +134,3 @@ def test_column_descriptions_still_name_the_columns(pg_app):
         assert [column.name for column in description] == ["one", "two"]
         assert [column[1] for column in description] == [23, 25]  # int4, text
         assert result.keys() == ["one", "two"] and result.one() == (1, "x")
-
