@@ -71,7 +71,7 @@ def _viewer():
 @bp.get("/feed")
 @login_required
 def index():
-    subscribed = subscriptions.subscribed_creator_ids(current_user.id)
+    subscribed = subscriptions.subscribed_creators(current_user.id)
     items, next_cursor = posts.feed(current_user, subscribed=subscribed)
     return render_template(
         "feed/index.html",
@@ -105,9 +105,15 @@ def creators_index():
     return render_template("feed/creators.html", rows=creators.creators_list())
 
 
-def _subscription_context(creator_id: int, settings=None) -> dict:
-    sub = subscriptions.get(current_user.id, creator_id) if current_user.is_authenticated else None
-    settings = settings or creators.settings_of(creator_id)
+def _subscription_context(creator_id: int, settings=None, sub=None, *, known=False) -> dict:
+    """The subscribe box's offer. `known`: `settings` and `sub` were read with the page."""
+    if not known:
+        sub = (
+            subscriptions.get(current_user.id, creator_id)
+            if current_user.is_authenticated
+            else None
+        )
+        settings = creators.settings_of(creator_id)
     price = settings.subscription_price if settings else 0
     viewer = current_user if current_user.is_authenticated else None
     first_price, promotion = subscriptions.first_period_price(viewer, creator_id, price, sub)
@@ -123,15 +129,14 @@ def _subscription_context(creator_id: int, settings=None) -> dict:
 
 @bp.get("/creators/<int:creator_id>")
 def creator_page(creator_id: int):
-    # Held: the offers below find the settings in the session, not again.
-    creator, settings = creators.visible_creator_and_settings(_viewer(), creator_id)
-    offer = _subscription_context(creator_id, settings)
+    page = creators.creator_page(_viewer(), creator_id)
+    offer = _subscription_context(creator_id, page.settings, page.subscription, known=True)
     items, next_cursor = posts.creator_posts(_viewer(), creator_id, subscribed=offer["has_access"])
     return render_template(
         "feed/creator.html",
-        creator=creator,
-        settings=settings,
-        subscribers=subscriptions.subscriber_count(creator_id),
+        creator=page.creator,
+        settings=page.settings,
+        subscribers=page.subscribers,
         items=items,
         more_url=url_for("feed.creator_more", creator_id=creator_id, cursor=next_cursor)
         if next_cursor

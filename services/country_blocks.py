@@ -85,11 +85,18 @@ def blocked_among(creator_ids: list[int], viewer: User | None) -> set[int]:
     if not creator_ids:
         return set()
     rows = db.session.connection().execute(_BLOCKING, {"creator_ids": creator_ids}).all()
-    if not rows:
+    return keeping_out(dict(rows), viewer)
+
+
+def keeping_out(blocked_by_creator: dict[int, str], viewer: User | None) -> set[int]:
+    """Those creators whose blocked countries ("DE,FR", or "" for none) keep `viewer` out, from
+    countries the caller read (`subscriptions.subscribed_creators`)."""
+    blocking = {creator: blocked for creator, blocked in blocked_by_creator.items() if blocked}
+    if not blocking:
         return set()
     where = viewer_countries(viewer)
     return {
         creator_id
-        for creator_id, blocked in rows
+        for creator_id, blocked in blocking.items()
         if _keeps_out(creator_id, set(blocked.split(",")), viewer, where)
     }

@@ -8,7 +8,10 @@ the period they paid for and are not renewed.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.orm import aliased
 
 from core import clock, sql
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
@@ -129,27 +132,66 @@ def visible_creator(viewer: User | None, creator_id: int) -> User:
 def visible_creator_and_settings(
     viewer: User | None, creator_id: int
 ) -> tuple[User, CreatorSettings | None]:
-    """`visible_creator` and the creator's settings (a creator's page shows both), read in one
-    statement with the block check."""
+    """`visible_creator` and the creator's settings, read in one statement with the block
+    check."""
+    page = _visible(_CREATOR, viewer, creator_id)
+    return page[0], page[1]
+
+
+@dataclass(frozen=True)
+class CreatorPage:
+    """What a creator's page shows above the posts."""
+
+    creator: User
+    settings: CreatorSettings | None
+    subscription: Subscription | None  # the viewer's, live or not (None for a visitor)
+    subscribers: int  # live subscriptions
+
+
+def creator_page(viewer: User | None, creator_id: int) -> CreatorPage:
+    """`visible_creator`, its settings, the viewer's subscription and the number of live
+    subscribers: one statement for the page's head."""
+    creator, settings, subscription, subscribers = _visible(_CREATOR_PAGE, viewer, creator_id)
+    return CreatorPage(creator, settings, subscription, subscribers)
+
+
+def _visible(statement, viewer: User | None, creator_id: int) -> tuple:
+    """The row of `statement` (User, CreatorSettings, …, blocked) for a creator `viewer` may
+    see, without the block flag; NotFound otherwise."""
     row = db.session.execute(
-        _CREATOR_PAGE, {"creator_id": creator_id, "viewer_id": viewer.id if viewer else None}
+        statement, {"creator_id": creator_id, "viewer_id": viewer.id if viewer else None}
     ).first()
-    creator, settings, blocked = row if row is not None else (None, None, False)
-    if creator is None or not creator.is_creator or creator.is_gone:
+    if row is None or not row[0].is_creator or row[0].is_gone:
         raise NotFound("There is no such creator.")
     # The settings are held here: the country check below finds them in the session.
-    if (viewer is not None and blocked) or country_blocks.is_blocked(creator_id, viewer):
+    if (viewer is not None and row[-1]) or country_blocks.is_blocked(creator_id, viewer):
         raise NotFound("There is no such creator.")
-    return creator, settings
+    return tuple(row[:-1])
 
 
+_BLOCKED = safety.block_exists(bindparam("viewer_id"), User.id).label("blocked")
+_CREATOR = (
+    select(User, CreatorSettings, _BLOCKED)
+    .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
+    .where(User.id == bindparam("creator_id"))
+)
+_COUNTED = aliased(Subscription)  # not the viewer's, joined below
 _CREATOR_PAGE = (
     select(
         User,
         CreatorSettings,
-        safety.block_exists(bindparam("viewer_id"), User.id).label("blocked"),
+        Subscription,
+        select(func.count(_COUNTED.id))
+        .where(_COUNTED.creator_id == User.id, _COUNTED.is_live)
+        .scalar_subquery()
+        .label("subscribers"),
+        _BLOCKED,
     )
     .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
+    .outerjoin(
+        Subscription,
+        and_(Subscription.creator_id == User.id, Subscription.fan_id == bindparam("viewer_id")),
+    )
     .where(User.id == bindparam("creator_id"))
 )
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
@@ -295,10 +295,14 @@ _UNLOCKED = select(Unlock.post_id).where(
 
 
 def views(
-    viewer: User | None, posts: list[Post], subscribed: set[int] | None = None
+    viewer: User | None,
+    posts: list[Post],
+    subscribed: set[int] | None = None,
+    unlocked: set[int] | None = None,
 ) -> list[PostView]:
     """Posts as `viewer` may see them: a handful of queries for the whole page.
-    `subscribed`: the creators whose posts `viewer` has by subscription, when known."""
+    `subscribed`: the creators whose posts `viewer` has by subscription, and `unlocked`: which
+    of these posts `viewer` bought, when known."""
     if not posts:
         return []
     post_ids = [post.id for post in posts]
@@ -315,8 +319,10 @@ def views(
     unlocked_ids: set[int] = set()
     subscribed_to: set[int] = set()
     if viewer is not None:
-        unlocked_ids = set(
-            db.session.scalars(_UNLOCKED, {"viewer_id": viewer.id, "post_ids": post_ids})
+        unlocked_ids = (
+            set(db.session.scalars(_UNLOCKED, {"viewer_id": viewer.id, "post_ids": post_ids}))
+            if unlocked is None
+            else unlocked
         )
         if subscribed is None:
             subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))
@@ -387,24 +393,33 @@ def _page(
     after = _after(cursor)
     if after is not None:
         query = query.where(after)
-    # Rows of (post, …): a statement may read the posts' creators with them, and holding the
-    # rows keeps those in the session's identity map, where `views` finds them.
-    rows = db.session.execute(query, {**values, "limit": limit + 1}).all()
+    # Rows of (post, …, unlocked): a statement may read the posts' creators with them, and
+    # holding the rows keeps those in the session's identity map, where `views` finds them.
+    viewer_id = viewer.id if viewer is not None else None
+    rows = db.session.execute(query, {**values, "viewer_id": viewer_id, "limit": limit + 1}).all()
     more = len(rows) > limit
     posts = [row[0] for row in rows[:limit]]
-    return views(viewer, posts, subscribed), (_cursor(posts[-1]) if more and posts else None)
+    unlocked = {row[0].id for row in rows[:limit] if row[-1]}
+    page = views(viewer, posts, subscribed, unlocked)
+    return page, (_cursor(posts[-1]) if more and posts else None)
 
 
 # The first page of each list is built once: building the statement cost more than running it.
 _NEWEST_FIRST = (Post.published_at.desc(), Post.id.desc())
+# Whether the viewer bought the post (never, for a visitor: no viewer id).
+_BOUGHT = (
+    exists()
+    .where(Unlock.user_id == bindparam("viewer_id"), Unlock.post_id == Post.id)
+    .label("unlocked")
+)
 _CREATOR_POSTS = (
-    select(Post)
+    select(Post, _BOUGHT)
     .where(Post.creator_id == bindparam("creator_id"), Post.status == PostStatus.PUBLISHED)
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("limit"))
 )
 _FEED = (
-    select(Post, User)  # the creator with each post: `views` needs them
+    select(Post, User, _BOUGHT)  # the creator with each post: `views` needs them
     .join(User, User.id == Post.creator_id)
     .where(
         Post.creator_id.in_(bindparam("creator_ids", expanding=True)),
@@ -437,13 +452,13 @@ def feed(
     cursor: str | None = None,
     limit: int = PAGE,
     *,
-    subscribed: list[int] | None = None,
+    subscribed: dict[int, str] | None = None,
 ) -> tuple[list[PostView], str | None]:
     """Published posts of the creators `viewer` subscribes to, newest first. `subscribed`:
-    `subscriptions.subscribed_creator_ids(viewer.id)`, when the caller has it."""
+    `subscriptions.subscribed_creators(viewer.id)`, when the caller has it."""
     if subscribed is None:
-        subscribed = subscriptions.subscribed_creator_ids(viewer.id)
-    blocked = country_blocks.blocked_among(subscribed, viewer)
+        subscribed = subscriptions.subscribed_creators(viewer.id)
+    blocked = country_blocks.keeping_out(subscribed, viewer)
     creator_ids = [creator_id for creator_id in subscribed if creator_id not in blocked]
     if not creator_ids:
         _after(cursor)  # a bad page link is still a 400

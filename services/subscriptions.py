@@ -32,8 +32,10 @@ log = logging.getLogger("amora.subscriptions")
 _ONE = select(Subscription).where(
     Subscription.fan_id == bindparam("fan_id"), Subscription.creator_id == bindparam("creator_id")
 )
-_LIVE_OF_FAN = select(Subscription).where(
-    Subscription.fan_id == bindparam("fan_id"), Subscription.is_live
+_LIVE_OF_FAN = (
+    select(Subscription, CreatorSettings.blocked_countries)
+    .outerjoin(CreatorSettings, CreatorSettings.user_id == Subscription.creator_id)
+    .where(Subscription.fan_id == bindparam("fan_id"), Subscription.is_live)
 )
 
 
@@ -59,9 +61,15 @@ def is_subscriber(fan_id: int, creator_id: int) -> bool:
 
 
 def subscribed_creator_ids(fan_id: int) -> list[int]:
-    rows = db.session.scalars(_LIVE_OF_FAN, {"fan_id": fan_id})
+    return list(subscribed_creators(fan_id))
+
+
+def subscribed_creators(fan_id: int) -> dict[int, str]:
+    """The creators whose subscribers-only posts `fan_id` sees now, each with the countries they
+    block ("DE,FR", or ""): one statement for the feed (`country_blocks.keeping_out`)."""
+    rows = db.session.execute(_LIVE_OF_FAN, {"fan_id": fan_id})
     now = clock.now()
-    return [row.creator_id for row in rows if has_access(row, now)]
+    return {sub.creator_id: blocked or "" for sub, blocked in rows if has_access(sub, now)}
 
 
 _SUBSCRIBERS = select(func.count(Subscription.id)).where(

@@ -40,6 +40,18 @@ def test_subscribing_charges_one_period_and_opens_subscriber_posts(ctx):
     assert ledger.verify() == []
 
 
+def test_a_creators_page_shows_every_live_subscriber_and_the_viewers_own_subscription(ctx):
+    luna, sam, ana, leo = creator(), fan("Sam", credits=120), fan("Ana", credits=120), fan("Leo")
+    subscriptions.subscribe(sam, luna.id)
+    subscriptions.subscribe(ana, luna.id)
+    for viewer, own in ((sam, sam), (ana, ana), (leo, None), (None, None)):
+        page = creators.creator_page(viewer, luna.id)
+        assert page.creator.id == luna.id and page.subscribers == 2
+        assert (page.subscription.fan_id if page.subscription else None) == (own and own.id)
+    subscriptions.cancel(sam, luna.id)
+    assert creators.creator_page(leo, luna.id).subscribers == 2  # live to the period's end
+
+
 def test_subscribing_twice_is_refused_and_charges_once(ctx):
     luna, sam = creator(subscription_price=50), fan(credits=120)
     subscriptions.subscribe(sam, luna.id)
