@@ -36,18 +36,26 @@ def inbox():
 @bp.get("/messages/<int:other_id>")
 @login_required
 def conversation(other_id: int):
-    return _conversation_page(messaging.correspondent(current_user, other_id), MessageForm())
+    other, price = messaging.correspondent_and_price(current_user, other_id)
+    return _conversation_page(other, MessageForm(), price=price)
 
 
 def _conversation_page(
-    other, form: MessageForm, status: int = 200, error: str | None = None, buy: bool = False
+    other,
+    form: MessageForm,
+    status: int = 200,
+    error: str | None = None,
+    buy: bool = False,
+    price: int | None = None,
 ):
     """The conversation with `other`, its compose form holding `form` (and, after a send that
-    was refused without JavaScript, the reason above it)."""
+    was refused without JavaScript, the reason above it). `price`: of a message to `other`,
+    when known."""
     items = messaging.read_conversation(current_user, other.id)
     # `other` came through messaging.correspondent: no block either way.
     allowed, reason = messaging.may_write(current_user, other, blocked=False)
-    price = messaging.message_price(current_user, other)
+    if price is None:
+        price = messaging.message_price(current_user, other)
     return render_template(
         "messages/conversation.html",
         other=other,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from core import clock, sql
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
@@ -57,11 +57,16 @@ def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
-def message_price(sender: User, recipient: User) -> int:
-    """Credits this message costs the sender (0 = free)."""
+_NOT_READ = object()  # an argument the caller did not give
+
+
+def message_price(sender: User, recipient: User, settings: object = _NOT_READ) -> int:
+    """Credits this message costs the sender (0 = free). `settings`: the recipient's creator
+    settings (None: none), when the caller has read them."""
     if not recipient.is_creator or sender.is_creator and sender.id == recipient.id:
         return 0
-    settings = sql.get(CreatorSettings, recipient.id)
+    if settings is _NOT_READ:
+        settings = sql.get(CreatorSettings, recipient.id)
     return settings.message_price if settings else 0
 
 
@@ -97,6 +102,22 @@ def correspondent(user: User, other_id: int) -> User:
     if other_id == user.id:
         raise NotFound(safety.NOT_HERE)
     return safety.visible_person(user, other_id)
+
+
+def correspondent_and_price(user: User, other_id: int) -> tuple[User, int]:
+    """`correspondent` and what a message to them costs `user` (`message_price`), in one
+    statement: a conversation's page shows both."""
+    if other_id == user.id:
+        raise NotFound(safety.NOT_HERE)
+    other, settings = safety.visible_row(_CORRESPONDENT, user, other_id)
+    return other, message_price(user, other, settings)
+
+
+_CORRESPONDENT = (
+    select(User, CreatorSettings, safety.BLOCKED_BY_VIEWER)
+    .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
+    .where(User.id == bindparam("person_id"))
+)
 
 
 def typing(sender: User, recipient_id: int) -> None:
@@ -305,9 +326,29 @@ _OTHER_ID = case(
 )
 # The inbox in three statements built once, however many conversations: the conversations with
 # the other person (none with a block either way), their unread counts, their last messages.
+_LAST = aliased(Message)  # a conversation's last message, joined to the inbox's rows
 _INBOX = (
-    select(Conversation, User)
+    select(
+        Conversation,
+        User,
+        _LAST,
+        select(func.count(Message.id))
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.recipient_id == _ME,
+            Message.read_at.is_(None),
+        )
+        .scalar_subquery()
+        .label("unread"),
+    )
     .join(User, User.id == _OTHER_ID)
+    .outerjoin(
+        _LAST,
+        _LAST.id
+        == select(func.max(Message.id))
+        .where(Message.conversation_id == Conversation.id)
+        .scalar_subquery(),
+    )
     .where(
         or_(Conversation.user_a_id == _ME, Conversation.user_b_id == _ME),
         Conversation.last_message_at.is_not(None),
@@ -315,39 +356,13 @@ _INBOX = (
     )
     .order_by(Conversation.last_message_at.desc())
 )
-_IDS = bindparam("ids", expanding=True)
-_UNREAD_BY_CONVERSATION = (
-    select(Message.conversation_id, func.count(Message.id))
-    .where(
-        Message.conversation_id.in_(_IDS), Message.recipient_id == _ME, Message.read_at.is_(None)
-    )
-    .group_by(Message.conversation_id)
-)
-_LAST_MESSAGES = select(Message).where(
-    Message.id.in_(
-        select(func.max(Message.id))
-        .where(Message.conversation_id.in_(_IDS))
-        .group_by(Message.conversation_id)
-    )
-)
 
 
 def conversations_of(user: User) -> list[dict]:
-    """The inbox: the other person, the last message and how many are unread."""
-    rows = db.session.execute(_INBOX, {"me": user.id}).all()
-    if not rows:
-        return []
-    values = {"me": user.id, "ids": [conversation.id for conversation, _ in rows]}
-    unread = dict(db.session.execute(_UNREAD_BY_CONVERSATION, values).all())
-    last = {m.conversation_id: m for m in db.session.scalars(_LAST_MESSAGES, values)}
+    """The inbox: the other person, the last message and how many are unread (one statement)."""
     return [
-        {
-            "conversation": conversation,
-            "other": other,
-            "last": last.get(conversation.id),
-            "unread": unread.get(conversation.id, 0),
-        }
-        for conversation, other in rows
+        {"conversation": conversation, "other": other, "last": last, "unread": unread}
+        for conversation, other, last, unread in db.session.execute(_INBOX, {"me": user.id})
     ]
 
 

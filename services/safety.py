@@ -59,11 +59,24 @@ def visible_person(viewer: User, person_id: int) -> User:
     like, an intro): the account exists, is not banned or deleted, and neither of the two
     blocked the other (docs/dating.md#visible-people). Anyone else is NotFound, the answer an
     id nobody has gets: a block is never revealed. Suspended members stay visible (their
-    account is read-only, not hidden); `viewer` is visible to themselves."""
-    person = _present_user(person_id)
-    if blocked_between(viewer.id, person_id):
+    account is read-only, not hidden); `viewer` is visible to themselves. One statement."""
+    return visible_row(_VISIBLE_PERSON, viewer, person_id)[0]
+
+
+def visible_row(statement, viewer: User, person_id: int) -> tuple:
+    """`visible_person` through `statement`: a select of the User first, `BLOCKED_BY_VIEWER`
+    last and anything else the caller reads with them between, for `person_id` and `viewer_id`.
+    The row without the block flag."""
+    row = db.session.execute(statement, {"person_id": person_id, "viewer_id": viewer.id}).first()
+    require_present(row[0].status if row is not None else None)
+    if row[-1]:
         raise NotFound(NOT_HERE)
-    return person
+    return tuple(row[:-1])
+
+
+# A block between the person of the statement (User) and the viewer, either way.
+BLOCKED_BY_VIEWER = block_exists(bindparam("viewer_id"), User.id).label("blocked")
+_VISIBLE_PERSON = select(User, BLOCKED_BY_VIEWER).where(User.id == bindparam("person_id"))
 
 
 def _present_user(user_id: int) -> User:
