@@ -35,6 +35,7 @@ from blueprints import (
     payouts,
     profile,
     random_chat,
+    session_cookies,
     settings,
     wallet,
     webhooks,
@@ -59,6 +60,7 @@ from workers.schedule import start_embedded
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
+    app.session_interface = session_cookies.KeptCookieSessions()
     app.config.update(config_module.load_config())
     if config:
         app.config.update(config)
