@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlencode
 
 from flask import (
@@ -15,6 +16,7 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
+from werkzeug.datastructures import MultiDict
 
 from blueprints.forms.dating import DiscoverForm, ReportForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
@@ -151,11 +153,26 @@ def _frozen(value):
     return tuple(map(_frozen, value)) if isinstance(value, list | tuple) else value
 
 
-def _filters_html(form: DiscoverForm) -> Markup:
-    """Discover's filters as HTML (dating/_filters.html). Their markup is a function of the
-    fields' values, what was typed and the errors: no token, nothing else of the member's. So
-    each state is rendered once per process and kept (WTForms' widgets cost a tenth of the
-    page); a few hundred states, the defaults of most members among them."""
+def _filters_html(search: tuple, filters: discover.Filters) -> Markup:
+    """Discover's filters as HTML (dating/_filters.html) for valid query parameters `search`
+    (`_search_key`) and the filters in effect: the form they make, showing those filters, is a
+    function of the two. Rendered once per process and kept (WTForms' widgets cost a tenth of
+    the page); a few hundred states, the defaults of most members among them."""
+    key = (request.script_root, search, _frozen(list(dataclasses.astuple(filters))))
+
+    def render() -> Markup:
+        form = DiscoverForm(MultiDict(search))
+        form.validate()
+        form.show(filters)
+        return _render_filters(form)
+
+    return kept.remember("amora_discover_filters", key, render, FILTER_STATES_KEPT)
+
+
+def _filters_html_of(form: DiscoverForm) -> Markup:
+    """The filters as HTML for a form with errors (or one validated here): its markup is a
+    function of the fields' values, what was typed and the errors, no token, nothing else of
+    the member's; kept per state as `_filters_html`."""
     key = (
         request.script_root,
         *(
@@ -164,15 +181,43 @@ def _filters_html(form: DiscoverForm) -> Markup:
             if f.name != "cursor"  # the page marker: not shown among the filters
         ),
     )
+    return kept.remember(
+        "amora_discover_filters", key, lambda: _render_filters(form), FILTER_STATES_KEPT
+    )
 
-    def render() -> Markup:
-        # A rendered template: its values were escaped by Jinja.
-        return Markup(render_template("dating/_filters.html", form=form))  # noqa: S704
 
-    return kept.remember("amora_discover_filters", key, render, FILTER_STATES_KEPT)
+def _render_filters(form: DiscoverForm) -> Markup:
+    # A rendered template: its values were escaped by Jinja.
+    return Markup(render_template("dating/_filters.html", form=form))  # noqa: S704
 
 
 def _results(profile, template: str):
+    """Discover's results (a whole page or the cards for htmx). Query parameters already seen
+    and valid skip the form: what they ask for is kept per process (`_valid_filters`), and so
+    is the filters' markup (`_filters_html`). Anything else, an error included, goes through the
+    form (`_results_with_form`)."""
+    args = request.args
+    given = _valid_filters(args)
+    if given is None:
+        return _results_with_form(profile, template)
+    try:
+        filters = discover.filters_for(profile, **given)
+        cards, next_cursor = discover.search(current_user, filters, args.get("cursor"))
+    except ValidationFailed:
+        return _results_with_form(profile, template)
+    whole = template == "dating/discover.html"
+    return _render_results(
+        template,
+        profile,
+        None,
+        filters,
+        cards,
+        next_cursor,
+        _filters_html(_search_key(args), filters) if whole else None,
+    )
+
+
+def _results_with_form(profile, template: str):
     form = DiscoverForm(request.args)
     status = 200
     cards, next_cursor = [], None
@@ -187,10 +232,24 @@ def _results(profile, template: str):
         status = 422
         filters = discover.filters_for(profile)  # the member's defaults, for the fields left empty
     form.show(filters)
+    whole = template == "dating/discover.html"
+    return _render_results(
+        template,
+        profile,
+        form,
+        filters,
+        cards,
+        next_cursor,
+        _filters_html_of(form) if whole else None,
+    ), status
+
+
+def _render_results(template, profile, form, filters, cards, next_cursor, filters_html):
+    """`form`: None when the query parameters are known to be valid (no errors to show)."""
     # The next page keeps the filters: swapped in by htmx, or a whole page without JavaScript.
     args = request.args
-    kept = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
-    more = [*kept, ("cursor", next_cursor)]
+    kept_args = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
+    more = [*kept_args, ("cursor", next_cursor)]
     more_url = _page_url(url_for("dating.discover_results"), more) if next_cursor else None
     more_page_url = _page_url(url_for("dating.discover_page"), more) if next_cursor else None
     return render_template(
@@ -204,9 +263,34 @@ def _results(profile, template: str):
         more_page_url=more_page_url,
         first_page=not args.get("cursor"),
         whole_page=template == "dating/discover.html",
-        filters_html=_filters_html(form) if template == "dating/discover.html" else None,
+        filters_html=filters_html,
         match_pool=discover.MATCH_POOL,
-    ), status
+    )
+
+
+def _search_key(args) -> tuple:
+    """The query parameters of a search, the page marker aside, in their order."""
+    return tuple((k, v) for k, v in args.items(multi=True) if k != "cursor")
+
+
+def _valid_filters(args) -> dict | None:
+    """`DiscoverForm.filters()` of these query parameters, or None when the form finds an
+    error in them. Validated once per process per set of parameters (WTForms builds and checks
+    a dozen fields: a twelfth of the page); a fresh dict each time, lists and all."""
+    key = _search_key(args)
+
+    def validate() -> tuple:
+        form = DiscoverForm(MultiDict(key))
+        return (_frozen_dict(form.filters()) if form.validate() else None,)
+
+    (given,) = kept.remember("amora_discover_queries", key, validate, FILTER_STATES_KEPT)
+    if given is None:
+        return None
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in given}
+
+
+def _frozen_dict(values: dict) -> tuple:
+    return tuple((name, _frozen(value)) for name, value in values.items())
 
 
 def _person_page(user_id: int, report_form: ReportForm | None = None, status: int = 200):

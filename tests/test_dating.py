@@ -1077,6 +1077,27 @@ def test_the_filters_show_each_search_s_own_values_and_errors_however_often_aske
     assert "Enter the distance" not in filters("sort=newest&radius=25")
 
 
+def test_one_search_asked_by_two_members_shows_each_their_own_defaults_and_errors(app):
+    """Query parameters are validated once per process (blueprints/dating.py: _valid_filters);
+    the filters shown still carry each member's own defaults, and a bad page marker on a query
+    seen before is still an error."""
+    ana = _ana_in_paris(app)
+    ben = AuthActions(app.test_client())
+    ben.signup(email="ben@example.com", name="Ben")
+    with app.app_context():
+        from services import accounts
+
+        me = accounts.find_by_email("ben@example.com")
+        profiles.update_basics(me, gender="man", seeking=["woman"], age_min=30, age_max=40, bio="")
+        profiles.set_location_coordinates(me, *PARIS)
+    for auth, youngest, oldest in ((ana, 20, 50), (ben, 30, 40), (ana, 20, 50)):
+        page = auth.client.get("/discover?sort=newest").get_data(as_text=True)
+        assert f'name="age_min" type="number" value="{youngest}"' in page
+        assert f'name="age_max" type="number" value="{oldest}"' in page
+    bad = ana.client.get("/discover?sort=newest&cursor=nonsense")
+    assert bad.status_code == 422 and "That page marker is not valid" in bad.get_data(as_text=True)
+
+
 def _report(auth, user_id: int, form: dict, **kwargs):
     return auth.post(f"/people/{user_id}/report", form, **kwargs)
 
