@@ -122,6 +122,16 @@ def driver_row(connection: Connection, statement: TextClause, values: dict):
     return row_type(*found)
 
 
+def rows(statement, values: dict | None = None):
+    """The result of a statement of plain columns (no ORM entities) on the pages read most,
+    through the session's connection: the ORM's execution adds about half again to a small
+    statement (BENCHMARKS.md). Pending changes are flushed first, as the session would."""
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection().execute(statement, values)
+
+
 @functools.cache
 def _by_key(model) -> Select:
     (column,) = model.__table__.primary_key.columns

@@ -21,7 +21,7 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
-from core import clock
+from core import clock, sql
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import (
@@ -328,7 +328,7 @@ def views(
             subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))
         subscribed_to = subscribed & creator_ids
     media_rows: dict[int, list] = {}
-    for row in db.session.execute(_READY_MEDIA, {"post_ids": post_ids}):
+    for row in sql.rows(_READY_MEDIA, {"post_ids": post_ids}):
         media_rows.setdefault(row.post_id, []).append(row)
     result = []
     for post in posts:

@@ -17,7 +17,7 @@ import logging
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from core import clock
+from core import clock, sql
 from core.errors import Conflict, NotAllowed, NotFound
 from extensions import db
 from models import CreatorSettings, Notification, Promotion, Subscription, SubscriptionStatus, User
@@ -78,7 +78,7 @@ _SUBSCRIBERS = select(func.count(Subscription.id)).where(
 
 
 def subscriber_count(creator_id: int) -> int:
-    return db.session.scalar(_SUBSCRIBERS, {"creator_id": creator_id})
+    return sql.rows(_SUBSCRIBERS, {"creator_id": creator_id}).scalar()
 
 
 _OF_FAN = (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
-from extensions import db
+from core import sql
 from models import Entry, LedgerAccount, Transfer, User
 
 
@@ -76,12 +76,12 @@ def history(
     """The newest entries of a user's account, with the kind, counterparty and running balance."""
     values = {"user_id": user_id, "kind": kind, "limit": limit, "before": before_entry_id}
     statement = _PAGE if before_entry_id is None else _PAGE_BEFORE
-    page = db.session.execute(statement, values).all()
+    page = sql.rows(statement, values).all()
     if not page:
         return []
     legs: dict[int, list] = defaultdict(list)
     names: dict[int, str] = {}
-    for leg in db.session.execute(_LEGS, {"transfer_ids": [row.transfer_id for row in page]}):
+    for leg in sql.rows(_LEGS, {"transfer_ids": [row.transfer_id for row in page]}):
         legs[leg.transfer_id].append(leg)
         if leg.user_id and leg.display_name is not None:
             names[leg.user_id] = leg.display_name
