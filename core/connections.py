@@ -100,7 +100,7 @@ def reads_outside_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _reads_in_autocommit(dbapi_connection, _record, _proxy) -> None:
-        if read_committed(dbapi_connection):
+        if not dbapi_connection.autocommit and read_committed(dbapi_connection):
             dbapi_connection.autocommit = True
 
     @event.listens_for(engine, "before_cursor_execute")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from core import clock
 from extensions import db
 from models import Entry, LedgerAccount, Transfer, User
-from services import ledger, subscriptions
+from services import subscriptions
 
 # Transfer kind → the source shown on the dashboard, in chart order.
 SOURCES = {
@@ -168,10 +168,28 @@ def top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
     return [(Fan(user_id, name), int(paid)) for user_id, name, paid in rows]
 
 
+def _account(kind: str, column):
+    return (
+        select(column)
+        .where(LedgerAccount.user_id == bindparam("creator_id"), LedgerAccount.kind == kind)
+        .scalar_subquery()
+    )
+
+
+# The dashboard's figures in one statement: the pending account (its id reads the rest), the
+# balances and the subscribers. An account not created yet reads NULL.
+_FIGURES = select(
+    _account("earnings_pending", LedgerAccount.id),
+    _account("earnings_pending", LedgerAccount.balance),
+    _account("earnings_available", LedgerAccount.balance),
+    subscriptions.subscriber_count_query(bindparam("creator_id")).scalar_subquery(),
+)
+
+
 def dashboard(creator: User, days: int = 30) -> dict:
-    accounts = ledger.accounts_of(creator.id)  # one statement: the ids and the balances
-    pending_id, pending_balance, _ = accounts.get("earnings_pending", (None, 0, None))
-    available = accounts["earnings_available"].balance if "earnings_available" in accounts else 0
+    figures = db.session.connection().execute(_FIGURES, {"creator_id": creator.id}).one()
+    pending_id, pending_balance, available, subscribers = figures
+    pending_balance, available = pending_balance or 0, available or 0
     now = clock.now()
     if pending_id is None:  # never earned: nothing to read
         series, fans = per_day([], days, now), []
@@ -186,7 +204,7 @@ def dashboard(creator: User, days: int = 30) -> dict:
         "total": sum(day.total for day in series),
         "chart": chart(series),
         "top_fans": fans,
-        "subscribers": subscriptions.subscriber_count(creator.id),
+        "subscribers": subscribers,
         "sources": SOURCES,
         "colors": COLORS,
     }

@@ -72,9 +72,15 @@ def subscribed_creators(fan_id: int) -> dict[int, str]:
     return {sub.creator_id: blocked or "" for sub, blocked in rows if has_access(sub, now)}
 
 
-_SUBSCRIBERS = select(func.count(Subscription.id)).where(
-    Subscription.creator_id == bindparam("creator_id"), Subscription.is_live
-)  # built once: a creator's page and dashboard show it on every view
+def subscriber_count_query(creator_id):
+    """The number of live subscriptions to a creator, as a statement, for an id or a bind
+    parameter: for a statement that reads it with other things (the earnings dashboard)."""
+    return select(func.count(Subscription.id)).where(
+        Subscription.creator_id == creator_id, Subscription.is_live
+    )
+
+
+_SUBSCRIBERS = subscriber_count_query(bindparam("creator_id"))  # built once
 
 
 def subscriber_count(creator_id: int) -> int:
