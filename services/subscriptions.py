@@ -20,7 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from core import clock, sql
 from core.errors import Conflict, NotAllowed, NotFound
 from extensions import db
-from models import CreatorSettings, Notification, Promotion, Subscription, SubscriptionStatus, User
+from models import (
+    CreatorSettings,
+    Notification,
+    Promotion,
+    Subscription,
+    SubscriptionStatus,
+    User,
+)
+from models.creator import LIVE_SUBSCRIPTION
 from services import creators, ledger, safety
 
 PERIOD = dt.timedelta(days=30)
@@ -32,8 +40,15 @@ log = logging.getLogger("amora.subscriptions")
 _ONE = select(Subscription).where(
     Subscription.fan_id == bindparam("fan_id"), Subscription.creator_id == bindparam("creator_id")
 )
-_LIVE_OF_FAN = (
-    select(Subscription, CreatorSettings.blocked_countries)
+_LIVE_OF_FAN = (  # the columns `has_access` reads: no objects for a list read on every feed
+    select(
+        Subscription.creator_id,
+        Subscription.status,
+        Subscription.grace_until,
+        Subscription.cancel_at_period_end,
+        Subscription.current_period_end,
+        CreatorSettings.blocked_countries,
+    )
     .outerjoin(CreatorSettings, CreatorSettings.user_id == Subscription.creator_id)
     .where(Subscription.fan_id == bindparam("fan_id"), Subscription.is_live)
 )
@@ -44,8 +59,9 @@ def get(fan_id: int, creator_id: int) -> Subscription | None:
 
 
 def has_access(subscription: Subscription | None, now: dt.datetime | None = None) -> bool:
-    """Whether the subscription shows subscribers-only content now."""
-    if subscription is None or not subscription.is_live:
+    """Whether the subscription shows subscribers-only content now (a Subscription, or a row
+    of its columns)."""
+    if subscription is None or subscription.status not in LIVE_SUBSCRIPTION:
         return False
     now = now or clock.now()
     if subscription.status == SubscriptionStatus.GRACE:
@@ -67,9 +83,9 @@ def subscribed_creator_ids(fan_id: int) -> list[int]:
 def subscribed_creators(fan_id: int) -> dict[int, str]:
     """The creators whose subscribers-only posts `fan_id` sees now, each with the countries they
     block ("DE,FR", or ""): one statement for the feed (`country_blocks.keeping_out`)."""
-    rows = db.session.execute(_LIVE_OF_FAN, {"fan_id": fan_id})
+    rows = sql.rows(_LIVE_OF_FAN, {"fan_id": fan_id})
     now = clock.now()
-    return {sub.creator_id: blocked or "" for sub, blocked in rows if has_access(sub, now)}
+    return {row.creator_id: row.blocked_countries or "" for row in rows if has_access(row, now)}
 
 
 def subscriber_count_query(creator_id):
