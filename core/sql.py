@@ -18,8 +18,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import JSON
 
 from core.connections import in_transaction_from_here
 from extensions import db
@@ -147,3 +150,36 @@ def get(model, key):
     if found is not None and not attributes.instance_state(found).expired:
         return found
     return db.session.execute(_by_key(model), {"key": key}).scalar_one_or_none()
+
+
+class json_rows(FunctionElement):  # noqa: N801 (used as a SQL function)
+    """SQL: the rows of a (correlated) subquery as one JSON array of arrays, each holding the
+    given columns in order: `select(json_rows(a, b)).where(…).scalar_subquery()` reads
+    `[[a, b], …]` with its parent's row, instead of a statement of its own. A JSON column is
+    nested as JSON. No rows read NULL on PostgreSQL and `[]` on SQLite (`json_rows_of` makes
+    both `[]`); the order of the rows is the database's: sort them by a column."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_rows"
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element, compiler, **kw):
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element, compiler, **kw):
+    values = [
+        f"json({compiler.process(column, **kw)})"  # stored as text: nested as JSON, not a string
+        if isinstance(column.type, JSON)
+        else compiler.process(column, **kw)
+        for column in element.clauses.clauses
+    ]
+    return f"json_group_array(json_array({', '.join(values)}))"
+
+
+def json_rows_of(value) -> list:
+    """A `json_rows` value as a list (none: empty)."""
+    return value or []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, exists, or_, select, update
@@ -288,6 +289,36 @@ _READY_MEDIA = (
 )
 
 
+# The same ready media, with each post's row: [[position, id, variants, width, height], …].
+_MEDIA_OF_POST = (
+    select(
+        sql.json_rows(
+            PostMedia.position,
+            MediaObject.id,
+            MediaObject.variants,
+            MediaObject.width,
+            MediaObject.height,
+        )
+    )
+    .join(MediaObject, MediaObject.id == PostMedia.media_id)
+    .where(PostMedia.post_id == Post.id, MediaObject.status == MediaStatus.READY)
+    .scalar_subquery()
+    .label("media")
+)
+
+
+class _Media(NamedTuple):
+    id: int
+    variants: dict | None
+    width: int | None
+    height: int | None
+
+
+def _media_of(value) -> list[_Media]:
+    """A post's `_MEDIA_OF_POST`, in the post's order."""
+    return [_Media(*item[1:]) for item in sorted(sql.json_rows_of(value))]
+
+
 _UNLOCKED = select(Unlock.post_id).where(
     Unlock.user_id == bindparam("viewer_id"),
     Unlock.post_id.in_(bindparam("post_ids", expanding=True)),
@@ -299,10 +330,12 @@ def views(
     posts: list[Post],
     subscribed: set[int] | None = None,
     unlocked: set[int] | None = None,
+    ready_media: dict[int, list] | None = None,
 ) -> list[PostView]:
     """Posts as `viewer` may see them: a handful of queries for the whole page.
-    `subscribed`: the creators whose posts `viewer` has by subscription, and `unlocked`: which
-    of these posts `viewer` bought, when known."""
+    `subscribed`: the creators whose posts `viewer` has by subscription, `unlocked`: which of
+    these posts `viewer` bought, and `ready_media`: each post's ready media (`_media_of`), when
+    known."""
     if not posts:
         return []
     post_ids = [post.id for post in posts]
@@ -328,8 +361,11 @@ def views(
             subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))
         subscribed_to = subscribed & creator_ids
     media_rows: dict[int, list] = {}
-    for row in sql.rows(_READY_MEDIA, {"post_ids": post_ids}):
-        media_rows.setdefault(row.post_id, []).append(row)
+    if ready_media is not None:
+        media_rows = ready_media
+    else:
+        for row in sql.rows(_READY_MEDIA, {"post_ids": post_ids}):
+            media_rows.setdefault(row.post_id, []).append(row)
     result = []
     for post in posts:
         is_unlocked = post.id in unlocked_ids
@@ -393,14 +429,16 @@ def _page(
     after = _after(cursor)
     if after is not None:
         query = query.where(after)
-    # Rows of (post, …, unlocked): a statement may read the posts' creators with them, and
-    # holding the rows keeps those in the session's identity map, where `views` finds them.
+    # Rows of (post, …, media, unlocked): a statement may read the posts' creators with them,
+    # and holding the rows keeps those in the session's identity map, where `views` finds them.
     viewer_id = viewer.id if viewer is not None else None
     rows = db.session.execute(query, {**values, "viewer_id": viewer_id, "limit": limit + 1}).all()
     more = len(rows) > limit
-    posts = [row[0] for row in rows[:limit]]
-    unlocked = {row[0].id for row in rows[:limit] if row[-1]}
-    page = views(viewer, posts, subscribed, unlocked)
+    rows = rows[:limit]
+    posts = [row[0] for row in rows]
+    unlocked = {row[0].id for row in rows if row[-1]}
+    ready_media = {row[0].id: _media_of(row[-2]) for row in rows}
+    page = views(viewer, posts, subscribed, unlocked, ready_media)
     return page, (_cursor(posts[-1]) if more and posts else None)
 
 
@@ -413,13 +451,13 @@ _BOUGHT = (
     .label("unlocked")
 )
 _CREATOR_POSTS = (
-    select(Post, _BOUGHT)
+    select(Post, _MEDIA_OF_POST, _BOUGHT)
     .where(Post.creator_id == bindparam("creator_id"), Post.status == PostStatus.PUBLISHED)
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("limit"))
 )
 _FEED = (
-    select(Post, User, _BOUGHT)  # the creator with each post: `views` needs them
+    select(Post, User, _MEDIA_OF_POST, _BOUGHT)  # the creator with each post: `views` needs it
     .join(User, User.id == Post.creator_id)
     .where(
         Post.creator_id.in_(bindparam("creator_ids", expanding=True)),

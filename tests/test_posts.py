@@ -48,6 +48,28 @@ def test_unlocking_a_ppv_post_pays_the_creator_the_exact_split_once(ctx):
     assert ledger.verify() == []
 
 
+def test_the_feed_and_a_creators_page_show_each_posts_ready_media_in_its_order(ctx):
+    """The media come with the posts' own statement (services/posts.py: _MEDIA_OF_POST)."""
+    luna, sam = creator(), fan(credits=100)
+    first, second, third = vault_photo(luna), vault_photo(luna), vault_photo(luna)
+    post = posts.create(
+        luna, body="Three", visibility="public", media_ids=[third.id, first.id, second.id]
+    )
+    bare = posts.create(luna, body="No photos", visibility="public")
+    subscriptions.subscribe(sam, luna.id)
+    db.session.get(type(second), second.id).status = "rejected"  # not ready: not shown
+    db.session.commit()
+    for items, _ in (
+        posts.feed(sam),
+        posts.creator_posts(sam, luna.id),
+        posts.creator_posts(None, luna.id),
+    ):
+        by_post = {item.post.id: item for item in items}
+        assert [m.id for m in by_post[post.id].media] == [third.id, first.id]
+        assert by_post[post.id].media[0].url and by_post[bare.id].media == []
+    assert [m.id for m in posts.view(sam, post.id).media] == [third.id, first.id]
+
+
 def test_a_fan_short_of_credits_unlocks_nothing(ctx):
     luna, sam = creator(), fan(credits=10)
     post = ppv_post(luna, price=30)
