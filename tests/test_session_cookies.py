@@ -1,5 +1,6 @@
 """The session cookie (blueprints/session_cookies.py): verified once per process, each request
-with its own copy, the age checked every time, re-signed once a day."""
+with its own copy, the age checked every time, re-signed once a day; and the session's last use,
+touched once a minute (services/sessions.py)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,56 @@ def test_a_members_cookie_is_signed_again_once_a_day(app, age, signed_again):
         assert "Expires=" in cookies[0]
         client.set_cookie("session", cookies[0].split(";")[0].split("=", 1)[1])
         assert client.get("/settings").status_code == 200
+
+
+def test_a_session_is_touched_once_a_minute_and_not_again_by_a_request_that_lost_the_race(app):
+    """The requests of one session that find it due together: the first writes, the others
+    find it fresh and write nothing (they do not queue up to write it each in turn)."""
+    import datetime as dt
+
+    from sqlalchemy import event, select, update
+
+    from core import clock
+    from extensions import db
+    from models import User, UserSession
+
+    auth, sam_id = signed_in(app, "sam@example.com", "Sam")
+    auth.client.get("/settings")
+    long_ago = clock.now() - dt.timedelta(minutes=5)
+
+    def set_stale() -> None:
+        with app.app_context():
+            db.session.execute(update(UserSession).values(last_seen_at=long_ago))
+            db.session.execute(update(User).values(last_active_at=long_ago))
+            db.session.commit()
+
+    def seen() -> tuple:
+        with app.app_context():
+            return (
+                db.session.scalar(select(UserSession.last_seen_at)),
+                db.session.scalar(select(User.last_active_at).where(User.id == sam_id)),
+            )
+
+    set_stale()
+    assert auth.client.get("/settings").status_code == 200
+    session_seen, user_seen = seen()
+    assert session_seen > long_ago and user_seen > long_ago  # touched
+
+    set_stale()
+    with app.app_context():
+        engine = db.engine
+
+    raced = []
+
+    def another_request_touched_it_first(_conn, _cursor, statement, *_):
+        if statement.startswith("UPDATE user_sessions") and not raced:
+            raced.append(True)
+            with engine.begin() as other:
+                other.execute(update(UserSession).values(last_seen_at=clock.now()))
+
+    event.listen(engine, "before_cursor_execute", another_request_touched_it_first)
+    try:
+        assert auth.client.get("/settings").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", another_request_touched_it_first)
+    assert raced and seen()[1] == long_ago  # this request wrote nothing
