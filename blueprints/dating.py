@@ -18,6 +18,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
+from blueprints import navigation
 from blueprints.forms.dating import DiscoverForm, ReportForm
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from blueprints.urls import fast_url_for
@@ -41,6 +42,7 @@ def _profile_or_setup():
 
 @bp.get("/discover")
 @login_required
+@navigation.with_profile
 def discover_page():
     profile = _profile_or_setup()
     if profile is None:
@@ -51,6 +53,7 @@ def discover_page():
 @bp.get("/discover/results")
 @login_required
 @limiter.limit("120 per minute")
+@navigation.with_profile
 def discover_results():
     """The cards alone, for htmx. Opened as a page (a reload, Back after the history cache
     is gone, a shared or bookmarked link), the same filters as the whole Discover page."""

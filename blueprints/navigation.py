@@ -125,13 +125,31 @@ def _is_whole_page() -> bool:
     )
 
 
+def with_profile(view):
+    """Mark a view that reads its member's dating profile (`profiles.get(current_user.id)`):
+    `load_member` reads it with the member, and the view finds it in the session."""
+    view.amora_with_profile = True
+    return view
+
+
+def _wants_profile() -> bool:
+    view = current_app.view_functions.get(request.endpoint)
+    return getattr(view, "amora_with_profile", False)  # kept by the decorators' functools.wraps
+
+
 def load_member(user_id: str, raw_token: str | None):
     """The member behind the session cookie (`sessions.load_session_user`); for a whole page,
-    with the navigation bar's counts in the same statement."""
-    if not _is_whole_page():
+    with the navigation bar's counts in the same statement, and for a view marked
+    `with_profile`, with the member's dating profile."""
+    whole, profile = _is_whole_page(), _wants_profile()
+    if not whole and not profile:
         return sessions.load_session_user(user_id, raw_token)
     values: list = []
-    user = sessions.load_session_user(user_id, raw_token, badges.COLUMNS, values)
+    columns = badges.COLUMNS if whole else ()
+    user = sessions.load_session_user(user_id, raw_token, columns, values, profile=profile)
     if user is not None:
-        _hold(badges.from_values(*values))
+        if profile:
+            g.amora_member_profile = values.pop(0)  # held: the session finds it by key
+        if whole:
+            _hold(badges.from_values(*values))
     return user

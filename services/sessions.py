@@ -18,7 +18,7 @@ from sqlalchemy import Select, String, bindparam, func, select, update
 from core import clock, sql
 from core.errors import DomainError, NotFound
 from extensions import db
-from models import Device, User, UserDevice, UserSession, UserStatus
+from models import Device, Profile, User, UserDevice, UserSession, UserStatus
 from services import audit, mail, realtime
 
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
@@ -89,25 +89,33 @@ _TOUCH = (
 
 
 @functools.cache
-def _session_user_with(extra: tuple) -> Select:
-    return _SESSION_USER.add_columns(*extra)
+def _session_user_with(extra: tuple, profile: bool = False) -> Select:
+    statement = _SESSION_USER
+    if profile:
+        statement = statement.add_columns(Profile).outerjoin(Profile, Profile.user_id == User.id)
+    return statement.add_columns(*extra)
 
 
 def load_session_user(
-    user_id: str | int, raw_token: str | None, extra: tuple = (), into: list | None = None
+    user_id: str | int,
+    raw_token: str | None,
+    extra: tuple = (),
+    into: list | None = None,
+    profile: bool = False,
 ) -> User | None:
     """The user behind a cookie, if its session is live and the account may be logged in.
     Commits when it touches the session's last use (at most once a minute).
 
     `extra`: more columns to read in the same statement, built once per tuple; they may use the
-    `user_id` parameter. Their values are appended to `into` when the user is returned."""
+    `user_id` parameter. Their values are appended to `into` when the user is returned, after
+    the user's dating profile (None: none yet) when `profile` asks for it too."""
     if not raw_token:
         return None
     try:
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
-    statement = _session_user_with(extra) if extra else _SESSION_USER
+    statement = _session_user_with(extra, profile) if extra or profile else _SESSION_USER
     row = db.session.execute(
         statement, {"token_hash": hash_token(raw_token), "user_id": uid}
     ).first()
