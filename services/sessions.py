@@ -75,6 +75,8 @@ _SESSION_USER = (
 )
 
 
+_TOUCHING: set[int] = set()  # the sessions a request of this process is touching now
+
 # Only if still due: the requests of one session that find it due at the same moment wait for
 # the first one's commit and then write nothing, rather than each writing and committing in
 # turn (32 at once waited up to 0.4 s on PostgreSQL, BENCHMARKS.md).
@@ -127,11 +129,19 @@ def load_session_user(
     if into is not None:
         into.extend(row[4:])
     now = clock.now()
-    if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
-        values = {"session_id": session_id, "now": now, "due_before": now - SESSION_TOUCH_INTERVAL}
-        if db.session.execute(_TOUCH, values).rowcount:
-            user.last_active_at = now
-        db.session.commit()
+    if now - last_seen_at >= SESSION_TOUCH_INTERVAL and session_id not in _TOUCHING:
+        _TOUCHING.add(session_id)  # this process's other requests of the session go on
+        try:
+            values = {
+                "session_id": session_id,
+                "now": now,
+                "due_before": now - SESSION_TOUCH_INTERVAL,
+            }
+            if db.session.execute(_TOUCH, values).rowcount:
+                user.last_active_at = now
+            db.session.commit()
+        finally:
+            _TOUCHING.discard(session_id)
     return user
 
 
