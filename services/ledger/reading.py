@@ -4,10 +4,11 @@ newest first, with the kind, the counterparty and the running balance."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
 
 from core import sql
 from models import Entry, LedgerAccount, Transfer, User
@@ -44,7 +45,20 @@ def _describe(accounts: list, names: dict[int, str], user_id: int) -> str:
 
 
 # Built once (a wallet page reads them on every view): a page of one account's entries, newest
-# first, and every leg of their transfers with the name of the member it belongs to.
+# first, each with every leg of its transfer and the name of the member it belongs to (JSON:
+# [[user id, account kind, name], …], one statement for the page).
+_LEG = aliased(Entry)
+_LEG_ACCOUNT = aliased(LedgerAccount)
+_LEG_USER = aliased(User)
+_LEGS = (
+    select(sql.json_rows(_LEG_ACCOUNT.user_id, _LEG_ACCOUNT.kind, _LEG_USER.display_name))
+    .select_from(_LEG)
+    .join(_LEG_ACCOUNT, _LEG_ACCOUNT.id == _LEG.account_id)
+    .outerjoin(_LEG_USER, _LEG_USER.id == _LEG_ACCOUNT.user_id)
+    .where(_LEG.transfer_id == Entry.transfer_id)
+    .scalar_subquery()
+    .label("legs")
+)
 _PAGE = (
     select(
         Entry.id,
@@ -54,6 +68,7 @@ _PAGE = (
         Entry.created_at,
         Transfer.kind,
         Transfer.memo,
+        _LEGS,
     )
     .join(Transfer, Transfer.id == Entry.transfer_id)
     .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
@@ -62,12 +77,12 @@ _PAGE = (
     .limit(bindparam("limit"))
 )
 _PAGE_BEFORE = _PAGE.where(Entry.id < bindparam("before"))
-_LEGS = (
-    select(Entry.transfer_id, LedgerAccount.user_id, LedgerAccount.kind, User.display_name)
-    .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
-    .outerjoin(User, User.id == LedgerAccount.user_id)
-    .where(Entry.transfer_id.in_(bindparam("transfer_ids", expanding=True)))
-)
+
+
+class _Leg(NamedTuple):
+    user_id: int | None
+    kind: str
+    display_name: str | None
 
 
 def history(
@@ -77,14 +92,13 @@ def history(
     values = {"user_id": user_id, "kind": kind, "limit": limit, "before": before_entry_id}
     statement = _PAGE if before_entry_id is None else _PAGE_BEFORE
     page = sql.rows(statement, values).all()
-    if not page:
-        return []
-    legs: dict[int, list] = defaultdict(list)
+    legs: dict[int, list] = {}
     names: dict[int, str] = {}
-    for leg in sql.rows(_LEGS, {"transfer_ids": [row.transfer_id for row in page]}):
-        legs[leg.transfer_id].append(leg)
-        if leg.user_id and leg.display_name is not None:
-            names[leg.user_id] = leg.display_name
+    for row in page:
+        legs[row.transfer_id] = [_Leg(*leg) for leg in sql.json_rows_of(row.legs)]
+        for leg in legs[row.transfer_id]:
+            if leg.user_id and leg.display_name is not None:
+                names[leg.user_id] = leg.display_name
     return [
         HistoryRow(
             entry_id=row.id,
