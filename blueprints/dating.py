@@ -205,7 +205,9 @@ def _results(profile, template: str):
         return _results_with_form(profile, template)
     try:
         filters = discover.filters_for(profile, **given)
-        cards, next_cursor = discover.search(current_user, filters, args.get("cursor"))
+        cards, next_cursor = discover.search(
+            current_user, filters, args.get("cursor"), answers=navigation.member_answers()
+        )
     except ValidationFailed:
         return _results_with_form(profile, template)
     whole = template == "dating/discover.html"
@@ -228,7 +230,9 @@ def _results_with_form(profile, template: str):
     if form.validate():
         try:
             filters = discover.filters_for(profile, **form.filters())
-            cards, next_cursor = discover.search(current_user, filters, form.cursor.data)
+            cards, next_cursor = discover.search(
+                current_user, filters, form.cursor.data, answers=navigation.member_answers()
+            )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
     if form.errors:

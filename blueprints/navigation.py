@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from blueprints.urls import fast_url_for
 from core import transactions
-from services import badges, sessions
+from services import badges, matching, sessions
 
 # (endpoint, label, who sees it): "anon", "user", "creator", "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
@@ -126,10 +126,17 @@ def _is_whole_page() -> bool:
 
 
 def with_profile(view):
-    """Mark a view that reads its member's dating profile (`profiles.get(current_user.id)`):
-    `load_member` reads it with the member, and the view finds it in the session."""
+    """Mark a view that reads its member's dating profile (`profiles.get(current_user.id)`) and
+    answers (`member_answers`): `load_member` reads them with the member, and the view finds
+    the profile in the session."""
     view.amora_with_profile = True
     return view
+
+
+def member_answers() -> list | None:
+    """The member's answers as read with them (`matching.my_answers(known=)`) by a view marked
+    `with_profile`; None otherwise (read them)."""
+    return g.get("amora_member_answers")
 
 
 def _wants_profile() -> bool:
@@ -145,11 +152,13 @@ def load_member(user_id: str, raw_token: str | None):
     if not whole and not profile:
         return sessions.load_session_user(user_id, raw_token)
     values: list = []
-    columns = badges.COLUMNS if whole else ()
+    columns = (matching.ANSWERS_JSON,) if profile else ()
+    columns += badges.COLUMNS if whole else ()
     user = sessions.load_session_user(user_id, raw_token, columns, values, profile=profile)
     if user is not None:
         if profile:
             g.amora_member_profile = values.pop(0)  # held: the session finds it by key
+            g.amora_member_answers = values.pop(0) or []
         if whole:
             _hold(badges.from_values(*values))
     return user

@@ -174,7 +174,12 @@ def _decode(raw: str | None) -> tuple | None:
 
 
 def search(
-    me: User, filters: Filters, cursor: str | None = None, limit: int = PAGE
+    me: User,
+    filters: Filters,
+    cursor: str | None = None,
+    limit: int = PAGE,
+    *,
+    answers: list | None = None,
 ) -> tuple[list[Card], str | None]:
     """One page of cards after `cursor`, and the cursor of the next page (None at the end).
 
@@ -182,19 +187,20 @@ def search(
     `DISCOVER_STACK_SECONDS` (a "stack", `StackCache`): the next pages, a reload, Back, a filter
     switched off and on again page through it instead of searching again. Every page checks its
     people again as it reads their cards (`_CARDS`): someone liked, passed, blocked, banned or
-    hidden since never shows; the rest of a stack is at most that many seconds old."""
+    hidden since never shows; the rest of a stack is at most that many seconds old.
+    `answers`: my answers as read with my account (`matching.my_answers`), when known."""
     me_profile = profiles.require_complete(me)
     after = _decode(cursor)
     now = clock.now()
     cache = _stack_cache()
-    key = _stack_key(me, me_profile, filters)
+    key = _stack_key(me, me_profile, filters, answers)
     stack = cache.get(key) if cache is not None else None
     if stack is None:
-        stack = _ranked(me, me_profile, filters, now)
+        stack = _ranked(me, me_profile, filters, now, answers=answers)
         if cache is not None:
             cache.put(key, stack)
     if after is not None and stack.truncated and stack.keys and after >= stack.keys[-1]:
-        stack = _ranked(me, me_profile, filters, now, after=after)  # beyond the kept part
+        stack = _ranked(me, me_profile, filters, now, after=after, answers=answers)  # beyond
     start = bisect.bisect_right(stack.keys, after) if after is not None else 0
     page, last_read = _eligible_page(me, stack, start, limit)
     if len(page) > limit:
@@ -209,7 +215,7 @@ def search(
     if filters.sort == "match":
         scores = {user_id: stack.scores.get(user_id, matching.Match(None)) for user_id in ids}
     else:
-        scores = matching.matches(me.id, ids)
+        scores = matching.matches(me.id, ids, answers)
     scores = matching.with_answers_needed(scores)
     return [_card(row, stack.items[i][1], scores[row.user_id], now) for i, row in page], next_cursor
 
@@ -278,7 +284,7 @@ def forget_stack(user_id: int) -> None:
         cache.forget(user_id)
 
 
-def _stack_key(me: User, me_profile: Profile, filters: Filters) -> tuple:
+def _stack_key(me: User, me_profile: Profile, filters: Filters, answers=None) -> tuple:
     return (
         me.id,
         me_profile.latitude,
@@ -294,19 +300,24 @@ def _stack_key(me: User, me_profile: Profile, filters: Filters) -> tuple:
         filters.kind,
         tuple(filters.interests),
         # Sorted by match %: ranked from my answers as they were (a changed answer ranks anew).
-        tuple(matching.my_answers(me.id)) if filters.sort == "match" else None,
+        tuple(matching.my_answers(me.id, answers)) if filters.sort == "match" else None,
     )
 
 
 def _ranked(
-    me: User, me_profile: Profile, filters: Filters, now: dt.datetime, after: tuple | None = None
+    me: User,
+    me_profile: Profile,
+    filters: Filters,
+    now: dt.datetime,
+    after: tuple | None = None,
+    answers: list | None = None,
 ) -> Stack:
     """Everyone who fits `filters` (and comes after the cursor key `after`), ranked: the first
     STACK_KEPT of them."""
     dating_sql.plan_each_search(db.session.connection())
     near = _nearby(me, me_profile, filters, now, pool=filters.sort == "match")
     if filters.sort == "match":
-        rows, scores = _match_pool(me, near)
+        rows, scores = _match_pool(me, near, answers)
     else:
         rows, scores = db.session.connection().execute(*near).all(), {}
     lat, lon, radius = me_profile.latitude, me_profile.longitude, filters.radius_km
@@ -580,7 +591,9 @@ def _within_sql(latitude, longitude, lat, lon, cos_lat, limit):
     return term <= limit
 
 
-def _match_pool(me: User, near: tuple[Select, dict]) -> tuple[list, dict[int, matching.Match]]:
+def _match_pool(
+    me: User, near: tuple[Select, dict], answers: list | None = None
+) -> tuple[list, dict[int, matching.Match]]:
     """Sort by match %: the MATCH_POOL most recently active of the people nearby, with their
     match %. Scoring everyone in a dense city would make each page cost as much as the whole
     city; the pool bounds it, as large dating sites do. (One statement joining the pool to the
@@ -589,7 +602,7 @@ def _match_pool(me: User, near: tuple[Select, dict]) -> tuple[list, dict[int, ma
     # has hundreds of them.
     statement, values = near
     rows = db.session.connection().execute(statement, values).all()
-    return rows, matching.matches(me.id, [row[0] for row in rows])
+    return rows, matching.matches(me.id, [row[0] for row in rows], answers)
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:

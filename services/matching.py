@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, func, select
 
-from core import clock, kept
+from core import clock, kept, sql
 from core.errors import NotFound, ValidationFailed
 from extensions import db
 from models import MatchAnswer, User
@@ -94,14 +94,35 @@ _MY_ANSWERS = select(
 ).where(MatchAnswer.user_id == bindparam("me_id"))  # read on every Discover page: built once
 
 
-def my_answers(me_id: int) -> list[tuple[str, int, int, int]]:
+def my_answers(me_id: int, known: list | None = None) -> list[tuple[str, int, int, int]]:
     """My answers (question, choice, acceptable mask, importance) to questions still in the
     bank (a question removed from it stops counting), sorted. Read first: a handful of values
     the scores statement then starts from, rather than from every answer of every other
-    person."""
-    rows = db.session.connection().execute(_MY_ANSWERS, {"me_id": me_id})
+    person. `known`: them as read with my account (`ANSWERS_JSON`), when the caller has them."""
+    rows = (
+        sql.json_rows_of(known)
+        if known is not None
+        else db.session.connection().execute(_MY_ANSWERS, {"me_id": me_id})
+    )
     questions = bank()
     return sorted((q, c, a, i) for q, c, a, i in rows if q in questions)
+
+
+# My answers as one JSON value, for the statement that loads my account (`my_answers(known=)`):
+# the same columns, `user_id` its parameter.
+ANSWERS_JSON = (
+    select(
+        sql.json_rows(
+            MatchAnswer.question_id,
+            MatchAnswer.choice,
+            MatchAnswer.acceptable,
+            MatchAnswer.importance,
+        )
+    )
+    .where(MatchAnswer.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("my_answers")
+)
 
 
 _CHUNK = 10_000  # people per statement
@@ -162,9 +183,10 @@ def _score_cache() -> ScoreCache | None:
     return kept.per_app("amora_match_scores", "MATCH_SCORES_SECONDS", ScoreCache)
 
 
-def matches(me_id: int, other_ids: list[int]) -> dict[int, Match]:
-    """Match % and questions in common between me and each of `other_ids`."""
-    mine = my_answers(me_id) if other_ids else []
+def matches(me_id: int, other_ids: list[int], known: list | None = None) -> dict[int, Match]:
+    """Match % and questions in common between me and each of `other_ids` (`known`: as for
+    `my_answers`)."""
+    mine = my_answers(me_id, known) if other_ids else []
     if not mine:  # nothing answered: nothing in common with anyone
         return {user_id: Match(None) for user_id in other_ids}
     cache = _score_cache()

@@ -321,6 +321,31 @@ def test_a_changed_answer_changes_the_match_at_once(ctx):
     assert found(me, sort="match") == ["Leo"]
 
 
+def test_the_discover_page_shows_the_match_from_my_answers_as_they_are_now(app):
+    """Discover reads my answers with my account (navigation.with_profile): the page shows the
+    match % from them, and an answer changed since shows on the next page, in every sort."""
+    auth = _ana_in_paris(app)
+    with app.app_context():
+        from services import accounts
+
+        me = accounts.find_by_email("ana@example.com")
+        leo = db.session.scalar(select(User).where(User.display_name == "Leo"))
+        for qid in ENOUGH:
+            answer(me, qid, 0, [0], 50)
+            answer(leo, qid, 0, [0], 50)
+    for sort in ("match", "distance"):
+        assert "87% match" in auth.client.get(f"/discover?sort={sort}").get_data(as_text=True)
+    with app.app_context():
+        leo = db.session.scalar(select(User).where(User.display_name == "Leo"))
+        answer(leo, ENOUGH[0], 1, [0, 1], 50)  # a choice I do not accept
+    for sort in ("match", "distance"):
+        assert "81% match" in auth.client.get(f"/discover?sort={sort}").get_data(as_text=True)
+    with app.app_context():
+        answer(accounts.find_by_email("ana@example.com"), ENOUGH[0], 0, [0, 1], 50)  # I accept it
+    for sort in ("match", "distance"):
+        assert "87% match" in auth.client.get(f"/discover?sort={sort}").get_data(as_text=True)
+
+
 def _leo_answers_elsewhere(database_url: str, leo) -> None:
     """Leo changes an answer (to one I do not accept) through another web process on the same
     database; then this test's session starts a fresh snapshot, so the answer is there to read."""
