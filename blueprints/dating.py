@@ -255,8 +255,7 @@ def _render_results(template, profile, form, filters, cards, next_cursor, filter
     """`form`: None when the query parameters are known to be valid (no errors to show)."""
     # The next page keeps the filters: swapped in by htmx, or a whole page without JavaScript.
     args = request.args
-    kept_args = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
-    more = [*kept_args, ("cursor", next_cursor)]
+    more = [*_search_key(args), ("cursor", next_cursor)]
     more_url = _page_url(url_for("dating.discover_results"), more) if next_cursor else None
     more_page_url = _page_url(url_for("dating.discover_page"), more) if next_cursor else None
     return render_template(

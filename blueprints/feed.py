@@ -105,15 +105,9 @@ def creators_index():
     return render_template("feed/creators.html", rows=creators.creators_list())
 
 
-def _subscription_context(creator_id: int, settings=None, sub=None, *, known=False) -> dict:
-    """The subscribe box's offer. `known`: `settings` and `sub` were read with the page."""
-    if not known:
-        sub = (
-            subscriptions.get(current_user.id, creator_id)
-            if current_user.is_authenticated
-            else None
-        )
-        settings = creators.settings_of(creator_id)
+def _subscription_context(page: creators.CreatorPage) -> dict:
+    """The subscribe box's offer, from what `creators.creator_page` read."""
+    creator_id, settings, sub = page.creator.id, page.settings, page.subscription
     price = settings.subscription_price if settings else 0
     viewer = current_user if current_user.is_authenticated else None
     first_price, promotion = subscriptions.first_period_price(viewer, creator_id, price, sub)
@@ -130,7 +124,7 @@ def _subscription_context(creator_id: int, settings=None, sub=None, *, known=Fal
 @bp.get("/creators/<int:creator_id>")
 def creator_page(creator_id: int):
     page = creators.creator_page(_viewer(), creator_id)
-    offer = _subscription_context(creator_id, page.settings, page.subscription, known=True)
+    offer = _subscription_context(page)
     items, next_cursor = posts.creator_posts(_viewer(), creator_id, subscribed=offer["has_access"])
     return render_template(
         "feed/creator.html",
@@ -212,15 +206,15 @@ def unlock(post_id: int):
 
 
 def _subscribe_partial(creator_id: int, status: int = 200, error: str | None = None, **extra):
-    creator = creators.visible_creator(_viewer(), creator_id)
+    page = creators.creator_page(_viewer(), creator_id)
     return render_template(
         "feed/_subscribe.html",
-        creator=creator,
+        creator=page.creator,
         error=error,
         balance=ledger.wallet_balance(current_user.id),
-        subscribers=subscriptions.subscriber_count(creator_id),
+        subscribers=page.subscribers,
         partial=True,
-        **_subscription_context(creator_id),
+        **_subscription_context(page),
         **extra,
     ), status
 

@@ -23,7 +23,10 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
-KEPT = 10_000  # cookies per process; when full, emptied and verified again as they come
+from core import kept
+
+TABLE = "amora_verified_cookies"
+KEPT = 10_000  # cookies per process (core/kept.py: put)
 REFRESH_AFTER_SECONDS = 24 * 60 * 60
 _PLAIN = (str, int, float, bool, type(None))  # values a copy of the dict cannot share
 
@@ -35,15 +38,12 @@ class Session(SecureCookieSession):
 class KeptCookieSessions(SecureCookieSessionInterface):
     session_class = Session
 
-    def __init__(self) -> None:
-        self._verified: dict[str, tuple[float, dict]] = {}
-
     def open_session(self, app: Flask, request: Request) -> Session | None:
         value = request.cookies.get(self.get_cookie_name(app))
         max_age = app.permanent_session_lifetime.total_seconds()
-        kept = self._verified.get(value) if value else None
-        if kept is not None and time.time() - kept[0] <= max_age:
-            return self._session(kept[1], kept[0])  # the session is a dict of its own
+        verified = kept.table(TABLE).get(value) if value else None
+        if verified is not None and time.time() - verified[0] <= max_age:
+            return self._session(verified[1], verified[0])  # the session is a dict of its own
         serializer = self.get_signing_serializer(app)
         if serializer is None:
             return None
@@ -55,9 +55,7 @@ class KeptCookieSessions(SecureCookieSessionInterface):
             return self.session_class()
         signed_at = signed.timestamp()
         if isinstance(data, dict) and all(isinstance(v, _PLAIN) for v in data.values()):
-            if len(self._verified) >= KEPT:
-                self._verified.clear()
-            self._verified[value] = (signed_at, dict(data))
+            kept.put(TABLE, value, (signed_at, dict(data)), KEPT)
         return self._session(data, signed_at)
 
     def _session(self, data: dict, signed_at: float) -> Session:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import re
 
 from flask import has_request_context, request
-from sqlalchemy import bindparam, select
 
 from core import sql
 from core.errors import ValidationFailed
-from extensions import db
 from models import CreatorSettings, Profile, User
 from services.geoip import country_of_ip
 
@@ -69,23 +67,6 @@ def is_blocked(creator_id: int, viewer: User | None) -> bool:
 def _keeps_out(creator_id: int, blocked: set[str], viewer: User | None, where: set[str]) -> bool:
     """A creator's blocked countries keep out a viewer seen in `where` (never the creator)."""
     return getattr(viewer, "id", None) != creator_id and bool(blocked & where)
-
-
-# Read on every feed view: built once.
-_BLOCKING = select(CreatorSettings.user_id, CreatorSettings.blocked_countries).where(
-    CreatorSettings.user_id.in_(bindparam("creator_ids", expanding=True)),
-    CreatorSettings.blocked_countries.is_not(None),
-    CreatorSettings.blocked_countries != "",
-)
-
-
-def blocked_among(creator_ids: list[int], viewer: User | None) -> set[int]:
-    """Those of `creator_ids` whose country blocks keep `viewer` out: one statement for a
-    feed's creators, however many."""
-    if not creator_ids:
-        return set()
-    rows = db.session.connection().execute(_BLOCKING, {"creator_ids": creator_ids}).all()
-    return keeping_out(dict(rows), viewer)
 
 
 def keeping_out(blocked_by_creator: dict[int, str], viewer: User | None) -> set[int]:

@@ -126,16 +126,7 @@ def visible_creator(viewer: User | None, creator_id: int) -> User:
     """A creator whose page `viewer` (None: a visitor) may open: `get_creator`, no block either
     way (docs/dating.md#blocks), and not blocked in the viewer's country
     (docs/creators.md#country-blocks). Hidden is "not found", as for no creator at all."""
-    return visible_creator_and_settings(viewer, creator_id)[0]
-
-
-def visible_creator_and_settings(
-    viewer: User | None, creator_id: int
-) -> tuple[User, CreatorSettings | None]:
-    """`visible_creator` and the creator's settings, read in one statement with the block
-    check."""
-    page = _visible(_CREATOR, viewer, creator_id)
-    return page[0], page[1]
+    return _visible(_CREATOR, viewer, creator_id)[0]
 
 
 @dataclass(frozen=True)
@@ -169,23 +160,28 @@ def _visible(statement, viewer: User | None, creator_id: int) -> tuple:
     return tuple(row[:-1])
 
 
-_BLOCKED = safety.block_exists(bindparam("viewer_id"), User.id).label("blocked")
 _CREATOR = (
-    select(User, CreatorSettings, _BLOCKED)
+    select(User, CreatorSettings, safety.BLOCKED_BY_VIEWER)
     .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
     .where(User.id == bindparam("creator_id"))
 )
-_COUNTED = aliased(Subscription)  # not the viewer's, joined below
+
+
+def subscriber_count_query(creator_id):
+    """The number of live subscriptions to a creator, as a statement, for an id, a bind
+    parameter or a column: for a statement that reads it with other things. Its subscriptions
+    are an alias: a statement that joins the viewer's own subscription keeps it."""
+    counted = aliased(Subscription)
+    return select(func.count(counted.id)).where(counted.creator_id == creator_id, counted.is_live)
+
+
 _CREATOR_PAGE = (
     select(
         User,
         CreatorSettings,
         Subscription,
-        select(func.count(_COUNTED.id))
-        .where(_COUNTED.creator_id == User.id, _COUNTED.is_live)
-        .scalar_subquery()
-        .label("subscribers"),
-        _BLOCKED,
+        subscriber_count_query(User.id).scalar_subquery().label("subscribers"),
+        safety.BLOCKED_BY_VIEWER,
     )
     .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
     .outerjoin(

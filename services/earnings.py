@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from core import clock
 from extensions import db
 from models import Entry, LedgerAccount, Transfer, User
-from services import subscriptions
+from services import creators
 
 # Transfer kind → the source shown on the dashboard, in chart order.
 SOURCES = {
@@ -182,7 +182,7 @@ _FIGURES = select(
     _account("earnings_pending", LedgerAccount.id),
     _account("earnings_pending", LedgerAccount.balance),
     _account("earnings_available", LedgerAccount.balance),
-    subscriptions.subscriber_count_query(bindparam("creator_id")).scalar_subquery(),
+    creators.subscriber_count_query(bindparam("creator_id")).scalar_subquery(),
 )
 
 

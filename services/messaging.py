@@ -99,9 +99,7 @@ def correspondent(user: User, other_id: int) -> User:
     """The person `user` may open a conversation with at `other_id` (its page, its new
     messages, the compose form): visible to them (`safety.visible_person`) and not themselves.
     NotFound otherwise."""
-    if other_id == user.id:
-        raise NotFound(safety.NOT_HERE)
-    return safety.visible_person(user, other_id)
+    return correspondent_and_price(user, other_id)[0]
 
 
 def correspondent_and_price(user: User, other_id: int) -> tuple[User, int]:

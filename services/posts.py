@@ -271,25 +271,7 @@ def entitled(viewer: User | None, post: Post, *, unlocked: bool, subscribed: boo
     return unlocked
 
 
-# The ready media of a page of posts, in their order: one statement of rows, built once.
-_READY_MEDIA = (
-    select(
-        PostMedia.post_id,
-        MediaObject.id,
-        MediaObject.variants,
-        MediaObject.width,
-        MediaObject.height,
-    )
-    .join(MediaObject, MediaObject.id == PostMedia.media_id)
-    .where(
-        PostMedia.post_id.in_(bindparam("post_ids", expanding=True)),
-        MediaObject.status == MediaStatus.READY,
-    )
-    .order_by(PostMedia.post_id, PostMedia.position)
-)
-
-
-# The same ready media, with each post's row: [[position, id, variants, width, height], …].
+# A post's ready media, read with its row: [[position, id, variants, width, height], …].
 _MEDIA_OF_POST = (
     select(
         sql.json_rows(
@@ -317,6 +299,11 @@ class _Media(NamedTuple):
 def _media_of(value) -> list[_Media]:
     """A post's `_MEDIA_OF_POST`, in the post's order."""
     return [_Media(*item[1:]) for item in sorted(sql.json_rows_of(value))]
+
+
+_MEDIA_OF_POSTS = select(Post.id, _MEDIA_OF_POST).where(
+    Post.id.in_(bindparam("post_ids", expanding=True))
+)  # for posts read without it
 
 
 _UNLOCKED = select(Unlock.post_id).where(
@@ -360,19 +347,16 @@ def views(
         if subscribed is None:
             subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))
         subscribed_to = subscribed & creator_ids
-    media_rows: dict[int, list] = {}
-    if ready_media is not None:
-        media_rows = ready_media
-    else:
-        for row in sql.rows(_READY_MEDIA, {"post_ids": post_ids}):
-            media_rows.setdefault(row.post_id, []).append(row)
+    if ready_media is None:
+        rows = sql.rows(_MEDIA_OF_POSTS, {"post_ids": post_ids})
+        ready_media = {post_id: _media_of(value) for post_id, value in rows}
     result = []
     for post in posts:
         is_unlocked = post.id in unlocked_ids
         is_subscribed = post.creator_id in subscribed_to
         allowed = entitled(viewer, post, unlocked=is_unlocked, subscribed=is_subscribed)
         items = []
-        for row in media_rows.get(post.id, []):
+        for row in ready_media.get(post.id, []):
             key = (row.variants or {}).get("display" if allowed else "blur")
             items.append(
                 MediaView(

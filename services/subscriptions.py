@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, sql
@@ -88,15 +88,7 @@ def subscribed_creators(fan_id: int) -> dict[int, str]:
     return {row.creator_id: row.blocked_countries or "" for row in rows if has_access(row, now)}
 
 
-def subscriber_count_query(creator_id):
-    """The number of live subscriptions to a creator, as a statement, for an id or a bind
-    parameter: for a statement that reads it with other things (the earnings dashboard)."""
-    return select(func.count(Subscription.id)).where(
-        Subscription.creator_id == creator_id, Subscription.is_live
-    )
-
-
-_SUBSCRIBERS = subscriber_count_query(bindparam("creator_id"))  # built once
+_SUBSCRIBERS = creators.subscriber_count_query(bindparam("creator_id"))  # built once
 
 
 def subscriber_count(creator_id: int) -> int:

@@ -132,17 +132,13 @@ def system_balance(kind: str) -> int:
 
 
 # Read on the wallet and dashboard pages at every view: built once.
-_BALANCES = select(LedgerAccount.kind, LedgerAccount.balance).where(
-    LedgerAccount.user_id == bindparam("user_id")
-)
 _WALLET_FROZEN_AT = select(LedgerAccount.frozen_at).where(
     LedgerAccount.user_id == bindparam("user_id"), LedgerAccount.kind == "wallet"
 )
 
 
 def balances(user_id: int) -> dict[str, int]:
-    rows = db.session.execute(_BALANCES, {"user_id": user_id})
-    return _every_kind({kind: balance for kind, balance in rows})
+    return balances_and_frozen(user_id)[0]
 
 
 def _every_kind(found: dict[str, int]) -> dict[str, int]:
