@@ -67,6 +67,13 @@ _NEEDS_TRANSACTION = (
 _KNOWN_READS_MAX = 4096
 
 
+def is_plain_read(statement: str) -> bool:
+    """Whether this SQL may run outside a transaction: a SELECT that holds nothing."""
+    return statement.lstrip()[:6].upper() == "SELECT" and not any(
+        marker in statement for marker in _NEEDS_TRANSACTION
+    )
+
+
 def reads_outside_transactions(engine: Engine) -> None:
     """PostgreSQL: run plain SELECTs in autocommit and open the transaction with the first
     statement that needs one (docs/architecture.md#transactions).
@@ -82,9 +89,7 @@ def reads_outside_transactions(engine: Engine) -> None:
     def is_read(statement: str) -> bool:
         known = reads.get(statement)
         if known is None:
-            known = statement.lstrip()[:6].upper() == "SELECT" and not any(
-                marker in statement for marker in _NEEDS_TRANSACTION
-            )
+            known = is_plain_read(statement)
             if len(reads) >= _KNOWN_READS_MAX:
                 reads.clear()
             reads[statement] = known

@@ -17,14 +17,15 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import inspect as inspect_mapped
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import attributes, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
 
-from core.connections import in_transaction_from_here
+from core.connections import in_transaction_from_here, is_plain_read
 from extensions import db
 
 
@@ -133,6 +134,203 @@ def rows(statement, values: dict | None = None):
     if session.new or session.dirty or session.deleted:
         session.flush()
     return session.connection().execute(statement, values)
+
+
+# --- reads straight through the driver ----------------------------------------------------------
+
+
+class _Plan:
+    """How one statement runs on one dialect without SQLAlchemy's execution: its SQL, the
+    order and conversions of its parameters, the conversions of its columns, its row type and
+    the span of each ORM entity among its columns."""
+
+    __slots__ = (
+        "statement",  # held: the plan is found by its id
+        "compiled",
+        "sql",
+        "positional",
+        "expanding",
+        "binds",
+        "columns",
+        "row_type",
+        "entities",
+        "holds",
+    )
+
+    def __init__(self, statement, dialect) -> None:
+        self.statement = statement
+        compiled = self.compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.holds = not is_plain_read(self.sql)  # FOR UPDATE, say: in the transaction
+        self.positional = compiled.positiontup if compiled.positional else None
+        self.expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
+        self.binds = compiled._bind_processors  # noqa: SLF001 (what Core applies, pinned range)
+        entries = compiled._result_columns  # noqa: SLF001
+        self.columns = None  # (index, converter) of the columns to convert: at the first run
+        self.row_type = collections.namedtuple(
+            "Row", [entry.keyname for entry in entries], rename=True
+        )
+        self.entities = _entity_spans(statement, entries)
+
+    def parameters(self, values: dict | None) -> tuple[str, object]:
+        compiled = self.compiled
+        given = compiled.construct_params(values, _no_postcompile=True)
+        sql, binds, order = self.sql, self.binds, self.positional
+        if self.expanding:
+            state = compiled._process_parameters_for_postcompile(given)  # noqa: SLF001
+            sql, given, order = state.statement, state.parameters, state.positiontup
+            binds = {**binds, **state.processors}
+        if binds:
+            given = {
+                name: (binds[name](value) if name in binds else value)
+                for name, value in given.items()
+            }
+        if order is not None:
+            return sql, tuple(given[name] for name in order)
+        return sql, given
+
+    def learn_columns(self, description, dialect) -> tuple:
+        """What converts each column, as SQLAlchemy decides it: by the column's type and the
+        driver's type code for it (PostgreSQL's numeric types), read once."""
+        entries = self.compiled._result_columns  # noqa: SLF001
+        self.columns = tuple(
+            (index, converter)
+            for index, (entry, described) in enumerate(zip(entries, description, strict=True))
+            if (converter := entry.type._cached_result_processor(dialect, described[1])) is not None
+        )
+        return self.columns
+
+
+def _entity_spans(statement, entries) -> tuple:
+    """(first column, after last, mapper, attribute keys, where the primary key is among them)
+    of each ORM entity the statement
+    selects, e.g. `select(User)`: the compiled statement lists the entity's columns in a run."""
+    spans, at = [], 0
+    descriptions = getattr(statement, "column_descriptions", None) or ()
+    for described in descriptions:
+        entity, expression = described.get("entity"), described.get("expr")
+        if (
+            entity is None
+            or expression is None
+            or not (
+                expression is entity or described.get("aliased") and described["type"] is entity
+            )
+        ):
+            at += 1
+            continue
+        info = inspect_mapped(expression)
+        mapper = info.mapper
+        table = mapper.local_table
+        count = len(mapper.column_attrs)
+        keys = []
+        for entry in entries[at : at + count]:
+            # The column itself, or (labelled apart from another of the same name) among
+            # what the label stands for.
+            column = next(
+                (o for o in entry.objects if getattr(o, "table", None) is info.selectable), None
+            )
+            original = table.c.get(column.key) if column is not None else None
+            if original is None:
+                raise ValueError(f"{mapper.class_.__name__}: its columns are not in one run")
+            keys.append(mapper.get_property_by_column(original).key)
+        identity = tuple(
+            keys.index(mapper.get_property_by_column(column).key) for column in mapper.primary_key
+        )
+        spans.append((at, at + count, mapper, tuple(keys), identity))
+        at += count
+    if at and at != len(entries):
+        raise ValueError("a statement's columns could not be matched to what it selects")
+    return tuple(spans)
+
+
+_PLANS: dict[tuple[int, str], _Plan] = {}
+_PLANS_MAX = 2048
+
+
+def _plan(statement, dialect) -> _Plan:
+    plan = _PLANS.get((id(statement), dialect.name))
+    if plan is None:
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()  # statements built per call, misused here: never grow without end
+        plan = _PLANS[(id(statement), dialect.name)] = _Plan(statement, dialect)
+    return plan
+
+
+def read(statement, values: dict | None = None) -> list:
+    """The rows of a SELECT built once (a module constant, or cached per shape), run straight on
+    the session connection's driver cursor: no execution context, result object or events,
+    which cost a small statement about as much as the driver and the database together
+    (BENCHMARKS.md). Values and columns are converted as SQLAlchemy would (enums, JSON and dates
+    on SQLite); rows are tuples with the columns' keys as attributes. Pending changes are flushed
+    first, and errors arrive as SQLAlchemy's, as with `Session.execute`. For the pages read
+    most; `load` makes the ORM entities a statement selects into objects."""
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    connection = session.connection()
+    plan = _plan(statement, connection.dialect)
+    sql, parameters = plan.parameters(values)
+    if plan.holds:
+        if not connection.in_transaction():
+            connection.begin()
+        in_transaction_from_here(connection)  # past the event that would open it
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        fetched = cursor.fetchall()
+        columns = plan.columns
+        if columns is None:
+            columns = plan.learn_columns(cursor.description, connection.dialect)
+    except BaseException as error:  # a timeout or GreenletExit mid-statement too
+        connection._handle_dbapi_exception(error, sql, parameters, cursor, None)  # noqa: SLF001
+    finally:
+        cursor.close()
+    row_type = plan.row_type
+    if columns:
+        converted = []
+        for found in fetched:
+            found = list(found)
+            for index, converter in columns:
+                found[index] = converter(found[index])
+            converted.append(row_type._make(found))
+        return converted
+    return [row_type._make(found) for found in fetched]
+
+
+def load(statement, values: dict | None = None) -> list[tuple]:
+    """`read`, with each ORM entity the statement selects (`select(Post, …)`, aliased too) as
+    one object in the row, in the session as if the ORM had loaded it: the one the session
+    already holds, or a new persistent object with its columns loaded and nothing changed
+    (None for an outer join that found none). For plain mapped classes: no deferred columns,
+    loader options or inheritance."""
+    found = read(statement, values)
+    spans = _plan(statement, db.session.get_bind().dialect).entities
+    if not spans:
+        return found
+    session = db.session
+    loaded = []
+    for row in found:
+        values_of = list(row)
+        for start, stop, mapper, keys, identity in reversed(spans):
+            span = values_of[start:stop]
+            values_of[start:stop] = [_persistent(session, mapper, keys, identity, span)]
+        loaded.append(tuple(values_of))
+    return loaded
+
+
+def _persistent(session, mapper, keys: tuple, identity: tuple, values: list):
+    primary_key = tuple(values[index] for index in identity)
+    if primary_key[0] is None:
+        return None  # an outer join that found no row
+    key = mapper.identity_key_from_primary_key(primary_key)
+    held = session.identity_map.get(key)
+    if held is not None:
+        return held
+    instance = mapper.class_manager.new_instance()
+    attributes.instance_dict(instance).update(zip(keys, values, strict=True))
+    make_transient_to_detached(instance)  # its key, and what it holds counted as loaded
+    session.add(instance)  # persistent: in the identity map, nothing pending
+    return instance
 
 
 @functools.cache
