@@ -325,6 +325,12 @@ def _persistent(session, mapper, keys: tuple, identity: tuple, values: list):
     key = mapper.identity_key_from_primary_key(primary_key)
     held = session.identity_map.get(key)
     if held is not None:
+        # As the ORM does: what the session holds stays, and what it let expire (at a commit)
+        # is taken from the row rather than read again when used.
+        expired = attributes.instance_state(held).expired_attributes
+        for name, value in zip(keys, values, strict=True):
+            if name in expired:
+                attributes.set_committed_value(held, name, value)
         return held
     instance = mapper.class_manager.new_instance()
     attributes.instance_dict(instance).update(zip(keys, values, strict=True))

@@ -149,9 +149,10 @@ def creator_page(viewer: User | None, creator_id: int) -> CreatorPage:
 def _visible(statement, viewer: User | None, creator_id: int) -> tuple:
     """The row of `statement` (User, CreatorSettings, …, blocked) for a creator `viewer` may
     see, without the block flag; NotFound otherwise."""
-    row = db.session.execute(
+    found = sql.load(
         statement, {"creator_id": creator_id, "viewer_id": viewer.id if viewer else None}
-    ).first()
+    )
+    row = found[0] if found else None
     if row is None or not row[0].is_creator or row[0].is_gone:
         raise NotFound("There is no such creator.")
     # The settings are held here: the country check below finds them in the session.

@@ -642,16 +642,15 @@ _READ_AHEAD = 5  # people read beyond a page: some may have dropped out
 def _eligible_page(me: User, stack: Stack, start: int, limit: int) -> tuple[list, int]:
     """From `stack.items[start:]`, the first `limit` + 1 people who may still be shown, as
     (index in the stack, row of `_CARDS`); and the index of the last person read (-1: none).
-    Plain rows through the connection (no ORM objects: a page has twenty people)."""
+    Plain rows straight through the driver (core.sql.read; a page has twenty people)."""
     page: list = []
     position = start
-    connection = db.session.connection()
     while len(page) <= limit and position < len(stack.items):
         chunk = range(
             position, min(position + limit + 1 - len(page) + _READ_AHEAD, len(stack.items))
         )
         ids = [stack.items[i][0] for i in chunk]
-        rows = {row.user_id: row for row in connection.execute(_CARDS, {"ids": ids, "me": me.id})}
+        rows = {row.user_id: row for row in sql.read(_CARDS, {"ids": ids, "me": me.id})}
         page += [(i, rows[stack.items[i][0]]) for i in chunk if stack.items[i][0] in rows]
         position = chunk.stop
     return page[: limit + 1], (page[limit][0] if len(page) > limit else position - 1)

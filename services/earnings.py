@@ -11,8 +11,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from core import clock
-from extensions import db
+from core import clock, sql
 from models import Entry, LedgerAccount, Transfer, User
 from services import creators
 
@@ -81,7 +80,7 @@ def _earned(pending_id: int, days: int, now: dt.datetime | None = None) -> list:
     """(created_at, kind, amount) of what reached the pending account in the last `days`."""
     first = _first_day(days, now)
     values = {"pending_id": pending_id, "since": dt.datetime.combine(first, dt.time())}
-    return db.session.connection().execute(_EARNED, values).all()
+    return sql.read(_EARNED, values)
 
 
 def _first_day(days: int, now: dt.datetime | None) -> dt.date:
@@ -164,7 +163,7 @@ _TOP_FANS = (
 
 def top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
     """Fans by credits they paid into this pending account (gross, what left their wallets)."""
-    rows = db.session.connection().execute(_TOP_FANS, {"pending_id": pending_id, "limit": limit})
+    rows = sql.read(_TOP_FANS, {"pending_id": pending_id, "limit": limit})
     return [(Fan(user_id, name), int(paid)) for user_id, name, paid in rows]
 
 
@@ -187,7 +186,7 @@ _FIGURES = select(
 
 
 def dashboard(creator: User, days: int = 30) -> dict:
-    figures = db.session.connection().execute(_FIGURES, {"creator_id": creator.id}).one()
+    (figures,) = sql.read(_FIGURES, {"creator_id": creator.id})
     pending_id, pending_balance, available, subscribers = figures
     pending_balance, available = pending_balance or 0, available or 0
     now = clock.now()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import clock
+from core import clock, sql
 from core.errors import DomainError, NotAllowed
 from extensions import db
 from models import Like, Match, Notification, Transfer, User, UserStatus
@@ -108,20 +108,22 @@ def _match_if_mutual(me: User, other: User) -> bool:
     return True
 
 
+_MATCHES_OF = (
+    select(User, Match)
+    .join(
+        Match,
+        or_(
+            (Match.user_a_id == bindparam("me")) & (Match.user_b_id == User.id),
+            (Match.user_b_id == bindparam("me")) & (Match.user_a_id == User.id),
+        ),
+    )
+    .where(User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)))
+    .order_by(Match.created_at.desc())
+)  # the Matches page: built once, read straight through the driver (core.sql.load)
+
+
 def matches_of(me: User) -> list[tuple[User, Match]]:
-    rows = db.session.execute(
-        select(User, Match)
-        .join(
-            Match,
-            or_(
-                (Match.user_a_id == me.id) & (Match.user_b_id == User.id),
-                (Match.user_b_id == me.id) & (Match.user_a_id == User.id),
-            ),
-        )
-        .where(User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)))
-        .order_by(Match.created_at.desc())
-    ).all()
-    return [(user, match) for user, match in rows]
+    return [(user, match) for user, match in sql.load(_MATCHES_OF, {"me": me.id})]
 
 
 def my_reaction(me_id: int, other_id: int) -> str | None:

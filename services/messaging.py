@@ -360,7 +360,7 @@ def conversations_of(user: User) -> list[dict]:
     """The inbox: the other person, the last message and how many are unread (one statement)."""
     return [
         {"conversation": conversation, "other": other, "last": last, "unread": unread}
-        for conversation, other, last, unread in db.session.execute(_INBOX, {"me": user.id})
+        for conversation, other, last, unread in sql.load(_INBOX, {"me": user.id})
     ]
 
 
@@ -383,7 +383,7 @@ _LATEST = (
 
 def _latest(conversation: Conversation, after_id: int, limit: int) -> list[Message]:
     values = {"conversation_id": conversation.id, "after": after_id, "limit": limit}
-    return list(reversed(db.session.scalars(_LATEST, values).all()))
+    return [row[0] for row in reversed(sql.load(_LATEST, values))]
 
 
 _LATEST_BETWEEN = (
@@ -401,7 +401,7 @@ def read_conversation(user: User, other_id: int, limit: int = 200) -> list[Messa
     page, what is unread is seen there, without asking the database again."""
     low, high = _pair(user.id, other_id)
     values = {"low": low, "high": high, "limit": limit}
-    items = list(reversed(db.session.scalars(_LATEST_BETWEEN, values).all()))
+    items = [row[0] for row in reversed(sql.load(_LATEST_BETWEEN, values))]
     if not items:  # no conversation, or nothing in it yet
         return []
     whole = len(items) < limit

@@ -411,12 +411,14 @@ def _page(
 ):
     """A page of posts, newest first: `query` (ordered, LIMIT :limit) with its `values`."""
     after = _after(cursor)
-    if after is not None:
-        query = query.where(after)
+    values = {**values, "viewer_id": viewer.id if viewer is not None else None, "limit": limit + 1}
     # Rows of (post, …, media, unlocked): a statement may read the posts' creators with them,
     # and holding the rows keeps those in the session's identity map, where `views` finds them.
-    viewer_id = viewer.id if viewer is not None else None
-    rows = db.session.execute(query, {**values, "viewer_id": viewer_id, "limit": limit + 1}).all()
+    # The first page's statement is built once: straight through the driver (core.sql.load).
+    if after is None:
+        rows = sql.load(query, values)
+    else:
+        rows = db.session.execute(query.where(after), values).all()
     more = len(rows) > limit
     rows = rows[:limit]
     posts = [row[0] for row in rows]

@@ -64,10 +64,11 @@ def visible_person(viewer: User, person_id: int) -> User:
 
 
 def visible_row(statement, viewer: User, person_id: int) -> tuple:
-    """`visible_person` through `statement`: a select of the User first, `BLOCKED_BY_VIEWER`
-    last and anything else the caller reads with them between, for `person_id` and `viewer_id`.
-    The row without the block flag."""
-    row = db.session.execute(statement, {"person_id": person_id, "viewer_id": viewer.id}).first()
+    """`visible_person` through `statement`, built once (it runs through `core.sql.load`): a
+    select of the User first, `BLOCKED_BY_VIEWER` last and anything else the caller reads with
+    them between, for `person_id` and `viewer_id`. The row without the block flag."""
+    found = sql.load(statement, {"person_id": person_id, "viewer_id": viewer.id})
+    row = found[0] if found else None
     require_present(row[0].status if row is not None else None)
     if row[-1]:
         raise NotFound(NOT_HERE)

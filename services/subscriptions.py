@@ -83,7 +83,7 @@ def subscribed_creator_ids(fan_id: int) -> list[int]:
 def subscribed_creators(fan_id: int) -> dict[int, str]:
     """The creators whose subscribers-only posts `fan_id` sees now, each with the countries they
     block ("DE,FR", or ""): one statement for the feed (`country_blocks.keeping_out`)."""
-    rows = sql.rows(_LIVE_OF_FAN, {"fan_id": fan_id})
+    rows = sql.read(_LIVE_OF_FAN, {"fan_id": fan_id})
     now = clock.now()
     return {row.creator_id: row.blocked_countries or "" for row in rows if has_access(row, now)}
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, exc, func, inspect, select, text
+from sqlalchemy import bindparam, event, exc, func, inspect, select, text
 from sqlalchemy.orm import aliased
 
 from core import clock, sql
@@ -84,6 +84,30 @@ def test_loaded_objects_are_the_sessions_and_unchanged(ctx):
     db.session.expunge_all()
     assert db.session.get(User, sam_id).display_name == "Samuel"
     assert db.session.get(Profile, sam_id).latitude == latitude
+
+
+def test_an_object_let_expire_at_a_commit_is_refreshed_from_the_row(ctx):
+    """The session's own object, changes kept; what a commit let expire is taken from the row
+    rather than read again when used."""
+    sam = fan("Sam")
+    sam_id = sam.id
+    db.session.commit()  # everything of sam has expired
+    reads = []
+
+    def count(_connection, _cursor, statement, *_rest):
+        reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        ((user, _profile, letters),) = sql.load(_WITH_PROFILE, {"id": sam_id})
+        assert user is sam and letters == 3
+        assert (sam.display_name, sam.email) == ("Sam", db.session.scalar(select(User.email)))
+        assert len(reads) == 1  # only the scalar above: nothing was read again
+        sam.display_name = "Samuel"  # changed and not flushed: load flushes it first
+        ((user, _profile, letters),) = sql.load(_WITH_PROFILE, {"id": sam_id})
+        assert user is sam and user.display_name == "Samuel" and letters == 6
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_an_outer_join_that_finds_nothing_is_none(ctx):

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import clock
 from core.errors import Conflict, DomainError, NotAllowed
-from core.sql import insert_ignore
+from core.sql import insert_ignore, read
 from extensions import db
 from models import Entry, LedgerAccount, Transfer
 from models.ledger import SYSTEM_KINDS, USER_KINDS
@@ -160,7 +160,7 @@ class AccountRow(NamedTuple):
 def accounts_of(user_id: int) -> dict[str, AccountRow]:
     """The user's accounts that exist, by kind (id, balance, frozen_at), in one statement;
     none is created. A page that shows balances reads them here."""
-    rows = db.session.connection().execute(_ACCOUNTS, {"user_id": user_id})
+    rows = read(_ACCOUNTS, {"user_id": user_id})
     return {kind: AccountRow(*values) for kind, *values in rows}
 
 

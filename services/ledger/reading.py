@@ -91,7 +91,7 @@ def history(
     """The newest entries of a user's account, with the kind, counterparty and running balance."""
     values = {"user_id": user_id, "kind": kind, "limit": limit, "before": before_entry_id}
     statement = _PAGE if before_entry_id is None else _PAGE_BEFORE
-    page = sql.rows(statement, values).all()
+    page = sql.read(statement, values)
     legs: dict[int, list] = {}
     names: dict[int, str] = {}
     for row in page:

@@ -128,7 +128,7 @@ _RECENT = (
 
 
 def recent_orders(user: User, limit: int = 10) -> list[Order]:
-    return list(db.session.scalars(_RECENT, {"user_id": user.id, "limit": limit}))
+    return [row[0] for row in sql.load(_RECENT, {"user_id": user.id, "limit": limit})]
 
 
 # --- webhooks -------------------------------------------------------------------------------
