@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as inspect_mapped
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import attributes, make_transient_to_detached
+from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
@@ -264,10 +264,10 @@ def read(statement, values: dict | None = None) -> list:
     on SQLite); rows are tuples with the columns' keys as attributes. Pending changes are flushed
     first, and errors arrive as SQLAlchemy's, as with `Session.execute`. For the pages read
     most; `load` makes the ORM entities a statement selects into objects."""
-    session = db.session
+    session = db.session()
     if session.new or session.dirty or session.deleted:
         session.flush()
-    connection = session.connection()
+    connection = _connection(session)
     plan = _plan(statement, connection.dialect)
     sql, parameters = plan.parameters(values)
     if plan.holds:
@@ -297,6 +297,20 @@ def read(statement, values: dict | None = None) -> list:
     return [row_type._make(found) for found in fetched]
 
 
+def _connection(session):
+    """`session.connection()`, kept with the session's transaction: asking again costs a page
+    about as much as a statement's parameters."""
+    transaction = session.get_transaction()
+    held = session.info.get("amora_connection")
+    if held is not None and transaction is not None and held[0] is transaction:
+        connection = held[1]
+        if not connection.closed:
+            return connection
+    connection = session.connection()
+    session.info["amora_connection"] = (session.get_transaction(), connection)
+    return connection
+
+
 def load(statement, values: dict | None = None) -> list[tuple]:
     """`read`, with each ORM entity the statement selects (`select(Post, …)`, aliased too) as
     one object in the row, in the session as if the ORM had loaded it: the one the session
@@ -307,7 +321,7 @@ def load(statement, values: dict | None = None) -> list[tuple]:
     spans = _plan(statement, db.session.get_bind().dialect).entities
     if not spans:
         return found
-    session = db.session
+    session = db.session()  # the request's own, not its registry
     loaded = []
     for row in found:
         values_of = list(row)
@@ -332,10 +346,17 @@ def _persistent(session, mapper, keys: tuple, identity: tuple, values: list):
             if name in expired:
                 attributes.set_committed_value(held, name, value)
         return held
+    # What the ORM does with a row it loads (sqlalchemy/orm/loading.py, `_instance`; the
+    # attributes are SQLAlchemy's own, pinned by pyproject's range and held by
+    # tests/test_sql_reads.py): a new object with its key, in the session's identity map, its
+    # columns in its dict with no history. `make_transient_to_detached` and `Session.add` did
+    # the same at four times the cost, a tenth of a page of posts.
     instance = mapper.class_manager.new_instance()
-    attributes.instance_dict(instance).update(zip(keys, values, strict=True))
-    make_transient_to_detached(instance)  # its key, and what it holds counted as loaded
-    session.add(instance)  # persistent: in the identity map, nothing pending
+    state = attributes.instance_state(instance)
+    state.key, state.identity_token = key, key[2]
+    state.session_id = session.hash_key
+    session.identity_map._add_unpresent(state, key)  # noqa: SLF001
+    state.dict.update(zip(keys, values, strict=True))
     return instance
 
 
