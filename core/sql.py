@@ -155,6 +155,8 @@ class _Plan:
         "row_type",
         "entities",
         "holds",
+        "late",
+        "fixed",
     )
 
     def __init__(self, statement, dialect) -> None:
@@ -163,7 +165,12 @@ class _Plan:
         self.sql = compiled.string
         self.holds = not is_plain_read(self.sql)  # FOR UPDATE, say: in the transaction
         self.positional = compiled.positiontup if compiled.positional else None
-        self.expanding = bool(compiled.post_compile_params or compiled.literal_execute_params)
+        late = compiled.post_compile_params | compiled.literal_execute_params
+        self.expanding = bool(late)
+        # Parameters rendered into the SQL at each run: IN lists, whether given with each run
+        # (`bindparam(..., expanding=True)`) or fixed in the statement (`.in_(("a", "b"))`).
+        self.late = frozenset(compiled.bind_names[parameter] for parameter in late)
+        self.fixed = None  # the SQL and values of the fixed ones, rendered at the first run
         self.binds = compiled._bind_processors  # noqa: SLF001 (what Core applies, pinned range)
         entries = compiled._result_columns  # noqa: SLF001
         self.columns = None  # (index, converter) of the columns to convert: at the first run
@@ -177,9 +184,24 @@ class _Plan:
         given = compiled.construct_params(values, _no_postcompile=True)
         sql, binds, order = self.sql, self.binds, self.positional
         if self.expanding:
-            state = compiled._process_parameters_for_postcompile(given)  # noqa: SLF001
-            sql, given, order = state.statement, state.parameters, state.positiontup
-            binds = {**binds, **state.processors}
+            if values and not self.late.isdisjoint(values):  # a list given with this run
+                state = compiled._process_parameters_for_postcompile(given)  # noqa: SLF001
+                sql, given, order = state.statement, state.parameters, state.positiontup
+                binds = {**binds, **state.processors}
+            else:
+                # Only lists fixed in the statement: rendered once, not at every run.
+                if self.fixed is None:
+                    state = compiled._process_parameters_for_postcompile(dict(given))  # noqa: SLF001
+                    rendered = {k: v for k, v in state.parameters.items() if k not in given}
+                    self.fixed = (
+                        state.statement,
+                        state.positiontup,
+                        {**binds, **state.processors},
+                        rendered,
+                    )
+                sql, order, binds, rendered = self.fixed
+                given = {k: v for k, v in given.items() if k not in self.late}
+                given.update(rendered)
         if binds:
             given = {
                 name: (binds[name](value) if name in binds else value)

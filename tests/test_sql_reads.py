@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 
 from core import clock, sql
 from extensions import db
-from models import Alert, Profile, User
+from models import Alert, Profile, User, UserStatus
 from tests.conftest import PG_ADMIN_URL
 from tests.creator_helpers import creator, fan
 from tests.dating_helpers import dater
@@ -45,12 +45,25 @@ def test_values_arrive_as_the_orm_gives_them(ctx):
     assert isinstance(rows[0].created_at, dt.datetime)
 
 
+_SOME_PRESENT = _SOME.where(User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)))
+_PRESENT = select(User.id).where(User.status.in_((UserStatus.ACTIVE, UserStatus.SUSPENDED)))
+
+
 def test_a_list_parameter_of_any_length(ctx):
+    """Lists given with each run, beside lists fixed in the statement (rendered once)."""
     people = [fan(f"P{n}") for n in range(4)]
     ids = [person.id for person in people]
-    assert [row.id for row in sql.read(_SOME, {"ids": ids[1:3]})] == ids[1:3]
-    assert [row.id for row in sql.read(_SOME, {"ids": ids})] == ids
-    assert sql.read(_SOME, {"ids": []}) == []
+    people[2].status = UserStatus.BANNED
+    people[3].status = UserStatus.SUSPENDED
+    db.session.commit()
+    for statement, present in ((_SOME, ids), (_SOME_PRESENT, [ids[0], ids[1], ids[3]])):
+        assert [row.id for row in sql.read(statement, {"ids": ids[1:3]})] == [
+            i for i in ids[1:3] if i in present
+        ]
+        assert [row.id for row in sql.read(statement, {"ids": ids})] == present
+        assert sql.read(statement, {"ids": []}) == []
+    for _ in range(2):
+        assert sorted(row.id for row in sql.read(_PRESENT)) == [ids[0], ids[1], ids[3]]
 
 
 def test_json_is_read_as_json(ctx):
