@@ -169,8 +169,8 @@ class _Plan:
         self.expanding = bool(late)
         # Parameters rendered into the SQL at each run: IN lists, whether given with each run
         # (`bindparam(..., expanding=True)`) or fixed in the statement (`.in_(("a", "b"))`).
-        self.late = frozenset(compiled.bind_names[parameter] for parameter in late)
-        self.fixed = None  # the SQL and values of the fixed ones, rendered at the first run
+        self.late = tuple(sorted(compiled.bind_names[parameter] for parameter in late))
+        self.fixed: dict = {}  # the rendered SQL by the lengths of the lists (`_expand`)
         self.binds = compiled._bind_processors  # noqa: SLF001 (what Core applies, pinned range)
         entries = compiled._result_columns  # noqa: SLF001
         self.columns = None  # (index, converter) of the columns to convert: at the first run
@@ -184,24 +184,7 @@ class _Plan:
         given = compiled.construct_params(values, _no_postcompile=True)
         sql, binds, order = self.sql, self.binds, self.positional
         if self.expanding:
-            if values and not self.late.isdisjoint(values):  # a list given with this run
-                state = compiled._process_parameters_for_postcompile(given)  # noqa: SLF001
-                sql, given, order = state.statement, state.parameters, state.positiontup
-                binds = {**binds, **state.processors}
-            else:
-                # Only lists fixed in the statement: rendered once, not at every run.
-                if self.fixed is None:
-                    state = compiled._process_parameters_for_postcompile(dict(given))  # noqa: SLF001
-                    rendered = {k: v for k, v in state.parameters.items() if k not in given}
-                    self.fixed = (
-                        state.statement,
-                        state.positiontup,
-                        {**binds, **state.processors},
-                        rendered,
-                    )
-                sql, order, binds, rendered = self.fixed
-                given = {k: v for k, v in given.items() if k not in self.late}
-                given.update(rendered)
+            sql, order, binds, given = self._expand(given)
         if binds:
             given = {
                 name: (binds[name](value) if name in binds else value)
@@ -210,6 +193,41 @@ class _Plan:
         if order is not None:
             return sql, tuple(given[name] for name in order)
         return sql, given
+
+    def _expand(self, given: dict) -> tuple:
+        """The SQL with its IN lists rendered, as SQLAlchemy renders them at each run: kept per
+        length of the lists (the SQL differs only by those), the values put in place here."""
+        compiled = self.compiled
+        lengths = tuple(
+            len(value) if isinstance(value, (list, tuple)) else None
+            for value in (given[name] for name in self.late)
+        )
+        kept = self.fixed.get(lengths) if None not in lengths else None
+        if kept is None:
+            state = compiled._process_parameters_for_postcompile(dict(given))  # noqa: SLF001
+            expansion = state.parameter_expansion
+            if None in lengths or any(  # a scalar rendered into the SQL, or tuples: not kept
+                len(expansion.get(name, ())) != len(given[name]) for name in self.late
+            ):
+                return (
+                    state.statement,
+                    state.positiontup,
+                    {**self.binds, **state.processors},
+                    (state.parameters),
+                )
+            if len(self.fixed) >= 64:
+                self.fixed.clear()
+            kept = self.fixed[lengths] = (
+                state.statement,
+                state.positiontup,
+                {**self.binds, **state.processors},
+                {name: expansion[name] for name in self.late},
+            )
+        sql, order, binds, expansion = kept
+        expanded = {name: value for name, value in given.items() if name not in expansion}
+        for name, names in expansion.items():
+            expanded.update(zip(names, given[name], strict=True))
+        return sql, order, binds, expanded
 
     def learn_columns(self, description, dialect) -> tuple:
         """What converts each column, as SQLAlchemy decides it: by the column's type and the

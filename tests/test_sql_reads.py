@@ -60,6 +60,9 @@ def test_a_list_parameter_of_any_length(ctx):
         assert [row.id for row in sql.read(statement, {"ids": ids[1:3]})] == [
             i for i in ids[1:3] if i in present
         ]
+        assert [row.id for row in sql.read(statement, {"ids": ids[0:2]})] == [
+            i for i in ids[0:2] if i in present
+        ]  # the same length, other values: the SQL kept for the length, these values in it
         assert [row.id for row in sql.read(statement, {"ids": ids})] == present
         assert sql.read(statement, {"ids": []}) == []
     for _ in range(2):
