@@ -6,7 +6,10 @@ import gc
 
 
 def post_worker_init(worker):
-    """Move everything the app has loaded by now (modules, templates, the app itself: some
+    """Under gevent, psycopg waits for PostgreSQL on gevent's hub directly
+    (core/connections.py, `cooperative_postgres_waits`).
+
+    Move everything the app has loaded by now (modules, templates, the app itself: some
     180,000 objects) out of the collector's sight. A full collection walks every tracked object;
     with them it stalled the process for 170–240 ms every few seconds under chat load, every
     open socket waiting (BENCHMARKS.md). They live as long as the process anyway.
@@ -18,6 +21,10 @@ def post_worker_init(worker):
     The young generations are collected as before, so most garbage goes as soon as it did; what
     reaches the old generation (a closed socket's reference cycles) waits for the next full
     collection, minutes away under load (BENCHMARKS.md)."""
+    if worker.__class__.__module__.startswith("gunicorn.workers.ggevent"):
+        from core.connections import cooperative_postgres_waits  # noqa: PLC0415
+
+        cooperative_postgres_waits()
     gc.collect()
     gc.freeze()
     young, middle, _ = gc.get_threshold()

@@ -8,7 +8,9 @@
   on with a new one. A connection that dies while in use is the error handlers' business.
 - Plain reads run outside a transaction; the first statement that needs one opens it
   (`reads_outside_transactions`).
-- A cursor's column descriptions are built only when read (`describe_columns_when_read`)."""
+- A cursor's column descriptions are built only when read (`describe_columns_when_read`).
+- Under gevent, psycopg waits for the server on gevent's hub directly
+  (`cooperative_postgres_waits`)."""
 
 from __future__ import annotations
 
@@ -180,3 +182,49 @@ def in_transaction_from_here(connection) -> None:
     raw = connection.connection.dbapi_connection
     if isinstance(raw, psycopg.Connection) and raw.autocommit:
         raw.autocommit = False  # psycopg sends BEGIN before the next statement
+
+
+# --- waiting for the server under gevent -------------------------------------------------------
+
+
+def cooperative_postgres_waits() -> None:
+    """Under gevent (the production worker, gunicorn.conf.py): psycopg waits for its socket
+    with one gevent watcher on the hub, as gevent's own sockets do, rather than through the
+    patched `select.poll`, which builds a poll object, a watcher per call and a timeout for
+    every wait: 15–18 µs of CPU of every statement's 75 (BENCHMARKS.md). A wait with a timeout
+    (psycopg's connect and cancel) keeps psycopg's own. Other greenlets run meanwhile, and a
+    gevent timeout or kill interrupts the wait, as before."""
+    from gevent import get_hub  # noqa: PLC0415 (only a gevent process has it)
+    from psycopg import waiting  # noqa: PLC0415
+
+    fallback = waiting.wait
+    if getattr(fallback, "amora_cooperative", False):
+        return
+    # libev/libuv event masks (gevent's READ and WRITE) for what psycopg waits for, and what
+    # it is told back: a wait for both reports both (libpq tolerates a spurious readiness).
+    events = {waiting.WAIT_R: 1, waiting.WAIT_W: 2, waiting.WAIT_RW: 3}
+    ready = {
+        waiting.WAIT_R: waiting.READY_R,
+        waiting.WAIT_W: waiting.READY_W,
+        waiting.WAIT_RW: waiting.READY_RW,
+    }
+
+    def wait(gen, fileno: int, interval: float = 0.0, timeout: float | None = None):
+        if timeout is not None:
+            return fallback(gen, fileno, interval, timeout)
+        hub = get_hub()
+        io = hub.loop.io
+        try:
+            state = next(gen)
+            while True:
+                watcher = io(fileno, events[state])
+                try:
+                    hub.wait(watcher)
+                finally:
+                    watcher.close()
+                state = gen.send(ready[state])
+        except StopIteration as done:
+            return done.value
+
+    wait.amora_cooperative = True
+    waiting.wait = wait  # read by psycopg's Connection.wait at every wait

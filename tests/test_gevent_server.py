@@ -222,3 +222,70 @@ def test_logins_do_not_freeze_open_sockets_on_the_gevent_worker(gevent_server):
         f"a socket stalled {max(pongs) * 1000:.0f} ms while logins took "
         f"{min(login_took) * 1000:.0f}-{max(login_took) * 1000:.0f} ms"
     )
+
+
+_COOPERATIVE_WAITS = """
+from gevent import monkey
+
+monkey.patch_all()
+import sys, time
+
+import gevent
+import psycopg
+from psycopg import waiting
+
+from core.connections import cooperative_postgres_waits
+
+cooperative_postgres_waits()
+assert getattr(waiting.wait, "amora_cooperative", False)
+url = sys.argv[1]
+
+
+def sleeper():
+    with psycopg.connect(url, autocommit=True) as connection:
+        return connection.execute("SELECT pg_sleep(0.4), 1").fetchone()[1]
+
+
+start = time.monotonic()
+results = [g.get() for g in [gevent.spawn(sleeper) for _ in range(3)]]
+took = time.monotonic() - start
+assert results == [1, 1, 1], results
+assert took < 1.0, took  # side by side: one at a time would take 1.2 s
+with psycopg.connect(url, autocommit=True) as connection:
+    big = "x" * 4_000_000  # more than a socket buffer each way: waits to write, then to read
+    assert connection.execute("SELECT length(%s::text), %s::text", (big, big)).fetchone() == (
+        4_000_000,
+        big,
+    )
+    rows = connection.execute("SELECT g FROM generate_series(1, 200000) g").fetchall()
+    assert len(rows) == 200000 and rows[-1] == (200000,)
+    try:
+        connection.execute("SELECT 1/0")
+    except psycopg.errors.DivisionByZero:
+        pass
+    else:
+        raise AssertionError("no error")
+interrupted = psycopg.connect(url, autocommit=True)
+before = time.monotonic()
+with gevent.Timeout(0.2, False):
+    interrupted.execute("SELECT pg_sleep(5)")  # interrupted: the greenlet goes on
+assert time.monotonic() - before < 1
+interrupted.close()  # mid-statement: thrown away, as SQLAlchemy does with it
+print("ok")
+"""
+
+
+def test_postgres_waits_let_other_greenlets_run(postgres_url):
+    """The production worker's psycopg waits (core.connections.cooperative_postgres_waits):
+    three slow statements on three greenlets run side by side; results larger than a socket
+    buffer both ways arrive whole; errors arrive as psycopg's; a gevent timeout interrupts a
+    wait. In a process of its own: gevent patches the whole process."""
+    url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    done = subprocess.run(
+        [sys.executable, "-c", _COOPERATIVE_WAITS, url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
