@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from blueprints import navigation
 from blueprints.forms.feed import PageForm, TipBoxQuery, TipForm
 from blueprints.forms.fields import first_error
 from blueprints.guards import verified_required
@@ -70,8 +71,10 @@ def _viewer():
 
 @bp.get("/feed")
 @login_required
+@navigation.with_member_columns(subscriptions.SUBSCRIBED_JSON)
 def index():
-    subscribed = subscriptions.subscribed_creators(current_user.id)
+    (known,) = navigation.member_columns() or (None,)
+    subscribed = subscriptions.subscribed_creators(current_user.id, known)
     items, next_cursor = posts.feed(current_user, subscribed=subscribed)
     return render_template(
         "feed/index.html",

@@ -139,26 +139,49 @@ def member_answers() -> list | None:
     return g.get("amora_member_answers")
 
 
-def _wants_profile() -> bool:
-    view = current_app.view_functions.get(request.endpoint)
-    return getattr(view, "amora_with_profile", False)  # kept by the decorators' functools.wraps
+def with_member_columns(*columns):
+    """Mark a view that reads `columns` of its member (labelled scalar subqueries of the
+    `user_id` parameter, e.g. `subscriptions.SUBSCRIBED_JSON`): `load_member` reads them in
+    the member's statement, and the view finds their values in `member_columns()`."""
+
+    def mark(view):
+        view.amora_member_columns = columns
+        return view
+
+    return mark
+
+
+def member_columns() -> tuple | None:
+    """The values of the columns a view marked `with_member_columns` read with its member, in
+    their order; None when they were not read (read them otherwise)."""
+    return g.get("amora_member_columns")
+
+
+def _view():
+    return current_app.view_functions.get(request.endpoint)  # marks kept by functools.wraps
 
 
 def load_member(user_id: str, raw_token: str | None):
     """The member behind the session cookie (`sessions.load_session_user`); for a whole page,
-    with the navigation bar's counts in the same statement, and for a view marked
-    `with_profile`, with the member's dating profile."""
-    whole, profile = _is_whole_page(), _wants_profile()
-    if not whole and not profile:
+    with the navigation bar's counts in the same statement; for a view marked `with_profile`,
+    with the member's dating profile; for one marked `with_member_columns`, with those."""
+    view = _view()
+    whole = _is_whole_page()
+    profile = getattr(view, "amora_with_profile", False)
+    own = getattr(view, "amora_member_columns", ())
+    if not whole and not profile and not own:
         return sessions.load_session_user(user_id, raw_token)
     values: list = []
-    columns = (matching.ANSWERS_JSON,) if profile else ()
+    columns = ((matching.ANSWERS_JSON,) if profile else ()) + own
     columns += badges.COLUMNS if whole else ()
     user = sessions.load_session_user(user_id, raw_token, columns, values, profile=profile)
     if user is not None:
         if profile:
             g.amora_member_profile = values.pop(0)  # held: the session finds it by key
             g.amora_member_answers = values.pop(0) or []
+        if own:
+            g.amora_member_columns = tuple(values[: len(own)])
+            del values[: len(own)]
         if whole:
             _hold(badges.from_values(*values))
     return user

@@ -63,37 +63,22 @@ class Chart:
     labels: list[tuple[int, str]]  # (x, text) under the axis
 
 
-# Built once: building them (aliases, joins) cost more than running them (BENCHMARKS.md).
-_EARNED = (
-    select(Entry.created_at, Transfer.kind, Entry.amount)
-    .join(Transfer, Transfer.id == Entry.transfer_id)
-    .where(
-        Entry.account_id == bindparam("pending_id"),
-        Entry.amount > 0,
-        Transfer.kind.in_(list(SOURCES)),
-        Entry.created_at >= bindparam("since"),
-    )
-)
-
-
-def _earned(pending_id: int, days: int, now: dt.datetime | None = None) -> list:
-    """(created_at, kind, amount) of what reached the pending account in the last `days`."""
-    first = _first_day(days, now)
-    values = {"pending_id": pending_id, "since": dt.datetime.combine(first, dt.time())}
-    return sql.read(_EARNED, values)
-
-
 def _first_day(days: int, now: dt.datetime | None) -> dt.date:
     return ((now or clock.now()) - dt.timedelta(days=days - 1)).date()
 
 
+def _day(when: str) -> dt.date:
+    """The day of a time as JSON has it: ISO 8601 (PostgreSQL), or as SQLite stores it."""
+    return dt.date.fromisoformat(when[:10])
+
+
 def per_day(rows, days: int, now: dt.datetime | None = None) -> list[Day]:
     """Credits earned (after the platform fee) per day and source, oldest day first, from
-    `_earned`'s rows."""
+    (day, kind, amount) of what reached the pending account."""
     first = _first_day(days, now)
     result = {first + dt.timedelta(days=i): dict.fromkeys(SOURCES, 0) for i in range(days)}
-    for created_at, kind, amount in rows:
-        day = result.get(created_at.date())
+    for date, kind, amount in rows:
+        day = result.get(date)
         if day is not None:
             day[kind] += amount
     return [Day(date=date, by_source=values) for date, values in result.items()]
@@ -140,33 +125,6 @@ class Fan(NamedTuple):
     display_name: str
 
 
-_creator_entry, _fan_entry = aliased(Entry, name="creator_entry"), aliased(Entry, name="fan_entry")
-_wallet = aliased(LedgerAccount, name="wallet")
-_PAID = func.sum(-_fan_entry.amount)
-_TOP_FANS = (
-    select(User.id, User.display_name, _PAID)
-    .select_from(_creator_entry)
-    .join(_fan_entry, _fan_entry.transfer_id == _creator_entry.transfer_id)
-    .join(_wallet, _wallet.id == _fan_entry.account_id)
-    .join(User, User.id == _wallet.user_id)
-    .where(
-        _creator_entry.account_id == bindparam("pending_id"),
-        _creator_entry.amount > 0,
-        _wallet.kind == "wallet",
-        _fan_entry.amount < 0,
-    )
-    .group_by(User.id, User.display_name)
-    .order_by(_PAID.desc(), User.id)
-    .limit(bindparam("limit"))
-)
-
-
-def top_fans(pending_id: int, limit: int = 10) -> list[tuple[Fan, int]]:
-    """Fans by credits they paid into this pending account (gross, what left their wallets)."""
-    rows = sql.read(_TOP_FANS, {"pending_id": pending_id, "limit": limit})
-    return [(Fan(user_id, name), int(paid)) for user_id, name, paid in rows]
-
-
 def _account(kind: str, column):
     return (
         select(column)
@@ -175,26 +133,67 @@ def _account(kind: str, column):
     )
 
 
-# The dashboard's figures in one statement: the pending account (its id reads the rest), the
-# balances and the subscribers. An account not created yet reads NULL.
+# The dashboard in one statement (built once: building it cost more than running it,
+# BENCHMARKS.md): the balances, the subscribers, and as JSON what reached the pending account
+# since :since and the top fans. An account not created yet reads NULL, and no rows.
+_PENDING_ID = _account("earnings_pending", LedgerAccount.id)
+_EARNED = (
+    select(sql.json_rows(Entry.created_at, Transfer.kind, Entry.amount))
+    .join(Transfer, Transfer.id == Entry.transfer_id)
+    .where(
+        Entry.account_id == _PENDING_ID,
+        Entry.amount > 0,
+        Transfer.kind.in_(list(SOURCES)),
+        Entry.created_at >= bindparam("since"),
+    )
+    .scalar_subquery()
+)
+_creator_entry, _fan_entry = aliased(Entry, name="creator_entry"), aliased(Entry, name="fan_entry")
+_wallet = aliased(LedgerAccount, name="wallet")
+_PAID = func.sum(-_fan_entry.amount)
+_FANS = (
+    select(User.id, User.display_name, _PAID.label("paid"))
+    .select_from(_creator_entry)
+    .join(_fan_entry, _fan_entry.transfer_id == _creator_entry.transfer_id)
+    .join(_wallet, _wallet.id == _fan_entry.account_id)
+    .join(User, User.id == _wallet.user_id)
+    .where(
+        _creator_entry.account_id == _PENDING_ID,
+        _creator_entry.amount > 0,
+        _wallet.kind == "wallet",
+        _fan_entry.amount < 0,
+    )
+    .group_by(User.id, User.display_name)
+    .order_by(_PAID.desc(), User.id)
+    .limit(bindparam("fans"))
+    .subquery()
+)
 _FIGURES = select(
-    _account("earnings_pending", LedgerAccount.id),
     _account("earnings_pending", LedgerAccount.balance),
     _account("earnings_available", LedgerAccount.balance),
     creators.subscriber_count_query(bindparam("creator_id")).scalar_subquery(),
+    _EARNED,
+    select(sql.json_rows(_FANS.c.id, _FANS.c.display_name, _FANS.c.paid)).scalar_subquery(),
 )
+TOP_FANS = 10
 
 
 def dashboard(creator: User, days: int = 30) -> dict:
-    (figures,) = sql.read(_FIGURES, {"creator_id": creator.id})
-    pending_id, pending_balance, available, subscribers = figures
-    pending_balance, available = pending_balance or 0, available or 0
     now = clock.now()
-    if pending_id is None:  # never earned: nothing to read
-        series, fans = per_day([], days, now), []
-    else:
-        series = per_day(_earned(pending_id, days, now), days, now)
-        fans = top_fans(pending_id)
+    values = {
+        "creator_id": creator.id,
+        "since": dt.datetime.combine(_first_day(days, now), dt.time()),
+        "fans": TOP_FANS,
+    }
+    ((pending_balance, available, subscribers, earned, fans),) = sql.read(_FIGURES, values)
+    pending_balance, available = pending_balance or 0, available or 0
+    series = per_day(
+        [(_day(when), kind, amount) for when, kind, amount in sql.json_rows_of(earned)], days, now
+    )
+    fans = [  # the database's order is lost in the JSON
+        (Fan(user_id, name), int(paid))
+        for user_id, name, paid in sorted(sql.json_rows_of(fans), key=lambda f: (-f[2], f[0]))
+    ]
     return {
         "pending": pending_balance,
         "available": available,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
@@ -446,13 +446,13 @@ _CREATOR_POSTS = (
 
 
 @functools.cache
-def _feed(form: str):
-    """The feed's statement for its creators' ids sent in `form` (sql.in_form): on PostgreSQL
+def _feed(shape: str) -> Select:
+    """The feed's statement for its creators' ids sent as `shape` (sql.in_form): on PostgreSQL
     one array parameter, rather than a parameter per id rendered into the SQL at each run."""
     return (
         select(Post, User, _MEDIA_OF_POST, _BOUGHT)  # each post's creator: `views` needs it
         .join(User, User.id == Post.creator_id)
-        .where(sql.in_param(Post.creator_id, "creator_ids", form), *_FEED_WHERE)
+        .where(sql.in_param(Post.creator_id, "creator_ids", shape), *_FEED_WHERE)
         .order_by(*_NEWEST_FIRST)
         .limit(bindparam("limit"))
     )
@@ -496,9 +496,9 @@ def feed(
     if not creator_ids:
         _after(cursor)  # a bad page link is still a 400
         return [], None
-    form = sql.in_form(db.session.get_bind().dialect.name, len(creator_ids))
-    values = {"creator_ids": sql.in_param_value(creator_ids, form), "viewer_id": viewer.id}
-    return _page(viewer, _feed(form), values, cursor, limit, subscribed=set(subscribed))
+    shape = sql.in_form(db.session.get_bind().dialect.name, len(creator_ids))
+    values = {"creator_ids": sql.in_param_value(creator_ids, shape), "viewer_id": viewer.id}
+    return _page(viewer, _feed(shape), values, cursor, limit, subscribed=set(subscribed))
 
 
 def manage_list(creator: User) -> list[PostView]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -80,12 +81,51 @@ def subscribed_creator_ids(fan_id: int) -> list[int]:
     return list(subscribed_creators(fan_id))
 
 
-def subscribed_creators(fan_id: int) -> dict[int, str]:
+def subscribed_creators(fan_id: int, known=None) -> dict[int, str]:
     """The creators whose subscribers-only posts `fan_id` sees now, each with the countries they
-    block ("DE,FR", or ""): one statement for the feed (`country_blocks.keeping_out`)."""
-    rows = sql.read(_LIVE_OF_FAN, {"fan_id": fan_id})
+    block ("DE,FR", or ""): one statement for the feed (`country_blocks.keeping_out`).
+    `known`: the value of `SUBSCRIBED_JSON` when the caller read it with the fan (the feed)."""
+    if known is None:
+        rows = sql.read(_LIVE_OF_FAN, {"fan_id": fan_id})
+    else:
+        rows = [_LiveRow(*_from_json(row)) for row in sql.json_rows_of(known)]
     now = clock.now()
     return {row.creator_id: row.blocked_countries or "" for row in rows if has_access(row, now)}
+
+
+# `_LIVE_OF_FAN` as JSON, for the statement that reads the fan (the feed reads it with its
+# member: blueprints/navigation.py, with_member_columns).
+SUBSCRIBED_JSON = (
+    select(sql.json_rows(*_LIVE_OF_FAN.selected_columns))
+    .select_from(Subscription)
+    .outerjoin(CreatorSettings, CreatorSettings.user_id == Subscription.creator_id)
+    .where(Subscription.fan_id == bindparam("user_id"), Subscription.is_live)
+    .scalar_subquery()
+    .label("subscribed")
+)
+
+
+class _LiveRow(NamedTuple):
+    creator_id: int
+    status: str
+    grace_until: dt.datetime | None
+    cancel_at_period_end: bool
+    current_period_end: dt.datetime
+    blocked_countries: str | None
+
+
+def _from_json(row: list) -> list:
+    """A row of `SUBSCRIBED_JSON` with its times and flag as Python values (JSON has them as
+    ISO 8601 text, SQLite's flags as 0 and 1)."""
+    creator_id, status, grace_until, cancel, period_end, blocked = row
+    return [
+        creator_id,
+        status,
+        dt.datetime.fromisoformat(grace_until) if grace_until else None,
+        bool(cancel),
+        dt.datetime.fromisoformat(period_end),
+        blocked,
+    ]
 
 
 _SUBSCRIBERS = creators.subscriber_count_query(bindparam("creator_id"))  # built once

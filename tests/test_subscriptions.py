@@ -16,7 +16,7 @@ from extensions import db
 from models import Notification, Subscription, Tip, Transfer, User
 from services import creators, ledger, posts, subscriptions, tips
 from testkit.ledger import paid_order
-from tests.creator_helpers import creator, fan
+from tests.creator_helpers import creator, fan, signed_in
 
 START = dt.datetime(2026, 1, 10, 12, 0)
 
@@ -296,3 +296,36 @@ def test_you_cannot_tip_yourself_or_without_credits(ctx):
     with pytest.raises(ledger.InsufficientCredits):
         tips.tip(sam, luna.id, 5)
     assert db.session.scalar(select(func.count(Tip.id))) == 0
+
+
+def test_the_feed_page_shows_subscriber_posts_only_while_access_lasts(app):
+    """The feed page reads the member's subscriptions with the member (as JSON: times as text,
+    flags as numbers on SQLite): grace lasts to its end, a cancelled subscription to the end of
+    its period, and not a minute longer."""
+    luna_auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    sam_auth, sam_id = signed_in(app, "sam@example.com", "Sam", credits=60)
+    eve_auth, eve_id = signed_in(app, "eve@example.com", "Eve", credits=200)
+    with app.app_context():
+        luna = db.session.get(User, luna_id)
+        posts.create(luna, body="only for subscribers", visibility="subscribers")
+        with clock.frozen(START):
+            subscriptions.subscribe(db.session.get(User, sam_id), luna_id)
+            subscriptions.subscribe(db.session.get(User, eve_id), luna_id)
+            subscriptions.cancel(db.session.get(User, eve_id), luna_id)
+
+    def sees(auth) -> bool:
+        page = auth.client.get("/feed")
+        assert page.status_code == 200
+        return "only for subscribers" in page.get_data(as_text=True)
+
+    end, minute = START + subscriptions.PERIOD, dt.timedelta(minutes=1)
+    with clock.frozen(end - minute):
+        assert sees(sam_auth) and sees(eve_auth)
+    with clock.frozen(end + minute):  # due, the renewal job not run yet
+        assert sees(sam_auth) and not sees(eve_auth)
+    with app.app_context(), clock.frozen(end):
+        assert subscriptions.renew_due() == {"grace": 1, "ended": 1}  # Sam is short of credits
+    with clock.frozen(end + subscriptions.GRACE - minute):
+        assert sees(sam_auth)
+    with clock.frozen(end + subscriptions.GRACE + minute):  # the job has not run yet
+        assert not sees(sam_auth)
