@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import current_app
@@ -69,6 +70,12 @@ def storage() -> Storage:
 
 def url_for_key(key: str | None, seconds: int = URL_SECONDS) -> str | None:
     return storage().signed_url(key, seconds) if key else None
+
+
+def photo_links() -> Callable[[str], str]:
+    """`url_for_key` for the many photos of one page: the storage looked up once."""
+    signed_url = storage().signed_url
+    return lambda key: signed_url(key, URL_SECONDS)
 
 
 # --- uploads -----------------------------------------------------------------------------------
