@@ -126,9 +126,13 @@ def _subscription_context(page: creators.CreatorPage) -> dict:
 
 @bp.get("/creators/<int:creator_id>")
 def creator_page(creator_id: int):
-    page = creators.creator_page(_viewer(), creator_id)
+    page = creators.creator_page(
+        _viewer(), creator_id, (posts.CREATOR_FIRST_PAGE,), posts.FIRST_PAGE_VALUES
+    )
     offer = _subscription_context(page)
-    items, next_cursor = posts.creator_posts(_viewer(), creator_id, subscribed=offer["has_access"])
+    items, next_cursor = posts.creator_posts(
+        _viewer(), creator_id, subscribed=offer["has_access"], first_page=page.extra[0]
+    )
     return render_template(
         "feed/creator.html",
         creator=page.creator,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import decimal
 import functools
 import json
 import weakref
@@ -23,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
 
@@ -453,3 +456,52 @@ def _json_rows_sqlite(element, compiler, **kw):
 def json_rows_of(value) -> list:
     """A `json_rows` value as a list (none: empty)."""
     return value or []
+
+
+def _from_json(column_type):
+    """What turns a column's value as JSON holds it back into the ORM's Python value: times
+    and dates as ISO 8601 text, SQLite's flags as 0 and 1."""
+    if isinstance(column_type, sqltypes.DateTime):
+        return dt.datetime.fromisoformat
+    if isinstance(column_type, sqltypes.Date):
+        return dt.date.fromisoformat
+    if isinstance(column_type, sqltypes.Time):
+        return dt.time.fromisoformat
+    if isinstance(column_type, sqltypes.Boolean):
+        return bool
+    if isinstance(column_type, sqltypes.Float):
+        return float
+    if isinstance(column_type, sqltypes.Numeric):
+        return lambda value: decimal.Decimal(str(value))
+    return None
+
+
+@functools.cache
+def _json_entity(model) -> tuple:
+    mapper = inspect_mapped(model)
+    columns = tuple(model.__table__.columns)
+    keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+    identity = tuple(keys.index(mapper.get_property_by_column(c).key) for c in mapper.primary_key)
+    converters = tuple(
+        (index, converter)
+        for index, column in enumerate(columns)
+        if (converter := _from_json(column.type)) is not None
+    )
+    return mapper, keys, identity, converters
+
+
+def entities_of_json(model, value) -> list[tuple]:
+    """The rows of a `json_rows` value whose first columns are `model`'s table's columns in the
+    table's order (`model.__table__.columns`), as (object, the row's other values…): each object
+    in the session as `load` makes it. For a list a page reads inside another statement."""
+    mapper, keys, identity, converters = _json_entity(model)
+    count = len(keys)
+    session = db.session()
+    found = []
+    for row in json_rows_of(value):
+        values = row[:count]
+        for index, converter in converters:
+            if values[index] is not None:
+                values[index] = converter(values[index])
+        found.append((_persistent(session, mapper, keys, identity, values), *row[count:]))
+    return found

@@ -8,9 +8,10 @@ the period they paid for and are not renewed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import Select, and_, bindparam, func, select, update
 from sqlalchemy.orm import aliased
 
 from core import clock, sql
@@ -137,20 +138,28 @@ class CreatorPage:
     settings: CreatorSettings | None
     subscription: Subscription | None  # the viewer's, live or not (None for a visitor)
     subscribers: int  # live subscriptions
+    extra: tuple = ()  # the values of the caller's `extra` columns
 
 
-def creator_page(viewer: User | None, creator_id: int) -> CreatorPage:
+def creator_page(
+    viewer: User | None, creator_id: int, extra: tuple = (), values: dict | None = None
+) -> CreatorPage:
     """`visible_creator`, its settings, the viewer's subscription and the number of live
-    subscribers: one statement for the page's head."""
-    creator, settings, subscription, subscribers = _visible(_CREATOR_PAGE, viewer, creator_id)
-    return CreatorPage(creator, settings, subscription, subscribers)
+    subscribers: one statement for the page's head. `extra`: more labelled columns of the
+    `creator_id` and `viewer_id` parameters (and of `values`) to read in it, such as the first
+    page of posts (`posts.CREATOR_FIRST_PAGE`)."""
+    creator, settings, subscription, subscribers, *more = _visible(
+        _creator_page_with(extra), viewer, creator_id, values
+    )
+    return CreatorPage(creator, settings, subscription, subscribers, tuple(more))
 
 
-def _visible(statement, viewer: User | None, creator_id: int) -> tuple:
+def _visible(statement, viewer: User | None, creator_id: int, values: dict | None = None) -> tuple:
     """The row of `statement` (User, CreatorSettings, …, blocked) for a creator `viewer` may
     see, without the block flag; NotFound otherwise."""
     found = sql.load(
-        statement, {"creator_id": creator_id, "viewer_id": viewer.id if viewer else None}
+        statement,
+        {"creator_id": creator_id, "viewer_id": viewer.id if viewer else None, **(values or {})},
     )
     row = found[0] if found else None
     if row is None or not row[0].is_creator or row[0].is_gone:
@@ -176,21 +185,24 @@ def subscriber_count_query(creator_id):
     return select(func.count(counted.id)).where(counted.creator_id == creator_id, counted.is_live)
 
 
-_CREATOR_PAGE = (
-    select(
-        User,
-        CreatorSettings,
-        Subscription,
-        subscriber_count_query(User.id).scalar_subquery().label("subscribers"),
-        safety.BLOCKED_BY_VIEWER,
+@functools.cache
+def _creator_page_with(extra: tuple) -> Select:
+    return (
+        select(
+            User,
+            CreatorSettings,
+            Subscription,
+            subscriber_count_query(User.id).scalar_subquery().label("subscribers"),
+            *extra,
+            safety.BLOCKED_BY_VIEWER,  # last: `_visible` reads it there
+        )
+        .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
+        .outerjoin(
+            Subscription,
+            and_(Subscription.creator_id == User.id, Subscription.fan_id == bindparam("viewer_id")),
+        )
+        .where(User.id == bindparam("creator_id"))
     )
-    .outerjoin(CreatorSettings, CreatorSettings.user_id == User.id)
-    .outerjoin(
-        Subscription,
-        and_(Subscription.creator_id == User.id, Subscription.fan_id == bindparam("viewer_id")),
-    )
-    .where(User.id == bindparam("creator_id"))
-)
 
 
 def payee(fan: User, creator_id: int, doing: str) -> User:

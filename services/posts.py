@@ -409,14 +409,18 @@ def _page(
     cursor: str | None,
     limit: int,
     subscribed: set[int] | None = None,
+    read: list | None = None,
 ):
-    """A page of posts, newest first: `query` (ordered, LIMIT :limit) with its `values`."""
+    """A page of posts, newest first: `query` (ordered, LIMIT :limit) with its `values`, or the
+    first page's rows when another statement `read` them."""
     after = _after(cursor)
     values = {**values, "viewer_id": viewer.id if viewer is not None else None, "limit": limit + 1}
     # Rows of (post, …, media, unlocked): a statement may read the posts' creators with them,
     # and holding the rows keeps those in the session's identity map, where `views` finds them.
     # The first page's statement is built once: straight through the driver (core.sql.load).
-    if after is None:
+    if read is not None and after is None:
+        rows = read
+    elif after is None:
         rows = sql.load(query, values)
     else:
         rows = db.session.execute(query.where(after), values).all()
@@ -466,6 +470,21 @@ _FEED_WHERE = (
 )
 
 
+# A creator's first page of posts as one JSON value, for the statement that reads their page's
+# head (`creators.creator_page(extra=…)`; `FIRST_PAGE_VALUES` are its parameters): the posts'
+# columns in the table's order, then the media and whether the viewer bought each.
+_FIRST_PAGE = (
+    select(*Post.__table__.columns, _MEDIA_OF_POST, _BOUGHT)
+    .where(Post.creator_id == bindparam("creator_id"), Post.status == PostStatus.PUBLISHED)
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("first_page_limit"))
+    .subquery()
+)
+CREATOR_FIRST_PAGE = select(sql.json_rows(*_FIRST_PAGE.c)).scalar_subquery().label("first_posts")
+FIRST_PAGE_VALUES = {"first_page_limit": PAGE + 1}
+_NOT_READ = object()
+
+
 def creator_posts(
     viewer: User | None,
     creator_id: int,
@@ -473,11 +492,21 @@ def creator_posts(
     limit: int = PAGE,
     *,
     subscribed: bool | None = None,
+    first_page=_NOT_READ,
 ) -> tuple[list[PostView], str | None]:
     """A page of a creator's published posts, newest first. `subscribed`: whether the viewer's
-    subscription gives access now, when the caller knows (`subscriptions.has_access`)."""
+    subscription gives access now, when the caller knows (`subscriptions.has_access`);
+    `first_page`: the value of `CREATOR_FIRST_PAGE` when the caller read it."""
     known = None if subscribed is None else ({creator_id} if subscribed else set())
-    return _page(viewer, _CREATOR_POSTS, {"creator_id": creator_id}, cursor, limit, known)
+    read = None
+    if first_page is not _NOT_READ and cursor is None and limit == PAGE:
+        read = sorted(  # the database's order is lost in the JSON
+            sql.entities_of_json(Post, first_page),
+            key=lambda row: (row[0].published_at, row[0].id),
+            reverse=True,
+        )
+    values = {"creator_id": creator_id}
+    return _page(viewer, _CREATOR_POSTS, values, cursor, limit, known, read)
 
 
 def feed(

@@ -478,3 +478,36 @@ def test_the_edit_page_shows_the_post_and_refuses_junk_in_place(app):
             "v2",
             40,
         )
+
+
+def test_a_creator_page_lists_its_newest_posts_read_with_the_head(app):
+    """The creator page reads its first page of posts in the head's statement (as JSON, whose
+    order is the database's): newest first, ten of them and a link to more, what the viewer
+    bought unlocked and the rest locked, and on the next page the ones after."""
+    luna_auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
+    sam_auth, sam_id = signed_in(app, "sam@example.com", "Sam", credits=100)
+    start = dt.datetime(2026, 3, 1, 9, 0)
+    with app.app_context():
+        luna = db.session.get(User, luna_id)
+        photo = vault_photo(luna)
+        for n in range(posts.PAGE + 2):
+            with clock.frozen(start + dt.timedelta(minutes=n)):
+                posts.create(
+                    luna,
+                    body=f"post number {n:02d}",
+                    visibility="ppv",
+                    price=5,
+                    media_ids=[photo.id],
+                )
+        newest = db.session.scalar(select(Post.id).where(Post.body == "post number 11"))
+        posts.unlock(db.session.get(User, sam_id), newest)
+    page = sam_auth.client.get(f"/creators/{luna_id}").get_data(as_text=True)
+    shown = re.findall(r"post number (\d\d)", page)
+    assert shown == [f"{n:02d}" for n in range(11, 1, -1)]
+    assert page.count("Unlock for 5 credits") == posts.PAGE - 1  # all but the one bought
+    assert "You unlocked this post." in page
+    more = re.search(r'hx-get="([^"]+/posts\?cursor=[^"]+)"', page).group(1).replace("&amp;", "&")
+    rest = sam_auth.client.get(more).get_data(as_text=True)
+    assert re.findall(r"post number (\d\d)", rest) == ["01", "00"]
+    empty_auth, empty_id = signed_in(app, "mia@example.com", "Mia", creator=True)
+    assert "No posts yet." in sam_auth.client.get(f"/creators/{empty_id}").get_data(as_text=True)

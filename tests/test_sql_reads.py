@@ -218,3 +218,33 @@ def test_a_page_leaves_its_session_to_go_when_the_request_ends(app):
         gc.enable()
     found = left & {Session, SessionTransaction, User}
     assert not found, found
+
+
+_PROFILES_JSON = (
+    select(sql.json_rows(*Profile.__table__.columns, User.email))
+    .select_from(Profile)
+    .join(User, User.id == Profile.user_id)
+)
+
+
+def test_objects_from_json_rows_hold_the_values_the_orm_loads(ctx):
+    """`entities_of_json`: dates, times, numbers and flags come back as the ORM gives them
+    (JSON holds times as text, and SQLite's flags as numbers), with the row's other values."""
+    ana, ben = dater("Ana"), dater("Ben", lat=45.764, lon=4.8357)
+    expected = {
+        p.user_id: {c.key: getattr(p, c.key) for c in Profile.__table__.columns}
+        for p in db.session.scalars(select(Profile))
+    }
+    emails = {ana.id: ana.email, ben.id: ben.email}
+    db.session.commit()
+    db.session.expunge_all()
+    rows = sql.entities_of_json(Profile, db.session.scalar(_PROFILES_JSON))
+    assert len(rows) == 2
+    for profile, email in rows:
+        assert inspect(profile).persistent and email == emails[profile.user_id]
+        got = {c.key: getattr(profile, c.key) for c in Profile.__table__.columns}
+        assert got == expected[profile.user_id]
+        assert isinstance(profile.date_of_birth, dt.date)
+        assert isinstance(profile.discoverable, bool)
+    assert sql.entities_of_json(Profile, None) == []
+    assert not db.session.dirty
