@@ -213,12 +213,8 @@ class _Plan:
             if None in lengths or any(  # a scalar rendered into the SQL, or tuples: not kept
                 len(expansion.get(name, ())) != len(given[name]) for name in self.late
             ):
-                return (
-                    state.statement,
-                    state.positiontup,
-                    {**self.binds, **state.processors},
-                    (state.parameters),
-                )
+                binds = {**self.binds, **state.processors}
+                return state.statement, state.positiontup, binds, state.parameters
             if len(self.fixed) >= 64:
                 self.fixed.clear()
             kept = self.fixed[lengths] = (
@@ -247,8 +243,8 @@ class _Plan:
 
 def _entity_spans(statement, entries) -> tuple:
     """(first column, after last, mapper, attribute keys, where the primary key is among them)
-    of each ORM entity the statement
-    selects, e.g. `select(User)`: the compiled statement lists the entity's columns in a run."""
+    of each ORM entity the statement selects, e.g. `select(User)`: the compiled statement lists
+    the entity's columns in a run."""
     spans, at = [], 0
     descriptions = getattr(statement, "column_descriptions", None) or ()
     for described in descriptions:
