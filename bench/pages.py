@@ -11,6 +11,8 @@ latency, the server's CPU per request, and any answer that was not a 2xx (a page
 to /login would measure the wrong thing, so it stops the run).
 
 Target (BENCHMARKS.md): every page ≥ 10 % of bare Flask, p99 ≤ 100 ms, on SQLite and PostgreSQL.
+The server runs as configured for production, rate limiter included (in memory here: no page
+GET has a limit of its own, so nothing is counted, but its hooks run on every request).
 
 A reloaded Discover page pages through the member's kept search (docs/dating.md#kept-searches):
 after the first request every request here is one. `DISCOVER_STACK_SECONDS=0` in the environment
@@ -252,7 +254,6 @@ def over_http(args: argparse.Namespace) -> None:
             "DATABASE_URL": url,
             "SECRET_KEY": SECRET,
             "APP_ENV": "production",
-            "RATELIMIT_ENABLED": "0",
             "EMBEDDED_SCHEDULER": "0",
         }
         seconds, conns = args.seconds, args.connections
