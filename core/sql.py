@@ -130,16 +130,6 @@ def driver_row(connection: Connection, statement: TextClause, values: dict):
     return row_type(*found)
 
 
-def rows(statement, values: dict | None = None):
-    """The result of a statement of plain columns (no ORM entities) on the pages read most,
-    through the session's connection: the ORM's execution adds about half again to a small
-    statement (BENCHMARKS.md). Pending changes are flushed first, as the session would."""
-    session = db.session
-    if session.new or session.dirty or session.deleted:
-        session.flush()
-    return session.connection().execute(statement, values)
-
-
 # --- reads straight through the driver ----------------------------------------------------------
 
 
@@ -273,14 +263,16 @@ def _entity_spans(statement, entries) -> tuple:
             if original is None:
                 raise ValueError(f"{mapper.class_.__name__}: its columns are not in one run")
             keys.append(mapper.get_property_by_column(original).key)
-        identity = tuple(
-            keys.index(mapper.get_property_by_column(column).key) for column in mapper.primary_key
-        )
-        spans.append((at, at + count, mapper, tuple(keys), identity))
+        spans.append((at, at + count, mapper, tuple(keys), _identity(mapper, keys)))
         at += count
     if at and at != len(entries):
         raise ValueError("a statement's columns could not be matched to what it selects")
     return tuple(spans)
+
+
+def _identity(mapper, keys) -> tuple:
+    """Where the primary key's columns are among `keys`, the attribute keys of a row's span."""
+    return tuple(keys.index(mapper.get_property_by_column(c).key) for c in mapper.primary_key)
 
 
 _PLANS: dict[tuple[int, str], _Plan] = {}
@@ -304,6 +296,10 @@ def read(statement, values: dict | None = None) -> list:
     on SQLite); rows are tuples with the columns' keys as attributes. Pending changes are flushed
     first, and errors arrive as SQLAlchemy's, as with `Session.execute`. For the pages read
     most; `load` makes the ORM entities a statement selects into objects."""
+    return _run(statement, values)[1]
+
+
+def _run(statement, values: dict | None) -> tuple[_Plan, list]:
     session = db.session()
     if session.new or session.dirty or session.deleted:
         session.flush()
@@ -333,8 +329,8 @@ def read(statement, values: dict | None = None) -> list:
             for index, converter in columns:
                 found[index] = converter(found[index])
             converted.append(row_type._make(found))
-        return converted
-    return [row_type._make(found) for found in fetched]
+        return plan, converted
+    return plan, [row_type._make(found) for found in fetched]
 
 
 def _connection(session):
@@ -361,8 +357,8 @@ def load(statement, values: dict | None = None) -> list[tuple]:
     already holds, or a new persistent object with its columns loaded and nothing changed
     (None for an outer join that found none). For plain mapped classes: no deferred columns,
     loader options or inheritance."""
-    found = read(statement, values)
-    spans = _plan(statement, db.session.get_bind().dialect).entities
+    plan, found = _run(statement, values)
+    spans = plan.entities
     if not spans:
         return found
     session = db.session()  # the request's own, not its registry
@@ -472,32 +468,52 @@ def _from_json(column_type):
     return None
 
 
+_JSON_CONVERTERS: dict[int, tuple] = {}  # by id of the (held) tuple of columns
+
+
+def _json_converters(columns: tuple) -> tuple:
+    # Not functools.cache: comparing two tuples of columns builds SQL, not a bool.
+    kept = _JSON_CONVERTERS.get(id(columns))
+    if kept is None or kept[0] is not columns:
+        converters = tuple(
+            (index, converter)
+            for index, column in enumerate(columns)
+            if (converter := _from_json(column.type)) is not None
+        )
+        kept = _JSON_CONVERTERS[id(columns)] = (columns, converters)
+    return kept[1]
+
+
+def columns_of_json(columns: tuple, value) -> list[list]:
+    """The rows of a `json_rows(*columns, …)` value with each of `columns` back in the Python
+    value the ORM gives it (times, dates, flags; see `_from_json`); values past them as JSON
+    has them."""
+    converters = _json_converters(columns)
+    found = []
+    for row in json_rows_of(value):
+        for index, converter in converters:
+            if row[index] is not None:
+                row[index] = converter(row[index])
+        found.append(row)
+    return found
+
+
 @functools.cache
 def _json_entity(model) -> tuple:
     mapper = inspect_mapped(model)
     columns = tuple(model.__table__.columns)
     keys = tuple(mapper.get_property_by_column(column).key for column in columns)
-    identity = tuple(keys.index(mapper.get_property_by_column(c).key) for c in mapper.primary_key)
-    converters = tuple(
-        (index, converter)
-        for index, column in enumerate(columns)
-        if (converter := _from_json(column.type)) is not None
-    )
-    return mapper, keys, identity, converters
+    return mapper, columns, keys, _identity(mapper, keys)
 
 
 def entities_of_json(model, value) -> list[tuple]:
     """The rows of a `json_rows` value whose first columns are `model`'s table's columns in the
     table's order (`model.__table__.columns`), as (object, the row's other values…): each object
     in the session as `load` makes it. For a list a page reads inside another statement."""
-    mapper, keys, identity, converters = _json_entity(model)
+    mapper, columns, keys, identity = _json_entity(model)
     count = len(keys)
     session = db.session()
-    found = []
-    for row in json_rows_of(value):
-        values = row[:count]
-        for index, converter in converters:
-            if values[index] is not None:
-                values[index] = converter(values[index])
-        found.append((_persistent(session, mapper, keys, identity, values), *row[count:]))
-    return found
+    return [
+        (_persistent(session, mapper, keys, identity, row[:count]), *row[count:])
+        for row in columns_of_json(columns, value)
+    ]

@@ -67,18 +67,13 @@ def _first_day(days: int, now: dt.datetime | None) -> dt.date:
     return ((now or clock.now()) - dt.timedelta(days=days - 1)).date()
 
 
-def _day(when: str) -> dt.date:
-    """The day of a time as JSON has it: ISO 8601 (PostgreSQL), or as SQLite stores it."""
-    return dt.date.fromisoformat(when[:10])
-
-
 def per_day(rows, days: int, now: dt.datetime | None = None) -> list[Day]:
     """Credits earned (after the platform fee) per day and source, oldest day first, from
-    (day, kind, amount) of what reached the pending account."""
+    (created_at, kind, amount) of what reached the pending account."""
     first = _first_day(days, now)
     result = {first + dt.timedelta(days=i): dict.fromkeys(SOURCES, 0) for i in range(days)}
-    for date, kind, amount in rows:
-        day = result.get(date)
+    for created_at, kind, amount in rows:
+        day = result.get(created_at.date())
         if day is not None:
             day[kind] += amount
     return [Day(date=date, by_source=values) for date, values in result.items()]
@@ -137,8 +132,9 @@ def _account(kind: str, column):
 # BENCHMARKS.md): the balances, the subscribers, and as JSON what reached the pending account
 # since :since and the top fans. An account not created yet reads NULL, and no rows.
 _PENDING_ID = _account("earnings_pending", LedgerAccount.id)
+_EARNED_COLUMNS = (Entry.created_at, Transfer.kind, Entry.amount)
 _EARNED = (
-    select(sql.json_rows(Entry.created_at, Transfer.kind, Entry.amount))
+    select(sql.json_rows(*_EARNED_COLUMNS))
     .join(Transfer, Transfer.id == Entry.transfer_id)
     .where(
         Entry.account_id == _PENDING_ID,
@@ -187,9 +183,7 @@ def dashboard(creator: User, days: int = 30) -> dict:
     }
     ((pending_balance, available, subscribers, earned, fans),) = sql.read(_FIGURES, values)
     pending_balance, available = pending_balance or 0, available or 0
-    series = per_day(
-        [(_day(when), kind, amount) for when, kind, amount in sql.json_rows_of(earned)], days, now
-    )
+    series = per_day(sql.columns_of_json(_EARNED_COLUMNS, earned), days, now)
     fans = [  # the database's order is lost in the JSON
         (Fan(user_id, name), int(paid))
         for user_id, name, paid in sorted(sql.json_rows_of(fans), key=lambda f: (-f[2], f[0]))

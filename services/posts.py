@@ -349,7 +349,7 @@ def views(
             subscribed = set(subscriptions.subscribed_creator_ids(viewer.id))
         subscribed_to = subscribed & creator_ids
     if ready_media is None:
-        rows = sql.rows(_MEDIA_OF_POSTS, {"post_ids": post_ids})
+        rows = sql.read(_MEDIA_OF_POSTS, {"post_ids": post_ids})
         ready_media = {post_id: _media_of(value) for post_id, value in rows}
     result = []
     for post in posts:

@@ -88,15 +88,16 @@ def subscribed_creators(fan_id: int, known=None) -> dict[int, str]:
     if known is None:
         rows = sql.read(_LIVE_OF_FAN, {"fan_id": fan_id})
     else:
-        rows = [_LiveRow(*_from_json(row)) for row in sql.json_rows_of(known)]
+        rows = [_LiveRow(*row) for row in sql.columns_of_json(_LIVE_COLUMNS, known)]
     now = clock.now()
     return {row.creator_id: row.blocked_countries or "" for row in rows if has_access(row, now)}
 
 
 # `_LIVE_OF_FAN` as JSON, for the statement that reads the fan (the feed reads it with its
 # member: blueprints/navigation.py, with_member_columns).
+_LIVE_COLUMNS = tuple(_LIVE_OF_FAN.selected_columns)
 SUBSCRIBED_JSON = (
-    select(sql.json_rows(*_LIVE_OF_FAN.selected_columns))
+    select(sql.json_rows(*_LIVE_COLUMNS))
     .select_from(Subscription)
     .outerjoin(CreatorSettings, CreatorSettings.user_id == Subscription.creator_id)
     .where(Subscription.fan_id == bindparam("user_id"), Subscription.is_live)
@@ -114,25 +115,11 @@ class _LiveRow(NamedTuple):
     blocked_countries: str | None
 
 
-def _from_json(row: list) -> list:
-    """A row of `SUBSCRIBED_JSON` with its times and flag as Python values (JSON has them as
-    ISO 8601 text, SQLite's flags as 0 and 1)."""
-    creator_id, status, grace_until, cancel, period_end, blocked = row
-    return [
-        creator_id,
-        status,
-        dt.datetime.fromisoformat(grace_until) if grace_until else None,
-        bool(cancel),
-        dt.datetime.fromisoformat(period_end),
-        blocked,
-    ]
-
-
 _SUBSCRIBERS = creators.subscriber_count_query(bindparam("creator_id"))  # built once
 
 
 def subscriber_count(creator_id: int) -> int:
-    return sql.rows(_SUBSCRIBERS, {"creator_id": creator_id}).scalar()
+    return sql.read(_SUBSCRIBERS, {"creator_id": creator_id})[0][0]
 
 
 _OF_FAN = (
