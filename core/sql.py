@@ -9,6 +9,7 @@ import functools
 import json
 import weakref
 
+import psycopg
 from sqlalchemy import (
     Connection,
     Integer,
@@ -90,8 +91,25 @@ def lock_until_commit(key: str) -> None:
         db.session.execute(_ADVISORY_LOCK, {"key": key})
 
 
-_DRIVER_SQL: dict[tuple[int, str], str] = {}
-_ROW_TYPES: dict[tuple[str, ...], type] = {}
+_DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+_ROW_TYPES: dict[str, type] = {}  # by SQL: a statement's columns are the same every time
+
+
+def _driver_sql(statement: TextClause, dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The SQL of `statement` for the driver, built once: on psycopg with `$1…` placeholders,
+    each name once, and the names in their order (the values then go as a list to a raw
+    cursor, which neither parses the SQL for placeholders nor reorders a dict on every
+    execution); elsewhere the dialect's own SQL and None."""
+    key = (id(statement), dialect.name)
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        if dialect.driver == "psycopg":
+            compiled = statement.compile(dialect=type(dialect)(paramstyle="numeric_dollar"))
+            found = (compiled.string, tuple(compiled.positiontup or ()))
+        else:
+            found = (statement.compile(dialect=dialect).string, None)
+        _DRIVER_SQL[key] = found
+    return found
 
 
 def driver_row(connection: Connection, statement: TextClause, values: dict):
@@ -108,26 +126,26 @@ def driver_row(connection: Connection, statement: TextClause, values: dict):
     if not connection.in_transaction():
         connection.begin()  # as `execute` would: never a write outside a transaction
     in_transaction_from_here(connection)  # it skips the event that would say so
-    dialect = connection.dialect
-    key = (id(statement), dialect.name)
-    sql = _DRIVER_SQL.get(key)
-    if sql is None:
-        sql = _DRIVER_SQL[key] = statement.compile(dialect=dialect).string
-    cursor = connection.connection.cursor()
+    sql, order = _driver_sql(statement, connection.dialect)
+    if order is None:
+        cursor, parameters = connection.connection.cursor(), values
+    else:
+        cursor = psycopg.RawCursor(connection.connection.dbapi_connection)
+        parameters = [values[name] for name in order]
     try:
-        cursor.execute(sql, values)
-        found = cursor.fetchone()
-        names = tuple(column[0] for column in cursor.description)
+        cursor.execute(sql, parameters)
+        # (psycopg's raw cursor builds its description anew each time it is asked)
+        rows = cursor.pgresult.nfields if order is not None else cursor.description is not None
+        found = cursor.fetchone() if rows else None
+        row_type = _ROW_TYPES.get(sql)
+        if row_type is None and found is not None:
+            names = [column.name for column in cursor.description]
+            row_type = _ROW_TYPES[sql] = collections.namedtuple("DriverRow", names)
     except BaseException as error:  # a timeout or GreenletExit mid-statement too
-        connection._handle_dbapi_exception(error, sql, values, cursor, None)
+        connection._handle_dbapi_exception(error, sql, parameters, cursor, None)
     finally:
         cursor.close()
-    if found is None:
-        return None
-    row_type = _ROW_TYPES.get(names)
-    if row_type is None:
-        row_type = _ROW_TYPES[names] = collections.namedtuple("DriverRow", names)
-    return row_type(*found)
+    return None if found is None else row_type._make(found)
 
 
 # --- reads straight through the driver ----------------------------------------------------------
@@ -517,3 +535,12 @@ def entities_of_json(model, value) -> list[tuple]:
         (_persistent(session, mapper, keys, identity, row[:count]), *row[count:])
         for row in columns_of_json(columns, value)
     ]
+
+
+def written(model, values: dict):
+    """The object of a row this transaction has just written with every column known (a ledger
+    spend's transfer, from what its statement returned): in the session as `load` makes it,
+    with no statement. `make_transient_to_detached` and `Session.add` cost a spend a tenth of
+    its client CPU (BENCHMARKS.md)."""
+    mapper, _columns, keys, identity = _json_entity(model)
+    return _persistent(db.session(), mapper, keys, identity, [values[key] for key in keys])

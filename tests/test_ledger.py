@@ -99,6 +99,29 @@ def test_paying_a_creator_who_has_earned_before_follows_the_same_rules(ctx):
     assert ledger.verify() == []
 
 
+def test_a_spend_returns_the_transfer_it_wrote(ctx):
+    """The transfer a spend returns is the session's own object, with what was written — on
+    PostgreSQL's one statement too, where it is built from the statement's answer."""
+    fan, creator = person(), person("Creator", creator=True)
+    paid_order(fan, 50)
+    ledger.spend(fan.id, creator.id, 10, "tip", "tip:before")
+    db.session.commit()
+    transfer, created = ledger.spend(
+        fan.id, creator.id, 12, "unlock", "unlock:9", reference=("post", 9), memo="a post"
+    )
+    assert created and db.session.get(Transfer, transfer.id) is transfer
+    written = (transfer.kind, transfer.reference_type, transfer.reference_id, transfer.memo)
+    assert written == ("unlock", "post", "9", "a post")
+    db.session.commit()
+    stored = db.session.execute(
+        select(Transfer.kind, Transfer.reference_id, Transfer.memo, Transfer.created_at).where(
+            Transfer.id == transfer.id
+        )
+    ).one()
+    assert tuple(stored) == ("unlock", "9", "a post", transfer.created_at)
+    assert [e.amount for e in transfer.entries if e.amount < 0] == [-12]
+
+
 @pytest.mark.parametrize("amount", [0, -5, 2.5, "10", True, 10**13])
 def test_bad_amounts_are_refused(ctx, amount):
     fan, creator = person(), person("Creator", creator=True)

@@ -15,10 +15,10 @@ import random
 
 from flask import current_app
 from sqlalchemy import BigInteger, cast, func, or_, select
-from sqlalchemy.orm import make_transient_to_detached
 
 from core import clock
 from core.errors import Conflict, DomainError, NotFound
+from core.sql import written
 from extensions import db
 from models import Entry, LedgerAccount, Referral, Transfer
 from services.ledger import sql
@@ -146,19 +146,20 @@ def _spend_in_one_statement(
         # An account does not exist yet (nothing was locked): a fan who never bought, a
         # creator's first earnings, a new bucket. The general path creates it and goes on.
         return None
-    transfer = Transfer(
-        id=row.transfer_id,
-        kind=kind,
-        idempotency_key=key,
-        reference_type=reference[0] if reference else None,
-        reference_id=str(reference[1]) if reference else None,
-        memo=memo,
-        actor_id=None,
-        reverses_id=None,
-        created_at=now,
+    transfer = written(
+        Transfer,
+        {
+            "id": row.transfer_id,
+            "kind": kind,
+            "idempotency_key": key,
+            "reference_type": reference[0] if reference else None,
+            "reference_id": str(reference[1]) if reference else None,
+            "memo": memo,
+            "actor_id": None,
+            "reverses_id": None,
+            "created_at": now,
+        },
     )
-    make_transient_to_detached(transfer)
-    db.session.add(transfer)
     transfer.payer_balance = row.payer_balance
     expire_balances(set(row.moved_ids or ()))
     if row.referred:
