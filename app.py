@@ -79,6 +79,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_request_hooks(app)
     page_tokens.register(app)
+    _rate_limits_where_declared(app)
 
     cli.register(app)
     return app
@@ -149,6 +150,26 @@ def _init_extensions(app: Flask) -> None:
         return navigation.load_member(user_id, session.get("sid"))
 
     transactions.count_commits()  # navigation.counts reads again after a commit
+
+
+def _rate_limits_where_declared(app: Flask) -> None:
+    """flask-limiter checks every request from a `before_request` hook, for the limits that
+    apply beyond one view: app-wide defaults and application limits, meta limits, a blueprint's
+    limits. Amora's limits are on the views and helpers themselves (`@limiter.limit`), which
+    check their own when they run. With nothing app-wide configured the hook resolved every
+    request's limits and found none, 0.1–0.2 ms of each page (BENCHMARKS.md): it is taken off.
+    Configure an app-wide limit (RATELIMIT_DEFAULT, say) and it stays."""
+    manager = limiter.limit_manager
+    app_wide = (
+        manager.default_limits
+        or manager.application_limits
+        or limiter._meta_limits  # noqa: SLF001 (flask-limiter's own, pinned by pyproject's range)
+        or manager._blueprint_limits  # noqa: SLF001
+        or limiter._in_memory_fallback  # noqa: SLF001
+    )
+    hooks = app.before_request_funcs.get(None, [])
+    if not app_wide and limiter._check_request_limit in hooks:  # noqa: SLF001
+        hooks.remove(limiter._check_request_limit)  # noqa: SLF001
 
 
 def _register_blueprints(app: Flask) -> None:
