@@ -19,7 +19,7 @@ from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, Profile, Subscription, User, UserStatus
 from models.creator import MAX_PRICE
-from services import audit, country_blocks, safety, sessions
+from services import audit, country_blocks, ledger, safety, sessions
 
 MAX_HEADLINE = 140
 
@@ -82,6 +82,9 @@ def update_settings(
         execution_options={"synchronize_session": False},
     )
     if turned_on:
+        # Their earnings account from the start: a first tip or message is then paid like
+        # every later one (one statement on PostgreSQL) rather than creating it on the way.
+        ledger.user_account(user.id, "earnings_pending")
         audit.record("creator.enabled", actor_id=user.id, target=("user", user.id))
         sessions.recheck_sockets(user.id)  # their open chats now write as a creator
     db.session.commit()

@@ -89,13 +89,20 @@ def test_each_view_of_a_creator_page_has_a_tip_form_with_a_fresh_token_that_tips
 
 
 def test_a_new_creators_dashboard_shows_nothing_earned_and_writes_nothing(app):
-    """Before the first payment there is no earnings account: the dashboard shows zeros and
-    opening it creates none (a page that only reads)."""
+    """Creator mode opens the earnings account, empty (a first payment is then paid like every
+    later one): the dashboard shows zeros, and opening it writes nothing (a page that only
+    reads)."""
     from models import LedgerAccount
 
     auth, user_id = signed_in(app, "ana@example.com", "Ana")
     prices = {"subscription_price": "45", "message_price": "3", "call_price": "0"}
     assert auth.post("/settings/creator", prices).status_code == 303
+    accounts = select(LedgerAccount.kind, LedgerAccount.balance).where(
+        LedgerAccount.user_id == user_id
+    )
+    with app.app_context():
+        before = set(db.session.execute(accounts).all())
+    assert ("earnings_pending", 0) in before
     page = auth.client.get("/creator")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -103,10 +110,8 @@ def test_a_new_creators_dashboard_shows_nothing_earned_and_writes_nothing(app):
     assert '<strong id="earnings-available">0</strong>' in html
     assert "No payments yet." in html
     with app.app_context():
-        kinds = db.session.scalars(
-            select(LedgerAccount.kind).where(LedgerAccount.user_id == user_id)
-        ).all()
-        assert "earnings_pending" not in kinds
+        assert set(db.session.execute(accounts).all()) == before
+        assert ledger.verify() == []
 
 
 def test_creator_mode_on_or_off_tells_the_open_sockets_to_read_the_account_again(app):
