@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm import aliased
 
 from core import clock, sql
 from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
@@ -247,15 +247,16 @@ def _send(
             reference=("message", message_id),
         )
         messaging_sql.set_transfer(db.session.connection(), message_id, transfer.id)
-    message = Message(
-        id=message_id,
-        transfer_id=transfer.id if transfer else None,
-        read_at=None,
-        mass_message_id=None,
-        **values,
+    message = sql.written(  # the row exists: the session holds it as loaded
+        Message,
+        {
+            "id": message_id,
+            "transfer_id": transfer.id if transfer else None,
+            "read_at": None,
+            "mass_message_id": None,
+            **values,
+        },
     )
-    make_transient_to_detached(message)  # the row exists: the session must not insert it
-    db.session.add(message)
     if transfer is not None:
         message.sender_balance = (
             transfer.payer_balance
