@@ -132,7 +132,11 @@ async def run_load(
                     if receive not in done:
                         receive.cancel()
                         return
-                    msg = receive.result()
+                    try:
+                        msg = receive.result()
+                    except (aiohttp.ClientError, ConnectionError) as exc:  # closed under it
+                        load.errors.append(f"socket of {user_id} closed: {exc!r}")
+                        return
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         load.errors.append(f"socket of {user_id} closed: {msg.type!r}")
                         return
@@ -178,16 +182,20 @@ async def run_load(
         async def frame(i: int, fan: int, creator: int) -> None:
             ref = str(i)
             frames_sent[ref] = time.time()
-            await sockets[fan].send_str(
-                json.dumps(
-                    {
-                        "type": "send",
-                        "to": creator,
-                        "body": f"hi {uuid.uuid4().hex[:8]}",
-                        "ref": ref,
-                    }
+            try:
+                await sockets[fan].send_str(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "to": creator,
+                            "body": f"hi {uuid.uuid4().hex[:8]}",
+                            "ref": ref,
+                        }
+                    )
                 )
-            )
+            except (aiohttp.ClientError, ConnectionError) as exc:  # the server closed it
+                frames_sent.pop(ref, None)
+                load.errors.append(f"socket of {fan} closed before a send: {exc!r}")
 
         async def post(i: int, fan: int, creator: int) -> None:
             cookie, token = cookies[fan]
