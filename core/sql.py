@@ -427,12 +427,13 @@ def _by_key(model) -> Select:
 def get(model, key):
     """`db.session.get(model, key)` for a model with a one-column primary key, on the pages
     read most: an object the session holds comes from its identity map as with `get`, else one
-    statement built once per model. (`Session.get` builds its load anew on every miss: some
-    40 µs of a page per object, BENCHMARKS.md.)"""
+    statement built once per model, run straight on the driver (`load`). (`Session.get` builds
+    its load anew on every miss: some 40 µs of a page per object, BENCHMARKS.md.)"""
     found = db.session.identity_map.get(identity_key(model, key))
     if found is not None and not attributes.instance_state(found).expired:
         return found
-    return db.session.execute(_by_key(model), {"key": key}).scalar_one_or_none()
+    rows = load(_by_key(model), {"key": key})
+    return rows[0][0] if rows else None
 
 
 class json_rows(FunctionElement):  # noqa: N801 (used as a SQL function)
@@ -517,7 +518,7 @@ def columns_of_json(columns: tuple, value) -> list[list]:
 
 
 @functools.cache
-def _json_entity(model) -> tuple:
+def _table_entity(model) -> tuple:
     mapper = inspect_mapped(model)
     columns = tuple(model.__table__.columns)
     keys = tuple(mapper.get_property_by_column(column).key for column in columns)
@@ -528,7 +529,7 @@ def entities_of_json(model, value) -> list[tuple]:
     """The rows of a `json_rows` value whose first columns are `model`'s table's columns in the
     table's order (`model.__table__.columns`), as (object, the row's other values…): each object
     in the session as `load` makes it. For a list a page reads inside another statement."""
-    mapper, columns, keys, identity = _json_entity(model)
+    mapper, columns, keys, identity = _table_entity(model)
     count = len(keys)
     session = db.session()
     return [
@@ -542,5 +543,5 @@ def written(model, values: dict):
     spend's transfer, from what its statement returned): in the session as `load` makes it,
     with no statement. `make_transient_to_detached` and `Session.add` cost a spend a tenth of
     its client CPU (BENCHMARKS.md)."""
-    mapper, _columns, keys, identity = _json_entity(model)
+    mapper, _columns, keys, identity = _table_entity(model)
     return _persistent(db.session(), mapper, keys, identity, [values[key] for key in keys])

@@ -28,8 +28,8 @@ from typing import Protocol
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, inspect, select
 from sqlalchemy import event as sa_event
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from core import sql
@@ -322,16 +322,12 @@ def socket_user(user_id: int, known: User | None = None) -> User | None:
     `known`, read at an earlier frame, attached again without a query, or read afresh when there
     is none or a rollback expired it. None once the account is gone."""
     if known is None or inspect(known).expired_attributes:
-        # Straight through the driver (`core.sql.load`): with thousands of sockets open, most
-        # send frames come from a socket whose user was read more than a session check ago,
-        # and `Session.get` built its load anew for each (BENCHMARKS.md).
-        found = sql.load(_SOCKET_USER, {"id": user_id})
-        return found[0][0] if found else None
+        # `core.sql.get`, not `Session.get`: with thousands of sockets open, most send frames
+        # come from a socket whose user was read more than a session check ago (BENCHMARKS.md).
+        return sql.get(User, user_id)
     db.session.add(known)  # detached since the last frame
     return known
 
-
-_SOCKET_USER = select(User).where(User.id == bindparam("id"))
 
 
 def publish_after_commit(user_id: int, event: dict) -> None:
