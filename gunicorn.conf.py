@@ -22,7 +22,9 @@ def post_worker_init(worker):
     process for 0.4–0.6 s every 20 s under chat load, every socket waiting, a p99 of 0.4–1.3 s.
     The young generations are collected as before, so most garbage goes as soon as it did; what
     reaches the old generation (a closed socket's reference cycles) waits for the next full
-    collection, minutes away under load (BENCHMARKS.md)."""
+    collection, minutes away under load (BENCHMARKS.md).
+
+    And collect the young generations on a schedule of their own (`_young_collections`)."""
     if worker.__class__.__module__.startswith("gunicorn.workers.ggevent"):
         from core.connections import cooperative_postgres_waits  # noqa: PLC0415
 

@@ -275,12 +275,14 @@ async def run_load(
         gc.disable()
         watch = CollectorPauses(load.pauses)
         gc.callbacks.append(watch)
-        on_start()
-        await blast(seconds, 0)
-        load.unsent = len(frames_sent)
-        await asyncio.sleep(3)  # grace for the last deliveries
-        gc.enable()
-        gc.callbacks.remove(watch)
+        try:
+            on_start()
+            await blast(seconds, 0)
+            load.unsent = len(frames_sent)
+            await asyncio.sleep(3)  # grace for the last deliveries
+        finally:
+            gc.enable()
+            gc.callbacks.remove(watch)
         stop.set()
         await asyncio.gather(*listeners, return_exceptions=True)
     return load
