@@ -1,0 +1,286 @@
+"""Video files in and out, with PyAV (FFmpeg in-process: its wheels bundle x264, AAC and Opus).
+
+What a delivered rendition is: H.264 video in yuv420p and AAC audio
+(48 kHz stereo) in an MP4 whose index comes first (`+faststart`: a player starts and seeks
+before the whole file has arrived), scaled to at most a given height and never up, the
+creator's watermark burned into the picture, and nothing of the source's metadata: a new file
+is written from the decoded frames, and `+bitexact` leaves out even the encoder's name.
+
+The source is read from a file as it is decoded, a few packets at a time: a 2 GB source never
+sits in memory. Everything that can be wrong with a file people upload (not a video, cut short,
+no picture, too long, too large a picture) raises `VideoError` with a sentence for the
+uploader. Nothing here touches the database or storage: the caller gives paths.
+
+The FFmpeg in PyAV's wheels has no `drawtext` filter: the watermark comes in as a picture with
+an alpha channel (the caller draws it with Pillow) and goes onto every frame with the `overlay`
+filter.
+"""
+
+from __future__ import annotations
+
+import fractions
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.filter
+from PIL import Image
+
+CRF = 23  # x264's constant quality: visually clean at web sizes, a fifth of the source's bytes
+PRESET = "veryfast"  # speed against size; the same settings as bench/video.py's ffmpeg line
+AUDIO_RATE = 48_000
+
+
+class VideoError(Exception):
+    """A file that cannot become a video here; the message is for the person who uploaded it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may be: at most `seconds` long, at most `pixels` a picture."""
+
+    seconds: float
+    pixels: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    seconds: float
+    width: int
+    height: int
+    has_audio: bool
+
+
+def probe(source: Path, limits: Limits) -> VideoInfo:
+    """What the source is, from its header (nothing decoded), or VideoError."""
+    with _open(source) as container:
+        return _info(container, limits)
+
+
+def transcode(
+    source: Path,
+    target: Path,
+    *,
+    height: int,
+    limits: Limits,
+    watermark: Image.Image | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> VideoInfo:
+    """Write the rendition of `source` at most `height` pixels high to `target` (an MP4) and
+    return what was written. `on_progress` is told the share done (0.0–1.0) at each whole per
+    cent. A source that turns out longer than it said stops at the limit with VideoError,
+    and so does one that cannot be decoded midway; `target` is then removed."""
+    try:
+        with _open(source) as container:
+            info = _info(container, limits)
+            return _transcode(container, info, target, height, limits, watermark, on_progress)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def poster(
+    source: Path,
+    target: Path,
+    *,
+    height: int,
+    limits: Limits,
+    watermark: Image.Image | None = None,
+) -> tuple[int, int]:
+    """A JPEG of the frame a tenth of the way in (past a black first frame), at most `height`
+    high, watermarked like the renditions. Returns its width and height."""
+    with _open(source) as container:
+        info = _info(container, limits)
+        stream = container.streams.video[0]
+        at = info.seconds / 10
+        picture = None
+        try:
+            for frame in container.decode(stream):
+                picture = frame
+                if frame.time is not None and frame.time >= at:
+                    break
+        except av.FFmpegError as exc:
+            if picture is None:
+                raise VideoError("The video cannot be read.") from exc
+        if picture is None:
+            raise VideoError("The video has no pictures.")
+        width, out_height = _scaled(info, height)
+        image = picture.to_image().convert("RGB").resize((width, out_height), Image.LANCZOS)
+        if watermark is not None:
+            corner = (
+                max(0, width - watermark.width - _MARGIN),
+                max(0, out_height - watermark.height - _MARGIN),
+            )
+            image.paste(watermark, corner, watermark)
+        image.save(target, "JPEG", quality=85, optimize=True)
+        return width, out_height
+
+
+_MARGIN = 8  # pixels between the watermark and the picture's bottom-right corner
+
+
+def _open(source: Path):
+    if not source.is_file() or source.stat().st_size == 0:
+        raise VideoError("The file is empty.")
+    try:
+        return av.open(str(source), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise VideoError("This is not a video we can read.") from exc
+
+
+def _info(container, limits: Limits) -> VideoInfo:
+    if not container.streams.video:
+        raise VideoError("The file has no picture: it is not a video.")
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
+        raise VideoError("This is not a video we can read.")
+    if width * height > limits.pixels:
+        raise VideoError(
+            f"The picture is too large ({width} × {height}): up to {limits.pixels:,} pixels."
+        )
+    seconds = _seconds(container, stream)
+    if seconds is None or seconds <= 0:
+        raise VideoError("The video's length cannot be read: it may be cut short.")
+    if seconds > limits.seconds:
+        raise VideoError(f"Videos can be up to {_minutes(limits.seconds)} long.")
+    return VideoInfo(seconds, width, height, bool(container.streams.audio))
+
+
+def _seconds(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _minutes(seconds: float) -> str:
+    minutes, rest = int(seconds // 60), int(seconds)
+    if minutes:
+        return f"{minutes} minute{'s' * (minutes != 1)}"
+    return f"{rest} second{'s' * (rest != 1)}"
+
+
+def _scaled(info: VideoInfo, height: int) -> tuple[int, int]:
+    """At most `height` high, never up, both sides even (yuv420p halves them)."""
+    out_height = min(height, info.height) // 2 * 2
+    out_width = max(2, round(info.width * out_height / info.height / 2) * 2)
+    return out_width, max(2, out_height)
+
+
+def _transcode(container, info, target, height, limits, watermark, on_progress) -> VideoInfo:
+    video_in = container.streams.video[0]
+    video_in.thread_type = "AUTO"
+    audio_in = container.streams.audio[0] if container.streams.audio else None
+    width, out_height = _scaled(info, height)
+    pictures = _Pictures(video_in, width, out_height, watermark)
+
+    output = av.open(
+        str(target),
+        mode="w",
+        format="mp4",
+        options={"movflags": "+faststart", "fflags": "+bitexact"},
+    )
+    with output:
+        video_out = output.add_stream("libx264", rate=video_in.average_rate or 30)
+        video_out.width, video_out.height, video_out.pix_fmt = width, out_height, "yuv420p"
+        video_out.options = {"crf": str(CRF), "preset": PRESET}
+        audio_out = None
+        if audio_in is not None:
+            audio_out = output.add_stream("aac", rate=AUDIO_RATE)
+            audio_out.layout = "stereo"
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+        done_percent = -1
+        written = 0.0
+        streams = [video_in] + ([audio_in] if audio_in is not None else [])
+        try:
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if packet.stream.type == "video":
+                        if frame.time is not None:
+                            written = max(written, frame.time)
+                            if written > limits.seconds + 1:
+                                raise VideoError(
+                                    f"Videos can be up to {_minutes(limits.seconds)} long."
+                                )
+                        pictures.feed(frame)
+                        for picture in pictures.drain():
+                            output.mux(video_out.encode(picture))
+                        if on_progress is not None:
+                            percent = min(99, int(written / info.seconds * 100))
+                            if percent > done_percent:
+                                done_percent = percent
+                                on_progress(percent / 100)
+                    elif audio_out is not None:
+                        for sound in resampler.resample(frame):
+                            sound.pts = None
+                            output.mux(audio_out.encode(sound))
+        except av.FFmpegError as exc:
+            raise VideoError("The video is damaged and cannot be read to the end.") from exc
+        pictures.feed(None)
+        for picture in pictures.drain():
+            output.mux(video_out.encode(picture))
+        output.mux(video_out.encode(None))
+        if audio_out is not None:
+            for sound in resampler.resample(None):
+                sound.pts = None
+                output.mux(audio_out.encode(sound))
+            output.mux(audio_out.encode(None))
+    if on_progress is not None:
+        on_progress(1.0)
+    return VideoInfo(written or info.seconds, width, out_height, audio_out is not None)
+
+
+class _Pictures:
+    """The filter graph every picture goes through: source → scale → (overlay the watermark)
+    → yuv420p. `feed` a decoded frame (None at the end), then `drain` the frames ready."""
+
+    def __init__(self, video_in, width: int, height: int, watermark: Image.Image | None) -> None:
+        self.graph = graph = av.filter.Graph()
+        self.source = graph.add_buffer(template=video_in)
+        scale = graph.add("scale", f"{width}:{height}:flags=bicubic")
+        self.source.link_to(scale)
+        last = scale
+        mark = None
+        if watermark is not None:
+            mark = graph.add(
+                "buffer",
+                f"video_size={watermark.width}x{watermark.height}:pix_fmt=rgba:"
+                "time_base=1/1000:pixel_aspect=1/1",
+            )
+            overlay = graph.add(
+                "overlay",
+                f"x=main_w-overlay_w-{_MARGIN}:y=main_h-overlay_h-{_MARGIN}:eof_action=repeat",
+            )
+            scale.link_to(overlay, 0, 0)
+            mark.link_to(overlay, 0, 1)
+            last = overlay
+        pixels = graph.add("format", "yuv420p")
+        last.link_to(pixels)
+        self.sink = graph.add("buffersink")
+        pixels.link_to(self.sink)
+        graph.configure()
+        if mark is not None:  # one still picture, repeated over every frame (eof_action)
+            still = av.VideoFrame.from_bytes(
+                watermark.convert("RGBA").tobytes(),
+                watermark.width,
+                watermark.height,
+                format="rgba",
+            )
+            still.pts, still.time_base = 0, fractions.Fraction(1, 1000)
+            mark.push(still)
+            mark.push(None)
+
+    def feed(self, frame) -> None:
+        self.source.push(frame)
+
+    def drain(self):
+        while True:
+            try:
+                frame = self.sink.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+            frame.pict_type = av.video.frame.PictureType.NONE  # let x264 choose
+            yield frame

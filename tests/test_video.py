@@ -1,0 +1,165 @@
+"""core/video.py on clips made here with PyAV (no binary fixtures): what a rendition is, and
+every way an uploaded file can be wrong."""
+
+from __future__ import annotations
+
+import fractions
+import math
+import struct
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image, ImageDraw, ImageStat
+
+from core import video
+
+LIMITS = video.Limits(seconds=60.0, pixels=3840 * 2160)
+
+
+def make_clip(
+    path: Path, seconds: float = 2.0, size=(320, 180), fps: int = 15, audio: bool = True
+) -> Path:
+    """A moving white bar on grey, and a 440 Hz tone."""
+    width, height = size
+    with av.open(str(path), "w") as out:
+        picture = out.add_stream("libx264", rate=fps)
+        picture.width, picture.height, picture.pix_fmt = width, height, "yuv420p"
+        sound = None
+        if audio:
+            sound = out.add_stream("aac", rate=48_000)
+            sound.layout = "mono"
+        for i in range(int(seconds * fps)):
+            image = Image.new("RGB", size, (90, 90, 90))
+            x = (i * 7) % max(1, width - 20)
+            ImageDraw.Draw(image).rectangle((x, 10, x + 20, height - 10), fill=(255, 255, 255))
+            frame = av.VideoFrame.from_image(image)
+            frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
+            out.mux(picture.encode(frame))
+        out.mux(picture.encode(None))
+        if sound is not None:
+            samples = int(seconds * 48_000)
+            for start in range(0, samples, 1024):
+                n = min(1024, samples - start)
+                frame = av.AudioFrame(format="s16", layout="mono", samples=n)
+                frame.planes[0].update(
+                    b"".join(
+                        struct.pack(
+                            "<h", int(8000 * math.sin(2 * math.pi * 440 * (start + k) / 48_000))
+                        )
+                        for k in range(n)
+                    )
+                )
+                frame.sample_rate, frame.pts = 48_000, start
+                frame.time_base = fractions.Fraction(1, 48_000)
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+    return path
+
+
+def boxes(path: Path) -> list[bytes]:
+    """The MP4's top-level box types, in order."""
+    data, found, at = path.read_bytes(), [], 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        found.append(kind)
+        at += size if size else len(data)
+    return found
+
+
+def corner_brightness(path: Path) -> float:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    image = frame.to_image().convert("L")
+    corner = image.crop((image.width - 60, image.height - 20, image.width - 10, image.height - 10))
+    return ImageStat.Stat(corner).mean[0]
+
+
+def test_a_rendition_is_h264_and_aac_in_an_mp4_that_starts_with_its_index(tmp_path):
+    source = make_clip(tmp_path / "source.mp4")
+    seen: list[float] = []
+    info = video.transcode(
+        source, tmp_path / "out.mp4", height=120, on_progress=seen.append, limits=LIMITS
+    )
+    assert (info.width, info.height, info.has_audio) == (214, 120, True)
+    assert abs(info.seconds - 2.0) < 0.2
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        kinds = {s.type: s.codec_context.name for s in out.streams}
+        assert kinds == {"video": "h264", "audio": "aac"}
+        assert (out.streams.video[0].codec_context.width, out.streams.video[0].height) == (214, 120)
+        assert abs(out.duration / av.time_base - 2.0) < 0.2
+        assert "encoder" not in out.metadata  # nothing about how or from what it was made
+        assert sum(1 for _ in out.decode(video=0)) == 30
+    order = boxes(tmp_path / "out.mp4")
+    assert order.index(b"moov") < order.index(b"mdat")  # a player can start before the end
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 10
+
+
+def test_a_rendition_is_never_larger_than_its_source(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", seconds=1.0, audio=False)
+    info = video.transcode(source, tmp_path / "out.mp4", height=1080, limits=LIMITS)
+    assert (info.width, info.height, info.has_audio) == (320, 180, False)
+
+
+def test_the_watermark_is_burned_into_every_rendition_and_the_poster(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", seconds=1.0)
+    mark = Image.new("RGBA", (60, 16), (255, 255, 255, 255))
+    video.transcode(source, tmp_path / "plain.mp4", height=180, limits=LIMITS)
+    video.transcode(source, tmp_path / "marked.mp4", height=180, watermark=mark, limits=LIMITS)
+    assert corner_brightness(tmp_path / "plain.mp4") < 120  # the grey background
+    assert corner_brightness(tmp_path / "marked.mp4") > 230
+
+    size = video.poster(source, tmp_path / "poster.jpg", height=180, watermark=mark, limits=LIMITS)
+    assert size == (320, 180)
+    with Image.open(tmp_path / "poster.jpg") as poster:
+        assert poster.format == "JPEG"
+        corner = poster.convert("L").crop((250, 160, 300, 170))
+        assert ImageStat.Stat(corner).mean[0] > 230
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "The file is empty."),
+        (b"\x00\x01garbage" * 1000, "This is not a video we can read."),
+    ],
+)
+def test_what_is_not_a_video_is_refused_with_a_reason(tmp_path, content, message):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(video.VideoError, match=message):
+        video.transcode(bad, tmp_path / "out.mp4", height=120, limits=LIMITS)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_file_cut_short_is_refused_and_leaves_nothing(tmp_path):
+    whole = make_clip(tmp_path / "source.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) // 2])  # the index is written last: it is gone
+    with pytest.raises(video.VideoError):
+        video.transcode(cut, tmp_path / "out.mp4", height=120, limits=LIMITS)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_sound_alone_is_not_a_video(tmp_path):
+    with av.open(str(tmp_path / "sound.m4a"), "w", format="mp4") as out:
+        sound = out.add_stream("aac", rate=48_000)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=1024)
+        frame.planes[0].update(bytes(2048))
+        frame.sample_rate, frame.pts = 48_000, 0
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    with pytest.raises(video.VideoError, match="no picture"):
+        video.probe(tmp_path / "sound.m4a", LIMITS)
+
+
+def test_too_long_or_too_large_is_refused_before_any_work(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", seconds=2.0, audio=False)
+    with pytest.raises(video.VideoError, match="up to 1 second long"):
+        video.transcode(
+            source, tmp_path / "out.mp4", height=120, limits=video.Limits(seconds=1, pixels=10**8)
+        )
+    with pytest.raises(video.VideoError, match="too large"):
+        video.probe(source, video.Limits(seconds=60, pixels=320 * 179))
+    info = video.probe(source, LIMITS)
+    assert (info.width, info.height, info.has_audio) == (320, 180, False)
