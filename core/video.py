@@ -120,6 +120,29 @@ def poster(
         return width, out_height
 
 
+def teaser(
+    source: Path,
+    target: Path,
+    *,
+    limits: Limits,
+    seconds: float = 3.0,
+    height: int = 144,
+    watermark: Image.Image | None = None,
+) -> VideoInfo:
+    """What the locked are shown: the first `seconds`, small, blurred past recognition and
+    silent, in the same MP4 form as a rendition (watermarked too). `target` is removed when it
+    fails."""
+    try:
+        with _open(source) as container:
+            info = _info(container, limits)
+            return _transcode(
+                container, info, target, height, limits, watermark, None, until=seconds, blur=12
+            )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
 _MARGIN = 8  # pixels between the watermark and the picture's bottom-right corner
 
 
@@ -173,12 +196,24 @@ def _scaled(info: VideoInfo, height: int) -> tuple[int, int]:
     return out_width, max(2, out_height)
 
 
-def _transcode(container, info, target, height, limits, watermark, on_progress) -> VideoInfo:
+def _transcode(
+    container,
+    info: VideoInfo,
+    target: Path,
+    height: int,
+    limits: Limits,
+    watermark: Image.Image | None,
+    on_progress: Callable[[float], None] | None,
+    until: float | None = None,
+    blur: float = 0.0,
+) -> VideoInfo:
+    """The source's pictures (and sound, unless `until` cuts a silent excerpt that long) to
+    `target`, blurred by `blur` (gblur's sigma, in output pixels) when it is not 0."""
     video_in = container.streams.video[0]
     video_in.thread_type = "AUTO"
-    audio_in = container.streams.audio[0] if container.streams.audio else None
+    audio_in = container.streams.audio[0] if container.streams.audio and until is None else None
     width, out_height = _scaled(info, height)
-    pictures = _Pictures(video_in, width, out_height, watermark)
+    pictures = _Pictures(video_in, width, out_height, watermark, blur)
 
     output = av.open(
         str(target),
@@ -200,8 +235,12 @@ def _transcode(container, info, target, height, limits, watermark, on_progress) 
         streams = [video_in] + ([audio_in] if audio_in is not None else [])
         try:
             for packet in container.demux(*streams):
+                if until is not None and written >= until:
+                    break
                 for frame in packet.decode():
                     if packet.stream.type == "video":
+                        if until is not None and frame.time is not None and frame.time >= until:
+                            break
                         if frame.time is not None:
                             written = max(written, frame.time)
                             if written > limits.seconds + 1:
@@ -233,19 +272,31 @@ def _transcode(container, info, target, height, limits, watermark, on_progress) 
             output.mux(audio_out.encode(None))
     if on_progress is not None:
         on_progress(1.0)
-    return VideoInfo(written or info.seconds, width, out_height, audio_out is not None)
+    seconds = min(until, info.seconds) if until is not None else (written or info.seconds)
+    return VideoInfo(seconds, width, out_height, audio_out is not None)
 
 
 class _Pictures:
-    """The filter graph every picture goes through: source → scale → (overlay the watermark)
-    → yuv420p. `feed` a decoded frame (None at the end), then `drain` the frames ready."""
+    """The filter graph every picture goes through: source → scale → (blur) → (overlay the
+    watermark) → yuv420p. `feed` a decoded frame (None at the end), then `drain` the frames
+    ready."""
 
-    def __init__(self, video_in, width: int, height: int, watermark: Image.Image | None) -> None:
+    def __init__(
+        self, video_in, width: int, height: int, watermark: Image.Image | None, blur: float
+    ) -> None:
         self.graph = graph = av.filter.Graph()
         self.source = graph.add_buffer(template=video_in)
         scale = graph.add("scale", f"{width}:{height}:flags=bicubic")
         self.source.link_to(scale)
         last = scale
+        if blur:  # as a locked image's preview: shrunk to an eighth, grown back, then blurred
+            small = graph.add("scale", f"{max(2, width // 8)}:{max(2, height // 8)}")
+            grown = graph.add("scale", f"{width}:{height}:flags=bilinear")
+            blurred = graph.add("gblur", f"sigma={blur}")
+            last.link_to(small)
+            small.link_to(grown)
+            grown.link_to(blurred)
+            last = blurred
         mark = None
         if watermark is not None:
             mark = graph.add(

@@ -31,7 +31,7 @@ def make_clip(
             sound.layout = "mono"
         for i in range(int(seconds * fps)):
             image = Image.new("RGB", size, (90, 90, 90))
-            x = (i * 7) % max(1, width - 20)
+            x = 40 + (i * 7) % max(1, width - 80)  # clear of the edges
             ImageDraw.Draw(image).rectangle((x, 10, x + 20, height - 10), fill=(255, 255, 255))
             frame = av.VideoFrame.from_image(image)
             frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
@@ -115,6 +115,24 @@ def test_the_watermark_is_burned_into_every_rendition_and_the_poster(tmp_path):
         assert poster.format == "JPEG"
         corner = poster.convert("L").crop((250, 160, 300, 170))
         assert ImageStat.Stat(corner).mean[0] > 230
+
+
+def brightest(path: Path) -> int:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    return max(frame.to_image().convert("L").getextrema())
+
+
+def test_the_teaser_is_a_short_silent_blur(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", seconds=2.0)
+    info = video.teaser(source, tmp_path / "teaser.mp4", limits=LIMITS, seconds=1.0, height=144)
+    assert (info.width, info.height, info.has_audio) == (256, 144, False)
+    with av.open(str(tmp_path / "teaser.mp4")) as out:
+        assert [s.type for s in out.streams] == ["video"]
+        assert abs(out.duration / av.time_base - 1.0) < 0.15
+    video.transcode(source, tmp_path / "plain.mp4", height=144, limits=LIMITS)
+    assert brightest(tmp_path / "plain.mp4") > 240  # the white bar, sharp
+    assert brightest(tmp_path / "teaser.mp4") < 200  # spread into the grey around it
 
 
 @pytest.mark.parametrize(
