@@ -233,13 +233,15 @@ def _transcode(
         done_percent = -1
         written = 0.0
         streams = [video_in] + ([audio_in] if audio_in is not None else [])
+        cut = False  # the excerpt has its length: read no further
         try:
             for packet in container.demux(*streams):
-                if until is not None and written >= until:
+                if cut:
                     break
                 for frame in packet.decode():
                     if packet.stream.type == "video":
                         if until is not None and frame.time is not None and frame.time >= until:
+                            cut = True
                             break
                         if frame.time is not None:
                             written = max(written, frame.time)
