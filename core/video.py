@@ -73,13 +73,7 @@ def transcode(
     return what was written. `on_progress` is told the share done (0.0–1.0) at each whole per
     cent. A source that turns out longer than it said stops at the limit with VideoError,
     and so does one that cannot be decoded midway; `target` is then removed."""
-    try:
-        with _open(source) as container:
-            info = _info(container, limits)
-            return _transcode(container, info, target, height, limits, watermark, on_progress)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    return _write(source, target, height, limits, watermark, on_progress)
 
 
 def poster(
@@ -132,15 +126,7 @@ def teaser(
     """What the locked are shown: the first `seconds`, small, blurred past recognition and
     silent, in the same MP4 form as a rendition (watermarked too). `target` is removed when it
     fails."""
-    try:
-        with _open(source) as container:
-            info = _info(container, limits)
-            return _transcode(
-                container, info, target, height, limits, watermark, None, until=seconds, blur=12
-            )
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    return _write(source, target, height, limits, watermark, None, until=seconds, blur=12)
 
 
 _MARGIN = 8  # pixels between the watermark and the picture's bottom-right corner
@@ -196,6 +182,28 @@ def _scaled(info: VideoInfo, height: int) -> tuple[int, int]:
     return out_width, max(2, out_height)
 
 
+def _write(
+    source: Path,
+    target: Path,
+    height: int,
+    limits: Limits,
+    watermark: Image.Image | None,
+    on_progress: Callable[[float], None] | None,
+    until: float | None = None,
+    blur: float = 0.0,
+) -> VideoInfo:
+    """`_transcode` of the opened, checked source; `target` removed when anything fails."""
+    try:
+        with _open(source) as container:
+            info = _info(container, limits)
+            return _transcode(
+                container, info, target, height, limits, watermark, on_progress, until, blur
+            )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
 def _transcode(
     container,
     info: VideoInfo,
@@ -225,11 +233,11 @@ def _transcode(
         video_out = output.add_stream("libx264", rate=video_in.average_rate or 30)
         video_out.width, video_out.height, video_out.pix_fmt = width, out_height, "yuv420p"
         video_out.options = {"crf": str(CRF), "preset": PRESET}
-        audio_out = None
+        audio_out = resampler = None
         if audio_in is not None:
             audio_out = output.add_stream("aac", rate=AUDIO_RATE)
             audio_out.layout = "stereo"
-        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
         done_percent = -1
         written = 0.0
         streams = [video_in] + ([audio_in] if audio_in is not None else [])

@@ -329,7 +329,6 @@ def socket_user(user_id: int, known: User | None = None) -> User | None:
     return known
 
 
-
 def publish_after_commit(user_id: int, event: dict) -> None:
     """Publish once the current database transaction commits (dropped on rollback)."""
 
