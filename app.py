@@ -51,7 +51,7 @@ from core.connections import (
     reads_outside_transactions,
 )
 from extensions import csrf, db, limiter, login_manager, migrate, sock
-from services.media import url_for_key
+from services.media import length_text, url_for_key
 from services.schedule import PERIODIC_JOBS
 from services.sessions import describe_user_agent
 from services.storage_s3 import s3_origin
@@ -220,6 +220,7 @@ def _csp_with_media(app: Flask) -> dict[str, list[str]]:
         **CSP_BASE,
         "img-src": [*CSP_BASE["img-src"], origin],
         "connect-src": [*CSP_BASE["connect-src"], origin],
+        "media-src": [*CSP_BASE["media-src"], origin],
     }
 
 
@@ -264,6 +265,7 @@ def _register_request_hooks(app: Flask) -> None:
     app.add_template_filter(describe_user_agent, "device_name")
 
     app.add_template_global(url_for_key, "media_url")
+    app.add_template_global(length_text, "video_length")
     app.add_template_global(fast_url_for, "url_for")  # same URLs, built once per rule
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
 

@@ -238,6 +238,12 @@ def load_config() -> dict:
         "S3_REGION": os.environ.get("S3_REGION") or "us-east-1",
         "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID") or None,
         "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+        # Videos (docs/creators.md#videos): the largest and longest upload, and where the worker
+        # keeps its working copies while it transcodes (the system's temporary directory by
+        # default; it needs room for a source and its renditions).
+        "VIDEO_MAX_BYTES": _int("VIDEO_MAX_BYTES", 4 * 2**30),
+        "VIDEO_MAX_SECONDS": _int("VIDEO_MAX_SECONDS", 60 * 60),
+        "MEDIA_WORK_DIR": os.environ.get("MEDIA_WORK_DIR") or None,
         # WebRTC STUN/TURN servers for random chat video and calls, as JSON
         # (docs/deployment.md#video-random-chat-and-creator-calls).
         "ICE_SERVERS": _json_list("ICE_SERVERS"),

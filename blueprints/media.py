@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request, send_file
 
-from blueprints.forms.media import SignedLinkForm, UploadForm
+from blueprints.forms.media import PartLinkForm, SignedLinkForm, UploadForm
 from core.errors import DomainError
 from extensions import csrf, limiter
 from services import media
-from services.storage import LocalStorage
+from services.storage import PART_BYTES, LocalStorage
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 csrf.exempt(bp)  # the upload carries its own signed policy, like an S3 pre-signed POST
@@ -36,6 +36,31 @@ def upload():
         return jsonify(error="The file is too large."), 413
     media.storage().write(policy["key"], data, policy["content_type"])
     return "", 204
+
+
+@bp.put("/part")
+@limiter.limit("2000 per hour")  # a 4 GB video is 512 parts, some sent twice
+def part():
+    """One part of a multipart upload, to the URL `LocalStorage.part_url` signed (what S3's
+    pre-signed UploadPart is with S3)."""
+    request.max_content_length = PART_BYTES  # before the body is read
+    link = PartLinkForm(request.args)
+    valid = link.validate() and link.part.data and link.expires.data
+    key, upload_id = link.key.data or "", link.upload.data or ""
+    if not valid or not LocalStorage.check_part_url(
+        key, upload_id, link.part.data, link.expires.data, link.sig.data or ""
+    ):
+        return jsonify(error="This upload link is not valid or has expired."), 403
+    store = media.storage()
+    if not isinstance(store, LocalStorage):
+        abort(404)
+    if not media.accepts_upload(key):
+        return jsonify(error="This upload is already finished."), 409
+    try:
+        stored = store.write_part(key, upload_id, link.part.data, request.stream)
+    except DomainError as exc:
+        return jsonify(error=exc.message), 400
+    return "", 200, {"ETag": f'"{stored.etag}"'}
 
 
 @bp.get("/file/<path:key>")

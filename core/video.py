@@ -156,7 +156,7 @@ def _info(container, limits: Limits) -> VideoInfo:
     if seconds is None or seconds <= 0:
         raise VideoError("The video's length cannot be read: it may be cut short.")
     if seconds > limits.seconds:
-        raise VideoError(f"Videos can be up to {_minutes(limits.seconds)} long.")
+        raise VideoError(f"Videos can be up to {minutes_text(limits.seconds)} long.")
     return VideoInfo(seconds, width, height, bool(container.streams.audio))
 
 
@@ -168,7 +168,8 @@ def _seconds(container, stream) -> float | None:
     return None
 
 
-def _minutes(seconds: float) -> str:
+def minutes_text(seconds: float) -> str:
+    """A limit in words: "60 minutes", "1 minute", "45 seconds"."""
     minutes, rest = int(seconds // 60), int(seconds)
     if minutes:
         return f"{minutes} minute{'s' * (minutes != 1)}"
@@ -255,7 +256,7 @@ def _transcode(
                             written = max(written, frame.time)
                             if written > limits.seconds + 1:
                                 raise VideoError(
-                                    f"Videos can be up to {_minutes(limits.seconds)} long."
+                                    f"Videos can be up to {minutes_text(limits.seconds)} long."
                                 )
                         pictures.feed(frame)
                         for picture in pictures.drain():
@@ -318,7 +319,7 @@ class _Pictures:
                 "overlay",
                 f"x=main_w-overlay_w-{_MARGIN}:y=main_h-overlay_h-{_MARGIN}:eof_action=repeat",
             )
-            scale.link_to(overlay, 0, 0)
+            last.link_to(overlay, 0, 0)
             mark.link_to(overlay, 0, 1)
             last = overlay
         pixels = graph.add("format", "yuv420p")

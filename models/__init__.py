@@ -29,7 +29,7 @@ from models.dating import (
 from models.growth import Promotion, Referral, TrialLink, TrialUse
 from models.jobs import BackgroundJob, BackgroundJobStatus
 from models.ledger import Entry, LedgerAccount, Transfer
-from models.media import MediaObject, MediaStatus
+from models.media import MediaKind, MediaObject, MediaStatus
 from models.messaging import Conversation, CreatorSettings, Message
 from models.outbox import Outbox, OutboxStatus
 from models.payments import Order, OrderStatus, PaymentEvent
@@ -47,6 +47,7 @@ __all__ = [
     "ReportStatus",
     "TakedownStatus",
     "BackgroundJobStatus",
+    "MediaKind",
     "MediaStatus",
     "OutboxStatus",
     "OrderStatus",

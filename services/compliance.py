@@ -61,19 +61,27 @@ def handle(user: User) -> str:
 def watermark(image: Image.Image, text: str) -> Image.Image:
     """The handle in the bottom-right corner, light text on a dark band, sized to the image."""
     marked = image.convert("RGB").copy()
-    size = max(12, marked.width // 28)
-    font = ImageFont.load_default(size=size)
-    draw = ImageDraw.Draw(marked, "RGBA")
-    label = f"{text} · Amora"
-    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-    pad = max(4, size // 3)
-    x = marked.width - (right - left) - 2 * pad - pad
-    y = marked.height - (bottom - top) - 2 * pad - pad
-    draw.rectangle(
-        (x, y, x + (right - left) + 2 * pad, y + (bottom - top) + 2 * pad), fill=(0, 0, 0, 110)
+    label = watermark_label(text, marked.width)
+    margin = max(4, marked.width // 84)
+    marked.paste(
+        label, (marked.width - label.width - margin, marked.height - label.height - margin), label
     )
-    draw.text((x + pad - left, y + pad - top), label, font=font, fill=(255, 255, 255, 235))
     return marked
+
+
+def watermark_label(text: str, width: int) -> Image.Image:
+    """The band a picture `width` pixels wide is marked with, alone, with its transparency (a
+    video's frames are marked with it by core/video)."""
+    size = max(12, width // 28)
+    font = ImageFont.load_default(size=size)
+    label = f"{text} · Amora"
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGBA", (1, 1))).textbbox(
+        (0, 0), label, font=font
+    )
+    pad = max(4, size // 3)
+    band = Image.new("RGBA", ((right - left) + 2 * pad, (bottom - top) + 2 * pad), (0, 0, 0, 110))
+    ImageDraw.Draw(band).text((pad - left, pad - top), label, font=font, fill=(255, 255, 255, 235))
+    return band
 
 
 def watermark_enabled(creator_id: int) -> bool:

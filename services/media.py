@@ -20,18 +20,23 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import secrets
+import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
-from core import clock
-from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from core import clock, video
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import (
+    MediaKind,
     MediaObject,
     MediaStatus,
     Message,
@@ -44,9 +49,9 @@ from models import (
 )
 from services import compliance
 from services.input import parse_id
-from services.storage import URL_SECONDS, LocalStorage, Storage
+from services.storage import MAX_PARTS, PART_BYTES, URL_SECONDS, LocalStorage, Storage
 from services.storage_s3 import S3Storage
-from workers.queue import enqueue
+from workers.queue import enqueue, long_running
 
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -56,6 +61,28 @@ MAX_VAULT_ITEMS = 2000
 # Profile photos; a creator's library (posts, PPV messages); a photo sent in a conversation.
 PURPOSES = ("photo", "vault", "chat")
 MAX_PIXELS = 40_000_000  # refuse decompression bombs
+
+# Videos (docs/creators.md#videos): what the browser may say a file is (the worker finds out
+# what it really is), where they may go, and what is made of each.
+VIDEO_TYPES = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+}
+VIDEO_PURPOSES = ("vault",)
+VIDEO_MAX_PIXELS = 4096 * 2304  # 4K and a little more; larger pictures are refused
+RENDITIONS = (("v1080", 1080), ("v480", 480))  # name, height at most
+TEASER_SECONDS = 3
+PART_URLS_AT_ONCE = 20  # a browser asks for the next parts' URLs as it goes
+# A video's signed links must outlast watching it with pauses: the player fetches ranges as it
+# plays and seeks, each with the link it was given.
+VIDEO_URL_SECONDS = 3 * 3600
+# Started and never finished: multipart uploads are given this long (a large file on a slow
+# line), single photos an hour; then the parts are deleted and the item forgotten.
+ABANDONED_VIDEO_UPLOAD = dt.timedelta(hours=24)
+ABANDONED_PHOTO_UPLOAD = dt.timedelta(hours=1)
+PROGRESS_EVERY_SECONDS = 1.0  # a transcode reports its progress at most this often
 
 
 def storage() -> Storage:
@@ -100,6 +127,10 @@ def start_upload(
     if purpose == "vault" and not user.is_creator:
         raise NotAllowed("Switch on creator mode to use the vault.")
     if content_type not in IMAGE_TYPES:
+        if purpose in VIDEO_PURPOSES:
+            raise ValidationFailed(
+                {"file": "Upload photos (JPEG, PNG or WebP) or videos (MP4, MOV, WebM or MKV)."}
+            )
         raise ValidationFailed({"file": "Photos must be JPEG, PNG or WebP images."})
     if size is None:
         raise ValidationFailed({"file": "The file size is missing."})
@@ -137,6 +168,8 @@ def confirm_upload(user: User, key: str) -> MediaObject:
         raise NotFound("There is no such upload.")  # someone else's key is "not found" too
     if obj.status != MediaStatus.PENDING:
         return obj  # confirming twice is harmless
+    if obj.kind == MediaKind.VIDEO:
+        return finish_video_upload(user, key)
     info = storage().head(obj.key)
     if info is None:
         raise DomainError("The file never arrived. Try uploading it again.")
@@ -189,12 +222,7 @@ def process(media_id: int) -> None:
                 copy = compliance.watermark(copy, compliance.handle(owner))
         variants[name] = _write_variant(store, obj.key, name, copy, 85)
     if obj.purpose == "vault":
-        # What a fan sees before paying: small, heavily blurred, nothing recognisable.
-        copy = image.copy()
-        copy.thumbnail((48, 48))
-        copy = copy.resize((max(copy.width * 8, 1), max(copy.height * 8, 1)), Image.BILINEAR)
-        copy = copy.filter(ImageFilter.GaussianBlur(12))
-        variants["blur"] = _write_variant(store, obj.key, "blur", copy, 60)
+        variants["blur"] = _write_variant(store, obj.key, "blur", _blurred(image), 60)
     store.delete(obj.key)  # the original, with its metadata, is not kept
     obj.variants = variants
     obj.width, obj.height = image.size
@@ -271,14 +299,19 @@ def vault_count(user_id: int) -> int:
 
 
 def vault_items(user_id: int, limit: int = 200) -> list[MediaObject]:
-    """The creator's library, newest first (processing and ready items)."""
+    """The creator's library, newest first: processing and ready items, and the videos that
+    could not be used (with the reason, until the creator removes them)."""
     return list(
         db.session.scalars(
             select(MediaObject)
             .where(
                 MediaObject.user_id == user_id,
                 MediaObject.purpose == "vault",
-                MediaObject.status.in_((MediaStatus.UPLOADED, MediaStatus.READY)),
+                or_(
+                    MediaObject.status.in_((MediaStatus.UPLOADED, MediaStatus.READY)),
+                    (MediaObject.status == MediaStatus.REJECTED)
+                    & (MediaObject.kind == MediaKind.VIDEO),
+                ),
             )
             .order_by(MediaObject.id.desc())
             .limit(limit)
@@ -318,6 +351,8 @@ def delete_vault_item(user: User, media_id: object) -> None:
     in_message = db.session.scalar(select(Message.id).where(Message.media_id == obj.id))
     if in_post is not None or in_message is not None:
         raise DomainError("This item is used in a post or a message; delete those first.")
+    if obj.upload_id:  # still uploading: its parts go too
+        storage().abort_multipart(obj.key, obj.upload_id)
     for key in [obj.key, *(obj.variants or {}).values()]:
         storage().delete(key)
     db.session.delete(obj)
@@ -352,3 +387,415 @@ def delete_photo(user: User, photo_id: int) -> None:
     if profile is not None:
         profile.photo_count = len(remaining)
     db.session.commit()
+
+
+# --- videos ------------------------------------------------------------------------------------
+#
+# A video goes up in parts straight to storage (a multipart upload: S3's own, or its twin on
+# local disk), each part to a pre-signed URL the browser asks for as it goes, so an upload
+# broken off resumes from the parts already stored. Finishing checks every part is there, joins
+# them and queues `process_video`, which transcodes on the worker and shows its progress on the
+# item. docs/creators.md#videos.
+
+
+def start_video_upload(
+    user: User,
+    purpose: str,
+    content_type: str,
+    size: int | None,
+    *,
+    shows_others: bool = False,
+    consent: bool = False,
+) -> dict:
+    """A pending video and its multipart upload: the key, the part size and how many parts."""
+    if purpose not in VIDEO_PURPOSES:
+        raise DomainError("Videos cannot be uploaded here.")
+    if not user.email_verified:
+        raise NotAllowed("Confirm your email address before uploading.")
+    if purpose == "vault" and not user.is_creator:
+        raise NotAllowed("Switch on creator mode to use the vault.")
+    if content_type not in VIDEO_TYPES:
+        raise ValidationFailed({"file": "Videos must be MP4, MOV, WebM or MKV files."})
+    max_bytes = current_app.config["VIDEO_MAX_BYTES"]
+    if size is None:
+        raise ValidationFailed({"file": "The file size is missing."})
+    if not 0 < size <= max_bytes:
+        raise ValidationFailed({"file": f"Videos can be up to {_size_text(max_bytes)}."})
+    if math.ceil(size / PART_BYTES) > MAX_PARTS:
+        raise ValidationFailed({"file": "The file is too large to upload."})
+    if vault_count(user.id) >= MAX_VAULT_ITEMS:
+        raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
+    others, attested = compliance.check_consent(shows_others, consent)
+    key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{VIDEO_TYPES[content_type]}"
+    # Started in the store first: if the row is then not written, the store's parts are what
+    # its lifecycle rule (docs/deployment.md#media-on-s3) clears.
+    upload_id = storage().start_multipart(key, content_type)
+    db.session.add(
+        MediaObject(
+            user_id=user.id,
+            purpose=purpose,
+            kind=MediaKind.VIDEO,
+            key=key,
+            content_type=content_type,
+            max_bytes=max_bytes,
+            upload_id=upload_id,
+            declared_size=size,
+            shows_others=others,
+            consent_attested_at=clock.now() if attested else None,
+        )
+    )
+    db.session.commit()
+    return {"key": key, "part_bytes": PART_BYTES, "parts": _part_count(size)}
+
+
+def _part_count(size: int) -> int:
+    return max(1, math.ceil(size / PART_BYTES))
+
+
+def _size_text(size: int) -> str:
+    if size >= 2**30:
+        return f"{size / 2**30:g} GB"
+    return f"{size // 2**20} MB"
+
+
+def _open_upload(user: User, key: object) -> MediaObject:
+    """`user`'s own video upload that is still open (anyone else's is "not found")."""
+    obj = db.session.scalar(select(MediaObject).where(MediaObject.key == str(key or "")))
+    if obj is None or obj.user_id != user.id or obj.kind != MediaKind.VIDEO:
+        raise NotFound("There is no such upload.")
+    if obj.status != MediaStatus.PENDING or obj.upload_id is None:
+        raise Conflict("This upload is already finished.")
+    return obj
+
+
+def part_urls(user: User, key: object, numbers: list[int]) -> dict[int, str]:
+    """Pre-signed URLs for these parts of `user`'s open upload (a few at a time)."""
+    obj = _open_upload(user, key)
+    count = _part_count(obj.declared_size or 0)
+    wanted = sorted(set(numbers))
+    if not wanted or len(wanted) > PART_URLS_AT_ONCE or not all(1 <= n <= count for n in wanted):
+        raise ValidationFailed({"parts": f"Ask for 1 to {PART_URLS_AT_ONCE} of the {count} parts."})
+    store = storage()
+    return {n: store.part_url(obj.key, obj.upload_id, n) for n in wanted}
+
+
+def stored_parts(user: User, key: object) -> dict:
+    """What is already stored of `user`'s open upload, so that a broken-off upload resumes:
+    the numbers of the whole parts there."""
+    obj = _open_upload(user, key)
+    parts = storage().list_parts(obj.key, obj.upload_id) or []
+    size = obj.declared_size or 0
+    return {
+        "key": obj.key,
+        "part_bytes": PART_BYTES,
+        "parts": _part_count(size),
+        "stored": [part.number for part in parts if part.size == _expected_size(size, part.number)],
+    }
+
+
+def _expected_size(size: int, number: int) -> int:
+    count = _part_count(size)
+    return PART_BYTES if number < count else size - PART_BYTES * (count - 1)
+
+
+def finish_video_upload(user: User, key: object) -> MediaObject:
+    """Every part is stored: join them into the file and queue its processing. An upload with
+    parts missing stays open (the browser can send them); one whose parts are not what was
+    declared is given up, its parts deleted."""
+    obj = _open_upload(user, key)
+    store = storage()
+    size = obj.declared_size or 0
+    stored = {part.number: part for part in store.list_parts(obj.key, obj.upload_id) or []}
+    count = _part_count(size)
+    missing = [n for n in range(1, count + 1) if n not in stored]
+    if missing:
+        raise DomainError(
+            f"The upload is not finished: {len(missing)} of {count} parts have not arrived. "
+            "Choose the same file again to send the rest."
+        )
+    parts = [stored[n] for n in range(1, count + 1)]
+    if any(part.size != _expected_size(size, part.number) for part in parts) or len(stored) > count:
+        _give_up_upload(store, obj, "The parts uploaded do not make up the file.")
+        raise ValidationFailed({"file": "The upload went wrong: choose the file again."})
+    store.complete_multipart(obj.key, obj.upload_id, parts)
+    info = store.head(obj.key)
+    if info is None or info.size != size:
+        _give_up_upload(store, obj, "The joined file is not the declared size.")
+        raise ValidationFailed({"file": "The upload went wrong: choose the file again."})
+    obj.upload_id = None
+    obj.size = info.size
+    obj.status = MediaStatus.UPLOADED
+    obj.progress, obj.progress_at = 0, clock.now()
+    enqueue(process_video, obj.id)
+    db.session.commit()
+    db.session.refresh(obj)
+    return obj
+
+
+def _give_up_upload(store: Storage, obj: MediaObject, reason: str) -> None:
+    if obj.upload_id:
+        store.abort_multipart(obj.key, obj.upload_id)
+    store.delete(obj.key)
+    obj.upload_id = None
+    obj.status = MediaStatus.REJECTED
+    obj.error = reason
+    db.session.commit()
+
+
+def abort_abandoned_uploads() -> int:
+    """Periodic: uploads started long ago and never finished have their parts deleted from the
+    store and their rows removed (a photo's after an hour, a video's after a day)."""
+    now = clock.now()
+    stale = db.session.scalars(
+        select(MediaObject)
+        .where(
+            MediaObject.status == MediaStatus.PENDING,
+            MediaObject.created_at < now - ABANDONED_PHOTO_UPLOAD,
+        )
+        .order_by(MediaObject.id)
+        .limit(200)
+    ).all()
+    store = storage()
+    removed = 0
+    for obj in stale:
+        if obj.upload_id and obj.created_at >= now - ABANDONED_VIDEO_UPLOAD:
+            continue  # a large file may still be on its way
+        if obj.upload_id:
+            store.abort_multipart(obj.key, obj.upload_id)
+        store.delete(obj.key)  # a photo posted but never confirmed
+        db.session.delete(obj)
+        db.session.commit()  # one at a time: what is deleted in the store is gone from here
+        removed += 1
+    return removed
+
+
+def _report_progress(media_id: int, percent: int) -> None:
+    """The item's progress, committed at once (the vault's page polls it)."""
+    db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id == media_id, MediaObject.status == MediaStatus.UPLOADED)
+        .values(progress=percent, progress_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+class _Progress:
+    """Maps each step's share (0.0–1.0) into the whole job's per cent, reported at most every
+    PROGRESS_EVERY_SECONDS."""
+
+    def __init__(self, media_id: int, steps: list[float]) -> None:
+        self.media_id = media_id
+        total = sum(steps)
+        self.starts, self.weights, start = [], [], 0.0
+        for weight in steps:
+            self.starts.append(start / total)
+            self.weights.append(weight / total)
+            start += weight
+        self.step = 0
+        self.last = (-1, 0.0)
+
+    def of(self, step: int) -> Callable[[float], None]:
+        def report(share: float) -> None:
+            percent = min(99, int((self.starts[step] + self.weights[step] * share) * 100))
+            last_percent, last_at = self.last
+            now = time.monotonic()
+            if percent > last_percent and now - last_at >= PROGRESS_EVERY_SECONDS:
+                self.last = (percent, now)
+                _report_progress(self.media_id, percent)
+
+        return report
+
+
+@long_running(6 * 3600)
+def process_video(media_id: int) -> None:
+    """Worker: the uploaded video to what is delivered (docs/creators.md#videos): H.264/AAC
+    renditions of up to 1080 and 480 lines, a poster and its thumbnail, and for the locked a
+    blurred poster and a silent blurred teaser; the creator's watermark on all of them; the
+    source deleted. Progress is on the item as it goes. A file that is not a usable video is
+    rejected with the reason on the item. Idempotent: a run killed midway is run again from the
+    start, writing the same keys."""
+    obj = db.session.get(MediaObject, media_id)
+    if obj is None or obj.status != MediaStatus.UPLOADED or obj.kind != MediaKind.VIDEO:
+        return
+    store = storage()
+    config = current_app.config
+    limits = video.Limits(seconds=config["VIDEO_MAX_SECONDS"], pixels=VIDEO_MAX_PIXELS)
+    stem = obj.key.rsplit(".", 1)[0]
+    media_id, user_id, key = obj.id, obj.user_id, obj.key
+    mark_text = None
+    if obj.purpose == "vault" and compliance.watermark_enabled(user_id):
+        mark_text = compliance.handle(db.session.get(User, user_id))
+    db.session.rollback()  # nothing held open while the video is worked on
+    with tempfile.TemporaryDirectory(dir=config["MEDIA_WORK_DIR"], prefix="amora-video-") as work:
+        workdir = Path(work)
+        try:
+            source = store.download(key, workdir)
+            info = video.probe(source, limits)
+            heights = [(name, h) for name, h in RENDITIONS if name == "v480" or info.height > 480]
+            progress = _Progress(media_id, [min(h, info.height) for _, h in heights] + [60])
+            outputs: dict[str, tuple[Path, str]] = {}
+            rendition_info = None
+            for step, (name, height) in enumerate(heights):
+                label = _label(mark_text, video_width(info, height))
+                target = workdir / f"{name}.mp4"
+                made = video.transcode(
+                    source,
+                    target,
+                    height=height,
+                    limits=limits,
+                    watermark=label,
+                    on_progress=progress.of(step),
+                )
+                rendition_info = rendition_info or made
+                outputs[name] = (target, "video/mp4")
+            outputs.update(_stills(source, workdir, info, limits, mark_text))
+            progress.of(len(heights))(0.5)
+            teaser = workdir / "teaser.mp4"
+            video.teaser(
+                source,
+                teaser,
+                limits=limits,
+                seconds=TEASER_SECONDS,
+                watermark=_label(mark_text, video_width(info, 144)),
+            )
+            outputs["teaser"] = (teaser, "video/mp4")
+        except video.VideoError as exc:
+            _reject_video(store, media_id, key, str(exc))
+            return
+        variants = {}
+        for name, (path, content_type) in outputs.items():
+            variant_key = f"{stem}.{name}.{path.suffix.lstrip('.')}"
+            store.write_file(variant_key, path, content_type)
+            variants[name] = variant_key
+    obj = db.session.get(MediaObject, media_id)
+    if obj is None or obj.status != MediaStatus.UPLOADED:  # deleted meanwhile
+        for variant_key in variants.values():
+            store.delete(variant_key)
+        return
+    store.delete(key)  # the source, with its metadata, is not kept
+    obj.variants = variants
+    obj.width, obj.height = rendition_info.width, rendition_info.height
+    obj.duration_ms = round(info.seconds * 1000)
+    obj.status = MediaStatus.READY
+    obj.progress, obj.progress_at = 100, clock.now()
+    db.session.commit()
+
+
+def video_width(info: video.VideoInfo, height: int) -> int:
+    """The width of a rendition at most `height` high (never scaled up)."""
+    return max(2, round(info.width * min(height, info.height) / info.height))
+
+
+def _label(text: str | None, width: int) -> Image.Image | None:
+    return compliance.watermark_label(text, width) if text else None
+
+
+def _stills(
+    source: Path, workdir: Path, info: video.VideoInfo, limits: video.Limits, mark: str | None
+) -> dict[str, tuple[Path, str]]:
+    """The poster (watermarked as the renditions), its thumbnail for the vault and pickers,
+    and its blurred twin for the locked (made as a locked photo's preview is)."""
+    poster = workdir / "poster.jpg"
+    video.poster(
+        source,
+        poster,
+        height=1080,
+        limits=limits,
+        watermark=_label(mark, video_width(info, 1080)),
+    )
+    with Image.open(poster) as image:
+        still = image.convert("RGB")
+    thumb = still.copy()
+    thumb.thumbnail((400, 400))
+    thumb_path = workdir / "thumb.jpg"
+    thumb.save(thumb_path, "JPEG", quality=85, optimize=True)
+    blur_path = workdir / "blur.jpg"
+    _blurred(still).save(blur_path, "JPEG", quality=60, optimize=True)
+    return {
+        "poster": (poster, "image/jpeg"),
+        "thumb": (thumb_path, "image/jpeg"),
+        "blur": (blur_path, "image/jpeg"),
+    }
+
+
+def _blurred(image: Image.Image) -> Image.Image:
+    """What a fan sees before paying: small, heavily blurred, nothing recognisable."""
+    copy = image.copy()
+    copy.thumbnail((48, 48))
+    copy = copy.resize((max(copy.width * 8, 1), max(copy.height * 8, 1)), Image.BILINEAR)
+    return copy.filter(ImageFilter.GaussianBlur(12))
+
+
+def _reject_video(store: Storage, media_id: int, key: str, reason: str) -> None:
+    store.delete(key)
+    db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id == media_id, MediaObject.status == MediaStatus.UPLOADED)
+        .values(status=MediaStatus.REJECTED, error=reason[:300], progress_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoLinks:
+    """A video as one viewer gets it: the renditions to play (each with the media query that
+    picks it), or for the locked only the teaser; and its length."""
+
+    sources: tuple[tuple[str, str], ...]
+    teaser: str | None
+    seconds: int | None
+
+    @property
+    def length(self) -> str:
+        return length_text(self.seconds * 1000 if self.seconds is not None else None)
+
+
+def length_text(duration_ms: int | None) -> str:
+    """A video's length as players show it: 0:42, 12:05, 1:02:09."""
+    if duration_ms is None:
+        return ""
+    minutes, seconds = divmod(round(duration_ms / 1000), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def upload_limits() -> dict[str, str]:
+    """The video limits in words, for the upload forms."""
+    config = current_app.config
+    return {
+        "video_max_size": _size_text(config["VIDEO_MAX_BYTES"]),
+        "video_max_length": video.minutes_text(config["VIDEO_MAX_SECONDS"]),
+    }
+
+
+def is_video(variants: dict | None) -> bool:
+    return bool(variants) and "v480" in variants
+
+
+def video_links(variants: dict | None, locked: bool, duration_ms: int | None) -> VideoLinks | None:
+    """Signed links to what of a ready video this viewer may have; None for an image."""
+    if not is_video(variants):
+        return None
+    sign = storage().signed_url
+    seconds = round(duration_ms / 1000) if duration_ms is not None else None
+    if locked:
+        return VideoLinks((), sign(variants["teaser"], URL_SECONDS), seconds)
+    sources = []
+    if "v1080" in variants:  # wide screens get the larger rendition
+        sources.append((sign(variants["v1080"], VIDEO_URL_SECONDS), "(min-width: 720px)"))
+    sources.append((sign(variants["v480"], VIDEO_URL_SECONDS), ""))
+    return VideoLinks(tuple(sources), None, seconds)
+
+
+def still_key(variants: dict | None, locked: bool) -> str | None:
+    """The picture shown for an item: a photo's display copy or a video's poster, or for the
+    locked the blurred preview of either."""
+    variants = variants or {}
+    if locked:
+        return variants.get("blur")
+    return variants.get("poster" if is_video(variants) else "display")

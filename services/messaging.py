@@ -474,10 +474,11 @@ def unread_total_query(user_id):
 
 @dataclass
 class Attachment:
-    url: str | None
+    url: str | None  # the photo or the video's poster; for the locked, its blurred preview
     locked: bool
     price: int
     unlocked: bool
+    video: media.VideoLinks | None = None
 
 
 def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]:
@@ -508,12 +509,13 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
         price = message.unlock_price or 0
         unlocked = message.id in paid
         locked = bool(price) and message.sender_id != viewer.id and not unlocked
-        key = (obj.variants or {}).get("blur" if locked else "display")
+        key = media.still_key(obj.variants, locked)
         result[message.id] = Attachment(
             url=media.url_for_key(key, 300) if key else None,
             locked=locked,
             price=price,
             unlocked=unlocked,
+            video=media.video_links(obj.variants, locked, obj.duration_ms),
         )
     return result
 

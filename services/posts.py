@@ -55,11 +55,15 @@ PAGE = 10
 
 @dataclass
 class MediaView:
+    """One item of a post as a viewer gets it: `url` the photo, or a video's poster (for the
+    locked, the blurred preview of either); `video` the links to play, or the teaser."""
+
     id: int
     url: str | None
     locked: bool
     width: int | None = None
     height: int | None = None
+    video: media.VideoLinks | None = None
 
 
 @dataclass
@@ -281,6 +285,7 @@ _MEDIA_OF_POST = (
             MediaObject.variants,
             MediaObject.width,
             MediaObject.height,
+            MediaObject.duration_ms,
         )
     )
     .join(MediaObject, MediaObject.id == PostMedia.media_id)
@@ -295,6 +300,7 @@ class _Media(NamedTuple):
     variants: dict | None
     width: int | None
     height: int | None
+    duration_ms: int | None = None
 
 
 def _media_of(value) -> list[_Media]:
@@ -358,7 +364,7 @@ def views(
         allowed = entitled(viewer, post, unlocked=is_unlocked, subscribed=is_subscribed)
         items = []
         for row in ready_media.get(post.id, []):
-            key = (row.variants or {}).get("display" if allowed else "blur")
+            key = media.still_key(row.variants, locked=not allowed)
             items.append(
                 MediaView(
                     id=row.id,
@@ -366,6 +372,7 @@ def views(
                     locked=not allowed,
                     width=row.width,
                     height=row.height,
+                    video=media.video_links(row.variants, not allowed, row.duration_ms),
                 )
             )
         result.append(

@@ -13,6 +13,7 @@ from services import (
     erasure,
     housekeeping,
     ledger,
+    media,
     payouts,
     posts,
     random_chat,
@@ -37,4 +38,5 @@ PERIODIC_JOBS: PeriodicJobs = [
     (calls.sweep, 10),
     (erasure.erase_due_accounts, 60 * 60),
     (data_export.expire_exports, 60 * 60),
+    (media.abort_abandoned_uploads, 60 * 60),
 ]

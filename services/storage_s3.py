@@ -11,19 +11,38 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from flask import Flask
 
-from services.storage import UPLOAD_SECONDS, LinkCache, ObjectInfo, link_expiry
+from services.storage import (
+    COPY_CHUNK,
+    PART_BYTES,
+    UPLOAD_SECONDS,
+    LinkCache,
+    ObjectInfo,
+    Part,
+    link_expiry,
+)
 
 _EXTENSION = "amora_s3_client"
 _client_lock = threading.Lock()
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_NO_UPLOAD = {"404", "NoSuchUpload"}
+# Whole files up and down in parts, a few at a time: memory stays at a few parts whatever the
+# file's size.
+_TRANSFER = TransferConfig(
+    multipart_threshold=PART_BYTES,
+    multipart_chunksize=PART_BYTES,
+    max_concurrency=4,
+    io_chunksize=COPY_CHUNK,
+)
 _links = LinkCache()
 
 
@@ -135,3 +154,70 @@ class S3Storage:
                 ExpiresIn=max(1, expires - int(now)),
             ),
         )
+
+    def download(self, key: str, directory: Path) -> Path:
+        """The object copied to a file in `directory`, streamed in parts (never whole in
+        memory)."""
+        target = directory / key.rsplit("/", 1)[-1]
+        self.client.download_file(self.bucket, key, str(target), Config=_TRANSFER)
+        return target
+
+    def write_file(self, key: str, path: Path, content_type: str) -> None:
+        self.client.upload_file(
+            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
+        )
+
+    # --- multipart: S3's own, each part a pre-signed PUT ---
+
+    def start_multipart(self, key: str, content_type: str) -> str:
+        response = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type
+        )
+        return response["UploadId"]
+
+    def part_url(self, key: str, upload_id: str, number: int) -> str:
+        return self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+            },
+            ExpiresIn=UPLOAD_SECONDS,
+        )
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part] | None:
+        parts: list[Part] = []
+        marker = 0
+        while True:
+            try:
+                response = self.client.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _NO_UPLOAD:
+                    return None
+                raise
+            for part in response.get("Parts", []):
+                parts.append(Part(part["PartNumber"], part["Size"], part["ETag"]))
+            if not response.get("IsTruncated"):
+                return parts
+            marker = response["NextPartNumberMarker"]
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": part.number, "ETag": part.etag} for part in parts]
+            },
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _NO_UPLOAD:
+                raise

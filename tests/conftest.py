@@ -67,6 +67,7 @@ BASE_CONFIG = {
     "BASE_URL": "http://localhost",
     "RATELIMIT_ENABLED": False,
     "JOBS_RAISE": True,
+    "JOBS_LONG_IN_THREAD": False,  # a video job runs before the request returns, as others do
     "EMBEDDED_SCHEDULER": False,
     "PAYOUT_AUTO_APPROVE_CREDITS": 0,  # payouts wait for an admin unless a test opts in
     # argon2id at its cheapest: the same hashing, microseconds instead of ~0.2 s of CPU for each

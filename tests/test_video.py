@@ -181,3 +181,17 @@ def test_too_long_or_too_large_is_refused_before_any_work(tmp_path):
         video.probe(source, video.Limits(seconds=60, pixels=320 * 179))
     info = video.probe(source, LIMITS)
     assert (info.width, info.height, info.has_audio) == (320, 180, False)
+
+
+def test_a_watermarked_teaser_is_blurred_under_its_mark(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", seconds=2.0)
+    mark = Image.new("RGBA", (40, 10), (255, 255, 255, 255))
+    video.teaser(
+        source, tmp_path / "teaser.mp4", limits=LIMITS, seconds=1.0, height=144, watermark=mark
+    )
+    with av.open(str(tmp_path / "teaser.mp4")) as container:
+        image = next(container.decode(video=0)).to_image().convert("L")
+    above_the_mark = image.crop((0, 0, image.width, image.height - 24))
+    assert max(above_the_mark.getextrema()) < 200  # the white bar, blurred away
+    corner = image.crop((image.width - 44, image.height - 16, image.width - 12, image.height - 10))
+    assert ImageStat.Stat(corner).mean[0] > 230  # the mark itself, sharp

@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +49,25 @@ MAX_ATTEMPTS = len(RETRY_BACKOFF) + 1
 # has not finished within this long.
 INLINE_LEASE = dt.timedelta(minutes=30)
 
+# A long job (`long_running`) run without Redis says it is alive this often, by moving its
+# row's `run_after` this far on: a process that dies mid-job leaves a row the sweeper takes up
+# again within minutes, and one that lives is never started twice.
+HEARTBEAT_SECONDS = 30
+HEARTBEAT_LEASE = dt.timedelta(minutes=3)
+
 Job = tuple[str, tuple, dict]  # (path, args, kwargs)
+
+
+def long_running(seconds: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a job that may take up to `seconds` (a video's processing): RQ gives it that long
+    instead of its default of three minutes, and without Redis it runs on a thread of its own
+    (the request that queued it is not held) that keeps its row's lease fresh."""
+
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.job_timeout = seconds  # type: ignore[attr-defined]
+        return func
+
+    return mark
 
 
 def job_path(func: Callable[..., Any]) -> str:
@@ -116,10 +135,13 @@ def _drop_pending_after_close(session: Session, transaction) -> None:
 def _dispatch(app: Flask, job: Job, record_id: int | None = None) -> None:
     """Hand a job to RQ (with Redis) or run it now in a fresh app context (without)."""
     path, args, kwargs = job
+    timeout = getattr(_resolve(path), "job_timeout", None)
     if app.config.get("REDIS_URL"):
         options: dict[str, Any] = {"description": path}
         if record_id is not None:
             options["job_id"] = rq_job_id(record_id)
+        if timeout:
+            options["job_timeout"] = timeout
         get_queue(app).enqueue(
             run_job,
             args=(path, *args),
@@ -127,31 +149,74 @@ def _dispatch(app: Flask, job: Job, record_id: int | None = None) -> None:
             **options,
         )
         return
+    if timeout and app.config.get("JOBS_LONG_IN_THREAD", True):
+        threading.Thread(
+            target=_run_inline,
+            args=(app, path, args, kwargs, record_id, True),
+            name=f"amora-job-{record_id}",
+            daemon=True,
+        ).start()
+        return
+    _run_inline(app, path, args, kwargs, record_id, bool(timeout))
+
+
+def _run_inline(
+    app: Flask, path: str, args: tuple, kwargs: dict, record_id: int | None, long: bool
+) -> None:
     try:
         # A fresh app context gives the job its own database session, as on a worker.
         with app.app_context():
-            if record_id is not None and not _claim_inline(record_id):
+            lease = HEARTBEAT_LEASE if long else INLINE_LEASE
+            if record_id is not None and not _claim_inline(record_id, lease):
                 return  # done already, or running in another thread or process
-            execute(path, tuple(args), kwargs, record_id)
+            with _Heartbeat(app, record_id if long else None):
+                execute(path, tuple(args), kwargs, record_id)
     except Exception:
         log.exception("inline job %s failed", path)
         if app.config.get("JOBS_RAISE"):
             raise
 
 
-def _claim_inline(record_id: int) -> bool:
+def _claim_inline(record_id: int, lease: dt.timedelta = INLINE_LEASE) -> bool:
     """Without Redis no queue says a job is running: move its `run_after` past any run's length
-    first, so that the sweeper (another thread, another process) does not start it again while
-    this run lasts. (Whoever dispatched it had the row to itself until its old `run_after`.)"""
+    (or, for a long job, past its next heartbeat) first, so that the sweeper (another thread,
+    another process) does not start it again while this run lasts. (Whoever dispatched it had
+    the row to itself until its old `run_after`.)"""
     now = clock.now()
     claimed = db.session.execute(
         update(BackgroundJob)
         .where(BackgroundJob.id == record_id, BackgroundJob.status == BackgroundJobStatus.PENDING)
-        .values(run_after=now + INLINE_LEASE)
+        .values(run_after=now + lease)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
     return bool(claimed)
+
+
+class _Heartbeat:
+    """While a long inline job runs, a thread moves its row's `run_after` on every
+    HEARTBEAT_SECONDS (in a session of its own), as RQ's heartbeat does for a worker's job."""
+
+    def __init__(self, app: Flask, record_id: int | None) -> None:
+        self.app, self.record_id = app, record_id
+        self._done = threading.Event()
+
+    def __enter__(self) -> _Heartbeat:
+        if self.record_id is not None:
+            threading.Thread(target=self._beat, name="amora-job-heartbeat", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+
+    def _beat(self) -> None:
+        while not self._done.wait(HEARTBEAT_SECONDS):
+            try:
+                with self.app.app_context():
+                    _claim_inline(self.record_id, HEARTBEAT_LEASE)  # type: ignore[arg-type]
+                    db.session.remove()
+            except Exception:
+                log.warning("job #%s: could not renew its lease", self.record_id, exc_info=True)
 
 
 def execute(path: str, args: tuple, kwargs: dict, record_id: int | None) -> Any:

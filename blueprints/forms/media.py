@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import request
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, StringField
+from wtforms import BooleanField, Field, StringField
 
 from blueprints.forms.base import Form
 from blueprints.forms.fields import WholeNumberField
@@ -22,6 +22,17 @@ class UploadForm(Form):
     key = StringField()
     content_type = StringField(name="Content-Type")  # the name S3's form uses
     file = FileField(validators=[FileRequired("No file was sent.")])
+
+
+class PartLinkForm(Form):
+    """The query of a part's pre-signed upload URL on local storage:
+    `?key=…&upload=…&part=<n>&expires=<unix time>&sig=<signature>`."""
+
+    key = StringField()
+    upload = StringField()
+    part = WholeNumberField(message="There is no such part.")
+    expires = WholeNumberField(message="This upload link has expired.")
+    sig = StringField()
 
 
 class SignedLinkForm(Form):
@@ -58,3 +69,25 @@ class ConfirmUploadForm(Form):
     """`{"key": "<the key the upload was given>"}`."""
 
     key = StringField(filters=[_text])
+
+
+class _WholeNumbers(Field):
+    """A JSON list of whole numbers (each as `WholeNumberField` reads one); anything else in
+    it makes the list invalid."""
+
+    def process_formdata(self, valuelist):
+        self.data = []
+        for value in valuelist:
+            text = _text(value).strip()
+            if not text.isascii() or not text.isdigit() or len(text) > 6:
+                self.data = None
+                raise ValueError("Part numbers are whole numbers.")
+            self.data.append(int(text))
+
+
+class PartsForm(Form):
+    """`{"key": "<the upload's key>", "parts": [1, 2, 3]}`: the parts whose upload URLs the
+    browser wants next."""
+
+    key = StringField(filters=[_text])
+    parts = _WholeNumbers()
