@@ -8,6 +8,8 @@ down at the commit, Redis restarted empty, a worker killed mid-job) and watch th
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from rq.job import Job as RqJob
@@ -208,3 +210,73 @@ def test_a_closed_session_does_not_dispatch_its_jobs_at_a_later_commit(ctx):
     db.session.commit()
     assert RUNS == []
     assert [j.path for j in db.session.scalars(select(BackgroundJob))] == ["services.mail:deliver"]
+
+
+LONG_RUNS: list[str] = []
+RELEASE = threading.Event()
+
+
+@job_queue.long_running(3600)
+def _transcode_like_job(tag: str) -> None:
+    """A job that takes long (a video's processing): it runs until the test releases it."""
+    LONG_RUNS.append(tag)
+    assert RELEASE.wait(10), "never released"
+
+
+def _job_row() -> BackgroundJob:
+    db.session.expire_all()
+    return db.session.scalars(select(BackgroundJob)).one()
+
+
+def test_without_redis_a_long_job_runs_on_its_own_thread_and_keeps_its_lease(ctx, monkeypatch):
+    """The request that queues a long job is not held by it; while it runs its heartbeat keeps
+    the sweeper off it, and once it ends it is done."""
+    monkeypatch.setattr(job_queue, "HEARTBEAT_SECONDS", 0.05)
+    ctx.config["JOBS_LONG_IN_THREAD"] = True
+    LONG_RUNS.clear()
+    RELEASE.clear()
+    job_queue.enqueue(_transcode_like_job, "a")
+    db.session.commit()  # returns at once: the job waits for RELEASE on its thread
+    deadline = time.monotonic() + 5
+    while not LONG_RUNS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert LONG_RUNS == ["a"] and _job_row().status == "pending"
+    leased = _job_row().run_after
+    time.sleep(0.3)  # a few heartbeats
+    assert _job_row().run_after > leased  # renewed while it runs
+    with clock.frozen(clock.now() + dt.timedelta(minutes=1)):
+        assert job_outbox.sweep() == 0  # alive: not started a second time
+    RELEASE.set()
+    deadline = time.monotonic() + 5
+    while _job_row().status != "done" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _job_row().status == "done" and LONG_RUNS == ["a"]
+
+
+def test_without_redis_a_long_job_whose_process_died_runs_again(ctx):
+    """No heartbeat (its process is gone): past the short lease the sweeper starts it again."""
+    ctx.config["JOBS_LONG_IN_THREAD"] = False
+    LONG_RUNS.clear()
+    RELEASE.set()
+    with clock.frozen(clock.now() - dt.timedelta(hours=1)):
+        record = BackgroundJob(
+            path=job_queue.job_path(_transcode_like_job),
+            args=["b"],
+            kwargs={},
+            run_after=clock.now() + job_queue.HEARTBEAT_LEASE,  # claimed, then its beat stopped
+        )
+        db.session.add(record)
+        db.session.commit()
+    assert job_outbox.sweep() == 1
+    assert LONG_RUNS == ["b"] and _job_row().status == "done"
+
+
+@pytest.mark.redis
+def test_rq_gives_a_long_job_its_own_time_limit(redis_app):
+    app = redis_app
+    with app.app_context():
+        job_queue.enqueue(_transcode_like_job, "c")
+        db.session.commit()
+        record = db.session.scalars(select(BackgroundJob)).one()
+        rq_job = RqJob.fetch(rq_job_id(record.id), connection=redis_connection())
+        assert rq_job.timeout == 3600  # RQ's default of 180 s would kill a transcode

@@ -235,6 +235,7 @@ def csp_directives(response) -> dict[str, list[str]]:
 def test_pages_allow_the_bucket_for_uploads_and_images(s3_app, fan, s3_endpoint, sqlite_url):
     directives = csp_directives(fan.client.get("/profile"))
     assert s3_endpoint in directives["connect-src"] and s3_endpoint in directives["img-src"]
+    assert s3_endpoint in directives["media-src"]  # videos play straight from the bucket
     assert s3_endpoint not in directives["script-src"]
 
     local = make_app(sqlite_url)
@@ -285,3 +286,86 @@ def test_uploads_and_links_go_to_the_origin_the_csp_allows(sqlite_url, where, or
             assert url.startswith(f"{bucket_url}/u/1/photo/x.jpg?")
     finally:
         _cleanup(app)
+
+
+# --- videos: multipart uploads ----------------------------------------------------------------
+
+
+def test_a_video_goes_up_to_the_bucket_in_parts_resumes_and_plays_in_ranges(s3_app, tmp_path):
+    """The multipart protocol against S3 itself: parts PUT to pre-signed URLs, the upload broken
+    off after the first part and resumed from what the bucket says it has, finished, processed
+    from the bucket (streamed down, renditions streamed up) and played through range GETs."""
+    from tests.creator_helpers import signed_in
+    from tests.test_creator import headers
+    from tests.test_videos import padded
+    from tests.test_video import make_clip
+
+    auth, _ = signed_in(s3_app, "luna@example.com", "Luna", creator=True)
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0).read_bytes()
+    data = padded(clip, storage.PART_BYTES + 3 * 2**20)  # two parts, the first full size
+    started = auth.client.post(
+        "/creator/vault/presign",
+        json={"content_type": "video/mp4", "size": len(data)},
+        headers=headers(auth),
+    ).get_json()
+    assert started["parts"] == 2
+
+    def urls(numbers):
+        return auth.client.post(
+            "/creator/vault/parts",
+            json={"key": started["key"], "parts": numbers},
+            headers=headers(auth),
+        ).get_json()["urls"]
+
+    first = urls([1])["1"]
+    assert first.startswith(f"{s3_app.config['S3_ENDPOINT_URL']}/{BUCKET}/")
+    assert requests.put(first, data=data[: storage.PART_BYTES], timeout=30).status_code == 200
+
+    # The connection drops; later the browser asks what the bucket already has.
+    state = auth.client.post(
+        "/creator/vault/upload-state", json={"key": started["key"]}, headers=headers(auth)
+    ).get_json()
+    assert state["stored"] == [1]
+    unfinished = auth.client.post(
+        "/creator/vault/confirm", json={"key": started["key"]}, headers=headers(auth)
+    )
+    assert unfinished.status_code == 400  # nothing joined, the upload stays open
+    second = urls([2])["2"]
+    assert requests.put(second, data=data[storage.PART_BYTES :], timeout=30).status_code == 200
+    grid = auth.client.post(
+        "/creator/vault/confirm", json={"key": started["key"]}, headers=headers(auth)
+    )
+    assert grid.status_code == 200 and "Vault video" in grid.get_data(as_text=True)
+
+    with s3_app.app_context():
+        obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
+        assert obj.status == "ready" and obj.size == len(data), obj.error
+        store = media.storage()
+        assert store.head(obj.key) is None  # the source is deleted from the bucket
+        rendition = store.head(obj.variants["v480"])
+        assert rendition.content_type == "video/mp4"
+        url = media.video_links(obj.variants, False, obj.duration_ms).sources[-1][0]
+    ranged = requests.get(url, headers={"Range": "bytes=100-199"}, timeout=10)
+    assert ranged.status_code == 206 and len(ranged.content) == 100
+    assert ranged.headers["Content-Range"] == f"bytes 100-199/{rendition.size}"
+
+
+def test_an_abandoned_multipart_upload_is_aborted_in_the_bucket(s3_app, tmp_path):
+    from tests.creator_helpers import signed_in
+
+    signed_in(s3_app, "luna@example.com", "Luna", creator=True)
+    with s3_app.app_context():
+        luna = accounts.find_by_email("luna@example.com")
+        started = media.start_video_upload(luna, "vault", "video/mp4", 2 * storage.PART_BYTES)
+        obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
+        store = media.storage()
+        url = store.part_url(obj.key, obj.upload_id, 1)
+        assert requests.put(url, data=b"x" * storage.PART_BYTES, timeout=30).status_code == 200
+        assert [part.number for part in store.list_parts(obj.key, obj.upload_id)] == [1]
+        obj.created_at -= dt.timedelta(days=2)
+        db.session.commit()
+        key, upload_id = obj.key, obj.upload_id
+        assert media.abort_abandoned_uploads() == 1
+        assert store.list_parts(key, upload_id) is None  # the bucket holds none of its parts
+        uploads = store.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+        assert upload_id not in [upload["UploadId"] for upload in uploads]
