@@ -69,6 +69,7 @@ def _conversation_page(
         form=form,
         error=error,
         buy=buy,
+        voice_max_seconds=media.VOICE_MAX_SECONDS,
     ), status
 
 
@@ -196,6 +197,28 @@ def attachment_presign():
     except DomainError as exc:
         return jsonify(error=exc.message), exc.status
     return jsonify(upload)
+
+
+@bp.post("/messages/attachments/voice")
+@verified_required
+@limiter.limit("120 per hour")
+def voice_presign():
+    """A voice note recorded in the page: the pre-signed POST for it (then the same confirm as a
+    photo's, and it goes with the next message)."""
+    form = StartUploadForm(formdata=json_body())
+    try:
+        upload = media.start_upload(current_user, "voice", form.content_type.data, form.size.data)
+    except DomainError as exc:
+        return jsonify(error=exc.message), exc.status
+    return jsonify(upload)
+
+
+@bp.get("/messages/attachments/<int:media_id>")
+@verified_required
+def attachment_state(media_id: int):
+    """The attachment box again while its photo or voice note is being processed (it polls)."""
+    obj = media.own_upload(current_user, media_id, ("chat", "voice"))
+    return render_template("messages/_attachment.html", obj=obj, error=None)
 
 
 @bp.post("/messages/attachments/confirm")

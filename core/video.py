@@ -1,4 +1,5 @@
-"""Video files in and out, with PyAV (FFmpeg in-process: its wheels bundle x264, AAC and Opus).
+"""Video files and voice notes in and out, with PyAV (FFmpeg in-process: its wheels bundle x264,
+AAC and Opus).
 
 What a delivered rendition is: H.264 video in yuv420p and AAC audio
 (48 kHz stereo) in an MP4 whose index comes first (`+faststart`: a player starts and seeks
@@ -32,6 +33,7 @@ from PIL import Image
 CRF = 23
 PRESET = "veryfast"
 AUDIO_RATE = 48_000
+VOICE_BIT_RATE = 64_000  # AAC, mono: clear speech in about 0.5 MB a minute
 
 
 class VideoError(Exception):
@@ -127,6 +129,64 @@ def teaser(
     silent, in the same MP4 form as a rendition (watermarked too). `target` is removed when it
     fails."""
     return _write(source, target, height, limits, watermark, None, until=seconds, blur=12)
+
+
+def voice_note(source: Path, target: Path, *, limits: Limits) -> float:
+    """A recorded voice note (WebM/Opus from Chrome and Firefox, MP4/AAC from Safari, or any
+    sound file) to AAC, mono, in an MP4 (`.m4a`) that every browser plays, without the source's
+    metadata. Returns its length in seconds. A file with a picture, or no sound, or too long,
+    raises VideoError; `target` is then removed."""
+    try:
+        with _open(source) as container:
+            if container.streams.video:
+                raise VideoError("A voice note is sound only: this file has a picture.")
+            if not container.streams.audio:
+                raise VideoError("The file has no sound.")
+            sound_in = container.streams.audio[0]
+            seconds = _seconds(container, sound_in)
+            if seconds is not None and seconds > limits.seconds:
+                raise VideoError(f"Voice notes can be up to {minutes_text(limits.seconds)} long.")
+            return _voice(container, sound_in, target, limits)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _voice(container, sound_in, target: Path, limits: Limits) -> float:
+    # MediaRecorder's WebM often says no length in its header: the limit is also checked on
+    # what is decoded.
+    output = av.open(
+        str(target),
+        mode="w",
+        format="mp4",
+        options={"movflags": "+faststart", "fflags": "+bitexact"},
+    )
+    heard = 0
+    with output:
+        sound_out = output.add_stream("aac", rate=AUDIO_RATE)
+        sound_out.layout = "mono"
+        sound_out.bit_rate = VOICE_BIT_RATE
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=AUDIO_RATE)
+        try:
+            for frame in container.decode(sound_in):
+                for sound in resampler.resample(frame):
+                    heard += sound.samples
+                    if heard > (limits.seconds + 1) * AUDIO_RATE:
+                        raise VideoError(
+                            f"Voice notes can be up to {minutes_text(limits.seconds)} long."
+                        )
+                    sound.pts = None
+                    output.mux(sound_out.encode(sound))
+        except av.FFmpegError as exc:
+            raise VideoError("The recording is damaged and cannot be played.") from exc
+        for sound in resampler.resample(None):
+            heard += sound.samples
+            sound.pts = None
+            output.mux(sound_out.encode(sound))
+        output.mux(sound_out.encode(None))
+    if heard == 0:
+        raise VideoError("The recording is empty.")
+    return heard / AUDIO_RATE
 
 
 _MARGIN = 8  # pixels between the watermark and the picture's bottom-right corner

@@ -23,6 +23,7 @@ class MediaStatus(StrEnum):
 class MediaKind(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
+    AUDIO = "audio"  # a voice note
 
 
 class MediaObject(db.Model):

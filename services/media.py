@@ -58,8 +58,9 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTOS = 9
 MAX_VAULT_BYTES = 20 * 1024 * 1024
 MAX_VAULT_ITEMS = 2000
-# Profile photos; a creator's library (posts, PPV messages); a photo sent in a conversation.
-PURPOSES = ("photo", "vault", "chat")
+# Profile photos; a creator's library (posts, PPV messages); a photo sent in a conversation; a
+# voice note recorded in a conversation.
+PURPOSES = ("photo", "vault", "chat", "voice")
 MAX_PIXELS = 40_000_000  # refuse decompression bombs
 
 # Videos (docs/creators.md#videos): what the browser may say a file is (the worker finds out
@@ -83,6 +84,12 @@ VIDEO_URL_SECONDS = 3 * 3600
 ABANDONED_VIDEO_UPLOAD = dt.timedelta(hours=24)
 ABANDONED_PHOTO_UPLOAD = dt.timedelta(hours=1)
 PROGRESS_EVERY_SECONDS = 1.0  # a transcode reports its progress at most this often
+
+# Voice notes (docs/dating.md#voice-notes): what the recorders of browsers produce (WebM or
+# Ogg with Opus, MP4 with AAC), made into AAC in MP4 that every browser plays.
+AUDIO_TYPES = {"audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a"}
+VOICE_MAX_BYTES = 10 * 1024 * 1024
+VOICE_MAX_SECONDS = 5 * 60
 
 
 def storage() -> Storage:
@@ -126,6 +133,8 @@ def start_upload(
         raise NotAllowed("Confirm your email address before uploading.")
     if purpose == "vault" and not user.is_creator:
         raise NotAllowed("Switch on creator mode to use the vault.")
+    if purpose == "voice":
+        return _start_voice_upload(user, content_type, size)
     if content_type not in IMAGE_TYPES:
         if purpose in VIDEO_PURPOSES:
             raise ValidationFailed(
@@ -160,6 +169,26 @@ def start_upload(
     return {"key": key, **storage().presigned_post(key, content_type, max_bytes)}
 
 
+def _start_voice_upload(user: User, content_type: str, size: int | None) -> dict:
+    if content_type not in AUDIO_TYPES:
+        raise ValidationFailed({"file": "This browser recorded in a form we cannot take."})
+    if size is None or not 0 < size <= VOICE_MAX_BYTES:
+        raise ValidationFailed({"file": "A voice note can be up to 5 minutes."})
+    key = f"u/{user.id}/voice/{secrets.token_hex(12)}.{AUDIO_TYPES[content_type]}"
+    db.session.add(
+        MediaObject(
+            user_id=user.id,
+            purpose="voice",
+            kind=MediaKind.AUDIO,
+            key=key,
+            content_type=content_type,
+            max_bytes=VOICE_MAX_BYTES,
+        )
+    )
+    db.session.commit()
+    return {"key": key, **storage().presigned_post(key, content_type, VOICE_MAX_BYTES)}
+
+
 def confirm_upload(user: User, key: str) -> MediaObject:
     """The browser says the upload finished: check it, then process it on the worker."""
 
@@ -178,10 +207,14 @@ def confirm_upload(user: User, key: str) -> MediaObject:
         obj.status = MediaStatus.REJECTED
         obj.error = "Wrong type or size."
         db.session.commit()
-        raise ValidationFailed({"file": "That file is not an allowed photo."})
+        raise ValidationFailed(
+            {"file": "The recording did not arrive whole."}
+            if obj.kind == MediaKind.AUDIO
+            else {"file": "That file is not an allowed photo."}
+        )
     obj.size = info.size
     obj.status = MediaStatus.UPLOADED
-    enqueue(process, obj.id)
+    enqueue(process_voice if obj.kind == MediaKind.AUDIO else process, obj.id)
     db.session.commit()
     db.session.refresh(obj)
     return obj
@@ -332,6 +365,16 @@ def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault
         raise NotFound("There is no such item in your vault.")
     if obj.status != MediaStatus.READY:
         raise DomainError("That item is still being processed; try again in a moment.")
+    return obj
+
+
+def own_upload(user: User, media_id: object, purposes: tuple[str, ...]) -> MediaObject:
+    """One of `user`'s own uploads of these purposes, in whatever state it is (someone else's
+    is "not found")."""
+    row_id = parse_id(media_id)
+    obj = db.session.get(MediaObject, row_id) if row_id is not None else None
+    if obj is None or obj.user_id != user.id or obj.purpose not in purposes:
+        raise NotFound("There is no such upload.")
     return obj
 
 
@@ -661,7 +704,7 @@ def process_video(media_id: int) -> None:
             )
             outputs["teaser"] = (teaser, "video/mp4")
         except video.VideoError as exc:
-            _reject_video(store, media_id, key, str(exc))
+            _reject(store, media_id, key, str(exc))
             return
         variants = {}
         for name, (path, content_type) in outputs.items():
@@ -727,7 +770,7 @@ def _blurred(image: Image.Image) -> Image.Image:
     return copy.filter(ImageFilter.GaussianBlur(12))
 
 
-def _reject_video(store: Storage, media_id: int, key: str, reason: str) -> None:
+def _reject(store: Storage, media_id: int, key: str, reason: str) -> None:
     store.delete(key)
     db.session.execute(
         update(MediaObject)
@@ -735,6 +778,39 @@ def _reject_video(store: Storage, media_id: int, key: str, reason: str) -> None:
         .values(status=MediaStatus.REJECTED, error=reason[:300], progress_at=clock.now())
         .execution_options(synchronize_session=False)
     )
+    db.session.commit()
+
+
+def process_voice(media_id: int) -> None:
+    """Worker: a recorded voice note to AAC in MP4 (core/video.voice_note), its length recorded,
+    the recording deleted. An unusable one is rejected with the reason. Idempotent."""
+    obj = db.session.get(MediaObject, media_id)
+    if obj is None or obj.status != MediaStatus.UPLOADED or obj.kind != MediaKind.AUDIO:
+        return
+    store = storage()
+    key = obj.key
+    limits = video.Limits(seconds=VOICE_MAX_SECONDS, pixels=0)
+    db.session.rollback()
+    with tempfile.TemporaryDirectory(
+        dir=current_app.config["MEDIA_WORK_DIR"], prefix="amora-voice-"
+    ) as work:
+        target = Path(work) / "voice.m4a"
+        try:
+            seconds = video.voice_note(store.download(key, Path(work)), target, limits=limits)
+        except video.VideoError as exc:
+            _reject(store, media_id, key, str(exc))
+            return
+        voice_key = f"{key.rsplit('.', 1)[0]}.voice.m4a"
+        store.write_file(voice_key, target, "audio/mp4")
+    obj = db.session.get(MediaObject, media_id)
+    if obj is None or obj.status != MediaStatus.UPLOADED:
+        store.delete(voice_key)
+        return
+    store.delete(key)
+    obj.variants = {"audio": voice_key}
+    obj.duration_ms = round(seconds * 1000)
+    obj.status = MediaStatus.READY
+    obj.progress, obj.progress_at = 100, clock.now()
     db.session.commit()
 
 

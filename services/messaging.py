@@ -286,12 +286,13 @@ def _attachment(
         if unlock_price:
             raise ValidationFailed({"unlock_price": "Attach something from your vault to sell."})
         return None, 0
-    item = media.vault_item(sender, media_id, ("vault", "chat") if sender.is_creator else ("chat",))
+    own = ("chat", "voice")  # a photo or a voice note sent from the conversation
+    item = media.vault_item(sender, media_id, ("vault", *own) if sender.is_creator else own)
     errors: dict[str, str] = {}
     price = unlock_price
     check_price(price, "unlock_price", "The unlock price", errors)
     if price and item.purpose != "vault":
-        errors["unlock_price"] = "Only photos from your vault can be sold."
+        errors["unlock_price"] = "Only items from your vault can be sold."
     if errors:
         raise ValidationFailed(errors)
     if price:
@@ -479,6 +480,8 @@ class Attachment:
     price: int
     unlocked: bool
     video: media.VideoLinks | None = None
+    audio: str | None = None  # a voice note
+    length: str = ""  # a voice note's, as players show it
 
 
 def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]:
@@ -510,12 +513,15 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
         unlocked = message.id in paid
         locked = bool(price) and message.sender_id != viewer.id and not unlocked
         key = media.still_key(obj.variants, locked)
+        voice = (obj.variants or {}).get("audio")
         result[message.id] = Attachment(
             url=media.url_for_key(key, 300) if key else None,
             locked=locked,
             price=price,
             unlocked=unlocked,
             video=media.video_links(obj.variants, locked, obj.duration_ms),
+            audio=media.url_for_key(voice, media.VIDEO_URL_SECONDS) if voice else None,
+            length=media.length_text(obj.duration_ms) if voice else "",
         )
     return result
 

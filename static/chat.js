@@ -163,8 +163,9 @@
         event.detail.elt.reset();
         document.getElementById("compose-status").innerHTML = "";
         var attached = document.getElementById("chat-attachment");
-        if (attached) {  // the photo went with the message
-          attached.querySelectorAll("input[name='upload_id'], img, .muted").forEach(function (el) { el.remove(); });
+        if (attached) {  // the photo or voice note went with the message
+          attached.querySelectorAll("input[name='upload_id'], .attached").forEach(function (el) { el.remove(); });
+          attached.dataset.status = "";
         }
       }
     });

@@ -212,6 +212,9 @@
       say(fresh, error.message);
     });
   }
+  // For other scripts (static/voice.js): upload one File as an <input> with these data-
+  // attributes would, resolving to the confirm's HTML.
+  window.AmoraUpload = { one: uploadOne };
   document.addEventListener("change", function (event) {
     var input = event.target;
     if (input && input.type === "file" && input.dataset && input.dataset.presign) { upload(input); }

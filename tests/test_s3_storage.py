@@ -297,8 +297,8 @@ def test_a_video_goes_up_to_the_bucket_in_parts_resumes_and_plays_in_ranges(s3_a
     from the bucket (streamed down, renditions streamed up) and played through range GETs."""
     from tests.creator_helpers import signed_in
     from tests.test_creator import headers
-    from tests.test_videos import padded
     from tests.test_video import make_clip
+    from tests.test_videos import padded
 
     auth, _ = signed_in(s3_app, "luna@example.com", "Luna", creator=True)
     clip = make_clip(tmp_path / "clip.mp4", seconds=1.0).read_bytes()

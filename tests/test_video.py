@@ -195,3 +195,56 @@ def test_a_watermarked_teaser_is_blurred_under_its_mark(tmp_path):
     assert max(above_the_mark.getextrema()) < 200  # the white bar, blurred away
     corner = image.crop((image.width - 44, image.height - 16, image.width - 12, image.height - 10))
     assert ImageStat.Stat(corner).mean[0] > 230  # the mark itself, sharp
+
+
+def make_recording(path: Path, seconds: float = 2.0, container: str = "webm") -> Path:
+    """What MediaRecorder gives: Opus in WebM (a 330 Hz tone)."""
+    with av.open(str(path), "w", format=container) as out:
+        sound = out.add_stream("libopus", rate=48_000)
+        sound.layout = "mono"
+        samples = int(seconds * 48_000)
+        for start in range(0, samples, 960):
+            n = min(960, samples - start)
+            frame = av.AudioFrame(format="s16", layout="mono", samples=n)
+            frame.planes[0].update(
+                b"".join(
+                    struct.pack(
+                        "<h", int(6000 * math.sin(2 * math.pi * 330 * (start + k) / 48_000))
+                    )
+                    for k in range(n)
+                )
+            )
+            frame.sample_rate, frame.pts = 48_000, start
+            frame.time_base = fractions.Fraction(1, 48_000)
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+def test_a_voice_note_becomes_mono_aac_every_browser_plays(tmp_path):
+    recording = make_recording(tmp_path / "note.webm", seconds=2.0)
+    seconds = video.voice_note(recording, tmp_path / "note.m4a", limits=LIMITS)
+    assert abs(seconds - 2.0) < 0.1
+    with av.open(str(tmp_path / "note.m4a")) as note:
+        (stream,) = note.streams
+        assert stream.type == "audio" and stream.codec_context.name == "aac"
+        assert stream.codec_context.layout.name == "mono"
+        assert "Lavf" not in str(note.metadata)
+        assert abs(note.duration / av.time_base - 2.0) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: make_clip(path.with_suffix(".mp4")), "sound only"),
+        (lambda path: make_clip(path.with_suffix(".mp4"), audio=False), "sound only"),
+        (lambda path: make_recording(path, seconds=4.0), "up to 3 seconds long"),
+        (lambda path: path.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(500)) and path, "read"),
+    ],
+    ids=["a video", "a silent video", "too long", "broken"],
+)
+def test_a_voice_note_that_cannot_be_one(tmp_path, make, message):
+    source = make(tmp_path / "note.webm")
+    with pytest.raises(video.VideoError, match=message):
+        video.voice_note(source, tmp_path / "note.m4a", limits=video.Limits(3, 100))
+    assert not (tmp_path / "note.m4a").exists()

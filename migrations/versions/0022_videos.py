@@ -1,6 +1,6 @@
 """videos: kind, multipart uploads, processing progress
 
-Media objects become images or videos. A video goes up in parts (the store's multipart upload
+Media objects become images, videos or sounds (voice notes). A video goes up in parts (the store's multipart upload
 id and the declared size are kept while it is open), its processing reports progress, and its
 length is recorded. Sizes become 64-bit: a video may be over 2 GiB.
 
@@ -38,7 +38,7 @@ def upgrade():
                type_=sa.BigInteger(),
                existing_nullable=True)
         batch_op.create_index('ix_media_objects_status_created_at', ['status', 'created_at'], unique=False)
-        batch_op.create_check_constraint(op.f('ck_media_objects_kind'), "kind IN ('image', 'video')")
+        batch_op.create_check_constraint(op.f('ck_media_objects_kind'), "kind IN ('image', 'video', 'audio')")
 
     # ### end Alembic commands ###
 
