@@ -106,10 +106,7 @@ def poster(
         width, out_height = _scaled(info, height)
         image = picture.to_image().convert("RGB").resize((width, out_height), Image.LANCZOS)
         if watermark is not None:
-            corner = (
-                max(0, width - watermark.width - _MARGIN),
-                max(0, out_height - watermark.height - _MARGIN),
-            )
+            corner = (max(0, width - watermark.width - _MARGIN), _MARGIN)
             mark = watermark.convert("RGBA")
             image.paste(mark, corner, mark)
         image.save(target, "JPEG", quality=85, optimize=True)
@@ -189,7 +186,9 @@ def _voice(container, sound_in, target: Path, limits: Limits) -> float:
     return heard / AUDIO_RATE
 
 
-_MARGIN = 8  # pixels between the watermark and the picture's bottom-right corner
+# The watermark goes in the top-right corner, a few pixels in: players draw their controls
+# over the bottom of the picture.
+_MARGIN = 8
 
 
 def _open(source: Path):
@@ -377,7 +376,7 @@ class _Pictures:
             )
             overlay = graph.add(
                 "overlay",
-                f"x=main_w-overlay_w-{_MARGIN}:y=main_h-overlay_h-{_MARGIN}:eof_action=repeat",
+                f"x=main_w-overlay_w-{_MARGIN}:y={_MARGIN}:eof_action=repeat",
             )
             last.link_to(overlay, 0, 0)
             mark.link_to(overlay, 0, 1)

@@ -654,10 +654,10 @@ class _Progress:
 def process_video(media_id: int) -> None:
     """Worker: the uploaded video to what is delivered (docs/creators.md#videos): H.264/AAC
     renditions of up to 1080 and 480 lines, a poster and its thumbnail, and for the locked a
-    blurred poster and a silent blurred teaser; the creator's watermark on all of them; the
-    source deleted. Progress is on the item as it goes. A file that is not a usable video is
-    rejected with the reason on the item. Idempotent: a run killed midway is run again from the
-    start, writing the same keys."""
+    blurred poster and a silent blurred teaser; the creator's watermark on the renditions and
+    the poster; the source deleted. Progress is on the item as it goes. A file that is not a
+    usable video is rejected with the reason on the item. Idempotent: a run killed midway is
+    run again from the start, writing the same keys."""
     obj = db.session.get(MediaObject, media_id)
     if obj is None or obj.status != MediaStatus.UPLOADED or obj.kind != MediaKind.VIDEO:
         return
@@ -695,13 +695,8 @@ def process_video(media_id: int) -> None:
             outputs.update(_stills(source, workdir, info, limits, mark_text))
             progress.of(len(heights))(0.5)
             teaser = workdir / "teaser.mp4"
-            video.teaser(
-                source,
-                teaser,
-                limits=limits,
-                seconds=TEASER_SECONDS,
-                watermark=_label(mark_text, video_width(info, 144)),
-            )
+            # Blurred past recognition, like a locked photo's preview: no watermark to trace.
+            video.teaser(source, teaser, limits=limits, seconds=TEASER_SECONDS)
             outputs["teaser"] = (teaser, "video/mp4")
         except video.VideoError as exc:
             _reject(store, media_id, key, str(exc))

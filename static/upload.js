@@ -54,7 +54,8 @@
   }
   function sizeText(bytes) {
     if (bytes >= 1073741824) { return (bytes / 1073741824).toFixed(2) + " GB"; }
-    return Math.round(bytes / 1048576) + " MB";
+    if (bytes >= 1048576) { return Math.round(bytes / 1048576) + " MB"; }
+    return Math.max(1, Math.round(bytes / 1024)) + " KB";
   }
   function progressRow(input, file) {
     var box = document.getElementById(input.dataset.progress || "");

@@ -96,7 +96,7 @@ def switch_creator_mode_on(page: Page, headline: str, subscription_price: int) -
 def upload_to_vault(page: Page, photo: Path) -> None:
     open_creator_tab(page, "Vault")
     expect(page.get_by_text("0 items.")).to_be_visible()
-    page.get_by_label("Add photos (JPEG, PNG or WebP, up to 20 MB each)").set_input_files(
+    page.get_by_label("Add photos or videos").set_input_files(
         str(photo)
     )
     thumbnail = page.locator("#vault").get_by_role("img", name=re.compile(r"^Vault photo \d+$"))
@@ -123,7 +123,7 @@ def create_post(page: Page, text: str, visibility: str, price: int | None = None
     open_creator_tab(page, "Posts")
     form = page.locator("#post-form")
     form.get_by_label("Text").fill(text)
-    photos = form.get_by_role("group", name="Photos from your vault")
+    photos = form.get_by_role("group", name="Photos and videos from your vault")
     photos.get_by_role("checkbox").first.check()
     form.get_by_role("group", name="Who can see it").get_by_label(visibility).check()
     if price is not None:

@@ -405,7 +405,7 @@ def test_the_mass_message_form_refuses_junk_with_a_message_on_the_field(app):
     auth, luna_id = signed_in(app, "luna@example.com", "Luna", creator=True)
     with app.app_context():
         photo = str(vault_photo(db.session.get(User, luna_id)).id)
-    not_in_vault = "Pick a photo from your vault, or none."
+    not_in_vault = "Pick a photo or video from your vault, or none."
     cases = [
         ({"body": "x", "media_id": "abc"}, "media_id", not_in_vault),
         ({"body": "x", "media_id": "2147483648"}, "media_id", not_in_vault),

@@ -130,10 +130,10 @@ class NewPostForm(EditPostForm):
     """A new post: the edit fields and photos picked from the vault (checkboxes `media`)."""
 
     media = SelectMultipleField(
-        "Photos from your vault",
+        "Photos and videos from your vault",
         coerce=int,
-        invalid_value_message="Pick photos from your vault.",
-        invalid_choice_message="Pick photos from your vault.",
+        invalid_value_message="Pick photos or videos from your vault.",
+        invalid_choice_message="Pick photos or videos from your vault.",
     )
 
     def __init__(self, *args, vault: Iterable = (), **kwargs) -> None:
@@ -154,10 +154,10 @@ class MassMessageForm(Form):
         render_kw={"rows": 3},
     )
     media_id = RadioField(
-        "Attach a photo from your vault (optional)",
+        "Attach a photo or video from your vault (optional)",
         coerce=_id_or_none,
-        invalid_value_message="Pick a photo from your vault, or none.",
-        invalid_choice_message="Pick a photo from your vault, or none.",
+        invalid_value_message="Pick a photo or video from your vault, or none.",
+        invalid_choice_message="Pick a photo or video from your vault, or none.",
     )
     price = _price(
         "Price to unlock the photo (credits, 0 = free)",

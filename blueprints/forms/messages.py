@@ -17,7 +17,7 @@ from blueprints.forms.base import Form
 from blueprints.forms.fields import WholeNumberField, optional_id
 from services.messaging import MAX_LENGTH, MAX_UNLOCK_PRICE
 
-NO_SUCH_PHOTO = "Choose a photo from your vault, or none."
+NO_SUCH_PHOTO = "Choose a photo or video from your vault, or none."
 
 
 class MessageForm(Form):
@@ -26,7 +26,9 @@ class MessageForm(Form):
         render_kw={"rows": 2, "maxlength": MAX_LENGTH, "placeholder": "Write a message"},
     )
     # A radio per vault item (creators only), rendered by templates/messages/_vault_choice.html.
-    media_id = WholeNumberField("Photo", optional_id(NO_SUCH_PHOTO), message=NO_SUCH_PHOTO)
+    media_id = WholeNumberField(
+        "From your vault", optional_id(NO_SUCH_PHOTO), message=NO_SUCH_PHOTO
+    )
     # A photo just uploaded from the device (templates/messages/_attachment.html).
     upload_id = WholeNumberField(
         widget=HiddenInput(),
