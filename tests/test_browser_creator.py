@@ -96,9 +96,7 @@ def switch_creator_mode_on(page: Page, headline: str, subscription_price: int) -
 def upload_to_vault(page: Page, photo: Path) -> None:
     open_creator_tab(page, "Vault")
     expect(page.get_by_text("0 items.")).to_be_visible()
-    page.get_by_label("Add photos or videos").set_input_files(
-        str(photo)
-    )
+    page.get_by_label("Add photos or videos").set_input_files(str(photo))
     thumbnail = page.locator("#vault").get_by_role("img", name=re.compile(r"^Vault photo \d+$"))
     expect(thumbnail).to_have_count(1)
     expect(thumbnail).to_be_visible()
