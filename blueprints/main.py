@@ -9,7 +9,7 @@ from blueprints.forms.takedown import TakedownForm
 from blueprints.htmx import apply_errors
 from core.errors import ValidationFailed
 from extensions import limiter
-from services import compliance
+from services import takedowns
 
 bp = Blueprint("main", __name__)
 
@@ -22,7 +22,7 @@ def takedown():
     done = None
     if form.validate_on_submit():
         try:
-            done = compliance.file_takedown(
+            done = takedowns.file_takedown(
                 current_user if current_user.is_authenticated else None,
                 claimant_name=form.claimant_name.data,
                 claimant_email=form.claimant_email.data,

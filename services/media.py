@@ -368,6 +368,39 @@ def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault
     return obj
 
 
+TAKEN_DOWN = "Removed by a moderator."
+
+
+def take_down(obj: MediaObject | None) -> None:
+    """A photo, video or voice note a moderator or a copyright notice removed: every file of it
+    (the source and every rendition, poster, preview and teaser) is deleted from storage and
+    it is shown nowhere again (posts and messages show only ready media). In the caller's
+    transaction."""
+    if obj is None:
+        return
+    store = storage()
+    if obj.upload_id:
+        store.abort_multipart(obj.key, obj.upload_id)
+        obj.upload_id = None
+    for key in {obj.key, *(obj.variants or {}).values()}:
+        store.delete(key)
+    obj.variants = {}
+    obj.status = MediaStatus.REJECTED
+    obj.error = TAKEN_DOWN
+
+
+def take_down_post_media(post_id: int) -> int:
+    """`take_down` every item a post shows (wherever else it is shown too); how many."""
+    items = db.session.scalars(
+        select(MediaObject)
+        .join(PostMedia, PostMedia.media_id == MediaObject.id)
+        .where(PostMedia.post_id == post_id, MediaObject.status != MediaStatus.REJECTED)
+    ).all()
+    for obj in items:
+        take_down(obj)
+    return len(items)
+
+
 def own_upload(user: User, media_id: object, purposes: tuple[str, ...]) -> MediaObject:
     """One of `user`'s own uploads of these purposes, in whatever state it is (someone else's
     is "not found")."""

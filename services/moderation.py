@@ -15,6 +15,7 @@ from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import (
     MediaObject,
+    MediaStatus,
     Message,
     Notification,
     Photo,
@@ -50,6 +51,9 @@ class Subject:
     text: str | None = None
     image_urls: tuple[str, ...] = ()
     exists: bool = True
+    videos: tuple[media.VideoLinks, ...] = ()  # played in place, with their posters
+    posters: tuple[str | None, ...] = ()
+    voice_urls: tuple[str, ...] = ()
 
 
 def _get(model, ident: object):
@@ -81,6 +85,31 @@ def _urls(keys) -> tuple[str, ...]:
     return tuple(url for url in (media.url_for_key(key, 600) for key in keys if key) if url)
 
 
+def _with_media(kind: str, text: str | None, objects: list[MediaObject]) -> Subject:
+    """A reported message or post with its photos, videos and voice notes, all in full."""
+    images, videos, posters, voices = [], [], [], []
+    for obj in objects:
+        if obj is None or obj.status != MediaStatus.READY:
+            continue
+        variants = obj.variants or {}
+        links = media.video_links(variants, False, obj.duration_ms)
+        if links is not None:
+            videos.append(links)
+            posters.append(media.url_for_key(variants.get("poster"), 600))
+        elif variants.get("audio"):
+            voices.extend(_urls([variants["audio"]]))
+        else:
+            images.extend(_urls([variants.get("display")]))
+    return Subject(
+        kind,
+        text=text,
+        image_urls=tuple(images),
+        videos=tuple(videos),
+        posters=tuple(posters),
+        voice_urls=tuple(voices),
+    )
+
+
 def subject(report: Report) -> Subject:
     """The reported object rendered for a moderator (full media: moderators see everything)."""
     kind, ident = report.subject_type, report.subject_id
@@ -109,22 +138,18 @@ def subject(report: Report) -> Subject:
         if message is None:
             return Subject(kind, exists=False)
         obj = db.session.get(MediaObject, message.media_id) if message.media_id else None
-        return Subject(
-            kind,
-            text=message.body,
-            image_urls=_urls([(obj.variants or {}).get("display")] if obj else []),
-        )
+        return _with_media(kind, message.body, [obj])
     if kind == "post":
         post = db.session.get(Post, row_id)
         if post is None or post.status == PostStatus.DELETED:
             return Subject(kind, text=post.body if post else None, exists=False)
-        keys = db.session.scalars(
-            select(MediaObject.variants)
+        objects = db.session.scalars(
+            select(MediaObject)
             .join(PostMedia, PostMedia.media_id == MediaObject.id)
             .where(PostMedia.post_id == post.id)
             .order_by(PostMedia.position)
-        )
-        return Subject(kind, text=post.body, image_urls=_urls(v.get("display") for v in keys))
+        ).all()
+        return _with_media(kind, post.body, list(objects))
     return Subject(kind, exists=False)
 
 
@@ -147,12 +172,15 @@ def _remove(report: Report) -> None:
         message = _get(Message, ident)
         if message is not None:
             message.body = REMOVED_TEXT
+            if message.media_id is not None:
+                media.take_down(db.session.get(MediaObject, message.media_id))
             message.media_id = None
     elif kind == "post":
         post = _get(Post, ident)
         if post is not None:
             post.status = PostStatus.DELETED
             post.updated_at = clock.now()
+            media.take_down_post_media(post.id)
     else:
         raise DomainError("This kind of report has no content to remove.")
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.errors import NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import CreatorSettings, MediaObject, Outbox, Post, Takedown, User
-from services import compliance, country_blocks, media, posts, subscriptions
+from services import compliance, country_blocks, media, posts, subscriptions, takedowns
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
 
 
@@ -156,7 +156,7 @@ def test_a_takedown_needs_every_field_and_gets_a_reply(app):
         admin = db.session.scalar(select(User).where(User.email == "root@example.com"))
         notice = db.session.scalar(select(Takedown))
         assert (notice.subject_type, notice.subject_id) == ("post", str(post_id))
-        compliance.resolve_takedown(admin, notice.id, True, "We removed the post. Thank you.")
+        takedowns.resolve_takedown(admin, notice.id, True, "We removed the post. Thank you.")
         assert db.session.get(Post, post_id).status == "deleted"
         mail = db.session.scalar(select(Outbox).where(Outbox.to_email == "ann@example.org"))
         assert "We removed the post" in mail.body

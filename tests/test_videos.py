@@ -327,3 +327,88 @@ def test_a_rendition_is_served_in_ranges_for_seeking(app, tmp_path):
     assert middle.headers["Content-Range"] == f"bytes 1000-1999/{size}"
     assert middle.data == whole.data[1000:2000]
     assert middle.headers["Content-Type"] == "video/mp4"
+
+
+# --- moderation and takedowns ---------------------------------------------------------------------
+
+
+def files_of(obj: MediaObject) -> list[str]:
+    """The keys of every file of a media item still in storage."""
+    store = media.storage()
+    return [key for key in {obj.key, *obj.variants.values()} if store.head(key) is not None]
+
+
+def test_a_reported_video_post_is_shown_to_the_moderator_and_removed_with_every_rendition(
+    ctx, tmp_path
+):
+    from services import moderation, safety
+
+    luna, admin = creator("Luna"), fan("Admin")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    sam = fan("Sam", credits=500)
+    reported = posts.create(luna, visibility="public", media_ids=[clip.id])
+    sold = posts.create(luna, visibility="ppv", price=30, media_ids=[clip.id])
+    posts.unlock(sam, sold.id)
+    assert len(files_of(clip)) == 5  # v480, poster, thumb, blur, teaser (the source is gone)
+    safety.report(sam, luna.id, "post", str(reported.id), "harassment", "")
+    report = db.session.scalar(select(moderation.Report))
+
+    shown = moderation.subject(report)
+    assert len(shown.videos) == 1 and shown.videos[0].sources  # played in place, in full
+    assert shown.posters[0] and clip.variants["poster"] in shown.posters[0]
+
+    moderation.decide(admin, report.id, "remove")
+    db.session.refresh(clip)
+    assert clip.status == "rejected" and clip.error == media.TAKEN_DOWN
+    assert files_of(clip) == [] and clip.variants == {}
+    # gone from the other post that showed it too, even for the fan who bought that one
+    assert posts.views(sam, [sold])[0].media == []
+    assert clip not in media.ready_vault_items(luna.id)
+
+
+def test_a_reported_voice_note_plays_for_the_moderator_and_goes_with_the_message(ctx, tmp_path):
+    from services import moderation, safety
+    from tests.test_video import make_recording
+
+    luna, admin, sam = creator("Luna"), fan("Admin"), fan("Sam")
+    sam.email_verified_at = sam.created_at
+    recording = make_recording(tmp_path / "note.webm").read_bytes()
+    with ctx.test_request_context():  # the local store's upload form is a URL of the app
+        started = media.start_upload(sam, "voice", "audio/webm", len(recording))
+    media.storage().write(started["key"], recording, "audio/webm")
+    note = media.confirm_upload(sam, started["key"])
+    db.session.refresh(note)
+    message = messaging.send(sam, luna.id, "", media_id=note.id)
+    safety.report(luna, sam.id, "message", str(message.id), "harassment", "")
+    report = db.session.scalar(select(moderation.Report))
+
+    shown = moderation.subject(report)
+    assert len(shown.voice_urls) == 1 and note.variants["audio"] in shown.voice_urls[0]
+
+    moderation.decide(admin, report.id, "remove")
+    db.session.refresh(note)
+    assert files_of(note) == [] and note.status == "rejected"
+    assert db.session.get(type(message), message.id).media_id is None
+    assert messaging.attachments_for(luna, [message]) == {}
+
+
+def test_a_copyright_takedown_of_a_video_post_deletes_every_file_of_the_video(ctx, tmp_path):
+    from services import takedowns
+
+    luna, admin = creator("Luna"), fan("Admin")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    post = posts.create(luna, visibility="subscribers", media_ids=[clip.id])
+    notice = takedowns.file_takedown(
+        None,
+        claimant_name="Ann Lee",
+        claimant_email="ann@example.org",
+        content_url=f"http://localhost/posts/{post.id}",
+        original_work="My film 'Dunes', published on my site in 2024.",
+        good_faith=True,
+        signature="Ann Lee",
+    )
+    takedowns.resolve_takedown(admin, notice.id, True, "We removed the video. Thank you.")
+    db.session.refresh(clip)
+    assert files_of(clip) == [] and clip.status == "rejected"

@@ -21,6 +21,7 @@ from blueprints.links import own_page
 from extensions import limiter
 from models import TakedownStatus
 from services import compliance, posts
+from services import takedowns as copyright_notices
 
 
 def _review_page(code: int = 200, posted: dict[int, ReviewPostForm] | None = None):
@@ -64,7 +65,7 @@ def _takedowns_page(
 ):
     """The notices in `status`; each open one has its form (`posted`: one just sent, by id)."""
     posted = posted or {}
-    rows = compliance.takedowns(status)
+    rows = copyright_notices.takedowns(status)
     # Claimants type these addresses: only ours become links (an off-site one may be a lure).
     links = {notice.id: own_page(notice.content_url) for notice in rows}
     forms = {
@@ -94,7 +95,7 @@ def resolve_takedown(takedown_id: int):
     form = TakedownDecisionForm()
     if form.validate_on_submit() and settled(
         form,
-        lambda: compliance.resolve_takedown(
+        lambda: copyright_notices.resolve_takedown(
             current_user, takedown_id, form.decision.data == "remove", form.reply.data
         ),
         f"Notice {takedown_id} answered.",

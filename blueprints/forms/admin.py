@@ -36,7 +36,7 @@ from models import (
     TakedownStatus,
     UserStatus,
 )
-from services import admin_users, alerts, analytics, compliance, moderation, payouts
+from services import admin_users, alerts, analytics, compliance, moderation, payouts, takedowns
 from services.input import parse_id
 
 
@@ -264,7 +264,7 @@ class TakedownDecisionForm(Form):
         default="",
         validators=[
             InputRequired("Write the reply the claimant will receive."),
-            too_long("the reply", compliance.REPLY_MAX),
+            too_long("the reply", takedowns.REPLY_MAX),
         ],
         render_kw={"rows": 3},
     )

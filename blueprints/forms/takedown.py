@@ -11,7 +11,7 @@ from wtforms import BooleanField, EmailField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 
 from blueprints.forms.base import Form
-from services.compliance import MAX_NAME, MAX_URL, MAX_WORK
+from services.takedowns import MAX_NAME, MAX_URL, MAX_WORK
 
 GOOD_FAITH = (
     "I believe in good faith that this use is not authorised by the owner, its agent or the "
