@@ -37,6 +37,7 @@ from blueprints import (
     random_chat,
     session_cookies,
     settings,
+    uploads,
     wallet,
     webhooks,
 )
@@ -180,6 +181,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(dating.bp)
     app.register_blueprint(profile.bp)
     app.register_blueprint(media.bp)
+    app.register_blueprint(uploads.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(feed.bp)
     app.register_blueprint(random_chat.bp)

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, render_template, request, ur
 from flask_login import current_user, login_required
 
 from blueprints.forms.creator import EditPostForm, MassMessageForm, NewPostForm
-from blueprints.forms.media import ConfirmUploadForm, PartsForm, StartUploadForm, json_body
+from blueprints.forms.media import ConfirmUploadForm, StartUploadForm, json_body
 from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
@@ -168,33 +168,6 @@ def vault_presign():
     except DomainError as exc:
         return jsonify(error=exc.message), exc.status
     return jsonify(upload)
-
-
-@bp.post("/vault/parts")
-@creator_required
-@limiter.limit("3000 per hour")
-def vault_parts():
-    """The upload URLs of the next parts of a video being uploaded."""
-    form = PartsForm(formdata=json_body())
-    if not form.validate() or form.parts.data is None:
-        return jsonify(error="Ask for the parts by number."), 400
-    try:
-        urls = media.part_urls(current_user, form.key.data, form.parts.data)
-    except DomainError as exc:
-        return jsonify(error=exc.message), exc.status
-    return jsonify(urls={str(number): url for number, url in urls.items()})
-
-
-@bp.post("/vault/upload-state")
-@creator_required
-@limiter.limit("300 per hour")
-def vault_upload_state():
-    """What is already stored of a video upload that was broken off (to resume it)."""
-    form = ConfirmUploadForm(formdata=json_body())
-    try:
-        return jsonify(media.stored_parts(current_user, form.key.data))
-    except DomainError as exc:
-        return jsonify(error=exc.message), exc.status
 
 
 @bp.post("/vault/confirm")

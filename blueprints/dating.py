@@ -320,6 +320,7 @@ def _person_page(user_id: int, report_form: ReportForm | None = None, status: in
         matched=likes.is_match(current_user.id, user_id),
         interests=profiles.interests_of(user_id),
         photos=media.photos_of(user_id),
+        clip=media.profile_clip(user_id),
         report_form=report_form or ReportForm(formdata=None),
     ), status
 

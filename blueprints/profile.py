@@ -38,7 +38,16 @@ def _context(**extra) -> dict:
         "total": total,
         "photos": media.photos_of(current_user.id),
         "photo_url": media.url_for_key,
+        **_clip_context(),
         **extra,
+    }
+
+
+def _clip_context(error: str | None = None) -> dict:
+    return {
+        "clip": media.profile_clip(current_user.id),
+        "clip_seconds": media.CLIP_MAX_SECONDS,
+        "clip_error": error,
     }
 
 
@@ -206,6 +215,49 @@ def photo_confirm():
             exc.status
         )
     return render_template("profile/_photos.html", **_context())
+
+
+@bp.post("/profile/video/presign")
+@login_required
+@limiter.limit("30 per hour")
+def clip_presign():
+    """A profile video goes up in parts, like a vault video (static/upload.js)."""
+    form = StartUploadForm(formdata=json_body())
+    try:
+        upload = media.start_video_upload(
+            current_user, "clip", form.content_type.data, form.size.data
+        )
+    except DomainError as exc:
+        return jsonify(error=exc.message), exc.status
+    return jsonify(upload)
+
+
+@bp.post("/profile/video/confirm")
+@login_required
+@limiter.limit("60 per hour")
+def clip_confirm():
+    form = ConfirmUploadForm(formdata=json_body())
+    try:
+        media.confirm_upload(current_user, form.key.data)
+    except DomainError as exc:
+        return render_template("profile/_clip.html", **_clip_context(exc.message)), exc.status
+    return render_template("profile/_clip.html", **_clip_context())
+
+
+@bp.get("/profile/video")
+@login_required
+def clip_section():
+    """The video section again (it polls while a video is processed)."""
+    return render_template("profile/_clip.html", **_clip_context())
+
+
+@bp.post("/profile/video/delete")
+@login_required
+def clip_delete():
+    media.delete_profile_clip(current_user)
+    if is_htmx():
+        return render_template("profile/_clip.html", **_clip_context())
+    return redirect(url_for("profile.edit"), code=303)
 
 
 @bp.post("/profile/photos/<int:photo_id>/delete")

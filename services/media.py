@@ -71,7 +71,9 @@ VIDEO_TYPES = {
     "video/webm": "webm",
     "video/x-matroska": "mkv",
 }
-VIDEO_PURPOSES = ("vault",)
+VIDEO_PURPOSES = ("vault", "clip")  # a creator's library; a dater's profile video
+CLIP_MAX_SECONDS = 30  # a profile video is a short clip (docs/dating.md#profile-video)
+CLIP_MAX_BYTES = 200 * 1024 * 1024
 VIDEO_MAX_PIXELS = 4096 * 2304  # 4K and a little more; larger pictures are refused
 RENDITIONS = (("v1080", 1080), ("v480", 480))  # name, height at most
 TEASER_SECONDS = 3
@@ -492,14 +494,14 @@ def start_video_upload(
         raise NotAllowed("Switch on creator mode to use the vault.")
     if content_type not in VIDEO_TYPES:
         raise ValidationFailed({"file": "Videos must be MP4, MOV, WebM or MKV files."})
-    max_bytes = current_app.config["VIDEO_MAX_BYTES"]
+    max_bytes = CLIP_MAX_BYTES if purpose == "clip" else current_app.config["VIDEO_MAX_BYTES"]
     if size is None:
         raise ValidationFailed({"file": "The file size is missing."})
     if not 0 < size <= max_bytes:
         raise ValidationFailed({"file": f"Videos can be up to {_size_text(max_bytes)}."})
     if math.ceil(size / PART_BYTES) > MAX_PARTS:
         raise ValidationFailed({"file": "The file is too large to upload."})
-    if vault_count(user.id) >= MAX_VAULT_ITEMS:
+    if purpose == "vault" and vault_count(user.id) >= MAX_VAULT_ITEMS:
         raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
     others, attested = compliance.check_consent(shows_others, consent)
     key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{VIDEO_TYPES[content_type]}"
@@ -696,7 +698,8 @@ def process_video(media_id: int) -> None:
         return
     store = storage()
     config = current_app.config
-    limits = video.Limits(seconds=config["VIDEO_MAX_SECONDS"], pixels=VIDEO_MAX_PIXELS)
+    seconds = CLIP_MAX_SECONDS if obj.purpose == "clip" else config["VIDEO_MAX_SECONDS"]
+    limits = video.Limits(seconds=seconds, pixels=VIDEO_MAX_PIXELS)
     stem = obj.key.rsplit(".", 1)[0]
     media_id, user_id, key = obj.id, obj.user_id, obj.key
     mark_text = None
@@ -750,6 +753,76 @@ def process_video(media_id: int) -> None:
     obj.duration_ms = round(info.seconds * 1000)
     obj.status = MediaStatus.READY
     obj.progress, obj.progress_at = 100, clock.now()
+    if obj.purpose == "clip":
+        _drop_other_clips(obj.user_id, keep=obj.id)  # a profile has one video: the newest
+    db.session.commit()
+
+
+# --- profile videos ------------------------------------------------------------------------------
+
+
+def _clips(user_id: int) -> list[MediaObject]:
+    """`user_id`'s profile videos that are not abandoned uploads, newest first."""
+    return list(
+        db.session.scalars(
+            select(MediaObject)
+            .where(
+                MediaObject.user_id == user_id,
+                MediaObject.purpose == "clip",
+                MediaObject.status != MediaStatus.PENDING,
+            )
+            .order_by(MediaObject.id.desc())
+        )
+    )
+
+
+def _drop_other_clips(user_id: int, keep: int | None) -> None:
+    """Delete `user_id`'s profile videos older than `keep` (all of them for None), files and
+    rows; a newer one still processing stays, to replace `keep` in its turn."""
+    store = storage()
+    for obj in _clips(user_id):
+        if keep is None or obj.id < keep:
+            for key in {obj.key, *(obj.variants or {}).values()}:
+                store.delete(key)
+            db.session.delete(obj)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A profile video as its owner manages it: the one shown (`links`, `poster`), and the
+    newest upload when it is still processing or could not be used."""
+
+    links: VideoLinks | None
+    poster: str | None
+    newest: MediaObject | None
+
+
+def profile_clip(user_id: int) -> Clip:
+    """The profile video of `user_id` (whoever may see the profile may watch it), and, for its
+    owner's page, the state of a newer upload."""
+    clips = _clips(user_id)
+    shown = next((obj for obj in clips if obj.status == MediaStatus.READY), None)
+    newest = clips[0] if clips and clips[0] is not shown else None
+    if shown is None:
+        return Clip(None, None, newest)
+    variants = shown.variants or {}
+    return Clip(
+        video_links(variants, False, shown.duration_ms),
+        url_for_key(variants.get("poster"), VIDEO_URL_SECONDS),
+        newest,
+    )
+
+
+def take_down_clips(user_id: int) -> None:
+    """A moderator removed a profile: its video goes too (`take_down`, in the caller's
+    transaction)."""
+    for obj in _clips(user_id):
+        take_down(obj)
+
+
+def delete_profile_clip(user: User) -> None:
+    """Remove `user`'s profile video (and any upload of one not yet shown)."""
+    _drop_other_clips(user.id, keep=None)
     db.session.commit()
 
 

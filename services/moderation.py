@@ -118,10 +118,13 @@ def subject(report: Report) -> Subject:
         photos = db.session.scalars(
             select(Photo).where(Photo.user_id == report.reported_user_id).order_by(Photo.position)
         )
+        clip = media.profile_clip(report.reported_user_id)
         return Subject(
             kind,
             text=profile.bio if profile else None,
             image_urls=_urls(photo.thumb_key for photo in photos),
+            videos=(clip.links,) if clip.links else (),
+            posters=(clip.poster,) if clip.links else (),
         )
     row_id = parse_id(str(ident))
     if row_id is None:
@@ -164,6 +167,7 @@ def _remove(report: Report) -> None:
             select(Photo).where(Photo.user_id == report.reported_user_id)
         ):
             _delete_photo(photo)
+        media.take_down_clips(report.reported_user_id)
     elif kind == "photo":
         photo = _get(Photo, ident)
         if photo is not None:

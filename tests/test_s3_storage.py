@@ -312,7 +312,7 @@ def test_a_video_goes_up_to_the_bucket_in_parts_resumes_and_plays_in_ranges(s3_a
 
     def urls(numbers):
         return auth.client.post(
-            "/creator/vault/parts",
+            "/uploads/parts",
             json={"key": started["key"], "parts": numbers},
             headers=headers(auth),
         ).get_json()["urls"]
@@ -323,7 +323,7 @@ def test_a_video_goes_up_to_the_bucket_in_parts_resumes_and_plays_in_ranges(s3_a
 
     # The connection drops; later the browser asks what the bucket already has.
     state = auth.client.post(
-        "/creator/vault/upload-state", json={"key": started["key"]}, headers=headers(auth)
+        "/uploads/state", json={"key": started["key"]}, headers=headers(auth)
     ).get_json()
     assert state["stored"] == [1]
     unfinished = auth.client.post(

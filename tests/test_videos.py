@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core import clock
 from extensions import db
-from models import MediaObject, Unlock
+from models import MediaObject, Unlock, User
 from services import media, messaging, posts, storage, subscriptions
 from tests.creator_helpers import creator, fan, signed_in
 from tests.test_creator import headers
@@ -53,7 +53,7 @@ def start(auth, data: bytes, content_type="video/mp4"):
 
 def part_urls(auth, key: str, numbers: list[int]):
     return auth.client.post(
-        "/creator/vault/parts", json={"key": key, "parts": numbers}, headers=headers(auth)
+        "/uploads/parts", json={"key": key, "parts": numbers}, headers=headers(auth)
     )
 
 
@@ -123,7 +123,7 @@ def test_a_broken_off_upload_resumes_from_the_parts_already_stored(app, tmp_path
     assert item_of(app, started["key"]).status == "pending"
 
     state = auth.client.post(
-        "/creator/vault/upload-state", json={"key": started["key"]}, headers=headers(auth)
+        "/uploads/state", json={"key": started["key"]}, headers=headers(auth)
     ).get_json()
     assert state["stored"] == [1] and state["parts"] == started["parts"]
     send_parts(auth, started, data, list(range(2, started["parts"] + 1)))
@@ -412,3 +412,73 @@ def test_a_copyright_takedown_of_a_video_post_deletes_every_file_of_the_video(ct
     takedowns.resolve_takedown(admin, notice.id, True, "We removed the video. Thank you.")
     db.session.refresh(clip)
     assert files_of(clip) == [] and clip.status == "rejected"
+
+
+# --- profile videos -------------------------------------------------------------------------------
+
+
+def upload_clip(auth, data: bytes):
+    started = auth.client.post(
+        "/profile/video/presign",
+        json={"content_type": "video/mp4", "size": len(data)},
+        headers=headers(auth),
+    )
+    assert started.status_code == 200, started.get_json()
+    started = started.get_json()
+    send_parts(auth, started, data)
+    return auth.client.post(
+        "/profile/video/confirm", json={"key": started["key"]}, headers=headers(auth)
+    )
+
+
+def test_a_dater_shows_a_short_video_on_their_profile_and_replaces_it(app, tmp_path):
+    from tests.test_chat_attachments import _matched
+
+    ana, ana_id, bob, bob_id = _matched(app)
+    first = upload_clip(ana, make_clip(tmp_path / "a.mp4", seconds=1.0).read_bytes())
+    assert first.status_code == 200 and "Your profile video, 0:01" in first.get_data(as_text=True)
+    seen = bob.client.get(f"/people/{ana_id}").get_data(as_text=True)
+    assert "Ana's video, 0:01" in seen and ".v480.mp4" in seen
+    with app.app_context():
+        (old,) = db.session.scalars(select(MediaObject).where(MediaObject.purpose == "clip"))
+        assert old.variants.keys() == {"v480", "poster", "thumb", "blur", "teaser"}
+        assert "v1080" not in old.variants
+
+    second = upload_clip(ana, make_clip(tmp_path / "b.mp4", seconds=2.0).read_bytes())
+    assert "Your profile video, 0:02" in second.get_data(as_text=True)
+    with app.app_context():
+        (new,) = db.session.scalars(select(MediaObject).where(MediaObject.purpose == "clip"))
+        assert new.id != old.id
+        assert all(media.storage().head(key) is None for key in old.variants.values())
+
+    removed = ana.client.post("/profile/video/delete", headers=headers(ana))
+    assert "Add a video" in removed.get_data(as_text=True)
+    assert "s video," not in bob.client.get(f"/people/{ana_id}").get_data(as_text=True)
+
+
+def test_a_profile_video_longer_than_a_clip_says_why(app, tmp_path):
+    ana, _ = signed_in(app, "ana@example.com", "Ana")
+    refused = upload_clip(
+        ana, make_clip(tmp_path / "long.mp4", seconds=media.CLIP_MAX_SECONDS + 2).read_bytes()
+    )
+    page = refused.get_data(as_text=True)
+    assert "Your last video could not be used: Videos can be up to 30 seconds long." in page
+
+
+def test_a_reported_profile_shows_its_video_and_removing_it_takes_the_video_down(app, tmp_path):
+    from services import moderation, safety
+    from tests.test_chat_attachments import _matched
+
+    ana, ana_id, bob, bob_id = _matched(app)
+    upload_clip(ana, make_clip(tmp_path / "a.mp4", seconds=1.0).read_bytes())
+    with app.app_context():
+        admin = fan("Admin")
+        safety.report(db.session.get(User, bob_id), ana_id, "profile", str(ana_id), "fake", "")
+        report = db.session.scalar(select(moderation.Report))
+        assert len(moderation.subject(report).videos) == 1
+        moderation.decide(admin, report.id, "remove")
+        clip = db.session.scalar(select(MediaObject).where(MediaObject.purpose == "clip"))
+        assert clip.status == "rejected" and files_of(clip) == []
+    assert "s video," not in bob.client.get(f"/people/{ana_id}").get_data(as_text=True)
+    own = ana.client.get("/profile").get_data(as_text=True)
+    assert "Your last video could not be used: Removed by a moderator." in own
