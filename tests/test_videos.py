@@ -482,3 +482,29 @@ def test_a_reported_profile_shows_its_video_and_removing_it_takes_the_video_down
     assert "s video," not in bob.client.get(f"/people/{ana_id}").get_data(as_text=True)
     own = ana.client.get("/profile").get_data(as_text=True)
     assert "Your last video could not be used: Removed by a moderator." in own
+
+
+def test_a_mass_message_sells_a_video_to_every_subscriber(ctx, tmp_path):
+    from services import mass_messages
+
+    luna = creator("Luna")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    sam, ivy = fan("Sam", credits=500), fan("Ivy", credits=500)
+    for member in (sam, ivy):
+        subscriptions.subscribe(member, luna.id)
+    mass_messages.start(luna, body="new video!", media_id=clip.id, price=25)
+    received = {
+        member.id: db.session.scalar(
+            select(messaging.Message).where(messaging.Message.recipient_id == member.id)
+        )
+        for member in (sam, ivy)
+    }
+    for member in (sam, ivy):
+        message = received[member.id]
+        assert watched(messaging.attachments_for(member, [message])[message.id]) == (False, True)
+    messaging.unlock_message(sam, received[sam.id].id)
+    assert watched(messaging.attachments_for(sam, [received[sam.id]])[received[sam.id].id]) == (
+        True,
+        False,
+    )
