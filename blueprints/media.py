@@ -4,6 +4,7 @@ the browser talks to the bucket instead and these are not used.)"""
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request, send_file
+from werkzeug.wsgi import FileWrapper
 
 from blueprints.forms.media import PartLinkForm, SignedLinkForm, UploadForm
 from core.errors import DomainError
@@ -75,6 +76,10 @@ def file(key: str):
     info = store.head(key)
     if info is None:
         abort(404)
+    if request.range is not None:
+        # A player seeking in a video asks for a range. gunicorn's file wrapper cannot seek, so
+        # werkzeug would read (and drop) every byte before the range; its own wrapper seeks.
+        request.environ["wsgi.file_wrapper"] = FileWrapper
     response = send_file(store._path(key), mimetype=info.content_type, max_age=300)
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
