@@ -56,6 +56,16 @@ class VideoInfo:
     has_audio: bool
 
 
+@dataclass(frozen=True)
+class Rendition:
+    """One output of `renditions`: an MP4 at `target` at most `height` high, `watermark` (an
+    RGBA picture) in its corner."""
+
+    target: Path
+    height: int
+    watermark: Image.Image | None = None
+
+
 def probe(source: Path, limits: Limits) -> VideoInfo:
     """What the source is, from its header (nothing decoded), or VideoError."""
     with _open(source) as container:
@@ -76,6 +86,19 @@ def transcode(
     cent. A source that turns out longer than it said stops at the limit with VideoError,
     and so does one that cannot be decoded midway; `target` is then removed."""
     return _write(source, target, height, limits, watermark, on_progress)
+
+
+def renditions(
+    source: Path,
+    outputs: list[Rendition],
+    *,
+    limits: Limits,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[VideoInfo]:
+    """`transcode` into several renditions at once: the source is read and decoded once and
+    every picture goes to each (what a video's processing does for its 1080- and 480-line
+    copies). Every target is removed when one fails."""
+    return _write_all(source, outputs, limits, on_progress)
 
 
 def poster(
@@ -252,52 +275,51 @@ def _write(
     until: float | None = None,
     blur: float = 0.0,
 ) -> VideoInfo:
-    """`_transcode` of the opened, checked source; `target` removed when anything fails."""
+    """One output of `_write_all`."""
+    (info,) = _write_all(
+        source, [Rendition(target, height, watermark)], limits, on_progress, until, blur
+    )
+    return info
+
+
+def _write_all(
+    source: Path,
+    renditions: list[Rendition],
+    limits: Limits,
+    on_progress: Callable[[float], None] | None,
+    until: float | None = None,
+    blur: float = 0.0,
+) -> list[VideoInfo]:
+    """The source, opened and checked, decoded once into every rendition; every target removed
+    when anything fails."""
     try:
         with _open(source) as container:
             info = _info(container, limits)
-            return _transcode(
-                container, info, target, height, limits, watermark, on_progress, until, blur
-            )
+            return _transcode(container, info, renditions, limits, on_progress, until, blur)
     except BaseException:
-        target.unlink(missing_ok=True)
+        for rendition in renditions:
+            rendition.target.unlink(missing_ok=True)
         raise
 
 
 def _transcode(
     container,
     info: VideoInfo,
-    target: Path,
-    height: int,
+    renditions: list[Rendition],
     limits: Limits,
-    watermark: Image.Image | None,
     on_progress: Callable[[float], None] | None,
     until: float | None = None,
     blur: float = 0.0,
-) -> VideoInfo:
+) -> list[VideoInfo]:
     """The source's pictures (and sound, unless `until` cuts a silent excerpt that long) to
-    `target`, blurred by `blur` (gblur's sigma, in output pixels) when it is not 0."""
+    each rendition, blurred by `blur` (gblur's sigma, in output pixels) when it is not 0."""
     video_in = container.streams.video[0]
     video_in.thread_type = "AUTO"
     audio_in = container.streams.audio[0] if container.streams.audio and until is None else None
-    width, out_height = _scaled(info, height)
-    pictures = _Pictures(video_in, width, out_height, watermark, blur)
-
-    output = av.open(
-        str(target),
-        mode="w",
-        format="mp4",
-        options={"movflags": "+faststart", "fflags": "+bitexact"},
-    )
-    with output:
-        video_out = output.add_stream("libx264", rate=video_in.average_rate or 30)
-        video_out.width, video_out.height, video_out.pix_fmt = width, out_height, "yuv420p"
-        video_out.options = {"crf": str(CRF), "preset": PRESET}
-        audio_out = resampler = None
-        if audio_in is not None:
-            audio_out = output.add_stream("aac", rate=AUDIO_RATE)
-            audio_out.layout = "stereo"
-            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+    outputs: list[_Output] = []
+    try:
+        for rendition in renditions:
+            outputs.append(_Output(rendition, info, video_in, audio_in, blur))
         done_percent = -1
         written = 0.0
         streams = [video_in] + ([audio_in] if audio_in is not None else [])
@@ -317,33 +339,78 @@ def _transcode(
                                 raise VideoError(
                                     f"Videos can be up to {minutes_text(limits.seconds)} long."
                                 )
-                        pictures.feed(frame)
-                        for picture in pictures.drain():
-                            output.mux(video_out.encode(picture))
+                        for output in outputs:
+                            output.picture(frame)
                         if on_progress is not None:
                             percent = min(99, int(written / info.seconds * 100))
                             if percent > done_percent:
                                 done_percent = percent
                                 on_progress(percent / 100)
-                    elif audio_out is not None:
-                        for sound in resampler.resample(frame):
-                            sound.pts = None
-                            output.mux(audio_out.encode(sound))
+                    else:
+                        for output in outputs:
+                            output.sound(frame)
         except av.FFmpegError as exc:
             raise VideoError("The video is damaged and cannot be read to the end.") from exc
-        pictures.feed(None)
-        for picture in pictures.drain():
-            output.mux(video_out.encode(picture))
-        output.mux(video_out.encode(None))
-        if audio_out is not None:
-            for sound in resampler.resample(None):
-                sound.pts = None
-                output.mux(audio_out.encode(sound))
-            output.mux(audio_out.encode(None))
+        made = [output.finish() for output in outputs]
+    finally:
+        for output in outputs:
+            output.close()
     if on_progress is not None:
         on_progress(1.0)
     seconds = min(until, info.seconds) if until is not None else (written or info.seconds)
-    return VideoInfo(seconds, width, out_height, audio_out is not None)
+    return [VideoInfo(seconds, width, height, has_audio) for width, height, has_audio in made]
+
+
+class _Output:
+    """One rendition being written: its filter graph, its MP4 and its encoders."""
+
+    def __init__(self, rendition: Rendition, info: VideoInfo, video_in, audio_in, blur: float):
+        self.width, self.height = _scaled(info, rendition.height)
+        self.pictures = _Pictures(video_in, self.width, self.height, rendition.watermark, blur)
+        self.container = av.open(
+            str(rendition.target),
+            mode="w",
+            format="mp4",
+            options={"movflags": "+faststart", "fflags": "+bitexact"},
+        )
+        self.video = self.container.add_stream("libx264", rate=video_in.average_rate or 30)
+        self.video.width, self.video.height = self.width, self.height
+        self.video.pix_fmt = "yuv420p"
+        self.video.options = {"crf": str(CRF), "preset": PRESET}
+        # x264's own frame threads, as the ffmpeg command line uses (PyAV's default, slice
+        # threads, splits each picture instead and keeps both cores busy less of the time).
+        self.video.codec_context.thread_type = "FRAME"
+        self.audio = self.resampler = None
+        if audio_in is not None:
+            self.audio = self.container.add_stream("aac", rate=AUDIO_RATE)
+            self.audio.layout = "stereo"
+            self.resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+
+    def picture(self, frame) -> None:
+        self.pictures.feed(frame)
+        for picture in self.pictures.drain():
+            self.container.mux(self.video.encode(picture))
+
+    def sound(self, frame) -> None:
+        if self.audio is None:
+            return
+        for sound in self.resampler.resample(frame):
+            sound.pts = None
+            self.container.mux(self.audio.encode(sound))
+
+    def finish(self) -> tuple[int, int, bool]:
+        """Flush what is buffered; (width, height, has sound) of what was written."""
+        self.pictures.feed(None)
+        for picture in self.pictures.drain():
+            self.container.mux(self.video.encode(picture))
+        self.container.mux(self.video.encode(None))
+        if self.audio is not None:
+            self.sound(None)
+            self.container.mux(self.audio.encode(None))
+        return self.width, self.height, self.audio is not None
+
+    def close(self) -> None:
+        self.container.close()
 
 
 class _Pictures:

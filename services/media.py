@@ -712,24 +712,24 @@ def process_video(media_id: int) -> None:
             source = store.download(key, workdir)
             info = video.probe(source, limits)
             heights = [(name, h) for name, h in RENDITIONS if name == "v480" or info.height > 480]
-            progress = _Progress(media_id, [min(h, info.height) for _, h in heights] + [60])
-            outputs: dict[str, tuple[Path, str]] = {}
-            rendition_info = None
-            for step, (name, height) in enumerate(heights):
-                label = _label(mark_text, video_width(info, height))
-                target = workdir / f"{name}.mp4"
-                made = video.transcode(
-                    source,
-                    target,
-                    height=height,
-                    limits=limits,
-                    watermark=label,
-                    on_progress=progress.of(step),
-                )
-                rendition_info = rendition_info or made
-                outputs[name] = (target, "video/mp4")
+            progress = _Progress(media_id, [90, 10])  # the renditions (one decoding), the rest
+            made = video.renditions(
+                source,
+                [
+                    video.Rendition(
+                        workdir / f"{name}.mp4",
+                        height,
+                        _label(mark_text, video_width(info, height)),
+                    )
+                    for name, height in heights
+                ],
+                limits=limits,
+                on_progress=progress.of(0),
+            )
+            rendition_info = made[0]
+            outputs = {name: (workdir / f"{name}.mp4", "video/mp4") for name, _ in heights}
             outputs.update(_stills(source, workdir, info, limits, mark_text))
-            progress.of(len(heights))(0.5)
+            progress.of(1)(0.5)
             teaser = workdir / "teaser.mp4"
             # Blurred past recognition, like a locked photo's preview: no watermark to trace.
             video.teaser(source, teaser, limits=limits, seconds=TEASER_SECONDS)

@@ -248,3 +248,37 @@ def test_a_voice_note_that_cannot_be_one(tmp_path, make, message):
     with pytest.raises(video.VideoError, match=message):
         video.voice_note(source, tmp_path / "note.m4a", limits=video.Limits(3, 100))
     assert not (tmp_path / "note.m4a").exists()
+
+
+def test_one_reading_of_the_source_makes_every_rendition(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", size=(640, 360), seconds=1.0)
+    mark = Image.new("RGBA", (60, 16), (255, 255, 255, 255))
+    seen: list[float] = []
+    made = video.renditions(
+        source,
+        [
+            video.Rendition(tmp_path / "big.mp4", 1080, mark),
+            video.Rendition(tmp_path / "small.mp4", 180),
+        ],
+        limits=LIMITS,
+        on_progress=seen.append,
+    )
+    assert [(m.width, m.height, m.has_audio) for m in made] == [(640, 360, True), (320, 180, True)]
+    for name, height in (("big", 360), ("small", 180)):
+        with av.open(str(tmp_path / f"{name}.mp4")) as out:
+            assert out.streams.video[0].codec_context.height == height
+            assert [s.type for s in out.streams] == ["video", "audio"]
+    assert corner_brightness(tmp_path / "big.mp4") > 230  # each its own watermark, or none
+    assert corner_brightness(tmp_path / "small.mp4") < 120
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_when_one_rendition_fails_none_is_left(tmp_path):
+    source = make_clip(tmp_path / "source.mp4", seconds=3.0)
+    with pytest.raises(video.VideoError, match="up to 2 seconds"):
+        video.renditions(
+            source,
+            [video.Rendition(tmp_path / "a.mp4", 180), video.Rendition(tmp_path / "b.mp4", 90)],
+            limits=video.Limits(seconds=2.0, pixels=LIMITS.pixels),
+        )
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "b.mp4").exists()
