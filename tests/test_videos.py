@@ -508,3 +508,20 @@ def test_a_mass_message_sells_a_video_to_every_subscriber(ctx, tmp_path):
         True,
         False,
     )
+
+
+def test_erasing_an_account_drops_the_parts_of_a_video_it_was_uploading(ctx, tmp_path):
+    from services import erasure
+
+    luna = creator("Luna")
+    luna.email_verified_at = luna.created_at
+    data = make_clip(tmp_path / "clip.mp4").read_bytes()
+    started = media.start_video_upload(luna, "vault", "video/mp4", len(data))
+    obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
+    store = media.storage()
+    store.write_part(obj.key, obj.upload_id, 1, io.BytesIO(data[:1000]))
+    key, upload_id = obj.key, obj.upload_id
+    luna.delete_after = clock.now() - dt.timedelta(minutes=1)
+    db.session.commit()
+    assert erasure.erase_due_accounts() == 1
+    assert store.list_parts(key, upload_id) is None

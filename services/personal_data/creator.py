@@ -24,7 +24,7 @@ from models import (
     Unlock,
     User,
 )
-from services import ledger, payouts
+from services import ledger, media, payouts
 from services.personal_data.base import ERASED_MESSAGE, Erasure, deleting, plain, rows
 
 HISTORY_PAGE = 500
@@ -112,6 +112,13 @@ def erase_creator(erasure: Erasure) -> None:
         .where(Post.creator_id == user_id)
         .values(status="deleted", body="", updated_at=erasure.now)
     )
+    uploading = db.session.scalars(
+        select(MediaObject).where(
+            MediaObject.user_id == user_id, MediaObject.upload_id.is_not(None)
+        )
+    )
+    for obj in uploading:  # a video still going up in parts: its parts go too
+        media.storage().abort_multipart(obj.key, obj.upload_id)
     deleting(MediaObject.user_id, CreatorSettings.user_id)(erasure)
 
 
