@@ -933,10 +933,11 @@ class VideoLinks:
 
 
 def length_text(duration_ms: int | None) -> str:
-    """A video's length as players show it: 0:42, 12:05, 1:02:09."""
+    """A video's or voice note's length as players show it, in whole seconds counted down:
+    0:42, 12:05, 1:02:09."""
     if duration_ms is None:
         return ""
-    minutes, seconds = divmod(round(duration_ms / 1000), 60)
+    minutes, seconds = divmod(duration_ms // 1000, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
@@ -959,7 +960,7 @@ def video_links(variants: dict | None, locked: bool, duration_ms: int | None) ->
     if not is_video(variants):
         return None
     sign = storage().signed_url
-    seconds = round(duration_ms / 1000) if duration_ms is not None else None
+    seconds = duration_ms // 1000 if duration_ms is not None else None
     if locked:
         return VideoLinks((), sign(variants["teaser"], URL_SECONDS), seconds)
     sources = []

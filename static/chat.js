@@ -29,6 +29,15 @@
     list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
   }
 
+  // A message sent over HTTP comes back in the answer (appended out of band) and as a socket
+  // event whose fetch may arrive first: keep the first of each.
+  function dedupe() {
+    var seen = {};
+    Array.prototype.forEach.call(list.querySelectorAll("li[id]"), function (li) {
+      if (seen[li.id]) { li.remove(); } else { seen[li.id] = true; }
+    });
+  }
+
   function composeButton() { return document.querySelector("#compose button[type=submit]"); }
 
   function showStatus(text, buy) {
@@ -160,6 +169,7 @@
       // Sent: a 2xx. A 422 (the form's errors, swapped in like any form's) is no success here.
       var sent = event.detail.successful && event.detail.xhr && event.detail.xhr.status < 300;
       if (event.detail.elt && event.detail.elt.id === "compose" && sent) {
+        dedupe();
         event.detail.elt.reset();
         document.getElementById("compose-status").innerHTML = "";
         var attached = document.getElementById("chat-attachment");

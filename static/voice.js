@@ -9,9 +9,12 @@
   var box, button, status, preview, player;
   var recorder = null, stream = null, chunks = [], recording = null, startedAt = 0;
   var clock = null, held = false, autoSend = false;
+  // The microphone opens a moment after the press (the first time, after the browser asks):
+  // a release or a second press meanwhile must not leave a recorder running.
+  var starting = false, released = false;
 
   function say(text) { status.textContent = text; }
-  function seconds() { return Math.floor((Date.now() - startedAt) / 1000); }
+  function seconds() { return Math.floor((Date.now() - startedAt) / 1000); }  // as players count
   function length(total) { return Math.floor(total / 60) + ":" + ("0" + (total % 60)).slice(-2); }
   function mimeType() {
     var types = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"];
@@ -25,10 +28,18 @@
     stream = null;
   }
   function start() {
-    if (recorder) { return; }
+    if (recorder || starting) { return; }
     discard();
+    starting = true;
+    released = false;
     navigator.mediaDevices.getUserMedia({ audio: true }).then(function (media) {
+      starting = false;
       stream = media;
+      if (released) {  // let go before the microphone opened (or to answer the browser)
+        release();
+        say("The microphone is ready: hold the button while you speak.");
+        return;
+      }
       var type = mimeType();
       recorder = new window.MediaRecorder(stream, type ? { mimeType: type } : undefined);
       chunks = [];
@@ -41,7 +52,7 @@
         recorder = null;
         button.setAttribute("aria-pressed", "false");
         button.textContent = "Hold to record a voice note";
-        if (!recording.size || seconds() < 1) { recording = null; say("Too short: hold the button while you speak."); return; }
+        if (!recording.size || seconds() < 1) { recording = null; say("Too short: record at least a second."); return; }
         player.src = URL.createObjectURL(recording);
         preview.hidden = false;
         say("Recorded " + length(seconds()) + ". Listen, then send or discard it.");
@@ -49,15 +60,15 @@
       recorder.start(250);
       startedAt = Date.now();
       button.setAttribute("aria-pressed", "true");
-      button.textContent = "Recording… release to stop";
+      button.textContent = held ? "Recording… release to stop" : "Recording… press again to stop";
       say("Recording 0:00");
       var limit = parseInt(box.dataset.maxSeconds || "300", 10);
       clock = setInterval(function () {
         say("Recording " + length(seconds()));
         if (seconds() >= limit) { stop(); }
       }, 250);
-      if (!held) { return; }  // pressed once (a keyboard, a tap): the next press stops it
     }).catch(function () {
+      starting = false;
       say("The microphone is not available: allow it in the browser to record.");
     });
   }
@@ -119,7 +130,11 @@
       start();
     });
     ["pointerup", "pointercancel"].forEach(function (name) {
-      button.addEventListener(name, function () { if (held) { held = false; stop(); } });
+      button.addEventListener(name, function () {
+        if (!held) { return; }
+        held = false;
+        if (starting) { released = true; } else { stop(); }
+      });
     });
     button.addEventListener("click", function (event) {
       if (event.detail !== 0) { return; }  // a pointer's click: handled by down and up
