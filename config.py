@@ -243,6 +243,9 @@ def load_config() -> dict:
         # default; it needs room for a source and its renditions).
         "VIDEO_MAX_BYTES": _int("VIDEO_MAX_BYTES", 4 * 2**30),
         "VIDEO_MAX_SECONDS": _int("VIDEO_MAX_SECONDS", 60 * 60),
+        # A dater's profile video and a voice note in a conversation (docs/dating.md).
+        "PROFILE_VIDEO_MAX_SECONDS": _int("PROFILE_VIDEO_MAX_SECONDS", 30),
+        "VOICE_MAX_SECONDS": _int("VOICE_MAX_SECONDS", 5 * 60),
         "MEDIA_WORK_DIR": os.environ.get("MEDIA_WORK_DIR") or None,
         # WebRTC STUN/TURN servers for random chat video and calls, as JSON
         # (docs/deployment.md#video-random-chat-and-creator-calls).

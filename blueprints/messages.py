@@ -69,7 +69,7 @@ def _conversation_page(
         form=form,
         error=error,
         buy=buy,
-        voice_max_seconds=media.VOICE_MAX_SECONDS,
+        voice_max_seconds=media.voice_seconds(),
     ), status
 
 

@@ -46,7 +46,7 @@ def _context(**extra) -> dict:
 def _clip_context(error: str | None = None) -> dict:
     return {
         "clip": media.profile_clip(current_user.id),
-        "clip_seconds": media.CLIP_MAX_SECONDS,
+        "clip_seconds": media.profile_video_seconds(),
         "clip_error": error,
     }
 

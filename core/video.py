@@ -20,6 +20,7 @@ filter.
 from __future__ import annotations
 
 import fractions
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,6 +321,9 @@ def _transcode(
     each rendition, blurred by `blur` (gblur's sigma, in output pixels) when it is not 0."""
     video_in = container.streams.video[0]
     video_in.thread_type = "AUTO"
+    # A decoding thread a core (FFmpeg's own choice is one more): each holds pictures, 12 MB
+    # apiece for 4K, and x264's threads keep the cores busy anyway.
+    video_in.codec_context.thread_count = os.cpu_count() or 0
     audio_in = container.streams.audio[0] if container.streams.audio and until is None else None
     outputs: list[_Output] = []
     try:

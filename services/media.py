@@ -72,7 +72,6 @@ VIDEO_TYPES = {
     "video/x-matroska": "mkv",
 }
 VIDEO_PURPOSES = ("vault", "clip")  # a creator's library; a dater's profile video
-CLIP_MAX_SECONDS = 30  # a profile video is a short clip (docs/dating.md#profile-video)
 CLIP_MAX_BYTES = 200 * 1024 * 1024
 VIDEO_MAX_PIXELS = 4096 * 2304  # 4K and a little more; larger pictures are refused
 RENDITIONS = (("v1080", 1080), ("v480", 480))  # name, height at most
@@ -91,7 +90,6 @@ PROGRESS_EVERY_SECONDS = 1.0  # a transcode reports its progress at most this of
 # Ogg with Opus, MP4 with AAC), made into AAC in MP4 that every browser plays.
 AUDIO_TYPES = {"audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a"}
 VOICE_MAX_BYTES = 10 * 1024 * 1024
-VOICE_MAX_SECONDS = 5 * 60
 
 
 def storage() -> Storage:
@@ -175,7 +173,9 @@ def _start_voice_upload(user: User, content_type: str, size: int | None) -> dict
     if content_type not in AUDIO_TYPES:
         raise ValidationFailed({"file": "This browser recorded in a form we cannot take."})
     if size is None or not 0 < size <= VOICE_MAX_BYTES:
-        raise ValidationFailed({"file": "A voice note can be up to 5 minutes."})
+        raise ValidationFailed(
+            {"file": f"A voice note can be up to {video.minutes_text(voice_seconds())} long."}
+        )
     key = f"u/{user.id}/voice/{secrets.token_hex(12)}.{AUDIO_TYPES[content_type]}"
     db.session.add(
         MediaObject(
@@ -698,7 +698,7 @@ def process_video(media_id: int) -> None:
         return
     store = storage()
     config = current_app.config
-    seconds = CLIP_MAX_SECONDS if obj.purpose == "clip" else config["VIDEO_MAX_SECONDS"]
+    seconds = config["PROFILE_VIDEO_MAX_SECONDS" if obj.purpose == "clip" else "VIDEO_MAX_SECONDS"]
     limits = video.Limits(seconds=seconds, pixels=VIDEO_MAX_PIXELS)
     stem = obj.key.rsplit(".", 1)[0]
     media_id, user_id, key = obj.id, obj.user_id, obj.key
@@ -890,7 +890,7 @@ def process_voice(media_id: int) -> None:
         return
     store = storage()
     key = obj.key
-    limits = video.Limits(seconds=VOICE_MAX_SECONDS, pixels=0)
+    limits = video.Limits(seconds=current_app.config["VOICE_MAX_SECONDS"], pixels=0)
     db.session.rollback()
     with tempfile.TemporaryDirectory(
         dir=current_app.config["MEDIA_WORK_DIR"], prefix="amora-voice-"
@@ -940,6 +940,15 @@ def length_text(duration_ms: int | None) -> str:
     minutes, seconds = divmod(duration_ms // 1000, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def voice_seconds() -> int:
+    """How long a voice note may be (the recorder stops there)."""
+    return current_app.config["VOICE_MAX_SECONDS"]
+
+
+def profile_video_seconds() -> int:
+    return current_app.config["PROFILE_VIDEO_MAX_SECONDS"]
 
 
 def upload_limits() -> dict[str, str]:

@@ -227,3 +227,45 @@ def test_a_creator_sells_a_video_and_a_fan_unlocks_it_and_plays_it(
     player.evaluate("(v) => v.pause()")
     screenshot(fan, "video-post-unlocked.png", DESKTOP)
     screenshot(fan, "video-post-unlocked-phone.png", PHONE)
+    with live_server.app.app_context():
+        from services import ledger
+
+        assert ledger.verify() == []  # a creator's video business leaves the books balanced
+
+
+def test_a_dater_adds_a_profile_video_that_others_watch(live_server, browser, page, tmp_path):
+    """From the Profile page: a short video goes up with its progress, is processed, shows on
+    the profile page for others with its player, and can be removed."""
+    base = live_server.url
+    live_server.app.config["JOBS_LONG_IN_THREAD"] = True
+    clip = make_clip(tmp_path / "me.mp4", seconds=3.0, size=(640, 360), fps=24)
+    ana = page
+    ana_id = sign_up_verified(live_server, ana, "ana@example.com", "Ana")
+    ana.get_by_role("link", name="Profile").first.click()
+    section = ana.locator("#clip")
+    expect(ana.get_by_role("heading", name="Profile video")).to_be_visible()
+    ana.get_by_label(re.compile(r"^Add a video")).set_input_files(str(clip))
+    player = section.get_by_label("Your profile video, 0:03")
+    expect(player).to_be_visible(timeout=WAIT * 1000)
+    expect(section.get_by_role("button", name="Remove the video")).to_be_visible()
+    expect(ana.get_by_label(re.compile(r"^Replace the video"))).to_be_attached()
+    screenshot(ana, "profile-video.png", DESKTOP)
+
+    bob_errors: list[str] = []
+    bob = new_page(browser, bob_errors)
+    try:
+        sign_up_verified(live_server, bob, "bob@example.com", "Bob")
+        bob.goto(f"{base}/people/{ana_id}")
+        watched = bob.get_by_label("Ana's video, 0:03")
+        expect(watched).to_be_visible()
+        handle = watched.element_handle()
+        watched.evaluate("(v) => { v.muted = true; return v.play(); }")
+        bob.wait_for_function("(v) => v.currentTime > 0.5 && !v.error", arg=handle)
+        screenshot(bob, "profile-video-seen-phone.png", PHONE)
+    finally:
+        bob.context.close()
+    assert not bob_errors, f"the viewer's browser reported errors: {bob_errors}"
+
+    section.get_by_role("button", name="Remove the video").click()
+    expect(section.get_by_text("A short video says more than a photo")).to_be_visible()
+    expect(section.locator("video")).to_have_count(0)

@@ -459,7 +459,10 @@ def test_a_dater_shows_a_short_video_on_their_profile_and_replaces_it(app, tmp_p
 def test_a_profile_video_longer_than_a_clip_says_why(app, tmp_path):
     ana, _ = signed_in(app, "ana@example.com", "Ana")
     refused = upload_clip(
-        ana, make_clip(tmp_path / "long.mp4", seconds=media.CLIP_MAX_SECONDS + 2).read_bytes()
+        ana,
+        make_clip(
+            tmp_path / "long.mp4", seconds=app.config["PROFILE_VIDEO_MAX_SECONDS"] + 2
+        ).read_bytes(),
     )
     page = refused.get_data(as_text=True)
     assert "Your last video could not be used: Videos can be up to 30 seconds long." in page
