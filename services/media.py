@@ -10,6 +10,11 @@ browser to storage.
        makes a thumbnail).
     4. Files are served only through short-lived signed URLs (`url_for_key`).
 
+Videos (a creator's vault, a dater's profile video) go up in parts instead and are transcoded
+on the worker ("videos" below, docs/creators.md#videos); voice notes take the photo's path and
+become AAC (`process_voice`, docs/dating.md#voice-notes). Whatever a moderator removes is
+taken down with every file made of it (`take_down`).
+
 The embedded default is `LocalStorage` under instance/media, which signs its own POST policy
 and download links with the app's secret; with `S3_BUCKET` set, `S3Storage`
 (services/storage_s3.py) uses boto3's pre-signed POST and URLs against S3 or any S3-compatible

@@ -132,6 +132,7 @@ def test_a_voice_note_is_recorded_sent_and_played_live(live_server, browser):
         ana.locator("#voice-preview").get_by_role("button", name="Send voice note").click()
         mine = ana.locator("li.message.mine")
         expect(mine).to_have_count(1)
+        expect(ana.locator("#chat-balance")).to_be_hidden()  # a free conversation: no balance
         note = mine.locator("figure.attachment.voice audio")
         expect(note).to_have_attribute("src", re.compile(r"/media/file/"))
         expect(note).to_have_attribute("aria-label", re.compile(r"^Voice note, 0:0\d$"))

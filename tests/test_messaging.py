@@ -174,7 +174,7 @@ def test_sending_over_http(app):
     sent = auth.post(f"/messages/{luna_id}", {"body": "Hi <b>Luna</b>"}, headers=HTMX)
     html = sent.get_data(as_text=True)
     assert sent.status_code == 200 and "Hi &lt;b&gt;Luna&lt;/b&gt;" in html
-    assert 'id="chat-balance" hx-swap-oob="true">1<' in html
+    assert 'id="chat-balance" hx-swap-oob="innerHTML">1<' in html
     broke = auth.post(f"/messages/{luna_id}", {"body": "again"}, headers=HTMX)
     assert broke.status_code == 402 and b"Buy credits" in broke.data
     page = auth.client.get(f"/messages/{luna_id}").get_data(as_text=True)
