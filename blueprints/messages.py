@@ -187,30 +187,30 @@ def unlock(message_id: int):
     ), status
 
 
+def _presigned(purpose: str):
+    """The pre-signed POST of a photo (`chat`) or a voice note (`voice`) sent from here."""
+    form = StartUploadForm(formdata=json_body())
+    try:
+        upload = media.start_upload(current_user, purpose, form.content_type.data, form.size.data)
+    except DomainError as exc:
+        return jsonify(error=exc.message), exc.status
+    return jsonify(upload)
+
+
 @bp.post("/messages/attachments/presign")
 @verified_required
 @limiter.limit("60 per hour")
 def attachment_presign():
-    form = StartUploadForm(formdata=json_body())
-    try:
-        upload = media.start_upload(current_user, "chat", form.content_type.data, form.size.data)
-    except DomainError as exc:
-        return jsonify(error=exc.message), exc.status
-    return jsonify(upload)
+    return _presigned("chat")
 
 
 @bp.post("/messages/attachments/voice")
 @verified_required
 @limiter.limit("120 per hour")
 def voice_presign():
-    """A voice note recorded in the page: the pre-signed POST for it (then the same confirm as a
-    photo's, and it goes with the next message)."""
-    form = StartUploadForm(formdata=json_body())
-    try:
-        upload = media.start_upload(current_user, "voice", form.content_type.data, form.size.data)
-    except DomainError as exc:
-        return jsonify(error=exc.message), exc.status
-    return jsonify(upload)
+    """A voice note recorded in the page (then the same confirm as a photo's, and it goes with
+    the next message)."""
+    return _presigned("voice")
 
 
 @bp.get("/messages/attachments/<int:media_id>")

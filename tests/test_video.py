@@ -38,23 +38,29 @@ def make_clip(
             out.mux(picture.encode(frame))
         out.mux(picture.encode(None))
         if sound is not None:
-            samples = int(seconds * 48_000)
-            for start in range(0, samples, 1024):
-                n = min(1024, samples - start)
-                frame = av.AudioFrame(format="s16", layout="mono", samples=n)
-                frame.planes[0].update(
-                    b"".join(
-                        struct.pack(
-                            "<h", int(8000 * math.sin(2 * math.pi * 440 * (start + k) / 48_000))
-                        )
-                        for k in range(n)
-                    )
-                )
-                frame.sample_rate, frame.pts = 48_000, start
-                frame.time_base = fractions.Fraction(1, 48_000)
+            for frame in tone(seconds, 440, 8000, 1024):
                 out.mux(sound.encode(frame))
             out.mux(sound.encode(None))
     return path
+
+
+def tone(seconds: float, hertz: int, loudness: int, per_frame: int):
+    """A sine tone as mono 48 kHz frames of `per_frame` samples."""
+    samples = int(seconds * 48_000)
+    for start in range(0, samples, per_frame):
+        n = min(per_frame, samples - start)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=n)
+        frame.planes[0].update(
+            b"".join(
+                struct.pack(
+                    "<h", int(loudness * math.sin(2 * math.pi * hertz * (start + k) / 48_000))
+                )
+                for k in range(n)
+            )
+        )
+        frame.sample_rate, frame.pts = 48_000, start
+        frame.time_base = fractions.Fraction(1, 48_000)
+        yield frame
 
 
 def boxes(path: Path) -> list[bytes]:
@@ -202,20 +208,7 @@ def make_recording(path: Path, seconds: float = 2.0, container: str = "webm") ->
     with av.open(str(path), "w", format=container) as out:
         sound = out.add_stream("libopus", rate=48_000)
         sound.layout = "mono"
-        samples = int(seconds * 48_000)
-        for start in range(0, samples, 960):
-            n = min(960, samples - start)
-            frame = av.AudioFrame(format="s16", layout="mono", samples=n)
-            frame.planes[0].update(
-                b"".join(
-                    struct.pack(
-                        "<h", int(6000 * math.sin(2 * math.pi * 330 * (start + k) / 48_000))
-                    )
-                    for k in range(n)
-                )
-            )
-            frame.sample_rate, frame.pts = 48_000, start
-            frame.time_base = fractions.Fraction(1, 48_000)
+        for frame in tone(seconds, 330, 6000, 960):
             out.mux(sound.encode(frame))
         out.mux(sound.encode(None))
     return path
