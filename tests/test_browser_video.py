@@ -269,3 +269,39 @@ def test_a_dater_adds_a_profile_video_that_others_watch(live_server, browser, pa
     section.get_by_role("button", name="Remove the video").click()
     expect(section.get_by_text("A short video says more than a photo")).to_be_visible()
     expect(section.locator("video")).to_have_count(0)
+
+
+def test_a_moderator_plays_a_reported_video_in_place_and_takes_it_down(live_server, page, tmp_path):
+    """Admin → Moderation: the reported post's video plays in the queue, in full; "Remove
+    content" takes the post down with every file of the video."""
+    from services import media, posts, safety
+    from tests.creator_helpers import creator, fan
+    from tests.test_browser_payouts import log_in_admin_with_2fa
+    from tests.test_videos import files_of, vault_video
+
+    with live_server.app.app_context():
+        luna = creator("Luna")
+        luna.email_verified_at = luna.created_at
+        clip = vault_video(luna, tmp_path)
+        post = posts.create(luna, body="Harbour at dawn", visibility="public", media_ids=[clip.id])
+        safety.report(fan("Sam"), luna.id, "post", str(post.id), "explicit", "Not as described")
+        clip_id = clip.id
+    log_in_admin_with_2fa(live_server, page, "root@example.com", "Root")
+    page.goto(f"{live_server.url}/admin/reports")
+    player = page.get_by_label("Reported video 1, 0:01")
+    expect(player).to_be_visible()
+    expect(player).to_have_attribute("poster", re.compile(r"\.poster\.jpg"))  # not the blur
+    player.evaluate("(v) => { v.muted = true; return v.play(); }")
+    page.wait_for_function("(v) => v.currentTime > 0.2 && !v.error", arg=player.element_handle())
+    player.evaluate("(v) => v.pause()")
+    screenshot(page, "moderation-video.png", DESKTOP)
+
+    page.get_by_role("button", name="Remove content").click()
+    expect(page.get_by_label("Reported video 1, 0:01")).to_have_count(0)
+    with live_server.app.app_context():
+        from extensions import db
+        from models import MediaObject
+
+        taken = db.session.get(MediaObject, clip_id)
+        assert taken.status == "rejected" and taken.error == media.TAKEN_DOWN
+        assert files_of(taken) == []
