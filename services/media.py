@@ -219,9 +219,14 @@ def confirm_upload(user: User, key: str) -> MediaObject:
             if obj.kind == MediaKind.AUDIO
             else {"file": "That file is not an allowed photo."}
         )
-    obj.size = info.size
-    obj.status = MediaStatus.UPLOADED
-    enqueue(process_voice if obj.kind == MediaKind.AUDIO else process, obj.id)
+    claimed = db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id == obj.id, MediaObject.status == MediaStatus.PENDING)
+        .values(status=MediaStatus.UPLOADED, size=info.size)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed:  # confirmed twice at once (two tabs): one job
+        enqueue(process_voice if obj.kind == MediaKind.AUDIO else process, obj.id)
     db.session.commit()
     db.session.refresh(obj)
     return obj
@@ -582,9 +587,10 @@ def _expected_size(size: int, number: int) -> int:
 
 
 def finish_video_upload(user: User, key: object) -> MediaObject:
-    """Every part is stored: join them into the file and queue its processing. An upload with
-    parts missing stays open (the browser can send them); one whose parts are not what was
-    declared is given up, its parts deleted."""
+    """Every part is stored: queue the processing, which joins them first (on the worker: a
+    4 GB join is no work for a web request). An upload with parts missing stays open (the
+    browser can send them); one whose parts are not what was declared is given up, its parts
+    deleted. Saying it twice (two tabs) queues one job."""
     obj = _open_upload(user, key)
     store = storage()
     size = obj.declared_size or 0
@@ -600,19 +606,37 @@ def finish_video_upload(user: User, key: object) -> MediaObject:
     if any(part.size != _expected_size(size, part.number) for part in parts) or len(stored) > count:
         _give_up_upload(store, obj, "The parts uploaded do not make up the file.")
         raise ValidationFailed({"file": "The upload went wrong: choose the file again."})
-    store.complete_multipart(obj.key, obj.upload_id, parts)
-    info = store.head(obj.key)
-    if info is None or info.size != size:
-        _give_up_upload(store, obj, "The joined file is not the declared size.")
-        raise ValidationFailed({"file": "The upload went wrong: choose the file again."})
-    obj.upload_id = None
-    obj.size = info.size
-    obj.status = MediaStatus.UPLOADED
-    obj.progress, obj.progress_at = 0, clock.now()
-    enqueue(process_video, obj.id)
+    claimed = db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id == obj.id, MediaObject.status == MediaStatus.PENDING)
+        .values(status=MediaStatus.UPLOADED, progress=0, progress_at=clock.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed:  # the one confirm that moved it on queues its job
+        enqueue(process_video, obj.id)
     db.session.commit()
     db.session.refresh(obj)
     return obj
+
+
+def _join_parts(store: Storage, obj: MediaObject) -> str | None:
+    """On the worker, before anything else: the stored parts joined into the file at the
+    item's key (once: a run after a join that succeeded finds `upload_id` cleared). Returns why
+    the file cannot be used, or None."""
+    if obj.upload_id is None:
+        return None
+    size = obj.declared_size or 0
+    parts = sorted(store.list_parts(obj.key, obj.upload_id) or [], key=lambda part: part.number)
+    count = _part_count(size)
+    if [part.number for part in parts] != list(range(1, count + 1)):
+        return "The parts uploaded do not make up the file."
+    store.complete_multipart(obj.key, obj.upload_id, parts)
+    info = store.head(obj.key)
+    if info is None or info.size != size:
+        return "The joined file is not the declared size."
+    obj.upload_id, obj.size = None, info.size
+    db.session.commit()
+    return None
 
 
 def _give_up_upload(store: Storage, obj: MediaObject, reason: str) -> None:
@@ -633,7 +657,12 @@ def abort_abandoned_uploads() -> int:
         select(MediaObject)
         .where(
             MediaObject.status == MediaStatus.PENDING,
-            MediaObject.created_at < now - ABANDONED_PHOTO_UPLOAD,
+            or_(
+                MediaObject.upload_id.is_(None)
+                & (MediaObject.created_at < now - ABANDONED_PHOTO_UPLOAD),
+                # a large file may still be on its way for a while
+                MediaObject.created_at < now - ABANDONED_VIDEO_UPLOAD,
+            ),
         )
         .order_by(MediaObject.id)
         .limit(200)
@@ -641,8 +670,6 @@ def abort_abandoned_uploads() -> int:
     store = storage()
     removed = 0
     for obj in stale:
-        if obj.upload_id and obj.created_at >= now - ABANDONED_VIDEO_UPLOAD:
-            continue  # a large file may still be on its way
         if obj.upload_id:
             store.abort_multipart(obj.key, obj.upload_id)
         store.delete(obj.key)  # a photo posted but never confirmed
@@ -702,6 +729,10 @@ def process_video(media_id: int) -> None:
     if obj is None or obj.status != MediaStatus.UPLOADED or obj.kind != MediaKind.VIDEO:
         return
     store = storage()
+    unusable = _join_parts(store, obj)
+    if unusable is not None:
+        _give_up_upload(store, obj, unusable)
+        return
     config = current_app.config
     seconds = config["PROFILE_VIDEO_MAX_SECONDS" if obj.purpose == "clip" else "VIDEO_MAX_SECONDS"]
     limits = video.Limits(seconds=seconds, pixels=VIDEO_MAX_PIXELS)
@@ -747,20 +778,46 @@ def process_video(media_id: int) -> None:
             variant_key = f"{stem}.{name}.{path.suffix.lstrip('.')}"
             store.write_file(variant_key, path, content_type)
             variants[name] = variant_key
-    obj = db.session.get(MediaObject, media_id)
-    if obj is None or obj.status != MediaStatus.UPLOADED:  # deleted meanwhile
-        for variant_key in variants.values():
-            store.delete(variant_key)
+    if not _publish(
+        store,
+        media_id,
+        variants,
+        width=rendition_info.width,
+        height=rendition_info.height,
+        duration_ms=round(info.seconds * 1000),
+    ):
         return
     store.delete(key)  # the source, with its metadata, is not kept
-    obj.variants = variants
-    obj.width, obj.height = rendition_info.width, rendition_info.height
-    obj.duration_ms = round(info.seconds * 1000)
-    obj.status = MediaStatus.READY
-    obj.progress, obj.progress_at = 100, clock.now()
-    if obj.purpose == "clip":
+    obj = db.session.get(MediaObject, media_id)
+    if obj is not None and obj.purpose == "clip":
         _drop_other_clips(obj.user_id, keep=obj.id)  # a profile has one video: the newest
+        db.session.commit()
+
+
+def _publish(store: Storage, media_id: int, variants: dict, **facts) -> bool:
+    """The item ready with its files, only if it is still waiting for them: not when it was
+    deleted or taken down meanwhile (its files then go), nor when another run of the job got
+    there first (the files are the same: they stay)."""
+    published = db.session.execute(
+        update(MediaObject)
+        .where(MediaObject.id == media_id, MediaObject.status == MediaStatus.UPLOADED)
+        .values(
+            variants=variants,
+            status=MediaStatus.READY,
+            progress=100,
+            progress_at=clock.now(),
+            **facts,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
+    if published:
+        return True
+    status = db.session.scalar(select(MediaObject.status).where(MediaObject.id == media_id))
+    if status != MediaStatus.READY:
+        for variant_key in variants.values():
+            store.delete(variant_key)
+    return False
 
 
 # --- profile videos ------------------------------------------------------------------------------
@@ -908,16 +965,8 @@ def process_voice(media_id: int) -> None:
             return
         voice_key = f"{key.rsplit('.', 1)[0]}.voice.m4a"
         store.write_file(voice_key, target, "audio/mp4")
-    obj = db.session.get(MediaObject, media_id)
-    if obj is None or obj.status != MediaStatus.UPLOADED:
-        store.delete(voice_key)
-        return
-    store.delete(key)
-    obj.variants = {"audio": voice_key}
-    obj.duration_ms = round(seconds * 1000)
-    obj.status = MediaStatus.READY
-    obj.progress, obj.progress_at = 100, clock.now()
-    db.session.commit()
+    if _publish(store, media_id, {"audio": voice_key}, duration_ms=round(seconds * 1000)):
+        store.delete(key)
 
 
 # --- delivery ------------------------------------------------------------------------------------

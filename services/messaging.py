@@ -541,6 +541,9 @@ def unlock_message(fan: User, message_id: int) -> Message:
         raise NotFound("There is no such message.")
     if not message.unlock_price:
         raise DomainError("This message is not locked.")
+    item = db.session.get(MediaObject, message.media_id) if message.media_id else None
+    if item is None or item.status != MediaStatus.READY:  # taken down by a moderator
+        raise DomainError("What this message showed was removed: it cannot be bought.")
     if fan.status != UserStatus.ACTIVE:
         raise NotAllowed("Your account cannot make payments right now.")
     if safety.blocked_between(fan.id, message.sender_id):

@@ -599,6 +599,14 @@ def unlock(fan: User, post_id: int) -> Unlock:
         raise NotAllowed("Your account cannot make payments right now.")
     if not fan.email_verified:
         raise NotAllowed("Confirm your email address before paying for content.")
+    gone = db.session.scalar(
+        select(PostMedia.media_id)
+        .join(MediaObject, MediaObject.id == PostMedia.media_id)
+        .where(PostMedia.post_id == post.id, MediaObject.status != MediaStatus.READY)
+        .limit(1)
+    )
+    if gone is not None:  # taken down by a moderator (media.take_down): nothing to sell
+        raise DomainError("What this post showed was removed: it cannot be bought.")
     fan_id, unlocked_id = fan.id, post.id
     return replays.same_answer(
         lambda: _unlock(fan, post),

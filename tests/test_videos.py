@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from core import clock
+from core.errors import DomainError
 from extensions import db
 from models import MediaObject, Unlock, User
-from services import media, messaging, posts, storage, subscriptions
+from services import ledger, media, messaging, posts, storage, subscriptions
 from tests.creator_helpers import creator, fan, signed_in
 from tests.test_creator import headers
 from tests.test_video import make_clip
@@ -528,3 +529,48 @@ def test_erasing_an_account_drops_the_parts_of_a_video_it_was_uploading(ctx, tmp
     db.session.commit()
     assert erasure.erase_due_accounts() == 1
     assert store.list_parts(key, upload_id) is None
+
+
+def test_a_second_run_of_the_job_leaves_the_first_ones_files(ctx, tmp_path):
+    """Two runs of the processing job write the same files: the one that finds the item
+    already ready keeps them (it used to delete them, leaving a ready item with no files)."""
+    luna = creator("Luna")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    assert media._publish(media.storage(), clip.id, dict(clip.variants)) is False
+    db.session.refresh(clip)
+    assert clip.status == "ready" and len(files_of(clip)) == 5
+
+
+def test_a_video_confirmed_twice_is_processed_once(app, tmp_path, small_parts):
+    from models import BackgroundJob
+
+    auth, _ = signed_in(app, "luna@example.com", "Luna", creator=True)
+    data = make_clip(tmp_path / "clip.mp4", seconds=1.0).read_bytes()
+    started = start(auth, data).get_json()
+    send_parts(auth, started, data)
+    assert finish(auth, started["key"]).status_code == 200
+    again = finish(auth, started["key"])  # another tab says so too
+    assert again.status_code == 200
+    with app.app_context():
+        paths = db.session.scalars(select(BackgroundJob.path)).all()
+        assert paths.count("services.media:process_video") == 1
+
+
+def test_after_a_takedown_a_post_or_message_that_showed_the_video_cannot_be_bought(ctx, tmp_path):
+    from services import moderation, safety
+
+    luna, admin = creator("Luna"), fan("Admin")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    ben = fan("Ben", credits=500)
+    public = posts.create(luna, visibility="public", media_ids=[clip.id])
+    sold = posts.create(luna, visibility="ppv", price=30, media_ids=[clip.id])
+    message = messaging.send(luna, ben.id, "for you", media_id=clip.id, unlock_price=20)
+    safety.report(ben, luna.id, "post", str(public.id), "explicit", "")
+    moderation.decide(admin, db.session.scalar(select(moderation.Report.id)), "remove")
+    with pytest.raises(DomainError, match="removed"):
+        posts.unlock(ben, sold.id)
+    with pytest.raises(DomainError, match="removed"):
+        messaging.unlock_message(ben, message.id)
+    assert ledger.wallet_balance(ben.id) == 500  # nothing paid for nothing
