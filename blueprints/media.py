@@ -46,10 +46,10 @@ def part():
     pre-signed UploadPart is with S3)."""
     request.max_content_length = PART_BYTES  # before the body is read
     link = PartLinkForm(request.args)
-    valid = link.validate() and link.part.data and link.expires.data
+    valid = link.validate() and link.part.data and link.expires.data and link.size.data
     key, upload_id = link.key.data or "", link.upload.data or ""
     if not valid or not LocalStorage.check_part_url(
-        key, upload_id, link.part.data, link.expires.data, link.sig.data or ""
+        key, upload_id, link.part.data, link.size.data, link.expires.data, link.sig.data or ""
     ):
         return jsonify(error="This upload link is not valid or has expired."), 403
     store = media.storage()
@@ -58,7 +58,7 @@ def part():
     if not media.accepts_upload(key):
         return jsonify(error="This upload is already finished."), 409
     try:
-        stored = store.write_part(key, upload_id, link.part.data, request.stream)
+        stored = store.write_part(key, upload_id, link.part.data, request.stream, link.size.data)
     except DomainError as exc:
         return jsonify(error=exc.message), 400
     return "", 200, {"ETag": f'"{stored.etag}"'}

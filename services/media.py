@@ -564,7 +564,8 @@ def part_urls(user: User, key: object, numbers: list[int]) -> dict[int, str]:
     if not wanted or len(wanted) > PART_URLS_AT_ONCE or not all(1 <= n <= count for n in wanted):
         raise ValidationFailed({"parts": f"Ask for 1 to {PART_URLS_AT_ONCE} of the {count} parts."})
     store = storage()
-    return {n: store.part_url(obj.key, obj.upload_id, n) for n in wanted}
+    size = obj.declared_size or 0
+    return {n: store.part_url(obj.key, obj.upload_id, n, _expected_size(size, n)) for n in wanted}
 
 
 def stored_parts(user: User, key: object) -> dict:

@@ -83,7 +83,7 @@ class Storage(Protocol):
     # the browser's word), then joined into the object at `key`, or given up.
     def start_multipart(self, key: str, content_type: str) -> str: ...
 
-    def part_url(self, key: str, upload_id: str, number: int) -> str: ...
+    def part_url(self, key: str, upload_id: str, number: int, size: int) -> str: ...
 
     def list_parts(self, key: str, upload_id: str) -> list[Part] | None: ...
 
@@ -232,46 +232,56 @@ class LocalStorage:
         )
         return upload_id
 
-    def part_url(self, key: str, upload_id: str, number: int) -> str:
+    def part_url(self, key: str, upload_id: str, number: int, size: int) -> str:
+        """A signed PUT for part `number`, of exactly `size` bytes."""
         expires = int(time.time()) + UPLOAD_SECONDS
         query = urlencode(
             {
                 "key": key,
                 "upload": upload_id,
                 "part": number,
+                "size": size,
                 "expires": expires,
-                "sig": _sign(f"part:{key}:{upload_id}:{number}:{expires}"),
+                "sig": _sign(f"part:{key}:{upload_id}:{number}:{size}:{expires}"),
             }
         )
         return f"/media/part?{query}"
 
     @staticmethod
-    def check_part_url(key: str, upload_id: str, number: int, expires: int, sig: str) -> bool:
+    def check_part_url(
+        key: str, upload_id: str, number: int, size: int, expires: int, sig: str
+    ) -> bool:
         return expires >= time.time() and hmac.compare_digest(
-            _sign(f"part:{key}:{upload_id}:{number}:{expires}").encode(), (sig or "").encode()
+            _sign(f"part:{key}:{upload_id}:{number}:{size}:{expires}").encode(),
+            (sig or "").encode(),
         )
 
-    def write_part(self, key: str, upload_id: str, number: int, body: BinaryIO) -> Part:
-        """Store one part from `body` (at most PART_BYTES), replacing an earlier try of it."""
+    def write_part(
+        self, key: str, upload_id: str, number: int, body: BinaryIO, size: int | None = None
+    ) -> Part:
+        """Store one part from `body` (at most PART_BYTES, and exactly `size` when given),
+        replacing an earlier try of it."""
         if not 1 <= number <= MAX_PARTS:
             raise DomainError("There is no such part.")
         directory = self._upload_of(key, upload_id)
         target = directory / f"{number:05d}"
         partial = directory / f"{number:05d}.{secrets.token_hex(4)}.partial"
         digest = hashlib.md5(usedforsecurity=False)
-        size = 0
+        written = 0
         try:
             with partial.open("wb") as out:
                 while chunk := body.read(COPY_CHUNK):
-                    size += len(chunk)
-                    if size > PART_BYTES:
+                    written += len(chunk)
+                    if written > PART_BYTES:
                         raise DomainError("A part is larger than the upload allows.")
                     digest.update(chunk)
                     out.write(chunk)
+            if size is not None and size != written:
+                raise DomainError("The part is not the size it was signed for.")
             os.replace(partial, target)  # a part is there whole or not at all
         finally:
             partial.unlink(missing_ok=True)
-        return Part(number, size, digest.hexdigest())
+        return Part(number, written, digest.hexdigest())
 
     def list_parts(self, key: str, upload_id: str) -> list[Part] | None:
         try:

@@ -175,7 +175,9 @@ class S3Storage:
         )
         return response["UploadId"]
 
-    def part_url(self, key: str, upload_id: str, number: int) -> str:
+    def part_url(self, key: str, upload_id: str, number: int, size: int) -> str:
+        """A pre-signed UploadPart whose signature covers the part's length: S3 refuses a body
+        of any other size (a part could otherwise be up to 5 GiB)."""
         return self.client.generate_presigned_url(
             "upload_part",
             Params={
@@ -183,6 +185,7 @@ class S3Storage:
                 "Key": key,
                 "UploadId": upload_id,
                 "PartNumber": number,
+                "ContentLength": size,
             },
             ExpiresIn=UPLOAD_SECONDS,
         )

@@ -319,6 +319,10 @@ def test_a_video_goes_up_to_the_bucket_in_parts_resumes_and_plays_in_ranges(s3_a
 
     first = urls([1])["1"]
     assert first.startswith(f"{s3_app.config['S3_ENDPOINT_URL']}/{BUCKET}/")
+    # S3 checks the signature, which covers the part's length: no larger body goes in (moto
+    # does not check signatures, so the signed headers are what can be seen here).
+    signed = parse_qs(urlsplit(first).query)["X-Amz-SignedHeaders"][0].split(";")
+    assert "content-length" in signed
     assert requests.put(first, data=data[: storage.PART_BYTES], timeout=30).status_code == 200
 
     # The connection drops; later the browser asks what the bucket already has.
@@ -359,7 +363,7 @@ def test_an_abandoned_multipart_upload_is_aborted_in_the_bucket(s3_app, tmp_path
         started = media.start_video_upload(luna, "vault", "video/mp4", 2 * storage.PART_BYTES)
         obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
         store = media.storage()
-        url = store.part_url(obj.key, obj.upload_id, 1)
+        url = store.part_url(obj.key, obj.upload_id, 1, storage.PART_BYTES)
         assert requests.put(url, data=b"x" * storage.PART_BYTES, timeout=30).status_code == 200
         assert [part.number for part in store.list_parts(obj.key, obj.upload_id)] == [1]
         obj.created_at -= dt.timedelta(days=2)

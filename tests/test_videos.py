@@ -147,6 +147,8 @@ def test_part_links_are_bound_to_their_upload_and_close_with_it(app, tmp_path, s
     forged = "/media/part?" + urlencode({**query, "upload": their_upload, "key": theirs["key"]})
     assert put_part(auth, forged, data[:100]).status_code == 403
     assert put_part(auth, url.replace("part=1", "part=2"), data[:100]).status_code == 403
+    short = put_part(auth, url, data[:100])  # signed for a whole part of 8 KiB
+    assert short.status_code == 400 and "size it was signed for" in short.get_json()["error"]
     # A part larger than a part may be is refused whole.
     too_big = put_part(auth, url, b"x" * (8 * 1024 + 1))
     assert too_big.status_code == 413

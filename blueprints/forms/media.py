@@ -31,6 +31,7 @@ class PartLinkForm(Form):
     key = StringField()
     upload = StringField()
     part = WholeNumberField(message="There is no such part.")
+    size = WholeNumberField(message="There is no such part.")
     expires = WholeNumberField(message="This upload link has expired.")
     sig = StringField()
 
