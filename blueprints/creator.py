@@ -176,7 +176,7 @@ def vault_presign():
 def vault_confirm():
     form = ConfirmUploadForm(formdata=json_body())
     try:
-        media.confirm_upload(current_user, form.key.data)
+        media.confirm_upload(current_user, form.key.data, ("vault",))
     except DomainError as exc:
         return render_template("creator/_vault_grid.html", **_vault_context(exc.message)), (
             exc.status

@@ -228,7 +228,7 @@ def attachment_confirm():
     """The photo arrived: the compose form gets it as an attachment (a hidden media_id)."""
     form = ConfirmUploadForm(formdata=json_body())
     try:
-        obj = media.confirm_upload(current_user, form.key.data)
+        obj = media.confirm_upload(current_user, form.key.data, ("chat", "voice"))
     except DomainError as exc:
         return render_template("messages/_attachment.html", error=exc.message), exc.status
     return render_template("messages/_attachment.html", obj=obj, error=None)

@@ -206,7 +206,7 @@ def photo_presign():
 def photo_confirm():
     form = ConfirmUploadForm(formdata=json_body())
     try:
-        media.confirm_upload(current_user, form.key.data)
+        media.confirm_upload(current_user, form.key.data, ("photo",))
     except DomainError as exc:
         message = (
             " ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else (exc.message)
@@ -238,7 +238,7 @@ def clip_presign():
 def clip_confirm():
     form = ConfirmUploadForm(formdata=json_body())
     try:
-        media.confirm_upload(current_user, form.key.data)
+        media.confirm_upload(current_user, form.key.data, ("clip",))
     except DomainError as exc:
         return render_template("profile/_clip.html", **_clip_context(exc.message)), exc.status
     return render_template("profile/_clip.html", **_clip_context())

@@ -39,6 +39,10 @@ PRESET = "veryfast"
 # 130 MB off a 1080-line encoder, for files about as large and a few per cent more time.
 X264_PARAMS = "rc-lookahead=5"
 AUDIO_RATE = 48_000
+# A file may run a little past a limit and still be within it: a phone's "30 s" clip is often
+# 30.03 s, a recorder stops on its first tick past the limit. The header's length and the
+# decoded one are both held to the limit plus this.
+LENGTH_MARGIN = 1.0
 VOICE_BIT_RATE = 64_000  # AAC, mono: clear speech in about 0.5 MB a minute
 
 
@@ -170,7 +174,7 @@ def voice_note(source: Path, target: Path, *, limits: Limits) -> float:
                 raise VideoError("The file has no sound.")
             sound_in = container.streams.audio[0]
             seconds = _seconds(container, sound_in)
-            if seconds is not None and seconds > limits.seconds:
+            if seconds is not None and seconds > limits.seconds + LENGTH_MARGIN:
                 raise VideoError(f"Voice notes can be up to {minutes_text(limits.seconds)} long.")
             return _voice(container, sound_in, target, limits)
     except BaseException:
@@ -197,7 +201,7 @@ def _voice(container, sound_in, target: Path, limits: Limits) -> float:
             for frame in container.decode(sound_in):
                 for sound in resampler.resample(frame):
                     heard += sound.samples
-                    if heard > (limits.seconds + 1) * AUDIO_RATE:
+                    if heard > (limits.seconds + LENGTH_MARGIN) * AUDIO_RATE:
                         raise VideoError(
                             f"Voice notes can be up to {minutes_text(limits.seconds)} long."
                         )
@@ -243,7 +247,7 @@ def _info(container, limits: Limits) -> VideoInfo:
     seconds = _seconds(container, stream)
     if seconds is None or seconds <= 0:
         raise VideoError("The video's length cannot be read: it may be cut short.")
-    if seconds > limits.seconds:
+    if seconds > limits.seconds + LENGTH_MARGIN:
         raise VideoError(f"Videos can be up to {minutes_text(limits.seconds)} long.")
     return VideoInfo(seconds, width, height, bool(container.streams.audio))
 
@@ -327,8 +331,11 @@ def _transcode(
     audio_in = container.streams.audio[0] if container.streams.audio and until is None else None
     outputs: list[_Output] = []
     try:
-        for rendition in renditions:
-            outputs.append(_Output(rendition, info, video_in, audio_in, blur))
+        try:
+            for rendition in renditions:
+                outputs.append(_Output(rendition, info, video_in, audio_in, blur))
+        except av.FFmpegError as exc:  # a picture format or rate no encoder or filter takes
+            raise VideoError("This video's format cannot be processed.") from exc
         done_percent = -1
         written = 0.0
         streams = [video_in] + ([audio_in] if audio_in is not None else [])
@@ -344,7 +351,7 @@ def _transcode(
                             break
                         if frame.time is not None:
                             written = max(written, frame.time)
-                            if written > limits.seconds + 1:
+                            if written > limits.seconds + LENGTH_MARGIN:
                                 raise VideoError(
                                     f"Videos can be up to {minutes_text(limits.seconds)} long."
                                 )

@@ -196,11 +196,14 @@ def _start_voice_upload(user: User, content_type: str, size: int | None) -> dict
     return {"key": key, **storage().presigned_post(key, content_type, VOICE_MAX_BYTES)}
 
 
-def confirm_upload(user: User, key: str) -> MediaObject:
-    """The browser says the upload finished: check it, then process it on the worker."""
+def confirm_upload(
+    user: User, key: str, purposes: tuple[str, ...] = (*PURPOSES, "clip")
+) -> MediaObject:
+    """The browser says the upload finished: check it, then process it on the worker.
+    `purposes`: what the page that confirms uploads (the vault's upload is not a profile's)."""
 
     obj = db.session.scalar(select(MediaObject).where(MediaObject.key == (key or "")))
-    if obj is None or obj.user_id != user.id:
+    if obj is None or obj.user_id != user.id or obj.purpose not in purposes:
         raise NotFound("There is no such upload.")  # someone else's key is "not found" too
     if obj.status != MediaStatus.PENDING:
         return obj  # confirming twice is harmless

@@ -42,14 +42,17 @@
   }
   var PARALLEL = 3;
   var RETRIES = 5;
-  function fingerprint(file) { return "amora-upload:" + file.name + ":" + file.size + ":" + file.lastModified; }
-  function remembered(file) {
-    try { return window.localStorage.getItem(fingerprint(file)); } catch (e) { return null; }
+  // The same file chosen on another page (the vault, the profile) is another upload.
+  function fingerprint(input, file) {
+    return "amora-upload:" + input.dataset.presign + ":" + file.name + ":" + file.size + ":" + file.lastModified;
   }
-  function remember(file, key) {
+  function remembered(input, file) {
+    try { return window.localStorage.getItem(fingerprint(input, file)); } catch (e) { return null; }
+  }
+  function remember(input, file, key) {
     try {
-      if (key) { window.localStorage.setItem(fingerprint(file), key); }
-      else { window.localStorage.removeItem(fingerprint(file)); }
+      if (key) { window.localStorage.setItem(fingerprint(input, file), key); }
+      else { window.localStorage.removeItem(fingerprint(input, file)); }
     } catch (e) { /* private mode: no resuming, uploads still work */ }
   }
   function sizeText(bytes) {
@@ -114,8 +117,8 @@
     var urls = {};
     function urlFor(number) {
       if (urls[number]) { return Promise.resolve(urls[number]); }
-      var batch = todo.filter(function (n) { return n >= number; }).slice(0, 20);
-      if (batch.indexOf(number) < 0) { batch.unshift(number); batch = batch.slice(0, 20); }
+      // A few at a time: a link lasts ten minutes, and on a slow line 20 parts take longer.
+      var batch = [number].concat(todo.filter(function (n) { return n > number; }).slice(0, 2 * PARALLEL - 1));
       return postJSON(input.dataset.parts, { key: state.key, parts: batch }).then(jsonOf)
         .then(function (data) {
           Object.keys(data.urls).forEach(function (k) { urls[k] = data.urls[k]; });
@@ -147,7 +150,7 @@
       return postJSON(input.dataset.confirm, { key: state.key });
     }).then(function (response) {
       bar.done();
-      if (response.ok) { remember(file, null); }
+      if (response.ok) { remember(input, file, null); }
       return response;
     }, function (error) {
       bar.done();
@@ -155,14 +158,14 @@
     });
   }
   function resumeOrStart(input, file, body) {
-    var key = remembered(file);
+    var key = remembered(input, file);
     var resumed = key && input.dataset.state
-      ? postJSON(input.dataset.state, { key: key }).then(jsonOf).catch(function () { remember(file, null); return null; })
+      ? postJSON(input.dataset.state, { key: key }).then(jsonOf).catch(function () { remember(input, file, null); return null; })
       : Promise.resolve(null);
     return resumed.then(function (state) {
       if (state) { return state; }
       return postJSON(input.dataset.presign, body).then(jsonOf).then(function (started) {
-        if (started.parts) { remember(file, started.key); }
+        if (started.parts) { remember(input, file, started.key); }
         return started;
       });
     });

@@ -65,7 +65,7 @@
       var limit = parseInt(box.dataset.maxSeconds || "300", 10);
       clock = setInterval(function () {
         say("Recording " + length(seconds()));
-        if (seconds() >= limit) { stop(); }
+        if (Date.now() - startedAt >= limit * 1000 - 500) { stop(); }  // just inside it
       }, 250);
     }).catch(function () {
       starting = false;

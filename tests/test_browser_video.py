@@ -61,8 +61,8 @@ def hold_last_part(monkeypatch, parts: int) -> threading.Event:
     release = threading.Event()
     write_part = LocalStorage.write_part
 
-    def held_write_part(self, key, upload_id, number, body):
-        stored = write_part(self, key, upload_id, number, body)
+    def held_write_part(self, key, upload_id, number, body, *size):
+        stored = write_part(self, key, upload_id, number, body, *size)
         time.sleep(0.05)
         if len(self.list_parts(key, upload_id) or []) == parts:
             release.wait(WAIT)
@@ -244,11 +244,10 @@ def test_a_dater_adds_a_profile_video_that_others_watch(live_server, browser, pa
     ana.get_by_role("link", name="Profile").first.click()
     section = ana.locator("#clip")
     expect(ana.get_by_role("heading", name="Profile video")).to_be_visible()
-    ana.get_by_label(re.compile(r"^Add a video")).set_input_files(str(clip))
+    ana.get_by_label(re.compile(r"^Add a video, or replace yours")).set_input_files(str(clip))
     player = section.get_by_label("Your profile video, 0:03")
     expect(player).to_be_visible(timeout=WAIT * 1000)
     expect(section.get_by_role("button", name="Remove the video")).to_be_visible()
-    expect(ana.get_by_label(re.compile(r"^Replace the video"))).to_be_attached()
     screenshot(ana, "profile-video.png", DESKTOP)
 
     bob_errors: list[str] = []
