@@ -48,8 +48,8 @@ class MediaObject(db.Model):
     # and the size the browser declared (every part but the last is storage.PART_BYTES).
     upload_id: Mapped[str | None] = mapped_column(String(200))
     declared_size: Mapped[int | None] = mapped_column(BigInteger)
-    # Processing on the worker: how far it is (per cent) and when it last said so (a job that
-    # stops saying so is taken for dead and started again).
+    # Processing on the worker: how far it is (per cent) and when it last said so (processing
+    # silent for media.STALLED_PROCESSING has failed for good, and the item says so).
     progress: Mapped[int] = mapped_column(SmallInteger, default=0)
     progress_at: Mapped[dt.datetime | None]
     duration_ms: Mapped[int | None]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import math
 import secrets
 import tempfile
@@ -58,6 +59,8 @@ from services.storage import MAX_PARTS, PART_BYTES, URL_SECONDS, LocalStorage, S
 from services.storage_s3 import S3Storage
 from workers.queue import enqueue, long_running
 
+log = logging.getLogger("amora.media")
+
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTOS = 9
@@ -90,6 +93,10 @@ VIDEO_URL_SECONDS = 3 * 3600
 ABANDONED_VIDEO_UPLOAD = dt.timedelta(hours=24)
 ABANDONED_PHOTO_UPLOAD = dt.timedelta(hours=1)
 PROGRESS_EVERY_SECONDS = 1.0  # a transcode reports its progress at most this often
+# Processing that has said nothing for this long has failed for good (its job gave up after
+# its retries, docs/jobs.md): the item says so instead of "processing" for ever. Longer than a
+# long queue of videos waiting for the worker.
+STALLED_PROCESSING = dt.timedelta(hours=12)
 
 # Voice notes (docs/dating.md#voice-notes): what the recorders of browsers produce (WebM or
 # Ogg with Opus, MP4 with AAC), made into AAC in MP4 that every browser plays.
@@ -384,6 +391,7 @@ def vault_item(user: User, media_id: object, purposes: tuple[str, ...] = ("vault
 
 
 TAKEN_DOWN = "Removed by a moderator."
+PROCESSING_FAILED = "Processing failed: upload the file again."
 
 
 def take_down(obj: MediaObject | None) -> None:
@@ -655,7 +663,8 @@ def _give_up_upload(store: Storage, obj: MediaObject, reason: str) -> None:
 
 def abort_abandoned_uploads() -> int:
     """Periodic: uploads started long ago and never finished have their parts deleted from the
-    store and their rows removed (a photo's after an hour, a video's after a day)."""
+    store and their rows removed (a photo's after an hour, a video's after a day); processing
+    that stopped for good is marked failed, with a reason the member sees."""
     now = clock.now()
     stale = db.session.scalars(
         select(MediaObject)
@@ -671,6 +680,19 @@ def abort_abandoned_uploads() -> int:
         .order_by(MediaObject.id)
         .limit(200)
     ).all()
+    stalled = db.session.execute(
+        update(MediaObject)
+        .where(
+            MediaObject.status == MediaStatus.UPLOADED,
+            func.coalesce(MediaObject.progress_at, MediaObject.created_at)
+            < now - STALLED_PROCESSING,
+        )
+        .values(status=MediaStatus.REJECTED, error=PROCESSING_FAILED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if stalled:
+        log.warning("%d uploads never finished processing: marked failed", stalled)
     store = storage()
     removed = 0
     for obj in stale:

@@ -589,3 +589,19 @@ def test_an_upload_is_finished_only_from_the_page_it_started_on(app, tmp_path, s
     assert elsewhere.status_code == 404
     assert item_of(app, started["key"]).status == "pending"
     assert finish(auth, started["key"]).status_code == 200
+
+
+def test_processing_that_stopped_for_good_says_so_on_the_item(ctx, tmp_path):
+    """A job that gave up after its retries leaves no item "processing" for ever."""
+    luna = creator("Luna")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    clip.status, clip.progress_at = "uploaded", clock.now() - dt.timedelta(hours=2)
+    db.session.commit()
+    media.abort_abandoned_uploads()
+    assert db.session.get(MediaObject, clip.id).status == "uploaded"  # a long queue: waits
+    clip.progress_at = clock.now() - media.STALLED_PROCESSING - dt.timedelta(minutes=1)
+    db.session.commit()
+    media.abort_abandoned_uploads()
+    db.session.refresh(clip)
+    assert clip.status == "rejected" and clip.error == media.PROCESSING_FAILED
