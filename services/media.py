@@ -401,15 +401,27 @@ def take_down(obj: MediaObject | None) -> None:
     transaction."""
     if obj is None:
         return
-    store = storage()
     if obj.upload_id:
-        store.abort_multipart(obj.key, obj.upload_id)
+        storage().abort_multipart(obj.key, obj.upload_id)
         obj.upload_id = None
-    for key in {obj.key, *(obj.variants or {}).values()}:
-        store.delete(key)
+    _delete_after_commit({obj.key, *(obj.variants or {}).values()})
     obj.variants = {}
     obj.status = MediaStatus.REJECTED
     obj.error = TAKEN_DOWN
+
+
+def _delete_after_commit(keys) -> None:
+    """Delete these files once the caller's transaction commits (a job in it, `delete_files`):
+    a change that rolls back leaves its rows pointing at files that are still there."""
+    if keys:
+        enqueue(delete_files, sorted(keys))
+
+
+def delete_files(keys: list[str]) -> None:
+    """Job: delete files from storage (again, harmlessly, when run twice)."""
+    store = storage()
+    for key in keys:
+        store.delete(key)
 
 
 def take_down_post_media(post_id: int) -> int:
@@ -452,8 +464,7 @@ def delete_vault_item(user: User, media_id: object) -> None:
         raise DomainError("This item is used in a post or a message; delete those first.")
     if obj.upload_id:  # still uploading: its parts go too
         storage().abort_multipart(obj.key, obj.upload_id)
-    for key in [obj.key, *(obj.variants or {}).values()]:
-        storage().delete(key)
+    _delete_after_commit({obj.key, *(obj.variants or {}).values()})
     db.session.delete(obj)
     db.session.commit()
 
@@ -867,11 +878,9 @@ def _clips(user_id: int) -> list[MediaObject]:
 def _drop_other_clips(user_id: int, keep: int | None) -> None:
     """Delete `user_id`'s profile videos older than `keep` (all of them for None), files and
     rows; a newer one still processing stays, to replace `keep` in its turn."""
-    store = storage()
     for obj in _clips(user_id):
         if keep is None or obj.id < keep:
-            for key in {obj.key, *(obj.variants or {}).values()}:
-                store.delete(key)
+            _delete_after_commit({obj.key, *(obj.variants or {}).values()})
             db.session.delete(obj)
 
 

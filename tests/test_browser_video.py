@@ -276,7 +276,7 @@ def test_a_moderator_plays_a_reported_video_in_place_and_takes_it_down(live_serv
     from services import media, posts, safety
     from tests.creator_helpers import creator, fan
     from tests.test_browser_payouts import log_in_admin_with_2fa
-    from tests.test_videos import files_of, vault_video
+    from tests.test_videos import still_stored, vault_video
 
     with live_server.app.app_context():
         luna = creator("Luna")
@@ -284,7 +284,7 @@ def test_a_moderator_plays_a_reported_video_in_place_and_takes_it_down(live_serv
         clip = vault_video(luna, tmp_path)
         post = posts.create(luna, body="Harbour at dawn", visibility="public", media_ids=[clip.id])
         safety.report(fan("Sam"), luna.id, "post", str(post.id), "explicit", "Not as described")
-        clip_id = clip.id
+        clip_id, keys = clip.id, list(clip.variants.values())
     log_in_admin_with_2fa(live_server, page, "root@example.com", "Root")
     page.goto(f"{live_server.url}/admin/reports")
     player = page.get_by_label("Reported video 1, 0:01")
@@ -303,4 +303,4 @@ def test_a_moderator_plays_a_reported_video_in_place_and_takes_it_down(live_serv
 
         taken = db.session.get(MediaObject, clip_id)
         assert taken.status == "rejected" and taken.error == media.TAKEN_DOWN
-        assert files_of(taken) == []
+        assert still_stored(keys) == []

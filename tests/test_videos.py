@@ -337,8 +337,12 @@ def test_a_rendition_is_served_in_ranges_for_seeking(app, tmp_path):
 
 def files_of(obj: MediaObject) -> list[str]:
     """The keys of every file of a media item still in storage."""
+    return still_stored([obj.key, *obj.variants.values()])
+
+
+def still_stored(keys) -> list[str]:
     store = media.storage()
-    return [key for key in {obj.key, *obj.variants.values()} if store.head(key) is not None]
+    return [key for key in set(keys) if store.head(key) is not None]
 
 
 def test_a_reported_video_post_is_shown_to_the_moderator_and_removed_with_every_rendition(
@@ -361,10 +365,11 @@ def test_a_reported_video_post_is_shown_to_the_moderator_and_removed_with_every_
     assert len(shown.videos) == 1 and shown.videos[0].sources  # played in place, in full
     assert shown.posters[0] and clip.variants["poster"] in shown.posters[0]
 
+    keys = list(clip.variants.values())
     moderation.decide(admin, report.id, "remove")
     db.session.refresh(clip)
     assert clip.status == "rejected" and clip.error == media.TAKEN_DOWN
-    assert files_of(clip) == [] and clip.variants == {}
+    assert still_stored(keys) == [] and clip.variants == {}
     # gone from the other post that showed it too, even for the fan who bought that one
     assert posts.views(sam, [sold])[0].media == []
     assert clip not in media.ready_vault_items(luna.id)
@@ -389,9 +394,10 @@ def test_a_reported_voice_note_plays_for_the_moderator_and_goes_with_the_message
     shown = moderation.subject(report)
     assert len(shown.voice_urls) == 1 and note.variants["audio"] in shown.voice_urls[0]
 
+    keys = list(note.variants.values())
     moderation.decide(admin, report.id, "remove")
     db.session.refresh(note)
-    assert files_of(note) == [] and note.status == "rejected"
+    assert still_stored(keys) == [] and note.status == "rejected"
     assert db.session.get(type(message), message.id).media_id is None
     assert messaging.attachments_for(luna, [message]) == {}
 
@@ -412,9 +418,10 @@ def test_a_copyright_takedown_of_a_video_post_deletes_every_file_of_the_video(ct
         good_faith=True,
         signature="Ann Lee",
     )
+    keys = list(clip.variants.values())
     takedowns.resolve_takedown(admin, notice.id, True, "We removed the video. Thank you.")
     db.session.refresh(clip)
-    assert files_of(clip) == [] and clip.status == "rejected"
+    assert still_stored(keys) == [] and clip.status == "rejected"
 
 
 # --- profile videos -------------------------------------------------------------------------------
@@ -482,9 +489,11 @@ def test_a_reported_profile_shows_its_video_and_removing_it_takes_the_video_down
         safety.report(db.session.get(User, bob_id), ana_id, "profile", str(ana_id), "fake", "")
         report = db.session.scalar(select(moderation.Report))
         assert len(moderation.subject(report).videos) == 1
-        moderation.decide(admin, report.id, "remove")
         clip = db.session.scalar(select(MediaObject).where(MediaObject.purpose == "clip"))
-        assert clip.status == "rejected" and files_of(clip) == []
+        keys = list(clip.variants.values())
+        moderation.decide(admin, report.id, "remove")
+        db.session.refresh(clip)
+        assert clip.status == "rejected" and still_stored(keys) == []
     assert "s video," not in bob.client.get(f"/people/{ana_id}").get_data(as_text=True)
     own = ana.client.get("/profile").get_data(as_text=True)
     assert "Your last video could not be used: Removed by a moderator." in own
@@ -605,3 +614,19 @@ def test_processing_that_stopped_for_good_says_so_on_the_item(ctx, tmp_path):
     media.abort_abandoned_uploads()
     db.session.refresh(clip)
     assert clip.status == "rejected" and clip.error == media.PROCESSING_FAILED
+
+
+def test_a_take_down_whose_transaction_fails_leaves_the_files(ctx, tmp_path):
+    """Files are deleted once the change that removes them has committed: a rolled-back change
+    leaves no ready item pointing at missing files."""
+    luna = creator("Luna")
+    luna.email_verified_at = luna.created_at
+    clip = vault_video(luna, tmp_path)
+    keys = list(clip.variants.values())
+    media.take_down(clip)
+    db.session.rollback()  # e.g. the takedown's mail or audit row failed
+    db.session.refresh(clip)
+    assert clip.status == "ready" and len(files_of(clip)) == 5
+    media.take_down(clip)
+    db.session.commit()
+    assert not any(media.storage().head(key) for key in keys)
