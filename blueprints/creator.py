@@ -150,14 +150,8 @@ def vault_grid():
 @limiter.limit("300 per hour")
 def vault_presign():
     form = StartUploadForm(formdata=json_body())
-    # A video goes up in parts (services/media.py, "videos"); a photo in one signed POST.
-    start = (
-        media.start_video_upload
-        if form.content_type.data in media.VIDEO_TYPES
-        else media.start_upload
-    )
     try:
-        upload = start(
+        upload = media.start_upload(
             current_user,
             "vault",
             form.content_type.data,

@@ -95,7 +95,8 @@ def transcode(
     return what was written. `on_progress` is told the share done (0.0–1.0) at each whole per
     cent. A source that turns out longer than it said stops at the limit with VideoError,
     and so does one that cannot be decoded midway; `target` is then removed."""
-    return _write(source, target, height, limits, watermark, on_progress)
+    (made,) = _write_all(source, [Rendition(target, height, watermark)], limits, on_progress)
+    return made
 
 
 def renditions(
@@ -158,7 +159,10 @@ def teaser(
     """What the locked are shown: the first `seconds`, small, blurred past recognition and
     silent, in the same MP4 form as a rendition (watermarked too). `target` is removed when it
     fails."""
-    return _write(source, target, height, limits, watermark, None, until=seconds, blur=12)
+    (made,) = _write_all(
+        source, [Rendition(target, height, watermark)], limits, None, until=seconds, blur=12
+    )
+    return made
 
 
 def voice_note(source: Path, target: Path, *, limits: Limits) -> float:
@@ -273,23 +277,6 @@ def _scaled(info: VideoInfo, height: int) -> tuple[int, int]:
     out_height = min(height, info.height) // 2 * 2
     out_width = max(2, round(info.width * out_height / info.height / 2) * 2)
     return out_width, max(2, out_height)
-
-
-def _write(
-    source: Path,
-    target: Path,
-    height: int,
-    limits: Limits,
-    watermark: Image.Image | None,
-    on_progress: Callable[[float], None] | None,
-    until: float | None = None,
-    blur: float = 0.0,
-) -> VideoInfo:
-    """One output of `_write_all`."""
-    (info,) = _write_all(
-        source, [Rendition(target, height, watermark)], limits, on_progress, until, blur
-    )
-    return info
 
 
 def _write_all(

@@ -137,8 +137,9 @@ def start_upload(
     consent: bool = False,
 ) -> dict:
     """A pending object and the pre-signed POST for it (`size`: the bytes the browser declares,
-    None when it did not say). A vault upload that shows other people needs the creator's
-    consent attestation (docs/creators.md#consent)."""
+    None when it did not say); for a video to the vault, its multipart upload instead
+    (`start_video_upload`). A vault upload that shows other people needs the creator's consent
+    attestation (docs/creators.md#consent)."""
     if purpose not in PURPOSES:
         raise DomainError("Unknown upload kind.")
     if not user.email_verified:
@@ -147,6 +148,10 @@ def start_upload(
         raise NotAllowed("Switch on creator mode to use the vault.")
     if purpose == "voice":
         return _start_voice_upload(user, content_type, size)
+    if purpose in VIDEO_PURPOSES and content_type in VIDEO_TYPES:  # in parts, not one POST
+        return start_video_upload(
+            user, purpose, content_type, size, shows_others=shows_others, consent=consent
+        )
     if content_type not in IMAGE_TYPES:
         if purpose in VIDEO_PURPOSES:
             raise ValidationFailed(
@@ -165,7 +170,27 @@ def start_upload(
         raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
 
     others, attested = compliance.check_consent(shows_others, consent)
-    key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{IMAGE_TYPES[content_type]}"
+    key = _new_key(user, purpose, IMAGE_TYPES[content_type])
+    _record_pending(
+        user,
+        purpose,
+        key,
+        content_type,
+        max_bytes,
+        shows_others=others,
+        consent_attested_at=clock.now() if attested else None,
+    )
+    return {"key": key, **storage().presigned_post(key, content_type, max_bytes)}
+
+
+def _new_key(user: User, purpose: str, extension: str) -> str:
+    return f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{extension}"
+
+
+def _record_pending(
+    user: User, purpose: str, key: str, content_type: str, max_bytes: int, **fields
+) -> None:
+    """The row of an upload handed out and not yet received (every kind), committed."""
     db.session.add(
         MediaObject(
             user_id=user.id,
@@ -173,12 +198,10 @@ def start_upload(
             key=key,
             content_type=content_type,
             max_bytes=max_bytes,
-            shows_others=others,
-            consent_attested_at=clock.now() if attested else None,
+            **fields,
         )
     )
     db.session.commit()
-    return {"key": key, **storage().presigned_post(key, content_type, max_bytes)}
 
 
 def _start_voice_upload(user: User, content_type: str, size: int | None) -> dict:
@@ -188,18 +211,8 @@ def _start_voice_upload(user: User, content_type: str, size: int | None) -> dict
         raise ValidationFailed(
             {"file": f"A voice note can be up to {video.minutes_text(voice_seconds())} long."}
         )
-    key = f"u/{user.id}/voice/{secrets.token_hex(12)}.{AUDIO_TYPES[content_type]}"
-    db.session.add(
-        MediaObject(
-            user_id=user.id,
-            purpose="voice",
-            kind=MediaKind.AUDIO,
-            key=key,
-            content_type=content_type,
-            max_bytes=VOICE_MAX_BYTES,
-        )
-    )
-    db.session.commit()
+    key = _new_key(user, "voice", AUDIO_TYPES[content_type])
+    _record_pending(user, "voice", key, content_type, VOICE_MAX_BYTES, kind=MediaKind.AUDIO)
     return {"key": key, **storage().presigned_post(key, content_type, VOICE_MAX_BYTES)}
 
 
@@ -536,25 +549,21 @@ def start_video_upload(
     if purpose == "vault" and vault_count(user.id) >= MAX_VAULT_ITEMS:
         raise ValidationFailed({"file": f"The vault holds up to {MAX_VAULT_ITEMS:,} items."})
     others, attested = compliance.check_consent(shows_others, consent)
-    key = f"u/{user.id}/{purpose}/{secrets.token_hex(12)}.{VIDEO_TYPES[content_type]}"
+    key = _new_key(user, purpose, VIDEO_TYPES[content_type])
     # Started in the store first: if the row is then not written, the store's parts are what
     # its lifecycle rule (docs/deployment.md#media-on-s3) clears.
-    upload_id = storage().start_multipart(key, content_type)
-    db.session.add(
-        MediaObject(
-            user_id=user.id,
-            purpose=purpose,
-            kind=MediaKind.VIDEO,
-            key=key,
-            content_type=content_type,
-            max_bytes=max_bytes,
-            upload_id=upload_id,
-            declared_size=size,
-            shows_others=others,
-            consent_attested_at=clock.now() if attested else None,
-        )
+    _record_pending(
+        user,
+        purpose,
+        key,
+        content_type,
+        max_bytes,
+        kind=MediaKind.VIDEO,
+        upload_id=storage().start_multipart(key, content_type),
+        declared_size=size,
+        shows_others=others,
+        consent_attested_at=clock.now() if attested else None,
     )
-    db.session.commit()
     return {"key": key, "part_bytes": PART_BYTES, "parts": _part_count(size)}
 
 
@@ -1014,11 +1023,7 @@ class VideoLinks:
 
     sources: tuple[tuple[str, str], ...]
     teaser: str | None
-    seconds: int | None
-
-    @property
-    def length(self) -> str:
-        return length_text(self.seconds * 1000 if self.seconds is not None else None)
+    length: str  # as players show it (`length_text`)
 
 
 def length_text(duration_ms: int | None) -> str:
@@ -1058,14 +1063,14 @@ def video_links(variants: dict | None, locked: bool, duration_ms: int | None) ->
     if not is_video(variants):
         return None
     sign = storage().signed_url
-    seconds = duration_ms // 1000 if duration_ms is not None else None
+    length = length_text(duration_ms)
     if locked:
-        return VideoLinks((), sign(variants["teaser"], URL_SECONDS), seconds)
+        return VideoLinks((), sign(variants["teaser"], URL_SECONDS), length)
     sources = []
     if "v1080" in variants:  # wide screens get the larger rendition
         sources.append((sign(variants["v1080"], VIDEO_URL_SECONDS), "(min-width: 720px)"))
     sources.append((sign(variants["v480"], VIDEO_URL_SECONDS), ""))
-    return VideoLinks(tuple(sources), None, seconds)
+    return VideoLinks(tuple(sources), None, length)
 
 
 def still_key(variants: dict | None, locked: bool) -> str | None:

@@ -226,14 +226,20 @@ def test_an_unusable_file_fails_with_the_reason_on_the_item(app, tmp_path, make,
         assert db.session.get(MediaObject, obj.id) is None
 
 
+def upload_begun(owner, tmp_path: Path) -> MediaObject:
+    """A video upload of `owner`'s, broken off after the first kilobyte of its first part."""
+    data = make_clip(tmp_path / "clip.mp4").read_bytes()
+    started = media.start_video_upload(owner, "vault", "video/mp4", len(data))
+    obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
+    media.storage().write_part(obj.key, obj.upload_id, 1, io.BytesIO(data[:1000]))
+    return obj
+
+
 def test_abandoned_uploads_are_cleared_with_their_parts(ctx, tmp_path):
     luna = creator("Luna")
     luna.email_verified_at = luna.created_at
-    data = make_clip(tmp_path / "clip.mp4").read_bytes()
-    started = media.start_video_upload(luna, "vault", "video/mp4", len(data))
-    obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
+    obj = upload_begun(luna, tmp_path)
     store = media.storage()
-    store.write_part(obj.key, obj.upload_id, 1, io.BytesIO(data[:1000]))
     assert store.list_parts(obj.key, obj.upload_id)
 
     assert media.abort_abandoned_uploads() == 0  # a day to finish
@@ -530,11 +536,8 @@ def test_erasing_an_account_drops_the_parts_of_a_video_it_was_uploading(ctx, tmp
 
     luna = creator("Luna")
     luna.email_verified_at = luna.created_at
-    data = make_clip(tmp_path / "clip.mp4").read_bytes()
-    started = media.start_video_upload(luna, "vault", "video/mp4", len(data))
-    obj = db.session.scalar(select(MediaObject).where(MediaObject.key == started["key"]))
+    obj = upload_begun(luna, tmp_path)
     store = media.storage()
-    store.write_part(obj.key, obj.upload_id, 1, io.BytesIO(data[:1000]))
     key, upload_id = obj.key, obj.upload_id
     luna.delete_after = clock.now() - dt.timedelta(minutes=1)
     db.session.commit()
