@@ -42,7 +42,7 @@ from blueprints import (
     webhooks,
 )
 from blueprints import input as hostile_input
-from blueprints.guards import enforce_read_only_for_suspended
+from blueprints.guards import apply_body_limit, enforce_read_only_for_suspended
 from blueprints.urls import fast_url_for
 from core import transactions
 from core.clock import last_seen
@@ -137,6 +137,8 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
     )
+    # Before CSRF's hook, which reads the form: a view's own body limit holds for that read.
+    app.before_request(apply_body_limit)
     csrf.init_app(app)
     limiter.init_app(app)
     sock.init_app(app)

@@ -1,6 +1,6 @@
 """Command-line tools, one group per concept: `flask users …`, `flask demo …`, `flask ledger …`,
-and `flask worker`; `flask backup` and `flask restore` live in cli_backup.py. Each command parses
-its arguments, calls one service function and prints the outcome."""
+`flask keys …` and `flask worker`; `flask backup` and `flask restore` live in cli_backup.py.
+Each command parses its arguments, calls one service function and prints the outcome."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from rq import Queue
 
 import cli_backup
 from core.errors import DomainError
-from services import accounts, admin_users, demo, ledger
+from core.sealed import Keyring
+from services import accounts, admin_users, demo, identity, ledger
 from services.schedule import PERIODIC_JOBS
 from workers.queue import JobWorker, set_worker_app, worker_connection
 from workers.schedule import PeriodicEnqueuer
@@ -25,9 +26,32 @@ WORKER_RESTART_SECONDS = 5
 
 
 def register(app: Flask) -> None:
-    for command in (users, demo_world, ledger_cli, worker_command):
+    for command in (users, demo_world, ledger_cli, keys, worker_command):
         app.cli.add_command(command)
     cli_backup.register(app)
+
+
+# --- flask keys --------------------------------------------------------------------------------
+
+keys = AppGroup("keys", help="The master keys that seal identity documents (docs/identity.md).")
+
+
+@keys.command("new")
+@click.argument("key_id", default="k1")
+def new_key(key_id: str) -> None:
+    """Print a new master key as SEALING_KEYS takes it (put it first to make it current)."""
+    line = f"{key_id}:{Keyring.new_key()}"
+    Keyring.parse(line)  # the id must be one the keyring accepts
+    click.echo(line)
+
+
+@keys.command("rotate")
+@with_appcontext
+def rotate_keys() -> None:
+    """Re-wrap every file's data key under the current (first) master key of SEALING_KEYS."""
+    done = identity.rotate_keys()
+    current = identity.keyring().current
+    click.echo(f"Re-wrapped {done} data key{'s' if done != 1 else ''} under {current}.")
 
 
 # --- flask users ------------------------------------------------------------------------------

@@ -62,6 +62,21 @@ def _secret_key(app_env: str) -> str:
     return key
 
 
+def _sealing_keys(production: bool) -> str | None:
+    """SEALING_KEYS, which production must set (docs/identity.md#keys). Elsewhere, unset means
+    one key derived from SECRET_KEY, so that `make run` seals without setup (a laptop's
+    documents are test documents)."""
+    keys = os.environ.get("SEALING_KEYS", "").strip()
+    if keys:
+        return keys
+    if production:
+        raise ConfigError(
+            "SEALING_KEYS must be set when APP_ENV=production; make one with python3 -c "
+            """'import base64,os; print("k1:" + base64.b64encode(os.urandom(32)).decode())'"""
+        )
+    return None
+
+
 def _base_url() -> str:
     """BASE_URL, or the address `make run` serves on (HOST and PORT, as its Makefile reads
     them), so that links in mail reach this server whichever port it was given."""
@@ -247,6 +262,11 @@ def load_config() -> dict:
         "PROFILE_VIDEO_MAX_SECONDS": _int("PROFILE_VIDEO_MAX_SECONDS", 30),
         "VOICE_MAX_SECONDS": _int("VOICE_MAX_SECONDS", 5 * 60),
         "MEDIA_WORK_DIR": os.environ.get("MEDIA_WORK_DIR") or None,
+        # Identity checks (docs/identity.md): the master keys that seal documents and selfies
+        # ("id:base64,…", the first wraps new files), and how many days after a decision their
+        # files are deleted.
+        "SEALING_KEYS": _sealing_keys(production),
+        "VERIFICATION_RETENTION_DAYS": _int("VERIFICATION_RETENTION_DAYS", 30),
         # WebRTC STUN/TURN servers for random chat video and calls, as JSON
         # (docs/deployment.md#video-random-chat-and-creator-calls).
         "ICE_SERVERS": _json_list("ICE_SERVERS"),

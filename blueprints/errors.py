@@ -107,7 +107,7 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         status = error.code or 500
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            limit = request.max_content_length or app.config.get("MAX_CONTENT_LENGTH") or 0
             return _render(413, f"What you sent is too large (the limit is {limit // 1024} KiB).")
         if status == 429:
             retry = _retry_after_seconds()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from flask import abort, flash, request, url_for
+from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
 
 from blueprints.htmx import redirect_to
@@ -31,6 +31,25 @@ def read_only_reason(user) -> str:
     return f"Your account is suspended ({reason}), so it is read-only."
 
 
+def body_limit(max_bytes: int) -> Callable:
+    """Let a view take a request body larger than MAX_CONTENT_LENGTH (a form with identity
+    documents): `apply_body_limit`, which runs before anything reads the body, raises the
+    limit for this view's requests alone."""
+
+    def mark(view: Callable) -> Callable:
+        view.amora_body_limit = max_bytes
+        return view
+
+    return mark
+
+
+def apply_body_limit() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, "amora_body_limit", None)
+    if limit:
+        request.max_content_length = limit
+
+
 def verified_required(view: Callable) -> Callable:
     """Paying, messaging and uploading need a verified email address
     (docs/security.md#email-verification)."""
@@ -48,21 +67,33 @@ def verified_required(view: Callable) -> Callable:
     return wrapped
 
 
-def admin_required(view: Callable) -> Callable:
-    """Admins only, and only with two-factor authentication on
-    (docs/security.md#two-factor-authentication): an admin without it is sent to set it up before
-    any admin page."""
+def _console(allowed: Callable[[object], bool]) -> Callable:
+    """A decorator for console pages: members `allowed` lets in, and only with two-factor
+    authentication on (docs/security.md#two-factor-authentication); one without it is sent to
+    set it up before any console page."""
 
-    @functools.wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_admin:
-            abort(403)
-        if not current_user.has_2fa:
-            if request.method == "GET":
-                flash("Admins must turn on two-factor authentication first.", "warning")
-                return redirect_to(url_for("settings.security"))
-            abort(403, description="Admins must turn on two-factor authentication first.")
-        return view(*args, **kwargs)
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not allowed(current_user):
+                abort(403)
+            if not current_user.has_2fa:
+                who = "Admins" if current_user.is_admin else "Moderators"
+                message = f"{who} must turn on two-factor authentication first."
+                if request.method == "GET":
+                    flash(message, "warning")
+                    return redirect_to(url_for("settings.security"))
+                abort(403, description=message)
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorate
+
+
+# Admins only: money (payouts, orders, the ledger, credit adjustments), data, roles, the audit
+# log (docs/security.md#roles).
+admin_required = _console(lambda user: user.is_admin)
+# Moderators and admins: reports, review queues, identity checks, alerts, account status.
+staff_required = _console(lambda user: user.is_staff)

@@ -7,11 +7,22 @@ from flask_login import current_user, login_required
 
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.forms.creator import CreatorSettingsForm
-from blueprints.forms.settings import DeleteAccountForm, RecoveryCodesForm
+from blueprints.forms.settings import DeleteAccountForm, IdentityCheckForm, RecoveryCodesForm
+from blueprints.guards import body_limit, verified_required
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
-from services import accounts, creators, data_export, erasure, geoip, growth, sessions, twofactor
+from services import (
+    accounts,
+    creators,
+    data_export,
+    erasure,
+    geoip,
+    growth,
+    identity,
+    sessions,
+    twofactor,
+)
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -364,3 +375,83 @@ def cancel_deletion():
     else:
         flash("Your account will not be deleted. Nothing was lost.", "success")
     return redirect_to(url_for("settings.account"))
+
+
+# --- identity checks (docs/identity.md) --------------------------------------------------------
+
+def _kind(name: str):
+    kind = identity.CHECKS.get(name)
+    if kind is None:
+        abort(404)
+    return kind
+
+
+@bp.get("/verification")
+@login_required
+def verification():
+    checks = [
+        (
+            name,
+            kind,
+            identity.latest(current_user.id, kind),
+            identity.is_verified(current_user, kind),
+            identity.refusal(current_user, kind),
+        )
+        for name, kind in identity.CHECKS.items()
+    ]
+    return render_template("settings/verification.html", checks=checks, kinds=identity.KIND_NAMES)
+
+
+def _check_page(kind, form: IdentityCheckForm, status: int = 200):
+    """The capture page, with a fresh gesture (a selfie is always taken again)."""
+    capture = identity.start(current_user, kind)
+    form.capture.data = capture.token
+    return render_template(
+        "settings/verification_check.html",
+        kind=kind,
+        name=identity.KIND_NAMES[kind],
+        form=form,
+        gesture=capture.gesture,
+        latest=identity.latest(current_user.id, kind),
+        max_mb=identity.MAX_FILE_BYTES // 2**20,
+    ), status
+
+
+@bp.get("/verification/<name>")
+@verified_required
+def verification_check(name: str):
+    kind = _kind(name)
+    refused = identity.refusal(current_user, kind)
+    if refused:
+        flash(refused, "info")
+        return redirect_to(url_for("settings.verification"))
+    return _check_page(kind, IdentityCheckForm(formdata=None))
+
+
+@bp.post("/verification/<name>")
+@body_limit(identity.MAX_REQUEST_BYTES)
+@verified_required
+@limiter.limit("20 per hour")
+def submit_verification(name: str):
+    kind = _kind(name)
+    form = IdentityCheckForm()
+    if not form.validate_on_submit():
+        return _check_page(kind, form, 422)
+    try:
+        identity.submit(
+            current_user,
+            kind,
+            capture=form.capture.data,
+            selfie=form.upload(form.selfie),
+            document_type=form.document_type.data or None,
+            front=form.upload(form.front),
+            back=form.upload(form.back),
+        )
+    except ValidationFailed as exc:
+        apply_errors(form, exc.errors)
+        return _check_page(kind, form, 422)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect_to(url_for("settings.verification"))
+    flash("Sent. A reviewer looks at it soon; you get a notification with the answer.", "success")
+    return redirect_to(url_for("settings.verification"))

@@ -27,6 +27,14 @@ from models.dating import (
     TakedownStatus,
 )
 from models.growth import Promotion, Referral, TrialLink, TrialUse
+from models.identity import (
+    DocumentType,
+    SealedFile,
+    SealedFileRole,
+    VerificationKind,
+    VerificationRequest,
+    VerificationStatus,
+)
 from models.jobs import BackgroundJob, BackgroundJobStatus
 from models.ledger import Entry, LedgerAccount, Transfer
 from models.media import MediaKind, MediaObject, MediaStatus
@@ -36,9 +44,24 @@ from models.payments import Order, OrderStatus, PaymentEvent
 from models.payouts import Payout, PayoutEvent, PayoutMethod, PayoutStatus
 from models.random_chat import Call, CallStatus, RandomMessage, RandomSession
 from models.security import Device, LoginAttempt, RecoveryCode, RiskEvent, UserDevice
-from models.user import DataExport, DataExportStatus, EmailToken, User, UserSession, UserStatus
+from models.user import (
+    DataExport,
+    DataExportStatus,
+    EmailToken,
+    Role,
+    User,
+    UserSession,
+    UserStatus,
+)
 
 __all__ = [
+    "DocumentType",
+    "SealedFile",
+    "SealedFileRole",
+    "VerificationKind",
+    "VerificationRequest",
+    "VerificationStatus",
+    "Role",
     "AlertStatus",
     "LedgerCheckStatus",
     "MassMessageStatus",

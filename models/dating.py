@@ -99,6 +99,7 @@ class Profile(db.Model):
     photo_count: Mapped[int] = mapped_column(default=0)
     is_creator: Mapped[bool] = mapped_column(default=False)
     is_verified: Mapped[bool] = mapped_column(default=False)
+    is_photo_verified: Mapped[bool] = mapped_column(default=False)  # users.photo_verified_at
     discoverable: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)

@@ -14,7 +14,13 @@ from core import clock
 from extensions import db
 from models.checks import one_of
 
-ROLES = ("fan", "admin")
+
+class Role(StrEnum):
+    """What a member may do beyond their own account (docs/security.md#roles)."""
+
+    FAN = "fan"  # every member, creators included
+    MODERATOR = "moderator"  # reports, review queues, identity checks; no money, no exports
+    ADMIN = "admin"  # everything
 
 
 class UserStatus(StrEnum):
@@ -32,7 +38,7 @@ GONE = (UserStatus.BANNED, UserStatus.DELETED)
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('fan', 'admin')", name="role"),
+        one_of("role", Role),
         one_of("status", UserStatus),
     )
 
@@ -44,6 +50,9 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default="fan")
     is_creator: Mapped[bool] = mapped_column(default=False)
     creator_verified_at: Mapped[dt.datetime | None]
+    # A dater's photo check passed (docs/identity.md#photo-verified-daters); cleared when the
+    # main photo changes.
+    photo_verified_at: Mapped[dt.datetime | None]
     email_verified_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -78,7 +87,12 @@ class User(UserMixin, db.Model):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
+
+    @property
+    def is_staff(self) -> bool:
+        """A moderator or an admin: the console's review queues are theirs."""
+        return self.role in (Role.MODERATOR, Role.ADMIN)
 
     @property
     def has_2fa(self) -> bool:

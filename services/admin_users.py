@@ -11,25 +11,25 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, or_, select
 
-from core import clock
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import db
 from models import (
     Alert,
     Device,
     LoginAttempt,
-    Notification,
     Order,
     Payout,
     Profile,
     RecoveryCode,
     Report,
     RiskEvent,
+    Role,
     Transfer,
     User,
     UserDevice,
     UserSession,
     UserStatus,
+    VerificationRequest,
 )
 from services import accounts, audit, ledger, sessions
 from services.input import parse_id
@@ -90,6 +90,7 @@ class Dossier:
     reports_against: list[Report] = field(default_factory=list)
     reports_by: list[Report] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    verifications: list[VerificationRequest] = field(default_factory=list)
 
 
 def get_user(user_id: int) -> User:
@@ -162,6 +163,7 @@ def dossier(user_id: int) -> Dossier:
         reports_against=_latest(Report.reported_user_id, user_id),
         reports_by=_latest(Report.reporter_id, user_id),
         alerts=_latest(Alert.user_id, user_id),
+        verifications=_latest(VerificationRequest.user_id, user_id),
     )
 
 
@@ -235,24 +237,29 @@ def unfreeze_wallet(admin: User, user_id: int, reason: str) -> None:
     support_unfreeze(user.email, reason, actor_id=admin.id)
 
 
-def verify_creator(admin: User, user_id: int) -> None:
+ASSIGNABLE_ROLES = {Role.FAN: "Member", Role.MODERATOR: "Moderator"}
+
+
+def set_role(admin: User, user_id: int, role: str) -> User:
+    """Make a member a moderator, or a moderator a member again (admins are made with
+    `flask users create-admin`). A role is read with the member on every request: it holds
+    at once."""
     user = get_user(user_id)
-    if not user.is_creator:
-        raise DomainError("Only creators are verified.")
-    if user.creator_verified_at is not None:
-        raise DomainError("This creator is already verified.")
-    user.creator_verified_at = clock.now()
-    db.session.add(
-        Notification(
-            user_id=user.id,
-            kind="verified",
-            text="Your identity is verified: your page shows the verified badge and payouts "
-            "are open.",
-            link="/creator",
-        )
+    _not_self(admin, user)
+    if role not in ASSIGNABLE_ROLES:
+        raise ValidationFailed({"role": "Choose Member or Moderator."})
+    if user.role == Role.ADMIN:
+        raise DomainError("An admin stays an admin here: use the command line.")
+    if user.is_gone:
+        raise DomainError(f"This account is {user.status}.")
+    if user.role == role:
+        raise DomainError(f"This account is a {ASSIGNABLE_ROLES[Role(role)].lower()} already.")
+    before, user.role = user.role, role
+    audit.record(
+        "user.role", actor_id=admin.id, target=("user", user.id), before=before, after=role
     )
-    audit.record("creator.verified", actor_id=admin.id, target=("user", user.id))
     db.session.commit()
+    return user
 
 
 def support_adjust(email: str, amount: int, reason: str, actor_id: int | None = None) -> Transfer:

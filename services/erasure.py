@@ -70,8 +70,8 @@ def request_deletion(user: User, password: str, code: str = "") -> dt.datetime:
     """
     if user.status == "deleted":
         raise NotAllowed("This account is deleted.")
-    if user.is_admin:
-        raise NotAllowed("An admin account cannot be deleted here.")
+    if user.is_staff:
+        raise NotAllowed("A moderator's or admin's account cannot be deleted here.")
     if user.delete_after is not None:
         raise DomainError(f"Your account is already being deleted, on {user.delete_after:%d %b}.")
     if not passwords.verify_password(user.password_hash, password or ""):

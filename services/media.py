@@ -46,6 +46,7 @@ from models import (
     MediaObject,
     MediaStatus,
     Message,
+    Notification,
     Photo,
     Post,
     PostMedia,
@@ -501,6 +502,7 @@ def delete_photo(user: User, photo_id: int) -> None:
     for key in (photo.storage_key, photo.thumb_key):
         if key:
             storage().delete(key)
+    was_main = photo.position == 0
     db.session.delete(photo)
     db.session.flush()
     remaining = photos_of(user.id)
@@ -509,7 +511,28 @@ def delete_photo(user: User, photo_id: int) -> None:
     profile = db.session.get(Profile, user.id)
     if profile is not None:
         profile.photo_count = len(remaining)
+    if was_main:
+        _photo_check_lapses(user, profile)
     db.session.commit()
+
+
+def _photo_check_lapses(user: User, profile: Profile | None) -> None:
+    """The main photo changed: a passed photo check no longer vouches for the profile
+    (docs/identity.md#photo-verified-daters); the member is asked to take it again."""
+    if user.photo_verified_at is None:
+        return
+    user.photo_verified_at = None
+    if profile is not None:
+        profile.is_photo_verified = False
+    db.session.add(
+        Notification(
+            user_id=user.id,
+            kind="verification",
+            text="Your main photo changed: take the photo check again to keep the "
+            "photo-verified badge.",
+            link="/settings/verification",
+        )
+    )
 
 
 # --- videos ------------------------------------------------------------------------------------

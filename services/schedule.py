@@ -12,6 +12,7 @@ from services import (
     data_export,
     erasure,
     housekeeping,
+    identity,
     ledger,
     media,
     payouts,
@@ -39,4 +40,5 @@ PERIODIC_JOBS: PeriodicJobs = [
     (erasure.erase_due_accounts, 60 * 60),
     (data_export.expire_exports, 60 * 60),
     (media.abort_abandoned_uploads, 60 * 60),
+    (identity.purge_decided_files, 60 * 60),
 ]

@@ -24,18 +24,35 @@ from models import (
     UserSession,
 )
 from services import ledger, messaging, posts, safety, tips
+from testkit import people
 from testkit.ledger import paid_order
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
+from tests.identity_helpers import submitted
 from tests.test_payouts import earning_creator, method, with_2fa
 
-ROLES = ("anonymous", "fan", "creator", "admin without 2FA", "admin")
+ROLES = ("anonymous", "fan", "creator", "admin without 2FA", "moderator", "admin")
+# What a moderator may not do or see: money (payouts, orders, the ledger, credit adjustments,
+# unfreezing), roles and 2FA resets, the audit log and analytics (docs/security.md#roles).
+ADMIN_ONLY = (
+    "/admin",
+    "/admin/orders",
+    "/admin/ledger",
+    "/admin/ledger/checks",
+    "/admin/audit",
+    "/admin/analytics",
+    "/admin/payouts",
+    "/admin/users/{user_id}/adjust",
+    "/admin/users/{user_id}/unfreeze",
+    "/admin/users/{user_id}/reset-2fa",
+    "/admin/users/{user_id}/role",
+)
 
 
-def make_admin(app, email="root@example.com", two_factor=True):
+def make_admin(app, email="root@example.com", two_factor=True, role="admin"):
     auth, admin_id = signed_in(app, email, "Root")
     with app.app_context():
         admin = db.session.get(User, admin_id)
-        admin.role = "admin"
+        admin.role = role
         db.session.commit()
         if two_factor:
             with_2fa(admin)
@@ -55,6 +72,7 @@ def world(app):
         "fan": signed_in(app, "fan@example.com", "Fan")[0],
         "creator": signed_in(app, "luna@example.com", "Luna", creator=True)[0],
         "admin without 2FA": make_admin(app, "half@example.com", two_factor=False)[0],
+        "moderator": make_admin(app, "mod@example.com", role="moderator")[0],
         "admin": make_admin(app)[0],
     }
     with app.app_context():
@@ -83,7 +101,10 @@ def world(app):
             )
         )
         db.session.commit()
+        check = submitted(people.person("Nova", creator=True))
         ids = {
+            "request_id": check.id,
+            "file_id": check.files[0].id,
             "user_id": luna.id,
             "payout_id": payout.id,
             "report_id": db.session.scalar(select(Report.id)),
@@ -139,10 +160,17 @@ def test_every_admin_route_lets_in_only_admins_with_2fa(app, world):
                     assert response.headers["Location"].endswith("/settings/security"), where
                 else:
                     assert response.status_code == 403, where
+            elif role == "moderator" and admin_only(url, ids):
+                assert response.status_code == 403, where
             else:
                 assert response.status_code not in (302, 401, 403), where
                 if method_name == "GET":
                     assert response.status_code == 200, where
+
+
+def admin_only(url: str, ids: dict) -> bool:
+    paths = {path.format(**ids) for path in ADMIN_ONLY}
+    return url in paths or url.startswith(("/admin/payouts/", "/admin/ledger/"))
 
 
 # --- user actions ------------------------------------------------------------------------------
@@ -226,18 +254,22 @@ def test_credit_adjustment_goes_through_the_ledger(app, admin_and_member):
     assert "goodwill" in page and "Adjustment by support" in page
 
 
-def test_verify_creator_opens_payouts_and_tells_them(app):
+def test_an_admin_makes_a_member_a_moderator_and_back(app):
     admin, _ = make_admin(app)
-    _, luna_id = signed_in(app, "luna@example.com", "Luna")
+    member, member_id = signed_in(app, "mo@example.com", "Mo")
     with app.app_context():
-        luna = db.session.get(User, luna_id)
-        luna.is_creator = True
-        db.session.commit()
-    admin.post(f"/admin/users/{luna_id}/verify")
-    with app.app_context():
-        assert db.session.get(User, luna_id).creator_verified_at is not None
-        assert db.session.scalar(select(Notification).where(Notification.kind == "verified"))
-    assert audit_count(app, "creator.verified") == 1
+        with_2fa(db.session.get(User, member_id))
+    assert member.client.get("/admin/reports").status_code == 403
+    admin.post(f"/admin/users/{member_id}/role", {"role": "moderator"})
+    assert member.client.get("/admin/reports").status_code == 200
+    assert member.client.get("/admin/payouts").status_code == 403
+    page = member.client.get("/admin/reports").get_data(as_text=True)
+    assert "Verification" in page and "Payouts" not in page  # the tabs a moderator has
+    refused = admin.post(f"/admin/users/{member_id}/role", {"role": "admin"})
+    assert refused.status_code == 422
+    admin.post(f"/admin/users/{member_id}/role", {"role": "fan"})
+    assert member.client.get("/admin/reports").status_code == 403
+    assert audit_count(app, "user.role") == 2
 
 
 def test_search_finds_people_by_email_name_id_ip_and_device(app):

@@ -20,9 +20,20 @@ def test_production_refuses_to_start_without_secret_key(monkeypatch):
         create_app()
 
 
+def test_production_refuses_to_start_without_sealing_keys(monkeypatch):
+    """Identity documents are sealed by master keys of the operator's own (docs/identity.md):
+    production never falls back to one derived from SECRET_KEY."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.delenv("SEALING_KEYS", raising=False)
+    with pytest.raises(config.ConfigError, match="SEALING_KEYS"):
+        create_app()
+
+
 def test_production_starts_with_a_secret_key_and_secure_cookies(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("SEALING_KEYS", "k1:" + "A" * 43 + "=")
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True

@@ -109,6 +109,7 @@ def test_production_refuses_a_cheap_hashing_cost(monkeypatch):
 
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("SEALING_KEYS", "k1:" + "A" * 43 + "=")
     monkeypatch.setenv("PASSWORD_HASH_TIME_COST", "1")
     with pytest.raises(config.ConfigError, match="too cheap for production"):
         config.load_config()

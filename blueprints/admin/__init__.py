@@ -1,11 +1,13 @@
-"""The admin console (`/admin`): admins with 2FA only (`guards.admin_required`); every action is
-audited by its service. One blueprint, `admin` (`blueprint.py`), whose routes live by page family
+"""The admin console (`/admin`): staff with 2FA only: admins everywhere (`guards.admin_required`),
+moderators on the safety pages (`guards.staff_required`); every action is audited by its
+service. One blueprint, `admin` (`blueprint.py`), whose routes live by page family
 in this package's modules; security analytics is its own blueprint, `admin_analytics`.
 
 - `overview.py`: the front page, orders, the ledger's checks, the audit log;
 - `payouts.py`: the payout queue;
 - `users.py`: users, moderation reports, alerts;
 - `content.py`: review before publication, copyright takedowns;
+- `identity.py`: identity checks (documents and selfies, opened audited);
 - `analytics.py`: security analytics (`/admin/analytics`).
 """
 
@@ -13,7 +15,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from blueprints.admin import analytics, content, overview, payouts, users  # noqa: F401 (routes)
+from blueprints.admin import (  # noqa: F401 (routes)
+    analytics,
+    content,
+    identity,
+    overview,
+    payouts,
+    users,
+)
 from blueprints.admin.blueprint import bp
 
 

@@ -15,7 +15,7 @@ from blueprints.forms.admin import (
     for_row,
 )
 from blueprints.forms.fields import first_error
-from blueprints.guards import admin_required
+from blueprints.guards import staff_required
 from blueprints.htmx import redirect_to
 from blueprints.links import own_page
 from extensions import limiter
@@ -39,13 +39,13 @@ def _review_page(code: int = 200, posted: dict[int, ReviewPostForm] | None = Non
 
 
 @bp.get("/content")
-@admin_required
+@staff_required
 def content_review():
     return _review_page()
 
 
 @bp.post("/content/<int:post_id>")
-@admin_required
+@staff_required
 @limiter.limit("600 per hour")
 def review_post(post_id: int):
     form = ReviewPostForm()
@@ -80,7 +80,7 @@ def _takedowns_page(
 
 
 @bp.get("/takedowns")
-@admin_required
+@staff_required
 def takedowns():
     query = TakedownQueueQuery(request.args)
     if not query.validate():
@@ -89,7 +89,7 @@ def takedowns():
 
 
 @bp.post("/takedowns/<int:takedown_id>")
-@admin_required
+@staff_required
 @limiter.limit("300 per hour")
 def resolve_takedown(takedown_id: int):
     form = TakedownDecisionForm()

@@ -16,12 +16,13 @@ from blueprints.forms.admin import (
     ReportQueueQuery,
     TriageAlertForm,
     UnfreezeForm,
+    UserRoleForm,
     UserSearchQuery,
     UserStatusForm,
     for_row,
 )
 from blueprints.forms.fields import first_error
-from blueprints.guards import admin_required
+from blueprints.guards import admin_required, staff_required
 from blueprints.htmx import flash_outcome, redirect_to
 from extensions import limiter
 from models import AlertStatus, ReportStatus, UserStatus
@@ -34,7 +35,7 @@ ACTION_LIMIT = "300 per hour"
 
 
 @bp.get("/users")
-@admin_required
+@staff_required
 def users():
     query = UserSearchQuery(request.args)
     if not query.validate():
@@ -43,17 +44,19 @@ def users():
 
 
 def _user_page(user_id: int, code: int = 200, **posted):
-    """A member's file and the actions on it; a form in `posted` (status, adjust, unfreeze) was
-    just sent and is shown with its input and errors."""
+    """A member's file and the actions on it; a form in `posted` (status, adjust, unfreeze,
+    role) was just sent and is shown with its input and errors."""
+    dossier = admin_users.dossier(user_id)
     forms = {
         "status": UserStatusForm(formdata=None),
         "adjust": AdjustCreditsForm(formdata=None),
         "unfreeze": UnfreezeForm(formdata=None),
+        "role": UserRoleForm(formdata=None, role=dossier.user.role),
         **posted,
     }
     return render_template(
         "admin/user.html",
-        d=admin_users.dossier(user_id),
+        d=dossier,
         reasons=safety.REPORT_REASONS,
         forms=forms,
         status_actions=STATUS_ACTIONS,
@@ -61,7 +64,7 @@ def _user_page(user_id: int, code: int = 200, **posted):
 
 
 @bp.get("/users/<int:user_id>")
-@admin_required
+@staff_required
 def user_detail(user_id: int):
     return _user_page(user_id)
 
@@ -77,7 +80,7 @@ def _after_action(user_id: int, done: str, call):
 
 
 @bp.post("/users/<int:user_id>/status")
-@admin_required
+@staff_required
 @limiter.limit(ACTION_LIMIT)
 def user_status(user_id: int):
     form = UserStatusForm()
@@ -93,7 +96,7 @@ def user_status(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/logout")
-@admin_required
+@staff_required
 @limiter.limit(ACTION_LIMIT)
 def user_logout(user_id: int):
     return _after_action(user_id, "Every session was ended.", admin_users.force_logout)
@@ -138,11 +141,17 @@ def user_unfreeze(user_id: int):
     return _user_page(user_id, 422, unfreeze=form)
 
 
-@bp.post("/users/<int:user_id>/verify")
+@bp.post("/users/<int:user_id>/role")
 @admin_required
 @limiter.limit(ACTION_LIMIT)
-def user_verify(user_id: int):
-    return _after_action(user_id, "Creator verified.", admin_users.verify_creator)
+def user_role(user_id: int):
+    form = UserRoleForm()
+    if not form.validate():
+        return _user_page(user_id, 422, role=form)
+    flash_outcome(
+        lambda: admin_users.set_role(current_user, user_id, form.role.data), "Role changed."
+    )
+    return _back_to(user_id)
 
 
 # --- moderation ---------------------------------------------------------------------------------
@@ -173,7 +182,7 @@ def _reports_page(status: str, code: int = 200, posted: dict[int, DecideReportFo
 
 
 @bp.get("/reports")
-@admin_required
+@staff_required
 def reports():
     query = ReportQueueQuery(request.args)
     if not query.validate():
@@ -187,7 +196,7 @@ def _decided(report) -> str:
 
 
 @bp.post("/reports/<int:report_id>/decide")
-@admin_required
+@staff_required
 @limiter.limit(ACTION_LIMIT)
 def decide_report(report_id: int):
     form = DecideReportForm()
@@ -204,7 +213,7 @@ def decide_report(report_id: int):
 
 
 @bp.get("/alerts")
-@admin_required
+@staff_required
 def alerts_page():
     query = AlertQueueQuery(request.args)
     if not query.validate():
@@ -232,13 +241,13 @@ def _alert_page(alert_id: int, code: int = 200, form: TriageAlertForm | None = N
 
 
 @bp.get("/alerts/<int:alert_id>")
-@admin_required
+@staff_required
 def alert_detail(alert_id: int):
     return _alert_page(alert_id)
 
 
 @bp.post("/alerts/<int:alert_id>")
-@admin_required
+@staff_required
 @limiter.limit(ACTION_LIMIT)
 def triage_alert(alert_id: int):
     form = TriageAlertForm()

@@ -36,7 +36,16 @@ from models import (
     TakedownStatus,
     UserStatus,
 )
-from services import admin_users, alerts, analytics, compliance, moderation, payouts, takedowns
+from services import (
+    admin_users,
+    alerts,
+    analytics,
+    compliance,
+    identity,
+    moderation,
+    payouts,
+    takedowns,
+)
 from services.input import parse_id
 
 
@@ -141,6 +150,15 @@ class UserStatusForm(Form):
         id="status-reason",
         default="",
         validators=[too_long("the reason", admin_users.REASON_MAX)],
+    )
+
+
+class UserRoleForm(Form):
+    role = SelectField(
+        "Role",
+        id="user-role",
+        choices=[(str(role), label) for role, label in admin_users.ASSIGNABLE_ROLES.items()],
+        invalid_choice_message="Choose Member or Moderator.",
     )
 
 
@@ -249,6 +267,22 @@ class ReviewPostForm(Form):
         "Note (required to reject)",
         default="",
         validators=[too_long("the note", compliance.REVIEW_NOTE_MAX)],
+    )
+
+
+class DecideVerificationForm(Form):
+    """An identity check's decision: the buttons send `decision`."""
+
+    decision = SelectField(
+        choices={"approve": "Approve", "reject": "Reject"},
+        invalid_choice_message="Choose Approve or Reject.",
+    )
+    reason = TextAreaField(
+        "Reason (required to reject: the member reads it)",
+        id="verification-reason",
+        default="",
+        render_kw={"rows": 2},
+        validators=[too_long("the reason", identity.REASON_MAX)],
     )
 
 

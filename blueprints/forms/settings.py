@@ -1,13 +1,15 @@
 """Forms of Settings beyond the password and two-factor ones (blueprints/forms/auth.py): new
-recovery codes and deleting the account. Whether a password or code is right is the services'
-answer (`twofactor`, `erasure`)."""
+recovery codes, deleting the account, and identity checks. Whether a password, a code or a
+document is right is the services' answer (`twofactor`, `erasure`, `identity`)."""
 
 from __future__ import annotations
 
-from wtforms import PasswordField, StringField
+from flask_wtf.file import FileField
+from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from blueprints.forms.base import Form
+from services import identity
 
 
 class RecoveryCodesForm(Form):
@@ -35,3 +37,37 @@ class DeleteAccountForm(Form):
         validators=[Length(max=20, message="That code is not valid.")],
         render_kw={"inputmode": "numeric"},
     )
+
+
+class IdentityCheckForm(Form):
+    """Settings → Verification: the selfie (taken by the page's camera and attached by
+    static/selfie.js), the capture token that carries its gesture, and for a creator the
+    document. What makes a file acceptable is `identity.submit`'s answer."""
+
+    capture = HiddenField()
+    selfie = FileField("Selfie", id="selfie-file")
+    document_type = SelectField(
+        "Document",
+        id="document-type",
+        choices=[("", "Choose…"), *((str(k), v) for k, v in identity.DOCUMENT_TYPES.items())],
+        default="",
+        validate_choice=False,  # the service says which are accepted, with the field's message
+    )
+    front = FileField(
+        "Front (for a passport: the page with your photo)",
+        id="document-front",
+        render_kw={"accept": "image/jpeg,image/png,image/webp"},
+    )
+    back = FileField(
+        "Back (not needed for a passport)",
+        id="document-back",
+        render_kw={"accept": "image/jpeg,image/png,image/webp"},
+    )
+
+    @staticmethod
+    def upload(field) -> identity.Upload | None:
+        """A file field's upload as the service takes it (None when nothing was sent)."""
+        storage = field.data
+        if storage is None or not hasattr(storage, "read"):
+            return None
+        return identity.Upload(storage.read(identity.MAX_FILE_BYTES + 1), storage.filename or "")

@@ -55,6 +55,7 @@ from models import (
     Referral,
     Report,
     RiskEvent,
+    SealedFile,
     Subscription,
     Takedown,
     Tip,
@@ -65,8 +66,9 @@ from models import (
     User,
     UserDevice,
     UserSession,
+    VerificationRequest,
 )
-from services.personal_data import account, creator, dating
+from services.personal_data import account, creator, dating, identity
 from services.personal_data.base import ERASED_MESSAGE, Area, Erasure, deleting
 
 __all__ = ["ERASED_MESSAGE", "REGISTRY", "Area", "Erasure"]
@@ -172,6 +174,15 @@ REGISTRY: list[Area] = [
         files=account.data_export_files,
         erase=deleting(DataExport.user_id),
         not_exported="the exports themselves",
+    ),
+    Area(
+        "identity checks",
+        (VerificationRequest, SealedFile),
+        export=identity.export_identity,
+        files=identity.sealed_files,
+        erase=identity.erase_identity,
+        kept="each request's facts (kind, document type, who decided what and when) stay, "
+        "without files, as the compliance record of the decision; documents and selfies go",
     ),
     Area(
         "sign-in secrets",

@@ -1,0 +1,540 @@
+"""Identity checks (docs/identity.md): a creator's identity document and selfie, a dater's photo
+check, their review by staff, and the sealed files they leave behind.
+
+    1. The member opens Settings → Verification: `start()` picks a gesture and signs it into a
+       capture token. The page shows the gesture and takes the selfie with the camera.
+    2. `submit()` checks the images, seals each (core/sealed.py: a data key per file, wrapped by
+       the current master key) and writes only the sealed bytes to storage, with the request,
+       in one call.
+    3. A moderator or admin opens the request in Admin → Verification: each file is opened by
+       `open_file()`, which records the look in the audit log first. `decide()` approves (the
+       creator may sell, the dater gets the badge) or rejects with a reason the member reads;
+       a rejected member may submit again.
+    4. `VERIFICATION_RETENTION_DAYS` after the decision `purge_decided_files()` deletes the
+       files; the facts of the decision stay for compliance records. Erasing the account
+       deletes them at once (services/personal_data).
+
+Rotating the master key (`rotate_keys()`, `flask keys rotate`) re-wraps the data keys, without
+reading or rewriting a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import clock, sealed
+from core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from extensions import db
+from models import (
+    DocumentType,
+    Notification,
+    Photo,
+    Profile,
+    SealedFile,
+    SealedFileRole,
+    User,
+    VerificationKind,
+    VerificationRequest,
+    VerificationStatus,
+)
+from services import audit, media
+from services.input import parse_id
+
+# What the selfie must show: one is picked at random for each capture, and the reviewer checks
+# the selfie shows it (a photo found on the internet will not).
+GESTURES = (
+    "Hold up three fingers beside your face",
+    "Give a thumbs-up with your left hand",
+    "Touch your nose with your index finger",
+    "Put your open hand flat on top of your head",
+    "Make a peace sign with your right hand",
+    "Cover one eye with your hand",
+    "Point at the camera with your index finger",
+    "Touch your right ear with your left hand",
+    "Hold up one finger beside your cheek",
+    "Make an OK sign with your fingers",
+    "Rest your chin on your fist",
+    "Wave with your palm towards the camera",
+)
+DOCUMENT_TYPES = {
+    DocumentType.PASSPORT: "Passport",
+    DocumentType.ID_CARD: "National identity card",
+    DocumentType.DRIVING_LICENCE: "Driving licence",
+}
+KIND_NAMES = {VerificationKind.CREATOR: "identity check", VerificationKind.PHOTO: "photo check"}
+# The checks by the name their pages go by (/settings/verification/<name>).
+CHECKS = {str(kind): kind for kind in VerificationKind}
+
+CAPTURE_SECONDS = 15 * 60  # how long after the gesture is shown the selfie may be sent
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_REQUEST_BYTES = 3 * MAX_FILE_BYTES + 2**20  # a form with its three files
+MAX_PIXELS = 40_000_000
+MIN_SIDE = 300  # smaller than this, a document cannot be read
+STORED_SIDE = 2400  # files are re-encoded no larger than this (and without their metadata)
+FILE_TYPE = "image/jpeg"
+# EXIF tags a camera writes and a browser's canvas never does: a "selfie" carrying them is a
+# photo from the disk, not one taken in the page.
+CAMERA_TAGS = (0x010F, 0x0110)  # Make, Model
+EXIF_IFD, DATE_TIME_ORIGINAL = 0x8769, 0x9003
+PURGE_BATCH = 200
+
+IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def keyring() -> sealed.Keyring:
+    return _keyring(current_app.config.get("SEALING_KEYS"), current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _keyring(configured: str | None, secret_key: str) -> sealed.Keyring:
+    if configured:
+        return sealed.Keyring.parse(configured)
+    # Outside production only (config refuses it there): a key derived from SECRET_KEY.
+    key = HKDF(hashes.SHA256(), 32, salt=None, info=b"amora sealing key").derive(
+        secret_key.encode()
+    )
+    return sealed.Keyring("dev", {"dev": key})
+
+
+def _context(key: str) -> bytes:
+    """What a file's encryption is bound to: its own storage key (unique, random)."""
+    return b"sealed-file:" + key.encode()
+
+
+def rotate_keys(batch: int = 500) -> int:
+    """Re-wrap every data key not wrapped by the current master key; how many were. Files are
+    not read. Resumable: each batch commits."""
+    ring = keyring()
+    done = 0
+    while True:
+        rows = db.session.scalars(
+            select(SealedFile)
+            .where(~SealedFile.wrapped_key.startswith(ring.current + ":"))
+            .order_by(SealedFile.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return done
+        for row in rows:
+            row.wrapped_key = sealed.rewrap(row.wrapped_key, ring, context=_context(row.key))
+        audit.record("keys.rotated", actor_id=None, note=f"{len(rows)} data keys", key=ring.current)
+        db.session.commit()
+        done += len(rows)
+
+
+# --- the member's side ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capture:
+    gesture: str
+    token: str
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="amora selfie capture")
+
+
+def start(user: User, kind: VerificationKind) -> Capture:
+    """A gesture for the selfie, and the token that carries it to `submit`."""
+    index = secrets.randbelow(len(GESTURES))
+    token = _serializer().dumps({"u": user.id, "k": str(kind), "g": index})
+    return Capture(GESTURES[index], token)
+
+
+def _gesture_of(user: User, kind: VerificationKind, token: str) -> str:
+    error = "The camera picture is too old or not from this page: take the selfie again."
+    try:
+        data = _serializer().loads(token or "", max_age=CAPTURE_SECONDS)
+    except (SignatureExpired, BadSignature):
+        raise ValidationFailed({"selfie": error}) from None
+    if not isinstance(data, dict) or data.get("u") != user.id or data.get("k") != str(kind):
+        raise ValidationFailed({"selfie": error})
+    index = data.get("g")
+    if not isinstance(index, int) or not 0 <= index < len(GESTURES):
+        raise ValidationFailed({"selfie": error})
+    return GESTURES[index]
+
+
+@dataclass
+class Upload:
+    """A file as the form sent it."""
+
+    data: bytes
+    filename: str = ""
+
+
+@dataclass
+class _Image:
+    data: bytes
+    width: int
+    height: int
+
+
+def _image(upload: Upload | None, field: str, what: str, *, camera: bool = False) -> _Image:
+    if upload is None or not upload.data:
+        raise ValidationFailed({field: f"Add {what}."})
+    if len(upload.data) > MAX_FILE_BYTES:
+        raise ValidationFailed(
+            {field: f"{what.capitalize()} is too large: at most {MAX_FILE_BYTES // 2**20} MB."}
+        )
+    not_image = f"{what.capitalize()} must be a photo: a JPEG, PNG or WebP image."
+    try:
+        with Image.open(io.BytesIO(upload.data)) as image:
+            if image.format not in IMAGE_FORMATS:
+                raise ValidationFailed({field: not_image})
+            if image.width * image.height > MAX_PIXELS:
+                raise ValidationFailed(
+                    {field: f"{what.capitalize()} has too many pixels (at most 40 megapixels)."}
+                )
+            if camera and _from_a_camera_file(image):
+                raise ValidationFailed(
+                    {
+                        field: "Take the selfie with the camera on this page: a photo "
+                        "from your files is not accepted."
+                    }
+                )
+            image.load()
+            picture = ImageOps.exif_transpose(image).convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
+        raise ValidationFailed({field: not_image}) from None
+    if min(picture.size) < MIN_SIDE:
+        raise ValidationFailed(
+            {field: f"{what.capitalize()} is too small to check: at least {MIN_SIDE} pixels."}
+        )
+    picture.thumbnail((STORED_SIDE, STORED_SIDE))
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=90)  # re-encoded: no EXIF, no location
+    return _Image(out.getvalue(), picture.width, picture.height)
+
+
+def _from_a_camera_file(image: Image.Image) -> bool:
+    exif = image.getexif()
+    if any(exif.get(tag) for tag in CAMERA_TAGS):
+        return True
+    return bool(exif.get_ifd(EXIF_IFD).get(DATE_TIME_ORIGINAL))
+
+
+def latest(user_id: int, kind: VerificationKind) -> VerificationRequest | None:
+    return db.session.scalar(
+        select(VerificationRequest)
+        .where(VerificationRequest.user_id == user_id, VerificationRequest.kind == kind)
+        .order_by(VerificationRequest.id.desc())
+        .limit(1)
+    )
+
+
+def is_verified(user: User, kind: VerificationKind) -> bool:
+    if kind == VerificationKind.CREATOR:
+        return user.creator_verified_at is not None
+    return user.photo_verified_at is not None
+
+
+def _may_submit(user: User, kind: VerificationKind) -> None:
+    if kind == VerificationKind.CREATOR and not user.is_creator:
+        raise NotAllowed("Switch on creator mode first (Settings → Creator).")
+    if kind == VerificationKind.PHOTO and not db.session.scalar(
+        select(exists().where(Photo.user_id == user.id))
+    ):
+        raise NotAllowed("Add a photo to your profile first: your selfie is compared with it.")
+    if is_verified(user, kind):
+        raise Conflict("You are verified already.")
+    previous = latest(user.id, kind)
+    if previous is not None and previous.status == VerificationStatus.PENDING:
+        raise Conflict("We are reviewing what you sent: you can send again once we have decided.")
+
+
+def refusal(user: User, kind: VerificationKind) -> str | None:
+    """Why `user` cannot send a check of `kind` now, or None when they can."""
+    try:
+        _may_submit(user, kind)
+    except (NotAllowed, Conflict) as exc:
+        return exc.message
+    return None
+
+
+def submit(
+    user: User,
+    kind: VerificationKind,
+    *,
+    capture: str,
+    selfie: Upload | None,
+    document_type: str | None = None,
+    front: Upload | None = None,
+    back: Upload | None = None,
+) -> VerificationRequest:
+    """A new request with its sealed files, in one transaction (the files are written first and
+    deleted again if the request cannot be saved)."""
+    _may_submit(user, kind)
+    gesture = _gesture_of(user, kind, capture)
+    images: list[tuple[SealedFileRole, _Image]] = []
+    if kind == VerificationKind.CREATOR:
+        if document_type not in DOCUMENT_TYPES:
+            raise ValidationFailed({"document_type": "Choose the kind of document."})
+        images.append(
+            (SealedFileRole.DOCUMENT_FRONT, _image(front, "front", "the front of your document"))
+        )
+        if document_type != DocumentType.PASSPORT:  # a passport's photo page is one side
+            images.append(
+                (SealedFileRole.DOCUMENT_BACK, _image(back, "back", "the back of your document"))
+            )
+    else:
+        document_type = None
+    images.append((SealedFileRole.SELFIE, _image(selfie, "selfie", "a selfie", camera=True)))
+
+    request = VerificationRequest(
+        user_id=user.id, kind=kind, document_type=document_type, gesture=gesture
+    )
+    store, ring, written = media.storage(), keyring(), []
+    try:
+        for role, image in images:
+            key = f"sealed/{user.id}/{secrets.token_hex(16)}"
+            data, wrapped = sealed.seal(image.data, ring, context=_context(key))
+            store.write(key, data, "application/octet-stream")
+            written.append(key)
+            request.files.append(
+                SealedFile(
+                    role=role,
+                    key=key,
+                    wrapped_key=wrapped,
+                    content_type=FILE_TYPE,
+                    size=len(image.data),
+                    width=image.width,
+                    height=image.height,
+                )
+            )
+        db.session.add(request)
+        db.session.flush()
+        audit.record(
+            "verification.submitted",
+            actor_id=user.id,
+            target=("verification", request.id),
+            kind=str(kind),
+            files=len(images),
+        )
+        db.session.commit()
+    except IntegrityError:  # a second tab's request got in first
+        db.session.rollback()
+        _delete_quietly(store, written)
+        raise Conflict(
+            "We are reviewing what you sent: you can send again once we have decided."
+        ) from None
+    except BaseException:
+        db.session.rollback()
+        _delete_quietly(store, written)
+        raise
+    return request
+
+
+def _delete_quietly(store, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception:  # noqa: BLE001 (a file left behind is logged, not fatal)
+            current_app.logger.warning("could not delete sealed file %s", key)
+
+
+# --- review ---------------------------------------------------------------------------------------
+
+
+def _staff(viewer: User) -> None:
+    if not viewer.is_staff:
+        raise NotAllowed("Only moderators and admins review identity checks.")
+
+
+def queue(viewer: User, limit: int = 100) -> list[tuple[VerificationRequest, User]]:
+    """Pending requests, oldest first."""
+    _staff(viewer)
+    rows = db.session.execute(
+        select(VerificationRequest, User)
+        .join(User, User.id == VerificationRequest.user_id)
+        .where(VerificationRequest.status == VerificationStatus.PENDING)
+        .order_by(VerificationRequest.submitted_at, VerificationRequest.id)
+        .limit(limit)
+    ).all()
+    return [(request, user) for request, user in rows]
+
+
+def pending_count() -> int:
+    return db.session.scalar(
+        select(func.count(VerificationRequest.id)).where(
+            VerificationRequest.status == VerificationStatus.PENDING
+        )
+    )
+
+
+def recent_decisions(viewer: User, limit: int = 20) -> list[tuple[VerificationRequest, User]]:
+    _staff(viewer)
+    rows = db.session.execute(
+        select(VerificationRequest, User)
+        .join(User, User.id == VerificationRequest.user_id)
+        .where(VerificationRequest.status != VerificationStatus.PENDING)
+        .order_by(VerificationRequest.decided_at.desc(), VerificationRequest.id.desc())
+        .limit(limit)
+    ).all()
+    return [(request, user) for request, user in rows]
+
+
+def get_request(viewer: User, request_id: object) -> VerificationRequest:
+    _staff(viewer)
+    request = db.session.get(VerificationRequest, parse_id(request_id) or 0)
+    if request is None:
+        raise NotFound("No such verification request.")
+    return request
+
+
+def history(user_id: int) -> list[VerificationRequest]:
+    return list(
+        db.session.scalars(
+            select(VerificationRequest)
+            .where(VerificationRequest.user_id == user_id)
+            .order_by(VerificationRequest.id.desc())
+        )
+    )
+
+
+def open_file(viewer: User, file_id: object) -> bytes:
+    """A sealed file's plaintext for a reviewer; the look is on the audit log (committed) before
+    a byte is returned."""
+    _staff(viewer)
+    row = db.session.get(SealedFile, parse_id(file_id) or 0)
+    if row is None:
+        raise NotFound("No such file: it may have been deleted.")
+    data = media.storage().read(row.key)
+    plaintext = sealed.open_sealed(data, row.wrapped_key, keyring(), context=_context(row.key))
+    audit.record(
+        "verification.file_viewed",
+        actor_id=viewer.id,
+        target=("verification", row.request_id),
+        file=row.id,
+        role=row.role,
+        sha256=hashlib.sha256(plaintext).hexdigest()[:16],
+    )
+    db.session.commit()
+    return plaintext
+
+
+DECIDED_ALREADY = "Someone decided on this request already."
+REASON_MAX = 500
+
+
+def decide(
+    reviewer: User, request_id: object, *, approve: bool, reason: str = ""
+) -> VerificationRequest:
+    """Approve, or reject with a reason the member reads; one transaction."""
+    request = get_request(reviewer, request_id)
+    if request.user_id == reviewer.id:
+        raise NotAllowed("Another reviewer decides on your own request.")
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ValidationFailed({"reason": "Say why, so that the member can fix it."})
+    if len(reason) > REASON_MAX:
+        raise ValidationFailed({"reason": f"At most {REASON_MAX} characters."})
+    now = clock.now()
+    days = current_app.config["VERIFICATION_RETENTION_DAYS"]
+    status = VerificationStatus.APPROVED if approve else VerificationStatus.REJECTED
+    claimed = db.session.execute(
+        update(VerificationRequest)
+        .where(
+            VerificationRequest.id == request.id,
+            VerificationRequest.status == VerificationStatus.PENDING,
+        )
+        .values(
+            status=status,
+            decided_at=now,
+            reviewer_id=reviewer.id,
+            reason=reason or None,
+            purge_after=now + dt.timedelta(days=days),
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(DECIDED_ALREADY)
+    member = db.session.get(User, request.user_id)
+    kind = VerificationKind(request.kind)
+    if approve:
+        _grant(member, kind, now)
+        text = (
+            "Your identity is verified: you can sell content and request payouts."
+            if kind == VerificationKind.CREATOR
+            else "Your photos are verified: your profile shows the photo-verified badge."
+        )
+    else:
+        text = f"Your {KIND_NAMES[kind]} was not approved: {reason}"
+    db.session.add(
+        Notification(
+            user_id=member.id,
+            kind="verification",
+            text=text[:300],
+            link="/settings/verification",
+        )
+    )
+    audit.record(
+        f"verification.{status}",
+        actor_id=reviewer.id,
+        target=("verification", request.id),
+        note=reason or None,
+        member=member.id,
+        kind=str(kind),
+    )
+    db.session.commit()
+    db.session.refresh(request)
+    return request
+
+
+def _grant(member: User, kind: VerificationKind, now: dt.datetime) -> None:
+    profile = db.session.get(Profile, member.id)
+    if kind == VerificationKind.CREATOR:
+        member.creator_verified_at = member.creator_verified_at or now
+        if profile is not None:
+            profile.is_verified = True
+    else:
+        member.photo_verified_at = member.photo_verified_at or now
+        if profile is not None:
+            profile.is_photo_verified = True
+
+
+# --- retention and erasure ------------------------------------------------------------------------
+
+
+def purge_decided_files(now: dt.datetime | None = None) -> int:
+    """Delete the files of requests decided more than VERIFICATION_RETENTION_DAYS ago; how
+    many requests were emptied. Rows go in the transaction, files once it commits."""
+    now = now or clock.now()
+    emptied = 0
+    while True:
+        requests = db.session.scalars(
+            select(VerificationRequest)
+            .where(
+                VerificationRequest.purge_after <= now,
+                VerificationRequest.files_deleted_at.is_(None),
+            )
+            .order_by(VerificationRequest.id)
+            .limit(PURGE_BATCH)
+        ).all()
+        if not requests:
+            return emptied
+        keys = [file.key for request in requests for file in request.files]
+        for request in requests:
+            request.files.clear()
+            request.files_deleted_at = now
+        db.session.commit()
+        _delete_quietly(media.storage(), keys)
+        emptied += len(requests)

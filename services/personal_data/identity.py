@@ -1,0 +1,51 @@
+"""Identity checks (docs/identity.md#retention): the facts of each request are exported and kept;
+the documents and selfies are deleted with the account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+
+from extensions import db
+from models import SealedFile, User, VerificationRequest
+from services.personal_data.base import Erasure, rows
+
+
+def export_identity(user: User) -> dict:
+    return {
+        "identity_checks": rows(
+            select(VerificationRequest)
+            .where(VerificationRequest.user_id == user.id)
+            .order_by(VerificationRequest.id),
+            "kind",
+            "status",
+            "document_type",
+            "gesture",
+            "submitted_at",
+            "decided_at",
+            "reason",
+            "files_deleted_at",
+        )
+    }
+
+
+def sealed_files(user_id: int) -> Iterable[str]:
+    return db.session.scalars(
+        select(SealedFile.key)
+        .join(VerificationRequest, VerificationRequest.id == SealedFile.request_id)
+        .where(VerificationRequest.user_id == user_id)
+    )
+
+
+def erase_identity(erasure: Erasure) -> None:
+    requests = select(VerificationRequest.id).where(VerificationRequest.user_id == erasure.user_id)
+    erasure.execute(delete(SealedFile).where(SealedFile.request_id.in_(requests)))
+    erasure.execute(
+        update(VerificationRequest)
+        .where(
+            VerificationRequest.user_id == erasure.user_id,
+            VerificationRequest.files_deleted_at.is_(None),
+        )
+        .values(files_deleted_at=erasure.now)
+    )
