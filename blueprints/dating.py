@@ -116,8 +116,10 @@ def _cards_html(cards: list[discover.Card], token: str) -> Markup:
             )
         else:
             match = ""
-        badges = ('<span class="badge">creator</span>' if card.is_creator else "") + (
-            '<span class="badge ok">verified</span>' if card.is_verified else ""
+        badges = (
+            ('<span class="badge">creator</span>' if card.is_creator else "")
+            + ('<span class="badge ok">verified</span>' if card.is_verified else "")
+            + (PHOTO_VERIFIED_BADGE if card.is_photo_verified else "")
         )
         parts.append(
             f'<article class="person-card" id="person-{uid}">'
@@ -140,6 +142,10 @@ def _cards_html(cards: list[discover.Card], token: str) -> Markup:
     return Markup("".join(parts))  # noqa: S704 (every value above is escaped or a number)
 
 
+PHOTO_VERIFIED_BADGE = (
+    '<span class="badge ok photo-verified" title="Passed a selfie check against these photos">'
+    "photo-verified</span>"
+)
 _ID = 9_876_500_000  # an id no row has: where a card's id goes in its addresses
 
 

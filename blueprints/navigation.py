@@ -11,7 +11,8 @@ from blueprints.urls import fast_url_for
 from core import transactions
 from services import badges, matching, sessions
 
-# (endpoint, label, who sees it): "anon", "user", "creator", "admin".
+# (endpoint, label, who sees it): "anon", "user", "creator", "moderator" (and not admin),
+# "admin".
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("dating.discover_page", "Discover", "user"),
     ("dating.matches", "Matches", "user"),
@@ -22,6 +23,7 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("wallet.index", "Wallet", "user"),
     ("creator.dashboard", "Creator", "creator"),
     ("admin.index", "Admin", "admin"),
+    ("admin.reports", "Moderation", "moderator"),
     ("settings.account", "Settings", "user"),
 ]
 
@@ -30,6 +32,7 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
 NAV_SECTIONS: dict[str, tuple[str, ...]] = {
     "creator.dashboard": ("creator", "payouts"),
     "admin.index": ("admin", "admin_analytics"),
+    "admin.reports": ("admin",),
     "messages.inbox": ("messages",),
     "wallet.index": ("wallet",),
     "settings.account": ("settings",),
@@ -43,8 +46,8 @@ class NavItem(NamedTuple):
     current: bool  # this page belongs to it (aria-current)
 
 
-def _visible(audience: str, who: tuple[bool, bool, bool]) -> bool:
-    signed_in, creator, admin = who
+def _visible(audience: str, who: tuple[bool, bool, bool, bool]) -> bool:
+    signed_in, creator, admin, staff = who
     if audience == "anon":
         return not signed_in
     if not signed_in:
@@ -53,11 +56,13 @@ def _visible(audience: str, who: tuple[bool, bool, bool]) -> bool:
         return creator
     if audience == "admin":
         return admin
+    if audience == "moderator":
+        return staff and not admin
     return True
 
 
-def _links(who: tuple[bool, bool, bool]) -> list[tuple[str, str, str]]:
-    """(endpoint, label, URL) of the items `who` sees (signed in, creator, admin): the same
+def _links(who: tuple[bool, bool, bool, bool]) -> list[tuple[str, str, str]]:
+    """(endpoint, label, URL) of the items `who` sees (signed in, creator, admin, staff): the same
     few lists on every page, each built once per app and script root."""
     kept = current_app.extensions.setdefault("amora_nav_links", {})
     key = (request.script_root, who)
@@ -80,7 +85,12 @@ def context() -> dict:
         return {}
     user = current_user._get_current_object()
     signed_in = user.is_authenticated
-    who = (signed_in, signed_in and user.is_creator, signed_in and user.is_admin)
+    who = (
+        signed_in,
+        signed_in and user.is_creator,
+        signed_in and user.is_admin,
+        signed_in and user.is_staff,
+    )
     here, section = request.endpoint, request.blueprint
     context = {
         "nav_items": [

@@ -379,6 +379,7 @@ def cancel_deletion():
 
 # --- identity checks (docs/identity.md) --------------------------------------------------------
 
+
 def _kind(name: str):
     kind = identity.CHECKS.get(name)
     if kind is None:

@@ -24,7 +24,10 @@ from extensions import db
 from models import CreatorSettings, Notification, Post, PostStatus, User
 from services import audit
 
-UNVERIFIED = "Only verified creators can sell content. Our team verifies your identity first."
+UNVERIFIED = (
+    "Only verified creators can sell content: send your identity document in Settings → "
+    "Verification first."
+)
 
 
 def require_verified(creator: User) -> None:

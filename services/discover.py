@@ -75,7 +75,8 @@ class Filters:
     sort: str = "distance"
     online_only: bool = False
     with_photos: bool = False
-    verified_only: bool = False
+    verified_only: bool = False  # verified creators
+    photo_verified_only: bool = False  # daters who passed the photo check (docs/identity.md)
     kind: str = "all"  # all | creators | daters
     interests: list[str] = field(default_factory=list)
 
@@ -93,6 +94,7 @@ class Card:
     photo_count: int
     is_creator: bool
     is_verified: bool
+    is_photo_verified: bool = False
     photo_key: str | None = None
     answers_needed: int | None = None  # more answers in common before `match` shows
 
@@ -109,6 +111,7 @@ def filters_for(
     online_only: bool = False,
     with_photos: bool = False,
     verified_only: bool = False,
+    photo_verified_only: bool = False,
     interests: Sequence[str] = (),
 ) -> Filters:
     """The filters of a search; what is not given defaults to what my profile seeks (genders,
@@ -145,6 +148,7 @@ def filters_for(
         online_only=online_only,
         with_photos=with_photos,
         verified_only=verified_only,
+        photo_verified_only=photo_verified_only,
         kind=kind,
         interests=list(dict.fromkeys(tags))[: profiles.MAX_INTERESTS],
     )
@@ -297,6 +301,7 @@ def _stack_key(me: User, me_profile: Profile, filters: Filters, answers=None) ->
         filters.online_only,
         filters.with_photos,
         filters.verified_only,
+        filters.photo_verified_only,
         filters.kind,
         tuple(filters.interests),
         # Sorted by match %: ranked from my answers as they were (a changed answer ranks anew).
@@ -388,6 +393,7 @@ def _nearby(
         online_only=filters.online_only,
         with_photos=filters.with_photos,
         verified_only=filters.verified_only,
+        photo_verified_only=filters.photo_verified_only,
         kind=filters.kind,
         interests=bool(filters.interests),
     )
@@ -430,6 +436,7 @@ class _Shape:
     online_only: bool
     with_photos: bool
     verified_only: bool
+    photo_verified_only: bool
     kind: str
     interests: bool
 
@@ -495,6 +502,8 @@ def _statement(shape: _Shape) -> Select:
         query = query.where(Profile.photo_count > 0)
     if shape.verified_only:
         query = query.where(Profile.is_verified.is_(True))
+    if shape.photo_verified_only:
+        query = query.where(Profile.is_photo_verified.is_(True))
     if shape.kind == "creators":
         query = query.where(Profile.is_creator.is_(True))
     elif shape.kind == "daters":
@@ -624,6 +633,7 @@ _CARDS = (
         Profile.photo_count,
         Profile.is_creator,
         Profile.is_verified,
+        Profile.is_photo_verified,
         Photo.thumb_key,
     )
     .join(User, User.id == Profile.user_id)
@@ -673,5 +683,6 @@ def _card(row, km: float, match: matching.Match, now: dt.datetime) -> Card:
         photo_count=row.photo_count,
         is_creator=row.is_creator,
         is_verified=row.is_verified,
+        is_photo_verified=row.is_photo_verified,
         photo_key=row.thumb_key,
     )

@@ -20,6 +20,7 @@ reading or rewriting a file.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import hashlib
@@ -509,6 +510,78 @@ def _grant(member: User, kind: VerificationKind, now: dt.datetime) -> None:
         member.photo_verified_at = member.photo_verified_at or now
         if profile is not None:
             profile.is_photo_verified = True
+
+
+# --- records -------------------------------------------------------------------------------------
+
+RECORD_COLUMNS = (
+    "request",
+    "member_id",
+    "member_name",
+    "member_email",
+    "date_of_birth",
+    "check",
+    "document_type",
+    "submitted_at",
+    "status",
+    "decided_at",
+    "reviewer_id",
+    "reviewer_email",
+    "reason",
+    "files_deleted_at",
+)
+
+
+def records_csv(admin: User, user_id: object) -> tuple[str, str]:
+    """A member's identity records for a compliance request, as (file name, CSV text): every
+    check with its dates, document type and reviewer. Admins only (an export of personal data);
+    audited."""
+    if not admin.is_admin:
+        raise NotAllowed("Only admins export records.")
+    member = db.session.get(User, parse_id(user_id) or 0)
+    if member is None:
+        raise NotFound("There is no such member.")
+    reviewers = {}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(RECORD_COLUMNS)
+    for request in reversed(history(member.id)):
+        reviewer = None
+        if request.reviewer_id is not None:
+            reviewer = reviewers.get(request.reviewer_id) or db.session.get(
+                User, request.reviewer_id
+            )
+            reviewers[request.reviewer_id] = reviewer
+        writer.writerow(
+            [
+                request.id,
+                member.id,
+                _cell(member.display_name),
+                _cell(member.email),
+                member.date_of_birth.isoformat(),
+                request.kind,
+                request.document_type or "",
+                _when(request.submitted_at),
+                request.status,
+                _when(request.decided_at),
+                request.reviewer_id or "",
+                _cell(reviewer.email) if reviewer else "",
+                _cell(request.reason or ""),
+                _when(request.files_deleted_at),
+            ]
+        )
+    audit.record("verification.records_exported", actor_id=admin.id, target=("user", member.id))
+    db.session.commit()
+    return f"identity-records-{member.id}.csv", out.getvalue()
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") + "Z" if moment else ""
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (a name such as "=HYPERLINK(…)")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- retention and erasure ------------------------------------------------------------------------

@@ -45,6 +45,7 @@ ADMIN_ONLY = (
     "/admin/users/{user_id}/unfreeze",
     "/admin/users/{user_id}/reset-2fa",
     "/admin/users/{user_id}/role",
+    "/admin/users/{user_id}/identity-records.csv",
 )
 
 

@@ -5,6 +5,7 @@ period or with the account; master-key rotation; moderators."""
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import io
 import re
@@ -428,3 +429,60 @@ def test_erasing_the_account_deletes_its_documents(app, pending):
         assert not any(media.storage().head(key) for key in keys)
         assert db.session.scalar(select(func.count(SealedFile.id))) == 0
         assert db.session.get(VerificationRequest, request_id).files_deleted_at is not None
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+def test_an_admin_exports_a_creators_identity_records_as_csv(app, pending):
+    _, creator_id, moderator, moderator_id, request_id, _ = pending
+    moderator.post(f"/admin/verification/{request_id}", {"decision": "approve"})
+    url = f"/admin/users/{creator_id}/identity-records.csv"
+    assert moderator.client.get(url).status_code == 403  # moderators export nothing
+    admin, _ = make_admin(app)
+    response = admin.client.get(url)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    header, row = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    record = dict(zip(header, row, strict=True))
+    assert record["check"] == "creator" and record["document_type"] == "id_card"
+    assert record["status"] == "approved" and record["reviewer_email"] == "mod@example.com"
+    assert record["reviewer_id"] == str(moderator_id) and record["decided_at"].endswith("Z")
+    assert _audits(app, "verification.records_exported") == 1
+
+
+def test_a_name_cannot_smuggle_a_formula_into_the_records(app, pending):
+    _, creator_id, _, _, _, _ = pending
+    with app.app_context():
+        db.session.get(User, creator_id).display_name = '=HYPERLINK("http://x")'
+        db.session.commit()
+    admin, _ = make_admin(app)
+    text = admin.client.get(f"/admin/users/{creator_id}/identity-records.csv").get_data(
+        as_text=True
+    )
+    assert "'=HYPERLINK" in text
+
+
+def test_discover_filters_photo_verified_daters_apart_from_verified_creators(app):
+    from services import discover
+    from tests.dating_helpers import dater
+
+    with app.app_context():
+        me = dater("Me", gender="man", seeking=("woman",))
+        ana = dater("Ana")
+        dater("Bea")
+        cleo = dater("Cleo", creator=True)
+        ana.photo_verified_at = clock.now()
+        profiles.get(ana.id).is_photo_verified = True
+        cleo.creator_verified_at = clock.now()
+        profiles.get(cleo.id).is_verified = True
+        db.session.commit()
+        mine = profiles.get(me.id)
+
+        def names(**filters):
+            found = discover.search(me, discover.filters_for(mine, **filters))[0]
+            return {card.display_name: card.is_photo_verified for card in found}
+
+        assert names() == {"Ana": True, "Bea": False, "Cleo": False}
+        assert names(photo_verified_only=True) == {"Ana": True}
+        assert set(names(verified_only=True)) == {"Cleo"}

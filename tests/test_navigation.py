@@ -76,3 +76,15 @@ def test_the_bar_counts_what_the_page_itself_just_read_and_paid(app):
     assert badges(sam.client.get("/settings", headers=PAGE).text) == ("40", "1", "")
     sam.client.get("/notifications", headers=PAGE)  # shown as they were, then marked read
     assert badges(sam.client.get("/settings", headers=PAGE).text) == ("40", "", "")
+
+
+def test_a_moderator_finds_the_moderation_console_in_the_bar(app):
+    from tests.test_admin import make_admin
+
+    moderator, _ = make_admin(app, "mod@example.com", role="moderator")
+    page = moderator.client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert 'href="/admin/reports"' in page and ">Moderation<" in page
+    assert 'href="/admin"' not in page
+    admin, _ = make_admin(app)
+    page = admin.client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert 'href="/admin"' in page and ">Moderation<" not in page

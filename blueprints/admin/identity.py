@@ -11,7 +11,7 @@ from flask_login import current_user
 from blueprints.admin.actions import settled
 from blueprints.admin.blueprint import bp
 from blueprints.forms.admin import DecideVerificationForm
-from blueprints.guards import staff_required
+from blueprints.guards import admin_required, staff_required
 from blueprints.htmx import redirect_to
 from extensions import limiter
 from services import admin_users, identity, media
@@ -67,6 +67,18 @@ def decide_verification(request_id: int):
     ):
         return redirect_to(url_for("admin.verification_queue"))
     return _detail_page(request_id, form, 422)
+
+
+@bp.get("/users/<int:user_id>/identity-records.csv")
+@admin_required
+@limiter.limit("120 per hour")
+def identity_records(user_id: int):
+    """A member's identity records as CSV, for a compliance request (admins only)."""
+    name, text = identity.records_csv(current_user, user_id)
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store, private"
+    return response
 
 
 @bp.get("/verification/files/<int:file_id>")

@@ -109,7 +109,8 @@ class DiscoverForm(Form):
     )
     online = BooleanField("Online now", render_kw={"value": "1"})
     photos = BooleanField("Has photos", render_kw={"value": "1"})
-    verified = BooleanField("Verified", render_kw={"value": "1"})
+    verified = BooleanField("Verified creator", render_kw={"value": "1"})
+    photo_verified = BooleanField("Photo-verified", render_kw={"value": "1"})
     interests = CommaListField("Interests", render_kw={"placeholder": "hiking, jazz"})
     cursor = StringField()  # the page marker of infinite scroll (checked by discover.search)
 
@@ -125,6 +126,7 @@ class DiscoverForm(Form):
             "online_only": self.online.data,
             "with_photos": self.photos.data,
             "verified_only": self.verified.data,
+            "photo_verified_only": self.photo_verified.data,
             "interests": self.interests.data or [],
         }
 
