@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from flask import Flask, g, session
+from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -52,6 +53,7 @@ from core.connections import (
     reads_outside_transactions,
 )
 from extensions import csrf, db, limiter, login_manager, migrate, sock
+from services import age_gate
 from services.media import length_text, url_for_key
 from services.schedule import PERIODIC_JOBS
 from services.sessions import describe_user_agent
@@ -270,6 +272,9 @@ def _register_request_hooks(app: Flask) -> None:
 
     app.add_template_global(url_for_key, "media_url")
     app.add_template_global(length_text, "video_length")
+    app.add_template_global(
+        lambda creator: age_gate.needed_for(current_user, creator), "age_check_needed"
+    )
     app.add_template_global(fast_url_for, "url_for")  # same URLs, built once per rule
     app.add_template_global(lambda endpoint: endpoint in app.view_functions, "has_endpoint")
 

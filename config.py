@@ -77,6 +77,17 @@ def _sealing_keys(production: bool) -> str | None:
     return None
 
 
+def _age_check_countries() -> str:
+    raw = os.environ.get("AGE_CHECK_COUNTRIES", "").strip().upper()
+    if raw == "*":
+        return raw
+    codes = [part.strip() for part in raw.replace(" ", ",").split(",") if part.strip()]
+    for code in codes:
+        if len(code) != 2 or not code.isalpha():
+            raise ConfigError(f"AGE_CHECK_COUNTRIES: {code!r} is not a two-letter country code")
+    return ",".join(dict.fromkeys(codes))
+
+
 def _base_url() -> str:
     """BASE_URL, or the address `make run` serves on (HOST and PORT, as its Makefile reads
     them), so that links in mail reach this server whichever port it was given."""
@@ -267,6 +278,9 @@ def load_config() -> dict:
         # files are deleted.
         "SEALING_KEYS": _sealing_keys(production),
         "VERIFICATION_RETENTION_DAYS": _int("VERIFICATION_RETENTION_DAYS", 30),
+        # Where viewers must pass an age check before adult content: two-letter country codes,
+        # "*" for everywhere, empty for nowhere (docs/identity.md#age-assurance).
+        "AGE_CHECK_COUNTRIES": _age_check_countries(),
         # WebRTC STUN/TURN servers for random chat video and calls, as JSON
         # (docs/deployment.md#video-random-chat-and-creator-calls).
         "ICE_SERVERS": _json_list("ICE_SERVERS"),

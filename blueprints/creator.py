@@ -70,6 +70,7 @@ def create_post():
                 price=form.price_credits,
                 publish_at=form.publish_at_utc,
                 media_ids=form.media.data,
+                adult=form.adult.data,
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
@@ -88,7 +89,12 @@ def edit_post(post_id: int):
     post = posts.own_post(current_user, post_id)
     if request.method != "POST":
         form = EditPostForm(
-            data={"body": post.body, "visibility": post.visibility, "price": post.price or None}
+            data={
+                "body": post.body,
+                "visibility": post.visibility,
+                "price": post.price or None,
+                "adult": post.adult,
+            }
         )
         return render_template("creator/edit_post.html", post=post, form=form)
     form = EditPostForm()
@@ -101,6 +107,7 @@ def edit_post(post_id: int):
                 visibility=form.visibility.data,
                 price=form.price_credits,
                 publish_at=form.publish_at_utc,
+                adult=form.adult.data,
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)

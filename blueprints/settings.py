@@ -53,7 +53,9 @@ def _creator_page(form: CreatorSettingsForm, status: int = 200):
 @login_required
 def creator():
     data = CreatorSettingsForm.data_of(
-        creators.settings_of(current_user.id), session.get("referral_code")
+        creators.settings_of(current_user.id),
+        session.get("referral_code"),
+        current_user.adult_content,
     )
     return _creator_page(CreatorSettingsForm(data=data))
 
@@ -75,6 +77,7 @@ def save_creator():
             call_price=form.call_price.data,
             blocked_countries=form.blocked_countries.data,
             watermark=form.watermark_choice,
+            adult_content=form.adult_choice,
         )
     except ValidationFailed as exc:
         apply_errors(form, exc.errors)

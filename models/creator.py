@@ -78,6 +78,9 @@ class Post(db.Model):
     review_note: Mapped[str | None] = mapped_column(Text)  # why a reviewer rejected it
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    # Adult content: where an age check is required, only the age-checked see it
+    # (docs/identity.md#age-assurance). All of a creator's posts are, with users.adult_content.
+    adult: Mapped[bool] = mapped_column(default=False)
 
 
 class PostMedia(db.Model):

@@ -21,6 +21,7 @@ from models.checks import one_of
 
 class VerificationKind(StrEnum):
     CREATOR = "creator"  # an identity document and a selfie: opens selling and payouts
+    AGE = "age"  # the same, for a viewer: adult content where the law asks for an age check
     PHOTO = "photo"  # a selfie compared with the profile's photos: the dater's badge
 
 

@@ -53,6 +53,12 @@ class User(UserMixin, db.Model):
     # A dater's photo check passed (docs/identity.md#photo-verified-daters); cleared when the
     # main photo changes.
     photo_verified_at: Mapped[dt.datetime | None]
+    # An identity document showed an adult (an age or identity check passed): adult content
+    # opens where an age check is required (docs/identity.md#age-assurance).
+    age_verified_at: Mapped[dt.datetime | None]
+    # A creator whose content is all adult (set by the creator or by staff); a post may also be
+    # marked adult on its own (posts.adult).
+    adult_content: Mapped[bool] = mapped_column(default=False)
     email_verified_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)

@@ -237,6 +237,20 @@ def unfreeze_wallet(admin: User, user_id: int, reason: str) -> None:
     support_unfreeze(user.email, reason, actor_id=admin.id)
 
 
+def set_adult_content(staff: User, user_id: int, adult: bool) -> User:
+    """Mark a creator's content adult (or not): where an age check is required, only viewers who
+    passed one see it (docs/identity.md#age-assurance)."""
+    user = get_user(user_id)
+    if not user.is_creator:
+        raise DomainError("Only a creator's content is marked adult.")
+    if user.adult_content == adult:
+        raise DomainError("It is marked so already.")
+    user.adult_content = adult
+    audit.record("creator.adult_content", actor_id=staff.id, target=("user", user.id), adult=adult)
+    db.session.commit()
+    return user
+
+
 ASSIGNABLE_ROLES = {Role.FAN: "Member", Role.MODERATOR: "Moderator"}
 
 

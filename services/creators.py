@@ -45,10 +45,11 @@ def update_settings(
     call_price: int = 0,
     blocked_countries: str = "",
     watermark: bool | None = None,
+    adult_content: bool | None = None,
 ) -> CreatorSettings:
     """Switch creator mode on (or keep it on) with a headline and prices. `blocked_countries` is
-    the text typed in the form ("de, fr"); `watermark` None leaves the switch as it is. One
-    transaction."""
+    the text typed in the form ("de, fr"); `watermark` and `adult_content` None leave those
+    switches as they are. One transaction."""
     errors: dict[str, str] = {}
     headline = headline.strip()
     if len(headline) > MAX_HEADLINE:
@@ -74,6 +75,8 @@ def update_settings(
     settings.blocked_countries = blocked
     if watermark is not None:
         settings.watermark = watermark
+    if adult_content is not None:
+        user.adult_content = adult_content
     settings.updated_at = clock.now()
     turned_on = not user.is_creator
     user.is_creator = True

@@ -75,7 +75,12 @@ DOCUMENT_TYPES = {
     DocumentType.ID_CARD: "National identity card",
     DocumentType.DRIVING_LICENCE: "Driving licence",
 }
-KIND_NAMES = {VerificationKind.CREATOR: "identity check", VerificationKind.PHOTO: "photo check"}
+KIND_NAMES = {
+    VerificationKind.CREATOR: "identity check",
+    VerificationKind.AGE: "age check",
+    VerificationKind.PHOTO: "photo check",
+}
+WITH_DOCUMENT = (VerificationKind.CREATOR, VerificationKind.AGE)
 # The checks by the name their pages go by (/settings/verification/<name>).
 CHECKS = {str(kind): kind for kind in VerificationKind}
 
@@ -244,6 +249,8 @@ def latest(user_id: int, kind: VerificationKind) -> VerificationRequest | None:
 def is_verified(user: User, kind: VerificationKind) -> bool:
     if kind == VerificationKind.CREATOR:
         return user.creator_verified_at is not None
+    if kind == VerificationKind.AGE:
+        return user.age_verified_at is not None
     return user.photo_verified_at is not None
 
 
@@ -285,7 +292,7 @@ def submit(
     _may_submit(user, kind)
     gesture = _gesture_of(user, kind, capture)
     images: list[tuple[SealedFileRole, _Image]] = []
-    if kind == VerificationKind.CREATOR:
+    if kind in WITH_DOCUMENT:
         if document_type not in DOCUMENT_TYPES:
             raise ValidationFailed({"document_type": "Choose the kind of document."})
         images.append(
@@ -472,11 +479,13 @@ def decide(
     kind = VerificationKind(request.kind)
     if approve:
         _grant(member, kind, now)
-        text = (
-            "Your identity is verified: you can sell content and request payouts."
-            if kind == VerificationKind.CREATOR
-            else "Your photos are verified: your profile shows the photo-verified badge."
-        )
+        text = {
+            VerificationKind.CREATOR: "Your identity is verified: you can sell content and "
+            "request payouts.",
+            VerificationKind.AGE: "Your age is verified: adult content is open to you.",
+            VerificationKind.PHOTO: "Your photos are verified: your profile shows the "
+            "photo-verified badge.",
+        }[kind]
     else:
         text = f"Your {KIND_NAMES[kind]} was not approved: {reason}"
     db.session.add(
@@ -502,11 +511,13 @@ def decide(
 
 def _grant(member: User, kind: VerificationKind, now: dt.datetime) -> None:
     profile = db.session.get(Profile, member.id)
+    if kind in WITH_DOCUMENT:  # the document showed an adult
+        member.age_verified_at = member.age_verified_at or now
     if kind == VerificationKind.CREATOR:
         member.creator_verified_at = member.creator_verified_at or now
         if profile is not None:
             profile.is_verified = True
-    else:
+    elif kind == VerificationKind.PHOTO:
         member.photo_verified_at = member.photo_verified_at or now
         if profile is not None:
             profile.is_photo_verified = True

@@ -36,6 +36,7 @@ from models import (
 )
 from models.creator import MAX_PRICE
 from services import (
+    age_gate,
     antispam,
     compliance,
     ledger,
@@ -548,6 +549,7 @@ def unlock_message(fan: User, message_id: int) -> Message:
         raise NotAllowed("Your account cannot make payments right now.")
     if safety.blocked_between(fan.id, message.sender_id):
         raise NotFound("There is no such message.")
+    age_gate.check(fan, db.session.get(User, message.sender_id))
     fan_id, message_id = fan.id, message.id
 
     def committed() -> Message | None:

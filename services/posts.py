@@ -37,7 +37,16 @@ from models import (
     User,
     UserStatus,
 )
-from services import compliance, country_blocks, ledger, media, replays, safety, subscriptions
+from services import (
+    age_gate,
+    compliance,
+    country_blocks,
+    ledger,
+    media,
+    replays,
+    safety,
+    subscriptions,
+)
 from services.creators import check_price
 from services.input import parse_id
 
@@ -75,10 +84,15 @@ class PostView:
     unlocked: bool = False
     is_owner: bool = False
     subscribed: bool = False
+    # Adult content the viewer may not see until they pass an age check (services/age_gate.py):
+    # nothing of it is sent, not even a blurred preview or its text.
+    age_locked: bool = False
 
     @property
     def needs(self) -> str:
-        """What the viewer lacks: "", "subscribe" or "unlock"."""
+        """What the viewer lacks: "", "age" (an age check), "subscribe" or "unlock"."""
+        if self.age_locked:
+            return "age"
         if self.entitled:
             return ""
         return "unlock" if self.post.visibility == "ppv" else "subscribe"
@@ -158,6 +172,7 @@ def create(
     price: int = 0,
     publish_at: dt.datetime | None = None,
     media_ids: Sequence[int] = (),
+    adult: bool = False,
 ) -> Post:
     """A new post, published now or scheduled at `publish_at` (UTC), showing the creator's vault
     items `media_ids` in that order. `price` counts only for a pay-per-view post. One
@@ -177,6 +192,7 @@ def create(
         body=checked.body,
         visibility=checked.visibility,
         price=checked.price,
+        adult=adult,
         status=PostStatus.REVIEW if reviewed else unreviewed,
         publish_at=checked.publish_at or now,
         published_at=None if checked.publish_at or reviewed else now,
@@ -206,8 +222,10 @@ def edit(
     visibility: str = "public",
     price: int = 0,
     publish_at: dt.datetime | None = None,
+    adult: bool | None = None,
 ) -> Post:
-    """Change text, visibility, price or schedule (media stays). A scheduled post without a
+    """Change text, visibility, price, schedule or the adult mark (None: as it is; media
+    stays). A scheduled post without a
     future `publish_at` is published now. Fans who unlocked a PPV post keep it whatever
     changes."""
     post = own_post(creator, post_id)
@@ -216,6 +234,8 @@ def edit(
     if checked.visibility == "ppv":
         compliance.require_verified(creator)
     post.body, post.visibility, post.price = checked.body, checked.visibility, checked.price
+    if adult is not None:
+        post.adult = adult
     if post.status == PostStatus.SCHEDULED:
         if checked.publish_at:
             post.publish_at = checked.publish_at
@@ -357,13 +377,27 @@ def views(
     if ready_media is None:
         rows = sql.read(_MEDIA_OF_POSTS, {"post_ids": post_ids})
         ready_media = {post_id: _media_of(value) for post_id, value in rows}
+    viewer_id = viewer.id if viewer is not None else None
+    adult = {
+        post.id
+        for post in posts
+        if post.creator_id != viewer_id and age_gate.is_adult(creators[post.creator_id], post)
+    }
+    if adult and not age_gate.needs_check(viewer):  # asked only of a page with adult posts
+        adult = set()
     result = []
     for post in posts:
         is_unlocked = post.id in unlocked_ids
         is_subscribed = post.creator_id in subscribed_to
-        allowed = entitled(viewer, post, unlocked=is_unlocked, subscribed=is_subscribed)
+        age_locked = post.id in adult
+        allowed = not age_locked and entitled(
+            viewer, post, unlocked=is_unlocked, subscribed=is_subscribed
+        )
         items = []
         for row in ready_media.get(post.id, []):
+            if age_locked:
+                items.append(MediaView(id=row.id, url=None, locked=True))
+                continue
             key = media.still_key(row.variants, locked=not allowed)
             items.append(
                 MediaView(
@@ -384,6 +418,7 @@ def views(
                 unlocked=is_unlocked,
                 is_owner=viewer is not None and viewer.id == post.creator_id,
                 subscribed=is_subscribed,
+                age_locked=age_locked,
             )
         )
     return result
@@ -577,9 +612,12 @@ def view(viewer: User | None, post_id: int) -> PostView:
 
 def media_url(viewer: User | None, post_id: int, media_id: int) -> str:
     """A short-lived signed URL of one full-size item of a post, for the entitled only."""
-    item = next((m for m in view(viewer, post_id).media if m.id == media_id), None)
+    seen = view(viewer, post_id)
+    item = next((m for m in seen.media if m.id == media_id), None)
     if item is None:
         raise NotFound("There is no such item.")
+    if seen.age_locked:
+        raise NotAllowed(age_gate.AGE_CHECK_NEEDED)
     if item.locked:
         raise NotAllowed("Subscribe or unlock this post to see it.")
     return item.url
@@ -599,6 +637,7 @@ def unlock(fan: User, post_id: int) -> Unlock:
         raise NotAllowed("Your account cannot make payments right now.")
     if not fan.email_verified:
         raise NotAllowed("Confirm your email address before paying for content.")
+    age_gate.check(fan, db.session.get(User, post.creator_id), post)
     gone = db.session.scalar(
         select(PostMedia.media_id)
         .join(MediaObject, MediaObject.id == PostMedia.media_id)

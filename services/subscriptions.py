@@ -30,7 +30,7 @@ from models import (
     User,
 )
 from models.creator import LIVE_SUBSCRIPTION
-from services import creators, ledger, safety
+from services import age_gate, creators, ledger, safety
 
 PERIOD = dt.timedelta(days=30)
 GRACE = dt.timedelta(days=3)
@@ -163,6 +163,7 @@ def subscribe(fan: User, creator_id: int) -> Subscription:
     price = settings.subscription_price if settings else 0
     if price and creator.creator_verified_at is None:
         raise NotAllowed("Paid subscriptions open once this creator is verified.")
+    age_gate.check(fan, creator)
     first_price, promotion = first_period_price(fan, creator_id, price)
     now = clock.now()
     subscription = get(fan.id, creator_id)

@@ -53,7 +53,7 @@ def with_photo(user: User) -> Photo:
 def submitted(user: User, kind=VerificationKind.CREATOR) -> VerificationRequest:
     capture = identity.start(user, kind)
     extra = {}
-    if kind == VerificationKind.CREATOR:
+    if kind in identity.WITH_DOCUMENT:
         extra = {
             "document_type": "id_card",
             "front": identity.Upload(picture(text="FRONT")),

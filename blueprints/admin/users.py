@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request, url_for
+from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.admin.actions import flash_unshown, settled
@@ -11,6 +11,7 @@ from blueprints.admin.blueprint import bp
 from blueprints.forms.admin import (
     STATUS_ACTIONS,
     AdjustCreditsForm,
+    AdultContentForm,
     AlertQueueQuery,
     DecideReportForm,
     ReportQueueQuery,
@@ -139,6 +140,21 @@ def user_unfreeze(user_id: int):
     ):
         return _back_to(user_id)
     return _user_page(user_id, 422, unfreeze=form)
+
+
+@bp.post("/users/<int:user_id>/adult")
+@staff_required
+@limiter.limit(ACTION_LIMIT)
+def user_adult(user_id: int):
+    form = AdultContentForm()
+    if form.validate():
+        flash_outcome(
+            lambda: admin_users.set_adult_content(current_user, user_id, form.adult.data == "1"),
+            "Saved.",
+        )
+    else:
+        flash(first_error(form), "error")
+    return _back_to(user_id)
 
 
 @bp.post("/users/<int:user_id>/role")

@@ -153,6 +153,15 @@ class UserStatusForm(Form):
     )
 
 
+class AdultContentForm(Form):
+    """Mark a creator's content adult or not: the buttons send `adult`."""
+
+    adult = SelectField(
+        choices={"1": "Mark adult", "0": "Not adult"},
+        invalid_choice_message="Choose whether the content is adult.",
+    )
+
+
 class UserRoleForm(Form):
     role = SelectField(
         "Role",

@@ -105,6 +105,10 @@ class EditPostForm(Form):
         render_kw={"data-local-time": True},
     )
     tz_offset = HiddenField(default="0", render_kw={"data-tz-offset": True})  # static/creator.js
+    adult = BooleanField(
+        "Adult content (18+)",
+        description="Where the law requires it, only viewers who passed an age check see it.",
+    )
 
     def validate_publish_at(self, field: DateTimeLocalField) -> None:
         if field.data is None:
@@ -306,6 +310,12 @@ class CreatorSettingsForm(Form):
     # mean "off".
     watermark_shown = HiddenField(render_kw={"value": "1"})
     watermark = BooleanField("Put my handle on the photos fans see (new uploads)", default=True)
+    adult_shown = HiddenField(render_kw={"value": "1"})
+    adult = BooleanField(
+        "All my content is for adults (18+)",
+        description="Where the law requires it, only viewers who passed an age check see your "
+        "posts, subscribe or buy; you can also mark single posts.",
+    )
     referral_code = StringField(
         "Referral code (if a creator invited you; optional)",
         default="",
@@ -313,9 +323,10 @@ class CreatorSettingsForm(Form):
     )
 
     @staticmethod
-    def data_of(settings, referral_code: str | None) -> dict:
-        """The form's values from the member's settings (None: creator mode never on)."""
-        data: dict = {"referral_code": referral_code or ""}
+    def data_of(settings, referral_code: str | None, adult: bool = False) -> dict:
+        """The form's values from the member's settings (None: creator mode never on) and
+        whether their content is marked adult."""
+        data: dict = {"referral_code": referral_code or "", "adult": adult}
         if settings is not None:
             data |= {
                 "headline": settings.headline,
@@ -331,3 +342,7 @@ class CreatorSettingsForm(Form):
     def watermark_choice(self) -> bool | None:
         """The box's state, None (leave it) when the post did not come from the page."""
         return self.watermark.data if self.watermark_shown.data else None
+
+    @property
+    def adult_choice(self) -> bool | None:
+        return self.adult.data if self.adult_shown.data else None

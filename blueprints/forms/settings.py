@@ -49,7 +49,7 @@ class IdentityCheckForm(Form):
     document_type = SelectField(
         "Document",
         id="document-type",
-        choices=[("", "Choose…"), *((str(k), v) for k, v in identity.DOCUMENT_TYPES.items())],
+        choices={"": "Choose…", **{str(k): v for k, v in identity.DOCUMENT_TYPES.items()}},
         default="",
         validate_choice=False,  # the service says which are accepted, with the field's message
     )

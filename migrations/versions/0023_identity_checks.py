@@ -1,7 +1,8 @@
 """identity checks, sealed files, moderator role, photo-verified daters
 
 Verification requests and the sealed (encrypted) files they hold; users may be moderators; a
-dater's photo check is recorded on the account and copied to the profile for Discover's filter.
+dater's photo check is recorded on the account and copied to the profile for Discover's filter;
+an age check is recorded on the account; creators and posts may be marked adult.
 On SQLite the users table is rebuilt for its new CHECK, which drops the trigger on it: 0018's
 triggers are made again after it.
 
@@ -41,7 +42,7 @@ def upgrade():
     sa.Column('purge_after', sa.DateTime(), nullable=True),
     sa.Column('files_deleted_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint("document_type IN ('passport', 'id_card', 'driving_licence')", name=op.f('ck_verification_requests_document_type')),
-    sa.CheckConstraint("kind IN ('creator', 'photo')", name=op.f('ck_verification_requests_kind')),
+    sa.CheckConstraint("kind IN ('creator', 'age', 'photo')", name=op.f('ck_verification_requests_kind')),
     sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name=op.f('ck_verification_requests_status')),
     sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_verification_requests_reviewer_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_verification_requests_user_id_users'), ondelete='CASCADE'),
@@ -74,6 +75,7 @@ def upgrade():
 
     # A plain ADD COLUMN: a rebuilt profiles table would lose its computed geo_cell.
     op.add_column('profiles', sa.Column('is_photo_verified', sa.Boolean(), nullable=False, server_default='0'))
+    op.add_column('posts', sa.Column('adult', sa.Boolean(), nullable=False, server_default='0'))
 
     _users(
         add=True,
@@ -89,7 +91,11 @@ def _users(*, add: bool, role: str) -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         if add:
             batch_op.add_column(sa.Column('photo_verified_at', sa.DateTime(), nullable=True))
+            batch_op.add_column(sa.Column('age_verified_at', sa.DateTime(), nullable=True))
+            batch_op.add_column(sa.Column('adult_content', sa.Boolean(), nullable=False, server_default='0'))
         else:
+            batch_op.drop_column('adult_content')
+            batch_op.drop_column('age_verified_at')
             batch_op.drop_column('photo_verified_at')
         batch_op.drop_constraint(batch_op.f('ck_users_role'), type_='check')
         batch_op.create_check_constraint(batch_op.f('ck_users_role'), role)
@@ -111,6 +117,7 @@ def downgrade():
     op.execute("UPDATE users SET role = 'fan' WHERE role = 'moderator'")
     _users(add=False, role="role IN ('fan', 'admin')")
 
+    op.drop_column('posts', 'adult')
     op.drop_column('profiles', 'is_photo_verified')
 
     with op.batch_alter_table('sealed_files', schema=None) as batch_op:
