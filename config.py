@@ -281,6 +281,9 @@ def load_config() -> dict:
         # Where viewers must pass an age check before adult content: two-letter country codes,
         # "*" for everywhere, empty for nowhere (docs/identity.md#age-assurance).
         "AGE_CHECK_COUNTRIES": _age_check_countries(),
+        # Who takes identity and age checks: "manual" (Admin → Verification) or an identity
+        # service (services/identity_providers.py; "dev" plays one, outside production).
+        "IDENTITY_PROVIDER": os.environ.get("IDENTITY_PROVIDER", "manual").strip() or "manual",
         # WebRTC STUN/TURN servers for random chat video and calls, as JSON
         # (docs/deployment.md#video-random-chat-and-creator-calls).
         "ICE_SERVERS": _json_list("ICE_SERVERS"),

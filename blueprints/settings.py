@@ -7,7 +7,12 @@ from flask_login import current_user, login_required
 
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.forms.creator import CreatorSettingsForm
-from blueprints.forms.settings import DeleteAccountForm, IdentityCheckForm, RecoveryCodesForm
+from blueprints.forms.settings import (
+    DeleteAccountForm,
+    DevIdentityForm,
+    IdentityCheckForm,
+    RecoveryCodesForm,
+)
 from blueprints.guards import body_limit, verified_required
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
 from core.errors import DomainError, NotFound, ValidationFailed
@@ -403,7 +408,10 @@ def verification():
         )
         for name, kind in identity.CHECKS.items()
     ]
-    return render_template("settings/verification.html", checks=checks, kinds=identity.KIND_NAMES)
+    services = {name: identity.provider_for(kind) for name, kind in identity.CHECKS.items()}
+    return render_template(
+        "settings/verification.html", checks=checks, kinds=identity.KIND_NAMES, services=services
+    )
 
 
 def _check_page(kind, form: IdentityCheckForm, status: int = 200):
@@ -426,10 +434,56 @@ def _check_page(kind, form: IdentityCheckForm, status: int = 200):
 def verification_check(name: str):
     kind = _kind(name)
     refused = identity.refusal(current_user, kind)
-    if refused:
-        flash(refused, "info")
+    service = identity.provider_for(kind)
+    if refused or service:
+        flash(refused or f"This check goes through {service.label}: start it below.", "info")
         return redirect_to(url_for("settings.verification"))
     return _check_page(kind, IdentityCheckForm(formdata=None))
+
+
+@bp.post("/verification/<name>/service")
+@verified_required
+@limiter.limit("20 per hour")
+def start_identity_service(name: str):
+    """Send the member to the identity service that takes this check."""
+    kind = _kind(name)
+    try:
+        url = identity.start_with_provider(current_user, kind)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect_to(url_for("settings.verification"))
+    return redirect(url, 303)
+
+
+@bp.get("/verification/dev/<ref>")
+@login_required
+def dev_identity(ref: str):
+    """The test identity service's page (IDENTITY_PROVIDER=dev, never in production)."""
+    check = identity.dev_session(current_user, ref)
+    return render_template(
+        "settings/dev_identity.html", check=check, form=DevIdentityForm(), kinds=identity.KIND_NAMES
+    )
+
+
+@bp.post("/verification/dev/<ref>")
+@login_required
+@limiter.limit("20 per minute")
+def dev_identity_submit(ref: str):
+    form = DevIdentityForm()
+    if not form.validate_on_submit():
+        check = identity.dev_session(current_user, ref)
+        return render_template(
+            "settings/dev_identity.html", check=check, form=form, kinds=identity.KIND_NAMES
+        ), 422
+    try:
+        identity.dev_outcome(current_user, ref, form.outcome.data == "approve")
+    except NotFound:
+        raise
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("The identity service has sent its answer.", "success")
+    return redirect_to(url_for("settings.verification"))
 
 
 @bp.post("/verification/<name>")

@@ -68,9 +68,13 @@ class VerificationRequest(db.Model):
     kind: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(10), default=VerificationStatus.PENDING)
     document_type: Mapped[str | None] = mapped_column(String(20))
-    # The pose shown on screen when the selfie was taken; the reviewer checks the selfie shows it.
-    gesture: Mapped[str] = mapped_column(String(120))
+    # The pose shown on screen when the selfie was taken; the reviewer checks the selfie shows it
+    # (none when an identity service takes the check).
+    gesture: Mapped[str | None] = mapped_column(String(120))
+    # Who decides: "manual" (the review queue) or an identity service (services/
+    # identity_providers.py), whose session id is `provider_ref`.
     provider: Mapped[str] = mapped_column(String(20), default="manual")
+    provider_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
     submitted_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     decided_at: Mapped[dt.datetime | None]
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -51,8 +51,9 @@ from models import (
     VerificationRequest,
     VerificationStatus,
 )
-from services import audit, media
+from services import audit, identity_providers, media
 from services.input import parse_id
+from workers.queue import enqueue
 
 # What the selfie must show: one is picked at random for each capture, and the reviewer checks
 # the selfie shows it (a photo found on the internet will not).
@@ -84,6 +85,7 @@ WITH_DOCUMENT = (VerificationKind.CREATOR, VerificationKind.AGE)
 # The checks by the name their pages go by (/settings/verification/<name>).
 CHECKS = {str(kind): kind for kind in VerificationKind}
 
+IN_REVIEW = "We are reviewing what you sent: you can send again once we have decided."
 CAPTURE_SECONDS = 15 * 60  # how long after the gesture is shown the selfie may be sent
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_REQUEST_BYTES = 3 * MAX_FILE_BYTES + 2**20  # a form with its three files
@@ -290,6 +292,9 @@ def submit(
     """A new request with its sealed files, in one transaction (the files are written first and
     deleted again if the request cannot be saved)."""
     _may_submit(user, kind)
+    provider = provider_for(kind)
+    if provider is not None:
+        raise NotAllowed(f"This check goes through {provider.label}: start it there.")
     gesture = _gesture_of(user, kind, capture)
     images: list[tuple[SealedFileRole, _Image]] = []
     if kind in WITH_DOCUMENT:
@@ -340,9 +345,7 @@ def submit(
     except IntegrityError:  # a second tab's request got in first
         db.session.rollback()
         _delete_quietly(store, written)
-        raise Conflict(
-            "We are reviewing what you sent: you can send again once we have decided."
-        ) from None
+        raise Conflict(IN_REVIEW) from None
     except BaseException:
         db.session.rollback()
         _delete_quietly(store, written)
@@ -372,7 +375,10 @@ def queue(viewer: User, limit: int = 100) -> list[tuple[VerificationRequest, Use
     rows = db.session.execute(
         select(VerificationRequest, User)
         .join(User, User.id == VerificationRequest.user_id)
-        .where(VerificationRequest.status == VerificationStatus.PENDING)
+        .where(
+            VerificationRequest.status == VerificationStatus.PENDING,
+            VerificationRequest.provider == "manual",  # the others wait for their service
+        )
         .order_by(VerificationRequest.submitted_at, VerificationRequest.id)
         .limit(limit)
     ).all()
@@ -382,7 +388,8 @@ def queue(viewer: User, limit: int = 100) -> list[tuple[VerificationRequest, Use
 def pending_count() -> int:
     return db.session.scalar(
         select(func.count(VerificationRequest.id)).where(
-            VerificationRequest.status == VerificationStatus.PENDING
+            VerificationRequest.status == VerificationStatus.PENDING,
+            VerificationRequest.provider == "manual",
         )
     )
 
@@ -449,32 +456,55 @@ def decide(
     request = get_request(reviewer, request_id)
     if request.user_id == reviewer.id:
         raise NotAllowed("Another reviewer decides on your own request.")
+    if request.provider != "manual" and request.status == VerificationStatus.PENDING:
+        raise Conflict("The identity service decides this check.")
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValidationFailed({"reason": "Say why, so that the member can fix it."})
     if len(reason) > REASON_MAX:
         raise ValidationFailed({"reason": f"At most {REASON_MAX} characters."})
+    decided = _decide(request, reviewer, approve=approve, reason=reason)
+    if decided is None:
+        raise Conflict(DECIDED_ALREADY)
+    return decided
+
+
+def _decide(
+    request: VerificationRequest,
+    reviewer: User | None,
+    *,
+    approve: bool,
+    reason: str,
+    document_type: str | None = None,
+    **detail,
+) -> VerificationRequest | None:
+    """Decide a pending request, by a reviewer or (None) an identity service: the member's
+    verification, a notification, the audit row, one commit. None when it was decided
+    already (the conditional update found it so)."""
     now = clock.now()
     days = current_app.config["VERIFICATION_RETENTION_DAYS"]
     status = VerificationStatus.APPROVED if approve else VerificationStatus.REJECTED
+    values = {
+        "status": status,
+        "decided_at": now,
+        "reviewer_id": reviewer.id if reviewer is not None else None,
+        "reason": reason or None,
+        "purge_after": now + dt.timedelta(days=days),
+    }
+    if document_type:
+        values["document_type"] = document_type
     claimed = db.session.execute(
         update(VerificationRequest)
         .where(
             VerificationRequest.id == request.id,
             VerificationRequest.status == VerificationStatus.PENDING,
         )
-        .values(
-            status=status,
-            decided_at=now,
-            reviewer_id=reviewer.id,
-            reason=reason or None,
-            purge_after=now + dt.timedelta(days=days),
-        ),
+        .values(**values),
         execution_options={"synchronize_session": False},
     )
     if claimed.rowcount != 1:
         db.session.rollback()
-        raise Conflict(DECIDED_ALREADY)
+        return None
     member = db.session.get(User, request.user_id)
     kind = VerificationKind(request.kind)
     if approve:
@@ -498,11 +528,12 @@ def decide(
     )
     audit.record(
         f"verification.{status}",
-        actor_id=reviewer.id,
+        actor_id=reviewer.id if reviewer is not None else None,
         target=("verification", request.id),
         note=reason or None,
         member=member.id,
         kind=str(kind),
+        **detail,
     )
     db.session.commit()
     db.session.refresh(request)
@@ -539,6 +570,7 @@ RECORD_COLUMNS = (
     "reviewer_id",
     "reviewer_email",
     "reason",
+    "checked_by",
     "files_deleted_at",
 )
 
@@ -578,6 +610,7 @@ def records_csv(admin: User, user_id: object) -> tuple[str, str]:
                 request.reviewer_id or "",
                 _cell(reviewer.email) if reviewer else "",
                 _cell(request.reason or ""),
+                "reviewer" if request.provider == "manual" else request.provider,
                 _when(request.files_deleted_at),
             ]
         )
@@ -622,3 +655,117 @@ def purge_decided_files(now: dt.datetime | None = None) -> int:
         db.session.commit()
         _delete_quietly(media.storage(), keys)
         emptied += len(requests)
+
+
+# --- identity services ---------------------------------------------------------------------------
+#
+# With IDENTITY_PROVIDER set, identity and age checks go to that service instead of the manual
+# queue (photo checks stay with reviewers): docs/identity.md#identity-services.
+
+PROVIDER_KINDS = WITH_DOCUMENT
+
+
+def provider_for(kind: VerificationKind):
+    """The identity service that takes checks of `kind`, or None: the manual flow."""
+    return identity_providers.active() if kind in PROVIDER_KINDS else None
+
+
+def start_with_provider(user: User, kind: VerificationKind) -> str:
+    """Open (or reopen) a check with the identity service; the address to send the member to.
+    A check left pending with the service is reopened rather than started twice."""
+    provider = provider_for(kind)
+    if provider is None:
+        raise NotAllowed("This check is reviewed by our team: send your documents here.")
+    previous = latest(user.id, kind)
+    if (
+        previous is not None
+        and previous.status == VerificationStatus.PENDING
+        and previous.provider == provider.name
+    ):
+        return provider.start(previous)
+    _may_submit(user, kind)
+    request = VerificationRequest(user_id=user.id, kind=kind, provider=provider.name)
+    url = provider.start(request)
+    db.session.add(request)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(IN_REVIEW) from None
+    audit.record(
+        "verification.started",
+        actor_id=user.id,
+        target=("verification", request.id),
+        kind=str(kind),
+        provider=provider.name,
+    )
+    db.session.commit()
+    return url
+
+
+def dev_session(user: User, ref: str) -> VerificationRequest:
+    """The member's own pending check with the dev identity service (its page)."""
+    request = db.session.scalar(
+        select(VerificationRequest).where(VerificationRequest.provider_ref == (ref or "")[:100])
+    )
+    if (
+        request is None
+        or request.user_id != user.id
+        or request.provider != "dev"
+        or identity_providers.get("dev") is None
+    ):
+        raise NotFound("There is no such check.")
+    return request
+
+
+def dev_outcome(user: User, ref: str, approve: bool) -> VerificationRequest:
+    """The member pressed Approve or Reject on the dev service's page: its signed webhook is
+    sent by a job, as a real service would send it."""
+    request = dev_session(user, ref)
+    if request.status != VerificationStatus.PENDING:
+        raise Conflict("This check is decided already.")
+    provider = identity_providers.get("dev")
+    reason = None if approve else "The test identity service could not read the document."
+    body = provider.event_body(request, approve, reason)
+    enqueue(
+        deliver_webhook,
+        "dev",
+        body.decode(),
+        {identity_providers.SIGNATURE_HEADER: identity_providers.sign(body)},
+    )
+    db.session.commit()
+    return request
+
+
+def deliver_webhook(provider: str, body: str, headers: dict) -> str:
+    """The job that delivers the dev service's webhook to our own receiver."""
+    return handle_webhook(provider, body.encode(), headers)
+
+
+def handle_webhook(name: str, body: bytes, headers: dict[str, str]) -> str:
+    """A service's signed result: decides its pending request once ("approved", "rejected");
+    a replay, or a result for a request decided meanwhile, changes nothing ("duplicate")."""
+    provider = identity_providers.get(name)
+    if provider is None:
+        raise NotFound("No such identity service.")
+    result = provider.parse_webhook(body, headers)
+    request = db.session.scalar(
+        select(VerificationRequest).where(
+            VerificationRequest.provider == name,
+            VerificationRequest.provider_ref == result.session,
+        )
+    )
+    if request is None:
+        raise NotFound("No check for that session.")
+    reason = (result.reason or "The identity service did not confirm your identity.")[:REASON_MAX]
+    document_type = result.document_type if result.document_type in DOCUMENT_TYPES else None
+    decided = _decide(
+        request,
+        None,
+        approve=result.approved,
+        reason="" if result.approved else reason,
+        document_type=document_type,
+        provider=name,
+        event=result.event_id,
+    )
+    return str(decided.status) if decided is not None else "duplicate"

@@ -486,3 +486,108 @@ def test_discover_filters_photo_verified_daters_apart_from_verified_creators(app
         assert names() == {"Ana": True, "Bea": False, "Cleo": False}
         assert names(photo_verified_only=True) == {"Ana": True}
         assert set(names(verified_only=True)) == {"Cleo"}
+
+
+# --- identity services ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dev_service(app):
+    app.config["IDENTITY_PROVIDER"] = "dev"
+    return app
+
+
+def _start_with_service(auth, name="creator"):
+    response = auth.post(f"/settings/verification/{name}/service")
+    assert response.status_code == 303
+    return response.headers["Location"]
+
+
+def test_with_an_identity_service_the_member_goes_there_and_its_webhook_decides(dev_service):
+    app = dev_service
+    auth, user_id = _creator_client(app)
+    page = auth.client.get("/settings/verification").get_data(as_text=True)
+    assert "Start with the test identity service (dev)" in page
+    # The manual form is not offered meanwhile.
+    assert auth.client.get("/settings/verification/creator").status_code in (302, 303)
+    where = _start_with_service(auth)
+    assert "/settings/verification/dev/devid_" in where
+    assert _start_with_service(auth) == where  # the same unfinished check, reopened
+    page = auth.client.get(where).get_data(as_text=True)
+    assert "Amora test identity service" in page
+    moderator, _ = make_admin(app, "mod@example.com", role="moderator")
+    queue = moderator.client.get("/admin/verification").get_data(as_text=True)
+    assert "Nova" not in queue  # it waits for the service, not for a reviewer
+    response = auth.post(where, {"outcome": "approve"})
+    assert response.status_code == 303
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user.creator_verified_at is not None and user.age_verified_at is not None
+        request = db.session.scalar(select(VerificationRequest))
+        assert request.status == "approved" and request.reviewer_id is None
+        assert request.provider == "dev" and request.document_type == "passport"
+        row = db.session.scalar(select(AuditLog).where(AuditLog.action == "verification.approved"))
+        assert row.actor_id is None and row.detail["provider"] == "dev"
+
+
+def test_an_identity_services_webhook_is_signed_once_and_for_a_known_session(dev_service, client):
+    from services import identity_providers
+
+    app = dev_service
+    auth, user_id = _creator_client(app)
+    where = _start_with_service(auth)
+    with app.app_context():
+        request = db.session.scalar(select(VerificationRequest))
+        body = identity_providers.PROVIDERS["dev"].event_body(request, False, "Expired passport.")
+        signature = identity_providers.sign(body)
+    url = "/webhooks/identity/dev"
+    headers = {identity_providers.SIGNATURE_HEADER: signature}
+    bad = client.post(url, data=body, headers={identity_providers.SIGNATURE_HEADER: "0" * 64})
+    assert bad.status_code == 400 and bad.json["error"] == "Bad signature."
+    tampered = body.replace(b"check.rejected", b"check.approved")
+    assert client.post(url, data=tampered, headers=headers).status_code == 400
+    assert client.post(url, data=body, headers=headers).json["outcome"] == "rejected"
+    assert client.post(url, data=body, headers=headers).json["outcome"] == "duplicate"
+    with app.app_context():
+        unknown = body.replace(request.provider_ref.encode(), b"devid_nobody")
+    response = client.post(
+        url, data=unknown, headers={identity_providers.SIGNATURE_HEADER: _sign(app, unknown)}
+    )
+    assert response.status_code == 404
+    assert client.post("/webhooks/identity/acme", data=body, headers=headers).status_code == 404
+    page = auth.client.get("/settings/verification").get_data(as_text=True)
+    assert "Expired passport." in page and "Try again with the test identity service" in page
+    assert _start_with_service(auth) != where  # a new session after the rejection
+    with app.app_context():
+        assert db.session.get(User, user_id).creator_verified_at is None
+
+
+def _sign(app, body: bytes) -> str:
+    from services import identity_providers
+
+    with app.app_context():
+        return identity_providers.sign(body)
+
+
+def test_staff_do_not_decide_a_check_the_service_holds(dev_service):
+    app = dev_service
+    auth, _ = _creator_client(app)
+    _start_with_service(auth)
+    moderator, _ = make_admin(app, "mod@example.com", role="moderator")
+    with app.app_context():
+        request_id = db.session.scalar(select(VerificationRequest.id))
+    page = moderator.client.get(f"/admin/verification/{request_id}").get_data(as_text=True)
+    assert "Waiting for the identity service" in page
+    moderator.post(f"/admin/verification/{request_id}", {"decision": "approve"})
+    with app.app_context():
+        assert db.session.get(VerificationRequest, request_id).status == "pending"
+
+
+def test_the_dev_identity_service_is_never_on_in_production(dev_service):
+    app = dev_service
+    before, app.config["APP_ENV"] = app.config["APP_ENV"], "production"
+    try:
+        with app.test_request_context():
+            assert identity.provider_for(VerificationKind.CREATOR) is None
+    finally:
+        app.config["APP_ENV"] = before

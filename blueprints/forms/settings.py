@@ -71,3 +71,12 @@ class IdentityCheckForm(Form):
         if storage is None or not hasattr(storage, "read"):
             return None
         return identity.Upload(storage.read(identity.MAX_FILE_BYTES + 1), storage.filename or "")
+
+
+class DevIdentityForm(Form):
+    """Approve or Reject on the test identity service's page (the buttons send `outcome`)."""
+
+    outcome = SelectField(
+        choices={"approve": "Approve", "reject": "Reject"},
+        invalid_choice_message="Choose Approve or Reject.",
+    )

@@ -33,8 +33,9 @@ def upgrade():
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('document_type', sa.String(length=20), nullable=True),
-    sa.Column('gesture', sa.String(length=120), nullable=False),
+    sa.Column('gesture', sa.String(length=120), nullable=True),
     sa.Column('provider', sa.String(length=20), nullable=False),
+    sa.Column('provider_ref', sa.String(length=100), nullable=True),
     sa.Column('submitted_at', sa.DateTime(), nullable=False),
     sa.Column('decided_at', sa.DateTime(), nullable=True),
     sa.Column('reviewer_id', sa.Integer(), nullable=True),
@@ -46,7 +47,8 @@ def upgrade():
     sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name=op.f('ck_verification_requests_status')),
     sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_verification_requests_reviewer_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_verification_requests_user_id_users'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_verification_requests'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_verification_requests')),
+    sa.UniqueConstraint('provider_ref', name=op.f('uq_verification_requests_provider_ref'))
     )
     with op.batch_alter_table('verification_requests', schema=None) as batch_op:
         batch_op.create_index('ix_verification_requests_purge_after', ['purge_after'], unique=False)
