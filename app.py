@@ -21,6 +21,7 @@ from blueprints import (
     auth,
     calls,
     chat_socket,  # noqa: F401 (the /ws route, on the messages blueprint)
+    co_performers,
     creator,
     dating,
     errors,
@@ -191,6 +192,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(random_chat.bp)
     app.register_blueprint(calls.bp)
     app.register_blueprint(creator.bp)
+    app.register_blueprint(co_performers.bp)
     app.register_blueprint(growth.bp)
     app.register_blueprint(payouts.bp)
     admin.register(app)

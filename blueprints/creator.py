@@ -14,7 +14,7 @@ from blueprints.htmx import apply_errors, is_htmx, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
 from extensions import limiter
 from models import MediaStatus, PostStatus
-from services import earnings, mass_messages, media, posts
+from services import co_performers, earnings, mass_messages, media, posts
 
 bp = Blueprint("creator", __name__, url_prefix="/creator")
 
@@ -133,6 +133,7 @@ def _vault_context(error: str | None = None) -> dict:
     items = media.vault_items(current_user.id)
     return {
         "items": items,
+        "uncleared": co_performers.uncleared(item.id for item in items),
         "processing": any(item.status == MediaStatus.UPLOADED for item in items),
         **media.upload_limits(),
         "vault_error": error,

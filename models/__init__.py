@@ -28,6 +28,9 @@ from models.dating import (
 )
 from models.growth import Promotion, Referral, TrialLink, TrialUse
 from models.identity import (
+    CoPerformer,
+    CoPerformerKind,
+    CoPerformerStatus,
     DocumentType,
     SealedFile,
     SealedFileRole,
@@ -55,6 +58,9 @@ from models.user import (
 )
 
 __all__ = [
+    "CoPerformer",
+    "CoPerformerKind",
+    "CoPerformerStatus",
     "DocumentType",
     "SealedFile",
     "SealedFileRole",

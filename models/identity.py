@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
@@ -41,6 +41,20 @@ class SealedFileRole(StrEnum):
     DOCUMENT_FRONT = "document_front"
     DOCUMENT_BACK = "document_back"
     SELFIE = "selfie"
+    RELEASE_ID = "release_id"  # a co-performer's identity document
+    RELEASE_FORM = "release_form"  # the release they signed
+
+
+class CoPerformerKind(StrEnum):
+    MEMBER = "member"  # a verified creator here, who accepts the tag
+    RELEASE = "release"  # someone else, covered by a release a reviewer checks
+
+
+class CoPerformerStatus(StrEnum):
+    PENDING = "pending"  # waiting for the member's answer or a reviewer
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # declined by the member, or the release refused
+    REVOKED = "revoked"  # consent withdrawn: the item is taken down everywhere
 
 
 class VerificationRequest(db.Model):
@@ -89,16 +103,61 @@ class VerificationRequest(db.Model):
     )
 
 
-class SealedFile(db.Model):
-    """A file encrypted at rest: `key` in storage holds the sealed bytes; `wrapped_key` is its
-    data key wrapped by a master key, as `"<master key id>:<base64>"` (core/sealed.py)."""
+class CoPerformer(db.Model):
+    """Someone other than the creator shown in a vault item (docs/identity.md#co-performers).
+    The item may be published, sent or sold only while every one of its co-performers is
+    accepted; the row outlives the item (SET NULL), as the record of who appeared."""
 
-    __tablename__ = "sealed_files"
-    __table_args__ = (one_of("role", SealedFileRole),)
+    __tablename__ = "co_performers"
+    __table_args__ = (
+        one_of("kind", CoPerformerKind),
+        one_of("status", CoPerformerStatus),
+        CheckConstraint(
+            "(kind = 'member' AND performer_id IS NOT NULL)"
+            " OR (kind = 'release' AND legal_name IS NOT NULL)",
+            name="who",
+        ),
+        Index("ix_co_performers_media_id", "media_id"),
+        Index("ix_co_performers_performer_id_status", "performer_id", "status"),
+        Index("ix_co_performers_status_kind", "status", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media_objects.id", ondelete="SET NULL")
+    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    performer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    legal_name: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(10), default=CoPerformerStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    decided_at: Mapped[dt.datetime | None]
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    files: Mapped[list[SealedFile]] = relationship(
+        back_populates="co_performer", order_by="SealedFile.id", cascade="all, delete-orphan"
+    )
+
+
+class SealedFile(db.Model):
+    """A file encrypted at rest: `key` in storage holds the sealed bytes; `wrapped_key` is its
+    data key wrapped by a master key, as `"<master key id>:<base64>"` (core/sealed.py). It
+    belongs to a verification request or to a co-performer's release."""
+
+    __tablename__ = "sealed_files"
+    __table_args__ = (
+        one_of("role", SealedFileRole),
+        CheckConstraint("(request_id IS NULL) <> (co_performer_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(
         ForeignKey("verification_requests.id", ondelete="CASCADE"), index=True
+    )
+    co_performer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("co_performers.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -109,4 +168,5 @@ class SealedFile(db.Model):
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
-    request: Mapped[VerificationRequest] = relationship(back_populates="files")
+    request: Mapped[VerificationRequest | None] = relationship(back_populates="files")
+    co_performer: Mapped[CoPerformer | None] = relationship(back_populates="files")

@@ -40,6 +40,7 @@ from core import clock, sealed
 from core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import (
+    CoPerformer,
     DocumentType,
     Notification,
     Photo,
@@ -189,13 +190,17 @@ class Upload:
 
 
 @dataclass
-class _Image:
+class CheckedImage:
+    """A checked image, re-encoded, ready to seal."""
+
     data: bytes
     width: int
     height: int
 
 
-def _image(upload: Upload | None, field: str, what: str, *, camera: bool = False) -> _Image:
+def image(upload: Upload | None, field: str, what: str, *, camera: bool = False) -> CheckedImage:
+    """`upload` checked as a photo (the field's error otherwise) and re-encoded without its
+    metadata; `camera`: a selfie that must come from the page's camera."""
     if upload is None or not upload.data:
         raise ValidationFailed({field: f"Add {what}."})
     if len(upload.data) > MAX_FILE_BYTES:
@@ -229,7 +234,7 @@ def _image(upload: Upload | None, field: str, what: str, *, camera: bool = False
     picture.thumbnail((STORED_SIDE, STORED_SIDE))
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=90)  # re-encoded: no EXIF, no location
-    return _Image(out.getvalue(), picture.width, picture.height)
+    return CheckedImage(out.getvalue(), picture.width, picture.height)
 
 
 def _from_a_camera_file(image: Image.Image) -> bool:
@@ -296,42 +301,27 @@ def submit(
     if provider is not None:
         raise NotAllowed(f"This check goes through {provider.label}: start it there.")
     gesture = _gesture_of(user, kind, capture)
-    images: list[tuple[SealedFileRole, _Image]] = []
+    images: list[tuple[SealedFileRole, CheckedImage]] = []
     if kind in WITH_DOCUMENT:
         if document_type not in DOCUMENT_TYPES:
             raise ValidationFailed({"document_type": "Choose the kind of document."})
         images.append(
-            (SealedFileRole.DOCUMENT_FRONT, _image(front, "front", "the front of your document"))
+            (SealedFileRole.DOCUMENT_FRONT, image(front, "front", "the front of your document"))
         )
         if document_type != DocumentType.PASSPORT:  # a passport's photo page is one side
             images.append(
-                (SealedFileRole.DOCUMENT_BACK, _image(back, "back", "the back of your document"))
+                (SealedFileRole.DOCUMENT_BACK, image(back, "back", "the back of your document"))
             )
     else:
         document_type = None
-    images.append((SealedFileRole.SELFIE, _image(selfie, "selfie", "a selfie", camera=True)))
+    images.append((SealedFileRole.SELFIE, image(selfie, "selfie", "a selfie", camera=True)))
 
     request = VerificationRequest(
         user_id=user.id, kind=kind, document_type=document_type, gesture=gesture
     )
-    store, ring, written = media.storage(), keyring(), []
+    store, written = media.storage(), []
     try:
-        for role, image in images:
-            key = f"sealed/{user.id}/{secrets.token_hex(16)}"
-            data, wrapped = sealed.seal(image.data, ring, context=_context(key))
-            store.write(key, data, "application/octet-stream")
-            written.append(key)
-            request.files.append(
-                SealedFile(
-                    role=role,
-                    key=key,
-                    wrapped_key=wrapped,
-                    content_type=FILE_TYPE,
-                    size=len(image.data),
-                    width=image.width,
-                    height=image.height,
-                )
-            )
+        request.files.extend(seal_files(user.id, images, written))
         db.session.add(request)
         db.session.flush()
         audit.record(
@@ -353,6 +343,37 @@ def submit(
     return request
 
 
+def seal_files(
+    owner_id: int, images: list[tuple[SealedFileRole, CheckedImage]], written: list[str]
+) -> list[SealedFile]:
+    """Seal and store checked images (`image`); their rows, for the caller to attach and
+    commit. Each key written is added to `written`, for the caller to delete should its
+    transaction fail (`discard`)."""
+    store, ring, rows = media.storage(), keyring(), []
+    for role, image in images:
+        key = f"sealed/{owner_id}/{secrets.token_hex(16)}"
+        data, wrapped = sealed.seal(image.data, ring, context=_context(key))
+        store.write(key, data, "application/octet-stream")
+        written.append(key)
+        rows.append(
+            SealedFile(
+                role=role,
+                key=key,
+                wrapped_key=wrapped,
+                content_type=FILE_TYPE,
+                size=len(image.data),
+                width=image.width,
+                height=image.height,
+            )
+        )
+    return rows
+
+
+def discard(keys: list[str]) -> None:
+    """Delete sealed files written for a change that did not commit."""
+    _delete_quietly(media.storage(), keys)
+
+
 def _delete_quietly(store, keys: list[str]) -> None:
     for key in keys:
         try:
@@ -364,14 +385,14 @@ def _delete_quietly(store, keys: list[str]) -> None:
 # --- review ---------------------------------------------------------------------------------------
 
 
-def _staff(viewer: User) -> None:
+def require_staff(viewer: User) -> None:
     if not viewer.is_staff:
         raise NotAllowed("Only moderators and admins review identity checks.")
 
 
 def queue(viewer: User, limit: int = 100) -> list[tuple[VerificationRequest, User]]:
     """Pending requests, oldest first."""
-    _staff(viewer)
+    require_staff(viewer)
     rows = db.session.execute(
         select(VerificationRequest, User)
         .join(User, User.id == VerificationRequest.user_id)
@@ -395,7 +416,7 @@ def pending_count() -> int:
 
 
 def recent_decisions(viewer: User, limit: int = 20) -> list[tuple[VerificationRequest, User]]:
-    _staff(viewer)
+    require_staff(viewer)
     rows = db.session.execute(
         select(VerificationRequest, User)
         .join(User, User.id == VerificationRequest.user_id)
@@ -407,7 +428,7 @@ def recent_decisions(viewer: User, limit: int = 20) -> list[tuple[VerificationRe
 
 
 def get_request(viewer: User, request_id: object) -> VerificationRequest:
-    _staff(viewer)
+    require_staff(viewer)
     request = db.session.get(VerificationRequest, parse_id(request_id) or 0)
     if request is None:
         raise NotFound("No such verification request.")
@@ -427,7 +448,7 @@ def history(user_id: int) -> list[VerificationRequest]:
 def open_file(viewer: User, file_id: object) -> bytes:
     """A sealed file's plaintext for a reviewer; the look is on the audit log (committed) before
     a byte is returned."""
-    _staff(viewer)
+    require_staff(viewer)
     row = db.session.get(SealedFile, parse_id(file_id) or 0)
     if row is None:
         raise NotFound("No such file: it may have been deleted.")
@@ -436,7 +457,9 @@ def open_file(viewer: User, file_id: object) -> bytes:
     audit.record(
         "verification.file_viewed",
         actor_id=viewer.id,
-        target=("verification", row.request_id),
+        target=("verification", row.request_id)
+        if row.request_id is not None
+        else ("co_performer", row.co_performer_id),
         file=row.id,
         role=row.role,
         sha256=hashlib.sha256(plaintext).hexdigest()[:16],
@@ -557,7 +580,7 @@ def _grant(member: User, kind: VerificationKind, now: dt.datetime) -> None:
 # --- records -------------------------------------------------------------------------------------
 
 RECORD_COLUMNS = (
-    "request",
+    "record",
     "member_id",
     "member_name",
     "member_email",
@@ -572,36 +595,39 @@ RECORD_COLUMNS = (
     "reason",
     "checked_by",
     "files_deleted_at",
+    "media_id",
+    "co_performer",
 )
 
 
 def records_csv(admin: User, user_id: object) -> tuple[str, str]:
     """A member's identity records for a compliance request, as (file name, CSV text): every
-    check with its dates, document type and reviewer. Admins only (an export of personal data);
+    check with its dates, document type and reviewer, then every co-performer named on their
+    items (tag or release, status, who decided). Admins only (an export of personal data);
     audited."""
     if not admin.is_admin:
         raise NotAllowed("Only admins export records.")
     member = db.session.get(User, parse_id(user_id) or 0)
     if member is None:
         raise NotFound("There is no such member.")
-    reviewers = {}
+    reviewers: dict[int, User | None] = {}
+
+    def reviewer_of(user_id: int | None) -> User | None:
+        if user_id is not None and user_id not in reviewers:
+            reviewers[user_id] = db.session.get(User, user_id)
+        return reviewers.get(user_id) if user_id is not None else None
+
+    person = [member.id, _cell(member.display_name), _cell(member.email)]
+    person.append(member.date_of_birth.isoformat())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(RECORD_COLUMNS)
     for request in reversed(history(member.id)):
-        reviewer = None
-        if request.reviewer_id is not None:
-            reviewer = reviewers.get(request.reviewer_id) or db.session.get(
-                User, request.reviewer_id
-            )
-            reviewers[request.reviewer_id] = reviewer
+        reviewer = reviewer_of(request.reviewer_id)
         writer.writerow(
             [
-                request.id,
-                member.id,
-                _cell(member.display_name),
-                _cell(member.email),
-                member.date_of_birth.isoformat(),
+                f"check {request.id}",
+                *person,
                 request.kind,
                 request.document_type or "",
                 _when(request.submitted_at),
@@ -612,6 +638,36 @@ def records_csv(admin: User, user_id: object) -> tuple[str, str]:
                 _cell(request.reason or ""),
                 "reviewer" if request.provider == "manual" else request.provider,
                 _when(request.files_deleted_at),
+                "",
+                "",
+            ]
+        )
+    named = db.session.scalars(
+        select(CoPerformer).where(CoPerformer.owner_id == member.id).order_by(CoPerformer.id)
+    )
+    for row in named:
+        reviewer = reviewer_of(row.reviewer_id)
+        performer = db.session.get(User, row.performer_id) if row.performer_id else None
+        writer.writerow(
+            [
+                f"co-performer {row.id}",
+                *person,
+                f"co_performer_{row.kind}",
+                "release" if row.kind == "release" else "",
+                _when(row.created_at),
+                row.status,
+                _when(row.decided_at),
+                row.reviewer_id or "",
+                _cell(reviewer.email) if reviewer else "",
+                _cell(row.reason or ""),
+                "reviewer" if row.kind == "release" else "the person tagged",
+                "",
+                row.media_id or "",
+                _cell(row.legal_name or "")
+                if row.kind == "release"
+                else (
+                    f"member {performer.id}: {_cell(performer.display_name)}" if performer else ""
+                ),
             ]
         )
     audit.record("verification.records_exported", actor_id=admin.id, target=("user", member.id))

@@ -15,7 +15,7 @@ from core import clock
 from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import MassMessage, MassMessageStatus, Message, Subscription, User, UserStatus
-from services import compliance, media, safety
+from services import co_performers, compliance, media, safety
 from services.creators import check_price
 from services.messaging import MAX_LENGTH, conversation_between, publish_message
 from workers.queue import enqueue
@@ -66,6 +66,8 @@ def start(
         raise ValidationFailed(errors)
     if price and item is not None:
         compliance.require_verified(creator)
+    if item is not None:
+        co_performers.require_cleared([item.id], "the attached item")
     audience = len(db.session.scalars(_audience_query(creator.id)).all())
     if audience == 0:
         raise ValidationFailed({"body": "You have no subscribers to message yet."})

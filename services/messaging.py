@@ -38,6 +38,7 @@ from models.creator import MAX_PRICE
 from services import (
     age_gate,
     antispam,
+    co_performers,
     compliance,
     ledger,
     likes,
@@ -298,6 +299,8 @@ def _attachment(
         raise ValidationFailed(errors)
     if price:
         compliance.require_verified(sender)
+    if item.purpose == "vault":
+        co_performers.require_cleared([item.id], "the attached item")
     return item, price
 
 
@@ -550,6 +553,7 @@ def unlock_message(fan: User, message_id: int) -> Message:
     if safety.blocked_between(fan.id, message.sender_id):
         raise NotFound("There is no such message.")
     age_gate.check(fan, db.session.get(User, message.sender_id))
+    co_performers.require_cleared([message.media_id], "this message's item")
     fan_id, message_id = fan.id, message.id
 
     def committed() -> Message | None:

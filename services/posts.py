@@ -39,6 +39,7 @@ from models import (
 )
 from services import (
     age_gate,
+    co_performers,
     compliance,
     country_blocks,
     ledger,
@@ -184,6 +185,7 @@ def create(
     checked = _check(creator, body, visibility, price, publish_at, media_ids)
     if checked.visibility == "ppv":
         compliance.require_verified(creator)
+    co_performers.require_cleared([item.id for item in checked.items], "a photo or video")
     now = clock.now()
     reviewed = current_app.config["CONTENT_REVIEW"]
     unreviewed = PostStatus.SCHEDULED if checked.publish_at else PostStatus.PUBLISHED
@@ -233,6 +235,7 @@ def edit(
     checked = _check(creator, body, visibility, price, publish_at, current)
     if checked.visibility == "ppv":
         compliance.require_verified(creator)
+    co_performers.require_cleared(current, "a photo or video")
     post.body, post.visibility, post.price = checked.body, checked.visibility, checked.price
     if adult is not None:
         post.adult = adult
@@ -646,6 +649,10 @@ def unlock(fan: User, post_id: int) -> Unlock:
     )
     if gone is not None:  # taken down by a moderator (media.take_down): nothing to sell
         raise DomainError("What this post showed was removed: it cannot be bought.")
+    co_performers.require_cleared(
+        db.session.scalars(select(PostMedia.media_id).where(PostMedia.post_id == post.id)),
+        "this post",
+    )
     fan_id, unlocked_id = fan.id, post.id
     return replays.same_answer(
         lambda: _unlock(fan, post),

@@ -23,11 +23,11 @@ from models import (
     User,
     UserSession,
 )
-from services import ledger, messaging, posts, safety, tips
+from services import co_performers, identity, ledger, messaging, posts, safety, tips
 from testkit import people
 from testkit.ledger import paid_order
 from tests.creator_helpers import creator, fan, signed_in, vault_photo
-from tests.identity_helpers import submitted
+from tests.identity_helpers import picture, submitted
 from tests.test_payouts import earning_creator, method, with_2fa
 
 ROLES = ("anonymous", "fan", "creator", "admin without 2FA", "moderator", "admin")
@@ -103,7 +103,15 @@ def world(app):
         )
         db.session.commit()
         check = submitted(people.person("Nova", creator=True))
+        release = co_performers.add_release(
+            luna,
+            vault_photo(luna).id,
+            legal_name="Alex Doe",
+            id_document=identity.Upload(picture(text="ID")),
+            release_form=identity.Upload(picture(text="FORM")),
+        )
         ids = {
+            "co_performer_id": release.id,
             "request_id": check.id,
             "file_id": check.files[0].id,
             "user_id": luna.id,

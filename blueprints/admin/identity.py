@@ -10,11 +10,11 @@ from flask_login import current_user
 
 from blueprints.admin.actions import settled
 from blueprints.admin.blueprint import bp
-from blueprints.forms.admin import DecideVerificationForm
+from blueprints.forms.admin import DecideReleaseForm, DecideVerificationForm
 from blueprints.guards import admin_required, staff_required
 from blueprints.htmx import redirect_to
 from extensions import limiter
-from services import admin_users, identity, media
+from services import admin_users, co_performers, identity, media
 
 
 @bp.get("/verification")
@@ -24,6 +24,7 @@ def verification_queue():
         "admin/verification.html",
         pending=identity.queue(current_user),
         decided=identity.recent_decisions(current_user),
+        releases=co_performers.release_queue(current_user),
         kinds=identity.KIND_NAMES,
     )
 
@@ -67,6 +68,49 @@ def decide_verification(request_id: int):
     ):
         return redirect_to(url_for("admin.verification_queue"))
     return _detail_page(request_id, form, 422)
+
+
+def _release_page(co_performer_id: int, form: DecideReleaseForm | None = None, code: int = 200):
+    row, owner, item = co_performers.release(current_user, co_performer_id)
+    variants = (item.variants or {}) if item is not None else {}
+    preview = variants.get("display") or variants.get("poster") or variants.get("thumb")
+    return render_template(
+        "admin/release.html",
+        row=row,
+        owner=owner,
+        item=item,
+        preview=media.url_for_key(preview) if preview else None,
+        form=form or DecideReleaseForm(formdata=None),
+    ), code
+
+
+@bp.get("/releases/<int:co_performer_id>")
+@staff_required
+def release_detail(co_performer_id: int):
+    return _release_page(co_performer_id)
+
+
+@bp.post("/releases/<int:co_performer_id>")
+@staff_required
+@limiter.limit("600 per hour")
+def decide_release(co_performer_id: int):
+    form = DecideReleaseForm()
+
+    def act():
+        if form.decision.data == "revoke":
+            return co_performers.revoke_release(current_user, co_performer_id, form.reason.data)
+        return co_performers.decide_release(
+            current_user,
+            co_performer_id,
+            approve=form.decision.data == "approve",
+            reason=form.reason.data,
+        )
+
+    if form.validate_on_submit() and settled(
+        form, act, lambda done: f"Release for {done.legal_name}: {done.status}."
+    ):
+        return redirect_to(url_for("admin.verification_queue"))
+    return _release_page(co_performer_id, form, 422)
 
 
 @bp.get("/users/<int:user_id>/identity-records.csv")

@@ -295,6 +295,23 @@ class DecideVerificationForm(Form):
     )
 
 
+class DecideReleaseForm(Form):
+    """A co-performer's release: approve or reject one waiting, revoke one accepted (the
+    buttons send `decision`)."""
+
+    decision = SelectField(
+        choices={"approve": "Approve", "reject": "Reject", "revoke": "Revoke"},
+        invalid_choice_message="Choose Approve, Reject or Revoke.",
+    )
+    reason = TextAreaField(
+        "Reason (required to reject or revoke: the creator reads it)",
+        id="release-reason",
+        default="",
+        validators=[too_long("the reason", identity.REASON_MAX)],
+        render_kw={"rows": 2},
+    )
+
+
 class TakedownDecisionForm(Form):
     """A copyright notice's answer: the buttons send `decision`."""
 

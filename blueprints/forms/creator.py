@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
@@ -346,3 +347,44 @@ class CreatorSettingsForm(Form):
     @property
     def adult_choice(self) -> bool | None:
         return self.adult.data if self.adult_shown.data else None
+
+
+# --- co-performers ------------------------------------------------------------------------------
+
+
+class TagPerformerForm(Form):
+    who = StringField(
+        "Their handle, as on their photos (e.g. @luna12)",
+        id="co-performer-who",
+        validators=[Length(max=60, message="A handle is at most 60 characters.")],
+    )
+
+
+class ReleaseForm(Form):
+    """Someone who is not a verified creator here: their document and the release they signed
+    (what makes the files acceptable is `identity.image`'s answer)."""
+
+    legal_name = StringField(
+        "Their full legal name, as on their document",
+        id="release-name",
+        validators=[Length(max=200, message="A name is at most 120 characters.")],
+    )
+    id_document = FileField(
+        "Their identity document (photo page or front)",
+        id="release-id",
+        render_kw={"accept": "image/jpeg,image/png,image/webp"},
+    )
+    release_form = FileField(
+        "The release they signed (a photo or scan of every page's signature)",
+        id="release-form",
+        render_kw={"accept": "image/jpeg,image/png,image/webp"},
+    )
+
+
+class TagAnswerForm(Form):
+    """A tagged creator's answer: the buttons send `answer`."""
+
+    answer = SelectField(
+        choices={"accept": "Accept", "decline": "Decline", "withdraw": "Withdraw consent"},
+        invalid_choice_message="Choose Accept, Decline or Withdraw.",
+    )

@@ -1,6 +1,6 @@
 """identity checks, sealed files, moderator role, photo-verified daters
 
-Verification requests and the sealed (encrypted) files they hold; users may be moderators; a
+Verification requests and co-performers' releases, and the sealed (encrypted) files they hold; users may be moderators; a
 dater's photo check is recorded on the account and copied to the profile for Discover's filter;
 an age check is recorded on the account; creators and posts may be marked adult.
 On SQLite the users table is rebuilt for its new CHECK, which drops the trigger on it: 0018's
@@ -56,9 +56,37 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_verification_requests_user_id'), ['user_id'], unique=False)
         batch_op.create_index('ux_verification_requests_pending', ['user_id', 'kind'], unique=True, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
 
+    op.create_table('co_performers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('media_id', sa.Integer(), nullable=True),
+    sa.Column('owner_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('performer_id', sa.Integer(), nullable=True),
+    sa.Column('legal_name', sa.String(length=120), nullable=True),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('reviewer_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("(kind = 'member' AND performer_id IS NOT NULL) OR (kind = 'release' AND legal_name IS NOT NULL)", name=op.f('ck_co_performers_who')),
+    sa.CheckConstraint("kind IN ('member', 'release')", name=op.f('ck_co_performers_kind')),
+    sa.CheckConstraint("status IN ('pending', 'accepted', 'rejected', 'revoked')", name=op.f('ck_co_performers_status')),
+    sa.ForeignKeyConstraint(['media_id'], ['media_objects.id'], name=op.f('fk_co_performers_media_id_media_objects'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_co_performers_owner_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['performer_id'], ['users.id'], name=op.f('fk_co_performers_performer_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_co_performers_reviewer_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_co_performers'))
+    )
+    with op.batch_alter_table('co_performers', schema=None) as batch_op:
+        batch_op.create_index('ix_co_performers_media_id', ['media_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_co_performers_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index('ix_co_performers_performer_id_status', ['performer_id', 'status'], unique=False)
+        batch_op.create_index('ix_co_performers_status_kind', ['status', 'kind'], unique=False)
+
     op.create_table('sealed_files',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=True),
+    sa.Column('co_performer_id', sa.Integer(), nullable=True),
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('wrapped_key', sa.String(length=200), nullable=False),
@@ -67,13 +95,16 @@ def upgrade():
     sa.Column('width', sa.Integer(), nullable=False),
     sa.Column('height', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("role IN ('document_front', 'document_back', 'selfie')", name=op.f('ck_sealed_files_role')),
+    sa.CheckConstraint("role IN ('document_front', 'document_back', 'selfie', 'release_id', 'release_form')", name=op.f('ck_sealed_files_role')),
+    sa.CheckConstraint("(request_id IS NULL) <> (co_performer_id IS NULL)", name=op.f('ck_sealed_files_one_owner')),
+    sa.ForeignKeyConstraint(['co_performer_id'], ['co_performers.id'], name=op.f('fk_sealed_files_co_performer_id_co_performers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['request_id'], ['verification_requests.id'], name=op.f('fk_sealed_files_request_id_verification_requests'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sealed_files')),
     sa.UniqueConstraint('key', name=op.f('uq_sealed_files_key'))
     )
     with op.batch_alter_table('sealed_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sealed_files_request_id'), ['request_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sealed_files_co_performer_id'), ['co_performer_id'], unique=False)
 
     # A plain ADD COLUMN: a rebuilt profiles table would lose its computed geo_cell.
     op.add_column('profiles', sa.Column('is_photo_verified', sa.Boolean(), nullable=False, server_default='0'))
@@ -126,6 +157,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_sealed_files_request_id'))
 
     op.drop_table('sealed_files')
+    op.drop_table('co_performers')
     with op.batch_alter_table('verification_requests', schema=None) as batch_op:
         batch_op.drop_index('ux_verification_requests_pending', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.drop_index(batch_op.f('ix_verification_requests_user_id'))

@@ -22,6 +22,7 @@ from models import (
     Block,
     Call,
     Conversation,
+    CoPerformer,
     CreatorSettings,
     DataExport,
     Device,
@@ -177,12 +178,14 @@ REGISTRY: list[Area] = [
     ),
     Area(
         "identity checks",
-        (VerificationRequest, SealedFile),
+        (VerificationRequest, SealedFile, CoPerformer),
         export=identity.export_identity,
         files=identity.sealed_files,
         erase=identity.erase_identity,
         kept="each request's facts (kind, document type, who decided what and when) stay, "
-        "without files, as the compliance record of the decision; documents and selfies go",
+        "without files, as the compliance record of the decision; documents and selfies go; "
+        "co-performer records of the member's own items go with their releases; where the "
+        "member was tagged, the row stays without them (the other creator's record)",
     ),
     Area(
         "sign-in secrets",

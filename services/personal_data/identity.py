@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select, update
 
 from extensions import db
-from models import SealedFile, User, VerificationRequest
+from models import CoPerformer, SealedFile, User, VerificationRequest
 from services.personal_data.base import Erasure, rows
 
 
@@ -26,21 +26,41 @@ def export_identity(user: User) -> dict:
             "decided_at",
             "reason",
             "files_deleted_at",
-        )
+        ),
+        "co_performers": rows(
+            select(CoPerformer)
+            .where((CoPerformer.owner_id == user.id) | (CoPerformer.performer_id == user.id))
+            .order_by(CoPerformer.id),
+            "media_id",
+            "owner_id",
+            "kind",
+            "performer_id",
+            "legal_name",
+            "status",
+            "reason",
+            "created_at",
+            "decided_at",
+        ),
     }
 
 
 def sealed_files(user_id: int) -> Iterable[str]:
-    return db.session.scalars(
-        select(SealedFile.key)
-        .join(VerificationRequest, VerificationRequest.id == SealedFile.request_id)
-        .where(VerificationRequest.user_id == user_id)
+    requests = select(SealedFile.key).join(
+        VerificationRequest, VerificationRequest.id == SealedFile.request_id
     )
+    releases = select(SealedFile.key).join(
+        CoPerformer, CoPerformer.id == SealedFile.co_performer_id
+    )
+    return [
+        *db.session.scalars(requests.where(VerificationRequest.user_id == user_id)),
+        *db.session.scalars(releases.where(CoPerformer.owner_id == user_id)),
+    ]
 
 
 def erase_identity(erasure: Erasure) -> None:
     requests = select(VerificationRequest.id).where(VerificationRequest.user_id == erasure.user_id)
     erasure.execute(delete(SealedFile).where(SealedFile.request_id.in_(requests)))
+    erasure.execute(delete(CoPerformer).where(CoPerformer.owner_id == erasure.user_id))
     erasure.execute(
         update(VerificationRequest)
         .where(
