@@ -109,10 +109,17 @@ def tags():
         "creator/tags.html",
         tags=co_performers.tags_of(current_user),
         form=TagAnswerForm(formdata=None),
-        thumb=lambda item: (
-            media.url_for_key((item.variants or {}).get("thumb")) if item is not None else None
-        ),
+        thumb=lambda item: _variant(item, "thumb"),
+        large=lambda item: _variant(item, "display") or _variant(item, "poster"),
     )
+
+
+def _variant(item, name: str) -> str | None:
+    """A signed link to a variant of a tagged item (the person shown sees what they accept)."""
+    if item is None or item.status != "ready":
+        return None
+    key = (item.variants or {}).get(name)
+    return media.url_for_key(key) if key else None
 
 
 @bp.post("/tags/<int:co_performer_id>")

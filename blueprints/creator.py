@@ -74,6 +74,11 @@ def create_post():
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
+        except NotFound:
+            raise
+        except DomainError as exc:  # e.g. an item whose co-performers are not all named
+            flash(exc.message, "error")
+            return _posts_page(form, vault, exc.status)
         else:
             if post.status == PostStatus.SCHEDULED:
                 flash(f"Scheduled for {post.publish_at:%d %b %Y %H:%M} UTC.", "success")

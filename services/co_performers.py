@@ -35,6 +35,7 @@ REASON_MAX = 500
 MAX_PER_ITEM = 20
 _HANDLE = re.compile(r"^@?[a-z0-9]*?(\d+)$", re.IGNORECASE)  # "@luna12", "luna12", "12"
 
+WITHDRAWN = "Removed: someone shown in it withdrew their consent."
 NOT_CLEARED = (
     "Someone shown in {what} has no accepted release or tag yet: name everyone in it first "
     "(Creator → Vault → People)."
@@ -342,7 +343,7 @@ def _revoke(row: CoPerformer, actor: User, reason: str) -> CoPerformer:
         raise Conflict("Only an accepted name can be withdrawn.")
     item = db.session.get(MediaObject, row.media_id) if row.media_id else None
     if item is not None and item.status != MediaStatus.REJECTED:
-        media.take_down(item)
+        media.take_down(item, WITHDRAWN)
     _tell_owner(
         row,
         "Consent for one of your items was withdrawn: it was removed from your posts and "

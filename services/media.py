@@ -408,11 +408,11 @@ TAKEN_DOWN = "Removed by a moderator."
 PROCESSING_FAILED = "Processing failed: upload the file again."
 
 
-def take_down(obj: MediaObject | None) -> None:
-    """A photo, video or voice note a moderator or a copyright notice removed: every file of it
-    (the source and every rendition, poster, preview and teaser) is deleted from storage and
-    it is shown nowhere again (posts and messages show only ready media). In the caller's
-    transaction."""
+def take_down(obj: MediaObject | None, reason: str = TAKEN_DOWN) -> None:
+    """A photo, video or voice note a moderator or a copyright notice removed, or whose
+    co-performer withdrew (`reason`, shown to the owner): every file of it (the source and
+    every rendition, poster, preview and teaser) is deleted from storage and it is shown
+    nowhere again (posts and messages show only ready media). In the caller's transaction."""
     if obj is None:
         return
     if obj.upload_id:
@@ -421,7 +421,7 @@ def take_down(obj: MediaObject | None) -> None:
     _delete_after_commit({obj.key, *(obj.variants or {}).values()})
     obj.variants = {}
     obj.status = MediaStatus.REJECTED
-    obj.error = TAKEN_DOWN
+    obj.error = reason
 
 
 def _delete_after_commit(keys) -> None:

@@ -61,7 +61,7 @@ def test_a_tagged_creator_accepts_and_the_item_clears_then_withdraws_and_it_goes
         co_performers.answer(mia, row.id, accept=False)  # answered once
     co_performers.withdraw(mia, row.id)
     taken = db.session.get(MediaObject, item.id)
-    assert taken.status == "rejected" and taken.error == media.TAKEN_DOWN
+    assert taken.status == "rejected" and taken.error == co_performers.WITHDRAWN
     with pytest.raises(Exception, match="removed"):
         posts.unlock(sam, post.id)
     assert posts.view(sam, post.id).media == []

@@ -367,7 +367,7 @@ class ReleaseForm(Form):
     legal_name = StringField(
         "Their full legal name, as on their document",
         id="release-name",
-        validators=[Length(max=200, message="A name is at most 120 characters.")],
+        validators=[Length(max=120, message="A name is at most 120 characters.")],
     )
     id_document = FileField(
         "Their identity document (photo page or front)",
