@@ -18,6 +18,7 @@ import config as config_module
 import models  # noqa: F401  (registers every table with the metadata)
 from blueprints import (
     admin,
+    appeals,
     auth,
     calls,
     chat_socket,  # noqa: F401 (the /ws route, on the messages blueprint)
@@ -192,6 +193,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(random_chat.bp)
     app.register_blueprint(calls.bp)
     app.register_blueprint(creator.bp)
+    app.register_blueprint(appeals.bp)
     app.register_blueprint(co_performers.bp)
     app.register_blueprint(growth.bp)
     app.register_blueprint(payouts.bp)

@@ -21,7 +21,7 @@ from core import clock
 from core.emails import normalize_email
 from core.errors import DomainError, ValidationFailed
 from extensions import limiter
-from services import accounts, growth, sessions, throttle, twofactor
+from services import accounts, appeals, growth, sessions, throttle, twofactor
 
 bp = Blueprint("auth", __name__)
 
@@ -97,7 +97,7 @@ def login():
     if current_user.is_authenticated:
         return redirect(next_url or url_for("main.index"))
     form = LoginForm()
-    error = None
+    error = appeal_url = None
     status = 200
     headers = {}
     if form.validate_on_submit():
@@ -111,6 +111,12 @@ def login():
             headers["Retry-After"] = str(exc.retry_after)
         except sessions.BadFingerprint as exc:
             error, status = exc.message, 400
+        except accounts.Banned as exc:  # the right password: the way to appeal is theirs
+            throttle.record(form.email.data, exc.user, ip, False)
+            error, appeal_url = (
+                exc.message,
+                url_for("appeals.banned", token=appeals.appeal_token(exc.user)),
+            )
         except DomainError as exc:
             throttle.record(form.email.data, accounts.find_by_email(form.email.data), ip, False)
             error = exc.message
@@ -134,7 +140,13 @@ def login():
     if form.is_submitted() and status == 200:
         status = 422
     response = render_form(
-        "auth/login.html", "auth/_login_form.html", status, form=form, error=error, next=next_url
+        "auth/login.html",
+        "auth/_login_form.html",
+        status,
+        form=form,
+        error=error,
+        next=next_url,
+        appeal_url=appeal_url,
     )
     response.headers.update(headers)
     return response

@@ -12,7 +12,7 @@ from blueprints.htmx import redirect_to
 
 # While suspended a user may still read everything and do these; every other write is refused
 # (docs/security.md#account-states).
-SUSPENDED_ALLOWED_ENDPOINTS = {"auth.logout", "auth.login", "static"}
+SUSPENDED_ALLOWED_ENDPOINTS = {"auth.logout", "auth.login", "static", "appeals.account_submit"}
 
 
 def enforce_read_only_for_suspended():

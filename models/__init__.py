@@ -1,6 +1,7 @@
 """SQLAlchemy tables. Importing this package registers every model with the metadata."""
 
 from models.alerts import Alert, AlertNote, AlertStatus, AuditLog, LedgerCheck, LedgerCheckStatus
+from models.appeals import Appeal, AppealStatus, AppealSubject
 from models.creator import (
     MassMessage,
     MassMessageStatus,
@@ -58,6 +59,9 @@ from models.user import (
 )
 
 __all__ = [
+    "Appeal",
+    "AppealStatus",
+    "AppealSubject",
     "CoPerformer",
     "CoPerformerKind",
     "CoPerformerStatus",

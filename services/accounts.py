@@ -224,6 +224,15 @@ def verify_email(raw_token: str) -> User:
     return user
 
 
+class Banned(NotAllowed):
+    """A banned member's right password: refused, with the member, whom the login form offers
+    an appeal (docs/security.md#appeals)."""
+
+    def __init__(self, message: str, user: User) -> None:
+        super().__init__(message)
+        self.user = user
+
+
 # --- login --------------------------------------------------------------------------------
 
 
@@ -234,9 +243,10 @@ def authenticate(email: str, password: str) -> User:
     if user is None or not ok or user.status == "deleted":
         raise LoginFailed(GENERIC_LOGIN_ERROR)
     if user.status == "banned":
-        raise NotAllowed(
+        raise Banned(
             "This account has been banned"
-            + (f": {user.status_reason}" if user.status_reason else ".")
+            + (f": {user.status_reason}" if user.status_reason else "."),
+            user,
         )
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -393,6 +403,14 @@ def set_status(
 
     Banning ends every session at once; suspending keeps the user logged in, read-only.
     """
+    change_status(user, status, reason, actor_id)
+    db.session.commit()
+
+
+def change_status(
+    user: User, status: str, reason: str | None = None, actor_id: int | None = None
+) -> None:
+    """`set_status` in the caller's transaction (an overturned appeal commits with it)."""
     if status not in ("active", "suspended", "banned"):
         raise DomainError(f"Unknown account state {status!r}.")
     if status != "active" and not (reason or "").strip():
@@ -408,7 +426,6 @@ def set_status(
     audit.record(
         f"account.{status}", actor_id=actor_id, target=("user", user.id), note=user.status_reason
     )
-    db.session.commit()
 
 
 # --- administration -----------------------------------------------------------------------

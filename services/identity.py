@@ -577,6 +577,39 @@ def _grant(member: User, kind: VerificationKind, now: dt.datetime) -> None:
             profile.is_photo_verified = True
 
 
+def overturn(staff: User, request_id: int) -> None:
+    """An appeal overturned a rejection: the check is approved as a reviewer would have (in the
+    caller's transaction)."""
+    now = clock.now()
+    changed = db.session.execute(
+        update(VerificationRequest)
+        .where(
+            VerificationRequest.id == request_id,
+            VerificationRequest.status == VerificationStatus.REJECTED,
+        )
+        .values(
+            status=VerificationStatus.APPROVED,
+            decided_at=now,
+            reviewer_id=staff.id,
+            purge_after=now + dt.timedelta(days=current_app.config["VERIFICATION_RETENTION_DAYS"]),
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    if changed.rowcount != 1:
+        return
+    request = db.session.get(VerificationRequest, request_id)
+    db.session.refresh(request)
+    _grant(db.session.get(User, request.user_id), VerificationKind(request.kind), now)
+    audit.record(
+        "verification.approved",
+        actor_id=staff.id,
+        target=("verification", request.id),
+        note="appeal overturned the rejection",
+        member=request.user_id,
+        kind=request.kind,
+    )
+
+
 # --- records -------------------------------------------------------------------------------------
 
 RECORD_COLUMNS = (

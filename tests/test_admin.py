@@ -13,6 +13,7 @@ from core import clock
 from extensions import db
 from models import (
     Alert,
+    Appeal,
     AuditLog,
     LedgerCheck,
     Message,
@@ -110,7 +111,18 @@ def world(app):
             id_document=identity.Upload(picture(text="ID")),
             release_form=identity.Upload(picture(text="FORM")),
         )
+        db.session.add(
+            Appeal(
+                user_id=reporter.id,
+                subject="account",
+                subject_ref=1,
+                decision="Your account was suspended.",
+                message="Please.",
+            )
+        )
+        db.session.commit()
         ids = {
+            "appeal_id": db.session.scalar(select(Appeal.id)),
             "co_performer_id": release.id,
             "request_id": check.id,
             "file_id": check.files[0].id,

@@ -7,7 +7,8 @@ in this package's modules; security analytics is its own blueprint, `admin_analy
 - `payouts.py`: the payout queue;
 - `users.py`: users, moderation reports, alerts;
 - `content.py`: review before publication, copyright takedowns;
-- `identity.py`: identity checks (documents and selfies, opened audited);
+- `identity.py`: identity checks (documents and selfies, opened audited), releases;
+- `appeals.py`: members' appeals against decisions;
 - `analytics.py`: security analytics (`/admin/analytics`).
 """
 
@@ -17,6 +18,7 @@ from flask import Flask
 
 from blueprints.admin import (  # noqa: F401 (routes)
     analytics,
+    appeals,
     content,
     identity,
     overview,

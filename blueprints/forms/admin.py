@@ -295,6 +295,22 @@ class DecideVerificationForm(Form):
     )
 
 
+class DecideAppealForm(Form):
+    """An appeal's decision: the buttons send `decision`."""
+
+    decision = SelectField(
+        choices={"uphold": "Uphold", "overturn": "Overturn"},
+        invalid_choice_message="Choose Uphold or Overturn.",
+    )
+    note = TextAreaField(
+        "Answer (the member gets it by mail)",
+        id="appeal-note",
+        default="",
+        validators=[too_long("the answer", 1000)],
+        render_kw={"rows": 2},
+    )
+
+
 class DecideReleaseForm(Form):
     """A co-performer's release: approve or reject one waiting, revoke one accepted (the
     buttons send `decision`)."""

@@ -5,7 +5,7 @@ document is right is the services' answer (`twofactor`, `erasure`, `identity`)."
 from __future__ import annotations
 
 from flask_wtf.file import FileField
-from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from blueprints.forms.base import Form
@@ -79,4 +79,14 @@ class DevIdentityForm(Form):
     outcome = SelectField(
         choices={"approve": "Approve", "reject": "Reject"},
         invalid_choice_message="Choose Approve or Reject.",
+    )
+
+
+class AppealForm(Form):
+    message = TextAreaField(
+        "Why the decision should change",
+        id="appeal-message",
+        default="",
+        validators=[Length(max=4000, message="At most 2,000 characters.")],
+        render_kw={"rows": 6, "maxlength": 2000},
     )

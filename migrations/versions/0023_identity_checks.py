@@ -2,7 +2,8 @@
 
 Verification requests and co-performers' releases, and the sealed (encrypted) files they hold; users may be moderators; a
 dater's photo check is recorded on the account and copied to the profile for Discover's filter;
-an age check is recorded on the account; creators and posts may be marked adult.
+an age check is recorded on the account; creators and posts may be marked adult; members appeal
+decisions about them once.
 On SQLite the users table is rebuilt for its new CHECK, which drops the trigger on it: 0018's
 triggers are made again after it.
 
@@ -106,6 +107,28 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_sealed_files_request_id'), ['request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sealed_files_co_performer_id'), ['co_performer_id'], unique=False)
 
+    op.create_table('appeals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('subject', sa.String(length=14), nullable=False),
+    sa.Column('subject_ref', sa.Integer(), nullable=False),
+    sa.Column('decision', sa.String(length=500), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('outcome', sa.Text(), nullable=True),
+    sa.Column('reviewer_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("status IN ('open', 'upheld', 'overturned')", name=op.f('ck_appeals_status')),
+    sa.CheckConstraint("subject IN ('account', 'verification')", name=op.f('ck_appeals_subject')),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_appeals_reviewer_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_appeals_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_appeals')),
+    sa.UniqueConstraint('user_id', 'subject', 'subject_ref', name=op.f('uq_appeals_user_id'))
+    )
+    with op.batch_alter_table('appeals', schema=None) as batch_op:
+        batch_op.create_index('ix_appeals_status_created_at', ['status', 'created_at'], unique=False)
+
     # A plain ADD COLUMN: a rebuilt profiles table would lose its computed geo_cell.
     op.add_column('profiles', sa.Column('is_photo_verified', sa.Boolean(), nullable=False, server_default='0'))
     op.add_column('posts', sa.Column('adult', sa.Boolean(), nullable=False, server_default='0'))
@@ -156,6 +179,7 @@ def downgrade():
     with op.batch_alter_table('sealed_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sealed_files_request_id'))
 
+    op.drop_table('appeals')
     op.drop_table('sealed_files')
     op.drop_table('co_performers')
     with op.batch_alter_table('verification_requests', schema=None) as batch_op:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from models import (
     Alert,
     AlertNote,
+    Appeal,
     AuditLog,
     BackgroundJob,
     Block,
@@ -178,14 +179,15 @@ REGISTRY: list[Area] = [
     ),
     Area(
         "identity checks",
-        (VerificationRequest, SealedFile, CoPerformer),
+        (VerificationRequest, SealedFile, CoPerformer, Appeal),
         export=identity.export_identity,
         files=identity.sealed_files,
         erase=identity.erase_identity,
         kept="each request's facts (kind, document type, who decided what and when) stay, "
         "without files, as the compliance record of the decision; documents and selfies go; "
         "co-performer records of the member's own items go with their releases; where the "
-        "member was tagged, the row stays without them (the other creator's record)",
+        "member was tagged, the row stays without them (the other creator's record); appeals "
+        "go",
     ),
     Area(
         "sign-in secrets",

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select, update
 
 from extensions import db
-from models import CoPerformer, SealedFile, User, VerificationRequest
+from models import Appeal, CoPerformer, SealedFile, User, VerificationRequest
 from services.personal_data.base import Erasure, rows
 
 
@@ -26,6 +26,16 @@ def export_identity(user: User) -> dict:
             "decided_at",
             "reason",
             "files_deleted_at",
+        ),
+        "appeals": rows(
+            select(Appeal).where(Appeal.user_id == user.id).order_by(Appeal.id),
+            "subject",
+            "decision",
+            "message",
+            "status",
+            "outcome",
+            "created_at",
+            "decided_at",
         ),
         "co_performers": rows(
             select(CoPerformer)
@@ -61,6 +71,7 @@ def erase_identity(erasure: Erasure) -> None:
     requests = select(VerificationRequest.id).where(VerificationRequest.user_id == erasure.user_id)
     erasure.execute(delete(SealedFile).where(SealedFile.request_id.in_(requests)))
     erasure.execute(delete(CoPerformer).where(CoPerformer.owner_id == erasure.user_id))
+    erasure.execute(delete(Appeal).where(Appeal.user_id == erasure.user_id))
     erasure.execute(
         update(VerificationRequest)
         .where(
