@@ -486,6 +486,9 @@ class Attachment:
     video: media.VideoLinks | None = None
     audio: str | None = None  # a voice note
     length: str = ""  # a voice note's, as players show it
+    # An adult creator's item the viewer may not see until they pass an age check
+    # (services/age_gate.py): nothing of it is sent.
+    age_locked: bool = False
 
 
 def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]:
@@ -508,10 +511,30 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
             )
         )
     )
+    adult_senders = {
+        user.id
+        for user in db.session.scalars(
+            select(User).where(
+                User.id.in_({m.sender_id for m in with_media if m.sender_id != viewer.id}),
+                User.adult_content.is_(True),
+            )
+        )
+    }
+    if adult_senders and not age_gate.needs_check(viewer):
+        adult_senders = set()
     result = {}
     for message in with_media:
         obj = objects.get(message.media_id)
         if obj is None or obj.status != MediaStatus.READY:
+            continue
+        if message.sender_id in adult_senders and obj.purpose == "vault":
+            result[message.id] = Attachment(
+                url=None,
+                locked=True,
+                price=message.unlock_price or 0,
+                unlocked=False,
+                age_locked=True,
+            )
             continue
         price = message.unlock_price or 0
         unlocked = message.id in paid

@@ -192,3 +192,19 @@ def test_staff_and_creators_mark_content_adult(app):
     )
     with app.app_context():
         assert not db.session.get(User, creator_id).adult_content
+
+
+def test_an_adult_creators_photo_in_a_message_is_not_shown_before_the_check(gated, ctx):
+    mia, _, sam, _ = adult_world()
+    free = messaging.send(mia, sam.id, "A gift", media_id=vault_photo(mia).id)
+    paid = messaging.send(mia, sam.id, "For you", media_id=vault_photo(mia).id, unlock_price=5)
+    seen = messaging.attachments_for(sam, [free, paid])
+    for message in (free, paid):
+        assert seen[message.id].age_locked and seen[message.id].url is None
+        assert seen[message.id].video is None
+    assert not messaging.attachments_for(mia, [free])[free.id].age_locked  # the sender's own
+    sam.age_verified_at = clock.now()
+    db.session.commit()
+    seen = messaging.attachments_for(sam, [free, paid])
+    assert seen[free.id].url and not seen[free.id].locked
+    assert seen[paid.id].locked and seen[paid.id].url  # the blurred preview, to unlock
