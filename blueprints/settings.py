@@ -482,7 +482,7 @@ def dev_identity_submit(ref: str):
     except DomainError as exc:
         flash(exc.message, "error")
     else:
-        flash("The identity service has sent its answer.", "success")
+        flash("The identity service has sent its answer: it shows here in a moment.", "success")
     return redirect_to(url_for("settings.verification"))
 
 

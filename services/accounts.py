@@ -243,11 +243,8 @@ def authenticate(email: str, password: str) -> User:
     if user is None or not ok or user.status == "deleted":
         raise LoginFailed(GENERIC_LOGIN_ERROR)
     if user.status == "banned":
-        raise Banned(
-            "This account has been banned"
-            + (f": {user.status_reason}" if user.status_reason else "."),
-            user,
-        )
+        reason = (user.status_reason or "").rstrip(". ")
+        raise Banned(f"This account has been banned{': ' + reason if reason else ''}.", user)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
         db.session.commit()

@@ -33,17 +33,18 @@ def fan(name: str = "Sam", credits: int = 0) -> User:
     return user
 
 
-def vault_photo(owner: User) -> MediaObject:
-    """A photo uploaded to the vault and processed by the real job (display, thumb, blur)."""
-    key = f"u/{owner.id}/vault/{secrets.token_hex(8)}.jpg"
+def vault_photo(owner: User, purpose: str = "vault") -> MediaObject:
+    """A photo uploaded to the vault (or, by `purpose`, the profile) and processed by the real
+    job (display, thumb, blur)."""
+    key = f"u/{owner.id}/{purpose}/{secrets.token_hex(8)}.jpg"
     data = jpeg_bytes((640, 480), exif=False)
     media.storage().write(key, data, "image/jpeg")
     obj = MediaObject(
         user_id=owner.id,
-        purpose="vault",
+        purpose=purpose,
         key=key,
         content_type="image/jpeg",
-        max_bytes=media.MAX_VAULT_BYTES,
+        max_bytes=media.MAX_VAULT_BYTES if purpose == "vault" else media.MAX_PHOTO_BYTES,
         size=len(data),
         status="uploaded",
     )

@@ -4,14 +4,14 @@ from the service, and `identity.submit`."""
 from __future__ import annotations
 
 import io
-import secrets
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from extensions import db
-from models import MediaObject, Photo, User, VerificationKind, VerificationRequest
-from services import identity, media
+from models import Photo, User, VerificationKind, VerificationRequest
+from services import identity
+from tests.creator_helpers import vault_photo
 from tests.test_media import jpeg_bytes
 
 
@@ -32,21 +32,7 @@ def camera_file_photo() -> bytes:
 
 def with_photo(user: User) -> Photo:
     """A profile photo, uploaded and processed the way the profile page does it."""
-    key = f"u/{user.id}/photo/{secrets.token_hex(8)}.jpg"
-    data = jpeg_bytes((640, 480), exif=False)
-    media.storage().write(key, data, "image/jpeg")
-    obj = MediaObject(
-        user_id=user.id,
-        purpose="photo",
-        key=key,
-        content_type="image/jpeg",
-        max_bytes=media.MAX_PHOTO_BYTES,
-        size=len(data),
-        status="uploaded",
-    )
-    db.session.add(obj)
-    db.session.commit()
-    media.process(obj.id)
+    obj = vault_photo(user, purpose="photo")
     return db.session.scalar(select(Photo).where(Photo.media_id == obj.id))
 
 

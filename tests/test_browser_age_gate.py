@@ -22,6 +22,7 @@ from models.user import Role
 from services import identity, posts, profiles
 from testkit.ledger import paid_order
 from testkit.people import person
+from tests.browser_shots import named
 from tests.conftest import ARTIFACTS
 from tests.creator_helpers import creator, vault_photo
 from tests.identity_helpers import picture
@@ -30,8 +31,8 @@ from tests.test_browser_payouts import new_page, sign_up
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1200, "height": 900}
-PHONE = {"width": 390, "height": 844}
+screenshots = named("age-gate-")
+
 PRICE = 30
 CREDITS = 100
 MIA_BODY = "The full set from the rooftop shoot"
@@ -41,20 +42,6 @@ AGE_BOX = (
 )
 SENT = "Sent. A reviewer looks at it soon; you get a notification with the answer."
 APPROVED = "Your age is verified: adult content is open to you."
-
-
-def screenshots(page: Page, name: str) -> None:
-    """The page at desktop and phone widths, full length, as test-artifacts/age-gate-*.png."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        # Two animation frames: the page is laid out again at the new width.
-        page.evaluate(
-            "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
-        )
-        page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-screenshot
-        page.screenshot(path=str(ARTIFACTS / f"age-gate-{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def adult_world(live_server) -> dict[str, int]:

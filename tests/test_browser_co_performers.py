@@ -18,7 +18,7 @@ from sqlalchemy import select
 from extensions import db
 from models import AuditLog, CoPerformer, MediaObject, Post
 from services import co_performers, compliance, passwords
-from tests.conftest import ARTIFACTS
+from tests.browser_shots import named
 from tests.creator_helpers import creator, vault_photo
 from tests.identity_helpers import picture
 from tests.test_browser_creator import create_post, open_creator_tab
@@ -31,25 +31,11 @@ from tests.test_browser_payouts import new_page
 
 pytestmark = pytest.mark.browser
 
+screenshots = named("co-performers-")
+
 PASSWORD = "saffron-harbour-quill-73"
-DESKTOP = {"width": 1200, "height": 900}
-PHONE = {"width": 390, "height": 844}
 WHO = "Their handle, as on their photos (e.g. @luna12)"
 REFUSED = co_performers.NOT_CLEARED.format(what="a photo or video")
-
-
-def screenshots(page: Page, name: str) -> None:
-    """The page at desktop and phone widths, full length, as test-artifacts/co-performers-*.png."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        # Two animation frames: the page is laid out again at the new width.
-        page.evaluate(
-            "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
-        )
-        page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-screenshot
-        page.screenshot(path=str(ARTIFACTS / f"co-performers-{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def verified_creator_with_photo(live_server, email: str, name: str) -> tuple[int, str, int]:

@@ -22,7 +22,7 @@ from extensions import db
 from models import AuditLog, User, VerificationRequest
 from models.user import Role
 from services import compliance, passwords, twofactor
-from tests.conftest import ARTIFACTS
+from tests.browser_shots import named
 from tests.identity_helpers import picture, submitted
 from tests.test_browser_creator import (
     create_post,
@@ -35,24 +35,10 @@ from tests.test_browser_payouts import PASSWORD, new_page, sign_up
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1200, "height": 900}
-PHONE = {"width": 390, "height": 844}
+screenshots = named("identity-")
+
 SENT = "Sent. A reviewer looks at it soon; you get a notification with the answer."
 REASON = "The back of the card is blurred: take it again in good light, flat on a table."
-
-
-def screenshots(page: Page, name: str) -> None:
-    """The page at desktop and phone widths, full length, as test-artifacts/identity-*.png."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(size)
-        # Two animation frames: the page is laid out again at the new width.
-        page.evaluate(
-            "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
-        )
-        page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-screenshot
-        page.screenshot(path=str(ARTIFACTS / f"identity-{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def log_in_moderator_with_2fa(live_server, page: Page, email: str, name: str) -> int:
@@ -173,10 +159,12 @@ def test_a_creator_is_verified_by_a_moderator_and_may_then_sell(live_server, bro
         switch_creator_mode_on(creator, "Lighthouses at dawn", subscription_price=0)
         upload_to_vault(creator, vault_picture(tmp_path, "bay.jpg"))
 
-        # Not verified yet: a pay-per-view post is refused, with the reason.
+        # Not verified yet: a pay-per-view post is refused, with the reason, on the Posts page.
         try_pay_per_view_post(creator, "Golden hour over the bay", 25)
-        expect(creator.get_by_role("heading", name="Not allowed")).to_be_visible()
-        expect(creator.get_by_text(compliance.UNVERIFIED)).to_be_visible()
+        expect(creator.get_by_role("alert").filter(has_text=compliance.UNVERIFIED)).to_be_visible()
+        expect(creator.locator("#post-form").get_by_label("Text")).to_have_value(
+            "Golden hour over the bay"
+        )
 
         # Settings → Verification: nothing done yet.
         open_verification_tab(creator)
