@@ -45,7 +45,7 @@ from blueprints import (
     webhooks,
 )
 from blueprints import input as hostile_input
-from blueprints.guards import apply_body_limit, enforce_read_only_for_suspended
+from blueprints.guards import Request, apply_body_limit, enforce_read_only_for_suspended
 from blueprints.urls import fast_url_for
 from core import transactions
 from core.clock import last_seen
@@ -65,6 +65,7 @@ from workers.schedule import start_embedded
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
+    app.request_class = Request  # uploads a view keeps in memory (guards.body_limit)
     app.session_interface = session_cookies.KeptCookieSessions()
     app.config.update(config_module.load_config())
     if config:

@@ -49,9 +49,17 @@ def new_key(key_id: str) -> None:
 @with_appcontext
 def rotate_keys() -> None:
     """Re-wrap every file's data key under the current (first) master key of SEALING_KEYS."""
-    done = identity.rotate_keys()
-    current = identity.keyring().current
+    rotation = identity.rotate_keys()
+    done, current = rotation.rewrapped, identity.keyring().current
     click.echo(f"Re-wrapped {done} data key{'s' if done != 1 else ''} under {current}.")
+    if rotation.unreadable:
+        ids = ", ".join(map(str, rotation.unreadable[:20]))
+        click.echo(
+            f"{len(rotation.unreadable)} file(s) wrapped by a key not in SEALING_KEYS were left "
+            f"as they are (sealed file ids {ids}): keep their old key.",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 # --- flask users ------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import argon2
 
+from core.sealed import Keyring
+
 ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
 
@@ -68,6 +70,10 @@ def _sealing_keys(production: bool) -> str | None:
     documents are test documents)."""
     keys = os.environ.get("SEALING_KEYS", "").strip()
     if keys:
+        try:
+            Keyring.parse(keys)
+        except ValueError as exc:
+            raise ConfigError(f"SEALING_KEYS: {exc}") from None
         return keys
     if production:
         raise ConfigError(

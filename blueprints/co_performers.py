@@ -4,7 +4,7 @@ a vault item (a verified creator's tag, or a release), and answering tags as the
 from __future__ import annotations
 
 from flask import Blueprint, flash, render_template, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from blueprints.creator import creator_required
 from blueprints.forms.creator import ReleaseForm, TagAnswerForm, TagPerformerForm
@@ -103,7 +103,7 @@ def remove(co_performer_id: int):
 
 
 @bp.get("/tags")
-@creator_required
+@login_required  # a member who left creator mode still answers for where they appear
 def tags():
     return render_template(
         "creator/tags.html",
@@ -123,7 +123,7 @@ def _variant(item, name: str) -> str | None:
 
 
 @bp.post("/tags/<int:co_performer_id>")
-@creator_required
+@login_required
 @limiter.limit("120 per hour")
 def answer(co_performer_id: int):
     form = TagAnswerForm()

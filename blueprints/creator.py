@@ -116,6 +116,11 @@ def edit_post(post_id: int):
             )
         except ValidationFailed as exc:
             apply_errors(form, exc.errors)
+        except NotFound:
+            raise
+        except DomainError as exc:  # e.g. an item whose co-performers are not all named
+            flash(exc.message, "error")
+            return render_template("creator/edit_post.html", post=post, form=form), exc.status
         else:
             flash("Saved.", "success")
             return redirect_to(url_for("creator.posts_page"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Callable
 
+from flask import Request as FlaskRequest
 from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
 
@@ -34,7 +36,8 @@ def read_only_reason(user) -> str:
 def body_limit(max_bytes: int) -> Callable:
     """Let a view take a request body larger than MAX_CONTENT_LENGTH (a form with identity
     documents): `apply_body_limit`, which runs before anything reads the body, raises the
-    limit for this view's requests alone."""
+    limit for this view's requests alone, and keeps their uploaded files in memory: they are
+    sealed before anything is stored, and never touch a temporary file on disk."""
 
     def mark(view: Callable) -> Callable:
         view.amora_body_limit = max_bytes
@@ -48,6 +51,22 @@ def apply_body_limit() -> None:
     limit = getattr(view, "amora_body_limit", None)
     if limit:
         request.max_content_length = limit
+        request.files_in_memory = True
+
+
+class Request(FlaskRequest):
+    """Flask's request, whose uploaded files a view may keep in memory (`body_limit`)."""
+
+    files_in_memory = False
+
+    def _get_file_stream(
+        self, total_content_length, content_type, filename=None, content_length=None
+    ):
+        if self.files_in_memory:  # bounded by the view's own body limit
+            return io.BytesIO()
+        return super()._get_file_stream(
+            total_content_length, content_type, filename, content_length
+        )
 
 
 def verified_required(view: Callable) -> Callable:

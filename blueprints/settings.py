@@ -402,7 +402,7 @@ def verification():
         (
             name,
             kind,
-            identity.latest(current_user.id, kind),
+            identity.latest_shown(current_user.id, kind),
             identity.is_verified(current_user, kind),
             identity.refusal(current_user, kind),
         )

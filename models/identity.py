@@ -118,6 +118,15 @@ class CoPerformer(db.Model):
             name="who",
         ),
         Index("ix_co_performers_media_id", "media_id"),
+        # A person named once per item while the name stands (two tags at once: one row).
+        Index(
+            "ux_co_performers_named",
+            "media_id",
+            "performer_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'accepted')"),
+            postgresql_where=text("status IN ('pending', 'accepted')"),
+        ),
         Index("ix_co_performers_performer_id_status", "performer_id", "status"),
         Index("ix_co_performers_status_kind", "status", "kind"),
     )

@@ -59,6 +59,7 @@ class User(UserMixin, db.Model):
     # A creator whose content is all adult (set by the creator or by staff); a post may also be
     # marked adult on its own (posts.adult).
     adult_content: Mapped[bool] = mapped_column(default=False)
+    adult_by_staff: Mapped[bool] = mapped_column(default=False)  # the creator cannot unmark it
     email_verified_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -94,6 +95,14 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    def outranks(self, other: User) -> bool:
+        """Whether this member may act on `other`'s account (suspend, ban, log out, judge a
+        report about them): staff act on members, only admins act on staff, nobody on
+        themselves (docs/security.md#roles)."""
+        if self.id == other.id or not self.is_staff:
+            return False
+        return self.is_admin or not other.is_staff
 
     @property
     def is_staff(self) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, or_, select
 
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import (
     Alert,
@@ -173,6 +173,8 @@ def dossier(user_id: int) -> Dossier:
 def _not_self(admin: User, user: User) -> None:
     if admin.id == user.id:
         raise DomainError("Use another admin account to act on your own.")
+    if not admin.outranks(user):
+        raise NotAllowed("Only an admin acts on a moderator's or an admin's account.")
 
 
 def set_status(admin: User, user_id: int, status: UserStatus, reason: str) -> User:
@@ -186,6 +188,8 @@ def set_status(admin: User, user_id: int, status: UserStatus, reason: str) -> Us
 def force_logout(admin: User, user_id: int) -> int:
     """End every session of the user (their sockets close within a second)."""
     user = get_user(user_id)
+    if not admin.outranks(user) and admin.id != user.id:
+        raise NotAllowed("Only an admin acts on a moderator's or an admin's account.")
     count = sessions.revoke_all_sessions(user, "logged out by an admin")
     audit.record(
         "account.force_logout", actor_id=admin.id, target=("user", user.id), sessions=count
@@ -239,13 +243,14 @@ def unfreeze_wallet(admin: User, user_id: int, reason: str) -> None:
 
 def set_adult_content(staff: User, user_id: int, adult: bool) -> User:
     """Mark a creator's content adult (or not): where an age check is required, only viewers who
-    passed one see it (docs/identity.md#age-assurance)."""
+    passed one see it (docs/identity.md#age-assurance). Staff's mark is theirs to lift: the
+    creator's own switch cannot."""
     user = get_user(user_id)
     if not user.is_creator:
         raise DomainError("Only a creator's content is marked adult.")
-    if user.adult_content == adult:
+    if user.adult_content == adult and user.adult_by_staff == adult:
         raise DomainError("It is marked so already.")
-    user.adult_content = adult
+    user.adult_content = user.adult_by_staff = adult
     audit.record("creator.adult_content", actor_id=staff.id, target=("user", user.id), adult=adult)
     db.session.commit()
     return user

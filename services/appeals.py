@@ -195,6 +195,15 @@ def decide(staff: User, appeal_id: object, *, overturn: bool, note: str) -> Appe
         raise ValidationFailed({"note": "Say why: the member reads it."})
     if len(note) > NOTE_MAX:
         raise ValidationFailed({"note": f"At most {NOTE_MAX:,} characters."})
+    if (
+        overturn
+        and appeal.subject == AppealSubject.ACCOUNT
+        and _status_decision(db.session.get(User, appeal.user_id)) != appeal.subject_ref
+    ):
+        raise Conflict(
+            "The account's state changed since this appeal (a newer decision): uphold it, "
+            "and change the state from the member's page if needed."
+        )
     status = AppealStatus.OVERTURNED if overturn else AppealStatus.UPHELD
     claimed = db.session.execute(
         update(Appeal)

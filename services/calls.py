@@ -26,7 +26,7 @@ from core import clock
 from core.errors import Conflict, DomainError, NotAllowed, NotFound
 from extensions import db
 from models import Call, CallStatus, CreatorSettings, Notification, User, UserStatus
-from services import ledger, realtime, safety
+from services import age_gate, ledger, realtime, safety
 from services.input import parse_id
 from services.random_chat import _clean_signal
 
@@ -62,6 +62,7 @@ def request(fan: User, creator_id: int) -> Call:
         raise NotAllowed(
             f"{creator.display_name} is not verified yet: paid calls open once they are."
         )
+    age_gate.check(fan, creator)
     price = price_of(creator_id)
     if price <= 0:
         raise DomainError(f"{creator.display_name} does not take calls.")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from core import clock
 from core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
@@ -27,7 +28,7 @@ from models import (
     SealedFileRole,
     User,
 )
-from services import audit, compliance, identity, media
+from services import audit, compliance, identity, media, safety
 from services.input import parse_id
 
 NAME_MAX = 120
@@ -123,6 +124,10 @@ def tag_member(owner: User, media_id: object, who: str) -> CoPerformer:
         )
     if performer.id == owner.id:
         raise ValidationFailed({"who": "That is you: name the others shown."})
+    if safety.blocked_between(owner.id, performer.id):
+        raise ValidationFailed(
+            {"who": "No creator here has that handle: add a release for them instead."}
+        )
     taken = db.session.scalar(
         select(CoPerformer.id).where(
             CoPerformer.media_id == obj.id,
@@ -142,7 +147,11 @@ def tag_member(owner: User, media_id: object, who: str) -> CoPerformer:
     )
     obj.shows_others = True
     db.session.add(row)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same tag from another tab got in first
+        db.session.rollback()
+        raise Conflict(f"{performer.display_name} is named on this item already.") from None
     db.session.add(
         Notification(
             user_id=performer.id,
@@ -246,9 +255,13 @@ def uncleared(media_ids: Iterable[int]) -> set[int]:
     ids = list({int(i) for i in media_ids})
     if not ids:
         return set()
-    showing = set(
+    showing = set(  # a taken-down item is shown nowhere: nothing to clear
         db.session.scalars(
-            select(MediaObject.id).where(MediaObject.id.in_(ids), MediaObject.shows_others)
+            select(MediaObject.id).where(
+                MediaObject.id.in_(ids),
+                MediaObject.shows_others,
+                MediaObject.status != MediaStatus.REJECTED,
+            )
         )
     )
     if not showing:

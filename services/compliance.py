@@ -118,6 +118,8 @@ def review(admin: User, post_id: int, approve: bool, note: str = "") -> Post:
         raise NotFound("There is no such post.")
     if post.status != PostStatus.REVIEW:
         raise Conflict("This post was already reviewed.")
+    if post.creator_id == admin.id:
+        raise NotAllowed("Another reviewer decides on your own post.")
     now = clock.now()
     note = " ".join(note.split())[:REVIEW_NOTE_MAX]
     if approve:

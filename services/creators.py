@@ -62,6 +62,8 @@ def update_settings(
     except ValidationFailed as exc:
         errors.update(exc.errors)
         blocked = ""
+    if adult_content is False and user.adult_by_staff:
+        errors["adult"] = "Our team marked your content adult: ask them if that is wrong."
     if errors:
         raise ValidationFailed(errors)
     settings = db.session.get(CreatorSettings, user.id)

@@ -39,7 +39,7 @@ from models import (
     User,
     UserStatus,
 )
-from services import creators, ledger, safety, subscriptions
+from services import age_gate, creators, ledger, safety, subscriptions
 
 REFERRAL_MONTHS = 12
 BUNDLE_MONTHS = (3, 6, 12)
@@ -163,6 +163,9 @@ def start_trial(fan: User, code: str) -> Subscription:
     problem = trial_problem(link, fan)
     if problem:
         raise Conflict(problem)
+    owner = db.session.get(User, link.creator_id)
+    if owner is not None:
+        age_gate.check(fan, owner)
     now = clock.now()
     used = db.session.execute(
         TrialLink.__table__.update()
@@ -251,7 +254,8 @@ def buy_bundle(fan: User, creator_id: int, months: int) -> Subscription:
     if offer is None:
         raise ValidationFailed({"months": "That bundle is not offered."})
 
-    creators.payee(fan, creator_id, "subscribe to")
+    creator = creators.payee(fan, creator_id, "subscribe to")
+    age_gate.check(fan, creator)
     now = clock.now()
     subscription = subscriptions.get(fan.id, creator_id)
     settings = db.session.get(CreatorSettings, creator_id)

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -126,25 +126,43 @@ def _context(key: str) -> bytes:
     return b"sealed-file:" + key.encode()
 
 
-def rotate_keys(batch: int = 500) -> int:
-    """Re-wrap every data key not wrapped by the current master key; how many were. Files are
-    not read. Resumable: each batch commits."""
+@dataclass(frozen=True)
+class Rotation:
+    rewrapped: int
+    unreadable: list[int]  # files whose data key no key of the keyring opens (ids)
+
+
+def rotate_keys(batch: int = 500) -> Rotation:
+    """Re-wrap every data key not wrapped by the current master key. Files are not read.
+    Resumable: each batch commits. A key that does not unwrap (its master key is not in the
+    keyring) is left as it is and reported: the old key must stay until it is found."""
     ring = keyring()
-    done = 0
+    prefix = ring.current + ":"
+    done, unreadable, after = 0, [], 0
     while True:
         rows = db.session.scalars(
             select(SealedFile)
-            .where(~SealedFile.wrapped_key.startswith(ring.current + ":"))
+            .where(
+                SealedFile.id > after,
+                # Compared as text, not LIKE: "_" in a key id is no wildcard.
+                func.substr(SealedFile.wrapped_key, 1, len(prefix)) != prefix,
+            )
             .order_by(SealedFile.id)
             .limit(batch)
         ).all()
         if not rows:
-            return done
+            return Rotation(done, unreadable)
+        rewrapped = 0
         for row in rows:
-            row.wrapped_key = sealed.rewrap(row.wrapped_key, ring, context=_context(row.key))
-        audit.record("keys.rotated", actor_id=None, note=f"{len(rows)} data keys", key=ring.current)
+            try:
+                row.wrapped_key = sealed.rewrap(row.wrapped_key, ring, context=_context(row.key))
+                rewrapped += 1
+            except sealed.SealError:
+                unreadable.append(row.id)
+        audit.record("keys.rotated", actor_id=None, note=f"{rewrapped} data keys", key=ring.current)
         db.session.commit()
-        done += len(rows)
+        done += rewrapped
+        after = rows[-1].id
 
 
 # --- the member's side ----------------------------------------------------------------------------
@@ -225,7 +243,9 @@ def image(upload: Upload | None, field: str, what: str, *, camera: bool = False)
                 )
             image.load()
             picture = ImageOps.exif_transpose(image).convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
+    except ValidationFailed:
+        raise
+    except Exception:  # noqa: BLE001 (Pillow raises many kinds on a broken file: all mean this)
         raise ValidationFailed({field: not_image}) from None
     if min(picture.size) < MIN_SIDE:
         raise ValidationFailed(
@@ -253,6 +273,13 @@ def latest(user_id: int, kind: VerificationKind) -> VerificationRequest | None:
     )
 
 
+def latest_shown(user_id: int, kind: VerificationKind) -> VerificationRequest | None:
+    """The check a member's Verification page shows: the latest, unless it was abandoned with
+    an identity service (then the page offers to start again)."""
+    request = latest(user_id, kind)
+    return None if is_abandoned(request) else request
+
+
 def is_verified(user: User, kind: VerificationKind) -> bool:
     if kind == VerificationKind.CREATOR:
         return user.creator_verified_at is not None
@@ -271,8 +298,46 @@ def _may_submit(user: User, kind: VerificationKind) -> None:
     if is_verified(user, kind):
         raise Conflict("You are verified already.")
     previous = latest(user.id, kind)
-    if previous is not None and previous.status == VerificationStatus.PENDING:
-        raise Conflict("We are reviewing what you sent: you can send again once we have decided.")
+    if (
+        previous is not None
+        and previous.status == VerificationStatus.PENDING
+        and not is_abandoned(previous)
+    ):
+        if previous.provider != "manual":
+            raise Conflict("Your check with the identity service is not finished yet.")
+        raise Conflict(IN_REVIEW)
+
+
+SERVICE_CHECK_DAYS = 7  # an identity service's check unanswered this long is given up
+ABANDONED = "The identity service did not finish this check: start again."
+
+
+def is_abandoned(request: VerificationRequest | None) -> bool:
+    """A check left pending with an identity service that is switched off, or that has not
+    answered for SERVICE_CHECK_DAYS: the member may start again."""
+    if request is None or request.provider == "manual":
+        return False
+    if request.status != VerificationStatus.PENDING:
+        return False
+    too_old = request.submitted_at < clock.now() - dt.timedelta(days=SERVICE_CHECK_DAYS)
+    return too_old or identity_providers.get(request.provider) is None
+
+
+def _close_abandoned(user: User, kind: VerificationKind) -> None:
+    """Close the member's abandoned service check (in the caller's transaction), so that a new
+    one may be pending."""
+    previous = latest(user.id, kind)
+    if is_abandoned(previous):
+        db.session.execute(
+            update(VerificationRequest)
+            .where(
+                VerificationRequest.id == previous.id,
+                VerificationRequest.status == VerificationStatus.PENDING,
+            )
+            .values(status=VerificationStatus.REJECTED, decided_at=clock.now(), reason=ABANDONED),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.expire(previous)
 
 
 def refusal(user: User, kind: VerificationKind) -> str | None:
@@ -321,6 +386,7 @@ def submit(
     )
     store, written = media.storage(), []
     try:
+        _close_abandoned(user, kind)
         request.files.extend(seal_files(user.id, images, written))
         db.session.add(request)
         db.session.flush()
@@ -452,7 +518,10 @@ def open_file(viewer: User, file_id: object) -> bytes:
     row = db.session.get(SealedFile, parse_id(file_id) or 0)
     if row is None:
         raise NotFound("No such file: it may have been deleted.")
-    data = media.storage().read(row.key)
+    try:
+        data = media.storage().read(row.key)
+    except Exception:  # noqa: BLE001 (gone from storage: deleted meanwhile, or never written)
+        raise NotFound("This file is no longer stored.") from None
     plaintext = sealed.open_sealed(data, row.wrapped_key, keyring(), context=_context(row.key))
     audit.record(
         "verification.file_viewed",
@@ -736,7 +805,7 @@ def purge_decided_files(now: dt.datetime | None = None) -> int:
             .limit(PURGE_BATCH)
         ).all()
         if not requests:
-            return emptied
+            return emptied + _purge_refused_releases(now)
         keys = [file.key for request in requests for file in request.files]
         for request in requests:
             request.files.clear()
@@ -744,6 +813,27 @@ def purge_decided_files(now: dt.datetime | None = None) -> int:
         db.session.commit()
         _delete_quietly(media.storage(), keys)
         emptied += len(requests)
+
+
+def _purge_refused_releases(now: dt.datetime) -> int:
+    """Files of co-performers' releases refused more than VERIFICATION_RETENTION_DAYS ago (an
+    accepted release stays as the record of who appeared); how many releases were emptied."""
+    before = now - dt.timedelta(days=current_app.config["VERIFICATION_RETENTION_DAYS"])
+    rows = db.session.scalars(
+        select(CoPerformer)
+        .where(
+            CoPerformer.status == "rejected",
+            CoPerformer.decided_at <= before,
+            CoPerformer.id.in_(select(SealedFile.co_performer_id)),
+        )
+        .limit(PURGE_BATCH)
+    ).all()
+    keys = [file.key for row in rows for file in row.files]
+    for row in rows:
+        row.files.clear()
+    db.session.commit()
+    _delete_quietly(media.storage(), keys)
+    return len(rows)
 
 
 # --- identity services ---------------------------------------------------------------------------
@@ -770,9 +860,11 @@ def start_with_provider(user: User, kind: VerificationKind) -> str:
         previous is not None
         and previous.status == VerificationStatus.PENDING
         and previous.provider == provider.name
+        and not is_abandoned(previous)
     ):
         return provider.start(previous)
     _may_submit(user, kind)
+    _close_abandoned(user, kind)
     request = VerificationRequest(user_id=user.id, kind=kind, provider=provider.name)
     url = provider.start(request)
     db.session.add(request)

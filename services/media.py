@@ -512,11 +512,11 @@ def delete_photo(user: User, photo_id: int) -> None:
     if profile is not None:
         profile.photo_count = len(remaining)
     if was_main:
-        _photo_check_lapses(user, profile)
+        photo_check_lapses(user, profile)
     db.session.commit()
 
 
-def _photo_check_lapses(user: User, profile: Profile | None) -> None:
+def photo_check_lapses(user: User, profile: Profile | None) -> None:
     """The main photo changed: a passed photo check no longer vouches for the profile
     (docs/identity.md#photo-verified-daters); the member is asked to take it again."""
     if user.photo_verified_at is None:

@@ -511,23 +511,20 @@ def attachments_for(viewer: User, items: list[Message]) -> dict[int, Attachment]
             )
         )
     )
-    adult_senders = {
-        user.id
-        for user in db.session.scalars(
-            select(User).where(
-                User.id.in_({m.sender_id for m in with_media if m.sender_id != viewer.id}),
-                User.adult_content.is_(True),
+    others = {m.sender_id for m in with_media if m.sender_id != viewer.id}
+    adult_senders: set[int] = set()
+    if others and age_gate.needs_check(viewer):  # asked first: no query while the gate is off
+        adult_senders = set(
+            db.session.scalars(
+                select(User.id).where(User.id.in_(others), User.adult_content.is_(True))
             )
         )
-    }
-    if adult_senders and not age_gate.needs_check(viewer):
-        adult_senders = set()
     result = {}
     for message in with_media:
         obj = objects.get(message.media_id)
         if obj is None or obj.status != MediaStatus.READY:
             continue
-        if message.sender_id in adult_senders and obj.purpose == "vault":
+        if message.sender_id in adult_senders:
             result[message.id] = Attachment(
                 url=None,
                 locked=True,

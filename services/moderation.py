@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from core import clock
-from core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from extensions import db
 from models import (
     MediaObject,
@@ -194,9 +194,12 @@ def _delete_photo(photo: Photo) -> None:
         if key:
             media.storage().delete(key)
     profile = db.session.get(Profile, photo.user_id)
+    was_main = photo.position == 0
     db.session.delete(photo)
     if profile is not None:
         profile.photo_count = max((profile.photo_count or 1) - 1, 0)
+    if was_main:  # the photo check no longer vouches for the profile
+        media.photo_check_lapses(db.session.get(User, photo.user_id), profile)
 
 
 def decide(admin: User, report_id: int, outcome: str, note: str = "") -> Report:
@@ -212,6 +215,8 @@ def decide(admin: User, report_id: int, outcome: str, note: str = "") -> Report:
     if outcome in ("warn", "suspend", "ban") and len(note) < 3:
         raise ValidationFailed({"note": "Say why: the member will see it."})
     reported = db.session.get(User, report.reported_user_id)
+    if reported.id == admin.id or (reported.is_staff and not admin.outranks(reported)):
+        raise NotAllowed("Another admin handles a report about you or about staff.")
     if outcome == "remove":
         _remove(report)
     elif outcome == "warn":

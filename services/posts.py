@@ -231,7 +231,15 @@ def edit(
     future `publish_at` is published now. Fans who unlocked a PPV post keep it whatever
     changes."""
     post = own_post(creator, post_id)
-    current = [row.media_id for row in _media_rows([post.id]).get(post.id, [])]
+    shown = [row.media_id for row in _media_rows([post.id]).get(post.id, [])]
+    ready = set(  # an item taken down meanwhile stays out of the post, and out of the checks
+        db.session.scalars(
+            select(MediaObject.id).where(
+                MediaObject.id.in_(shown), MediaObject.status == MediaStatus.READY
+            )
+        )
+    )
+    current = [media_id for media_id in shown if media_id in ready]
     checked = _check(creator, body, visibility, price, publish_at, current)
     if checked.visibility == "ppv":
         compliance.require_verified(creator)

@@ -80,6 +80,7 @@ def upgrade():
     )
     with op.batch_alter_table('co_performers', schema=None) as batch_op:
         batch_op.create_index('ix_co_performers_media_id', ['media_id'], unique=False)
+        batch_op.create_index('ux_co_performers_named', ['media_id', 'performer_id'], unique=True, sqlite_where=sa.text("status IN ('pending', 'accepted')"), postgresql_where=sa.text("status IN ('pending', 'accepted')"))
         batch_op.create_index(batch_op.f('ix_co_performers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index('ix_co_performers_performer_id_status', ['performer_id', 'status'], unique=False)
         batch_op.create_index('ix_co_performers_status_kind', ['status', 'kind'], unique=False)
@@ -149,7 +150,9 @@ def _users(*, add: bool, role: str) -> None:
             batch_op.add_column(sa.Column('photo_verified_at', sa.DateTime(), nullable=True))
             batch_op.add_column(sa.Column('age_verified_at', sa.DateTime(), nullable=True))
             batch_op.add_column(sa.Column('adult_content', sa.Boolean(), nullable=False, server_default='0'))
+            batch_op.add_column(sa.Column('adult_by_staff', sa.Boolean(), nullable=False, server_default='0'))
         else:
+            batch_op.drop_column('adult_by_staff')
             batch_op.drop_column('adult_content')
             batch_op.drop_column('age_verified_at')
             batch_op.drop_column('photo_verified_at')

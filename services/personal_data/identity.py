@@ -80,3 +80,11 @@ def erase_identity(erasure: Erasure) -> None:
         )
         .values(files_deleted_at=erasure.now)
     )
+    erasure.execute(  # nothing left to review
+        update(VerificationRequest)
+        .where(
+            VerificationRequest.user_id == erasure.user_id,
+            VerificationRequest.status == "pending",
+        )
+        .values(status="rejected", decided_at=erasure.now, reason="The account was deleted.")
+    )
