@@ -94,7 +94,8 @@ demo_world = AppGroup("demo", help="The demo world (services/demo/).")
 
 @demo_world.command("seed")
 def seed_demo() -> None:
-    """Create the demo world (an admin, 10 creators, 40 fans); safe to run again."""
+    """Create the demo world (an admin, a moderator, 10 creators, 40 fans); safe to run
+    again."""
     try:
         created = demo.seed()
     except DomainError as exc:

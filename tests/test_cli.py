@@ -20,14 +20,14 @@ def _count(app, *where) -> int:
 def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
     first = runner.invoke(args=["demo", "seed"])
     assert first.exit_code == 0, first.output
-    assert "51 accounts created" in first.output and DEMO_PASSWORD in first.output
+    assert "52 accounts created" in first.output and DEMO_PASSWORD in first.output
     assert f"fan40@{DEMO_DOMAIN}" in first.output and f"creator10@{DEMO_DOMAIN}" in first.output
     assert _count(app, User.role == "admin") == 1
     assert _count(app, User.is_creator.is_(True), User.creator_verified_at.is_not(None)) == 10
     assert _count(app, User.role == "fan", User.is_creator.is_(False)) == 40
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0 and "present" in again.output
-    assert _count(app) == 51
+    assert _count(app) == 52
     with app.app_context():
         assert accounts.authenticate(f"fan7@{DEMO_DOMAIN}", DEMO_PASSWORD).email_verified
         # The demo world is alive: fans have places, answers and people near them.
@@ -42,7 +42,7 @@ def test_seed_demo_builds_a_world_and_is_idempotent(app, runner):
         from models import Post, Subscription
         from services import ledger, posts
 
-        assert _count(app) == 51
+        assert _count(app) == 52
         assert db.session.scalar(select(func.count(Post.id))) == 30
         assert db.session.scalar(select(func.count(Subscription.id))) >= 10
         feed, _ = posts.feed(fan)

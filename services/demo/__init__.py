@@ -43,6 +43,7 @@ def logins() -> list[tuple[str, str]]:
     """Who one can log in as (all with DEMO_PASSWORD): (role, addresses)."""
     return [
         ("admin", f"admin@{DEMO_DOMAIN}"),
+        ("moderator", f"moderator@{DEMO_DOMAIN}"),
         ("creator", f"creator1@{DEMO_DOMAIN} … creator{len(CREATOR_NAMES)}@{DEMO_DOMAIN}"),
         ("fan", f"fan1@{DEMO_DOMAIN} … fan{FAN_COUNT}@{DEMO_DOMAIN}"),
     ]

@@ -1,4 +1,5 @@
-"""The demo accounts: one admin, 10 creators, 40 fans, all verified, one password."""
+"""The demo accounts: one admin, one moderator, 10 creators, 40 fans, all verified, one
+password."""
 
 from __future__ import annotations
 
@@ -61,7 +62,14 @@ def demo_people() -> list[dict]:
             "dob": dt.date(1985, 4, 12),
             "role": "admin",
             "creator": False,
-        }
+        },
+        {
+            "email": f"moderator@{DEMO_DOMAIN}",
+            "name": "Milo Moderator",
+            "dob": dt.date(1990, 9, 3),
+            "role": "moderator",
+            "creator": False,
+        },
     ]
     for i, name in enumerate(CREATOR_NAMES, start=1):
         people.append(
