@@ -54,6 +54,7 @@ from core.connections import (
     ping_after_idle,
     reads_outside_transactions,
 )
+from core.sealed import Keyring
 from extensions import csrf, db, limiter, login_manager, migrate, sock
 from services import age_gate
 from services.media import length_text, url_for_key
@@ -72,6 +73,11 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     if app.config["APP_ENV"] == "production" and not app.config.get("SECRET_KEY"):
         raise config_module.ConfigError("SECRET_KEY must be set when APP_ENV=production")
+    if app.config.get("SEALING_KEYS"):
+        try:
+            Keyring.parse(app.config["SEALING_KEYS"])
+        except ValueError as exc:
+            raise config_module.ConfigError(f"SEALING_KEYS: {exc}") from None
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
     app.config["PERMANENT_SESSION_LIFETIME"] = 60 * 60 * 24 * 30
 

@@ -167,31 +167,39 @@ def test_the_age_check_is_the_identity_flow_for_any_member_and_a_creators_counts
         assert db.session.get(User, luna_id).age_verified_at is not None
 
 
+CREATOR_FORM = {
+    "headline": "",
+    "subscription_price": "0",
+    "message_price": "0",
+    "call_price": "0",
+    "blocked_countries": "",
+    "watermark_shown": "1",
+    "watermark": "y",
+    "adult_shown": "1",
+}
+
+
 def test_staff_and_creators_mark_content_adult(app):
     auth, creator_id = signed_in(app, "luna@example.com", "Luna", creator=True)
     page = auth.client.get("/settings/creator").get_data(as_text=True)
     assert "All my content is for adults (18+)" in page
+    auth.post("/settings/creator", {**CREATOR_FORM, "adult": "y"})  # her own switch
+    with app.app_context():
+        assert db.session.get(User, creator_id).adult_content
+    auth.post("/settings/creator", CREATOR_FORM)  # and off again
+    with app.app_context():
+        assert not db.session.get(User, creator_id).adult_content
     moderator, _ = make_admin(app, "mod@example.com", role="moderator")
     moderator.post(f"/admin/users/{creator_id}/adult", {"adult": "1"})
     with app.app_context():
         assert db.session.get(User, creator_id).adult_content
     page = moderator.client.get(f"/admin/users/{creator_id}").get_data(as_text=True)
     assert "adult (18+)" in page
-    auth.post(
-        "/settings/creator",
-        {
-            "headline": "",
-            "subscription_price": "0",
-            "message_price": "0",
-            "call_price": "0",
-            "blocked_countries": "",
-            "watermark_shown": "1",
-            "watermark": "y",
-            "adult_shown": "1",
-        },
-    )
+    refused = auth.post("/settings/creator", CREATOR_FORM)  # staff's mark is theirs to lift
+    assert refused.status_code == 422
+    assert "Our team marked your content adult" in refused.get_data(as_text=True)
     with app.app_context():
-        assert not db.session.get(User, creator_id).adult_content
+        assert db.session.get(User, creator_id).adult_content
 
 
 def test_an_adult_creators_photo_in_a_message_is_not_shown_before_the_check(gated, ctx):

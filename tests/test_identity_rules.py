@@ -234,9 +234,11 @@ def test_rotation_reports_files_whose_key_is_missing_and_leaves_them(app, ctx):
 
 
 def test_malformed_sealing_keys_stop_the_start(monkeypatch):
+    from app import create_app
+
     monkeypatch.setenv("SEALING_KEYS", "k1:not-base64!")
     with pytest.raises(config.ConfigError, match="SEALING_KEYS"):
-        config.load_config()
+        create_app()
 
 
 # --- consent and records ------------------------------------------------------------------------
