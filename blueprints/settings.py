@@ -12,6 +12,7 @@ from blueprints.forms.settings import (
     DevIdentityForm,
     IdentityCheckForm,
     RecoveryCodesForm,
+    ThemeForm,
 )
 from blueprints.guards import body_limit, verified_required
 from blueprints.htmx import apply_errors, is_htmx, redirect_to, render_form
@@ -42,10 +43,37 @@ def _sessions_context() -> dict:
     }
 
 
+def _account_page(status: int = 200, **forms):
+    return render_template(
+        "settings/account.html",
+        password_form=forms.get("password_form") or ChangePasswordForm(),
+        theme_form=forms.get("theme_form") or ThemeForm(formdata=None, theme=current_user.theme),
+    ), status
+
+
 @bp.get("")
 @login_required
 def account():
-    return render_template("settings/account.html", password_form=ChangePasswordForm())
+    return _account_page()
+
+
+@bp.post("/appearance")
+@login_required
+@limiter.limit("60 per hour")
+def appearance():
+    """Light, dark or as the device is set; static/theme.js has already applied it."""
+    form = ThemeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_theme(current_user, form.theme.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+        else:
+            if is_htmx():
+                return "", 204
+            flash("Appearance saved.", "success")
+            return redirect_to(url_for("settings.account"))
+    return _account_page(422, theme_form=form)
 
 
 def _creator_page(form: CreatorSettingsForm, status: int = 200):
@@ -237,12 +265,13 @@ def change_password():
         if done:
             flash(done, "success")
             return redirect_to(url_for("settings.account"))
-        return render_template("settings/account.html", password_form=form), 422
+        return _account_page(422, password_form=form)
     return render_form(
         "settings/account.html",
         "settings/_password_form.html",
         200 if done else 422,
         password_form=form,
+        theme_form=ThemeForm(formdata=None, theme=current_user.theme),
         done=done,
     )
 

@@ -23,6 +23,14 @@ class Role(StrEnum):
     ADMIN = "admin"  # everything
 
 
+class Theme(StrEnum):
+    """How the pages look: as the device is set, or always light or dark."""
+
+    SYSTEM = "system"
+    LIGHT = "light"
+    DARK = "dark"
+
+
 class UserStatus(StrEnum):
     """An account's state (docs/security.md#account-states)."""
 
@@ -39,6 +47,7 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         one_of("role", Role),
+        one_of("theme", Theme),
         one_of("status", UserStatus),
     )
 
@@ -60,6 +69,7 @@ class User(UserMixin, db.Model):
     # marked adult on its own (posts.adult).
     adult_content: Mapped[bool] = mapped_column(default=False)
     adult_by_staff: Mapped[bool] = mapped_column(default=False)  # the creator cannot unmark it
+    theme: Mapped[str] = mapped_column(String(8), default=Theme.SYSTEM)  # Settings → Account
     email_verified_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)

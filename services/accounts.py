@@ -393,6 +393,17 @@ def change_password(
 # --- account states -----------------------------------------------------------------------
 
 
+THEMES = {"system": "As my device is set", "light": "Light", "dark": "Dark"}
+
+
+def set_theme(user: User, theme: str) -> None:
+    """Light or dark pages, or as the device is set. One transaction."""
+    if theme not in THEMES:
+        raise ValidationFailed({"theme": "Choose light, dark, or as your device is set."})
+    user.theme = theme
+    db.session.commit()
+
+
 def set_status(
     user: User, status: str, reason: str | None = None, actor_id: int | None = None
 ) -> None:

@@ -5,11 +5,18 @@ document is right is the services' answer (`twofactor`, `erasure`, `identity`)."
 from __future__ import annotations
 
 from flask_wtf.file import FileField
-from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from blueprints.forms.base import Form
-from services import identity
+from services import accounts, identity
 
 
 class RecoveryCodesForm(Form):
@@ -89,4 +96,12 @@ class AppealForm(Form):
         default="",
         validators=[Length(max=4000, message="At most 2,000 characters.")],
         render_kw={"rows": 6, "maxlength": 2000},
+    )
+
+
+class ThemeForm(Form):
+    theme = RadioField(
+        "Appearance",
+        choices=list(accounts.THEMES.items()),
+        invalid_choice_message="Choose light, dark, or as your device is set.",
     )

@@ -3,7 +3,7 @@
 Verification requests and co-performers' releases, and the sealed (encrypted) files they hold; users may be moderators; a
 dater's photo check is recorded on the account and copied to the profile for Discover's filter;
 an age check is recorded on the account; creators and posts may be marked adult; members appeal
-decisions about them once.
+decisions about them once; members choose light or dark pages.
 On SQLite the users table is rebuilt for its new CHECK, which drops the trigger on it: 0018's
 triggers are made again after it.
 
@@ -151,7 +151,11 @@ def _users(*, add: bool, role: str) -> None:
             batch_op.add_column(sa.Column('age_verified_at', sa.DateTime(), nullable=True))
             batch_op.add_column(sa.Column('adult_content', sa.Boolean(), nullable=False, server_default='0'))
             batch_op.add_column(sa.Column('adult_by_staff', sa.Boolean(), nullable=False, server_default='0'))
+            batch_op.add_column(sa.Column('theme', sa.String(length=8), nullable=False, server_default='system'))
+            batch_op.create_check_constraint(batch_op.f('ck_users_theme'), "theme IN ('system', 'light', 'dark')")
         else:
+            batch_op.drop_constraint(batch_op.f('ck_users_theme'), type_='check')
+            batch_op.drop_column('theme')
             batch_op.drop_column('adult_by_staff')
             batch_op.drop_column('adult_content')
             batch_op.drop_column('age_verified_at')
