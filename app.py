@@ -18,6 +18,7 @@ import config as config_module
 import models  # noqa: F401  (registers every table with the metadata)
 from blueprints import (
     admin,
+    app_shell,
     appeals,
     auth,
     calls,
@@ -188,6 +189,7 @@ def _rate_limits_where_declared(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
+    app.register_blueprint(app_shell.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(wallet.bp)
