@@ -223,4 +223,10 @@
     var input = event.target;
     if (input && input.type === "file" && input.dataset && input.dataset.presign) { upload(input); }
   });
+  // A file chosen before this script ran (it loads after the page: a slow connection, a busy
+  // device) would otherwise wait for a second choice: it goes up now.
+  Array.prototype.forEach.call(
+    document.querySelectorAll("input[type=file][data-presign]"),
+    function (input) { if (input.files && input.files.length) { upload(input); } }
+  );
 })();
