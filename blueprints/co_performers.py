@@ -8,8 +8,7 @@ from flask_login import current_user, login_required
 
 from blueprints.creator import creator_required
 from blueprints.forms.creator import ReleaseForm, TagAnswerForm, TagPerformerForm
-from blueprints.forms.fields import first_error
-from blueprints.forms.settings import IdentityCheckForm
+from blueprints.forms.fields import first_error, sealed_upload
 from blueprints.guards import body_limit
 from blueprints.htmx import apply_errors, flash_outcome, redirect_to
 from core.errors import DomainError, NotFound, ValidationFailed
@@ -78,8 +77,8 @@ def add_release(media_id: int):
             current_user,
             media_id,
             legal_name=form.legal_name.data,
-            id_document=IdentityCheckForm.upload(form.id_document),
-            release_form=IdentityCheckForm.upload(form.release_form),
+            id_document=sealed_upload(form.id_document),
+            release_form=sealed_upload(form.release_form),
         )
     except ValidationFailed as exc:
         apply_errors(form, exc.errors)

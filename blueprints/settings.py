@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from blueprints.forms.auth import ChangePasswordForm, DisableTwoFactorForm, EnableTwoFactorForm
 from blueprints.forms.creator import CreatorSettingsForm
+from blueprints.forms.fields import sealed_upload
 from blueprints.forms.settings import (
     DeleteAccountForm,
     DevIdentityForm,
@@ -529,10 +530,10 @@ def submit_verification(name: str):
             current_user,
             kind,
             capture=form.capture.data,
-            selfie=form.upload(form.selfie),
+            selfie=sealed_upload(form.selfie),
             document_type=form.document_type.data or None,
-            front=form.upload(form.front),
-            back=form.upload(form.back),
+            front=sealed_upload(form.front),
+            back=sealed_upload(form.back),
         )
     except ValidationFailed as exc:
         apply_errors(form, exc.errors)

@@ -11,6 +11,7 @@ from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional, StopValidation, ValidationError
 
 from blueprints.forms.base import Form
+from services import identity
 from services.input import MAX_ID
 
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
@@ -73,3 +74,13 @@ def first_error(form: Form) -> str:
         for error in errors:
             return error if isinstance(error, str) else " ".join(error)
     return "The request could not be understood."
+
+
+def sealed_upload(field) -> identity.Upload | None:
+    """A file field's upload as identity documents are taken (`services.identity`), read up to
+    one byte past the limit so that the service can say it is too large; None when nothing was
+    sent."""
+    storage = field.data
+    if storage is None or not hasattr(storage, "read"):
+        return None
+    return identity.Upload(storage.read(identity.MAX_FILE_BYTES + 1), storage.filename or "")

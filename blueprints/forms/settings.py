@@ -71,14 +71,6 @@ class IdentityCheckForm(Form):
         render_kw={"accept": "image/jpeg,image/png,image/webp"},
     )
 
-    @staticmethod
-    def upload(field) -> identity.Upload | None:
-        """A file field's upload as the service takes it (None when nothing was sent)."""
-        storage = field.data
-        if storage is None or not hasattr(storage, "read"):
-            return None
-        return identity.Upload(storage.read(identity.MAX_FILE_BYTES + 1), storage.filename or "")
-
 
 class DevIdentityForm(Form):
     """Approve or Reject on the test identity service's page (the buttons send `outcome`)."""
